@@ -1,0 +1,10 @@
+//! Fixtures shared by all Vantage tests and benchmarks. Everything listens on 127.0.0.1 port 0.
+//!
+//! # Layout
+//! - [`tls`]: certificate authorities and leaf certificates made with rcgen (valid, expired, wrong host).
+//! - [`servers`]: HTTP/TCP targets that misbehave on purpose (slow headers, slow body, redirect loops, large bodies).
+//! - [`demo_api`]: a small real API (token auth, assignments CRUD) with fault switches, for workflow tests.
+
+pub mod demo_api;
+pub mod servers;
+pub mod tls;
