@@ -1,0 +1,642 @@
+//! The agent's config file (`config/agent.yaml`): agent settings and the list of checks, validated once here.
+//!
+//! Parsing takes two passes so that unknown fields are still rejected everywhere: serde reads the agent level and
+//! each check as a plain mapping; each check's common keys (below) are then split off and the rest goes to
+//! [`ProbeSpec::from_yaml`] for the type-specific keys. Every error reads `file:line:col: checks[3].field: why`.
+//!
+//! ```yaml
+//! region: eu-west-1            # required: the `region` label on every series
+//! listen: 127.0.0.1:9470       # /metrics, /healthz, /readyz, /api/v1/checks (`--listen` overrides)
+//! labels: {team: sre}          # default labels added to every series
+//! max_concurrency: 512         # probes running at once, across all checks
+//! log_format: json             # json | text
+//! checks:
+//!   - name: api-health         # unique; letters, digits, `-`, `_`, `.`, `:`, `/`
+//!     type: http               # http | tcp | dns | tls | api_workflow
+//!     target: https://api.example.com/health
+//!     every: 30s               # or: schedule: "*/5 * * * *" (5 fields, or 6/7 with seconds)
+//!     timeout: 5s              # default: 10s, or 90% of the interval when that is shorter; for workflows
+//!                              # the step timeouts added up (a shorter one is an error: it could cut teardown)
+//!     retries: 2               # extra attempts after a failure, with exponential backoff
+//!     labels: {tier: "1"}      # static labels on this check's series
+//!     enabled: true
+//!     when_failing: {every: 10s}   # run faster while the last run failed
+//! ```
+
+use crate::probe::{Probe, ProbeSpec};
+use crate::result::ProbeResult;
+use crate::schedule::{CronExpr, Schedule};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_norway::{Mapping, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use vantage_common::{ConfigError, Loaded, Redactor};
+
+/// Keys every check understands; everything else belongs to the check's type.
+const COMMON_KEYS: [&str; 9] = [
+    "name",
+    "type",
+    "every",
+    "schedule",
+    "timeout",
+    "retries",
+    "labels",
+    "enabled",
+    "when_failing",
+];
+
+/// Label names the agent sets itself; static labels may not use them.
+const RESERVED_LABELS: [&str; 8] = [
+    "region",
+    "endpoint",
+    "check_type",
+    "error_type",
+    "phase",
+    "version",
+    "step",
+    "le",
+];
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_RETRIES: u32 = 10;
+
+/// The validated agent config.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The `region` label on every series.
+    pub region: String,
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// Default labels for every series (a check's own labels win on a clash).
+    pub labels: BTreeMap<String, String>,
+    /// At most this many probes run at once.
+    pub max_concurrency: usize,
+    /// `json` (default) or `text`.
+    pub log_format: String,
+    /// Every check in file order, enabled or not.
+    pub checks: Vec<Arc<CheckConfig>>,
+}
+
+impl AgentConfig {
+    pub fn enabled_checks(&self) -> impl Iterator<Item = &Arc<CheckConfig>> {
+        self.checks.iter().filter(|c| c.enabled)
+    }
+}
+
+/// A check's validated name (the `endpoint` label).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct CheckName(String);
+
+impl CheckName {
+    pub fn parse(s: &str) -> Result<CheckName, String> {
+        if s.is_empty() {
+            return Err("a check name may not be empty".into());
+        }
+        if s.len() > 128 {
+            return Err(format!(
+                "check name is {} characters long; at most 128",
+                s.len()
+            ));
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-_.:/".contains(*c)))
+        {
+            return Err(format!(
+                "check name {s:?} contains {c:?}; use letters, digits, '-', '_', '.', ':' or '/'"
+            ));
+        }
+        Ok(CheckName(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CheckName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Runs one attempt of a check's probe (no timeout, no retries: the scheduler applies those).
+#[derive(Clone)]
+pub struct Runner(Arc<dyn Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync>);
+
+impl Runner {
+    pub fn new(f: impl Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync + 'static) -> Self {
+        Runner(Arc::new(f))
+    }
+
+    fn from_probe(probe: Probe) -> Self {
+        let probe = Arc::new(probe);
+        Runner::new(move || {
+            let probe = probe.clone();
+            Box::pin(async move { probe.run().await })
+        })
+    }
+
+    pub fn run(&self) -> BoxFuture<'static, ProbeResult> {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Runner")
+    }
+}
+
+/// One validated check.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    pub name: CheckName,
+    /// `http`, `tcp`, `dns`, `tls`, `api_workflow`.
+    pub check_type: &'static str,
+    pub schedule: Schedule,
+    /// Per attempt; always shorter than the shortest interval.
+    pub timeout: Duration,
+    /// Extra attempts after a failed one.
+    pub retries: u32,
+    /// Static labels (the agent's defaults merged in, the check's winning).
+    pub labels: BTreeMap<String, String>,
+    pub enabled: bool,
+    /// The faster interval used while the last run failed.
+    pub when_failing: Option<Duration>,
+    pub runner: Runner,
+    /// The check exactly as written (after `${ENV}` expansion), to tell an unchanged check on reload.
+    source: Mapping,
+}
+
+impl CheckConfig {
+    /// A check built in code (tests, benchmarks); `runner` stands in for the probe.
+    pub fn new(name: &str, check_type: &'static str, schedule: Schedule, runner: Runner) -> Self {
+        let timeout = default_timeout(&schedule);
+        let mut source = Mapping::new();
+        source.insert(Value::from("name"), Value::from(name));
+        CheckConfig {
+            name: CheckName::parse(name).expect("valid check name"),
+            check_type,
+            schedule,
+            timeout,
+            retries: 0,
+            labels: BTreeMap::new(),
+            enabled: true,
+            when_failing: None,
+            runner,
+            source,
+        }
+    }
+
+    /// Same definition (and so same series labels): a reload keeps its state and phase.
+    pub fn same_as(&self, other: &CheckConfig) -> bool {
+        self.name == other.name
+            && self.check_type == other.check_type
+            && self.schedule == other.schedule
+            && self.timeout == other.timeout
+            && self.retries == other.retries
+            && self.labels == other.labels
+            && self.enabled == other.enabled
+            && self.when_failing == other.when_failing
+            && self.source == other.source
+    }
+}
+
+fn default_timeout(schedule: &Schedule) -> Duration {
+    DEFAULT_TIMEOUT.min(schedule.min_interval() * 9 / 10)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    region: String,
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default = "default_concurrency")]
+    max_concurrency: usize,
+    #[serde(default = "default_log_format")]
+    log_format: String,
+    #[serde(default)]
+    checks: Vec<Mapping>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9470))
+}
+
+fn default_concurrency() -> usize {
+    512
+}
+
+fn default_log_format() -> String {
+    "json".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommon {
+    name: String,
+    #[serde(rename = "type")]
+    check_type: String,
+    #[serde(default, deserialize_with = "vantage_common::serde_duration::option")]
+    every: Option<Duration>,
+    #[serde(default)]
+    schedule: Option<CronExpr>,
+    #[serde(default, deserialize_with = "vantage_common::serde_duration::option")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    retries: u32,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    when_failing: Option<WhenFailing>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhenFailing {
+    #[serde(deserialize_with = "vantage_common::serde_duration::deserialize")]
+    every: Duration,
+}
+
+/// Loads and validates `path` (with `${ENV}` expansion from the process environment).
+pub fn load(path: &Path) -> Result<(AgentConfig, Redactor), ConfigError> {
+    let loaded: Loaded<RawConfig> = vantage_common::load_config(path)?;
+    validate(loaded)
+}
+
+/// Parses and validates config text; `path` is used in messages only.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(AgentConfig, Redactor), ConfigError> {
+    validate(vantage_common::parse_config(path, text, env)?)
+}
+
+fn validate(loaded: Loaded<RawConfig>) -> Result<(AgentConfig, Redactor), ConfigError> {
+    let raw = &loaded.value;
+    if raw.region.trim().is_empty() {
+        return Err(loaded.error_at("region", "region:", 0, "region may not be empty"));
+    }
+    if raw.max_concurrency == 0 {
+        return Err(loaded.error_at(
+            "max_concurrency",
+            "max_concurrency:",
+            0,
+            "must be at least 1",
+        ));
+    }
+    if !matches!(raw.log_format.as_str(), "json" | "text") {
+        return Err(loaded.error_at(
+            "log_format",
+            "log_format:",
+            0,
+            format!("unknown log format {:?}; use json or text", raw.log_format),
+        ));
+    }
+    for name in raw.labels.keys() {
+        check_label_name(name)
+            .map_err(|m| loaded.error_at(&format!("labels.{name}"), &format!("{name}:"), 0, m))?;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut checks = Vec::with_capacity(raw.checks.len());
+    for (i, mapping) in raw.checks.iter().enumerate() {
+        let check = validate_check(&loaded, i, mapping)?;
+        if let Some(first) = seen.insert(check.name.0.clone(), i) {
+            return Err(loaded.error_at(
+                &format!("checks[{i}].name"),
+                &format!("name: {}", check.name),
+                1,
+                format!(
+                    "duplicate check name {:?} (first used by checks[{first}])",
+                    check.name.0
+                ),
+            ));
+        }
+        checks.push(Arc::new(check));
+    }
+    let config = AgentConfig {
+        region: raw.region.clone(),
+        listen: raw.listen,
+        labels: raw.labels.clone(),
+        max_concurrency: raw.max_concurrency,
+        log_format: raw.log_format.clone(),
+        checks,
+    };
+    Ok((config, loaded.redactor))
+}
+
+fn validate_check(
+    loaded: &Loaded<RawConfig>,
+    i: usize,
+    mapping: &Mapping,
+) -> Result<CheckConfig, ConfigError> {
+    let at = |field: &str, key: &str, msg: String| {
+        let path = if field.is_empty() {
+            format!("checks[{i}]")
+        } else {
+            format!("checks[{i}].{field}")
+        };
+        loaded.error_at(&path, &format!("{key}:"), 0, msg)
+    };
+    let mut common = Mapping::new();
+    let mut rest = Mapping::new();
+    for (k, v) in mapping {
+        match k.as_str() {
+            Some(key) if COMMON_KEYS.contains(&key) => common.insert(k.clone(), v.clone()),
+            _ => rest.insert(k.clone(), v.clone()),
+        };
+    }
+    let c: RawCommon = serde_path_to_error::deserialize(Value::Mapping(common)).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        let key = field.rsplit('.').next().unwrap_or("name").to_string();
+        at(&field, &key, e.inner().to_string())
+    })?;
+    let name = CheckName::parse(&c.name).map_err(|m| at("name", "name", m))?;
+    let schedule = match (c.every, c.schedule) {
+        (Some(_), Some(_)) => {
+            return Err(at(
+                "schedule",
+                "schedule",
+                "give either `every` or `schedule`, not both".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(at(
+                "",
+                "name",
+                "no schedule: add `every: 30s` or `schedule: \"*/5 * * * *\"`".into(),
+            ))
+        }
+        (Some(every), None) => {
+            if every < MIN_INTERVAL {
+                return Err(at(
+                    "every",
+                    "every",
+                    format!(
+                        "interval {} is too short; at least 1s",
+                        humantime::format_duration(every)
+                    ),
+                ));
+            }
+            Schedule::Every(every)
+        }
+        (None, Some(cron)) => Schedule::Cron(Box::new(cron)),
+    };
+    let mut shortest = schedule.min_interval();
+    if let Some(w) = &c.when_failing {
+        if w.every < MIN_INTERVAL || w.every > schedule.min_interval() {
+            return Err(at(
+                "when_failing.every",
+                "every",
+                format!(
+                    "{} must be between 1s and the normal interval ({})",
+                    humantime::format_duration(w.every),
+                    humantime::format_duration(schedule.min_interval())
+                ),
+            ));
+        }
+        shortest = shortest.min(w.every);
+    }
+    let timeout = match c.timeout {
+        Some(t) if t.is_zero() => {
+            return Err(at("timeout", "timeout", "timeout must be above 0".into()))
+        }
+        Some(t) if t >= shortest => {
+            return Err(at(
+                "timeout",
+                "timeout",
+                format!(
+                    "timeout {} must be shorter than the interval ({})",
+                    humantime::format_duration(t),
+                    humantime::format_duration(shortest)
+                ),
+            ))
+        }
+        Some(t) => t,
+        None => DEFAULT_TIMEOUT.min(shortest * 9 / 10),
+    };
+    if c.retries > MAX_RETRIES {
+        return Err(at(
+            "retries",
+            "retries",
+            format!("{} retries is too many; at most {MAX_RETRIES}", c.retries),
+        ));
+    }
+    for label in c.labels.keys() {
+        check_label_name(label).map_err(|m| at(&format!("labels.{label}"), label, m))?;
+    }
+    let spec = ProbeSpec::from_yaml(&c.check_type, Value::Mapping(rest)).map_err(|e| {
+        let key = e
+            .field
+            .split(['.', '['])
+            .next()
+            .filter(|k| !k.is_empty())
+            .unwrap_or("type")
+            .to_string();
+        at(&e.field, &key, e.message)
+    })?;
+    let timeout = match (spec.longest_run(), c.timeout) {
+        (Some(need), Some(t)) if t < need => {
+            return Err(at(
+                "timeout",
+                "timeout",
+                format!(
+                    "timeout {} is shorter than the step timeouts added up ({}): a hung step would let the \
+                     run be cut before its teardown; raise timeout or lower the steps' timeouts",
+                    humantime::format_duration(t),
+                    humantime::format_duration(need)
+                ),
+            ))
+        }
+        (Some(need), None) if need >= shortest => {
+            return Err(at(
+                "steps",
+                "steps",
+                format!(
+                    "the step timeouts add up to {}, not shorter than the interval ({}); lower the steps' \
+                     timeouts or run less often",
+                    humantime::format_duration(need),
+                    humantime::format_duration(shortest)
+                ),
+            ))
+        }
+        (Some(need), None) => need,
+        _ => timeout,
+    };
+    let probe = Probe::new(&spec).map_err(|e| {
+        let key = e
+            .field
+            .split(['.', '['])
+            .next()
+            .unwrap_or("type")
+            .to_string();
+        at(&e.field, &key, e.message)
+    })?;
+    let mut labels = loaded.value.labels.clone();
+    labels.extend(c.labels);
+    Ok(CheckConfig {
+        name,
+        check_type: spec.check_type(),
+        schedule,
+        timeout,
+        retries: c.retries,
+        labels,
+        enabled: c.enabled,
+        when_failing: c.when_failing.map(|w| w.every),
+        runner: Runner::from_probe(probe),
+        source: mapping.clone(),
+    })
+}
+
+fn check_label_name(name: &str) -> Result<(), String> {
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__");
+    if !valid {
+        return Err(format!(
+            "label name {name:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+        ));
+    }
+    if RESERVED_LABELS.contains(&name) {
+        return Err(format!(
+            "label {name:?} is set by the agent itself; choose another name"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<AgentConfig, String> {
+        parse(Path::new("agent.yaml"), text, |n| {
+            (n == "TOKEN").then(|| "hunter2-secret".to_string())
+        })
+        .map(|(c, _)| c)
+        .map_err(|e| e.to_string())
+    }
+
+    const MINIMAL: &str = "region: eu-west-1
+listen: 127.0.0.1:9470
+checks:
+  - name: api-health
+    type: tcp
+    target: 127.0.0.1:9
+    every: 30s
+    timeout: 5s
+";
+
+    #[test]
+    fn check_names_are_validated() {
+        assert!(CheckName::parse("api-health.v2/eu:1_x").is_ok());
+        assert!(CheckName::parse("").is_err());
+        assert!(CheckName::parse("has space").unwrap_err().contains("' '"));
+        assert!(CheckName::parse(&"x".repeat(200)).is_err());
+    }
+
+    #[test]
+    fn minimal_config_parses() {
+        let c = parse_str(MINIMAL).unwrap();
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.checks.len(), 1);
+        let check = &c.checks[0];
+        assert_eq!(check.name.as_str(), "api-health");
+        assert_eq!(check.check_type, "tcp");
+        assert_eq!(check.schedule, Schedule::Every(Duration::from_secs(30)));
+        assert_eq!(check.timeout, Duration::from_secs(5));
+        assert!(check.enabled);
+    }
+
+    #[test]
+    fn defaults_and_label_merge() {
+        let text = "region: r\nlabels: {team: sre, tier: '2'}\nchecks:\n  - name: a\n    type: tcp\n    target: 127.0.0.1:9\n    schedule: '*/5 * * * *'\n    labels: {tier: '1'}\n    when_failing: {every: 10s}\n    retries: 2\n";
+        let c = parse_str(text).unwrap();
+        let a = &c.checks[0];
+        assert_eq!(a.timeout, Duration::from_secs(9));
+        assert_eq!(a.when_failing, Some(Duration::from_secs(10)));
+        assert_eq!(a.retries, 2);
+        assert_eq!(a.labels.get("team").unwrap(), "sre");
+        assert_eq!(a.labels.get("tier").unwrap(), "1");
+        assert_eq!(c.max_concurrency, 512);
+    }
+
+    fn err(text: &str) -> String {
+        parse_str(text).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let base = "region: r\nchecks:\n  - name: a\n    type: tcp\n    target: 127.0.0.1:9\n";
+        let e = err(&format!("{base}    every: 10s\n    timeout: 20s\n"));
+        assert!(
+            e.starts_with("agent.yaml:7:5: checks[0].timeout: timeout 20s must be shorter"),
+            "{e}"
+        );
+        let e = err(&format!("{base}    schedule: '61 * * * *'\n"));
+        assert!(
+            e.starts_with("agent.yaml:6:5: checks[0].schedule: invalid cron"),
+            "{e}"
+        );
+        let e = err(&format!("{base}    every: soon\n"));
+        assert!(
+            e.starts_with("agent.yaml:6:5: checks[0].every: invalid duration"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{base}    every: 10s\n    labels: {{region: x}}\n"
+        ));
+        assert!(
+            e.contains("checks[0].labels.region: label \"region\" is set by the agent"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{base}    every: 10s\n    schedule: '* * * * *'\n"
+        ));
+        assert!(e.contains("checks[0].schedule: give either"), "{e}");
+        let e = err(base);
+        assert!(
+            e.starts_with("agent.yaml:3:5: checks[0]: no schedule"),
+            "{e}"
+        );
+        let e = err(&format!("{base}    every: 10s\n  - name: a\n    type: tcp\n    target: 127.0.0.1:9\n    every: 10s\n"));
+        assert!(
+            e.starts_with("agent.yaml:7:5: checks[1].name: duplicate check name \"a\""),
+            "{e}"
+        );
+        let e = err("region: r\nlisten: 127.0.0.1:1\nchekcs: []\n");
+        assert!(
+            e.starts_with("agent.yaml:3:1: chekcs: unknown field"),
+            "{e}"
+        );
+        let e = err(&format!("{base}    every: 10s\n    retries: 99\n"));
+        assert!(e.contains("checks[0].retries: 99 retries"), "{e}");
+    }
+
+    #[test]
+    fn same_as_tells_unchanged_checks() {
+        let a = parse_str(MINIMAL).unwrap();
+        let b = parse_str(MINIMAL).unwrap();
+        assert!(a.checks[0].same_as(&b.checks[0]));
+        let c = parse_str(&MINIMAL.replace("timeout: 5s", "timeout: 4s")).unwrap();
+        assert!(!a.checks[0].same_as(&c.checks[0]));
+    }
+}

@@ -1,0 +1,798 @@
+//! The one HTTP exchange function: resolve, connect, TLS, request, response, each step timed, redirects followed.
+//!
+//! Built on hyper's connection API over a socket we open ourselves, so every phase has its own clock:
+//! `resolve` (absent for IP literals), `connect`, `tls` (from its own start), `processing` (request sent ->
+//! response head) and `transfer` (head -> body fully read). Phases are summed over redirects.
+
+use crate::result::{ErrorType, Phase, Phases, ProbeError, TlsFacts};
+use crate::tls_config::{self, TlsOptions};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use url::Url;
+
+pub use url;
+
+/// Which address family to connect over when a name resolves to both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpVersion {
+    /// Any address, in the resolver's order.
+    #[default]
+    Auto,
+    /// IPv4 only.
+    Ip4,
+    /// IPv6 only.
+    Ip6,
+}
+
+/// Connection-level options of an HTTP check (and of every workflow step).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientOptions {
+    pub tls: TlsOptions,
+    pub ip_version: IpVersion,
+    /// `http://host:port` of an HTTP proxy (CONNECT tunnel for https, absolute-form requests for http).
+    pub proxy_url: Option<String>,
+    /// Hosts that bypass the proxy: exact names, `.suffix` / `suffix` domain matches, IP literals, or `*`.
+    pub no_proxy: Vec<String>,
+    pub follow_redirects: bool,
+    pub max_redirects: u32,
+    pub max_body_bytes: u64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            tls: TlsOptions::default(),
+            ip_version: IpVersion::Auto,
+            proxy_url: None,
+            no_proxy: Vec::new(),
+            follow_redirects: true,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+const USER_AGENT: &str = concat!("vantage-agent/", env!("CARGO_PKG_VERSION"));
+
+/// An HTTP client prepared once per check (TLS config built, proxy parsed). Cheap to clone.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tls: Arc<rustls::ClientConfig>,
+    server_name: Option<ServerName<'static>>,
+    ip_version: IpVersion,
+    proxy: Option<Proxy>,
+    follow_redirects: bool,
+    max_redirects: u32,
+    max_body_bytes: u64,
+}
+
+struct Proxy {
+    host: String,
+    port: u16,
+    authorization: Option<HeaderValue>,
+    no_proxy: Vec<String>,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct ExchangeRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ExchangeRequest {
+    pub fn get(url: Url) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// The final response of an exchange (after redirects).
+#[derive(Debug, Clone)]
+pub struct ExchangeResponse {
+    pub status: u16,
+    /// `HTTP/1.1`, `HTTP/2`.
+    pub version: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Summed over every round trip of the exchange.
+    pub phases: Phases,
+    /// TLS facts of the connection that carried the final response.
+    pub tls: Option<TlsFacts>,
+    pub redirects: u32,
+    pub final_url: Url,
+    /// Wall time of the whole exchange.
+    pub elapsed: Duration,
+}
+
+/// Per-run state for workflows: a cookie jar and one reusable connection per origin.
+#[derive(Default)]
+pub struct Session {
+    cookies: Vec<Cookie>,
+    conns: HashMap<String, Conn>,
+}
+
+struct Cookie {
+    host: String,
+    name: String,
+    value: String,
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn cookie_header(&self, host: &str) -> Option<HeaderValue> {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|c| c.host == host)
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect();
+        if pairs.is_empty() {
+            return None;
+        }
+        HeaderValue::from_str(&pairs.join("; ")).ok()
+    }
+
+    fn store_cookies(&mut self, host: &str, headers: &HeaderMap) {
+        for v in headers.get_all(http::header::SET_COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            let mut attrs = v.split(';');
+            let Some((name, value)) = attrs.next().and_then(|kv| kv.split_once('=')) else {
+                continue;
+            };
+            let (name, value) = (name.trim().to_string(), value.trim().to_string());
+            let expired = attrs.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+            self.cookies.retain(|c| !(c.host == host && c.name == name));
+            if !expired {
+                self.cookies.push(Cookie {
+                    host: host.to_string(),
+                    name,
+                    value,
+                });
+            }
+        }
+    }
+}
+
+/// An open HTTP connection; its driver task is aborted when this is dropped.
+struct Conn {
+    sender: Sender,
+    tls: Option<TlsFacts>,
+    /// Plain-HTTP request through a proxy: the request line carries the absolute URL.
+    absolute_form: bool,
+    _driver: AbortOnDrop,
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+fn err(t: ErrorType, msg: impl Into<String>) -> ProbeError {
+    ProbeError::new(t, msg)
+}
+
+impl HttpClient {
+    /// Build the client. Errors are config errors: (field, message), e.g. `("tls.ca_file", "cannot read ...")`.
+    pub fn new(opts: &ClientOptions) -> Result<HttpClient, (String, String)> {
+        let tls = opts
+            .tls
+            .client_config(&[b"h2", b"http/1.1"])
+            .map_err(|(f, m)| {
+                (
+                    if f.is_empty() {
+                        "tls".into()
+                    } else {
+                        format!("tls.{f}")
+                    },
+                    m,
+                )
+            })?;
+        let server_name = match &opts.tls.server_name {
+            Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {
+                (
+                    "tls.server_name".to_string(),
+                    format!("invalid server name {n:?}"),
+                )
+            })?),
+            None => None,
+        };
+        let proxy = match &opts.proxy_url {
+            None => None,
+            Some(p) => {
+                Some(parse_proxy(p, &opts.no_proxy).map_err(|m| ("proxy_url".to_string(), m))?)
+            }
+        };
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                tls,
+                server_name,
+                ip_version: opts.ip_version,
+                proxy,
+                follow_redirects: opts.follow_redirects,
+                max_redirects: opts.max_redirects,
+                max_body_bytes: opts.max_body_bytes,
+            }),
+        })
+    }
+
+    /// Send `req`, following redirects as configured. No timeout here: the caller wraps it; dropping the
+    /// future cancels everything (connection tasks are aborted).
+    pub async fn exchange(
+        &self,
+        req: ExchangeRequest,
+        mut session: Option<&mut Session>,
+    ) -> Result<ExchangeResponse, ProbeError> {
+        let start = Instant::now();
+        let mut phases = Phases::default();
+        let ExchangeRequest {
+            mut method,
+            mut url,
+            mut headers,
+            mut body,
+        } = req;
+        let mut visited: Vec<(Method, Url)> = vec![(method.clone(), url.clone())];
+        let mut redirects = 0u32;
+        loop {
+            let rt = self
+                .round_trip(
+                    &method,
+                    &url,
+                    &headers,
+                    body.clone(),
+                    session.as_deref_mut(),
+                    &mut phases,
+                )
+                .await?;
+            let location = rt
+                .headers
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok());
+            let is_redirect = matches!(rt.status, 301 | 302 | 303 | 307 | 308);
+            if let (true, true, Some(location)) =
+                (self.inner.follow_redirects, is_redirect, location)
+            {
+                let next = url.join(location).map_err(|e| {
+                    err(
+                        ErrorType::Redirect,
+                        format!("invalid Location {location:?} from {url}: {e}"),
+                    )
+                })?;
+                if redirects >= self.inner.max_redirects {
+                    return Err(err(
+                        ErrorType::Redirect,
+                        format!("too many redirects: stopped after {redirects} (max_redirects {}) at {url} -> {next}", self.inner.max_redirects),
+                    ));
+                }
+                // 303 always, and 301/302 for non-GET (as browsers do), turn into a body-less GET.
+                if rt.status == 303 || (matches!(rt.status, 301 | 302) && method != Method::HEAD) {
+                    if method != Method::GET && method != Method::HEAD {
+                        body = Bytes::new();
+                        headers.remove(http::header::CONTENT_TYPE);
+                        headers.remove(http::header::CONTENT_LENGTH);
+                    }
+                    if method != Method::HEAD {
+                        method = Method::GET;
+                    }
+                }
+                if next.origin() != url.origin() {
+                    // Credentials are for the origin they were configured for.
+                    headers.remove(http::header::AUTHORIZATION);
+                    headers.remove(http::header::COOKIE);
+                }
+                redirects += 1;
+                if visited.iter().any(|(m, u)| *m == method && *u == next) {
+                    return Err(err(
+                        ErrorType::Redirect,
+                        format!("redirect loop after {redirects} redirects: {url} -> {next} (already visited)"),
+                    ));
+                }
+                visited.push((method.clone(), next.clone()));
+                url = next;
+                continue;
+            }
+            return Ok(ExchangeResponse {
+                status: rt.status,
+                version: rt.version,
+                headers: rt.headers,
+                body: rt.body,
+                phases,
+                tls: rt.tls,
+                redirects,
+                final_url: url,
+                elapsed: start.elapsed(),
+            });
+        }
+    }
+
+    async fn round_trip(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: Bytes,
+        mut session: Option<&mut Session>,
+        phases: &mut Phases,
+    ) -> Result<RoundTrip, ProbeError> {
+        let host = url
+            .host_str()
+            .ok_or_else(|| err(ErrorType::Protocol, format!("URL {url} has no host")))?
+            .to_string();
+        let origin = url.origin().ascii_serialization();
+        let mut conn = None;
+        if let Some(s) = session.as_deref_mut() {
+            if let Some(mut c) = s.conns.remove(&origin) {
+                if c.sender.ready().await {
+                    conn = Some(c);
+                }
+            }
+        }
+        let mut conn = match conn {
+            Some(c) => c,
+            None => self.connect(url, phases).await?,
+        };
+
+        let mut builder = http::Request::builder().method(method.clone());
+        let host_header = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let uri: http::Uri = match (&conn.sender, conn.absolute_form) {
+            (Sender::H2(_), _) | (_, true) => url.as_str().parse(),
+            (Sender::H1(_), false) => {
+                let mut path = url.path().to_string();
+                if let Some(q) = url.query() {
+                    path.push('?');
+                    path.push_str(q);
+                }
+                path.parse()
+            }
+        }
+        .map_err(|e| {
+            err(
+                ErrorType::Protocol,
+                format!("invalid request URL {url}: {e}"),
+            )
+        })?;
+        builder = builder.uri(uri);
+        let mut req = builder
+            .body(Full::new(body))
+            .map_err(|e| err(ErrorType::Protocol, format!("invalid request: {e}")))?;
+        let h = req.headers_mut();
+        for (k, v) in headers {
+            h.append(k, v.clone());
+        }
+        if let Sender::H1(_) = conn.sender {
+            if let Ok(v) = HeaderValue::from_str(&host_header) {
+                h.entry(http::header::HOST).or_insert(v);
+            }
+        }
+        h.entry(http::header::USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT));
+        h.entry(http::header::ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
+        if let Some(cookie) = session.as_deref().and_then(|s| s.cookie_header(&host)) {
+            h.entry(http::header::COOKIE).or_insert(cookie);
+        }
+        if let (true, Some(proxy)) = (conn.absolute_form, &self.inner.proxy) {
+            if let Some(auth) = &proxy.authorization {
+                h.insert(http::header::PROXY_AUTHORIZATION, auth.clone());
+            }
+        }
+
+        let sent = Instant::now();
+        let resp = match &mut conn.sender {
+            Sender::H1(s) => s.send_request(req).await,
+            Sender::H2(s) => s.send_request(req).await,
+        }
+        .map_err(|e| {
+            err(
+                ErrorType::Protocol,
+                format!("no response from {host}: {}", hyper_error(&e)),
+            )
+        })?;
+        let head = Instant::now();
+        phases.add(Phase::Processing, head - sent);
+
+        let status = resp.status().as_u16();
+        let version = match resp.version() {
+            http::Version::HTTP_2 => "HTTP/2",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_09 => "HTTP/0.9",
+            _ => "HTTP/1.1",
+        }
+        .to_string();
+        let (parts, mut incoming) = resp.into_parts();
+        let max = self.inner.max_body_bytes;
+        if let Some(len) = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        {
+            if len > max {
+                return Err(err(
+                    ErrorType::BodyTooLarge,
+                    format!("response body of {len} bytes (Content-Length) exceeds max_body_bytes {max}"),
+                ));
+            }
+        }
+        let mut buf = BytesMut::new();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| {
+                err(
+                    ErrorType::Protocol,
+                    format!(
+                        "error reading response body from {host}: {}",
+                        hyper_error(&e)
+                    ),
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() as u64 + data.len() as u64 > max {
+                    return Err(err(
+                        ErrorType::BodyTooLarge,
+                        format!("response body exceeds max_body_bytes {max} (stopped reading)"),
+                    ));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        phases.add(Phase::Transfer, head.elapsed());
+
+        let tls = conn.tls.clone();
+        if let Some(s) = session {
+            s.store_cookies(&host, &parts.headers);
+            s.conns.insert(origin, conn);
+        }
+        Ok(RoundTrip {
+            status,
+            version,
+            headers: parts.headers,
+            body: buf.freeze(),
+            tls,
+        })
+    }
+
+    /// Resolve, connect (through the proxy if any), TLS, HTTP handshake.
+    async fn connect(&self, url: &Url, phases: &mut Phases) -> Result<Conn, ProbeError> {
+        let inner = &self.inner;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => {
+                return Err(err(
+                    ErrorType::Protocol,
+                    format!("unsupported URL scheme {other:?}"),
+                ))
+            }
+        };
+        let host = url.host_str().unwrap_or_default();
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+        let proxy = inner.proxy.as_ref().filter(|p| !p.bypass(host));
+        let (dial_host, dial_port) = match proxy {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (host, port),
+        };
+        let addrs = self.resolve(dial_host, dial_port, phases).await?;
+
+        let t = Instant::now();
+        let mut last_err = None;
+        let mut stream = None;
+        for addr in &addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_err = Some((addr, e)),
+            }
+        }
+        let mut stream = match (stream, last_err) {
+            (Some(s), _) => s,
+            (None, Some((addr, e))) => {
+                return Err(err(
+                    ErrorType::Connect,
+                    format!("cannot connect to {addr}: {e}"),
+                ));
+            }
+            (None, None) => return Err(err(ErrorType::Dns, format!("no address for {dial_host}"))),
+        };
+        let _ = stream.set_nodelay(true);
+        if let (Some(p), true) = (proxy, https) {
+            p.tunnel(&mut stream, host, port).await?;
+        }
+        phases.add(Phase::Connect, t.elapsed());
+
+        let (io, tls, h2): (Box<dyn Io>, Option<TlsFacts>, bool) = if https {
+            let t = Instant::now();
+            let name = match &inner.server_name {
+                Some(n) => n.clone(),
+                None => server_name(host)?,
+            };
+            let connector = tokio_rustls::TlsConnector::from(inner.tls.clone());
+            let tls = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| err(ErrorType::Tls, tls_config::describe_tls_error(&e, host)))?;
+            phases.add(Phase::Tls, t.elapsed());
+            let (_, conn) = tls.get_ref();
+            let facts = TlsFacts {
+                version: tls_config::version_name(conn.protocol_version()),
+                earliest_cert_expiry: conn
+                    .peer_certificates()
+                    .and_then(tls_config::earliest_expiry),
+            };
+            let h2 = conn.alpn_protocol() == Some(b"h2");
+            (Box::new(tls), Some(facts), h2)
+        } else {
+            (Box::new(stream), None, false)
+        };
+        let io = TokioIo::new(io);
+        let (sender, driver) = if h2 {
+            let (s, c) = http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(|e| {
+                    err(
+                        ErrorType::Protocol,
+                        format!("HTTP/2 handshake with {host} failed: {e}"),
+                    )
+                })?;
+            (
+                Sender::H2(s),
+                tokio::spawn(async move {
+                    let _ = c.await;
+                }),
+            )
+        } else {
+            let (s, c) = http1::handshake(io).await.map_err(|e| {
+                err(
+                    ErrorType::Protocol,
+                    format!("HTTP/1.1 handshake with {host} failed: {e}"),
+                )
+            })?;
+            (
+                Sender::H1(s),
+                tokio::spawn(async move {
+                    let _ = c.await;
+                }),
+            )
+        };
+        Ok(Conn {
+            sender,
+            tls,
+            absolute_form: proxy.is_some() && !https,
+            _driver: AbortOnDrop(driver),
+        })
+    }
+
+    async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        phases: &mut Phases,
+    ) -> Result<Vec<SocketAddr>, ProbeError> {
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = if let Ok(ip) = literal.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, port)]
+        } else {
+            // RFC 6761: `.invalid` never resolves; answer locally instead of asking the network.
+            if host.trim_end_matches('.').ends_with(".invalid") || host == "invalid" {
+                return Err(err(
+                    ErrorType::Dns,
+                    format!("cannot resolve {host}: name does not exist (.invalid)"),
+                ));
+            }
+            let t = Instant::now();
+            let found = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| err(ErrorType::Dns, format!("cannot resolve {host}: {e}")))?;
+            let found: Vec<SocketAddr> = found.collect();
+            phases.add(Phase::Resolve, t.elapsed());
+            found
+        };
+        let wanted: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|a| match self.inner.ip_version {
+                IpVersion::Auto => true,
+                IpVersion::Ip4 => a.is_ipv4(),
+                IpVersion::Ip6 => a.is_ipv6(),
+            })
+            .collect();
+        if wanted.is_empty() {
+            let family = if self.inner.ip_version == IpVersion::Ip6 {
+                "IPv6"
+            } else {
+                "IPv4"
+            };
+            return Err(err(
+                ErrorType::Dns,
+                format!("{host} has no {family} address (ip_version)"),
+            ));
+        }
+        Ok(wanted)
+    }
+}
+
+struct RoundTrip {
+    status: u16,
+    version: String,
+    headers: HeaderMap,
+    body: Bytes,
+    tls: Option<TlsFacts>,
+}
+
+impl Sender {
+    /// Wait until a kept connection can take another request; false if it closed meanwhile.
+    async fn ready(&mut self) -> bool {
+        match self {
+            Sender::H1(s) => s.ready().await.is_ok(),
+            Sender::H2(s) => s.ready().await.is_ok(),
+        }
+    }
+}
+
+fn server_name(host: &str) -> Result<ServerName<'static>, ProbeError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(bare.to_string()).map_err(|_| {
+        err(
+            ErrorType::Tls,
+            format!("{host} is not a valid TLS server name"),
+        )
+    })
+}
+
+/// The innermost cause of a hyper error, which is what tells a human what happened.
+fn hyper_error(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
+
+fn parse_proxy(raw: &str, no_proxy: &[String]) -> Result<Proxy, String> {
+    let url = Url::parse(raw).map_err(|e| format!("invalid proxy URL: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "unsupported proxy scheme {:?}; only http:// proxies are supported",
+            url.scheme()
+        ));
+    }
+    let host = url.host_str().ok_or("proxy URL has no host")?.to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let authorization = if url.username().is_empty() {
+        None
+    } else {
+        use base64::Engine;
+        let user = percent_decode(url.username());
+        let pass = percent_decode(url.password().unwrap_or(""));
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        let mut v = HeaderValue::from_str(&format!("Basic {token}")).map_err(|e| e.to_string())?;
+        v.set_sensitive(true);
+        Some(v)
+    };
+    let no_proxy = no_proxy
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    Ok(Proxy {
+        host,
+        port,
+        authorization,
+        no_proxy,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+impl Proxy {
+    fn bypass(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.no_proxy.iter().any(|entry| {
+            let entry = entry.trim_start_matches("*.");
+            entry == "*"
+                || host == entry.trim_start_matches('.')
+                || host.ends_with(&format!(".{}", entry.trim_start_matches('.')))
+        })
+    }
+
+    /// HTTP CONNECT through the proxy to host:port; reads the proxy's answer head (bounded).
+    async fn tunnel(
+        &self,
+        stream: &mut TcpStream,
+        host: &str,
+        port: u16,
+    ) -> Result<(), ProbeError> {
+        let mut req = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
+        if let Some(auth) = &self.authorization {
+            req.push_str("Proxy-Authorization: ");
+            req.push_str(auth.to_str().unwrap_or_default());
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        let io_err = |e: std::io::Error| {
+            err(
+                ErrorType::Connect,
+                format!("proxy {}:{}: {e}", self.host, self.port),
+            )
+        };
+        stream.write_all(req.as_bytes()).await.map_err(io_err)?;
+        let mut head = Vec::with_capacity(256);
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if head.len() > 8192 {
+                return Err(err(
+                    ErrorType::Protocol,
+                    "proxy CONNECT answer head larger than 8 KiB",
+                ));
+            }
+            let n = stream.read(&mut byte).await.map_err(io_err)?;
+            if n == 0 {
+                return Err(err(
+                    ErrorType::Connect,
+                    "proxy closed the connection during CONNECT",
+                ));
+            }
+            head.push(byte[0]);
+        }
+        let line = String::from_utf8_lossy(&head);
+        let status_line = line.lines().next().unwrap_or_default();
+        let code = status_line.split_whitespace().nth(1).unwrap_or_default();
+        if code != "200" {
+            return Err(err(
+                ErrorType::Connect,
+                format!("proxy refused CONNECT {host}:{port}: {status_line}"),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+//! The Vantage probe agent.
+//!
+//! # Layout
+//! One straight pipeline: config -> scheduler -> probe -> `ProbeResult` -> metrics (+ a log line on failure).
+//! - [`config`]: the config file, validated once (`CheckName`, schedules, timeouts, labels, type-specific specs).
+//! - [`schedule`]: when a check is due (interval with a stable per-check phase, or cron) and the clock mapping.
+//! - [`scheduler`]: one task per check; no self-overlap, global concurrency limit, timeout, retries, reload apply.
+//! - [`probe`]: the probes (http, tcp, dns, tls, workflow) behind one `ProbeSpec` / `Probe`.
+//! - [`exchange`]: the one HTTP exchange function (hyper + rustls), timed by phase; used by http checks and workflows.
+//! - [`assertion`]: assertions on an HTTP response (status, header, body, JSON path, latency, certificate days).
+//! - [`tls_config`]: TLS client options and the rustls config built from them.
+//! - [`result`]: `ProbeResult`, the one shape every probe returns, and the closed set of error types.
+//! - [`metrics`]: per-check Prometheus series and the agent's own metrics (OpenMetrics text).
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/checks`.
+//! - [`reload`]: config reload on SIGHUP and on file change.
+//! - [`report`]: the table `vantage-agent once` prints.
+//! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
+//! - [`app`]: wiring the parts into a running agent, and one-shot runs.
+pub mod app;
+pub mod assertion;
+pub mod config;
+pub mod exchange;
+pub mod metrics;
+pub mod probe;
+pub mod reload;
+pub mod report;
+pub mod result;
+pub mod schedule;
+pub mod scheduler;
+pub mod server;
+pub mod tls_config;
+pub mod workflow;

@@ -1,0 +1,220 @@
+//! HTTP check: one exchange (redirects followed) plus the expected status and assertions.
+
+use super::SpecError;
+use crate::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use crate::exchange::{self, ClientOptions, ExchangeRequest, HttpClient, IpVersion};
+use crate::result::{HttpFacts, Phase, ProbeResult};
+use crate::tls_config::TlsOptions;
+use http::{HeaderName, HeaderValue, Method};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_redirects() -> u32 {
+    exchange::DEFAULT_MAX_REDIRECTS
+}
+fn default_max_body() -> u64 {
+    exchange::DEFAULT_MAX_BODY_BYTES
+}
+
+/// `type: http` options.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    /// The URL to request (`http://` or `https://`).
+    pub target: String,
+    /// Request method. Default `GET`.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body (sent as is; set `content-type` in `headers`).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Accepted statuses: a code, a class (`2xx`) or a list. Default `2xx`.
+    #[serde(default)]
+    pub expected_status: ExpectedStatus,
+    /// Follow 3xx redirects. Default true.
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    /// Most redirects to follow before failing with `redirect`. Default 10.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: u32,
+    /// Most body bytes to read; more fails with `body_too_large`. Default 10 MiB.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    /// `ip4`, `ip6` or `auto` (default).
+    #[serde(default)]
+    pub ip_version: IpVersion,
+    /// `http://[user:pass@]host:port` of an HTTP proxy.
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    /// Hosts that bypass `proxy_url` (names, `.domain` suffixes, `*`).
+    #[serde(default)]
+    pub no_proxy: Vec<String>,
+    /// HTTP basic authentication.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// Sent as `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    /// TLS options (CA file, skip verify, client certificate, server name).
+    #[serde(default)]
+    pub tls: TlsOptions,
+    /// Assertions on the response, all of which must pass.
+    #[serde(default)]
+    pub assert: Vec<AssertionSpec>,
+}
+
+/// `basic_auth: {username, password}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+impl HttpSpec {
+    /// The connection options for [`HttpClient::new`].
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            tls: self.tls.clone(),
+            ip_version: self.ip_version,
+            proxy_url: self.proxy_url.clone(),
+            no_proxy: self.no_proxy.clone(),
+            follow_redirects: self.follow_redirects,
+            max_redirects: self.max_redirects,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// Compile a list of assertions; errors name `assert[i].field`.
+pub fn compile_assertions(list: &[AssertionSpec]) -> Result<Vec<Assertion>, SpecError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.compile().map_err(|(f, m)| {
+                let field = if f.is_empty() {
+                    format!("assert[{i}]")
+                } else {
+                    format!("assert[{i}].{f}")
+                };
+                SpecError::new(field, m)
+            })
+        })
+        .collect()
+}
+
+pub struct HttpProbe {
+    client: HttpClient,
+    request: ExchangeRequest,
+    expected_status: ExpectedStatus,
+    assertions: Vec<Assertion>,
+}
+
+impl HttpProbe {
+    pub fn new(spec: &HttpSpec) -> Result<HttpProbe, SpecError> {
+        let url = url::Url::parse(spec.target.trim())
+            .map_err(|e| SpecError::new("target", format!("invalid URL {:?}: {e}", spec.target)))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(SpecError::new(
+                "target",
+                "the URL must be http:// or https:// with a host",
+            ));
+        }
+        let method = Method::from_bytes(spec.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| SpecError::new("method", format!("invalid method {:?}", spec.method)))?;
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &spec.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| SpecError::new(format!("headers.{k}"), "invalid header name"))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| SpecError::new(format!("headers.{k}"), "invalid header value"))?;
+            headers.append(name, value);
+        }
+        if let Some(auth) = &spec.basic_auth {
+            use base64::Engine;
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", auth.username, auth.password));
+            headers.insert(
+                http::header::AUTHORIZATION,
+                sensitive(&format!("Basic {token}"), "basic_auth")?,
+            );
+        }
+        if let Some(token) = &spec.bearer_token {
+            if spec.basic_auth.is_some() {
+                return Err(SpecError::new(
+                    "bearer_token",
+                    "use either basic_auth or bearer_token, not both",
+                ));
+            }
+            headers.insert(
+                http::header::AUTHORIZATION,
+                sensitive(&format!("Bearer {token}"), "bearer_token")?,
+            );
+        }
+        let client =
+            HttpClient::new(&spec.client_options()).map_err(|(f, m)| SpecError::new(f, m))?;
+        let request = ExchangeRequest {
+            method,
+            url,
+            headers,
+            body: spec
+                .body
+                .clone()
+                .map(bytes::Bytes::from)
+                .unwrap_or_default(),
+        };
+        Ok(HttpProbe {
+            client,
+            request,
+            expected_status: spec.expected_status.clone(),
+            assertions: compile_assertions(&spec.assert)?,
+        })
+    }
+
+    pub async fn run(&self) -> ProbeResult {
+        let resp = match self.client.exchange(self.request.clone(), None).await {
+            Ok(r) => r,
+            Err(e) => {
+                return ProbeResult {
+                    error: Some(e),
+                    ..Default::default()
+                }
+            }
+        };
+        let error = self
+            .expected_status
+            .check(resp.status)
+            .err()
+            .or_else(|| self.assertions.iter().find_map(|a| a.check(&resp).err()));
+        ProbeResult {
+            error,
+            dns_lookup: resp.phases.get(Phase::Resolve),
+            http: Some(HttpFacts {
+                status: resp.status,
+                version: resp.version.clone(),
+                redirects: resp.redirects,
+                content_length: resp.body.len() as u64,
+            }),
+            tls: resp.tls.clone(),
+            phases: resp.phases,
+            ..Default::default()
+        }
+    }
+}
+
+fn sensitive(v: &str, field: &str) -> Result<HeaderValue, SpecError> {
+    let mut v = HeaderValue::from_str(v)
+        .map_err(|_| SpecError::new(field, "contains characters not allowed in a header"))?;
+    v.set_sensitive(true);
+    Ok(v)
+}

@@ -1,0 +1,248 @@
+//! Probes: the type-specific part of a check (`ProbeSpec`), prepared once per config load (`Probe`), run per
+//! schedule tick. One file per kind; all return the same `ProbeResult`. No timeouts or retries here: the
+//! scheduler owns both.
+
+pub mod dns;
+pub mod http;
+pub mod tcp;
+pub mod tls;
+
+use crate::result::ProbeResult;
+use std::time::Instant;
+
+/// The type-specific part of a check (everything except name/type/schedule/timeout/retries/labels/enabled/
+/// when_failing).
+// Built once per config load, so the size difference between variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeSpec {
+    Http(http::HttpSpec),
+    Tcp(tcp::TcpSpec),
+    Dns(dns::DnsSpec),
+    Tls(tls::TlsSpec),
+    /// `type: api_workflow` (or `workflow`): multi-step API journeys (owned by crate::workflow).
+    Workflow(crate::workflow::WorkflowSpec),
+}
+
+/// A config error in a check's type-specific keys: the field path relative to the check (`assert[1].matches`)
+/// and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Deserialize `value` into `T`, reporting the path of the failing field.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_norway::Value,
+) -> Result<T, SpecError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        SpecError::new(field, e.into_inner().to_string())
+    })
+}
+
+impl ProbeSpec {
+    /// Deserialize the type-specific keys of one check. `fields` holds the check's YAML mapping with the common
+    /// keys removed. Unknown keys are errors.
+    pub fn from_yaml(
+        check_type: &str,
+        fields: serde_norway::Value,
+    ) -> Result<ProbeSpec, SpecError> {
+        match check_type {
+            "http" => Ok(ProbeSpec::Http(from_value(fields)?)),
+            "tcp" => Ok(ProbeSpec::Tcp(from_value(fields)?)),
+            "dns" => Ok(ProbeSpec::Dns(from_value(fields)?)),
+            "tls" => Ok(ProbeSpec::Tls(from_value(fields)?)),
+            "api_workflow" | "workflow" => Ok(ProbeSpec::Workflow(
+                crate::workflow::WorkflowSpec::from_yaml(fields)?,
+            )),
+            other => Err(SpecError::new(
+                "type",
+                format!(
+                    "unknown check type {other:?}; expected http, tcp, dns, tls or api_workflow"
+                ),
+            )),
+        }
+    }
+
+    /// For kinds bounded by their own per-step timeouts (workflows): the longest a run can take. The check's
+    /// timeout must be at least this, so the scheduler never cuts a run (and its teardown) short.
+    pub fn longest_run(&self) -> Option<std::time::Duration> {
+        match self {
+            ProbeSpec::Workflow(w) => Some(w.longest_run()),
+            _ => None,
+        }
+    }
+
+    /// `http` | `tcp` | `dns` | `tls`: the `check_type` metric label.
+    pub fn check_type(&self) -> &'static str {
+        match self {
+            ProbeSpec::Http(_) => "http",
+            ProbeSpec::Tcp(_) => "tcp",
+            ProbeSpec::Dns(_) => "dns",
+            ProbeSpec::Tls(_) => "tls",
+            ProbeSpec::Workflow(_) => crate::workflow::CHECK_TYPE,
+        }
+    }
+}
+
+/// A check prepared once per config load: URL parsed, regexes compiled, TLS config built, CA files read.
+pub struct Probe {
+    kind: Kind,
+}
+
+enum Kind {
+    Http(http::HttpProbe),
+    Tcp(tcp::TcpProbe),
+    Dns(dns::DnsProbe),
+    Tls(tls::TlsProbe),
+    Workflow(crate::workflow::Workflow),
+}
+
+impl Probe {
+    pub fn new(spec: &ProbeSpec) -> Result<Probe, SpecError> {
+        let kind = match spec {
+            ProbeSpec::Http(s) => Kind::Http(http::HttpProbe::new(s)?),
+            ProbeSpec::Tcp(s) => Kind::Tcp(tcp::TcpProbe::new(s)?),
+            ProbeSpec::Dns(s) => Kind::Dns(dns::DnsProbe::new(s)?),
+            ProbeSpec::Tls(s) => Kind::Tls(tls::TlsProbe::new(s)?),
+            ProbeSpec::Workflow(s) => Kind::Workflow(
+                crate::workflow::Workflow::new(s).map_err(|(f, m)| SpecError::new(f, m))?,
+            ),
+        };
+        Ok(Probe { kind })
+    }
+
+    /// One attempt. No timeout inside (the scheduler wraps it), no retries. Never panics.
+    pub async fn run(&self) -> ProbeResult {
+        let start = Instant::now();
+        let mut result = match &self.kind {
+            Kind::Http(p) => p.run().await,
+            Kind::Tcp(p) => p.run().await,
+            Kind::Dns(p) => p.run().await,
+            Kind::Tls(p) => p.run().await,
+            Kind::Workflow(p) => p.run().await,
+        };
+        result.duration = start.elapsed();
+        result.attempts = 1;
+        result
+    }
+}
+
+/// Resolve `host:port` (timed), honouring RFC 6761 `.invalid`. Shared by the TCP and TLS probes.
+pub(crate) async fn resolve(
+    host: &str,
+    port: u16,
+) -> Result<(Vec<std::net::SocketAddr>, Option<std::time::Duration>), crate::result::ProbeError> {
+    use crate::result::{ErrorType, ProbeError};
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok((vec![std::net::SocketAddr::new(ip, port)], None));
+    }
+    if host.trim_end_matches('.').ends_with(".invalid") {
+        return Err(ProbeError::new(
+            ErrorType::Dns,
+            format!("cannot resolve {host}: name does not exist (.invalid)"),
+        ));
+    }
+    let t = Instant::now();
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ProbeError::new(ErrorType::Dns, format!("cannot resolve {host}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ProbeError::new(
+            ErrorType::Dns,
+            format!("{host} resolved to no address"),
+        ));
+    }
+    Ok((addrs, Some(t.elapsed())))
+}
+
+/// Resolve and connect to `host:port`, recording the `resolve` (when a lookup happened) and `connect` phases.
+pub(crate) async fn open_tcp(
+    host: &str,
+    port: u16,
+    phases: &mut crate::result::Phases,
+    result: &mut ProbeResult,
+) -> Result<tokio::net::TcpStream, crate::result::ProbeError> {
+    use crate::result::Phase;
+    let (addrs, dns) = resolve(host, port).await?;
+    if let Some(d) = dns {
+        phases.add(Phase::Resolve, d);
+        result.dns_lookup = Some(d);
+    }
+    let t = Instant::now();
+    let stream = connect(&addrs).await?;
+    phases.add(Phase::Connect, t.elapsed());
+    Ok(stream)
+}
+
+/// Connect to the first reachable address.
+pub(crate) async fn connect(
+    addrs: &[std::net::SocketAddr],
+) -> Result<tokio::net::TcpStream, crate::result::ProbeError> {
+    use crate::result::{ErrorType, ProbeError};
+    let mut last = None;
+    for a in addrs {
+        match tokio::net::TcpStream::connect(a).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(format!("cannot connect to {a}: {e}")),
+        }
+    }
+    Err(ProbeError::new(
+        ErrorType::Connect,
+        last.unwrap_or_else(|| "no address to connect to".into()),
+    ))
+}
+
+/// Split `host:port` (IPv6 as `[::1]:443`); `default_port` when the port is absent.
+pub(crate) fn split_host_port(
+    target: &str,
+    default_port: Option<u16>,
+) -> Result<(String, u16), String> {
+    let t = target.trim();
+    let (host, port) = if let Some(rest) = t.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or("unclosed [ in IPv6 address")?;
+        (h.to_string(), after.strip_prefix(':'))
+    } else {
+        match t.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p)),
+            _ => (t.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("{target:?} has no host; use host:port"));
+    }
+    let port = match (port, default_port) {
+        (Some(p), _) => p
+            .parse::<u16>()
+            .map_err(|_| format!("invalid port in {target:?}"))?,
+        (None, Some(d)) => d,
+        (None, None) => return Err(format!("{target:?} has no port; use host:port")),
+    };
+    Ok((host, port))
+}

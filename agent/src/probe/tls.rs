@@ -1,0 +1,121 @@
+//! TLS check: TCP connect and TLS handshake only; reports version and certificate expiry, fails on an
+//! untrusted, expired or wrong-host certificate, or one expiring within `cert_valid_days`.
+
+use super::SpecError;
+use crate::result::{ErrorType, Phase, Phases, ProbeError, ProbeResult, TlsFacts};
+use crate::tls_config::{self, TlsOptions};
+use rustls::pki_types::ServerName;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// `type: tls` options.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// `host:port` (port 443 when absent).
+    pub target: String,
+    /// CA file, skip verify, client certificate, server name.
+    #[serde(default)]
+    pub tls: TlsOptions,
+    /// Fail when the earliest certificate of the chain expires within this many days.
+    #[serde(default)]
+    pub cert_valid_days: Option<u32>,
+}
+
+pub struct TlsProbe {
+    host: String,
+    port: u16,
+    server_name: ServerName<'static>,
+    config: Arc<rustls::ClientConfig>,
+    cert_valid_days: Option<u32>,
+}
+
+impl TlsProbe {
+    pub fn new(spec: &TlsSpec) -> Result<TlsProbe, SpecError> {
+        let (host, port) = super::split_host_port(&spec.target, Some(443))
+            .map_err(|m| SpecError::new("target", m))?;
+        let name = spec.tls.server_name.clone().unwrap_or_else(|| host.clone());
+        let server_name = ServerName::try_from(name.clone()).map_err(|_| {
+            SpecError::new(
+                "tls.server_name",
+                format!("{name:?} is not a valid TLS server name"),
+            )
+        })?;
+        let config = spec.tls.client_config(&[]).map_err(|(f, m)| {
+            SpecError::new(
+                if f.is_empty() {
+                    "tls".into()
+                } else {
+                    format!("tls.{f}")
+                },
+                m,
+            )
+        })?;
+        Ok(TlsProbe {
+            host,
+            port,
+            server_name,
+            config,
+            cert_valid_days: spec.cert_valid_days,
+        })
+    }
+
+    pub async fn run(&self) -> ProbeResult {
+        let mut phases = Phases::default();
+        let mut result = ProbeResult::default();
+        if let Err(e) = self.handshake(&mut phases, &mut result).await {
+            result.error = Some(e);
+        }
+        result.phases = phases;
+        result
+    }
+
+    async fn handshake(
+        &self,
+        phases: &mut Phases,
+        result: &mut ProbeResult,
+    ) -> Result<(), ProbeError> {
+        let stream = super::open_tcp(&self.host, self.port, phases, result).await?;
+        let t = Instant::now();
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let tls = connector
+            .connect(self.server_name.clone(), stream)
+            .await
+            .map_err(|e| {
+                ProbeError::new(
+                    ErrorType::Tls,
+                    tls_config::describe_tls_error(&e, &self.host),
+                )
+            })?;
+        phases.add(Phase::Tls, t.elapsed());
+        let (_, conn) = tls.get_ref();
+        let expiry = conn
+            .peer_certificates()
+            .and_then(tls_config::earliest_expiry);
+        result.tls = Some(TlsFacts {
+            version: tls_config::version_name(conn.protocol_version()),
+            earliest_cert_expiry: expiry,
+        });
+        if let (Some(days), Some(expiry)) = (self.cert_valid_days, expiry) {
+            let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
+            if left < Duration::from_secs(u64::from(days) * 86_400) {
+                let date = tls_config::format_date(
+                    expiry
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs(),
+                );
+                return Err(ProbeError::new(
+                    ErrorType::Tls,
+                    format!(
+                        "certificate of {} expires in {} days (notAfter {date}), less than cert_valid_days {days}",
+                        self.host,
+                        left.as_secs() / 86_400
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

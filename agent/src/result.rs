@@ -1,0 +1,210 @@
+//! `ProbeResult`: the one shape every probe (http, tcp, dns, tls, workflow) returns.
+
+use std::time::{Duration, SystemTime};
+
+/// The closed set of failure classes; they become the `error_type` label, so never add free-form values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    /// Name resolution failed or returned no usable address.
+    Dns,
+    /// TCP connect refused, unreachable or reset before a response.
+    Connect,
+    /// TLS handshake or certificate verification failed.
+    Tls,
+    /// The check's timeout elapsed.
+    Timeout,
+    /// The response status was not one of the expected codes.
+    HttpStatus,
+    /// An assertion on the response (header, body, JSON, latency, certificate days) failed.
+    Assertion,
+    /// The body exceeded the configured maximum size.
+    BodyTooLarge,
+    /// Too many redirects, or a redirect loop.
+    Redirect,
+    /// The peer broke the protocol (malformed HTTP, unexpected close while reading the body...).
+    Protocol,
+    /// A workflow template or variable could not be resolved at run time.
+    Template,
+}
+
+impl ErrorType {
+    pub const ALL: [ErrorType; 10] = [
+        ErrorType::Dns,
+        ErrorType::Connect,
+        ErrorType::Tls,
+        ErrorType::Timeout,
+        ErrorType::HttpStatus,
+        ErrorType::Assertion,
+        ErrorType::BodyTooLarge,
+        ErrorType::Redirect,
+        ErrorType::Protocol,
+        ErrorType::Template,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::Dns => "dns",
+            ErrorType::Connect => "connect",
+            ErrorType::Tls => "tls",
+            ErrorType::Timeout => "timeout",
+            ErrorType::HttpStatus => "http_status",
+            ErrorType::Assertion => "assertion",
+            ErrorType::BodyTooLarge => "body_too_large",
+            ErrorType::Redirect => "redirect",
+            ErrorType::Protocol => "protocol",
+            ErrorType::Template => "template",
+        }
+    }
+}
+
+/// Why a run failed: a class for metrics and a human message naming what was expected and what came back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeError {
+    pub error_type: ErrorType,
+    pub message: String,
+}
+
+impl ProbeError {
+    pub fn new(error_type: ErrorType, message: impl Into<String>) -> Self {
+        Self {
+            error_type,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error_type.as_str(), self.message)
+    }
+}
+
+/// Phases of one HTTP round trip, in order. A phase that did not happen (no DNS for an IP literal, no TLS for
+/// plain HTTP, a reused connection) is absent from [`Phases`], not zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Resolve,
+    Connect,
+    Tls,
+    Processing,
+    Transfer,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Resolve,
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Processing,
+        Phase::Transfer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Processing => "processing",
+            Phase::Transfer => "transfer",
+        }
+    }
+}
+
+/// Phase durations summed over every round trip of a run (redirects included), as blackbox_exporter does.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Phases(pub Vec<(Phase, Duration)>);
+
+impl Phases {
+    pub fn add(&mut self, phase: Phase, d: Duration) {
+        match self.0.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, total)) => *total += d,
+            None => {
+                self.0.push((phase, d));
+                self.0.sort_by_key(|(p, _)| *p);
+            }
+        }
+    }
+
+    pub fn get(&self, phase: Phase) -> Option<Duration> {
+        self.0.iter().find(|(p, _)| *p == phase).map(|(_, d)| *d)
+    }
+
+    pub fn merge(&mut self, other: &Phases) {
+        for (p, d) in &other.0 {
+            self.add(*p, *d);
+        }
+    }
+}
+
+/// Facts about the last HTTP response of a run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct HttpFacts {
+    pub status: u16,
+    /// `HTTP/1.1`, `HTTP/2`.
+    pub version: String,
+    pub redirects: u32,
+    /// Bytes of body read (after any redirects, of the final response).
+    pub content_length: u64,
+}
+
+/// Facts from a TLS handshake.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TlsFacts {
+    /// `TLS 1.2`, `TLS 1.3`.
+    pub version: String,
+    /// The earliest `notAfter` of the presented chain.
+    pub earliest_cert_expiry: Option<SystemTime>,
+}
+
+/// One workflow step's outcome (empty for simple checks).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StepResult {
+    pub name: String,
+    /// True for teardown / `always: true` steps.
+    pub teardown: bool,
+    pub success: bool,
+    /// Not run because an earlier step failed.
+    pub skipped: bool,
+    pub duration: Duration,
+    pub phases: Phases,
+    pub status: Option<u16>,
+    pub error: Option<ProbeError>,
+    /// Names (never values) of the variables this step extracted.
+    pub extracted: Vec<String>,
+}
+
+/// The outcome of one run of a check. Built by the probe; the scheduler fills `attempts` and applies timeouts.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ProbeResult {
+    /// `None` when the run succeeded.
+    pub error: Option<ProbeError>,
+    /// Wall time of the run (of the last attempt).
+    pub duration: Duration,
+    pub phases: Phases,
+    pub http: Option<HttpFacts>,
+    pub tls: Option<TlsFacts>,
+    /// Time spent resolving names (DNS checks and the resolve phase of HTTP).
+    pub dns_lookup: Option<Duration>,
+    /// Attempts made (1 + retries used).
+    pub attempts: u32,
+    pub steps: Vec<StepResult>,
+    /// A teardown failure, reported apart so it never hides the original failure.
+    pub teardown_error: Option<ProbeError>,
+}
+
+impl ProbeResult {
+    pub fn success(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub fn failed(error: ProbeError, duration: Duration) -> Self {
+        Self {
+            error: Some(error),
+            duration,
+            attempts: 1,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The agent's HTTP server: `GET /metrics`, `/healthz`, `/readyz` and `/api/v1/checks` (status JSON, redacted).
+
+use crate::metrics::Metrics;
+use crate::scheduler::{CheckView, Scheduler};
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Map, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::net::TcpListener;
+use vantage_common::{Redactor, Shutdown};
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct AppState {
+    pub metrics: Arc<Metrics>,
+    pub scheduler: Scheduler,
+}
+
+/// Serves until shutdown.
+pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: Shutdown) {
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.recv() => return,
+        };
+        let state = state.clone();
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req)) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = conn_shutdown.recv() => {}
+            }
+        });
+    }
+}
+
+fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            // OpenMetrics for scrapers that ask for it (Prometheus does), the classic text format otherwise.
+            let openmetrics = req.headers().get_all(header::ACCEPT).iter().any(|v| {
+                v.to_str()
+                    .unwrap_or("")
+                    .contains("application/openmetrics-text")
+            });
+            let redactor = state.scheduler.redactor();
+            if openmetrics {
+                respond(
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    redactor.redact(&state.metrics.encode()),
+                )
+            } else {
+                respond(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    redactor.redact(&state.metrics.encode_prometheus()),
+                )
+            }
+        }
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if state.scheduler.is_started() => text(StatusCode::OK, "ready\n"),
+        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "no config applied yet\n"),
+        "/api/v1/checks" => {
+            let redactor = state.scheduler.redactor();
+            let checks: Vec<Value> = state
+                .scheduler
+                .checks()
+                .iter()
+                .map(|c| check_json(c, &redactor))
+                .collect();
+            let body = serde_json::to_string_pretty(&json!({ "checks": checks }))
+                .expect("JSON values always serialize");
+            respond(StatusCode::OK, "application/json", redactor.redact(&body))
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    respond(status, "text/plain; charset=utf-8", body.to_string())
+}
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
+fn time(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// One check's status; every string that came from the config or a target passes through `r`.
+fn check_json(c: &CheckView, r: &Redactor) -> Value {
+    let cfg = &c.config;
+    let labels: Map<String, Value> = cfg
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(r.redact(v))))
+        .collect();
+    let status = c.state.as_ref().map(|s| s.status()).unwrap_or_default();
+    let last = status.last.as_ref().map(|l| {
+        let res = &l.result;
+        let phases: Map<String, Value> = res
+            .phases
+            .0
+            .iter()
+            .map(|(p, d)| (p.as_str().to_string(), Value::from(d.as_secs_f64())))
+            .collect();
+        let steps: Vec<Value> = res
+            .steps
+            .iter()
+            .map(|s| {
+                json!({
+                    "name": r.redact(&s.name),
+                    "success": s.success,
+                    "skipped": s.skipped,
+                    "teardown": s.teardown,
+                    "duration_seconds": s.duration.as_secs_f64(),
+                    "http_status": s.status,
+                    "error_type": s.error.as_ref().map(|e| e.error_type.as_str()),
+                    "message": s.error.as_ref().map(|e| r.redact(&e.message)),
+                })
+            })
+            .collect();
+        json!({
+            "success": res.success(),
+            "error_type": res.error.as_ref().map(|e| e.error_type.as_str()),
+            "message": res.error.as_ref().map(|e| r.redact(&e.message)),
+            "teardown_error": res.teardown_error.as_ref().map(|e| r.redact(&e.message)),
+            "duration_seconds": res.duration.as_secs_f64(),
+            "phases": phases,
+            "http_status": res.http.as_ref().map(|h| h.status),
+            "attempts": res.attempts,
+            "steps": steps,
+            "started": time(l.started),
+        })
+    });
+    json!({
+        "name": r.redact(cfg.name.as_str()),
+        "type": cfg.check_type,
+        "enabled": cfg.enabled,
+        "schedule": cfg.schedule.to_string(),
+        "timeout": humantime::format_duration(cfg.timeout).to_string(),
+        "retries": cfg.retries,
+        "labels": labels,
+        "running": status.running,
+        "next_run": status.next_run.map(time),
+        "last": last,
+    })
+}

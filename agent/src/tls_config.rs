@@ -1,0 +1,267 @@
+//! TLS client options of a check and the rustls `ClientConfig` built from them once per config load.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+/// TLS options of an HTTP or TLS check.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    /// PEM file of extra CA certificates to trust, added to the bundled Mozilla roots (webpki-roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (expired, self-signed, wrong host). Expiry is still reported.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// PEM client certificate chain for mutual TLS (requires `client_key`).
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// Name to send as SNI and verify the certificate against, instead of the URL's host.
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+pub fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+fn webpki_roots() -> RootCertStore {
+    // Cloning a prepared store is far cheaper than re-parsing the bundle for each check.
+    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })
+        .clone()
+}
+
+/// Error: (field inside `tls`, message).
+pub type TlsConfigError = (&'static str, String);
+
+impl TlsOptions {
+    /// Build the client config: reads the CA and client-certificate files. `alpn` e.g. `[b"h2", b"http/1.1"]`.
+    pub fn client_config(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsConfigError> {
+        // Most checks use the default options: share one config per ALPN list instead of building one per
+        // check (each holds its own root store and session cache; at 10,000 checks that was most of the RSS).
+        // `server_name` is applied per connection, so it does not make a config different.
+        let uses_defaults = self.ca_file.is_none()
+            && !self.insecure_skip_verify
+            && self.client_cert.is_none()
+            && self.client_key.is_none();
+        if !uses_defaults {
+            return self.build_client_config(alpn);
+        }
+        type Shared = Vec<(Vec<Vec<u8>>, Arc<ClientConfig>)>;
+        static SHARED: std::sync::Mutex<Shared> = std::sync::Mutex::new(Vec::new());
+        let key: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, config)) = shared.iter().find(|(k, _)| *k == key) {
+            return Ok(config.clone());
+        }
+        let config = self.build_client_config(alpn)?;
+        shared.push((key, config.clone()));
+        Ok(config)
+    }
+
+    fn build_client_config(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsConfigError> {
+        let mut roots = webpki_roots();
+        if let Some(path) = &self.ca_file {
+            let certs = read_certs(path).map_err(|e| ("ca_file", e))?;
+            if certs.is_empty() {
+                return Err((
+                    "ca_file",
+                    format!("{}: no PEM certificate found", path.display()),
+                ));
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| {
+                    (
+                        "ca_file",
+                        format!("{}: unusable CA certificate: {e}", path.display()),
+                    )
+                })?;
+            }
+        }
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ("", e.to_string()))?;
+        let builder = if self.insecure_skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
+        } else {
+            builder.with_root_certificates(roots)
+        };
+        let mut config = match (&self.client_cert, &self.client_key) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert), Some(key)) => {
+                let chain = read_certs(cert).map_err(|e| ("client_cert", e))?;
+                if chain.is_empty() {
+                    return Err((
+                        "client_cert",
+                        format!("{}: no PEM certificate found", cert.display()),
+                    ));
+                }
+                let key = read_key(key).map_err(|e| ("client_key", e))?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    (
+                        "client_key",
+                        format!("client certificate and key do not match: {e}"),
+                    )
+                })?
+            }
+            (Some(_), None) => return Err(("client_key", "client_cert needs client_key".into())),
+            (None, Some(_)) => return Err(("client_cert", "client_key needs client_cert".into())),
+        };
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+}
+
+fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    rustls_pemfile::certs(&mut data.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: invalid PEM: {e}", path.display()))
+}
+
+fn read_key(path: &PathBuf) -> Result<PrivateKeyDer<'static>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    rustls_pemfile::private_key(&mut data.as_slice())
+        .map_err(|e| format!("{}: invalid PEM: {e}", path.display()))?
+        .ok_or_else(|| format!("{}: no private key found", path.display()))
+}
+
+/// `insecure_skip_verify`: accepts any chain but still checks handshake signatures.
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The earliest `notAfter` of a presented chain.
+pub fn earliest_expiry(chain: &[CertificateDer<'_>]) -> Option<std::time::SystemTime> {
+    chain
+        .iter()
+        .filter_map(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())
+        .map(|(_, cert)| cert.validity().not_after.timestamp())
+        .min()
+        .map(|secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64))
+}
+
+/// `TLS 1.3` style name of a negotiated version.
+pub fn version_name(v: Option<rustls::ProtocolVersion>) -> String {
+    match v {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".into(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".into(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".into(),
+    }
+}
+
+/// A human message for a failed handshake, naming what was wrong with the certificate.
+pub fn describe_tls_error(err: &std::io::Error, host: &str) -> String {
+    use rustls::CertificateError as C;
+    let Some(rustls_err) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return format!("TLS handshake with {host} failed: {err}");
+    };
+    match rustls_err {
+        rustls::Error::InvalidCertificate(cert_err) => match cert_err {
+            C::ExpiredContext { time, not_after } => {
+                let ago = time.as_secs().saturating_sub(not_after.as_secs());
+                format!(
+                    "certificate of {host} expired {} ago (notAfter {})",
+                    human_days(ago),
+                    format_date(not_after.as_secs())
+                )
+            }
+            C::Expired => format!("certificate of {host} expired"),
+            C::NotValidYetContext { not_before, .. } => {
+                format!(
+                    "certificate of {host} not valid before {}",
+                    format_date(not_before.as_secs())
+                )
+            }
+            C::UnknownIssuer => {
+                format!("certificate of {host} is not trusted (unknown issuer; self-signed or CA missing from ca_file)")
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                format!("certificate is not valid for host {host}")
+            }
+            other => format!("invalid certificate from {host}: {other:?}"),
+        },
+        other => format!("TLS handshake with {host} failed: {other}"),
+    }
+}
+
+fn human_days(secs: u64) -> String {
+    let days = secs / 86_400;
+    match days {
+        0 => format!("{} hours", secs / 3600),
+        1 => "1 day".into(),
+        d => format!("{d} days"),
+    }
+}
+
+/// `2026-11-20` for a Unix timestamp.
+pub fn format_date(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| secs.to_string())
+}

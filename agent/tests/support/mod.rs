@@ -1,0 +1,228 @@
+//! Shared helpers for the agent's runtime tests: spawn an agent on 127.0.0.1:0 from YAML text, poll it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vantage_agent::app::{self, Agent};
+use vantage_common::ShutdownTrigger;
+
+pub struct TestAgent {
+    pub agent: Agent,
+    pub base: String,
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+    _shutdown: ShutdownTrigger,
+}
+
+/// Writes `yaml` to a fresh directory and starts an agent on it, listening on 127.0.0.1:0.
+pub async fn spawn_agent(yaml: &str) -> TestAgent {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let (cfg, redactor) = app::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    let (trigger, shutdown) = vantage_common::shutdown::channel();
+    let agent = app::start(
+        &config,
+        cfg,
+        redactor,
+        Some("127.0.0.1:0".parse().unwrap()),
+        shutdown,
+    )
+    .await
+    .unwrap();
+    TestAgent {
+        base: format!("http://{}", agent.addr),
+        agent,
+        config,
+        dir,
+        _shutdown: trigger,
+    }
+}
+
+impl TestAgent {
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        get(&format!("{}{path}", self.base)).await
+    }
+
+    pub async fn checks(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/api/v1/checks").await.1).unwrap()
+    }
+
+    /// The check's entry in /api/v1/checks.
+    pub async fn check(&self, name: &str) -> Option<serde_json::Value> {
+        self.checks().await["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+    }
+}
+
+pub async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `promtool check metrics` on `text`; `None` (with the reason printed) when promtool is not installed.
+pub fn promtool_check(text: &str) -> Option<(bool, String)> {
+    use std::io::Write;
+    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(promtool) = promtool else {
+        eprintln!("SKIPPED promtool check: promtool is not installed (apt-get install prometheus)");
+        return None;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), msg))
+}
+
+/// The agent binary built by cargo for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_vantage-agent");
+
+/// Writes `text` as `agent.yaml` in `dir`; returns the path.
+pub fn write_config(dir: &Path, text: &str) -> String {
+    let p = dir.join("agent.yaml");
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Runs the binary to completion with one extra environment variable: (exit code, stdout, stderr).
+pub fn run_bin(args: &[&str], env: (&str, &str)) -> (i32, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A `vantage-agent run` process on a free 127.0.0.1 port whose log lines (stderr) are collected.
+/// Killed when dropped, so a failing assertion never leaves an agent running.
+pub struct AgentProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every log line received so far.
+    pub logs: Vec<String>,
+}
+
+impl AgentProcess {
+    pub fn spawn(config_path: &str, env: (&str, &str)) -> Self {
+        use std::io::{BufRead, BufReader};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = std::process::Command::new(BIN)
+            .args(["run", "-c", config_path, "--listen", &listen])
+            .env(env.0, env.1)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        AgentProcess {
+            child,
+            base: format!("http://{listen}"),
+            lines,
+            logs: Vec::new(),
+        }
+    }
+
+    /// Collects the log lines that arrived since the last call.
+    pub fn collect_logs(&mut self) -> &[String] {
+        self.logs.extend(self.lines.try_iter());
+        &self.logs
+    }
+
+    /// Waits up to `secs` for a log line containing `needle`.
+    pub async fn wait_for_log(&mut self, secs: u64, what: &str, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(l) = self.collect_logs().iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends `signal` (e.g. `-HUP`) to the process.
+    pub fn signal(&self, signal: &str) -> bool {
+        std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// Stops the process with SIGTERM, waits for it, and returns every log line it wrote.
+    pub fn stop(&mut self) -> String {
+        self.signal("-TERM");
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        self.collect_logs().join("\n")
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
