@@ -1,0 +1,303 @@
+//! Who may send and who may read: API keys, site tokens and admin tokens (JWT), and allowed origins.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// An allowed browser origin: exact (`https://shop.example.com`) or wildcard subdomain (`https://*.example.com`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginPattern {
+    Exact(String),
+    /// Scheme (`https://`) and the suffix that a host must end with (`.example.com`).
+    Subdomains {
+        scheme: String,
+        suffix: String,
+    },
+}
+
+impl OriginPattern {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (scheme, host) = s
+            .split_once("://")
+            .ok_or_else(|| format!("`{s}` is not an origin like https://shop.example.com"))?;
+        if !(scheme == "http" || scheme == "https")
+            || host.is_empty()
+            || host.contains('/')
+            || s.ends_with('/')
+        {
+            return Err(format!(
+                "`{s}` is not an origin like https://shop.example.com (scheme and host, no path)"
+            ));
+        }
+        match host.strip_prefix("*.") {
+            Some(rest) if !rest.is_empty() && !rest.contains('*') => Ok(Self::Subdomains {
+                scheme: format!("{scheme}://"),
+                suffix: format!(".{}", rest.to_ascii_lowercase()),
+            }),
+            _ if host.contains('*') => Err(format!(
+                "`{s}`: a wildcard may only stand as the first label (https://*.example.com)"
+            )),
+            _ => Ok(Self::Exact(s.to_ascii_lowercase())),
+        }
+    }
+
+    pub fn matches(&self, origin: &str) -> bool {
+        match self {
+            Self::Exact(o) => o.eq_ignore_ascii_case(origin),
+            Self::Subdomains { scheme, suffix } => {
+                let origin = origin.to_ascii_lowercase();
+                origin.strip_prefix(scheme.as_str()).is_some_and(|host| {
+                    host.len() > suffix.len() && host.ends_with(suffix.as_str())
+                })
+            }
+        }
+    }
+}
+
+/// A JWT verification key as written in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// `HS256`, `RS256` or `EdDSA`. Tokens signed with any other algorithm are refused.
+    pub algorithm: String,
+    /// Shared secret for HS256 (use `${ENV}`), at least 32 bytes.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Public key PEM text for RS256 / EdDSA.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// Or a file holding the public key PEM.
+    #[serde(default)]
+    pub public_key_file: Option<std::path::PathBuf>,
+}
+
+/// A ready verifier for one key; tokens are checked statelessly per request.
+#[derive(Clone)]
+pub struct Verifier {
+    key: Arc<DecodingKey>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key material.
+        f.debug_struct("Verifier")
+            .field("algorithms", &self.validation.algorithms)
+            .finish()
+    }
+}
+
+impl Verifier {
+    pub fn new(k: &KeyConfig) -> Result<Self, String> {
+        let pem = || -> Result<Vec<u8>, String> {
+            match (&k.public_key, &k.public_key_file) {
+                (Some(p), None) => Ok(p.as_bytes().to_vec()),
+                (None, Some(f)) => std::fs::read(f)
+                    .map_err(|e| format!("cannot read public_key_file {}: {e}", f.display())),
+                _ => Err(format!(
+                    "{} needs exactly one of public_key or public_key_file",
+                    k.algorithm
+                )),
+            }
+        };
+        let (alg, key) = match k.algorithm.as_str() {
+            "HS256" => {
+                let s = k
+                    .secret
+                    .as_ref()
+                    .ok_or("HS256 needs a secret (at least 32 bytes)")?;
+                if s.len() < 32 {
+                    return Err("HS256 secret must be at least 32 bytes".into());
+                }
+                (Algorithm::HS256, DecodingKey::from_secret(s.as_bytes()))
+            }
+            "RS256" => (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_pem(&pem()?)
+                    .map_err(|e| format!("public_key is not an RSA public key PEM: {e}"))?,
+            ),
+            "EdDSA" => (
+                Algorithm::EdDSA,
+                DecodingKey::from_ed_pem(&pem()?)
+                    .map_err(|e| format!("public_key is not an Ed25519 public key PEM: {e}"))?,
+            ),
+            other => {
+                return Err(format!(
+                    "algorithm `{other}` is not supported (HS256, RS256, EdDSA)"
+                ))
+            }
+        };
+        if alg != Algorithm::HS256 && k.secret.is_some() {
+            return Err(format!("{} takes a public key, not a secret", k.algorithm));
+        }
+        let mut validation = Validation::new(alg);
+        validation.set_required_spec_claims(&["exp"]);
+        validation.leeway = 30;
+        Ok(Self {
+            key: Arc::new(key),
+            validation,
+        })
+    }
+
+    /// Verifies signature, algorithm and expiry. `alg: none`, another algorithm, a bad signature or an
+    /// expired token are all errors; the message says which without echoing the token.
+    pub fn verify<C: serde::de::DeserializeOwned>(&self, token: &str) -> Result<C, String> {
+        use jsonwebtoken::errors::ErrorKind as K;
+        jsonwebtoken::decode::<C>(token, &self.key, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                match e.kind() {
+                    K::ExpiredSignature => "token expired",
+                    K::InvalidSignature => "token signature is invalid",
+                    K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+                        "token algorithm is not accepted"
+                    }
+                    K::MissingRequiredClaim(_) => "token lacks a required claim",
+                    K::Json(_) => "token claims are malformed",
+                    _ => "token is malformed",
+                }
+                .to_string()
+            })
+    }
+}
+
+/// Claims of a site token.
+#[derive(Debug, Deserialize)]
+pub struct SiteClaims {
+    pub site: String,
+    /// Origins the token may be used from (further restricts the site's list when present).
+    #[serde(default)]
+    pub origins: Option<Vec<String>>,
+}
+
+/// Claims of an admin token.
+#[derive(Debug, Deserialize)]
+pub struct AdminClaims {
+    /// `read` or `admin` (space-separated list allowed); `admin` implies `read`.
+    pub scope: String,
+}
+
+/// What an admin token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    Read,
+    Admin,
+}
+
+impl AdminClaims {
+    pub fn allows(&self, need: Scope) -> bool {
+        self.scope.split_whitespace().any(|s| match s {
+            "admin" => true,
+            "read" => need == Scope::Read,
+            _ => false,
+        })
+    }
+}
+
+/// Why a sender was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error(
+        "missing credentials: send X-API-Key, ?api_key= or Authorization: Bearer <site token>"
+    )]
+    Missing,
+    #[error("unknown API key")]
+    UnknownKey,
+    #[error("{0}")]
+    BadToken(String),
+    #[error("origin {0} is not allowed for this site")]
+    Origin(String),
+}
+
+/// Constant-time comparison, so response timing does not reveal how much of a key matched.
+fn key_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Identifies the site from the credentials and checks the origin. Returns the site's index in `sites`.
+pub fn authenticate_sender(
+    sites: &[crate::config::Site],
+    tokens: Option<&Verifier>,
+    api_key: Option<&str>,
+    bearer: Option<&str>,
+    origin: Option<&str>,
+) -> Result<usize, AuthError> {
+    let (idx, token_origins) = if let Some(key) = api_key {
+        let idx = sites
+            .iter()
+            .position(|s| s.api_key.as_deref().is_some_and(|k| key_eq(k, key)))
+            .ok_or(AuthError::UnknownKey)?;
+        (idx, None)
+    } else if let Some(token) = bearer {
+        let v = tokens.ok_or_else(|| AuthError::BadToken("site tokens are not enabled".into()))?;
+        let claims: SiteClaims = v.verify(token).map_err(AuthError::BadToken)?;
+        let idx = sites
+            .iter()
+            .position(|s| s.id == claims.site)
+            .ok_or_else(|| AuthError::BadToken("token names an unknown site".into()))?;
+        (idx, claims.origins)
+    } else {
+        return Err(AuthError::Missing);
+    };
+    if let Some(origin) = origin {
+        let site_ok = sites[idx].origins.iter().any(|p| p.matches(origin));
+        let token_ok = token_origins.is_none_or(|list| {
+            list.iter()
+                .any(|o| OriginPattern::parse(o).is_ok_and(|p| p.matches(origin)))
+        });
+        if !(site_ok && token_ok) {
+            return Err(AuthError::Origin(truncate(origin, 200)));
+        }
+    }
+    Ok(idx)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_patterns() {
+        let exact = OriginPattern::parse("https://shop.example.com").unwrap();
+        assert!(exact.matches("https://shop.example.com"));
+        assert!(!exact.matches("http://shop.example.com"));
+        assert!(!exact.matches("https://shop.example.com.evil.io"));
+        let wild = OriginPattern::parse("https://*.shop.example.com").unwrap();
+        assert!(wild.matches("https://eu.shop.example.com"));
+        assert!(wild.matches("https://a.b.shop.example.com"));
+        assert!(!wild.matches("https://shop.example.com"));
+        assert!(!wild.matches("https://evilshop.example.com"));
+        assert!(!wild.matches("http://eu.shop.example.com"));
+        assert!(OriginPattern::parse("shop.example.com").is_err());
+        assert!(OriginPattern::parse("https://shop.example.com/").is_err());
+        assert!(OriginPattern::parse("https://a.*.com").is_err());
+    }
+
+    #[test]
+    fn scopes() {
+        let read = AdminClaims {
+            scope: "read".into(),
+        };
+        assert!(read.allows(Scope::Read) && !read.allows(Scope::Admin));
+        let admin = AdminClaims {
+            scope: "admin".into(),
+        };
+        assert!(admin.allows(Scope::Read) && admin.allows(Scope::Admin));
+    }
+
+    #[test]
+    fn verifier_rejects_short_secret() {
+        let k = KeyConfig {
+            algorithm: "HS256".into(),
+            secret: Some("short".into()),
+            public_key: None,
+            public_key_file: None,
+        };
+        assert!(Verifier::new(&k).is_err());
+    }
+}

@@ -1,0 +1,416 @@
+//! The ingest server's configuration file (`config/ingest.yaml`): shape, defaults and semantic checks.
+
+use crate::auth::{KeyConfig, OriginPattern};
+use crate::shape::RoutePattern;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+use vantage_common::{ConfigError, Loaded};
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`--listen` overrides). Default `127.0.0.1:9480`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    pub storage: StorageSection,
+    /// Sites that may send events; at least one.
+    pub sites: Vec<SiteConfig>,
+    /// Key that verifies site tokens (JWT with claims `site`, `origins`, `exp`), an alternative to API keys.
+    /// Tokens are verified per request, so newly issued tokens work without a restart.
+    #[serde(default)]
+    pub site_tokens: Option<KeyConfig>,
+    /// Key that verifies admin tokens (JWT with claims `scope`: `read` or `admin`, and `exp`) for
+    /// `/v1/stats/*` (read) and `/v1/admin/*` (admin). Without it those endpoints answer 401.
+    #[serde(default)]
+    pub admin: Option<KeyConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Where and how events are stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// `sqlite://path/to/file.db` (relative paths are relative to the working directory) or `postgres://...`.
+    pub url: String,
+    /// Events waiting for the writer before new requests get 503. Default 50000.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Most events committed in one transaction. Default 5000.
+    #[serde(default = "default_max_batch_events")]
+    pub max_batch_events: usize,
+    /// `Retry-After` seconds sent with 503 when the store falls behind. Default 1.
+    #[serde(default = "default_retry_after")]
+    pub busy_retry_after_secs: u64,
+    /// Events older than this many days are deleted by a periodic task. 0 keeps everything. Default 30.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+    /// How often the retention task runs. Default 1h.
+    #[serde(
+        default = "default_retention_interval",
+        with = "vantage_common::serde_duration"
+    )]
+    pub retention_interval: Duration,
+    /// Keep the query string of stored page URLs (it may hold personal data). Default false.
+    #[serde(default)]
+    pub keep_query_params: bool,
+}
+
+/// One site: who may send for it and how its labels are shaped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Site id, used as the `site` label: letters, digits, `-`, `_`.
+    pub id: String,
+    /// API key sent as `X-API-Key` or `?api_key=`. Optional when the site only uses site tokens.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Origins allowed to send from browsers: exact (`https://shop.example.com`) or a wildcard subdomain
+    /// (`https://*.shop.example.com`). Requests without an `Origin` header (server-side senders) are accepted.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    /// Route patterns that win over the automatic templating, e.g. `/blog/:slug`, `/docs/*`.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Distinct values allowed per metric label (page, endpoint, ...) before new values become `other`.
+    #[serde(default = "default_label_budget")]
+    pub label_budget: usize,
+}
+
+/// Token bucket per site, counted in events.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained events per second. Default 5000.
+    #[serde(default = "default_rate")]
+    pub events_per_second: f64,
+    /// Bucket size (largest burst). Default 20000; must be at least `limits.max_events_per_batch`.
+    #[serde(default = "default_burst")]
+    pub burst: f64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            events_per_second: default_rate(),
+            burst: default_burst(),
+        }
+    }
+}
+
+/// Request and event limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, checked before and after gzip inflation. Default 1048576 (1 MiB).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Most events in one batch (more -> 413). Default 500.
+    #[serde(default = "default_max_events")]
+    pub max_events_per_batch: usize,
+    /// Longest identifying string (session id, URL, user agent, names). Longer -> event rejected. Default 2048.
+    /// Free text (error message, stack) is truncated to this length instead.
+    #[serde(default = "default_max_string")]
+    pub max_string_len: usize,
+    /// Oldest accepted client timestamp, relative to now. Default 7d.
+    #[serde(default = "default_max_past", with = "vantage_common::serde_duration")]
+    pub max_past: Duration,
+    /// Furthest accepted client timestamp in the future (clock skew). Default 10m.
+    #[serde(
+        default = "default_max_future",
+        with = "vantage_common::serde_duration"
+    )]
+    pub max_future: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body(),
+            max_events_per_batch: default_max_events(),
+            max_string_len: default_max_string(),
+            max_past: default_max_past(),
+            max_future: default_max_future(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9480".into()
+}
+fn default_queue_capacity() -> usize {
+    50_000
+}
+fn default_max_batch_events() -> usize {
+    5_000
+}
+fn default_retry_after() -> u64 {
+    1
+}
+fn default_retention_days() -> u64 {
+    30
+}
+fn default_retention_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_label_budget() -> usize {
+    200
+}
+fn default_rate() -> f64 {
+    5_000.0
+}
+fn default_burst() -> f64 {
+    20_000.0
+}
+fn default_max_body() -> usize {
+    1 << 20
+}
+fn default_max_events() -> usize {
+    500
+}
+fn default_max_string() -> usize {
+    2048
+}
+fn default_max_past() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_max_future() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// A site after validation: patterns compiled, ready for the request path.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub id: String,
+    pub api_key: Option<String>,
+    pub origins: Vec<OriginPattern>,
+    pub rate_limit: RateLimit,
+    pub routes: Vec<RoutePattern>,
+    pub label_budget: usize,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub storage: StorageSection,
+    pub sites: Vec<Site>,
+    pub site_tokens: Option<crate::auth::Verifier>,
+    pub admin: Option<crate::auth::Verifier>,
+    pub limits: Limits,
+    pub redactor: vantage_common::Redactor,
+}
+
+/// Loads and validates a config file.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    validate(vantage_common::load_config::<Config>(path)?)
+}
+
+/// Parses and validates config text with a given environment (for tests).
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    validate(vantage_common::parse_config::<Config>(path, text, env)?)
+}
+
+fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
+    let c = &loaded.value;
+    if c.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(loaded.error_at(
+            "listen",
+            "listen:",
+            0,
+            format!("`{}` is not an address like 127.0.0.1:9480", c.listen),
+        ));
+    }
+    let url = &c.storage.url;
+    if !(url.starts_with("sqlite://")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        return Err(loaded.error_at(
+            "storage.url",
+            "url:",
+            0,
+            "must start with sqlite:// or postgres://",
+        ));
+    }
+    if c.storage.queue_capacity == 0 || c.storage.max_batch_events == 0 {
+        return Err(loaded.error_at(
+            "storage",
+            "storage:",
+            0,
+            "queue_capacity and max_batch_events must be at least 1",
+        ));
+    }
+    if c.sites.is_empty() {
+        return Err(loaded.error_at("sites", "sites:", 0, "at least one site is required"));
+    }
+    let l = &c.limits;
+    if l.max_body_bytes < 1024 || l.max_events_per_batch == 0 || l.max_string_len < 64 {
+        return Err(loaded.error_at(
+            "limits",
+            "limits:",
+            0,
+            "max_body_bytes must be >= 1024, max_events_per_batch >= 1, max_string_len >= 64",
+        ));
+    }
+    let mut sites = Vec::new();
+    for (i, s) in c.sites.iter().enumerate() {
+        let at = |field: &str, msg: String| {
+            loaded.error_at(
+                &format!("sites[{i}].{field}"),
+                &format!("id: {}", s.id),
+                0,
+                msg,
+            )
+        };
+        if s.id.is_empty()
+            || s.id.len() > 64
+            || !s
+                .id
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
+            return Err(at(
+                "id",
+                format!("`{}` is not a site id (1-64 letters, digits, - or _)", s.id),
+            ));
+        }
+        if c.sites[..i].iter().any(|o| o.id == s.id) {
+            return Err(at("id", format!("duplicate site id `{}`", s.id)));
+        }
+        if s.api_key.is_none() && c.site_tokens.is_none() {
+            return Err(at(
+                "api_key",
+                "needs an api_key (or a top-level site_tokens key)".into(),
+            ));
+        }
+        if let Some(k) = &s.api_key {
+            if k.len() < 8 {
+                return Err(at(
+                    "api_key",
+                    "api_key must be at least 8 characters".into(),
+                ));
+            }
+        }
+        let mut origins = Vec::new();
+        for (j, o) in s.allowed_origins.iter().enumerate() {
+            match OriginPattern::parse(o) {
+                Ok(p) => origins.push(p),
+                Err(e) => {
+                    return Err(loaded.error_at(
+                        &format!("sites[{i}].allowed_origins[{j}]"),
+                        o,
+                        0,
+                        e,
+                    ))
+                }
+            }
+        }
+        let mut routes = Vec::new();
+        for (j, r) in s.routes.iter().enumerate() {
+            match RoutePattern::parse(r) {
+                Ok(p) => routes.push(p),
+                Err(e) => return Err(loaded.error_at(&format!("sites[{i}].routes[{j}]"), r, 0, e)),
+            }
+        }
+        let rl = s.rate_limit;
+        if !(rl.events_per_second > 0.0 && rl.burst >= l.max_events_per_batch as f64) {
+            return Err(at(
+                "rate_limit",
+                format!(
+                    "events_per_second must be > 0 and burst >= limits.max_events_per_batch ({})",
+                    l.max_events_per_batch
+                ),
+            ));
+        }
+        if s.label_budget == 0 {
+            return Err(at("label_budget", "must be at least 1".into()));
+        }
+        sites.push(Site {
+            id: s.id.clone(),
+            api_key: s.api_key.clone(),
+            origins,
+            rate_limit: rl,
+            routes,
+            label_budget: s.label_budget,
+        });
+    }
+    let key = |name: &str, k: &Option<KeyConfig>| -> Result<_, ConfigError> {
+        k.as_ref()
+            .map(|k| {
+                crate::auth::Verifier::new(k)
+                    .map_err(|e| loaded.error_at(name, &format!("{name}:"), 0, e))
+            })
+            .transpose()
+    };
+    let site_tokens = key("site_tokens", &c.site_tokens)?;
+    let admin = key("admin", &c.admin)?;
+    Ok(Settings {
+        listen: c.listen.clone(),
+        storage: c.storage.clone(),
+        sites,
+        site_tokens,
+        admin,
+        limits: c.limits.clone(),
+        redactor: loaded.redactor.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Settings, String> {
+        parse(Path::new("ingest.yaml"), text, |_| None).map_err(|e| e.to_string())
+    }
+
+    const MIN: &str = "storage:\n  url: sqlite://data/rum.db\nsites:\n  - id: shop\n    api_key: ${RUM_SHOP_KEY:-dev-key-123}\n    allowed_origins: [\"https://shop.example.com\", \"https://*.shop.example.com\"]\n";
+
+    #[test]
+    fn minimal_config_has_defaults() {
+        let s = parse_str(MIN).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9480");
+        assert_eq!(s.limits.max_body_bytes, 1 << 20);
+        assert_eq!(s.sites[0].label_budget, 200);
+        assert_eq!(s.sites[0].api_key.as_deref(), Some("dev-key-123"));
+    }
+
+    #[test]
+    fn unknown_field_has_position() {
+        let e = parse_str(&format!("{MIN}    colour: red\n")).unwrap_err();
+        assert!(e.starts_with("ingest.yaml:7:5: sites[0].colour"), "{e}");
+    }
+
+    #[test]
+    fn bad_origin_names_the_field() {
+        let e = parse_str(&MIN.replace("https://shop.example.com\"", "shop.example.com\""))
+            .unwrap_err();
+        assert!(e.contains("sites[0].allowed_origins[0]"), "{e}");
+    }
+
+    #[test]
+    fn bad_storage_url() {
+        let e = parse_str(&MIN.replace("sqlite://", "mysql://")).unwrap_err();
+        assert!(e.starts_with("ingest.yaml:2:3: storage.url"), "{e}");
+    }
+
+    #[test]
+    fn secret_not_in_errors() {
+        let text = MIN.replace("${RUM_SHOP_KEY:-dev-key-123}", "${KEY}") + "    label_budget: 0\n";
+        let e = parse(Path::new("a.yaml"), &text, |n| {
+            (n == "KEY").then(|| "supersecret-key".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("label_budget"), "{e}");
+        assert!(!e.contains("supersecret"), "{e}");
+    }
+}

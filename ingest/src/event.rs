@@ -1,0 +1,697 @@
+//! The wire format of `POST /v1/events` and per-event validation into [`ValidEvent`].
+//!
+//! Lenient where real senders are messy (impossible numbers are dropped with a warning, `api.endpoint: {}`
+//! becomes unknown, unknown fields are ignored), strict where data would be wrong (type, session, timestamp).
+
+use crate::config::Limits;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// The request body: `{"events":[...]}`. Events stay raw so each can fail on its own.
+#[derive(Debug, Deserialize)]
+pub struct Batch<'a> {
+    #[serde(borrow)]
+    pub events: Vec<&'a RawValue>,
+}
+
+/// Every event type the server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    PageLoad,
+    ApiCall,
+    ResourceLoad,
+    LongTask,
+    UserInteraction,
+    Error,
+    WebVital,
+    RouteChange,
+    Custom,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 9] = [
+        Self::PageLoad,
+        Self::ApiCall,
+        Self::ResourceLoad,
+        Self::LongTask,
+        Self::UserInteraction,
+        Self::Error,
+        Self::WebVital,
+        Self::RouteChange,
+        Self::Custom,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PageLoad => "page_load",
+            Self::ApiCall => "api_call",
+            Self::ResourceLoad => "resource_load",
+            Self::LongTask => "long_task",
+            Self::UserInteraction => "user_interaction",
+            Self::Error => "error",
+            Self::WebVital => "web_vital",
+            Self::RouteChange => "route_change",
+            Self::Custom => "custom",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// A web vital name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vital {
+    Lcp,
+    Inp,
+    Cls,
+    Fcp,
+    Ttfb,
+}
+
+impl Vital {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "LCP" => Some(Self::Lcp),
+            "INP" => Some(Self::Inp),
+            "CLS" => Some(Self::Cls),
+            "FCP" => Some(Self::Fcp),
+            "TTFB" => Some(Self::Ttfb),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lcp => "LCP",
+            Self::Inp => "INP",
+            Self::Cls => "CLS",
+            Self::Fcp => "FCP",
+            Self::Ttfb => "TTFB",
+        }
+    }
+
+    /// (good up to, poor above) in the vital's unit (ms; CLS unitless), per web.dev.
+    pub fn thresholds(self) -> (f64, f64) {
+        match self {
+            Self::Lcp => (2500.0, 4000.0),
+            Self::Inp => (200.0, 500.0),
+            Self::Cls => (0.1, 0.25),
+            Self::Fcp => (1800.0, 3000.0),
+            Self::Ttfb => (800.0, 1800.0),
+        }
+    }
+
+    /// Rating computed here from the thresholds, so stats do not depend on each sender's opinion.
+    pub fn rating(self, value: f64) -> &'static str {
+        let (good, poor) = self.thresholds();
+        if value <= good {
+            "good"
+        } else if value <= poor {
+            "needs-improvement"
+        } else {
+            "poor"
+        }
+    }
+}
+
+/// Why one event was refused (a closed set: it is a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    Malformed,
+    UnknownType,
+    MissingField,
+    InvalidValue,
+    TooLong,
+    TimestampOutOfRange,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        Self::Malformed,
+        Self::UnknownType,
+        Self::MissingField,
+        Self::InvalidValue,
+        Self::TooLong,
+        Self::TimestampOutOfRange,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnknownType => "unknown_type",
+            Self::MissingField => "missing_field",
+            Self::InvalidValue => "invalid_value",
+            Self::TooLong => "too_long",
+            Self::TimestampOutOfRange => "timestamp_out_of_range",
+        }
+    }
+}
+
+/// A refused event: the reason (metric label) and a message for the sender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub reason: RejectReason,
+    pub message: String,
+}
+
+fn reject(reason: RejectReason, message: impl Into<String>) -> Rejection {
+    Rejection {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Fields every event may carry. Type-specific parts are optional here and required by [`validate`].
+#[derive(Debug, Deserialize)]
+struct WireEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    timestamp: Option<f64>,
+    #[serde(default)]
+    event_id: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+    #[serde(default)]
+    page: Option<WirePage>,
+    #[serde(default)]
+    metrics: Option<Map<String, Value>>,
+    #[serde(default)]
+    api: Option<WireApi>,
+    #[serde(default)]
+    resource: Option<WireResource>,
+    #[serde(default)]
+    duration: Option<Value>,
+    #[serde(default)]
+    interaction: Option<WireInteraction>,
+    #[serde(default)]
+    error: Option<WireError>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    value: Option<f64>,
+    #[serde(default)]
+    props: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePage {
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireApi {
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    endpoint: Option<Value>,
+    #[serde(default)]
+    duration: Option<Value>,
+    #[serde(default)]
+    status: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireResource {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    duration: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireInteraction {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    duration: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireError {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    page: Option<String>,
+}
+
+/// The page_load timing fields (ms).
+pub const PAGE_LOAD_FIELDS: [&str; 9] = [
+    "dns_lookup",
+    "tcp_connection",
+    "tls_negotiation",
+    "ttfb",
+    "content_download",
+    "dom_processing",
+    "dom_complete",
+    "onload",
+    "total",
+];
+
+/// Durations above this (1 hour, in ms) are treated as impossible.
+const MAX_DURATION_MS: f64 = 3_600_000.0;
+const MAX_SESSION_LEN: usize = 128;
+const MAX_PROPS: usize = 32;
+
+/// An event that passed validation; impossible fields are already removed from `raw`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidEvent {
+    pub kind: EventType,
+    pub event_id: uuid::Uuid,
+    pub session_id: String,
+    pub timestamp_ms: i64,
+    pub user_agent: String,
+    /// Page URL (from `page.url`, or `error.page` for errors).
+    pub url: Option<String>,
+    pub value: Option<f64>,
+    pub name: Option<String>,
+    pub vital: Option<Vital>,
+    /// api_call method and endpoint URL (`None`: the sender gave no usable URL).
+    pub method: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub status: Option<i32>,
+    pub raw: String,
+    /// What was dropped and why, reported back to the sender.
+    pub warnings: Vec<String>,
+}
+
+/// Validates one raw event. `now_ms` bounds the timestamp by the configured skew limits.
+pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEvent, Rejection> {
+    let w: WireEvent = serde_json::from_str(raw.get()).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg);
+        let reason = if msg.starts_with("missing field") {
+            RejectReason::MissingField
+        } else {
+            RejectReason::Malformed
+        };
+        reject(reason, msg)
+    })?;
+    let kind = EventType::parse(&w.kind).ok_or_else(|| {
+        reject(
+            RejectReason::UnknownType,
+            format!("unknown event type `{}`", truncate(&w.kind, 64)),
+        )
+    })?;
+    let max = limits.max_string_len;
+    let session_id = w
+        .session_id
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| reject(RejectReason::MissingField, "missing field `session_id`"))?;
+    if session_id.len() > MAX_SESSION_LEN {
+        return Err(reject(
+            RejectReason::TooLong,
+            format!("session_id is longer than {MAX_SESSION_LEN} bytes"),
+        ));
+    }
+    let ts = w
+        .timestamp
+        .ok_or_else(|| reject(RejectReason::MissingField, "missing field `timestamp`"))?;
+    let (past, future) = (
+        limits.max_past.as_millis() as i64,
+        limits.max_future.as_millis() as i64,
+    );
+    if !ts.is_finite() || (ts as i64) < now_ms - past || (ts as i64) > now_ms + future {
+        return Err(reject(
+            RejectReason::TimestampOutOfRange,
+            format!(
+                "timestamp {ts} is outside the accepted window ({}s in the past, {}s in the future)",
+                past / 1000,
+                future / 1000
+            ),
+        ));
+    }
+    let event_id = match &w.event_id {
+        Some(id) => uuid::Uuid::parse_str(id)
+            .map_err(|_| reject(RejectReason::InvalidValue, "event_id is not a UUID"))?,
+        None => uuid::Uuid::now_v7(),
+    };
+    let user_agent = w.user_agent.unwrap_or_default();
+    if user_agent.len() > max {
+        return Err(reject(
+            RejectReason::TooLong,
+            format!("user_agent is longer than {max} bytes"),
+        ));
+    }
+    let mut url = w.page.and_then(|p| p.url).filter(|u| !u.is_empty());
+    if url.as_ref().is_some_and(|u| u.len() > max) {
+        return Err(reject(
+            RejectReason::TooLong,
+            format!("page.url is longer than {max} bytes"),
+        ));
+    }
+
+    let mut out = ValidEvent {
+        kind,
+        event_id,
+        session_id,
+        timestamp_ms: ts as i64,
+        user_agent,
+        url: None,
+        value: None,
+        name: None,
+        vital: None,
+        method: None,
+        endpoint_url: None,
+        status: None,
+        raw: String::new(),
+        warnings: Vec::new(),
+    };
+    // Paths (in the raw JSON) of fields dropped as impossible.
+    let mut dropped: Vec<Vec<&'static str>> = Vec::new();
+
+    match kind {
+        EventType::PageLoad => {
+            let m = w
+                .metrics
+                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `metrics`"))?;
+            let mut kept = std::collections::HashMap::new();
+            for f in PAGE_LOAD_FIELDS {
+                match m.get(f) {
+                    None | Some(Value::Null) => {}
+                    Some(v) => match plausible_duration(v) {
+                        Some(ms) => {
+                            kept.insert(f, ms);
+                        }
+                        None => {
+                            out.warnings.push(format!(
+                                "metrics.{f}: {} dropped (not a duration between 0 and 1h)",
+                                truncate(&v.to_string(), 32)
+                            ));
+                            dropped.push(vec!["metrics", f]);
+                        }
+                    },
+                }
+            }
+            // The seed SDK measures inside the load handler, so onload/total are often missing; dom_complete
+            // is the best remaining measure of page load.
+            out.value = kept
+                .get("total")
+                .or(kept.get("onload"))
+                .or(kept.get("dom_complete"))
+                .copied();
+        }
+        EventType::ApiCall => {
+            let api = w
+                .api
+                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `api`"))?;
+            out.method = Some(api.method.unwrap_or_else(|| "GET".into()));
+            match api.endpoint {
+                Some(Value::String(s)) if !s.is_empty() => {
+                    if s.len() > max {
+                        return Err(reject(
+                            RejectReason::TooLong,
+                            format!("api.endpoint is longer than {max} bytes"),
+                        ));
+                    }
+                    out.endpoint_url = Some(s);
+                }
+                other => out.warnings.push(format!(
+                    "api.endpoint: {} is not a URL, recorded as unknown",
+                    truncate(&other.unwrap_or(Value::Null).to_string(), 32)
+                )),
+            }
+            out.value = optional_duration(api.duration.as_ref(), "api.duration", &mut out.warnings);
+            if api.duration.is_some() && out.value.is_none() {
+                dropped.push(vec!["api", "duration"]);
+            }
+            match api.status {
+                None | Some(Value::Null) => {}
+                Some(v) => match v.as_i64().filter(|s| (0..=999).contains(s)) {
+                    Some(s) => out.status = Some(s as i32),
+                    None => {
+                        out.warnings
+                            .push("api.status: dropped (not an HTTP status)".into());
+                        dropped.push(vec!["api", "status"]);
+                    }
+                },
+            }
+        }
+        EventType::ResourceLoad => {
+            let r = w
+                .resource
+                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `resource`"))?;
+            out.name = r.kind.map(|k| truncate(&k, 64));
+            out.value =
+                optional_duration(r.duration.as_ref(), "resource.duration", &mut out.warnings);
+            if r.duration.is_some() && out.value.is_none() {
+                dropped.push(vec!["resource", "duration"]);
+            }
+        }
+        EventType::LongTask | EventType::RouteChange => {
+            out.value = optional_duration(w.duration.as_ref(), "duration", &mut out.warnings);
+            if w.duration.is_some() && out.value.is_none() {
+                dropped.push(vec!["duration"]);
+            }
+            if kind == EventType::LongTask && out.value.is_none() {
+                return Err(reject(
+                    RejectReason::MissingField,
+                    "long_task needs a `duration` between 0 and 1h",
+                ));
+            }
+        }
+        EventType::UserInteraction => {
+            let i = w
+                .interaction
+                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `interaction`"))?;
+            out.name = i.action.map(|a| truncate(&a, 64));
+            out.value = optional_duration(
+                i.duration.as_ref(),
+                "interaction.duration",
+                &mut out.warnings,
+            );
+            if i.duration.is_some() && out.value.is_none() {
+                dropped.push(vec!["interaction", "duration"]);
+            }
+        }
+        EventType::Error => {
+            let e = w
+                .error
+                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `error`"))?;
+            let msg = e.message.ok_or_else(|| {
+                reject(RejectReason::MissingField, "missing field `error.message`")
+            })?;
+            out.name = Some(truncate(&msg, max));
+            if url.is_none() {
+                url = e.page.filter(|p| !p.is_empty() && p.len() <= max);
+            }
+        }
+        EventType::WebVital => {
+            let name = w
+                .name
+                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `name`"))?;
+            let vital = Vital::parse(&name).ok_or_else(|| {
+                reject(
+                    RejectReason::InvalidValue,
+                    format!(
+                        "web vital `{}` is not one of LCP, INP, CLS, FCP, TTFB",
+                        truncate(&name, 32)
+                    ),
+                )
+            })?;
+            let limit = if vital == Vital::Cls {
+                100.0
+            } else {
+                MAX_DURATION_MS
+            };
+            let value = w
+                .value
+                .filter(|v| v.is_finite() && *v >= 0.0 && *v <= limit)
+                .ok_or_else(|| {
+                    reject(
+                        RejectReason::InvalidValue,
+                        format!("web vital value must be between 0 and {limit}"),
+                    )
+                })?;
+            out.vital = Some(vital);
+            out.name = Some(vital.as_str().to_string());
+            out.value = Some(value);
+        }
+        EventType::Custom => {
+            let name = w
+                .name
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `name`"))?;
+            if name.len() > 128 {
+                return Err(reject(
+                    RejectReason::TooLong,
+                    "custom name is longer than 128 bytes",
+                ));
+            }
+            if let Some(p) = &w.props {
+                if p.len() > MAX_PROPS
+                    || p.iter().any(|(k, v)| {
+                        k.len() > 128 || v.is_object() || v.is_array() || v.to_string().len() > 1024
+                    })
+                {
+                    return Err(reject(
+                        RejectReason::InvalidValue,
+                        format!("props must be at most {MAX_PROPS} scalar values (keys <= 128 bytes, values <= 1024)"),
+                    ));
+                }
+            }
+            out.name = Some(name);
+            out.value = w.value.filter(|v| v.is_finite());
+        }
+    }
+    out.url = url;
+    out.raw = if dropped.is_empty() {
+        raw.get().to_string()
+    } else {
+        strip_fields(raw.get(), &dropped)
+    };
+    Ok(out)
+}
+
+/// A duration in ms that can be true: a finite number between 0 and 1 hour.
+fn plausible_duration(v: &Value) -> Option<f64> {
+    v.as_f64()
+        .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms <= MAX_DURATION_MS)
+}
+
+fn optional_duration(v: Option<&Value>, field: &str, warnings: &mut Vec<String>) -> Option<f64> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let d = plausible_duration(v);
+            if d.is_none() {
+                warnings.push(format!(
+                    "{field}: {} dropped (not a duration between 0 and 1h)",
+                    truncate(&v.to_string(), 32)
+                ));
+            }
+            d
+        }
+    }
+}
+
+/// Re-serialises the event without the dropped fields (rare path: only messy events pay for it).
+fn strip_fields(raw: &str, dropped: &[Vec<&'static str>]) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(raw) else {
+        return raw.to_string();
+    };
+    for path in dropped {
+        let (last, parents) = path.split_last().expect("non-empty path");
+        let pointer: String = parents.iter().map(|p| format!("/{p}")).collect();
+        if let Some(obj) = v.pointer_mut(&pointer).and_then(Value::as_object_mut) {
+            obj.remove(*last);
+        }
+    }
+    v.to_string()
+}
+
+pub fn truncate(s: &str, max_bytes: usize) -> String {
+    if s.len() <= max_bytes {
+        return s.to_string();
+    }
+    let mut end = max_bytes;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_732_350_000_000;
+
+    fn check(json: &str) -> Result<ValidEvent, Rejection> {
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        validate(&raw, &Limits::default(), NOW)
+    }
+
+    #[test]
+    fn seed_page_load_drops_negative_fields() {
+        let e = check(r#"{"type":"page_load","session_id":"s-1","timestamp":1732350000000,"user_agent":"x","viewport":{"width":1280,"height":720},"page":{"url":"https://shop.example.com/products/123?ref=x#top","referrer":""},"metrics":{"dns_lookup":12,"tcp_connection":20,"tls_negotiation":15,"ttfb":120,"content_download":30,"dom_processing":200,"dom_complete":450,"onload":-1732350000000,"total":-1732349999000}}"#).unwrap();
+        assert_eq!(e.value, Some(450.0));
+        assert_eq!(e.warnings.len(), 2, "{:?}", e.warnings);
+        assert!(
+            !e.raw.contains("onload") && !e.raw.contains("-173"),
+            "{}",
+            e.raw
+        );
+        assert!(e.raw.contains("dom_complete"));
+    }
+
+    #[test]
+    fn api_endpoint_object_is_unknown() {
+        let e = check(r#"{"type":"api_call","session_id":"s","timestamp":1732350000500,"api":{"method":"GET","endpoint":{},"duration":85,"status":200}}"#).unwrap();
+        assert_eq!(e.endpoint_url, None);
+        assert_eq!(e.value, Some(85.0));
+        assert_eq!(e.status, Some(200));
+        assert_eq!(e.warnings.len(), 1);
+    }
+
+    #[test]
+    fn long_task_with_attribution_array() {
+        let e = check(r#"{"type":"long_task","session_id":"s","timestamp":1732350001000,"duration":120,"attribution":[{"name":"self","entryType":"taskattribution","startTime":0,"duration":0}]}"#).unwrap();
+        assert_eq!(e.value, Some(120.0));
+        assert!(e.warnings.is_empty());
+    }
+
+    #[test]
+    fn rejections() {
+        let r = |j| check(j).unwrap_err().reason;
+        assert_eq!(
+            r(r#"{"type":"nope","session_id":"s","timestamp":1732350000000}"#),
+            RejectReason::UnknownType
+        );
+        assert_eq!(
+            r(r#"{"type":"error","timestamp":1732350000000}"#),
+            RejectReason::MissingField
+        );
+        assert_eq!(r(r#"{"session_id":"s"}"#), RejectReason::MissingField);
+        assert_eq!(
+            r(r#"{"type":"error","session_id":"s","timestamp":1}"#),
+            RejectReason::TimestampOutOfRange
+        );
+        assert_eq!(
+            r(
+                r#"{"type":"web_vital","session_id":"s","timestamp":1732350000000,"name":"LCP","value":-3}"#
+            ),
+            RejectReason::InvalidValue
+        );
+        assert_eq!(
+            r(
+                r#"{"type":"web_vital","session_id":"s","timestamp":1732350000000,"name":"XYZ","value":3}"#
+            ),
+            RejectReason::InvalidValue
+        );
+        assert_eq!(
+            r(r#"{"type":"error","session_id":"s","timestamp":"soon"}"#),
+            RejectReason::Malformed
+        );
+        assert_eq!(r(r#"[1,2]"#), RejectReason::Malformed);
+        assert_eq!(
+            r(
+                r#"{"type":"custom","session_id":"s","timestamp":1732350000000,"name":"x","props":{"a":{"b":1}}}"#
+            ),
+            RejectReason::InvalidValue
+        );
+        assert_eq!(
+            r(
+                r#"{"type":"error","session_id":"s","timestamp":1732350000000,"event_id":"nope","error":{"message":"m"}}"#
+            ),
+            RejectReason::InvalidValue
+        );
+    }
+
+    #[test]
+    fn vitals_are_rated_here() {
+        let e = check(r#"{"type":"web_vital","session_id":"s","timestamp":1732350000000,"name":"CLS","value":0.2,"rating":"good"}"#).unwrap();
+        assert_eq!(
+            e.vital.unwrap().rating(e.value.unwrap()),
+            "needs-improvement"
+        );
+        assert_eq!(Vital::Lcp.rating(2500.0), "good");
+        assert_eq!(Vital::Lcp.rating(4001.0), "poor");
+    }
+}

@@ -1,0 +1,375 @@
+//! `POST /v1/events` (and its CORS preflight): auth -> decode -> validate -> shape -> store -> metrics.
+
+use crate::auth::{self, AuthError};
+use crate::cardinality::Label;
+use crate::decode::{self, DecodeError};
+use crate::event::{self, Batch, EventType, Rejection, ValidEvent, Vital};
+use crate::metrics::Observation;
+use crate::shape;
+use crate::startup::AppState;
+use crate::store::{EventRecord, SubmitError, SubmitOutcome};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Every way `POST /v1/events` can fail as a whole (single events fail inside a 202).
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("malformed JSON at line {line} column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("batch has {count} events; the limit is {limit}")]
+    TooManyEvents { count: usize, limit: usize },
+    #[error("site is over its rate limit; retry after {retry_after}s")]
+    RateLimited { retry_after: u64 },
+    #[error("the event store is behind; retry after {retry_after}s")]
+    Busy { retry_after: u64 },
+    #[error("the server is shutting down; retry shortly")]
+    Closed,
+    /// Cause kept for the log; the body says nothing internal.
+    #[error("internal error")]
+    Store(String),
+}
+
+impl ResponseError for EventsError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Auth(AuthError::Origin(_)) => StatusCode::FORBIDDEN,
+            Self::Auth(_) => StatusCode::UNAUTHORIZED,
+            Self::Decode(DecodeError::TooLarge { .. } | DecodeError::InflatedTooLarge { .. })
+            | Self::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Decode(DecodeError::ContentType(_) | DecodeError::ContentEncoding(_)) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Self::Decode(_) | Self::Json { .. } => StatusCode::BAD_REQUEST,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy { .. } | Self::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            Self::RateLimited { retry_after } | Self::Busy { retry_after } => {
+                res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            Self::Closed => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Self::Auth(_) => {
+                res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        res.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}
+
+/// The 202 body.
+#[derive(Debug, Serialize)]
+pub struct EventsResponse {
+    /// Events stored (or already stored: retries with the same `event_id`).
+    pub accepted: usize,
+    pub rejected: Vec<RejectedEvent>,
+    /// Fields dropped from accepted events, by index.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+    /// Of the accepted events, those already stored earlier (idempotent retries).
+    pub duplicates: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RejectedEvent {
+    pub index: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Warning {
+    pub index: usize,
+    pub warning: String,
+}
+
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, EventsError> {
+    let site = authenticate(&req, &state)?;
+    let body = decode(&req, payload, &state).await?;
+    let batch = parse(&body, &state, site)?;
+    let now_ms = now_ms();
+    let (valid, mut rejected) = validate(&batch, &state, site, now_ms);
+    let warnings = collect_warnings(&valid);
+    let (records, observations) = shape(valid, &state, site, now_ms);
+    let outcome = store(&state, records).await?;
+    observe(&state, site, &observations);
+    rejected.sort_by_key(|r| r.index);
+    Ok(HttpResponse::Accepted().json(EventsResponse {
+        accepted: outcome.inserted + outcome.duplicates,
+        rejected,
+        warnings,
+        duplicates: outcome.duplicates,
+    }))
+}
+
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Step 1: which site sends, from an API key (header or query) or a site token, and whether its origin may.
+fn authenticate(req: &HttpRequest, state: &AppState) -> Result<usize, EventsError> {
+    let h = req.headers();
+    let query_key = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "api_key")
+        .map(|(_, v)| v.into_owned());
+    let api_key = h
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or(query_key);
+    let bearer = header_str(h, header::AUTHORIZATION).and_then(|a| {
+        a.strip_prefix("Bearer ")
+            .or_else(|| a.strip_prefix("bearer "))
+    });
+    Ok(auth::authenticate_sender(
+        &state.settings.sites,
+        state.settings.site_tokens.as_ref(),
+        api_key.as_deref(),
+        bearer.map(str::trim),
+        header_str(h, header::ORIGIN),
+    )?)
+}
+
+/// Step 2: body bytes of JSON, size-checked before and after inflation.
+async fn decode(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Vec<u8>, EventsError> {
+    let h = req.headers();
+    decode::check_content_type(header_str(h, header::CONTENT_TYPE))?;
+    let gzip = decode::is_gzip(header_str(h, header::CONTENT_ENCODING))?;
+    let limit = state.settings.limits.max_body_bytes;
+    let len = header_str(h, header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
+    let body = decode::read_body(payload, len, limit).await?;
+    Ok(if gzip {
+        decode::gunzip(&body, limit)?
+    } else {
+        body.to_vec()
+    })
+}
+
+/// The batch envelope; also applies the batch-size limit and the site's rate limit (counted in events).
+fn parse<'a>(body: &'a [u8], state: &AppState, site: usize) -> Result<Batch<'a>, EventsError> {
+    let batch: Batch = serde_json::from_slice(body).map_err(|e| EventsError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: {
+            let m = e.to_string();
+            m.split(" at line ").next().unwrap_or(&m).to_string()
+        },
+    })?;
+    let limit = state.settings.limits.max_events_per_batch;
+    if batch.events.len() > limit {
+        return Err(EventsError::TooManyEvents {
+            count: batch.events.len(),
+            limit,
+        });
+    }
+    state
+        .limiter
+        .take(site, batch.events.len(), Instant::now())
+        .map_err(|retry_after| EventsError::RateLimited { retry_after })?;
+    Ok(batch)
+}
+
+/// Step 3: each event on its own; the bad ones are reported by index and counted by reason.
+fn validate(
+    batch: &Batch<'_>,
+    state: &AppState,
+    site: usize,
+    now_ms: i64,
+) -> (Vec<(usize, ValidEvent)>, Vec<RejectedEvent>) {
+    let mut valid = Vec::with_capacity(batch.events.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in batch.events.iter().enumerate() {
+        match event::validate(raw, &state.settings.limits, now_ms) {
+            Ok(ev) => valid.push((index, ev)),
+            Err(Rejection { reason, message }) => {
+                state
+                    .metrics
+                    .rejected(&state.settings.sites[site].id, reason);
+                rejected.push(RejectedEvent {
+                    index,
+                    reason: message,
+                });
+            }
+        }
+    }
+    (valid, rejected)
+}
+
+fn collect_warnings(valid: &[(usize, ValidEvent)]) -> Vec<Warning> {
+    valid
+        .iter()
+        .flat_map(|(index, ev)| {
+            ev.warnings.iter().map(|w| Warning {
+                index: *index,
+                warning: w.clone(),
+            })
+        })
+        .collect()
+}
+
+/// What the metrics step needs of each stored event (labels already within the site's budget).
+pub struct ObservationOwned {
+    kind: EventType,
+    page: String,
+    value_ms: Option<f64>,
+    vital: Option<Vital>,
+    endpoint: Option<String>,
+    status_class: &'static str,
+}
+
+/// Step 4: route templates, endpoint labels, status classes, user agent, into store records.
+fn shape(
+    valid: Vec<(usize, ValidEvent)>,
+    state: &AppState,
+    site: usize,
+    now_ms: i64,
+) -> (Vec<EventRecord>, Vec<ObservationOwned>) {
+    let cfg = &state.settings.sites[site];
+    let keep_query = state.settings.storage.keep_query_params;
+    let mut records = Vec::with_capacity(valid.len());
+    let mut obs = Vec::with_capacity(valid.len());
+    for (_, ev) in valid {
+        let route = ev
+            .url
+            .as_deref()
+            .map(|u| shape::route_template(u, &cfg.routes))
+            .unwrap_or_else(|| "unknown".into());
+        let endpoint = (ev.kind == EventType::ApiCall).then(|| match &ev.endpoint_url {
+            Some(e) => {
+                shape::endpoint_label(ev.method.as_deref().unwrap_or("GET"), e, ev.url.as_deref())
+            }
+            None => "unknown".to_string(),
+        });
+        let ua = state.ua.parse(&ev.user_agent);
+        obs.push(ObservationOwned {
+            kind: ev.kind,
+            page: state
+                .budgets
+                .admit(site, Label::Page, &route, cfg.label_budget),
+            value_ms: ev.value,
+            vital: ev.vital,
+            endpoint: endpoint.as_deref().map(|e| {
+                state
+                    .budgets
+                    .admit(site, Label::Endpoint, e, cfg.label_budget)
+            }),
+            status_class: shape::status_class(ev.status),
+        });
+        records.push(EventRecord {
+            event_id: ev.event_id,
+            site: cfg.id.clone(),
+            session_id: ev.session_id,
+            event_type: ev.kind.as_str().to_string(),
+            client_ts_ms: ev.timestamp_ms,
+            received_ms: now_ms,
+            route,
+            url: ev
+                .url
+                .as_deref()
+                .map(|u| shape::stored_url(u, keep_query))
+                .unwrap_or_default(),
+            browser: ua.browser,
+            os: ua.os,
+            device: ua.device,
+            value: ev.value,
+            rating: match (ev.vital, ev.value) {
+                (Some(v), Some(x)) => Some(v.rating(x).to_string()),
+                _ => None,
+            },
+            name: ev.name,
+            endpoint,
+            status: ev.status,
+            raw: ev.raw,
+        });
+    }
+    (records, obs)
+}
+
+/// Step 5: durable write; resolves only after COMMIT.
+async fn store(state: &AppState, records: Vec<EventRecord>) -> Result<SubmitOutcome, EventsError> {
+    if records.is_empty() {
+        return Ok(SubmitOutcome::default());
+    }
+    state.store.submit(records).await.map_err(|e| match e {
+        SubmitError::Busy { retry_after_secs } => EventsError::Busy {
+            retry_after: retry_after_secs.max(1),
+        },
+        SubmitError::Closed => EventsError::Closed,
+        SubmitError::Failed(m) => {
+            tracing::error!(error = %m, "event store write failed");
+            EventsError::Store(m)
+        }
+    })
+}
+
+/// Step 6: metrics, for committed events only.
+fn observe(state: &AppState, site: usize, observations: &[ObservationOwned]) {
+    let site = &state.settings.sites[site].id;
+    for o in observations {
+        state.metrics.observe(
+            site,
+            &Observation {
+                kind: o.kind,
+                page: &o.page,
+                value_ms: o.value_ms,
+                vital: o.vital,
+                endpoint: o.endpoint.as_deref(),
+                status_class: o.status_class,
+            },
+        );
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Headers senders use; preflights asking for others are still answered, the browser enforces the list.
+const ALLOW_HEADERS: &str = "content-type, content-encoding, x-api-key, traceparent, authorization";
+
+/// `OPTIONS /v1/events`: answered for origins some site allows (a preflight carries no key), else 403.
+pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match header_str(req.headers(), header::ORIGIN) {
+        Some(origin) if state.origin_allowed(origin) => HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+            .insert_header((header::VARY, "Origin"))
+            .finish(),
+        Some(_) => HttpResponse::Forbidden().json(serde_json::json!({
+            "error": "origin is not allowed for any site"
+        })),
+        None => HttpResponse::BadRequest().json(serde_json::json!({
+            "error": "a CORS preflight needs an Origin header"
+        })),
+    }
+}

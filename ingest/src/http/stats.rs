@@ -1,0 +1,102 @@
+//! `GET /v1/stats/{pages,api,errors,vitals}?site=&window=24h`: the store's stats as JSON, for `read` tokens.
+
+use super::{admin_status, require_admin, AdminAuthError};
+use crate::auth::Scope;
+use crate::startup::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error(transparent)]
+    Auth(#[from] AdminAuthError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("unknown stats kind `{0}` (pages, api, errors, vitals)")]
+    UnknownKind(String),
+    #[error("internal error")]
+    Store(String),
+}
+
+impl ResponseError for StatsError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Auth(e) => admin_status(e),
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnknownKind(_) => StatusCode::NOT_FOUND,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "error": self.to_string() }))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatsQuery {
+    site: Option<String>,
+    window: Option<String>,
+}
+
+/// Longest window a query may cover.
+const MAX_WINDOW: Duration = Duration::from_secs(400 * 86_400);
+
+pub async fn get(
+    req: HttpRequest,
+    kind: web::Path<String>,
+    query: web::Query<StatsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, StatsError> {
+    require_admin(&req, &state, Scope::Read)?;
+    let site = query
+        .site
+        .as_deref()
+        .ok_or_else(|| StatsError::BadRequest("missing ?site=".into()))?;
+    if !state.settings.sites.iter().any(|s| s.id == site) {
+        return Err(StatsError::BadRequest(format!(
+            "unknown site `{}`",
+            crate::event::truncate(site, 64)
+        )));
+    }
+    let window_text = query.window.as_deref().unwrap_or("24h");
+    let window = humantime::parse_duration(window_text)
+        .ok()
+        .filter(|w| !w.is_zero() && *w <= MAX_WINDOW)
+        .ok_or_else(|| {
+            StatsError::BadRequest(format!(
+                "window `{}` is not a duration like 24h or 7d (at most 400d)",
+                crate::event::truncate(window_text, 32)
+            ))
+        })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let since_ms = now - window.as_millis() as i64;
+    let store = &state.store;
+    let internal = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "stats query failed");
+        StatsError::Store(e.to_string())
+    };
+    let rows = match kind.as_str() {
+        "pages" => serde_json::to_value(store.page_stats(site, since_ms).await.map_err(internal)?),
+        "api" => serde_json::to_value(store.api_stats(site, since_ms).await.map_err(internal)?),
+        "errors" => {
+            serde_json::to_value(store.error_stats(site, since_ms).await.map_err(internal)?)
+        }
+        "vitals" => {
+            serde_json::to_value(store.vital_stats(site, since_ms).await.map_err(internal)?)
+        }
+        other => return Err(StatsError::UnknownKind(crate::event::truncate(other, 32))),
+    }
+    .map_err(|e| StatsError::Store(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "site": site,
+        "window": window_text,
+        "since_ms": since_ms,
+        kind.as_str(): rows,
+    })))
+}

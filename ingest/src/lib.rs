@@ -1,0 +1,27 @@
+//! `vantage-ingest`: receives batched browser (RUM) events, validates and shapes them, stores them durably and
+//! exposes bounded-cardinality Prometheus metrics and a stats API.
+//!
+//! # Layout
+//! - [`config`]: the YAML config (`config/ingest.yaml`), defaults and semantic checks.
+//! - [`startup`]: builds the actix app on a given listener and runs it until a [`vantage_common::Shutdown`].
+//! - [`auth`]: API keys, site tokens and admin tokens (JWT), allowed origins.
+//! - [`decode`]: content type, body size limit and bounded gzip inflation.
+//! - [`event`]: the wire format and per-event validation.
+//! - [`shape`]: route templates, endpoint labels, status classes, user-agent parsing.
+//! - [`cardinality`]: per-site label budgets (values past the budget become `other`).
+//! - [`ratelimit`]: per-site token buckets counted in events.
+//! - [`metrics`]: RUM metrics and the server's own telemetry.
+//! - [`http`]: one module per endpoint group.
+//! - [`store`]: the durable event store (SQLite / PostgreSQL) with group commit.
+
+pub mod auth;
+pub mod cardinality;
+pub mod config;
+pub mod decode;
+pub mod event;
+pub mod http;
+pub mod metrics;
+pub mod ratelimit;
+pub mod shape;
+pub mod startup;
+pub mod store;

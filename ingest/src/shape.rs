@@ -1,0 +1,348 @@
+//! Shaping raw values into bounded labels: route templates, API endpoint labels, status classes, user agents.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A configured route pattern such as `/blog/:slug` or `/docs/*`; when a path matches, the pattern is the route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePattern {
+    text: String,
+    segments: Vec<PatSeg>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PatSeg {
+    Literal(String),
+    Param,
+    /// `*` as the last segment: matches the rest (one or more segments).
+    Rest,
+}
+
+impl RoutePattern {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if !s.starts_with('/') {
+            return Err(format!("route pattern `{s}` must start with /"));
+        }
+        let parts: Vec<&str> = split_path(s).collect();
+        let mut segments = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            segments.push(if *p == "*" {
+                if i + 1 != parts.len() {
+                    return Err(format!(
+                        "route pattern `{s}`: * may only be the last segment"
+                    ));
+                }
+                PatSeg::Rest
+            } else if p.starts_with(':') && p.len() > 1 {
+                PatSeg::Param
+            } else if p.contains('*') || p.contains(':') {
+                return Err(format!(
+                    "route pattern `{s}`: use :name for one segment or a final *"
+                ));
+            } else {
+                PatSeg::Literal(p.to_string())
+            });
+        }
+        Ok(Self {
+            text: s.to_string(),
+            segments,
+        })
+    }
+
+    fn matches(&self, parts: &[&str]) -> bool {
+        let mut i = 0;
+        for seg in &self.segments {
+            match seg {
+                PatSeg::Rest => return parts.len() > i,
+                PatSeg::Param => {
+                    if i >= parts.len() {
+                        return false;
+                    }
+                }
+                PatSeg::Literal(l) => {
+                    if parts.get(i) != Some(&l.as_str()) {
+                        return false;
+                    }
+                }
+            }
+            i += 1;
+        }
+        i == parts.len()
+    }
+}
+
+fn split_path(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|s| !s.is_empty())
+}
+
+/// The path of a URL (absolute or relative); origin, query and fragment dropped.
+pub fn url_path(url: &str) -> &str {
+    let no_frag = url.split('#').next().unwrap_or("");
+    let no_query = no_frag.split('?').next().unwrap_or("");
+    match no_query.find("://") {
+        Some(i) => {
+            let after = &no_query[i + 3..];
+            after.find('/').map(|j| &after[j..]).unwrap_or("/")
+        }
+        None if no_query.starts_with("//") => {
+            let after = &no_query[2..];
+            after.find('/').map(|j| &after[j..]).unwrap_or("/")
+        }
+        None => no_query,
+    }
+}
+
+/// The host of an absolute URL (lower case, port kept), if any.
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .or_else(|| url.strip_prefix("//"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest[..end].rsplit('@').next().unwrap_or("");
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// The URL as stored: fragment always dropped, query dropped unless kept by config.
+pub fn stored_url(url: &str, keep_query: bool) -> String {
+    let no_frag = url.split('#').next().unwrap_or("");
+    if keep_query {
+        no_frag.to_string()
+    } else {
+        no_frag.split('?').next().unwrap_or("").to_string()
+    }
+}
+
+/// Route template of a URL: configured patterns win; otherwise numeric segments become `:id`, UUIDs `:uuid`,
+/// long hex or random-looking segments `:hash`.
+pub fn route_template(url: &str, patterns: &[RoutePattern]) -> String {
+    let path = url_path(url);
+    let parts: Vec<&str> = split_path(path).collect();
+    if let Some(p) = patterns.iter().find(|p| p.matches(&parts)) {
+        return p.text.clone();
+    }
+    if parts.is_empty() {
+        return "/".into();
+    }
+    let mut out = String::with_capacity(path.len());
+    for p in &parts {
+        out.push('/');
+        out.push_str(template_segment(p));
+    }
+    out
+}
+
+fn template_segment(seg: &str) -> &str {
+    let b = seg.as_bytes();
+    if b.iter().all(u8::is_ascii_digit) {
+        return ":id";
+    }
+    if is_uuid(b) {
+        return ":uuid";
+    }
+    if (b.len() >= 16 && b.iter().all(u8::is_ascii_hexdigit)) || looks_random(b) {
+        return ":hash";
+    }
+    seg
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Tokens, base64 ids and other machine-made segments: long, mixing digits with letters, or very long.
+fn looks_random(b: &[u8]) -> bool {
+    if b.len() > 64 {
+        return true;
+    }
+    if b.len() < 12 {
+        return false;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let alpha = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let has_sep = b.iter().any(|c| *c == b'-' || *c == b'_' || *c == b'.');
+    // Words joined by dashes (`summer-sale-2024`) are human; a 20-char run with many digits is not.
+    digits * 4 >= b.len() && alpha > 0 && !has_sep || (digits >= 6 && digits * 3 >= b.len())
+}
+
+/// `GET api.example.com/users/:id`. `page_url` supplies the host of relative endpoints.
+pub fn endpoint_label(method: &str, endpoint: &str, page_url: Option<&str>) -> String {
+    let host = url_host(endpoint)
+        .or_else(|| page_url.and_then(url_host))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{} {}{}",
+        method_label(method),
+        host,
+        route_template(endpoint, &[])
+    )
+}
+
+/// Known HTTP methods upper-cased; anything else `OTHER`.
+pub fn method_label(m: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(m))
+        .copied()
+        .unwrap_or("OTHER")
+}
+
+/// `2xx`...`5xx`; `0` (network error, CORS, aborted) -> `network_error`; nonsense -> `other`.
+pub fn status_class(status: Option<i32>) -> &'static str {
+    match status {
+        Some(0) => "network_error",
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "other",
+    }
+}
+
+/// Browser, OS and device class of a user agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAgent {
+    pub browser: String,
+    pub os: String,
+    /// `desktop`, `mobile`, `tablet`, `bot`, `other`.
+    pub device: String,
+}
+
+/// User-agent parsing (woothee) with a bounded memo: a site sees few distinct agents, parsing is not free.
+pub struct UaParser {
+    parser: woothee::parser::Parser,
+    cache: Mutex<HashMap<String, UserAgent>>,
+}
+
+const UA_CACHE_MAX: usize = 4096;
+
+impl Default for UaParser {
+    fn default() -> Self {
+        Self {
+            parser: woothee::parser::Parser::new(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl UaParser {
+    pub fn parse(&self, ua: &str) -> UserAgent {
+        if let Some(hit) = self.cache.lock().expect("ua cache").get(ua) {
+            return hit.clone();
+        }
+        let parsed = match self.parser.parse(ua) {
+            Some(r) => UserAgent {
+                browser: clean(r.name),
+                os: clean(r.os),
+                device: match r.category {
+                    "pc" => "desktop",
+                    "smartphone" | "mobilephone" if r.os == "iPad" => "tablet",
+                    "smartphone" | "mobilephone" => "mobile",
+                    "crawler" => "bot",
+                    _ => "other",
+                }
+                .into(),
+            },
+            None => UserAgent {
+                browser: "unknown".into(),
+                os: "unknown".into(),
+                device: "other".into(),
+            },
+        };
+        let mut cache = self.cache.lock().expect("ua cache");
+        if cache.len() >= UA_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(ua.to_string(), parsed.clone());
+        parsed
+    }
+}
+
+fn clean(s: &str) -> String {
+    if s.is_empty() || s == "UNKNOWN" {
+        "unknown".into()
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let t = |u| route_template(u, &[]);
+        assert_eq!(
+            t("https://shop.example.com/products/123?ref=x#top"),
+            "/products/:id"
+        );
+        assert_eq!(
+            t("/orders/3f2b8c1e-9a4d-4e2b-8f1a-0c9d8e7f6a5b/items"),
+            "/orders/:uuid/items"
+        );
+        assert_eq!(t("/assets/0123456789abcdef0123"), "/assets/:hash");
+        assert_eq!(t("/t/aZ3kP9qL2mX8vB7n"), "/t/:hash");
+        assert_eq!(t("/blog/summer-sale-2024"), "/blog/summer-sale-2024");
+        assert_eq!(t("https://shop.example.com"), "/");
+        assert_eq!(t(""), "/");
+        assert_eq!(t("/a//b/"), "/a/b");
+    }
+
+    #[test]
+    fn patterns_win() {
+        let p = vec![
+            RoutePattern::parse("/blog/:slug").unwrap(),
+            RoutePattern::parse("/docs/*").unwrap(),
+        ];
+        assert_eq!(route_template("/blog/summer-sale", &p), "/blog/:slug");
+        assert_eq!(route_template("/docs/a/b/c", &p), "/docs/*");
+        assert_eq!(route_template("/docs", &p), "/docs");
+        assert_eq!(route_template("/blog/a/b", &p), "/blog/a/b");
+        assert!(RoutePattern::parse("blog").is_err());
+        assert!(RoutePattern::parse("/a/*/b").is_err());
+    }
+
+    #[test]
+    fn endpoints_and_status() {
+        assert_eq!(
+            endpoint_label("get", "https://api.example.com/users/42?x=1", None),
+            "GET api.example.com/users/:id"
+        );
+        assert_eq!(
+            endpoint_label("POST", "/api/cart", Some("https://shop.example.com/x")),
+            "POST shop.example.com/api/cart"
+        );
+        assert_eq!(method_label("BREW"), "OTHER");
+        assert_eq!(status_class(Some(404)), "4xx");
+        assert_eq!(status_class(Some(0)), "network_error");
+        assert_eq!(status_class(Some(9999)), "other");
+    }
+
+    #[test]
+    fn user_agents() {
+        let p = UaParser::default();
+        let ua = p.parse("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36");
+        assert_eq!(ua.browser, "Chrome");
+        assert_eq!(ua.os, "Linux");
+        assert_eq!(ua.device, "desktop");
+        let bot =
+            p.parse("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
+        assert_eq!(bot.device, "bot");
+        assert_eq!(p.parse("...").browser, "unknown");
+    }
+
+    #[test]
+    fn stored_urls() {
+        assert_eq!(stored_url("https://a.b/p?q=1#f", false), "https://a.b/p");
+        assert_eq!(stored_url("https://a.b/p?q=1#f", true), "https://a.b/p?q=1");
+    }
+}

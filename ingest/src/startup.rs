@@ -1,0 +1,202 @@
+//! Building and running the server on a given listener with a given shutdown signal (tests use this too).
+
+use crate::cardinality::Budgets;
+use crate::config::Settings;
+use crate::http;
+use crate::metrics::{route_label, Metrics};
+use crate::ratelimit::RateLimiter;
+use crate::shape::UaParser;
+use crate::store::{Store, StoreConfig};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpServer};
+use prometheus_client::registry::Registry;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use vantage_common::Shutdown;
+
+/// Everything handlers share.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub registry: Registry,
+    pub budgets: Budgets,
+    pub limiter: RateLimiter,
+    pub ua: UaParser,
+}
+
+impl AppState {
+    /// Whether any site allows this browser origin (preflights carry no key, so no site is known yet).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.settings
+            .sites
+            .iter()
+            .any(|s| s.origins.iter().any(|p| p.matches(origin)))
+    }
+}
+
+/// A server bound to its listener, with its store open, not yet serving.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens the store (migrations), registers metrics and binds the app to `listener`.
+    pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let s = &settings.storage;
+        let store = Store::open(
+            &StoreConfig {
+                url: s.url.clone(),
+                queue_capacity: s.queue_capacity,
+                max_batch_events: s.max_batch_events,
+                busy_retry_after_secs: s.busy_retry_after_secs,
+            },
+            &mut registry,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", settings.redactor.redact(&e.to_string())))?;
+        let limiter = RateLimiter::new(settings.sites.iter().map(|s| s.rate_limit).collect());
+        let state = web::Data::new(AppState {
+            settings,
+            store,
+            metrics,
+            registry,
+            budgets: Budgets::default(),
+            limiter,
+            ua: UaParser::default(),
+        });
+        let port = listener.local_addr()?.port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(from_fn(track_request))
+                .service(
+                    web::resource("/v1/events")
+                        .wrap(from_fn(cors_headers))
+                        .route(web::post().to(http::events::post))
+                        .route(
+                            web::method(actix_web::http::Method::OPTIONS)
+                                .to(http::events::preflight),
+                        ),
+                )
+                .route("/v1/stats/{kind}", web::get().to(http::stats::get))
+                .route(
+                    "/v1/admin/sessions/{site}/{session_id}",
+                    web::delete().to(http::admin::delete_session),
+                )
+                .route("/metrics", web::get().to(http::health::metrics))
+                .route("/healthz", web::get().to(http::health::healthz))
+                .route("/readyz", web::get().to(http::health::readyz))
+                .route("/rum-sdk.js", web::get().to(http::sdk::get))
+                // CDNs and uptime checks ask with HEAD; actix sends the same headers without the body.
+                .route("/rum-sdk.js", web::head().to(http::sdk::get))
+        })
+        .disable_signals()
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` fires; then stops accepting, finishes in-flight requests, drains and commits
+    /// the store queue, and returns.
+    pub async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let retention = tokio::spawn(retention_loop(self.state.clone(), shutdown.clone()));
+        let stopper = tokio::spawn(async move {
+            shutdown.recv().await;
+            tracing::info!("shutdown: no longer accepting; finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        stopper.abort();
+        retention.abort();
+        self.state.store.shutdown().await;
+        tracing::info!("shutdown: store drained and committed");
+        Ok(served?)
+    }
+}
+
+/// Deletes events older than `storage.retention_days` every `storage.retention_interval`.
+async fn retention_loop(state: web::Data<AppState>, mut shutdown: Shutdown) {
+    let days = state.settings.storage.retention_days;
+    if days == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(state.settings.storage.retention_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = tick.tick() => {}
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let cutoff = now - (days as i64) * 86_400_000;
+        match state.store.delete_older_than(cutoff).await {
+            Ok(n) => tracing::info!(deleted = n, retention_days = days, "retention pass"),
+            Err(e) => tracing::warn!(error = %e, "retention pass failed"),
+        }
+    }
+}
+
+/// Self-metrics for every request: count by route and status, latency by route.
+async fn track_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = route_label(res.request().match_pattern().as_deref());
+        state
+            .metrics
+            .request(route, res.status().as_u16(), start.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
+
+/// Responses to allowed browser origins carry `Access-Control-Allow-Origin`, errors included, so pages can read them.
+async fn cors_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed = match (&origin, req.app_data::<web::Data<AppState>>()) {
+        (Some(o), Some(state)) => o.to_str().is_ok_and(|o| state.origin_allowed(o)),
+        _ => false,
+    };
+    let mut res = next.call(req).await?;
+    if let (true, Some(origin)) = (allowed, origin) {
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
+    }
+    Ok(res)
+}
+
+/// Grace period the HTTP layer has to finish in-flight requests at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -1,0 +1,332 @@
+//! The durable event store: one writer task with a bounded queue and group commit, over SQLite or PostgreSQL.
+//!
+//! Contract used by the HTTP pipeline (do not change shapes without updating both sides):
+//! - [`Store::open`] picks the backend from `storage.url` (`sqlite://path` or `postgres://...`), applies the
+//!   schema migrations, and starts the writer task.
+//! - [`Store::submit`] enqueues one request's events and resolves only once they are committed (so the handler
+//!   answers 202 only for durable events). A full queue returns [`SubmitError::Busy`] at once (-> 503 with
+//!   Retry-After). Duplicate `event_id`s are ignored (idempotent retries) and not counted as inserted.
+//! - Stats queries return the same results on both backends.
+//!
+//! # Layout
+//! - [`queue`]: admission into the bounded queue (depth counted in events), batch taking, waking submitters.
+//! - [`schema`]: the versioned migrations, one text per dialect, recorded in `schema_migrations`.
+//! - [`sqlite`]: SQLite backend: WAL + `synchronous=FULL`, writer on its own OS thread, cached multi-row inserts.
+//! - [`postgres`]: PostgreSQL backend: one `INSERT ... SELECT FROM UNNEST(...)` per group, reconnects.
+//! - [`stats`]: the stats queries (shared SQL, nearest-rank percentiles) and their result shapes.
+//!
+//! # Time base
+//! Stats windows (`since_ms`) compare against the event's **client** timestamp (`client_ts_ms`): that is when
+//! the user saw the page, and the HTTP layer already rejects timestamps too far in the past or future.
+//! Retention ([`Store::delete_older_than`]) compares against the **server receive** time (`received_ms`): how
+//! long we hold data is our clock's business, not the sender's.
+
+/// One accepted, shaped event as stored. Numeric fields are milliseconds unless named otherwise.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EventRecord {
+    pub event_id: uuid::Uuid,
+    pub site: String,
+    pub session_id: String,
+    /// `page_load`, `api_call`, `web_vital`, ...
+    pub event_type: String,
+    /// Client timestamp (ms since the Unix epoch).
+    pub client_ts_ms: i64,
+    /// Server receive time (ms since the Unix epoch).
+    pub received_ms: i64,
+    /// Route template of the page (`/users/:id`).
+    pub route: String,
+    /// Page URL, query stripped unless configured otherwise.
+    pub url: String,
+    pub browser: String,
+    pub os: String,
+    /// `desktop`, `mobile`, `tablet`, `bot`, `other`.
+    pub device: String,
+    /// The event's main number: page_load total, api_call / long_task / interaction / resource duration,
+    /// web_vital value (CLS unitless, others ms). `None` when absent or dropped as impossible.
+    pub value: Option<f64>,
+    /// web_vital name (`LCP`...), custom event name, or error message (truncated).
+    pub name: Option<String>,
+    /// api_call endpoint label (`GET api.example.com/users/:id`).
+    pub endpoint: Option<String>,
+    /// api_call HTTP status (0 for network errors).
+    pub status: Option<i32>,
+    /// web_vital rating: `good`, `needs-improvement`, `poor`.
+    pub rating: Option<String>,
+    /// The event as received (after dropping impossible fields), JSON text.
+    pub raw: String,
+}
+
+mod postgres;
+mod queue;
+mod schema;
+mod sqlite;
+mod stats;
+
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+
+pub use stats::{ApiStats, ErrorStats, MessageCount, PageStats, VitalStats};
+
+use queue::{Queue, StoreMetrics};
+
+/// Where and how events are stored (`storage:` in the ingest config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// `sqlite://data/rum.db` (relative to the working directory; parent directories are created),
+    /// `sqlite:///abs/path.db`, or `postgres://user[:password]@host[:port]/db`.
+    pub url: String,
+    /// Maximum events queued or being written but not yet committed; beyond it `submit` answers `Busy`.
+    pub queue_capacity: usize,
+    /// Maximum events written in one transaction (one group commit). A single larger submit is still
+    /// written whole, in its own transaction.
+    pub max_batch_events: usize,
+    /// What `Busy` tells the sender to wait before retrying (the HTTP `Retry-After`), seconds.
+    pub busy_retry_after_secs: u64,
+}
+
+impl StoreConfig {
+    /// Default queue capacity (events): about half a second of the target rate.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 50_000;
+    /// Default group-commit size (events).
+    pub const DEFAULT_MAX_BATCH_EVENTS: usize = 5_000;
+    /// Default `Retry-After` for `Busy`.
+    pub const DEFAULT_BUSY_RETRY_AFTER_SECS: u64 = 1;
+
+    /// The given URL with default queue and batch sizes.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            max_batch_events: Self::DEFAULT_MAX_BATCH_EVENTS,
+            busy_retry_after_secs: Self::DEFAULT_BUSY_RETRY_AFTER_SECS,
+        }
+    }
+}
+
+/// What one committed submit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct SubmitOutcome {
+    /// Events newly stored.
+    pub inserted: usize,
+    /// Events whose `event_id` was already stored (or appeared earlier in the same group): ignored.
+    pub duplicates: usize,
+}
+
+/// Why a submit was not acknowledged. None of these mean the events are stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full: the writer is behind. Answer 503 with `Retry-After`.
+    #[error("event store is busy; retry after {retry_after_secs}s")]
+    Busy { retry_after_secs: u64 },
+    /// The store is shutting down and accepts nothing more.
+    #[error("event store is shut down")]
+    Closed,
+    /// The transaction holding these events failed; nothing of it was committed. The message never
+    /// contains the connection string or password.
+    #[error("event store write failed: {0}")]
+    Failed(String),
+}
+
+/// Errors from opening the store and from its queries. Messages never contain the connection string or
+/// password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// `storage.url` or a size in the config is unusable.
+    #[error("storage config: {0}")]
+    Config(String),
+    /// The database could not be reached or opened.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A statement failed.
+    #[error("storage error: {0}")]
+    Database(String),
+    /// The store was shut down.
+    #[error("event store is shut down")]
+    Closed,
+}
+
+/// Handle on the open store; cheap to clone, every clone talks to the same writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: Arc<Queue>,
+    backend: Backend,
+    /// Turns true when the writer has committed everything and stopped.
+    writer_done: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The query side of each backend (the write side lives in the writer task).
+enum Backend {
+    Sqlite(sqlite::Reader),
+    Postgres(postgres::Reader),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.inner.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
+        f.debug_struct("Store").field("backend", &kind).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database named by `cfg.url`, applies migrations, starts the writer
+    /// and registers the store's metrics in `registry`.
+    pub async fn open(cfg: &StoreConfig, registry: &mut Registry) -> Result<Store, StoreError> {
+        if cfg.queue_capacity == 0 {
+            return Err(StoreError::Config(
+                "queue_capacity must be at least 1".into(),
+            ));
+        }
+        if cfg.max_batch_events == 0 {
+            return Err(StoreError::Config(
+                "max_batch_events must be at least 1".into(),
+            ));
+        }
+        let (writer_done_tx, writer_done) = tokio::sync::watch::channel(false);
+        let metrics = StoreMetrics::new();
+        let (queue, rx) = Queue::new(
+            cfg.queue_capacity,
+            cfg.busy_retry_after_secs,
+            metrics.clone(),
+        );
+        let queue = Arc::new(queue);
+        let backend = if let Some(path) = cfg.url.strip_prefix("sqlite://") {
+            let reader = sqlite::open(
+                path,
+                rx,
+                queue.clone(),
+                cfg.max_batch_events,
+                writer_done_tx,
+            )
+            .await?;
+            Backend::Sqlite(reader)
+        } else if cfg.url.starts_with("postgres://") || cfg.url.starts_with("postgresql://") {
+            let reader = postgres::open(
+                &cfg.url,
+                rx,
+                queue.clone(),
+                cfg.max_batch_events,
+                writer_done_tx,
+            )
+            .await?;
+            Backend::Postgres(reader)
+        } else {
+            return Err(StoreError::Config(
+                "storage url must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        metrics.register(registry);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                queue,
+                backend,
+                writer_done,
+            }),
+        })
+    }
+
+    /// Queues `events` and resolves once the transaction holding them has committed.
+    pub async fn submit(&self, events: Vec<EventRecord>) -> Result<SubmitOutcome, SubmitError> {
+        self.inner.queue.submit(events).await
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.ping().await,
+            Backend::Postgres(r) => r.ping().await,
+        }
+    }
+
+    /// Stops accepting (later submits get `Closed`), lets the writer commit everything already queued,
+    /// and waits for it to stop. Safe to call more than once and from several clones.
+    pub async fn shutdown(&self) {
+        self.inner.queue.close();
+        let mut done = self.inner.writer_done.clone();
+        // An Err means the writer is gone already, which is also "done".
+        let _ = done.wait_for(|d| *d).await;
+    }
+
+    /// Deletes every event of one session of one site (privacy request). Returns the number deleted.
+    pub async fn delete_session(&self, site: &str, session_id: &str) -> Result<u64, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.delete_session(site, session_id).await,
+            Backend::Postgres(r) => r.delete_session(site, session_id).await,
+        }
+    }
+
+    /// Deletes every event received before `cutoff_ms` (server receive time, ms since the epoch), in
+    /// small transactions so the writer is never blocked for long. Returns the number deleted.
+    pub async fn delete_older_than(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.delete_older_than(cutoff_ms).await,
+            Backend::Postgres(r) => r.delete_older_than(cutoff_ms).await,
+        }
+    }
+
+    /// Number of stored events, of one site or of all.
+    pub async fn count_events(&self, site: Option<&str>) -> Result<u64, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.count_events(site).await,
+            Backend::Postgres(r) => r.count_events(site).await,
+        }
+    }
+
+    /// Page-load percentiles per route since `since_ms` (client time). See [`stats`] for definitions.
+    pub async fn page_stats(
+        &self,
+        site: &str,
+        since_ms: i64,
+    ) -> Result<Vec<PageStats>, StoreError> {
+        let rows = self.query(stats::PAGE_SQL, site, since_ms).await?;
+        stats::page_stats(rows)
+    }
+
+    /// API calls per endpoint since `since_ms`, slowest (p95) first.
+    pub async fn api_stats(&self, site: &str, since_ms: i64) -> Result<Vec<ApiStats>, StoreError> {
+        let rows = self.query(stats::API_SQL, site, since_ms).await?;
+        stats::api_stats(rows)
+    }
+
+    /// Errors per route since `since_ms`, most errors first, with affected sessions and top messages.
+    pub async fn error_stats(
+        &self,
+        site: &str,
+        since_ms: i64,
+    ) -> Result<Vec<ErrorStats>, StoreError> {
+        let totals = self.query(stats::ERROR_TOTALS_SQL, site, since_ms).await?;
+        let messages = self
+            .query(stats::ERROR_MESSAGES_SQL, site, since_ms)
+            .await?;
+        stats::error_stats(totals, messages)
+    }
+
+    /// Web vitals per route and vital name since `since_ms`: p75 and rating shares.
+    pub async fn vital_stats(
+        &self,
+        site: &str,
+        since_ms: i64,
+    ) -> Result<Vec<VitalStats>, StoreError> {
+        let rows = self.query(stats::VITAL_SQL, site, since_ms).await?;
+        stats::vital_stats(rows)
+    }
+
+    async fn query(
+        &self,
+        sql: &'static str,
+        site: &str,
+        since_ms: i64,
+    ) -> Result<Vec<Vec<stats::Cell>>, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.stats_query(sql, site, since_ms).await,
+            Backend::Postgres(r) => r.stats_query(sql, site, since_ms).await,
+        }
+    }
+}

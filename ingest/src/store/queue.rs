@@ -1,0 +1,350 @@
+//! The bounded write queue: admission counted in events, group-commit batching, and waking the submitters.
+//!
+//! Depth counts events from admission until their transaction has finished (committed or failed), so the
+//! memory held by a stalled writer is bounded by `queue_capacity` plus nothing else.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{EventRecord, SubmitError, SubmitOutcome};
+
+/// One submit waiting for its commit.
+pub(crate) struct Pending {
+    pub events: Vec<EventRecord>,
+    reply: oneshot::Sender<Result<SubmitOutcome, SubmitError>>,
+}
+
+/// The store's own metrics (registered once per open store).
+#[derive(Clone)]
+pub(crate) struct StoreMetrics {
+    queue_depth: Gauge,
+    commit_seconds: Histogram,
+    batch_events: Histogram,
+    commits: Counter,
+    commit_errors: Counter,
+    inserted: Counter,
+    duplicates: Counter,
+}
+
+impl StoreMetrics {
+    pub fn new() -> Self {
+        Self {
+            queue_depth: Gauge::default(),
+            // 0.25 ms .. ~4 s
+            commit_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 15)),
+            // 1 .. 16384 events
+            batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
+            commits: Counter::default(),
+            commit_errors: Counter::default(),
+            inserted: Counter::default(),
+            duplicates: Counter::default(),
+        }
+    }
+
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "vantage_ingest_store_queue_depth",
+            "Events accepted by the store and not yet committed",
+            self.queue_depth.clone(),
+        );
+        registry.register(
+            "vantage_ingest_store_commit_seconds",
+            "Time to write and commit one group of events",
+            self.commit_seconds.clone(),
+        );
+        registry.register(
+            "vantage_ingest_store_batch_events",
+            "Events per group commit",
+            self.batch_events.clone(),
+        );
+        // prometheus-client appends `_total` to counters.
+        registry.register(
+            "vantage_ingest_store_commits",
+            "Group commits that succeeded",
+            self.commits.clone(),
+        );
+        registry.register(
+            "vantage_ingest_store_commit_errors",
+            "Group commits that failed (their submitters got an error)",
+            self.commit_errors.clone(),
+        );
+        registry.register(
+            "vantage_ingest_store_events_inserted",
+            "Events newly stored",
+            self.inserted.clone(),
+        );
+        registry.register(
+            "vantage_ingest_store_events_duplicate",
+            "Events ignored because their event_id was already stored",
+            self.duplicates.clone(),
+        );
+    }
+}
+
+/// Admission side of the queue, shared by every `Store` clone and the writer.
+pub(crate) struct Queue {
+    depth: AtomicUsize,
+    capacity: usize,
+    retry_after_secs: u64,
+    /// `None` once closed: the writer drains what is in the channel and stops when it is empty.
+    tx: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
+    metrics: StoreMetrics,
+}
+
+impl Queue {
+    /// The channel itself is unbounded; `depth` is what bounds it.
+    pub fn new(
+        capacity: usize,
+        retry_after_secs: u64,
+        metrics: StoreMetrics,
+    ) -> (Self, mpsc::UnboundedReceiver<Pending>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queue = Self {
+            depth: AtomicUsize::new(0),
+            capacity,
+            retry_after_secs,
+            tx: Mutex::new(Some(tx)),
+            metrics,
+        };
+        (queue, rx)
+    }
+
+    pub async fn submit(&self, events: Vec<EventRecord>) -> Result<SubmitOutcome, SubmitError> {
+        if events.is_empty() {
+            return if self.is_closed() {
+                Err(SubmitError::Closed)
+            } else {
+                Ok(SubmitOutcome::default())
+            };
+        }
+        // Closed wins over Busy: a draining store will not take the events whatever the depth.
+        if self.is_closed() {
+            return Err(SubmitError::Closed);
+        }
+        let n = events.len();
+        self.admit(n)?;
+        let (reply, wait) = oneshot::channel();
+        let sent = {
+            let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+            match tx.as_ref() {
+                Some(tx) => tx.send(Pending { events, reply }).is_ok(),
+                None => false,
+            }
+        };
+        if !sent {
+            self.release(n);
+            return Err(SubmitError::Closed);
+        }
+        // The writer always answers; a dropped sender means it died, which we report as failed.
+        wait.await
+            .unwrap_or_else(|_| Err(SubmitError::Failed("writer stopped".into())))
+    }
+
+    /// Reserves room for `n` events or answers `Busy`. A submit larger than the whole capacity is let in
+    /// when the queue is empty, so it can never be rejected forever.
+    fn admit(&self, n: usize) -> Result<(), SubmitError> {
+        let mut cur = self.depth.load(Ordering::Relaxed);
+        loop {
+            if cur > 0 && cur + n > self.capacity {
+                return Err(SubmitError::Busy {
+                    retry_after_secs: self.retry_after_secs,
+                });
+            }
+            match self.depth.compare_exchange_weak(
+                cur,
+                cur + n,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.metrics.queue_depth.set((cur + n) as i64);
+                    return Ok(());
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    fn release(&self, n: usize) {
+        let before = self.depth.fetch_sub(n, Ordering::AcqRel);
+        self.metrics.queue_depth.set((before - n) as i64);
+    }
+
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
+    /// Reports a finished group: wakes each submitter with its own counts (or the failure), records
+    /// metrics and frees the queue room. `inserted` holds the ids the database reported as newly stored;
+    /// within the group, the first submit carrying an id gets it, later ones count it as a duplicate.
+    pub fn finish(
+        &self,
+        batch: Vec<Pending>,
+        result: Result<HashSet<uuid::Uuid>, String>,
+        elapsed: Duration,
+    ) {
+        let events: usize = batch.iter().map(|p| p.events.len()).sum();
+        self.metrics.commit_seconds.observe(elapsed.as_secs_f64());
+        self.metrics.batch_events.observe(events as f64);
+        // Metrics and queue room are settled before anyone is woken, so a submitter that looks right
+        // after its answer sees them.
+        let answers: Vec<Result<SubmitOutcome, SubmitError>> = match result {
+            Ok(mut fresh) => {
+                self.metrics.commits.inc();
+                let answers: Vec<_> = batch
+                    .iter()
+                    .map(|p| {
+                        let inserted = p
+                            .events
+                            .iter()
+                            .filter(|e| fresh.remove(&e.event_id))
+                            .count();
+                        Ok(SubmitOutcome {
+                            inserted,
+                            duplicates: p.events.len() - inserted,
+                        })
+                    })
+                    .collect();
+                let inserted: usize = answers.iter().flatten().map(|o| o.inserted).sum();
+                self.metrics.inserted.inc_by(inserted as u64);
+                self.metrics.duplicates.inc_by((events - inserted) as u64);
+                answers
+            }
+            Err(msg) => {
+                self.metrics.commit_errors.inc();
+                tracing::error!(events, error = %msg, "event store commit failed");
+                batch
+                    .iter()
+                    .map(|_| Err(SubmitError::Failed(msg.clone())))
+                    .collect()
+            }
+        };
+        self.release(events);
+        for (p, answer) in batch.into_iter().zip(answers) {
+            // The submitter may have gone away (client disconnected); its events are stored anyway.
+            let _ = p.reply.send(answer);
+        }
+    }
+}
+
+/// Takes `first` plus whatever else is queued right now, up to `max_events` (the first submit is always
+/// taken whole, even when larger).
+pub(crate) fn take_batch(
+    first: Pending,
+    rx: &mut mpsc::UnboundedReceiver<Pending>,
+    max_events: usize,
+) -> Vec<Pending> {
+    let mut n = first.events.len();
+    let mut batch = vec![first];
+    while n < max_events {
+        // Peeking is not possible: a submit that overshoots the limit joins this group anyway (bounded by
+        // one submit's size), which is cheaper than holding it back.
+        match rx.try_recv() {
+            Ok(p) => {
+                n += p.events.len();
+                batch.push(p);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u128) -> EventRecord {
+        EventRecord {
+            event_id: uuid::Uuid::from_u128(id),
+            site: "s".into(),
+            session_id: "x".into(),
+            event_type: "custom".into(),
+            client_ts_ms: 0,
+            received_ms: 0,
+            route: "/".into(),
+            url: "/".into(),
+            browser: "b".into(),
+            os: "o".into(),
+            device: "desktop".into(),
+            value: None,
+            name: None,
+            endpoint: None,
+            status: None,
+            rating: None,
+            raw: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn busy_when_full_and_room_freed_after_finish() {
+        let (q, mut rx) = Queue::new(3, 7, StoreMetrics::new());
+        let q = std::sync::Arc::new(q);
+        let q1 = q.clone();
+        let first = tokio::spawn(async move { q1.submit(vec![event(1), event(2)]).await });
+        let p = rx.recv().await.expect("queued");
+        assert_eq!(q.depth.load(Ordering::Relaxed), 2);
+        // 2 + 2 > 3
+        assert_eq!(
+            q.submit(vec![event(3), event(4)]).await,
+            Err(SubmitError::Busy {
+                retry_after_secs: 7
+            })
+        );
+        // The same id twice in one group: the first occurrence is the insert.
+        let batch = vec![p];
+        let fresh: HashSet<_> = [uuid::Uuid::from_u128(1)].into_iter().collect();
+        q.finish(batch, Ok(fresh), Duration::from_millis(1));
+        assert_eq!(
+            first.await.unwrap(),
+            Ok(SubmitOutcome {
+                inserted: 1,
+                duplicates: 1
+            })
+        );
+        assert_eq!(q.depth.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn oversized_submit_admitted_when_empty_and_closed_rejects() {
+        let (q, mut rx) = Queue::new(1, 1, StoreMetrics::new());
+        q.admit(5).expect("empty queue admits a large submit");
+        q.release(5);
+        q.close();
+        assert_eq!(q.submit(vec![event(1)]).await, Err(SubmitError::Closed));
+        assert_eq!(q.submit(vec![]).await, Err(SubmitError::Closed));
+        assert!(rx.recv().await.is_none());
+        assert_eq!(q.depth.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn failure_reaches_every_waiter() {
+        let (q, mut rx) = Queue::new(10, 1, StoreMetrics::new());
+        let q = std::sync::Arc::new(q);
+        let (qa, qb) = (q.clone(), q.clone());
+        let a = tokio::spawn(async move { qa.submit(vec![event(1)]).await });
+        let b = tokio::spawn(async move { qb.submit(vec![event(2)]).await });
+        let first = rx.recv().await.unwrap();
+        let mut batch = vec![first];
+        batch.push(rx.recv().await.unwrap());
+        q.finish(batch, Err("disk full".into()), Duration::ZERO);
+        for h in [a, b] {
+            assert_eq!(
+                h.await.unwrap(),
+                Err(SubmitError::Failed("disk full".into()))
+            );
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The event schema as numbered migrations, one text per SQL dialect, applied in order at open.
+//!
+//! Both dialects describe the same table. PostgreSQL text columns use the `"C"` collation so that grouping
+//! and ordering compare bytes exactly like SQLite's default `BINARY` collation (identical stats on both).
+//! Event ids are stored binary (SQLite: the 16-byte BLOB, PostgreSQL: `uuid`): less than half the key size
+//! of the 36-char text, so fewer index pages are dirtied and written per commit.
+//! Applied versions are recorded in `schema_migrations(version, applied_ms)`; a migration never changes once
+//! released, new changes get a new version. The client IP is deliberately not a column.
+
+/// One schema step.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// Columns written by the insert, in bind order (both backends).
+pub(crate) const INSERT_COLUMNS: &str =
+    "event_id, site, session_id, event_type, client_ts_ms, received_ms, \
+     route, url, browser, os, device, value, name, endpoint, status, rating, raw";
+
+/// Number of columns in [`INSERT_COLUMNS`].
+pub(crate) const INSERT_COLUMN_COUNT: usize = 17;
+
+pub(crate) const MIGRATIONS_TABLE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+     version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)";
+
+pub(crate) const MIGRATIONS_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+     version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)";
+
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: r#"
+        CREATE TABLE events (
+            event_id     BLOB NOT NULL PRIMARY KEY,
+            site         TEXT NOT NULL,
+            session_id   TEXT NOT NULL,
+            event_type   TEXT NOT NULL,
+            client_ts_ms INTEGER NOT NULL,
+            received_ms  INTEGER NOT NULL,
+            route        TEXT NOT NULL,
+            url          TEXT NOT NULL,
+            browser      TEXT NOT NULL,
+            os           TEXT NOT NULL,
+            device       TEXT NOT NULL,
+            value        REAL,
+            name         TEXT,
+            endpoint     TEXT,
+            status       INTEGER,
+            rating       TEXT,
+            raw          TEXT NOT NULL
+        );
+        CREATE INDEX events_site_type_ts ON events (site, event_type, client_ts_ms);
+        CREATE INDEX events_site_session ON events (site, session_id);
+        CREATE INDEX events_received ON events (received_ms);
+    "#,
+    postgres: r#"
+        CREATE TABLE events (
+            event_id     UUID NOT NULL PRIMARY KEY,
+            site         TEXT COLLATE "C" NOT NULL,
+            session_id   TEXT COLLATE "C" NOT NULL,
+            event_type   TEXT COLLATE "C" NOT NULL,
+            client_ts_ms BIGINT NOT NULL,
+            received_ms  BIGINT NOT NULL,
+            route        TEXT COLLATE "C" NOT NULL,
+            url          TEXT COLLATE "C" NOT NULL,
+            browser      TEXT COLLATE "C" NOT NULL,
+            os           TEXT COLLATE "C" NOT NULL,
+            device       TEXT COLLATE "C" NOT NULL,
+            value        DOUBLE PRECISION,
+            name         TEXT COLLATE "C",
+            endpoint     TEXT COLLATE "C",
+            status       INTEGER,
+            rating       TEXT COLLATE "C",
+            raw          TEXT NOT NULL
+        );
+        CREATE INDEX events_site_type_ts ON events (site, event_type, client_ts_ms);
+        CREATE INDEX events_site_session ON events (site, session_id);
+        CREATE INDEX events_received ON events (received_ms);
+    "#,
+}];
+
+/// The newest schema version this build knows.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Text as stored: NUL characters become U+FFFD. PostgreSQL cannot store NUL in text, and one such event
+/// must not fail the whole group; SQLite gets the same treatment so both backends hold the same data.
+pub(crate) fn text_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_strictly_increase_and_columns_match() {
+        let mut last = 0;
+        for m in MIGRATIONS {
+            assert!(m.version > last, "migration {} out of order", m.version);
+            last = m.version;
+        }
+        assert_eq!(latest_version(), last);
+        assert_eq!(INSERT_COLUMNS.split(',').count(), INSERT_COLUMN_COUNT);
+    }
+
+    #[test]
+    fn nul_replaced_other_text_borrowed() {
+        assert_eq!(text_safe("a\0b"), "a\u{FFFD}b");
+        assert!(matches!(
+            text_safe("/users/:id"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+}

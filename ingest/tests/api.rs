@@ -1,0 +1,493 @@
+//! `POST /v1/events` and friends against a real server over a real SQLite store: every response code.
+
+mod support;
+
+use flate2::write::GzEncoder;
+use serde_json::{json, Value};
+use std::io::Write;
+use support::*;
+
+async fn app() -> (TestDb, TestApp) {
+    app_with(Opts::default()).await
+}
+
+async fn app_with(o: Opts) -> (TestDb, TestApp) {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = spawn_app(&db, &o).await;
+    (db, app)
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn seed_batch_is_accepted_byte_for_byte() {
+    // The seed fixture unchanged (its 2024 timestamps): the past limit is widened for this test.
+    let (_db, app) = app_with(Opts {
+        extra: "  max_past: 100000d\n".into(),
+        ..Opts::default()
+    })
+    .await;
+    let seed = r#"{"events":[{"type":"page_load","session_id":"s-1","timestamp":1732350000000,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36","viewport":{"width":1280,"height":720},"page":{"url":"https://shop.example.com/products/123?ref=x#top","referrer":""},"metrics":{"dns_lookup":12,"tcp_connection":20,"tls_negotiation":15,"ttfb":120,"content_download":30,"dom_processing":200,"dom_complete":450,"onload":-1732350000000,"total":-1732349999000}},{"type":"api_call","session_id":"s-1","timestamp":1732350000500,"user_agent":"...","viewport":{"width":1280,"height":720},"api":{"method":"GET","endpoint":{},"duration":85,"status":200}},{"type":"long_task","session_id":"s-1","timestamp":1732350001000,"user_agent":"...","viewport":{"width":1280,"height":720},"duration":120,"attribution":[{"name":"self","entryType":"taskattribution","startTime":0,"duration":0}]}]}"#;
+    let r = app
+        .events()
+        .header("content-type", "text/plain;charset=UTF-8")
+        .header("x-api-key", KEY)
+        .header("origin", ORIGIN)
+        .body(seed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"].to_str().unwrap(),
+        ORIGIN
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"], 3, "{body}");
+    assert_eq!(body["rejected"], json!([]));
+    let warnings = body["warnings"].as_array().unwrap();
+    assert!(warnings
+        .iter()
+        .any(|w| w["index"] == 0 && w["warning"].as_str().unwrap().starts_with("metrics.onload")));
+    assert!(warnings
+        .iter()
+        .any(|w| w["index"] == 1 && w["warning"].as_str().unwrap().contains("unknown")));
+    let m = app.metrics().await;
+    assert!(
+        m.contains(
+            r#"rum_events_total{site="shop",event_type="page_load",page="/products/:id"} 1"#
+        ),
+        "{m}"
+    );
+    assert!(m.contains(r#"rum_page_load_seconds_sum{site="shop",page="/products/:id"} 0.45"#));
+    // Negative onload/total were never observed: the only page-load sample is dom_complete (0.45 s).
+    assert!(m.contains(r#"rum_page_load_seconds_count{site="shop",page="/products/:id"} 1"#));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn seed_batch_with_current_timestamps_and_default_limits() {
+    let (_db, app) = app().await;
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .body(seed_batch())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"], 3, "{body}");
+    let pages = app.stats("pages").await;
+    assert_eq!(pages["pages"][0]["route"], "/products/:id", "{pages}");
+    assert_eq!(pages["pages"][0]["p50_ms"], 450.0);
+    let api = app.stats("api").await;
+    assert_eq!(api["api"][0]["endpoint"], "unknown", "{api}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn partial_acceptance_reports_bad_events_by_index() {
+    let (_db, app) = app().await;
+    let body = json!({"events": [
+        page_load("s1", "https://shop.example.com/", 900.0),
+        {"type": "teleport", "session_id": "s1", "timestamp": now_ms()},
+        {"type": "error", "session_id": "s1", "timestamp": 5},
+        {"type": "web_vital", "session_id": "s1", "timestamp": now_ms(), "name": "LCP", "value": 1200,
+         "page": {"url": "https://shop.example.com/"}},
+        {"type": "web_vital", "session_id": "s1", "timestamp": now_ms(), "name": "LCP", "value": -1},
+    ]});
+    let r = app.send(&body).await;
+    assert_eq!(r.status(), 202);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["accepted"], 2, "{b}");
+    let idx: Vec<u64> = b["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(idx, vec![1, 2, 4]);
+    assert!(b["rejected"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("teleport"));
+    let m = app.metrics().await;
+    assert!(
+        m.contains(r#"vantage_ingest_events_rejected_total{site="shop",reason="unknown_type"} 1"#)
+    );
+    assert!(m.contains(
+        r#"vantage_ingest_events_rejected_total{site="shop",reason="timestamp_out_of_range"} 1"#
+    ));
+    assert!(m.contains(r#"rum_lcp_seconds_count{site="shop",page="/"} 1"#));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn auth_failures_are_401_and_origin_failures_403() {
+    let (_db, app) = app().await;
+    let body = json!({"events": [page_load("s", "/", 100.0)]}).to_string();
+    let send = |key: Option<&str>, origin: Option<&str>, query: &str| {
+        let mut rb = app
+            .client
+            .post(app.url(&format!("/v1/events{query}")))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(k) = key {
+            rb = rb.header("x-api-key", k);
+        }
+        if let Some(o) = origin {
+            rb = rb.header("origin", o);
+        }
+        rb.send()
+    };
+    let r = send(None, None, "").await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("X-API-Key"));
+    let r = send(Some("wrong-key-123"), None, "").await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await.unwrap().contains("wrong-key-123"));
+    // Server-side sender (no Origin) with a valid key; key in the query string (sendBeacon).
+    assert_eq!(send(Some(KEY), None, "").await.unwrap().status(), 202);
+    assert_eq!(
+        send(None, Some(ORIGIN), &format!("?api_key={KEY}"))
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    assert_eq!(
+        send(Some(KEY), Some("https://eu.shop.example.com"), "")
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    // Another site's origin with this site's key; a look-alike origin.
+    let r = send(Some(KEY), Some("https://blog.example.org"), "")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("access-control-allow-origin").is_some());
+    assert_eq!(
+        send(Some(KEY), Some("https://shop.example.com.evil.io"), "")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let m = app.metrics().await;
+    assert!(
+        m.contains(r#"vantage_ingest_http_requests_total{route="/v1/events",status="401"} 2"#),
+        "{m}"
+    );
+    assert!(!m.contains("wrong-key-123") && !m.contains(KEY));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn body_errors_400_413_415() {
+    let (_db, app) = app_with(Opts {
+        max_events: 10,
+        ..Opts::default()
+    })
+    .await;
+    let post = |ct: &str, ce: Option<&str>, body: Vec<u8>| {
+        let mut rb = app
+            .client
+            .post(app.url("/v1/events"))
+            .header("x-api-key", KEY)
+            .header("content-type", ct)
+            .body(body);
+        if let Some(ce) = ce {
+            rb = rb.header("content-encoding", ce);
+        }
+        rb.send()
+    };
+    let r = post(
+        "application/json",
+        None,
+        b"{\"events\": [\n  {\"type\": }".to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let msg = r.text().await.unwrap();
+    assert!(msg.contains("line 2 column"), "{msg}");
+    let r = post("application/json", None, b"{\"evts\": []}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("events"));
+    let r = post("application/xml", None, b"<x/>".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = post("application/json", Some("br"), b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let big = vec![b' '; (1 << 20) + 1];
+    let r = post("application/json", None, big).await.unwrap();
+    assert_eq!(r.status(), 413);
+    let many = json!({"events": (0..11).map(|i| page_load(&format!("s{i}"), "/", 1.0)).collect::<Vec<_>>()});
+    let r = post("application/json", None, many.to_string().into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("11 events"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn gzip_accepted_and_zip_bomb_refused() {
+    // 16 MiB of spaces compress to ~16 KiB: under the wire limit, far over it once inflated. Built first:
+    // compressing takes a while in debug builds, longer than the server keeps an idle connection.
+    let bomb = gz(&vec![b' '; 16 << 20]);
+    assert!(bomb.len() < 1 << 20);
+    let (_db, app) = app().await;
+    let body = json!({"events": [page_load("s", "https://shop.example.com/cart", 300.0)]});
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .header("content-encoding", "gzip")
+        .body(gz(body.to_string().as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 1);
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("inflates"));
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .header("content-encoding", "gzip")
+        .body(b"definitely not gzip".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cors_preflight_allowed_and_denied() {
+    let (_db, app) = app().await;
+    let pre = |origin: &str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/events"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, x-api-key, traceparent",
+            )
+            .send()
+    };
+    let r = pre("https://eu.shop.example.com").await.unwrap();
+    assert_eq!(r.status(), 204);
+    let h = r.headers();
+    assert_eq!(
+        h["access-control-allow-origin"],
+        "https://eu.shop.example.com"
+    );
+    let allow = h["access-control-allow-headers"].to_str().unwrap();
+    for need in ["content-type", "x-api-key", "traceparent"] {
+        assert!(allow.contains(need), "{allow}");
+    }
+    assert_eq!(h["access-control-max-age"], "86400");
+    let r = pre("https://evil.example.net").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let (_db, app) = app_with(Opts {
+        rate: 1.0,
+        burst: 500.0,
+        ..Opts::default()
+    })
+    .await;
+    let batch = json!({"events": (0..400).map(|i| page_load(&format!("s{i}"), "/", 5.0)).collect::<Vec<_>>()});
+    assert_eq!(app.send(&batch).await.status(), 202);
+    let r = app.send(&batch).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "{retry}");
+    // The other site has its own bucket.
+    let r = app
+        .events()
+        .header("x-api-key", OTHER_KEY)
+        .body(json!({"events": [page_load("s", "/", 5.0)]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retries_with_the_same_event_id_are_stored_once() {
+    let (_db, app) = app().await;
+    let mut ev = page_load("s", "https://shop.example.com/a", 700.0);
+    ev["event_id"] = json!("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
+    let body = json!({"events": [ev.clone(), ev]});
+    let b: Value = app.send(&body).await.json().await.unwrap();
+    assert_eq!(b["accepted"], 2);
+    let b: Value = app.send(&body).await.json().await.unwrap();
+    assert_eq!(b["accepted"], 2);
+    assert_eq!(b["duplicates"], 2, "{b}");
+    let pages = app.stats("pages").await;
+    assert_eq!(pages["pages"][0]["samples"], 1, "{pages}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn operational_endpoints() {
+    let (_db, app) = app().await;
+    let get = |p: &str| app.client.get(app.url(p)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let r = get("/rum-sdk.js").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/javascript"));
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(!r.bytes().await.unwrap().is_empty());
+    let r = app
+        .client
+        .get(app.url("/rum-sdk.js"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = app
+        .client
+        .head(app.url("/rum-sdk.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(get("/nope").await.unwrap().status(), 404);
+    assert_eq!(
+        app.client
+            .get(app.url("/v1/events"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool() {
+    let (_db, app) = app().await;
+    app.send(&json!({"events": [
+        page_load("s", "https://shop.example.com/products/9", 1300.0),
+        {"type": "api_call", "session_id": "s", "timestamp": now_ms(), "page": {"url": "https://shop.example.com/"},
+         "api": {"method": "POST", "endpoint": "https://api.example.com/orders/77", "duration": 120, "status": 503}},
+        {"type": "error", "session_id": "s", "timestamp": now_ms(), "page": {"url": "https://shop.example.com/"},
+         "error": {"message": "TypeError: x is undefined", "stack": "at y"}},
+        {"type": "web_vital", "session_id": "s", "timestamp": now_ms(), "name": "CLS", "value": 0.12,
+         "page": {"url": "https://shop.example.com/"}},
+    ]}))
+    .await;
+    let text = app.metrics().await;
+    assert!(text.contains(r#"rum_api_call_duration_seconds_count{site="shop",endpoint="POST api.example.com/orders/:id",status="5xx"} 1"#), "{text}");
+    assert!(text.contains(r#"rum_errors_total{site="shop",page="/"} 1"#));
+    assert!(
+        text.contains("vantage_ingest_store_"),
+        "store metrics registered"
+    );
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (scripts/test.sh installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Prometheus itself asks for OpenMetrics.
+    let r = app
+        .client
+        .get(app.url("/metrics"))
+        .header("accept", "application/openmetrics-text;version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().ends_with("# EOF\n"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn series_stay_bounded_under_100k_distinct_urls() {
+    let (_db, app) = app_with(Opts {
+        label_budget: 50,
+        ..Opts::default()
+    })
+    .await;
+    // 100,000 distinct URLs whose paths are words (not ids), so templating alone cannot fold them.
+    for batch in 0..200 {
+        let events: Vec<Value> = (0..500)
+            .map(|i| {
+                let n = batch * 500 + i;
+                page_load(
+                    "s",
+                    &format!("https://shop.example.com/p{n}x/item-{}", n % 7),
+                    100.0,
+                )
+            })
+            .collect();
+        let r = app.send(&json!({ "events": events })).await;
+        assert_eq!(r.status(), 202);
+    }
+    let text = app.metrics().await;
+    let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+    assert_eq!(series("rum_events_total{"), 51, "50 pages + other");
+    assert_eq!(series("rum_page_load_seconds_count{"), 51);
+    assert!(
+        text.contains(r#"rum_events_total{site="shop",event_type="page_load",page="other"} 99950"#)
+    );
+    app.stop().await;
+}

@@ -1,0 +1,321 @@
+//! The same HTTP cases against real SQLite and real PostgreSQL: stats on a known data set, restart durability,
+//! backpressure (503) while the writer is stalled, privacy deletion.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case(super::Backend::Postgres).await } )*
+        }
+    };
+}
+
+both!(
+    stats_on_a_known_data_set,
+    restart_keeps_every_acknowledged_event,
+    stalled_writer_answers_503_then_recovers,
+    admin_deletes_a_session,
+);
+
+fn vital(session: &str, url: &str, name: &str, value: f64) -> Value {
+    json!({"type": "web_vital", "session_id": session, "timestamp": now_ms(), "name": name, "value": value,
+           "page": {"url": url}})
+}
+
+fn api_call(url: &str, status: i64, duration: f64) -> Value {
+    json!({"type": "api_call", "session_id": "s", "timestamp": now_ms(), "page": {"url": "https://shop.example.com/"},
+           "api": {"method": "GET", "endpoint": url, "duration": duration, "status": status}})
+}
+
+fn error(session: &str, url: &str, msg: &str) -> Value {
+    json!({"type": "error", "session_id": session, "timestamp": now_ms(), "page": {"url": url},
+           "error": {"message": msg, "stack": "at f (app.js:1:1)"}})
+}
+
+async fn stats_on_a_known_data_set(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    let mut events = Vec::new();
+    // /products/:id: page loads 100..1000 step 100 -> nearest-rank p50 500, p75 800, p95 1000.
+    for i in 1..=10 {
+        events.push(page_load(
+            &format!("s{i}"),
+            &format!("https://shop.example.com/products/{i}?utm=x"),
+            i as f64 * 100.0,
+        ));
+    }
+    // /blog/:slug via the configured pattern: two samples.
+    events.push(page_load(
+        "b1",
+        "https://shop.example.com/blog/hello-world",
+        300.0,
+    ));
+    events.push(page_load(
+        "b2",
+        "https://shop.example.com/blog/second-post",
+        500.0,
+    ));
+    // API: 4 calls to one endpoint, one 500 and one network error (status 0) -> error share 0.5.
+    for (status, d) in [(200, 50.0), (200, 70.0), (500, 90.0), (0, 110.0)] {
+        events.push(api_call("https://api.example.com/users/42", status, d));
+    }
+    events.push(api_call("https://api.example.com/health", 200, 5.0));
+    // Errors: 3 on /checkout from 2 sessions.
+    events.push(error(
+        "e1",
+        "https://shop.example.com/checkout",
+        "TypeError: a",
+    ));
+    events.push(error(
+        "e1",
+        "https://shop.example.com/checkout",
+        "TypeError: a",
+    ));
+    events.push(error(
+        "e2",
+        "https://shop.example.com/checkout",
+        "RangeError: b",
+    ));
+    // LCP on /: 1000, 2000, 3000, 5000 -> p75 (rank 3) 3000; good 2, ni 1, poor 1.
+    for v in [1000.0, 2000.0, 3000.0, 5000.0] {
+        events.push(vital("v", "https://shop.example.com/", "LCP", v));
+    }
+    let r = app.send(&json!({ "events": events })).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 24);
+
+    let pages = app.stats("pages").await["pages"].clone();
+    let products = pages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["route"] == "/products/:id")
+        .expect("products route");
+    assert_eq!(products["samples"], 10);
+    assert_eq!(products["p50_ms"], 500.0);
+    assert_eq!(products["p75_ms"], 800.0);
+    assert_eq!(products["p95_ms"], 1000.0);
+    let blog = pages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["route"] == "/blog/:slug")
+        .expect("blog route from the configured pattern");
+    assert_eq!(blog["samples"], 2);
+
+    let api = app.stats("api").await["api"].clone();
+    assert_eq!(api[0]["endpoint"], "GET api.example.com/users/:id", "{api}");
+    assert_eq!(api[0]["calls"], 4);
+    assert_eq!(api[0]["error_share"], 0.5);
+    assert_eq!(api[1]["endpoint"], "GET api.example.com/health");
+
+    let errors = app.stats("errors").await["errors"].clone();
+    assert_eq!(errors[0]["route"], "/checkout", "{errors}");
+    assert_eq!(errors[0]["errors"], 3);
+    assert_eq!(errors[0]["affected_sessions"], 2);
+    assert_eq!(errors[0]["top_messages"][0]["message"], "TypeError: a");
+
+    let vitals = app.stats("vitals").await["vitals"].clone();
+    let lcp = &vitals[0];
+    assert_eq!(
+        (lcp["route"].as_str(), lcp["name"].as_str()),
+        (Some("/"), Some("LCP"))
+    );
+    assert_eq!(lcp["samples"], 4);
+    assert_eq!(lcp["p75"], 3000.0);
+    assert_eq!(lcp["good_share"], 0.5);
+    assert_eq!(lcp["poor_share"], 0.25);
+
+    // Stats need a read token; a wrong kind or site is a clear 4xx.
+    let c = &app.client;
+    let r = c
+        .get(app.url("/v1/stats/pages?site=shop"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(app.url("/v1/stats/nope?site=shop"))
+        .bearer_auth(admin_token("read"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .get(app.url("/v1/stats/pages?site=shop&window=forever"))
+        .bearer_auth(admin_token("read"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    app.stop().await;
+}
+
+async fn restart_keeps_every_acknowledged_event(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    // Concurrent senders; every 202 is counted.
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let client = app.client.clone();
+        let url = app.url("/v1/events");
+        tasks.push(tokio::spawn(async move {
+            let mut acked = 0u64;
+            for b in 0..10 {
+                let events: Vec<Value> = (0..20)
+                    .map(|i| {
+                        page_load(&format!("t{t}-{b}-{i}"), "https://shop.example.com/", 100.0)
+                    })
+                    .collect();
+                let r = client
+                    .post(&url)
+                    .header("x-api-key", KEY)
+                    .body(json!({ "events": events }).to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() == 202 {
+                    acked += r.json::<Value>().await.unwrap()["accepted"]
+                        .as_u64()
+                        .unwrap();
+                }
+            }
+            acked
+        }));
+    }
+    let mut acked = 0;
+    for t in tasks {
+        acked += t.await.unwrap();
+    }
+    assert_eq!(acked, 1600);
+    app.stop().await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    let pages = app.stats("pages").await;
+    assert_eq!(pages["pages"][0]["samples"], 1600, "{pages}");
+    app.stop().await;
+}
+
+/// Takes the database's write lock from another connection, so the store's writer waits.
+enum Stall {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+async fn stall(db: &TestDb) -> Stall {
+    match &db.sqlite_path {
+        Some(p) => {
+            let c = rusqlite::Connection::open(p).unwrap();
+            c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            Stall::Sqlite(c)
+        }
+        None => {
+            let c = pg_client(&db.url).await;
+            c.batch_execute("BEGIN; LOCK TABLE events IN EXCLUSIVE MODE")
+                .await
+                .unwrap();
+            Stall::Postgres(c)
+        }
+    }
+}
+
+async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(
+        &db,
+        &Opts {
+            queue_capacity: 100,
+            ..Opts::default()
+        },
+    )
+    .await;
+    // Warm up (schema is there), then stall the writer.
+    assert_eq!(
+        app.send(&json!({"events": [page_load("w", "/", 1.0)]}))
+            .await
+            .status(),
+        202
+    );
+    let lock = stall(&db).await;
+    // 80 events fill most of the queue; their request waits for the commit.
+    let first = {
+        let client = app.client.clone();
+        let url = app.url("/v1/events");
+        let events: Vec<Value> = (0..80)
+            .map(|i| page_load(&format!("a{i}"), "/", 1.0))
+            .collect();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("x-api-key", KEY)
+                .body(json!({ "events": events }).to_string())
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    // Wait until those 80 events are queued (depth gauge), then the next 40 do not fit: 503 + Retry-After.
+    let mut queued = false;
+    for _ in 0..200 {
+        if app
+            .metrics()
+            .await
+            .contains("vantage_ingest_store_queue_depth 80")
+        {
+            queued = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(queued, "first request's events reached the queue");
+    let events: Vec<Value> = (0..40)
+        .map(|i| page_load(&format!("b{i}"), "/", 1.0))
+        .collect();
+    let busy = app.send(&json!({ "events": events })).await;
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "2");
+    match lock {
+        Stall::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
+        Stall::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
+    }
+    let r = first.await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 80);
+    assert_eq!(
+        app.send(&json!({"events": [page_load("c", "/", 1.0)]}))
+            .await
+            .status(),
+        202
+    );
+    app.stop().await;
+}
+
+async fn admin_deletes_a_session(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    let events: Vec<Value> = ["gone", "gone", "kept"]
+        .iter()
+        .map(|s| page_load(s, "https://shop.example.com/", 100.0))
+        .collect();
+    assert_eq!(app.send(&json!({ "events": events })).await.status(), 202);
+    let del = |token: String| {
+        app.client
+            .delete(app.url("/v1/admin/sessions/shop/gone"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(del(admin_token("read")).await.unwrap().status(), 403);
+    let r = del(admin_token("admin")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["deleted"], 2);
+    assert_eq!(app.stats("pages").await["pages"][0]["samples"], 1);
+    app.stop().await;
+}

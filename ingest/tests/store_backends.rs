@@ -1,0 +1,958 @@
+//! The event store against real SQLite (temp dir) and real PostgreSQL (a fresh database per test): the same
+//! cases run on both backends, plus an ignored throughput benchmark.
+//!
+//! PostgreSQL: `VANTAGE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
+//! server; each test creates `vantage_store_<uuid>` there and drops it at the end. An unreachable server
+//! fails the test.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::registry::Registry;
+use vantage_ingest::store::{
+    ApiStats, ErrorStats, EventRecord, MessageCount, PageStats, Store, StoreConfig, StoreError,
+    SubmitError, SubmitOutcome, VitalStats,
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Backends under test
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// One empty database of the given kind, removed when dropped.
+struct TestDb {
+    kind: Kind,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    sqlite_path: Option<PathBuf>,
+    pg: Option<PgDb>,
+}
+
+struct PgDb {
+    admin_url: String,
+    name: String,
+}
+
+fn pg_server_url() -> String {
+    std::env::var("VANTAGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `server` with its database name replaced by `db` (query string kept).
+fn with_db(server: &str, db: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (server, String::new()),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let end = base[host_start..]
+        .find('/')
+        .map_or(base.len(), |i| host_start + i);
+    format!("{}/{db}{query}", &base[..end])
+}
+
+async fn pg_admin(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is required for the store tests and is not reachable at {url} ({e}); \
+                 start it (scripts/test.sh does) or set VANTAGE_TEST_POSTGRES_URL"
+            )
+        });
+    tokio::spawn(conn);
+    client
+}
+
+impl TestDb {
+    async fn new(kind: Kind) -> TestDb {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                // A nested path: open must create the parent directories.
+                let path = dir.path().join("data/nested/rum.db");
+                TestDb {
+                    kind,
+                    url: format!("sqlite://{}", path.display()),
+                    _dir: Some(dir),
+                    sqlite_path: Some(path),
+                    pg: None,
+                }
+            }
+            Kind::Postgres => {
+                let admin_url = with_db(&pg_server_url(), "postgres");
+                let name = format!("vantage_store_{}", uuid::Uuid::new_v4().simple());
+                let admin = pg_admin(&admin_url).await;
+                admin
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                TestDb {
+                    kind,
+                    url: with_db(&pg_server_url(), &name),
+                    _dir: None,
+                    sqlite_path: None,
+                    pg: Some(PgDb { admin_url, name }),
+                }
+            }
+        }
+    }
+
+    fn config(&self, queue_capacity: usize, max_batch_events: usize) -> StoreConfig {
+        StoreConfig {
+            url: self.url.clone(),
+            queue_capacity,
+            max_batch_events,
+            busy_retry_after_secs: 3,
+        }
+    }
+
+    async fn open(&self) -> Store {
+        self.open_with(&self.config(10_000, 1_000), &mut Registry::default())
+            .await
+    }
+
+    async fn open_with(&self, cfg: &StoreConfig, registry: &mut Registry) -> Store {
+        Store::open(cfg, registry).await.expect("store opens")
+    }
+
+    /// Takes the database's write lock from a second connection, as an operator or another process
+    /// might, so the store's writer waits.
+    async fn stall(&self) -> Stall {
+        match self.kind {
+            Kind::Sqlite => {
+                let conn = rusqlite::Connection::open(self.sqlite_path.as_ref().unwrap()).unwrap();
+                conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                Stall::Sqlite(conn)
+            }
+            Kind::Postgres => {
+                let c = pg_admin(&self.url).await;
+                c.batch_execute("BEGIN; LOCK TABLE events IN EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
+                Stall::Postgres(c)
+            }
+        }
+    }
+
+    /// Applied schema versions, read directly.
+    async fn migration_versions(&self) -> Vec<i64> {
+        let sql = "SELECT version FROM schema_migrations ORDER BY version";
+        match self.kind {
+            Kind::Sqlite => {
+                let conn = rusqlite::Connection::open(self.sqlite_path.as_ref().unwrap()).unwrap();
+                let mut stmt = conn.prepare(sql).unwrap();
+                let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+                rows.map(Result::unwrap).collect()
+            }
+            Kind::Postgres => {
+                let c = pg_admin(&self.url).await;
+                c.query(sql, &[])
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect()
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(pg) = self.pg.take() {
+            // Drop may run inside a runtime; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok((c, conn)) =
+                        tokio_postgres::connect(&pg.admin_url, tokio_postgres::NoTls).await
+                    {
+                        tokio::spawn(conn);
+                        let _ = c
+                            .batch_execute(&format!(
+                                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                                pg.name
+                            ))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+enum Stall {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl Stall {
+    async fn release(self) {
+        match self {
+            Stall::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
+            Stall::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
+        }
+    }
+
+    /// Drops the events table inside the stalling transaction, then commits: the waiting write fails.
+    async fn drop_table_and_release(self) {
+        match self {
+            Stall::Sqlite(c) => c.execute_batch("DROP TABLE events; COMMIT").unwrap(),
+            Stall::Postgres(c) => c.batch_execute("DROP TABLE events; COMMIT").await.unwrap(),
+        }
+    }
+}
+
+/// Runs each listed case once per backend: `sqlite::case` and `postgres::case`.
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Kind::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Kind::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    submit_commits_and_counts,
+    duplicate_event_ids_are_stored_once,
+    busy_when_queue_full_then_everything_commits,
+    shutdown_drains_the_queue,
+    reopen_keeps_events_and_migrations_run_once,
+    commit_error_fails_every_waiter,
+    delete_session_removes_only_that_session,
+    delete_older_than_uses_receive_time,
+    stats_on_a_known_data_set,
+);
+
+// ---------------------------------------------------------------------------------------------------------
+// Events
+
+fn event(site: &str, session: &str, event_type: &str, client_ts_ms: i64) -> EventRecord {
+    EventRecord {
+        event_id: uuid::Uuid::new_v4(),
+        site: site.into(),
+        session_id: session.into(),
+        event_type: event_type.into(),
+        client_ts_ms,
+        received_ms: client_ts_ms + 5,
+        route: "/".into(),
+        url: "https://shop.example.com/".into(),
+        browser: "Chrome".into(),
+        os: "Linux".into(),
+        device: "desktop".into(),
+        value: None,
+        name: None,
+        endpoint: None,
+        status: None,
+        rating: None,
+        raw: format!(r#"{{"type":"{event_type}","session_id":"{session}"}}"#),
+    }
+}
+
+fn customs(site: &str, n: usize) -> Vec<EventRecord> {
+    (0..n)
+        .map(|i| event(site, &format!("s{i}"), "custom", 1_000))
+        .collect()
+}
+
+/// The store's metrics as exposition text.
+fn metrics_text(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry).unwrap();
+    out
+}
+
+/// Value of an unlabelled sample in exposition text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits (generously) until the queue-depth gauge shows `depth`.
+async fn wait_for_depth(registry: &Registry, depth: f64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = sample(&metrics_text(registry), "vantage_ingest_store_queue_depth");
+        if now == Some(depth) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queue depth stayed at {now:?}, wanted {depth}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cases
+
+async fn submit_commits_and_counts(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let mut registry = Registry::default();
+    let store = db.open_with(&db.config(1_000, 100), &mut registry).await;
+    store.ping().await.expect("ping");
+
+    let out = store.submit(customs("shop", 3)).await.expect("committed");
+    assert_eq!(
+        out,
+        SubmitOutcome {
+            inserted: 3,
+            duplicates: 0
+        }
+    );
+    assert_eq!(store.submit(vec![]).await, Ok(SubmitOutcome::default()));
+    store.submit(customs("blog", 2)).await.expect("committed");
+
+    assert_eq!(store.count_events(Some("shop")).await.unwrap(), 3);
+    assert_eq!(store.count_events(Some("blog")).await.unwrap(), 2);
+    assert_eq!(store.count_events(Some("none")).await.unwrap(), 0);
+    assert_eq!(store.count_events(None).await.unwrap(), 5);
+
+    // A submit larger than a group still goes in, and many concurrent submits all commit.
+    store
+        .submit(customs("shop", 250))
+        .await
+        .expect("large submit");
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(
+            async move { s.submit(customs("shop", 20)).await },
+        ));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().inserted, 20);
+    }
+    assert_eq!(
+        store.count_events(Some("shop")).await.unwrap(),
+        3 + 250 + 400
+    );
+
+    let text = metrics_text(&registry);
+    assert!(
+        sample(&text, "vantage_ingest_store_commits_total").unwrap() >= 3.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "vantage_ingest_store_events_inserted_total"),
+        Some(655.0)
+    );
+    assert_eq!(sample(&text, "vantage_ingest_store_queue_depth"), Some(0.0));
+    assert!(
+        text.contains("vantage_ingest_store_commit_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vantage_ingest_store_batch_events_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vantage_ingest_store_commit_errors_total 0"),
+        "{text}"
+    );
+    store.shutdown().await;
+}
+
+async fn duplicate_event_ids_are_stored_once(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let mut registry = Registry::default();
+    let store = db.open_with(&db.config(1_000, 100), &mut registry).await;
+    let first = customs("shop", 2);
+    store.submit(first.clone()).await.unwrap();
+
+    // A retried batch with one new event.
+    let mut retry = first.clone();
+    retry.push(event("shop", "s9", "custom", 1_000));
+    let out = store.submit(retry).await.unwrap();
+    assert_eq!(
+        out,
+        SubmitOutcome {
+            inserted: 1,
+            duplicates: 2
+        }
+    );
+
+    // The same id twice in one submit.
+    let e = event("shop", "s1", "custom", 1_000);
+    let out = store.submit(vec![e.clone(), e.clone()]).await.unwrap();
+    assert_eq!(
+        out,
+        SubmitOutcome {
+            inserted: 1,
+            duplicates: 1
+        }
+    );
+
+    // The same new id from concurrent submits: exactly one of them inserts it.
+    let e = event("shop", "s1", "custom", 1_000);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, e) = (store.clone(), e.clone());
+        tasks.push(tokio::spawn(
+            async move { s.submit(vec![e]).await.unwrap() },
+        ));
+    }
+    let mut inserted = 0;
+    for t in tasks {
+        let out = t.await.unwrap();
+        assert_eq!(out.inserted + out.duplicates, 1);
+        inserted += out.inserted;
+    }
+    assert_eq!(inserted, 1);
+    assert_eq!(store.count_events(Some("shop")).await.unwrap(), 5);
+    let text = metrics_text(&registry);
+    assert_eq!(
+        sample(&text, "vantage_ingest_store_events_duplicate_total"),
+        Some(10.0),
+        "{text}"
+    );
+    store.shutdown().await;
+}
+
+async fn busy_when_queue_full_then_everything_commits(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let mut registry = Registry::default();
+    let store = db.open_with(&db.config(100, 50), &mut registry).await;
+    let stall = db.stall().await;
+
+    let mut pending = Vec::new();
+    for _ in 0..5 {
+        let s = store.clone();
+        pending.push(tokio::spawn(
+            async move { s.submit(customs("shop", 20)).await },
+        ));
+    }
+    wait_for_depth(&registry, 100.0).await;
+    // Full: 100 + 20 > 100, answered at once.
+    let started = Instant::now();
+    assert_eq!(
+        store.submit(customs("shop", 20)).await,
+        Err(SubmitError::Busy {
+            retry_after_secs: 3
+        })
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "Busy must not wait"
+    );
+    // Nothing is acknowledged while the writer cannot commit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        pending.iter().all(|t| !t.is_finished()),
+        "a submit resolved before its commit"
+    );
+    // Reads still work while the writer is stalled (readiness stays answerable).
+    store.ping().await.expect("ping while stalled");
+
+    stall.release().await;
+    for t in pending {
+        assert_eq!(
+            t.await.unwrap(),
+            Ok(SubmitOutcome {
+                inserted: 20,
+                duplicates: 0
+            })
+        );
+    }
+    assert_eq!(store.count_events(None).await.unwrap(), 100);
+    wait_for_depth(&registry, 0.0).await;
+    // Room again.
+    assert_eq!(
+        store.submit(customs("shop", 20)).await.unwrap().inserted,
+        20
+    );
+    store.shutdown().await;
+}
+
+async fn shutdown_drains_the_queue(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let mut registry = Registry::default();
+    let store = db.open_with(&db.config(1_000, 30), &mut registry).await;
+    let stall = db.stall().await;
+    let mut pending = Vec::new();
+    for _ in 0..5 {
+        let s = store.clone();
+        pending.push(tokio::spawn(
+            async move { s.submit(customs("shop", 20)).await },
+        ));
+    }
+    wait_for_depth(&registry, 100.0).await;
+
+    let s = store.clone();
+    let shutdown = tokio::spawn(async move { s.shutdown().await });
+    // Once closing, new submits are refused. (A submit sent before the close would be admitted and wait
+    // for the stalled writer, so give the shutdown task ample time to start first.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        store.submit(customs("shop", 1)).await,
+        Err(SubmitError::Closed)
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!shutdown.is_finished(), "shutdown returned before draining");
+
+    stall.release().await;
+    tokio::time::timeout(Duration::from_secs(30), shutdown)
+        .await
+        .expect("shutdown finishes once the writer can commit")
+        .unwrap();
+    for t in pending {
+        assert_eq!(t.await.unwrap().unwrap().inserted, 20);
+    }
+    store.shutdown().await; // idempotent
+    drop(store);
+
+    let store = db.open().await;
+    assert_eq!(store.count_events(None).await.unwrap(), 100);
+    store.shutdown().await;
+}
+
+async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    let mut acknowledged = 0;
+    for _ in 0..5 {
+        acknowledged += store.submit(customs("shop", 10)).await.unwrap().inserted;
+    }
+    store.shutdown().await;
+    drop(store);
+    for _ in 0..2 {
+        let store = db.open().await;
+        assert_eq!(
+            store.count_events(None).await.unwrap() as usize,
+            acknowledged
+        );
+        store.shutdown().await;
+    }
+    assert_eq!(db.migration_versions().await, vec![1]);
+}
+
+async fn commit_error_fails_every_waiter(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let mut registry = Registry::default();
+    let store = db.open_with(&db.config(1_000, 100), &mut registry).await;
+    let stall = db.stall().await;
+    let mut pending = Vec::new();
+    for _ in 0..3 {
+        let s = store.clone();
+        pending.push(tokio::spawn(
+            async move { s.submit(customs("shop", 5)).await },
+        ));
+    }
+    wait_for_depth(&registry, 15.0).await;
+    stall.drop_table_and_release().await;
+    for t in pending {
+        match t.await.unwrap() {
+            Err(SubmitError::Failed(msg)) => {
+                assert!(!msg.is_empty());
+                assert!(
+                    !msg.contains("postgres://") && !msg.contains("sqlite://"),
+                    "{msg}"
+                );
+            }
+            other => panic!("expected Failed, got {other:?}"),
+        }
+    }
+    let text = metrics_text(&registry);
+    assert!(
+        sample(&text, "vantage_ingest_store_commit_errors_total").unwrap() >= 1.0,
+        "{text}"
+    );
+    assert_eq!(sample(&text, "vantage_ingest_store_queue_depth"), Some(0.0));
+    // The store itself is still alive and reports errors for queries instead of hanging.
+    store.ping().await.expect("ping");
+    assert!(matches!(
+        store.count_events(None).await,
+        Err(StoreError::Database(_))
+    ));
+    store.shutdown().await;
+}
+
+async fn delete_session_removes_only_that_session(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    let mut events = Vec::new();
+    for (site, session, n) in [("shop", "s1", 3), ("shop", "s2", 2), ("blog", "s1", 1)] {
+        events.extend((0..n).map(|_| event(site, session, "custom", 1_000)));
+    }
+    store.submit(events).await.unwrap();
+    assert_eq!(store.delete_session("shop", "s1").await.unwrap(), 3);
+    assert_eq!(store.delete_session("shop", "s1").await.unwrap(), 0);
+    assert_eq!(store.count_events(Some("shop")).await.unwrap(), 2);
+    assert_eq!(store.count_events(Some("blog")).await.unwrap(), 1);
+    store.shutdown().await;
+}
+
+async fn delete_older_than_uses_receive_time(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    // More old events than one delete chunk, so the chunk loop runs more than once.
+    let old: Vec<EventRecord> = (0..12_000)
+        .map(|i| {
+            let mut e = event("shop", "old", "custom", 10_000_000);
+            e.received_ms = 1_000 + i;
+            e
+        })
+        .collect();
+    for chunk in old.chunks(2_000) {
+        store.submit(chunk.to_vec()).await.unwrap();
+    }
+    let mut recent = event("shop", "new", "custom", 0); // client clock far behind: irrelevant here
+    recent.received_ms = 50_000;
+    store.submit(vec![recent]).await.unwrap();
+
+    assert_eq!(store.delete_older_than(13_000).await.unwrap(), 12_000);
+    assert_eq!(store.count_events(None).await.unwrap(), 1);
+    assert_eq!(store.delete_older_than(13_000).await.unwrap(), 0);
+    store.shutdown().await;
+}
+
+const SINCE: i64 = 1_700_000_000_000;
+
+fn page_load(site: &str, route: &str, ts: i64, value: Option<f64>) -> EventRecord {
+    let mut e = event(site, "s", "page_load", ts);
+    e.route = route.into();
+    e.value = value;
+    e
+}
+
+fn api_call(endpoint: Option<&str>, value: Option<f64>, status: Option<i32>) -> EventRecord {
+    let mut e = event("shop", "s", "api_call", SINCE + 10);
+    e.endpoint = endpoint.map(Into::into);
+    e.value = value;
+    e.status = status;
+    e
+}
+
+fn error(route: &str, session: &str, message: &str) -> EventRecord {
+    let mut e = event("shop", session, "error", SINCE + 10);
+    e.route = route.into();
+    e.name = Some(message.into());
+    e
+}
+
+fn vital(route: &str, name: &str, value: f64, rating: &str) -> EventRecord {
+    let mut e = event("shop", "s", "web_vital", SINCE + 10);
+    e.route = route.into();
+    e.name = Some(name.into());
+    e.value = Some(value);
+    e.rating = Some(rating.into());
+    e
+}
+
+/// A small data set whose stats are computed by hand below (nearest-rank percentiles).
+fn known_data_set() -> Vec<EventRecord> {
+    let mut v = Vec::new();
+    // "/": 100..1000 step 100 (shuffled) -> n 10, p50 rank 5 = 500, p75 rank 8 = 800, p95 rank 10 = 1000.
+    for x in [700, 100, 1000, 300, 500, 200, 900, 400, 800, 600] {
+        v.push(page_load("shop", "/", SINCE + 1, Some(x as f64)));
+    }
+    // "/about": 30, 10, 20 -> p50 rank 2 = 20, p75 rank 3 = 30, p95 rank 3 = 30.
+    for x in [30.0, 10.0, 20.0] {
+        v.push(page_load("shop", "/about", SINCE, Some(x)));
+    }
+    // Excluded: before the window, another site, no value.
+    v.push(page_load("shop", "/", SINCE - 1, Some(99_999.0)));
+    v.push(page_load("blog", "/", SINCE + 1, Some(99_999.0)));
+    v.push(page_load("shop", "/", SINCE + 1, None));
+
+    // "GET api/x": 40, 10, 30, 20 with statuses 0, 200, 500, 200 -> p50 rank 2 = 20, p95 rank 4 = 40,
+    // errors 2 of 4. One more call without a duration counts as a call but not in percentiles.
+    for (d, s) in [(40.0, 0), (10.0, 200), (30.0, 500), (20.0, 200)] {
+        v.push(api_call(Some("GET api/x"), Some(d), Some(s)));
+    }
+    v.push(api_call(Some("GET api/x"), None, Some(204)));
+    v.push(api_call(Some("POST api/y"), Some(300.0), Some(201)));
+    v.push(api_call(None, None, Some(404)));
+
+    // "/": 3 errors in 2 sessions (A twice, B once); "/cart": 1 error.
+    v.push(error("/", "s1", "A"));
+    v.push(error("/", "s1", "B"));
+    v.push(error("/", "s2", "A"));
+    v.push(error("/cart", "s3", "C"));
+    // Seven distinct messages on "/x": only the top 5 are listed (ties by message).
+    for m in ["m7", "m6", "m5", "m4", "m3", "m2", "m1", "m1"] {
+        v.push(error("/x", "s4", m));
+    }
+
+    // "/" LCP: 1000 good, 2000 good, 3000 needs-improvement, 5000 poor -> p75 rank 3 = 3000.
+    for (x, r) in [
+        (5000.0, "poor"),
+        (1000.0, "good"),
+        (3000.0, "needs-improvement"),
+        (2000.0, "good"),
+    ] {
+        v.push(vital("/", "LCP", x, r));
+    }
+    v.push(vital("/", "CLS", 0.05, "good"));
+    v
+}
+
+async fn stats_on_a_known_data_set(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    store.submit(known_data_set()).await.unwrap();
+
+    let pages = store.page_stats("shop", SINCE).await.unwrap();
+    assert_eq!(
+        pages,
+        vec![
+            PageStats {
+                route: "/".into(),
+                samples: 10,
+                p50_ms: 500.0,
+                p75_ms: 800.0,
+                p95_ms: 1000.0
+            },
+            PageStats {
+                route: "/about".into(),
+                samples: 3,
+                p50_ms: 20.0,
+                p75_ms: 30.0,
+                p95_ms: 30.0
+            },
+        ]
+    );
+
+    let api = store.api_stats("shop", SINCE).await.unwrap();
+    assert_eq!(
+        api,
+        vec![
+            ApiStats {
+                endpoint: "POST api/y".into(),
+                calls: 1,
+                errors: 0,
+                error_share: 0.0,
+                p50_ms: Some(300.0),
+                p95_ms: Some(300.0),
+            },
+            ApiStats {
+                endpoint: "GET api/x".into(),
+                calls: 5,
+                errors: 2,
+                error_share: 0.4,
+                p50_ms: Some(20.0),
+                p95_ms: Some(40.0),
+            },
+            ApiStats {
+                endpoint: "unknown".into(),
+                calls: 1,
+                errors: 1,
+                error_share: 1.0,
+                p50_ms: None,
+                p95_ms: None,
+            },
+        ]
+    );
+
+    let errors = store.error_stats("shop", SINCE).await.unwrap();
+    let mc = |m: &str, c| MessageCount {
+        message: m.into(),
+        count: c,
+    };
+    assert_eq!(
+        errors,
+        vec![
+            ErrorStats {
+                route: "/x".into(),
+                errors: 8,
+                affected_sessions: 1,
+                top_messages: vec![
+                    mc("m1", 2),
+                    mc("m2", 1),
+                    mc("m3", 1),
+                    mc("m4", 1),
+                    mc("m5", 1)
+                ],
+            },
+            ErrorStats {
+                route: "/".into(),
+                errors: 3,
+                affected_sessions: 2,
+                top_messages: vec![mc("A", 2), mc("B", 1)],
+            },
+            ErrorStats {
+                route: "/cart".into(),
+                errors: 1,
+                affected_sessions: 1,
+                top_messages: vec![mc("C", 1)],
+            },
+        ]
+    );
+
+    let vitals = store.vital_stats("shop", SINCE).await.unwrap();
+    assert_eq!(
+        vitals,
+        vec![
+            VitalStats {
+                route: "/".into(),
+                name: "CLS".into(),
+                samples: 1,
+                p75: 0.05,
+                good_share: 1.0,
+                needs_improvement_share: 0.0,
+                poor_share: 0.0,
+            },
+            VitalStats {
+                route: "/".into(),
+                name: "LCP".into(),
+                samples: 4,
+                p75: 3000.0,
+                good_share: 0.5,
+                needs_improvement_share: 0.25,
+                poor_share: 0.25,
+            },
+        ]
+    );
+
+    // A window after everything is empty; another site sees only its own data.
+    assert!(store
+        .page_stats("shop", SINCE + 1_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let blog = store.page_stats("blog", 0).await.unwrap();
+    assert_eq!(blog.len(), 1);
+    assert_eq!(blog[0].p95_ms, 99_999.0);
+    // Serializable for the HTTP layer.
+    assert!(serde_json::to_string(&pages)
+        .unwrap()
+        .contains("\"p75_ms\":800.0"));
+    store.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Not backend cases
+
+#[tokio::test]
+async fn unusable_urls_are_config_errors() {
+    for url in ["mysql://x/y", "sqlite://", "sqlite://:memory:"] {
+        let cfg = StoreConfig::with_url(url);
+        match Store::open(&cfg, &mut Registry::default()).await {
+            Err(StoreError::Config(_)) => {}
+            other => panic!("{url}: expected a config error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_error_never_shows_the_password() {
+    let cfg = StoreConfig::with_url("postgres://vantage:hunter2secret@127.0.0.1:1/nothing");
+    let err = Store::open(&cfg, &mut Registry::default())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{text}");
+    assert!(!text.contains("hunter2secret"), "{text}");
+}
+
+#[test]
+fn test_db_urls() {
+    assert_eq!(
+        with_db("postgres://u@h:5432/postgres", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(with_db("postgres://u@h", "x"), "postgres://u@h/x");
+    assert_eq!(
+        with_db("postgres://u@h/db?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Benchmark: `cargo test --release -p vantage-ingest --test store_backends -- --ignored --nocapture bench`
+
+async fn bench(kind: Kind, tasks: usize, submits_per_task: usize) {
+    let db = TestDb::new(kind).await;
+    let mut registry = Registry::default();
+    let store = db
+        .open_with(&db.config(100_000, 5_000), &mut registry)
+        .await;
+    let template = {
+        let mut e = page_load("shop", "/products/:id", SINCE, Some(1234.5));
+        e.raw = r#"{"type":"page_load","session_id":"3f1c0a9e-5d1b-4c7e-9a0e-2b8f6f1d7c11","timestamp":1700000000000,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36","viewport":{"width":1920,"height":1080},"page":{"url":"https://shop.example.com/products/123","referrer":""},"metrics":{"dns_lookup":1,"tcp_connection":2,"tls_negotiation":3,"ttfb":120,"content_download":20,"dom_processing":300,"dom_complete":900,"total":1234.5}}"#.into();
+        Arc::new(e)
+    };
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (s, t) = (store.clone(), template.clone());
+        handles.push(tokio::spawn(async move {
+            let mut busy = 0;
+            let mut done = 0;
+            while done < submits_per_task {
+                let batch: Vec<EventRecord> = (0..20)
+                    .map(|_| EventRecord {
+                        event_id: uuid::Uuid::new_v4(),
+                        ..(*t).clone()
+                    })
+                    .collect();
+                match s.submit(batch).await {
+                    Ok(o) => {
+                        assert_eq!(o.inserted, 20);
+                        done += 1;
+                    }
+                    Err(SubmitError::Busy { .. }) => {
+                        busy += 1;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            busy
+        }));
+    }
+    let mut busy = 0;
+    for h in handles {
+        busy += h.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let events = (tasks * submits_per_task * 20) as f64;
+    let text = metrics_text(&registry);
+    let commits = sample(&text, "vantage_ingest_store_commits_total").unwrap_or(0.0);
+    let writing = sample(&text, "vantage_ingest_store_commit_seconds_sum").unwrap_or(0.0);
+    println!(
+        "store bench {kind:?}: {events} events in {elapsed:.2}s = {:.0} events/s committed \
+         ({tasks} tasks x 20-event submits, {commits} commits, avg {:.0} events/commit, writer busy {:.0}% of the time, {busy} busy answers)",
+        events / elapsed,
+        events / commits.max(1.0),
+        100.0 * writing / elapsed
+    );
+    assert_eq!(store.count_events(None).await.unwrap() as f64, events);
+    store.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run explicitly with --release"]
+async fn bench_sqlite() {
+    bench(Kind::Sqlite, 256, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run explicitly with --release"]
+async fn bench_postgres() {
+    bench(Kind::Postgres, 256, 100).await;
+}

@@ -1,0 +1,281 @@
+//! Test support for the ingest HTTP tests: a real server on 127.0.0.1:0 over a real SQLite or PostgreSQL store.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use vantage_common::ShutdownTrigger;
+use vantage_ingest::config;
+use vantage_ingest::startup::Application;
+
+pub const KEY: &str = "test-key-shop-123";
+pub const OTHER_KEY: &str = "test-key-blog-456";
+pub const ADMIN_SECRET: &str = "admin-secret-for-tests-0123456789abcdef";
+pub const ORIGIN: &str = "https://shop.example.com";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one test: a SQLite file in a tempdir, or a fresh PostgreSQL database dropped at the end.
+pub struct TestDb {
+    pub url: String,
+    pub sqlite_path: Option<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+fn pg_server() -> String {
+    std::env::var("VANTAGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn pg_with_db(db: &str) -> String {
+    let s = pg_server();
+    let base = s.rsplit_once('/').map(|(b, _)| b).unwrap_or(&s);
+    format!("{base}/{db}")
+}
+
+pub async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL must be reachable at {url} ({e}); scripts/test.sh starts it")
+        });
+    tokio::spawn(conn);
+    c
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("data/rum.db");
+                TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    sqlite_path: Some(path),
+                    _dir: Some(dir),
+                    pg: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("vantage_http_{}", uuid::Uuid::new_v4().simple());
+                let admin = pg_with_db("postgres");
+                pg_client(&admin)
+                    .await
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .unwrap();
+                TestDb {
+                    url: pg_with_db(&name),
+                    sqlite_path: None,
+                    _dir: None,
+                    pg: Some((admin, name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok((c, conn)) =
+                        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                    {
+                        tokio::spawn(conn);
+                        let _ = c
+                            .batch_execute(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Knobs tests turn; everything else is the default config.
+#[derive(Clone)]
+pub struct Opts {
+    pub rate: f64,
+    pub burst: f64,
+    pub label_budget: usize,
+    pub queue_capacity: usize,
+    pub max_events: usize,
+    pub extra: String,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            rate: 1_000_000.0,
+            burst: 1_000_000.0,
+            label_budget: 200,
+            queue_capacity: 50_000,
+            max_events: 500,
+            extra: String::new(),
+        }
+    }
+}
+
+pub fn config_text(db_url: &str, o: &Opts) -> String {
+    format!(
+        r#"listen: 127.0.0.1:0
+storage:
+  url: {db_url}
+  queue_capacity: {qc}
+  busy_retry_after_secs: 2
+sites:
+  - id: shop
+    api_key: {KEY}
+    allowed_origins: ["{ORIGIN}", "https://*.shop.example.com"]
+    rate_limit: {{ events_per_second: {rate}, burst: {burst} }}
+    routes: ["/blog/:slug"]
+    label_budget: {budget}
+  - id: blog
+    api_key: {OTHER_KEY}
+    allowed_origins: ["https://blog.example.org"]
+admin:
+  algorithm: HS256
+  secret: {ADMIN_SECRET}
+limits:
+  max_events_per_batch: {me}
+{extra}"#,
+        qc = o.queue_capacity,
+        rate = o.rate,
+        burst = o.burst,
+        budget = o.label_budget,
+        me = o.max_events,
+        extra = o.extra,
+    )
+}
+
+/// A running server. `stop()` triggers graceful shutdown and waits for the store to drain.
+pub struct TestApp {
+    pub addr: String,
+    pub client: reqwest::Client,
+    trigger: Option<ShutdownTrigger>,
+    join: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app(db: &TestDb, o: &Opts) -> TestApp {
+    let text = config_text(&db.url, o);
+    let settings = config::parse(std::path::Path::new("test.yaml"), &text, |_| None)
+        .unwrap_or_else(|e| panic!("test config: {e}"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build(settings, listener)
+        .await
+        .expect("app builds");
+    let addr = format!("http://127.0.0.1:{}", app.port());
+    let (trigger, shutdown) = vantage_common::shutdown::channel();
+    let join = tokio::spawn(app.run(shutdown));
+    TestApp {
+        addr,
+        client: reqwest::Client::builder().no_gzip().build().unwrap(),
+        trigger: Some(trigger),
+        join: Some(join),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    pub fn events(&self) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url("/v1/events"))
+            .header("content-type", "application/json")
+    }
+
+    /// POST a JSON body with the shop key.
+    pub async fn send(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.events()
+            .header("x-api-key", KEY)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        self.trigger.take().unwrap().trigger();
+        self.join.take().unwrap().await.unwrap().unwrap();
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stats(&self, kind: &str) -> serde_json::Value {
+        let r = self
+            .client
+            .get(self.url(&format!("/v1/stats/{kind}?site=shop&window=24h")))
+            .bearer_auth(admin_token("read"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+pub fn exp(offset_secs: i64) -> i64 {
+    now_ms() / 1000 + offset_secs
+}
+
+pub fn admin_token(scope: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"scope": scope, "exp": exp(600)}),
+        &jsonwebtoken::EncodingKey::from_secret(ADMIN_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The seed SDK's batch, byte for byte except that its timestamps are moved to now.
+pub fn seed_batch() -> String {
+    let seed = r#"{"events":[{"type":"page_load","session_id":"s-1","timestamp":1732350000000,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36","viewport":{"width":1280,"height":720},"page":{"url":"https://shop.example.com/products/123?ref=x#top","referrer":""},"metrics":{"dns_lookup":12,"tcp_connection":20,"tls_negotiation":15,"ttfb":120,"content_download":30,"dom_processing":200,"dom_complete":450,"onload":-1732350000000,"total":-1732349999000}},{"type":"api_call","session_id":"s-1","timestamp":1732350000500,"user_agent":"...","viewport":{"width":1280,"height":720},"api":{"method":"GET","endpoint":{},"duration":85,"status":200}},{"type":"long_task","session_id":"s-1","timestamp":1732350001000,"user_agent":"...","viewport":{"width":1280,"height":720},"duration":120,"attribution":[{"name":"self","entryType":"taskattribution","startTime":0,"duration":0}]}]}"#;
+    let shift = now_ms() - 1_732_350_001_000;
+    seed.replace(
+        "1732350000000,\"user",
+        &format!("{},\"user", 1_732_350_000_000 + shift),
+    )
+    .replace("1732350000500", &(1_732_350_000_500 + shift).to_string())
+    .replace("1732350001000", &(1_732_350_001_000 + shift).to_string())
+}
+
+/// One event of each common type on a page.
+pub fn page_load(session: &str, url: &str, total: f64) -> serde_json::Value {
+    serde_json::json!({
+        "type": "page_load", "session_id": session, "timestamp": now_ms(),
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        "viewport": {"width": 1280, "height": 720},
+        "page": {"url": url, "referrer": ""},
+        "metrics": {"ttfb": 100, "dom_complete": total - 10.0, "total": total}
+    })
+}
