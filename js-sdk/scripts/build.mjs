@@ -1,0 +1,17 @@
+// build.mjs: minify src/rum-sdk.js into dist/rum-sdk.min.js (or the path given as the first argument).
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const outfile = process.argv[2] ? path.resolve(process.argv[2]) : path.join(root, 'dist', 'rum-sdk.min.js');
+
+await build({
+  entryPoints: [path.join(root, 'src', 'rum-sdk.js')],
+  outfile,
+  bundle: false,
+  minify: true,
+  target: ['es2018'],
+  legalComments: 'inline',
+  logLevel: 'warning',
+});

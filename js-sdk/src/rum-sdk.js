@@ -1,0 +1,591 @@
+/*! Vantage RUM SDK | Apache-2.0 */
+// rum-sdk.js: collectors (navigation, web vitals, resources, long tasks, fetch/XHR, errors, routes,
+// clicks, custom) -> one bounded queue -> batcher -> transport (fetch keepalive, sendBeacon on hide,
+// retry with backoff). Dependency-free; every entry point is wrapped so nothing ever throws into the page.
+(function () {
+  'use strict';
+  var w = typeof window == 'object' ? window : 0;
+  // Not a browser, or already loaded: a second copy must not wrap fetch/XHR/history again.
+  if (!w || !w.document || (w.VantageRUM && w.VantageRUM.version)) return;
+
+  const d = w.document, nav = w.navigator || {}, perf = w.performance || {}, loc = w.location;
+  const origFetch = w.fetch, script = d.currentScript;
+  const DEFAULTS = {
+    batchSize: 10, // events per request
+    flushInterval: 5000, // ms before a partial batch is sent
+    maxQueue: 100, // events waiting to be batched; oldest dropped beyond this
+    maxBatches: 10, // batches held for sending/retry; oldest dropped beyond this
+    maxRetries: 6, // attempts after the first before a batch is given up
+    retryBase: 1000, // ms, doubled per attempt, with jitter
+    retryMax: 30000, // ms cap of one backoff step
+    retryAfterMax: 300000, // ms cap on an honoured Retry-After, and the pause after a batch is given up
+    sampleRate: 1, // share of sessions that send anything
+    resourceSampleRate: 0.2, // share of resource timings sent
+    maxResources: 40, // resource_load events per page view
+    maxLongTasks: 40, // long_task events per page view
+    maxErrors: 20, // distinct errors per page view
+    allowParams: [], // query parameters kept in URLs (all others removed)
+    traceOrigins: [], // origins whose fetch/XHR get a W3C traceparent header
+    gzip: false, // compress batches with CompressionStream (costs one cached CORS preflight)
+    sessionTimeout: 18e5, // ms of inactivity after which a new session starts
+    beforeSend: null, // function(event) -> event | null to edit or drop
+  };
+  const TH = { LCP: [2500, 4000], INP: [200, 500], CLS: [0.1, 0.25], FCP: [1800, 3000], TTFB: [800, 1800] };
+  const SKEY = 'vantage_rum_session';
+
+  let cfg, started, sess, userId, dropped = 0, endpointBase, pageUrl, referrer;
+  let queue = [], outbox = [], sending, flushTimer, retryTimer, down;
+  let seen = {}, errCount = 0, resCount = 0, taskCount = 0;
+
+  const safe = (fn) => function () {
+    try {
+      return fn.apply(this, arguments);
+    } catch (e) {}
+  };
+  const on = (t, ...a) => t.addEventListener && t.addEventListener(...a);
+  const now = () => (perf.now ? perf.now() : Date.now());
+  const r1 = (x) => Math.round(x * 10) / 10;
+  const abs = (u) => new URL(u, loc.href);
+
+  function uuid() {
+    const c = w.crypto;
+    try {
+      return c.randomUUID();
+    } catch (e) {}
+    // randomUUID needs a secure context: fall back to getRandomValues, then Math.random.
+    let b = [], r, i;
+    try {
+      r = c.getRandomValues(new Uint8Array(16));
+    } catch (e) {}
+    for (i = 0; i < 16; i++) b[i] = r ? r[i] : (Math.random() * 256) | 0;
+    b[6] = (b[6] & 15) | 64;
+    b[8] = (b[8] & 63) | 128;
+    return b.map((x) => (x + 256).toString(16).slice(1)).join('').replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+  }
+
+  // Query and fragment removed unless the parameter is allow-listed; non-http URLs keep only the scheme.
+  function scrub(u) {
+    try {
+      const x = abs(u), q = new URLSearchParams();
+      if (!/^https?:$/.test(x.protocol)) return x.protocol;
+      x.searchParams.forEach((v, k) => cfg.allowParams.indexOf(k) >= 0 && q.append(k, v));
+      q.sort();
+      const s = '' + q;
+      return (x.origin + x.pathname + (s ? '?' + s : '')).slice(0, 1000);
+    } catch (e) {
+      return '';
+    }
+  }
+
+  // Query strings and fragments of URLs inside stack traces and sources ("https://x/a.js?t=1:3:7").
+  const unq = (s) => s.replace(/(https?:\/\/[^\s?#)]+)[?#][^\s)]*?(?=(:\d+)*(\)|\s|$))/gm, '$1');
+
+  // CSS-like path of an element, as web-vitals' attribution build does, capped at 100 chars.
+  function sel(el) {
+    let s = '';
+    try {
+      while (el && el.nodeType == 1) {
+        const p = el.id ? '#' + el.id : [el.nodeName.toLowerCase()].concat([].slice.call(el.classList || []).sort()).join('.');
+        if (s.length + p.length > 99) return s || p;
+        s = s ? p + '>' + s : p;
+        if (el.id) break;
+        el = el.parentNode;
+      }
+    } catch (e) {}
+    return s;
+  }
+
+  function session() {
+    const t = Date.now();
+    let s = sess;
+    if (!s) {
+      try {
+        s = JSON.parse(w.sessionStorage.getItem(SKEY));
+      } catch (e) {}
+    }
+    if (!s || !s.id || !(t - s.last < cfg.sessionTimeout)) s = { id: uuid(), sampled: Math.random() < cfg.sampleRate };
+    s.last = t;
+    sess = s;
+    try {
+      w.sessionStorage.setItem(SKEY, JSON.stringify(s));
+    } catch (e) {}
+    return s;
+  }
+
+  function emit(type, data) {
+    if (!started) return;
+    const s = session();
+    if (!s.sampled) return;
+    let ev = {
+      event_id: uuid(),
+      type,
+      session_id: s.id,
+      timestamp: Date.now(),
+      user_agent: nav.userAgent,
+      viewport: { width: w.innerWidth, height: w.innerHeight },
+      page: { url: pageUrl, referrer },
+      ...data,
+    };
+    if (userId) ev.user_id = userId;
+    if (cfg.beforeSend) {
+      try {
+        ev = cfg.beforeSend(ev);
+      } catch (e) {
+        ev = 0; // a broken hook must not leak what it was meant to remove
+      }
+      if (!ev) return;
+    }
+    if (queue.length >= cfg.maxQueue) {
+      queue.shift();
+      dropped++;
+    }
+    queue.push(ev);
+    if (queue.length >= cfg.batchSize) flush();
+    else if (!flushTimer) flushTimer = setTimeout(safe(flush), cfg.flushInterval);
+  }
+
+  // ---- batcher and transport ----
+
+  function url() {
+    return cfg.endpoint + (cfg.apiKey ? (cfg.endpoint.indexOf('?') < 0 ? '?' : '&') + 'api_key=' + encodeURIComponent(cfg.apiKey) : '');
+  }
+
+  function drop(b) {
+    if (b) dropped += b.events.length + (b.dropped || 0);
+  }
+
+  // Move queued events into batches, each with an idempotency key and the count of events dropped so far.
+  function cut() {
+    clearTimeout(flushTimer);
+    flushTimer = 0;
+    while (queue.length) {
+      const b = { events: queue.splice(0, cfg.batchSize), batch_id: uuid() };
+      if (dropped) b.dropped = dropped;
+      dropped = 0;
+      outbox.push(b);
+      if (outbox.length > cfg.maxBatches) drop(outbox.splice(sending ? 1 : 0, 1)[0]);
+    }
+  }
+
+  function flush() {
+    cut();
+    pump();
+  }
+
+  function bytes(s) {
+    try {
+      return new Blob([s]).size;
+    } catch (e) {
+      return s.length * 3;
+    }
+  }
+
+  async function post(b) {
+    let body = JSON.stringify(b);
+    let headers;
+    if (cfg.gzip && w.CompressionStream) {
+      try {
+        body = await new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
+        headers = { 'Content-Type': 'text/plain', 'Content-Encoding': 'gzip' };
+      } catch (e) {}
+    }
+    return send(body, headers);
+  }
+
+  // keepalive requests share a 64 KiB budget per page; larger bodies go as a normal fetch.
+  const send = (body, headers) =>
+    origFetch.call(w, url(), { method: 'POST', body, headers: headers || { 'Content-Type': 'text/plain' }, keepalive: (body.byteLength || bytes(body)) < 6e4, credentials: 'omit' });
+
+  // One request in flight; the head batch is retried until it succeeds or gives up, so order is kept.
+  function pump() {
+    if (sending || retryTimer || !outbox.length || !origFetch) return;
+    const b = outbox[0];
+    sending = 1;
+    post(b).then(
+      (res) => done(b, res),
+      () => done(b)
+    );
+  }
+
+  function done(b, res) {
+    sending = 0;
+    const st = res ? res.status : 0;
+    const i = outbox.indexOf(b);
+    if (i < 0) return pump();
+    if (res && st != 429 && st != 503) {
+      // Delivered, or refused for good (4xx, other 5xx): resending would not help; a refusal counts as dropped.
+      outbox.splice(i, 1);
+      if (st > 299) drop(b);
+      return pump();
+    }
+    b.tries = (b.tries || 0) + 1;
+    let t;
+    if (b.tries > cfg.maxRetries) {
+      // Given up: the endpoint is down. Stay quiet for a while (every failed request is a line in the
+      // browser's console), keep collecting into the bounded queue.
+      drop(outbox.splice(i, 1)[0]);
+      down = 1;
+      t = cfg.retryAfterMax;
+    } else t = backoff(b.tries, res && res.headers.get('Retry-After'));
+    retryTimer = setTimeout(
+      safe(() => {
+        retryTimer = down = 0;
+        pump();
+      }),
+      t
+    );
+  }
+
+  // Exponential backoff with jitter (half fixed, half random); a Retry-After answer is a lower bound.
+  function backoff(tries, ra) {
+    let t = Math.min(cfg.retryMax, cfg.retryBase * 2 ** (tries - 1));
+    t = t / 2 + (Math.random() * t) / 2;
+    if (ra) {
+      let s = +ra * 1000;
+      if (isNaN(s)) s = Date.parse(ra) - Date.now();
+      if (s > 0) t = Math.max(t, Math.min(s, cfg.retryAfterMax));
+    }
+    return t;
+  }
+
+  // Page is being hidden or unloaded: everything not already in flight goes out with sendBeacon.
+  function beaconAll() {
+    cut();
+    if (down) return;
+    outbox.slice(sending ? 1 : 0).forEach((b) => {
+      const body = JSON.stringify(b);
+      let ok;
+      try {
+        ok = nav.sendBeacon(url(), body);
+      } catch (e) {}
+      if (!ok && origFetch) send(body).catch(() => {});
+      outbox.splice(outbox.indexOf(b), 1);
+    });
+  }
+
+  // ---- collectors ----
+
+  function observe(type, cb, o) {
+    try {
+      if (PerformanceObserver.supportedEntryTypes.indexOf(type) < 0) return;
+      const po = new PerformanceObserver(safe((l) => l.getEntries().forEach(cb)));
+      po.observe({ type, buffered: true, ...o });
+      po.cb = cb;
+      return po;
+    } catch (e) {}
+  }
+
+  function entries(type) {
+    try {
+      return perf.getEntriesByType(type);
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function vital(name, value, extra) {
+    const t = TH[name];
+    emit('web_vital', { name, value: name == 'CLS' ? Math.round(value * 1e4) / 1e4 : r1(value), rating: value > t[1] ? 'poor' : value > t[0] ? 'needs-improvement' : 'good', ...extra });
+  }
+
+  function vitals() {
+    const navEntry = entries('navigation')[0] || {};
+    const act = navEntry.activationStart || 0;
+    // Entries after the page was first hidden do not count (web-vitals semantics).
+    let hiddenAt = d.visibilityState == 'hidden' && !d.prerendering ? 0 : 1 / 0;
+    entries('visibility-state').forEach((e) => e.name == 'hidden' && (hiddenAt = Math.min(hiddenAt, e.startTime)));
+    const fin = (po) => {
+      if (po) {
+        po.takeRecords().forEach(po.cb);
+        po.disconnect();
+      }
+    };
+
+    const fcp = observe('paint', (e) => {
+      if (e.name == 'first-contentful-paint' && e.startTime < hiddenAt) {
+        fcp.disconnect();
+        vital('FCP', Math.max(e.startTime - act, 0));
+      }
+    });
+
+    let lcp, lcpDone;
+    const lcpPo = observe('largest-contentful-paint', (e) => e.startTime < hiddenAt && (lcp = e));
+    // LCP is final at the first input or when the page is hidden.
+    const lcpFinal = safe(() => {
+      if (lcpDone || !lcpPo) return;
+      lcpDone = 1;
+      fin(lcpPo);
+      if (lcp) vital('LCP', Math.max(lcp.startTime - act, 0), { target: sel(lcp.element) });
+    });
+    ['keydown', 'click'].forEach((t) => on(w, t, (e) => e.isTrusted && setTimeout(lcpFinal), true));
+
+    // CLS: largest session window (gap < 1 s, window < 5 s) of shifts without recent input.
+    let cls = 0, win = 0, first = 0, last = 0;
+    const clsPo = observe('layout-shift', (e) => {
+      if (e.hadRecentInput) return;
+      if (win && e.startTime - last < 1000 && e.startTime - first < 5000) win += e.value;
+      else {
+        win = e.value;
+        first = e.startTime;
+      }
+      last = e.startTime;
+      if (win > cls) cls = win;
+    });
+
+    // INP: the 10 longest interactions by id; the value is the one at index floor(count / 50) (~p98).
+    let list = [], byId = {}, n = 0;
+    const inpCb = (e) => {
+      const id = e.interactionId;
+      if (!id) return;
+      let it = byId[id];
+      if (!it) {
+        n++;
+        if (list.length >= 10 && e.duration <= list[9].d) return;
+        list.push((it = byId[id] = { id, d: -1 }));
+      }
+      if (e.duration > it.d) {
+        it.d = e.duration;
+        it.t = sel(e.target);
+      }
+      list.sort((a, b) => b.d - a.d);
+      list.splice(10).forEach((x) => delete byId[x.id]);
+    };
+    const inpPo = observe('event', inpCb, { durationThreshold: 40 });
+    if (inpPo) observe('first-input', inpCb);
+
+    let reported;
+    return () => {
+      if (reported) return;
+      reported = 1;
+      lcpFinal();
+      if (clsPo) {
+        fin(clsPo);
+        vital('CLS', cls);
+      }
+      fin(inpPo);
+      const it = list[Math.min(list.length - 1, Math.floor((perf.interactionCount || n) / 50))];
+      if (it) vital('INP', it.d, { target: it.t });
+    };
+  }
+
+  // Navigation breakdown, read only once the load event has finished (loadEventEnd set).
+  function pageLoad(tries) {
+    const n = entries('navigation')[0];
+    if (!n) return;
+    if (!n.loadEventEnd) return tries < 200 && setTimeout(safe(() => pageLoad(tries + 1)), 50);
+    const r = (a, b) => Math.max(0, r1(n[b] - n[a]));
+    emit('page_load', {
+      metrics: {
+        dns_lookup: r('domainLookupStart', 'domainLookupEnd'),
+        tcp_connection: r('connectStart', 'connectEnd'),
+        tls_negotiation: n.secureConnectionStart > 0 ? r('secureConnectionStart', 'connectEnd') : 0,
+        ttfb: r('requestStart', 'responseStart'),
+        content_download: r('responseStart', 'responseEnd'),
+        dom_processing: r('responseEnd', 'domInteractive'),
+        dom_complete: r('domInteractive', 'domComplete'),
+        onload: r('loadEventStart', 'loadEventEnd'),
+        total: r('startTime', 'loadEventEnd'),
+      },
+      navigation_type: n.type,
+    });
+    if (n.responseStart > 0) vital('TTFB', Math.max(n.responseStart - (n.activationStart || 0), 0));
+  }
+
+  function own(u) {
+    try {
+      const x = abs(u);
+      return (x.origin + x.pathname).indexOf(endpointBase) == 0;
+    } catch (e) {}
+  }
+
+  function traced(u) {
+    try {
+      return cfg.traceOrigins.indexOf(abs(u).origin) >= 0;
+    } catch (e) {}
+  }
+
+  const hex = () => uuid().replace(/-/g, '');
+  const traceparent = () => '00-' + hex() + '-' + hex().slice(16) + '-01';
+
+  const api = safe((m, u, status, t0, tp) =>
+    emit('api_call', { api: { method: m, endpoint: scrub(u), duration: r1(now() - t0), status }, ...(tp && { trace_id: tp.slice(3, 35) }) })
+  );
+
+  // fetch: the page gets the very promise the browser returned; we only observe it.
+  function wrapFetch() {
+    if (!origFetch) return;
+    w.fetch = function (input, init) {
+      let args = arguments, m, u, tp;
+      const t0 = now();
+      try {
+        const req = typeof Request == 'function' && input instanceof Request && input;
+        u = String(req ? req.url : input);
+        m = String((init && init.method) || (req && req.method) || 'GET').toUpperCase();
+        if (own(u)) u = 0;
+        else if (traced(u)) {
+          const h = new Headers((init && init.headers) || (req && req.headers) || undefined);
+          if (!h.has('traceparent')) {
+            h.set('traceparent', (tp = traceparent()));
+            args = [input, { ...init, headers: h }];
+          }
+        }
+      } catch (e) {
+        u = 0;
+      }
+      const p = origFetch.apply(this, args);
+      if (u) {
+        try {
+          p.then(
+            (r) => api(m, u, r.status, t0, tp),
+            () => api(m, u, 0, t0, tp)
+          );
+        } catch (e) {}
+      }
+      return p;
+    };
+  }
+
+  function wrapXhr() {
+    const X = w.XMLHttpRequest && w.XMLHttpRequest.prototype;
+    if (!X) return;
+    const open = X.open, send = X.send, meta = new WeakMap();
+    // Per request: method, URL, start; one listener per XHR object, however often it is reopened. Recorded at
+    // readyState 4, which fires before load/loadend, so a page that reopens the XHR in onload does not confuse it.
+    X.open = function (m, u) {
+      try {
+        meta.set(this, { m: String(m).toUpperCase(), u: String(u), h: (meta.get(this) || {}).h });
+      } catch (e) {}
+      return open.apply(this, arguments);
+    };
+    X.send = function () {
+      const x = this, r = meta.get(x);
+      try {
+        if (r && !own(r.u)) {
+          if (traced(r.u)) x.setRequestHeader('traceparent', (r.tp = traceparent()));
+          r.t = now();
+          if (!r.h) {
+            r.h = 1;
+            x.addEventListener('readystatechange', () => {
+              const c = meta.get(x);
+              if (x.readyState == 4 && c.t) {
+                api(c.m, c.u, x.status, c.t, c.tp);
+                c.t = 0;
+              }
+            });
+          }
+        }
+      } catch (e) {}
+      return send.apply(this, arguments);
+    };
+  }
+
+  function error(x, msg, src, kind) {
+    msg = String((x && x.message) || msg || x).slice(0, 1000);
+    const key = kind + msg + src;
+    if (seen[key] || errCount >= cfg.maxErrors) return;
+    seen[key] = 1;
+    errCount++;
+    emit('error', { error: { message: msg, stack: unq(String((x && x.stack) || '').slice(0, 4000)), page: pageUrl, source: unq(src), kind } });
+  }
+
+  // Soft page view: URL changed through the history API; per-page caps start again.
+  const route = safe(() => {
+    const u = scrub(loc.href);
+    if (u == pageUrl) return;
+    const from = pageUrl;
+    referrer = pageUrl;
+    pageUrl = u;
+    seen = {};
+    errCount = resCount = taskCount = 0;
+    emit('route_change', { route: { from, to: u } });
+  });
+
+  function wrapHistory() {
+    const h = w.history;
+    if (!h) return;
+    ['pushState', 'replaceState'].forEach((k) => {
+      const o = h[k];
+      if (typeof o == 'function') {
+        h[k] = function () {
+          const r = o.apply(this, arguments);
+          route();
+          return r;
+        };
+      }
+    });
+    on(w, 'popstate', route);
+  }
+
+  function start() {
+    endpointBase = (() => {
+      const x = abs(cfg.endpoint);
+      return x.origin + x.pathname;
+    })();
+    pageUrl = scrub(loc.href);
+    referrer = d.referrer ? scrub(d.referrer) : '';
+    if (!session().sampled) return;
+    const report = vitals();
+    const hide = safe(() => {
+      report();
+      beaconAll();
+    });
+    on(w, 'visibilitychange', () => d.visibilityState == 'hidden' && hide(), true);
+    on(w, 'pagehide', hide, true);
+    const load = safe(() => setTimeout(safe(() => pageLoad(0))));
+    d.readyState == 'complete' ? load() : on(w, 'load', load);
+    observe('resource', (e) => {
+      if (/^(fetch|xmlhttprequest|beacon)$/.test(e.initiatorType) || own(e.name) || resCount >= cfg.maxResources || Math.random() >= cfg.resourceSampleRate) return;
+      resCount++;
+      emit('resource_load', { resource: { name: scrub(e.name), type: e.initiatorType, duration: r1(e.duration), size: e.transferSize || 0 } });
+    });
+    observe('longtask', (e) => taskCount++ < cfg.maxLongTasks && emit('long_task', { duration: r1(e.duration) }));
+    wrapFetch();
+    wrapXhr();
+    wrapHistory();
+    on(w, 'error', safe((e) => error(e.error, e.message, e.filename ? e.filename + ':' + e.lineno + ':' + e.colno : '', 'error')));
+    on(w, 'unhandledrejection', safe((e) => error(e.reason, 0, '', 'unhandledrejection')));
+    on(d, 'click', safe((e) => {
+      const el = e.target && e.target.closest && e.target.closest('[data-rum]');
+      if (!el) return;
+      const t0 = now();
+      // Measured after the page's own handlers for this click have run.
+      setTimeout(safe(() => emit('user_interaction', { interaction: { action: 'click', target: el.getAttribute('data-rum') || sel(el), duration: r1(now() - t0) } })));
+    }), true);
+  }
+
+  const init = safe((o) => {
+    if (started || !o || !o.endpoint) return false;
+    cfg = { ...DEFAULTS, ...o };
+    started = 1;
+    start();
+    return true;
+  });
+
+  w.VantageRUM = {
+    version: '0.1.0',
+    init,
+    track: safe((name, props) => {
+      const p = {};
+      Object.keys(props || {}).slice(0, 20).forEach((k) => {
+        const v = props[k];
+        if (v == null || typeof v != 'object') p[k.slice(0, 64)] = typeof v == 'string' ? v.slice(0, 256) : v;
+      });
+      emit('custom', { name: String(name).slice(0, 128), props: p });
+    }),
+    trackError: safe((e) => error(e, 0, '', 'manual')),
+    setUser: safe((id) => {
+      userId = id == null ? 0 : String(id).slice(0, 128);
+    }),
+    flush: safe(flush),
+  };
+
+  try {
+    // data-endpoint, data-api-key and any other option as data-kebab-case (lists comma-separated).
+    const ds = (script && script.dataset) || {}, o = {};
+    Object.keys(ds).forEach((k) => {
+      const v = ds[k], d0 = DEFAULTS[k];
+      o[k] = typeof d0 == 'number' ? +v : d0 === false ? v != 'false' : Array.isArray(d0) ? v.split(',').filter(String) : v;
+    });
+    if (o.endpoint) init(o);
+  } catch (e) {}
+})();

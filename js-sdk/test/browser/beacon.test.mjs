@@ -1,0 +1,51 @@
+// Page hide: events held by the SDK (long flush interval) reach the real ingest through navigator.sendBeacon
+// when the page is hidden; a second copy of the script changes nothing.
+import test from 'node:test';
+import fs from 'node:fs';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+import { SDK_ROOT, startStatic, startIngest, startProxy, launch, waitFor, watchConsole, sleep, API_KEY } from './support.mjs';
+
+test('events held at page hide reach the ingest via sendBeacon; loading the SDK twice is harmless', async (t) => {
+  const site = await startStatic();
+  t.after(site.close);
+  const ingest = await startIngest([site.url]);
+  t.after(ingest.stop);
+  const proxy = await startProxy(ingest.url);
+  t.after(proxy.close);
+  Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
+  const browser = await launch();
+  t.after(browser.close);
+
+  const page = await browser.context.newPage();
+  const log = watchConsole(page);
+  await page.goto(`${site.url}/beacon.html`);
+  assert.equal(await page.evaluate(() => window.rumStarted), true);
+  await page.waitForFunction(() => window.fetched);
+  await sleep(500);
+  assert.equal(proxy.log.length, 0, 'nothing sent before the page is hidden');
+
+  await page.goto(`${site.url}/blank.html`);
+  const rows = await waitFor('held events stored', () => {
+    const r = ingest.events();
+    return r.filter((e) => e.event_type === 'custom').length === 5 && r;
+  });
+  const posts = proxy.log.filter((r) => r.method === 'POST');
+  assert.equal(posts.length, 1, 'one beacon carried the whole queue');
+  // sendBeacon's signature: a string body is sent as text/plain;charset=UTF-8 (the SDK's fetch says text/plain)
+  assert.equal(posts[0].headers['content-type'], 'text/plain;charset=UTF-8');
+  assert.ok(posts[0].url.startsWith(`/v1/events?api_key=${API_KEY}`));
+  const names = rows.filter((e) => e.event_type === 'custom').map((e) => e.raw.name).sort();
+  assert.deepEqual(names, ['held_0', 'held_1', 'held_2', 'held_3', 'held_4']);
+  // loaded twice, yet every collector ran once
+  assert.equal(rows.filter((e) => e.event_type === 'api_call').length, 1);
+  assert.equal(rows.filter((e) => e.event_type === 'page_load').length, 1);
+  assert.equal(new Set(rows.map((e) => e.event_id)).size, rows.length);
+  assert.deepEqual(log, []);
+
+  // The ingest serves the very build committed here (embedded in the binary).
+  const served = await fetch(`${ingest.url}/rum-sdk.js`);
+  assert.equal(served.status, 200);
+  assert.match(served.headers.get('content-type'), /javascript/);
+  assert.equal(await served.text(), fs.readFileSync(path.join(SDK_ROOT, 'dist', 'rum-sdk.min.js'), 'utf8'));
+});

@@ -1,0 +1,151 @@
+// Batching: size and time triggers, request shape (text/plain, key in query, keepalive), beacon on hide.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { started, browser } from './harness.mjs';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+test('ten events go out at once as one text/plain POST with the key in the query string', async () => {
+  const b = started();
+  for (let i = 0; i < 10; i++) b.rum.track('click_' + i, { n: i });
+  await b.settle();
+  assert.equal(b.requests.length, 1);
+  const [r] = b.requests;
+  assert.equal(r.url, 'https://rum.example.com/v1/events?api_key=k3y%2F%26');
+  assert.equal(r.init.method, 'POST');
+  assert.equal(r.headers['Content-Type'], 'text/plain');
+  assert.equal(r.init.keepalive, true);
+  assert.equal(r.init.credentials, 'omit');
+  assert.match(r.body.batch_id, UUID);
+  assert.equal(r.body.dropped, undefined);
+  assert.deepEqual(r.body.events.map((e) => e.name), [...Array(10).keys()].map((i) => 'click_' + i));
+  const e = r.body.events[3];
+  assert.match(e.event_id, UUID);
+  assert.match(e.session_id, UUID);
+  assert.equal(e.type, 'custom');
+  assert.deepEqual(e.props, { n: 3 });
+  assert.equal(e.timestamp, 1_700_000_000_000);
+  assert.equal(e.user_agent, 'Mozilla/5.0 (unit test)');
+  assert.deepEqual(e.viewport, { width: 1280, height: 720 });
+  assert.deepEqual(e.page, { url: 'https://shop.example.com/cart/42', referrer: 'https://search.example.org/' });
+  assert.equal(new Set(r.body.events.map((x) => x.event_id)).size, 10);
+  assert.equal(new Set(r.body.events.map((x) => x.session_id)).size, 1);
+});
+
+test('a partial batch waits for the flush interval, then goes out', async () => {
+  const b = started();
+  b.rum.track('a');
+  b.rum.track('b');
+  await b.advance(4999);
+  assert.equal(b.requests.length, 0);
+  await b.advance(1);
+  assert.equal(b.requests.length, 1);
+  assert.deepEqual(b.requests[0].body.events.map((e) => e.name), ['a', 'b']);
+  // the timer is not re-armed without new events
+  await b.advance(60_000);
+  assert.equal(b.requests.length, 1);
+});
+
+test('flush() sends immediately; batch size and interval are configurable', async () => {
+  const b = started({}, { batchSize: 3, flushInterval: 1000 });
+  for (let i = 0; i < 7; i++) b.rum.track('e' + i);
+  await b.settle();
+  // one request in flight at a time: the second batch follows once the first answered
+  assert.deepEqual(b.requests.map((r) => r.body.events.length), [3, 3]);
+  await b.advance(1000);
+  assert.deepEqual(b.requests.map((r) => r.body.events.length), [3, 3, 1]);
+  b.rum.track('x');
+  b.rum.flush();
+  await b.settle();
+  assert.equal(b.requests.length, 4);
+});
+
+test('page hide sends everything pending with sendBeacon, key in the query string', async () => {
+  const b = started();
+  b.rum.track('before-hide', { a: 'b' });
+  b.hide();
+  await b.settle();
+  assert.equal(b.requests.length, 0);
+  assert.equal(b.beacons.length, 1);
+  assert.equal(b.beacons[0].url, 'https://rum.example.com/v1/events?api_key=k3y%2F%26');
+  assert.deepEqual(b.beacons[0].body.events.map((e) => e.name), ['before-hide']);
+  // pagehide right after finds nothing left to send
+  b.dispatch('pagehide');
+  assert.equal(b.beacons.length, 1);
+  await b.advance(10_000);
+  assert.equal(b.requests.length, 0);
+});
+
+test('when sendBeacon refuses, a keepalive fetch carries the batch', async () => {
+  const b = started({ beaconFails: true });
+  b.rum.track('x');
+  b.dispatch('pagehide');
+  await b.settle();
+  assert.equal(b.requests.length, 1);
+  assert.equal(b.requests[0].init.keepalive, true);
+  assert.deepEqual(b.requests[0].body.events.map((e) => e.name), ['x']);
+});
+
+test('keepalive only under 60,000 bytes', async () => {
+  const b = started({}, { batchSize: 15 });
+  const big = 'x'.repeat(250);
+  for (let i = 0; i < 15; i++) b.rum.track('small', { s: 'y' });
+  await b.settle();
+  for (let i = 0; i < 15; i++) b.rum.track('big', Object.fromEntries([...Array(20).keys()].map((k) => ['k' + k, big])));
+  await b.settle();
+  assert.equal(b.requests.length, 2);
+  assert.equal(b.requests[0].init.keepalive, true);
+  assert.ok(JSON.stringify(b.requests[1].body).length > 60_000);
+  assert.equal(b.requests[1].init.keepalive, false);
+});
+
+test('gzip option compresses the body with CompressionStream', async () => {
+  const b = started({}, { gzip: true });
+  for (let i = 0; i < 10; i++) b.rum.track('z' + i);
+  await b.until(() => b.requests.length === 1);
+  const r = b.requests[0];
+  assert.equal(r.headers['Content-Encoding'], 'gzip');
+  const text = await new Response(new Blob([r.raw]).stream().pipeThrough(new DecompressionStream('gzip'))).text();
+  assert.equal(JSON.parse(text).events.length, 10);
+});
+
+test('without CompressionStream the gzip option falls back to plain JSON', async () => {
+  const b = started({ noCompression: true }, { gzip: true });
+  b.rum.track('a');
+  b.rum.flush();
+  await b.settle();
+  assert.equal(b.requests[0].headers['Content-Encoding'], undefined);
+  assert.equal(b.requests[0].body.events.length, 1);
+});
+
+test('uuid falls back when crypto is unavailable', async () => {
+  const b = started({ noCrypto: true });
+  b.rum.track('a');
+  b.rum.flush();
+  await b.settle();
+  const e = b.requests[0].body.events[0];
+  assert.match(e.event_id, UUID);
+  assert.match(e.session_id, UUID);
+});
+
+test('the script tag starts the SDK from data attributes', async () => {
+  const b = browser({ currentScript: { dataset: { endpoint: 'https://rum.example.com/v1/events', apiKey: 'tag-key' } } });
+  b.load();
+  b.rum.track('tagged');
+  b.rum.flush();
+  await b.settle();
+  assert.equal(b.requests.length, 1);
+  assert.equal(b.requests[0].url, 'https://rum.example.com/v1/events?api_key=tag-key');
+  // a second init is refused, the first configuration stays
+  assert.equal(b.rum.init({ endpoint: 'https://other.example.com/' }), false);
+});
+
+test('other options can be given as data attributes', async () => {
+  const b = browser({ currentScript: { dataset: { endpoint: '/rum/v1/events', apiKey: 'k', batchSize: '2', allowParams: 'utm_source,tab', gzip: 'false' } } });
+  b.load();
+  b.rum.track('a');
+  b.rum.track('b');
+  await b.settle();
+  assert.equal(b.requests.length, 1);
+  assert.equal(b.requests[0].body.events[0].page.url, 'https://shop.example.com/cart/42?utm_source=news');
+});

@@ -1,0 +1,54 @@
+// Queue bounds: a full queue drops the oldest events and reports how many in the next batch; batches held
+// for sending are bounded too, so a hanging or dead endpoint cannot grow memory.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { started } from './harness.mjs';
+
+test('a full queue drops the oldest events and reports the count as "dropped"', async () => {
+  const b = started({}, { batchSize: 1000, maxQueue: 5 });
+  for (let i = 0; i < 8; i++) b.rum.track('e' + i);
+  b.rum.flush();
+  await b.settle();
+  assert.equal(b.requests.length, 1);
+  assert.deepEqual(b.requests[0].body.events.map((e) => e.name), ['e3', 'e4', 'e5', 'e6', 'e7']);
+  assert.equal(b.requests[0].body.dropped, 3);
+  b.rum.track('next');
+  b.rum.flush();
+  await b.settle();
+  assert.equal(b.requests[1].body.dropped, undefined, 'the count is reported once');
+});
+
+test('with a hanging endpoint memory stays bounded and every event is either delivered or counted', async () => {
+  let release;
+  const hang = new Promise((r) => (release = r));
+  const b = started({ respond: (_r, n) => (n === 1 ? hang.then(() => ({ status: 202 })) : { status: 202 }) }, { batchSize: 10, maxQueue: 30, maxBatches: 4 });
+  const total = 2000;
+  for (let i = 0; i < total; i++) b.rum.track('e' + i);
+  await b.settle();
+  assert.equal(b.requests.length, 1, 'one request in flight');
+  release();
+  await b.advance(60_000);
+  const delivered = b.requests.reduce((n, r) => n + r.body.events.length, 0);
+  const dropped = b.requests.reduce((n, r) => n + (r.body.dropped || 0), 0);
+  assert.ok(delivered <= 30 + 4 * 10, `held at most maxQueue + maxBatches*batchSize events, delivered ${delivered}`);
+  b.rum.track('last');
+  b.rum.flush();
+  await b.advance(10_000);
+  const delivered2 = b.requests.reduce((n, r) => n + r.body.events.length, 0);
+  const dropped2 = b.requests.reduce((n, r) => n + (r.body.dropped || 0), 0);
+  assert.ok(dropped >= 0);
+  assert.equal(delivered2 + dropped2, total + 1, 'nothing vanishes uncounted');
+  // the newest events survive, the oldest were dropped
+  assert.equal(b.requests.at(-1).body.events.at(-1).name, 'last');
+  assert.equal(b.requests[0].body.events[0].name, 'e0');
+});
+
+test('a dead endpoint gives up and holds no more than the bounds', async () => {
+  const b = started({ respond: () => Promise.reject(new TypeError('Failed to fetch')) }, { maxRetries: 2, maxQueue: 20, maxBatches: 2 });
+  for (let i = 0; i < 500; i++) b.rum.track('e' + i);
+  await b.advance(3_600_000);
+  // each batch is attempted 3 times; most batches are dropped before they are ever tried
+  const tried = new Set(b.requests.map((r) => r.body.batch_id));
+  assert.ok(tried.size <= 500 / 10, `batches tried: ${tried.size}`);
+  assert.ok(b.requests.length <= tried.size * 3);
+});

@@ -1,0 +1,130 @@
+// Scrubbing: query strings and fragments never leave the page unless a parameter is allow-listed;
+// beforeSend can edit or drop events, and a throwing hook drops the event rather than leak it.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { started } from './harness.mjs';
+
+async function sent(b) {
+  b.rum.flush();
+  await b.settle();
+  return b.delivered();
+}
+
+test('page URL and referrer lose query and fragment by default', async () => {
+  const b = started();
+  b.rum.track('x');
+  const [e] = await sent(b);
+  assert.equal(e.page.url, 'https://shop.example.com/cart/42');
+  assert.equal(e.page.referrer, 'https://search.example.org/');
+  assert.ok(!JSON.stringify(b.requests[0].body).includes('SECRET'));
+});
+
+test('allow-listed parameters are kept, others removed', async () => {
+  const b = started({}, { allowParams: ['utm_source', 'page'] });
+  b.rum.track('x');
+  const [e] = await sent(b);
+  assert.equal(e.page.url, 'https://shop.example.com/cart/42?utm_source=news');
+});
+
+test('api_call endpoints are scrubbed; method, status and duration recorded', async () => {
+  const b = started({ respond: (r) => (r.url.startsWith('https://rum.example.com') ? { status: 202 } : { status: 201 }) });
+  const res = await b.env.fetch('/api/orders/7?token=abc#x', { method: 'post' });
+  assert.equal(res.status, 201);
+  await b.env.fetch(new Request('https://api.example.com/v2/items?id=3'));
+  const events = (await sent(b)).filter((e) => e.type === 'api_call');
+  assert.deepEqual(events.map((e) => [e.api.method, e.api.endpoint, e.api.status]), [
+    ['POST', 'https://shop.example.com/api/orders/7', 201],
+    ['GET', 'https://api.example.com/v2/items', 201],
+  ]);
+  assert.equal(typeof events[0].api.duration, 'number');
+  assert.ok(!JSON.stringify(b.requests.at(-1).body).includes('token'));
+});
+
+test('the SDK does not record its own beacons as api calls', async () => {
+  const b = started();
+  await b.env.fetch('https://rum.example.com/v1/events?api_key=other', { method: 'POST', body: '{}' });
+  for (let i = 0; i < 10; i++) b.rum.track('t');
+  await b.advance(10_000);
+  assert.equal(b.delivered().filter((e) => e.type === 'api_call').length, 0);
+});
+
+test('non-http URLs keep only their scheme', async () => {
+  const b = started({ href: 'https://shop.example.com/a' });
+  await b.env.fetch('data:text/plain;base64,SGVsbG8=');
+  const [e] = (await sent(b)).filter((x) => x.type === 'api_call');
+  assert.equal(e.api.endpoint, 'data:');
+});
+
+test('route changes through the history API become route_change events with scrubbed URLs', async () => {
+  const b = started();
+  b.env.history.pushState({}, '', '/product/9?ref=mail#reviews');
+  b.env.history.replaceState({}, '', '/product/9?ref=other'); // same scrubbed URL: no event
+  b.env.location.href = 'https://shop.example.com/checkout?step=2';
+  b.dispatch('popstate');
+  b.rum.track('after');
+  const events = await sent(b);
+  const routes = events.filter((e) => e.type === 'route_change');
+  assert.deepEqual(routes.map((e) => e.route), [
+    { from: 'https://shop.example.com/cart/42', to: 'https://shop.example.com/product/9' },
+    { from: 'https://shop.example.com/product/9', to: 'https://shop.example.com/checkout' },
+  ]);
+  const after = events.find((e) => e.name === 'after');
+  assert.deepEqual(after.page, { url: 'https://shop.example.com/checkout', referrer: 'https://shop.example.com/product/9' });
+});
+
+test('beforeSend can edit, drop, and a throwing hook drops the event', async () => {
+  const b = started({}, {
+    beforeSend(e) {
+      if (e.name === 'drop') return null;
+      if (e.name === 'boom') throw new Error('hook bug');
+      e.page.url = e.page.url.replace(/\d+/, ':id');
+      return e;
+    },
+  });
+  ['keep', 'drop', 'boom'].forEach((n) => b.rum.track(n));
+  const events = await sent(b);
+  assert.deepEqual(events.map((e) => e.name), ['keep']);
+  assert.equal(events[0].page.url, 'https://shop.example.com/cart/:id');
+});
+
+test('track props keep only small primitive values', async () => {
+  const b = started();
+  b.rum.track('checkout', { step: 2, ok: true, note: 'n'.repeat(1000), nested: { a: 1 }, list: [1], nil: null });
+  const [e] = await sent(b);
+  assert.deepEqual(Object.keys(e.props).sort(), ['nil', 'note', 'ok', 'step']);
+  assert.equal(e.props.note.length, 256);
+});
+
+test('errors are deduplicated per page and capped', async () => {
+  const b = started({}, { maxErrors: 3 });
+  const err = new Error('same');
+  for (let i = 0; i < 5; i++) b.dispatch('error', { error: err, message: 'same', filename: 'https://shop.example.com/app.js', lineno: 1, colno: 2 });
+  b.dispatch('unhandledrejection', { reason: new Error('rejected') });
+  b.dispatch('unhandledrejection', { reason: 'plain string' });
+  b.dispatch('unhandledrejection', { reason: 'over the cap' });
+  b.rum.trackError(new Error('manual'));
+  let errors = (await sent(b)).filter((e) => e.type === 'error');
+  assert.deepEqual(errors.map((e) => [e.error.kind, e.error.message]), [
+    ['error', 'same'],
+    ['unhandledrejection', 'rejected'],
+    ['unhandledrejection', 'plain string'],
+  ]);
+  assert.equal(errors[0].error.source, 'https://shop.example.com/app.js:1:2');
+  assert.match(errors[0].error.stack, /Error: same/);
+  assert.equal(errors[0].error.page, 'https://shop.example.com/cart/42');
+  // a soft page view starts a new page: the cap and dedup reset
+  b.env.history.pushState({}, '', '/next');
+  b.dispatch('error', { error: err, message: 'same' });
+  errors = (await sent(b)).filter((e) => e.type === 'error');
+  assert.equal(errors.length, 4);
+});
+
+test('query strings and fragments are removed from URLs inside stacks and sources', async () => {
+  const b = started();
+  const err = new Error('x');
+  err.stack = 'Error: what?\n    at f (https://shop.example.com/app.js?token=abc:10:5)\n    at https://shop.example.com/p.html?s=1#h:3:7\n    at g (https://cdn.example.com/lib.js:1:2)';
+  b.dispatch('error', { error: err, message: 'x', filename: 'https://shop.example.com/app.js?token=abc', lineno: 10, colno: 5 });
+  const [e] = (await sent(b)).filter((x) => x.type === 'error');
+  assert.equal(e.error.stack, 'Error: what?\n    at f (https://shop.example.com/app.js:10:5)\n    at https://shop.example.com/p.html:3:7\n    at g (https://cdn.example.com/lib.js:1:2)');
+  assert.equal(e.error.source, 'https://shop.example.com/app.js:10:5');
+});
