@@ -1,0 +1,212 @@
+//! Starting the real processes of a monitoring stack on 127.0.0.1: Prometheus and Alertmanager (Debian packages),
+//! `vantage-agent` and `vantage-ingest` (this workspace), each with its config in a temporary directory.
+
+use crate::process::{free_port, system_binary, workspace_binary, ChildProcess};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a process may take to become ready on a loaded 2-core machine.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A started process and the base URL it serves.
+pub struct Service {
+    pub process: ChildProcess,
+    pub base: String,
+    pub addr: String,
+}
+
+/// `vantage-agent run` with a generated config: `region`, one HTTP check per `(name, url)` plus `extra_checks`
+/// (YAML list items, indented by two spaces) every second.
+pub async fn start_agent(
+    dir: &Path,
+    region: &str,
+    checks: &[(&str, String)],
+    extra_checks: &str,
+) -> Result<Service> {
+    let port = free_port();
+    let mut yaml = format!("region: {region}\nlisten: 127.0.0.1:{port}\nchecks:\n");
+    for (name, url) in checks {
+        yaml.push_str(&format!(
+            "  - name: {name}\n    type: http\n    target: {url}\n    every: 1s\n    timeout: 800ms\n"
+        ));
+    }
+    yaml.push_str(extra_checks);
+    let config = dir.join(format!("agent-{region}.yaml"));
+    std::fs::write(&config, yaml)?;
+    let args = vec!["run".into(), "-c".into(), config.display().to_string()];
+    let mut process = ChildProcess::spawn(
+        &format!("agent-{region}"),
+        &workspace_binary("vantage-agent")?,
+        &args,
+        &[],
+        dir,
+    )?;
+    let base = format!("http://127.0.0.1:{port}");
+    process
+        .wait_ready(&format!("{base}/healthz"), READY_TIMEOUT)
+        .await?;
+    Ok(Service {
+        process,
+        addr: format!("127.0.0.1:{port}"),
+        base,
+    })
+}
+
+/// The API key of site `shop` in the example ingest config, as the tests set it (`RUM_SHOP_KEY`).
+pub const SHOP_KEY: &str = "e2e-shop-key";
+
+/// `vantage-ingest run` on the repository's example config (`config/ingest.yaml`), storing into `dir`, with
+/// site `shop`'s key set to [`SHOP_KEY`].
+pub async fn start_ingest(root: &Path, dir: &Path) -> Result<Service> {
+    let port = free_port();
+    let args = vec![
+        "run".into(),
+        "-c".into(),
+        root.join("config/ingest.yaml").display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+    ];
+    let url = format!("sqlite://{}", dir.join("rum.db").display());
+    let mut process = ChildProcess::spawn(
+        "ingest",
+        &workspace_binary("vantage-ingest")?,
+        &args,
+        &[("RUM_STORAGE_URL", &url), ("RUM_SHOP_KEY", SHOP_KEY)],
+        dir,
+    )?;
+    let base = format!("http://127.0.0.1:{port}");
+    process
+        .wait_ready(&format!("{base}/healthz"), READY_TIMEOUT)
+        .await?;
+    Ok(Service {
+        process,
+        addr: format!("127.0.0.1:{port}"),
+        base,
+    })
+}
+
+/// Alertmanager with `config` (YAML text), no clustering.
+pub async fn start_alertmanager(dir: &Path, config: &str) -> Result<Service> {
+    let port = free_port();
+    let cfg = dir.join("alertmanager.yml");
+    std::fs::write(&cfg, config)?;
+    let data = dir.join("alertmanager-data");
+    std::fs::create_dir_all(&data)?;
+    let args = vec![
+        format!("--config.file={}", cfg.display()),
+        format!("--storage.path={}", data.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--cluster.listen-address=".into(),
+    ];
+    let mut process = ChildProcess::spawn(
+        "alertmanager",
+        &system_binary("prometheus-alertmanager")?,
+        &args,
+        &[],
+        dir,
+    )?;
+    let base = format!("http://127.0.0.1:{port}");
+    process
+        .wait_ready(&format!("{base}/-/ready"), READY_TIMEOUT)
+        .await?;
+    Ok(Service {
+        process,
+        addr: format!("127.0.0.1:{port}"),
+        base,
+    })
+}
+
+/// Prometheus with `config` (YAML text) on `port` (the config's own scrape job may need it in advance).
+pub async fn start_prometheus(dir: &Path, port: u16, config: &str) -> Result<Service> {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config)?;
+    let data = dir.join("prometheus-data");
+    std::fs::create_dir_all(&data)?;
+    let args = vec![
+        format!("--config.file={}", cfg.display()),
+        format!("--storage.tsdb.path={}", data.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        // Send firing alerts to Alertmanager at every evaluation instead of once a minute.
+        "--rules.alert.resend-delay=1s".into(),
+    ];
+    let mut process =
+        ChildProcess::spawn("prometheus", &system_binary("prometheus")?, &args, &[], dir)?;
+    let base = format!("http://127.0.0.1:{port}");
+    process
+        .wait_ready(&format!("{base}/-/ready"), READY_TIMEOUT)
+        .await?;
+    Ok(Service {
+        process,
+        addr: format!("127.0.0.1:{port}"),
+        base,
+    })
+}
+
+/// One sample of an instant query.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Runs an instant query; an invalid expression is an error carrying Prometheus's message.
+pub async fn query(prometheus: &str, expr: &str) -> Result<Vec<Sample>> {
+    let resp: serde_json::Value = reqwest::Client::new()
+        .get(format!("{prometheus}/api/v1/query"))
+        .query(&[("query", expr)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    if resp["status"] != "success" {
+        bail!("query {expr:?}: {}", resp["error"]);
+    }
+    let result = resp["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    result
+        .iter()
+        .map(|r| {
+            let labels = serde_json::from_value(r["metric"].clone())?;
+            let value = match &r["value"] {
+                serde_json::Value::Array(v) => v
+                    .get(1)
+                    .and_then(|s| s.as_str())
+                    .context("value")?
+                    .parse()?,
+                _ => f64::NAN,
+            };
+            Ok(Sample { labels, value })
+        })
+        .collect()
+}
+
+/// Alerts Prometheus currently holds (pending and firing), as (alertname, state, labels).
+pub async fn prometheus_alerts(
+    prometheus: &str,
+) -> Result<Vec<(String, String, BTreeMap<String, String>)>> {
+    let resp: serde_json::Value = reqwest::Client::new()
+        .get(format!("{prometheus}/api/v1/alerts"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut out = Vec::new();
+    for a in resp["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let labels: BTreeMap<String, String> = serde_json::from_value(a["labels"].clone())?;
+        let name = labels.get("alertname").cloned().unwrap_or_default();
+        out.push((
+            name,
+            a["state"].as_str().unwrap_or_default().to_string(),
+            labels,
+        ));
+    }
+    Ok(out)
+}
