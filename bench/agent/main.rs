@@ -1,0 +1,349 @@
+//! Agent benchmark: N HTTP checks every 10 s against a local target, measured from outside the agent process
+//! (CPU from /proc, peak RSS, probes/s and scheduler lateness from /metrics), then the same probe rate through
+//! Debian's prometheus-blackbox-exporter driven by a scraper, for the CPU-per-probe ratio.
+//!
+//! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]`
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vantage_testkit::servers::TestServer;
+
+const INTERVAL_SECS: u64 = 10;
+const BLACKBOX: &str = "/usr/bin/prometheus-blackbox-exporter";
+
+struct Args {
+    secs: u64,
+    checks: Vec<usize>,
+    agent: PathBuf,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        secs: 60,
+        checks: vec![1_000, 10_000],
+        agent: std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("vantage-agent"),
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    for w in argv.chunks(2) {
+        match (w[0].as_str(), w.get(1)) {
+            ("--secs", Some(v)) => a.secs = v.parse().expect("--secs N"),
+            ("--checks", Some(v)) => {
+                a.checks = v
+                    .split(',')
+                    .map(|n| n.parse().expect("--checks N,M"))
+                    .collect()
+            }
+            ("--agent", Some(v)) => a.agent = PathBuf::from(v),
+            _ => panic!("usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH]"),
+        }
+    }
+    a
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0 // USER_HZ is 100 on Linux
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_ready(url: &str) {
+    for _ in 0..600 {
+        if let Ok(r) = reqwest::get(url).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} never became ready");
+}
+
+/// The sum of every sample of `family` (classic text format), optionally only lines containing `filter`.
+fn sum(metrics: &str, family: &str, filter: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with(family) && l[family.len()..].starts_with(['{', ' ']) && l.contains(filter)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Cumulative histogram buckets (le, count).
+fn buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{family}_bucket{{le=\"");
+    metrics
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, tail) = rest.split_once('"')?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, tail.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Quantile from the difference of two cumulative bucket snapshots (linear within a bucket, as PromQL does).
+fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
+    let d: Vec<(f64, f64)> = after
+        .iter()
+        .zip(before)
+        .map(|((le, a), (_, b))| (*le, a - b))
+        .collect();
+    let total = d.last().map(|(_, c)| *c).unwrap_or(0.0);
+    if total == 0.0 {
+        return f64::NAN;
+    }
+    let rank = q * total;
+    let mut prev = (0.0, 0.0);
+    for (le, c) in &d {
+        if *c >= rank {
+            if le.is_infinite() {
+                return prev.0;
+            }
+            return prev.0 + (le - prev.0) * (rank - prev.1) / (c - prev.1).max(1e-9);
+        }
+        prev = (*le, *c);
+    }
+    prev.0
+}
+
+struct AgentFigures {
+    probes_per_sec: f64,
+    failures: f64,
+    cpu_per_1000: f64,
+    rss_mb: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    skipped: f64,
+    startup_secs: f64,
+}
+
+async fn bench_agent(args: &Args, dir: &Path, target: &str, n: usize) -> AgentFigures {
+    let mut yaml =
+        String::from("region: bench\nlog_format: json\nmax_concurrency: 1024\nchecks:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - name: check-{i}\n    type: http\n    target: {target}\n    every: {INTERVAL_SECS}s\n    timeout: 5s\n"
+        ));
+    }
+    let config = dir.join(format!("agent-{n}.yaml"));
+    std::fs::write(&config, yaml).unwrap();
+    let port = free_port();
+    let started = Instant::now();
+    let mut child = Command::new(&args.agent)
+        .args([
+            "run",
+            "-c",
+            config.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.agent.display()));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/readyz")).await;
+    let startup_secs = started.elapsed().as_secs_f64();
+    // Warm up one full interval so every check has its phase and connections exist.
+    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
+    let scrape = || async {
+        reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let m0 = scrape().await;
+    let (c0, t0) = (cpu_secs(child.id()), Instant::now());
+    tokio::time::sleep(Duration::from_secs(args.secs)).await;
+    let (c1, elapsed) = (cpu_secs(child.id()), t0.elapsed().as_secs_f64());
+    let m1 = scrape().await;
+    let rss_mb = peak_rss_mb(child.id());
+    stop(&mut child);
+    let ok = sum(&m1, "synthetic_request_success_total", "")
+        - sum(&m0, "synthetic_request_success_total", "");
+    let failures = sum(&m1, "synthetic_request_failure_total", "")
+        - sum(&m0, "synthetic_request_failure_total", "");
+    let probes = ok + failures;
+    let lat = "vantage_agent_scheduler_lateness_seconds";
+    let (b0, b1) = (buckets(&m0, lat), buckets(&m1, lat));
+    AgentFigures {
+        probes_per_sec: probes / elapsed,
+        failures,
+        cpu_per_1000: (c1 - c0) / probes * 1000.0,
+        rss_mb,
+        p50_ms: quantile(&b0, &b1, 0.5) * 1000.0,
+        p99_ms: quantile(&b0, &b1, 0.99) * 1000.0,
+        skipped: sum(&m1, "synthetic_runs_skipped_total", "")
+            - sum(&m0, "synthetic_runs_skipped_total", ""),
+        startup_secs,
+    }
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+struct BlackboxFigures {
+    probes_per_sec: f64,
+    failures: u64,
+    cpu_per_1000: f64,
+    rss_mb: f64,
+}
+
+/// Drives blackbox_exporter's /probe at `rate` per second (as Prometheus would with N targets every 10 s).
+async fn bench_blackbox(
+    args: &Args,
+    dir: &Path,
+    target: &str,
+    rate: f64,
+) -> Option<BlackboxFigures> {
+    if !Path::new(BLACKBOX).exists() {
+        println!("  blackbox_exporter: SKIPPED ({BLACKBOX} not installed: apt-get install prometheus-blackbox-exporter)");
+        return None;
+    }
+    let config = dir.join("blackbox.yml");
+    std::fs::write(
+        &config,
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut child = Command::new(BLACKBOX)
+        .args([
+            &format!("--config.file={}", config.display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--log.level=warn",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/-/healthy")).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(2048)
+        .build()
+        .unwrap();
+    let url = format!("{base}/probe?module=http_2xx&target={}", target);
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let drive = |secs: u64| {
+        let (client, url, done, failed) =
+            (client.clone(), url.clone(), done.clone(), failed.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let end = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < end {
+                tick.tick().await;
+                let (client, url, done, failed) =
+                    (client.clone(), url.clone(), done.clone(), failed.clone());
+                tokio::spawn(async move {
+                    let ok = match client.get(&url).send().await {
+                        Ok(r) => r
+                            .text()
+                            .await
+                            .map(|b| b.contains("probe_success 1"))
+                            .unwrap_or(false),
+                        Err(_) => false,
+                    };
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+        }
+    };
+    drive(5).await; // warm up
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (d0, f0) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (c0, t0) = (cpu_secs(child.id()), Instant::now());
+    drive(args.secs).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (c1, elapsed) = (cpu_secs(child.id()), t0.elapsed().as_secs_f64());
+    let probes = (done.load(Ordering::Relaxed) - d0) as f64;
+    let rss_mb = peak_rss_mb(child.id());
+    stop(&mut child);
+    Some(BlackboxFigures {
+        probes_per_sec: probes / elapsed,
+        failures: failed.load(Ordering::Relaxed) - f0,
+        cpu_per_1000: (c1 - c0) / probes * 1000.0,
+        rss_mb,
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::http().await;
+    let target = server.url("/ok");
+    println!("agent benchmark: HTTP checks every {INTERVAL_SECS}s against {target}, {}s measured per case", args.secs);
+    println!(
+        "machine: {} CPUs; target server and load driver run in this process",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    for &n in &args.checks {
+        let rate = n as f64 / INTERVAL_SECS as f64;
+        println!("\n== {n} checks (expected {rate:.0} probes/s)");
+        let a = bench_agent(&args, dir.path(), &target, n).await;
+        println!(
+            "  vantage-agent:     {:8.1} probes/s  {:6.3} CPU s/1000 probes  peak RSS {:6.1} MB  lateness p50 {:.2} ms p99 {:.2} ms  failures {}  skipped {}  startup {:.1}s",
+            a.probes_per_sec, a.cpu_per_1000, a.rss_mb, a.p50_ms, a.p99_ms, a.failures, a.skipped, a.startup_secs
+        );
+        if let Some(b) = bench_blackbox(&args, dir.path(), &target, rate).await {
+            println!(
+                "  blackbox_exporter: {:8.1} probes/s  {:6.3} CPU s/1000 probes  peak RSS {:6.1} MB  failures {}",
+                b.probes_per_sec, b.cpu_per_1000, b.rss_mb, b.failures
+            );
+            println!(
+                "  CPU per probe, agent / blackbox_exporter: {:.2}",
+                a.cpu_per_1000 / b.cpu_per_1000
+            );
+        }
+    }
+}

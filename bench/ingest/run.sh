@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Ingest benchmark: drives the release server over loopback with realistic 20-event batches (wrk + a fixed
+# corpus), against SQLite, PostgreSQL and a plain actix hello-world handler; prints events/s, p50/p99 latency,
+# server CPU per 1M events and peak RSS. Usage: bench/ingest/run.sh   (DUR=20 CONNS=32 to tune)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+DUR=${DUR:-20}
+CONNS=${CONNS:-32}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+PG=${VANTAGE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# SKIP_BUILD=1 reuses the binaries already built.
+if [ -z "${SKIP_BUILD:-}" ]; then
+    cargo build --release -q -p vantage-ingest --bin vantage-ingest --example hello
+fi
+# INGEST_BIN=path benchmarks another build (e.g. a saved copy of the previous one, for before/after).
+BIN=${INGEST_BIN:-$TARGET/release/vantage-ingest}
+HELLO=$TARGET/release/examples/hello
+now_ms=$(( $(date +%s) * 1000 - 3600000 ))
+python3 bench/ingest/make_corpus.py 500 "$now_ms" > "$WORK/corpus.jsonl"
+export CORPUS=$WORK/corpus.jsonl
+TICKS=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+wait_ready() {
+    for _ in $(seq 1 100); do
+        curl -fs "$1" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "server did not become ready: $1" >&2; return 1
+}
+
+# measure NAME SCRIPT URL: wrk against an already started $SERVER_PID; prints one result row.
+measure() {
+    local name=$1 script=$2 url=$3
+    wrk -t1 -c"$CONNS" -d2s -s "$script" "$url" >/dev/null 2>&1   # warm-up
+    local c0; c0=$(cpu_ticks "$SERVER_PID")
+    local out; out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --timeout 5s -s "$script" "$url")
+    local c1; c1=$(cpu_ticks "$SERVER_PID")
+    local line; line=$(grep '^RESULT' <<<"$out")
+    local req dur err p50 p99
+    req=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
+    dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$line")
+    err=$(sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$line")
+    p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")
+    p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
+    awk -v n="$name" -v req="$req" -v dur="$dur" -v err="$err" -v p50="$p50" -v p99="$p99" \
+        -v cpu=$((c1 - c0)) -v tck="$TICKS" -v rss="$(rss_kb "$SERVER_PID")" 'BEGIN {
+        ev = req * 20; secs = dur / 1e6;
+        printf "| %-22s | %9.0f | %8.0f | %7.1f | %7.1f | %14.2f | %7.0f | %6d |\n",
+            n, ev / secs, req / secs, p50 / 1000, p99 / 1000, (cpu / tck) / (ev / 1e6), rss / 1024, err }'
+}
+
+write_config() {
+    cat > "$WORK/ingest.yaml" <<YAML
+listen: 127.0.0.1:19480
+storage:
+  url: $1
+  retention_days: 0
+sites:
+  - id: shop
+    api_key: bench-key-0123456789
+    allowed_origins: ["https://shop.example.com"]
+    rate_limit: { events_per_second: 100000000, burst: 100000000 }
+YAML
+}
+
+run_ingest() {
+    local name=$1 url=$2
+    write_config "$url"
+    "$BIN" run -c "$WORK/ingest.yaml" --log-format json >"$WORK/$name.log" 2>&1 &
+    SERVER_PID=$!
+    wait_ready http://127.0.0.1:19480/readyz
+    measure "$name" bench/ingest/bench.lua http://127.0.0.1:19480/v1/events
+    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
+}
+
+echo "wrk -t1 -c$CONNS, ${DUR}s per run, 20 events per request, $(nproc) CPUs shared by server and wrk"
+echo "| target                 |  events/s |  req/s   | p50 ms  | p99 ms  | CPU s / 1M ev  | RSS MiB | errors |"
+echo "|------------------------|-----------|----------|---------|---------|----------------|---------|--------|"
+run_ingest "ingest + SQLite" "sqlite://$WORK/data/rum.db"
+PGDB=vantage_bench_$$
+psql "$PG" -qc "CREATE DATABASE $PGDB" >/dev/null
+run_ingest "ingest + PostgreSQL" "${PG%/*}/$PGDB"
+psql "$PG" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null
+if [ ! -x "$HELLO" ]; then echo "(no $HELLO: hello-world baseline skipped)"; exit 0; fi
+"$HELLO" 127.0.0.1:19481 >/dev/null 2>&1 &
+SERVER_PID=$!
+wait_ready http://127.0.0.1:19481/
+measure "actix hello-world" bench/ingest/hello.lua http://127.0.0.1:19481/v1/events
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The whole test suite: what README.md documents and .ci/run calls.
+# Installs what is missing (Debian packages, npm packages into js-sdk/), starts its own servers on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=
+install_debs() {
+    local missing=()
+    for spec in "$@"; do
+        local cmd=${spec%%:*} pkg=${spec##*:}
+        command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    step "installing Debian packages: ${missing[*]}"
+    if [ -z "$apt_updated" ]; then need_root apt-get update -qq; apt_updated=1; fi
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres): use the running one, else install and start one.
+ensure_postgres() {
+    if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then return 0; fi
+    install_debs pg_isready:postgresql-client psql:postgresql
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+        install_debs pg_ctlcluster:postgresql
+        need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    local ver; ver=$(ls /etc/postgresql | sort -n | tail -1)
+    local hba=/etc/postgresql/$ver/main/pg_hba.conf
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+        need_root sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    fi
+    need_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || need_root pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
+    for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && return 0; sleep 1; done
+    echo "PostgreSQL did not start" >&2; return 1
+}
+
+step "prerequisites"
+install_debs pg_isready:postgresql-client promtool:prometheus prometheus:prometheus \
+    prometheus-alertmanager:prometheus-alertmanager chromium:chromium node:nodejs npm:npm
+ensure_postgres
+export VANTAGE_TEST_POSTGRES_URL=${VANTAGE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo build (binaries used by end-to-end tests)"
+cargo build --workspace --bins --locked
+
+step "cargo test --workspace"
+cargo test --workspace --locked
+
+for extra in "$ROOT"/scripts/test.d/*.sh; do
+    [ -e "$extra" ] || continue
+    step "$(basename "$extra")"
+    bash "$extra"
+done
+
+step "all tests passed"
