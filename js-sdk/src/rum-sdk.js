@@ -47,18 +47,16 @@
   const r1 = (x) => Math.round(x * 10) / 10;
   const abs = (u) => new URL(u, loc.href);
 
+  // UUIDv7: the first 48 bits are Unix milliseconds, so ids arrive roughly in time order and the ingest's
+  // id index grows at one end (random v4 ids made every insert touch a random index page).
   function uuid() {
-    const c = w.crypto;
+    let b = [], r, i, t = Date.now();
     try {
-      return c.randomUUID();
+      r = w.crypto.getRandomValues(new Uint8Array(16));
     } catch (e) {}
-    // randomUUID needs a secure context: fall back to getRandomValues, then Math.random.
-    let b = [], r, i;
-    try {
-      r = c.getRandomValues(new Uint8Array(16));
-    } catch (e) {}
-    for (i = 0; i < 16; i++) b[i] = r ? r[i] : (Math.random() * 256) | 0;
-    b[6] = (b[6] & 15) | 64;
+    // `&` keeps the low 32 bits of the (truncated) quotient, which is the byte we want.
+    for (i = 0; i < 16; i++) b[i] = i < 6 ? (t / 2 ** (40 - 8 * i)) & 255 : r ? r[i] : (Math.random() * 256) | 0;
+    b[6] = (b[6] & 15) | 112;
     b[8] = (b[8] & 63) | 128;
     return b.map((x) => (x + 256).toString(16).slice(1)).join('').replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
   }

@@ -3,7 +3,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { started, browser } from './harness.mjs';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+// Ids are UUIDv7: version 7, RFC 4122 variant, the first 48 bits are the Unix time in ms.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const idMs = (id) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
 
 test('ten events go out at once as one text/plain POST with the key in the query string', async () => {
   const b = started();
@@ -30,6 +32,7 @@ test('ten events go out at once as one text/plain POST with the key in the query
   assert.deepEqual(e.page, { url: 'https://shop.example.com/cart/42', referrer: 'https://search.example.org/' });
   assert.equal(new Set(r.body.events.map((x) => x.event_id)).size, 10);
   assert.equal(new Set(r.body.events.map((x) => x.session_id)).size, 1);
+  assert.equal(idMs(e.event_id), e.timestamp, 'the id starts with the event time');
 });
 
 test('a partial batch waits for the flush interval, then goes out', async () => {
@@ -126,6 +129,7 @@ test('uuid falls back when crypto is unavailable', async () => {
   const e = b.requests[0].body.events[0];
   assert.match(e.event_id, UUID);
   assert.match(e.session_id, UUID);
+  assert.equal(idMs(e.event_id), e.timestamp);
 });
 
 test('the script tag starts the SDK from data attributes', async () => {
