@@ -4,18 +4,10 @@ import test from 'node:test';
 import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import { SDK_ROOT, startStatic, startIngest, startProxy, launch, waitFor, watchConsole, sleep, API_KEY } from './support.mjs';
+import { startStack, SDK_ROOT, waitFor, watchConsole, sleep, API_KEY } from './support.mjs';
 
 test('events held at page hide reach the ingest via sendBeacon; loading the SDK twice is harmless', async (t) => {
-  const site = await startStatic();
-  t.after(site.close);
-  const ingest = await startIngest([site.url]);
-  t.after(ingest.stop);
-  const proxy = await startProxy(ingest.url);
-  t.after(proxy.close);
-  Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
-  const browser = await launch();
-  t.after(browser.close);
+  const { site, ingest, proxy, browser } = await startStack(t);
 
   const page = await browser.context.newPage();
   const log = watchConsole(page);

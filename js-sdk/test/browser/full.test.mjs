@@ -4,20 +4,12 @@
 // web-vitals library measuring the same page.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startStatic, startIngest, startProxy, launch, waitFor, watchConsole, API_KEY } from './support.mjs';
+import { startStack, waitFor, watchConsole, API_KEY } from './support.mjs';
 
 const VITALS = ['CLS', 'FCP', 'INP', 'LCP', 'TTFB'];
 
 test('full page: every collector reaches the real ingest, vitals match web-vitals', async (t) => {
-  const site = await startStatic();
-  t.after(site.close);
-  const ingest = await startIngest([site.url]);
-  t.after(ingest.stop);
-  const proxy = await startProxy(ingest.url);
-  t.after(proxy.close);
-  Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
-  const browser = await launch();
-  t.after(browser.close);
+  const { site, ingest, proxy, browser } = await startStack(t);
 
   const page = await browser.context.newPage();
   const consoleLog = watchConsole(page);

@@ -3,18 +3,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { startStatic, startIngest, startProxy, launch, waitFor, API_KEY } from './support.mjs';
+import { startStack, waitFor } from './support.mjs';
 
 test('gzip batches: preflight once, compressed body accepted by the ingest', async (t) => {
-  const site = await startStatic();
-  t.after(site.close);
-  const ingest = await startIngest([site.url]);
-  t.after(ingest.stop);
-  const proxy = await startProxy(ingest.url);
-  t.after(proxy.close);
-  Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
-  const browser = await launch();
-  t.after(browser.close);
+  const { site, ingest, proxy, browser } = await startStack(t);
 
   const page = await browser.context.newPage();
   await page.goto(`${site.url}/gzip.html`);

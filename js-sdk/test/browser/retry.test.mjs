@@ -2,18 +2,10 @@
 // once, none is lost, and no event is delivered twice.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startStatic, startIngest, startProxy, launch, waitFor, API_KEY } from './support.mjs';
+import { startStack, waitFor } from './support.mjs';
 
 test('503 then recovery: nothing lost, nothing duplicated', async (t) => {
-  const site = await startStatic();
-  t.after(site.close);
-  const ingest = await startIngest([site.url]);
-  t.after(ingest.stop);
-  const proxy = await startProxy(ingest.url, { fail: 3 });
-  t.after(proxy.close);
-  Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
-  const browser = await launch();
-  t.after(browser.close);
+  const { site, ingest, proxy, browser } = await startStack(t, { fail: 3 });
 
   const page = await browser.context.newPage();
   await page.goto(`${site.url}/retry.html`);

@@ -265,6 +265,24 @@ export async function launch() {
 }
 
 /**
+ * The usual test setup: a static site, the real ingest allowing that site's origin, a recording proxy in
+ * front of the ingest (`fail` first POSTs answered 503), the page variables pointing the SDK at the proxy,
+ * and a browser; all stopped when the test ends.
+ */
+export async function startStack(t, { fail = 0 } = {}) {
+  const site = await startStatic();
+  t.after(site.close);
+  const ingest = await startIngest([site.url]);
+  t.after(ingest.stop);
+  const proxy = await startProxy(ingest.url, { fail });
+  t.after(proxy.close);
+  Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
+  const browser = await launch();
+  t.after(browser.close);
+  return { site, ingest, proxy, browser };
+}
+
+/**
  * Collects console messages and uncaught page errors of a page as `type: text @ url` lines (url: where the
  * message comes from; for Chromium's own "Failed to load resource" lines, the request that failed).
  */

@@ -3,20 +3,12 @@
 // attribution target equals what Google's web-vitals (loaded early) reports for the same page.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startStatic, startIngest, startProxy, launch, waitFor, sleep, API_KEY } from './support.mjs';
+import { startStack, waitFor, sleep } from './support.mjs';
 
 const VITALS = ['CLS', 'FCP', 'INP', 'LCP', 'TTFB'];
 
 test('loaded late: LCP, INP, CLS, FCP, TTFB equal web-vitals on the same page', async (t) => {
-  const site = await startStatic();
-  t.after(site.close);
-  const ingest = await startIngest([site.url]);
-  t.after(ingest.stop);
-  const proxy = await startProxy(ingest.url);
-  t.after(proxy.close);
-  Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
-  const browser = await launch();
-  t.after(browser.close);
+  const { site, ingest, proxy, browser } = await startStack(t);
 
   const page = await browser.context.newPage();
   await page.goto(`${site.url}/vitals.html`);
