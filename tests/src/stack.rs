@@ -17,6 +17,34 @@ pub struct Service {
     pub addr: String,
 }
 
+/// What to run for one [`Service`]: the process (logging into `dir`), the port it listens on, and the
+/// path that answers once it is ready.
+struct Launch<'a> {
+    name: &'a str,
+    program: &'a Path,
+    args: &'a [String],
+    envs: &'a [(&'a str, &'a str)],
+    dir: &'a Path,
+    port: u16,
+    ready_path: &'a str,
+}
+
+impl Service {
+    async fn start(l: Launch<'_>) -> Result<Service> {
+        let mut process = ChildProcess::spawn(l.name, l.program, l.args, l.envs, l.dir)?;
+        let addr = format!("127.0.0.1:{}", l.port);
+        let base = format!("http://{addr}");
+        process
+            .wait_ready(&format!("{base}{}", l.ready_path), READY_TIMEOUT)
+            .await?;
+        Ok(Service {
+            process,
+            base,
+            addr,
+        })
+    }
+}
+
 /// `vantage-agent run` with a generated config: `region`, one HTTP check per `(name, url)` plus `extra_checks`
 /// (YAML list items, indented by two spaces) every second.
 pub async fn start_agent(
@@ -36,22 +64,16 @@ pub async fn start_agent(
     let config = dir.join(format!("agent-{region}.yaml"));
     std::fs::write(&config, yaml)?;
     let args = vec!["run".into(), "-c".into(), config.display().to_string()];
-    let mut process = ChildProcess::spawn(
-        &format!("agent-{region}"),
-        &workspace_binary("vantage-agent")?,
-        &args,
-        &[],
+    Service::start(Launch {
+        name: &format!("agent-{region}"),
+        program: &workspace_binary("vantage-agent")?,
+        args: &args,
+        envs: &[],
         dir,
-    )?;
-    let base = format!("http://127.0.0.1:{port}");
-    process
-        .wait_ready(&format!("{base}/healthz"), READY_TIMEOUT)
-        .await?;
-    Ok(Service {
-        process,
-        addr: format!("127.0.0.1:{port}"),
-        base,
+        port,
+        ready_path: "/healthz",
     })
+    .await
 }
 
 /// The API key of site `shop` in the example ingest config, as the tests set it (`RUM_SHOP_KEY`).
@@ -69,22 +91,16 @@ pub async fn start_ingest(root: &Path, dir: &Path) -> Result<Service> {
         format!("127.0.0.1:{port}"),
     ];
     let url = format!("sqlite://{}", dir.join("rum.db").display());
-    let mut process = ChildProcess::spawn(
-        "ingest",
-        &workspace_binary("vantage-ingest")?,
-        &args,
-        &[("RUM_STORAGE_URL", &url), ("RUM_SHOP_KEY", SHOP_KEY)],
+    Service::start(Launch {
+        name: "ingest",
+        program: &workspace_binary("vantage-ingest")?,
+        args: &args,
+        envs: &[("RUM_STORAGE_URL", &url), ("RUM_SHOP_KEY", SHOP_KEY)],
         dir,
-    )?;
-    let base = format!("http://127.0.0.1:{port}");
-    process
-        .wait_ready(&format!("{base}/healthz"), READY_TIMEOUT)
-        .await?;
-    Ok(Service {
-        process,
-        addr: format!("127.0.0.1:{port}"),
-        base,
+        port,
+        ready_path: "/healthz",
     })
+    .await
 }
 
 /// Alertmanager with `config` (YAML text), no clustering.
@@ -100,22 +116,16 @@ pub async fn start_alertmanager(dir: &Path, config: &str) -> Result<Service> {
         format!("--web.listen-address=127.0.0.1:{port}"),
         "--cluster.listen-address=".into(),
     ];
-    let mut process = ChildProcess::spawn(
-        "alertmanager",
-        &system_binary("prometheus-alertmanager")?,
-        &args,
-        &[],
+    Service::start(Launch {
+        name: "alertmanager",
+        program: &system_binary("prometheus-alertmanager")?,
+        args: &args,
+        envs: &[],
         dir,
-    )?;
-    let base = format!("http://127.0.0.1:{port}");
-    process
-        .wait_ready(&format!("{base}/-/ready"), READY_TIMEOUT)
-        .await?;
-    Ok(Service {
-        process,
-        addr: format!("127.0.0.1:{port}"),
-        base,
+        port,
+        ready_path: "/-/ready",
     })
+    .await
 }
 
 /// Prometheus with `config` (YAML text) on `port` (the config's own scrape job may need it in advance).
@@ -131,17 +141,16 @@ pub async fn start_prometheus(dir: &Path, port: u16, config: &str) -> Result<Ser
         // Send firing alerts to Alertmanager at every evaluation instead of once a minute.
         "--rules.alert.resend-delay=1s".into(),
     ];
-    let mut process =
-        ChildProcess::spawn("prometheus", &system_binary("prometheus")?, &args, &[], dir)?;
-    let base = format!("http://127.0.0.1:{port}");
-    process
-        .wait_ready(&format!("{base}/-/ready"), READY_TIMEOUT)
-        .await?;
-    Ok(Service {
-        process,
-        addr: format!("127.0.0.1:{port}"),
-        base,
+    Service::start(Launch {
+        name: "prometheus",
+        program: &system_binary("prometheus")?,
+        args: &args,
+        envs: &[],
+        dir,
+        port,
+        ready_path: "/-/ready",
     })
+    .await
 }
 
 /// One sample of an instant query.
