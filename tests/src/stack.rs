@@ -4,7 +4,7 @@
 use crate::process::{free_port, system_binary, workspace_binary, ChildProcess};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long a process may take to become ready on a loaded 2-core machine.
@@ -103,13 +103,19 @@ pub async fn start_ingest(root: &Path, dir: &Path) -> Result<Service> {
     .await
 }
 
+/// Writes `config` to `dir/{name}.yml` and creates `dir/{name}-data`; returns both paths.
+fn config_and_data_dir(dir: &Path, name: &str, config: &str) -> Result<(PathBuf, PathBuf)> {
+    let cfg = dir.join(format!("{name}.yml"));
+    std::fs::write(&cfg, config)?;
+    let data = dir.join(format!("{name}-data"));
+    std::fs::create_dir_all(&data)?;
+    Ok((cfg, data))
+}
+
 /// Alertmanager with `config` (YAML text), no clustering.
 pub async fn start_alertmanager(dir: &Path, config: &str) -> Result<Service> {
     let port = free_port();
-    let cfg = dir.join("alertmanager.yml");
-    std::fs::write(&cfg, config)?;
-    let data = dir.join("alertmanager-data");
-    std::fs::create_dir_all(&data)?;
+    let (cfg, data) = config_and_data_dir(dir, "alertmanager", config)?;
     let args = vec![
         format!("--config.file={}", cfg.display()),
         format!("--storage.path={}", data.display()),
@@ -130,10 +136,7 @@ pub async fn start_alertmanager(dir: &Path, config: &str) -> Result<Service> {
 
 /// Prometheus with `config` (YAML text) on `port` (the config's own scrape job may need it in advance).
 pub async fn start_prometheus(dir: &Path, port: u16, config: &str) -> Result<Service> {
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(&cfg, config)?;
-    let data = dir.join("prometheus-data");
-    std::fs::create_dir_all(&data)?;
+    let (cfg, data) = config_and_data_dir(dir, "prometheus", config)?;
     let args = vec![
         format!("--config.file={}", cfg.display()),
         format!("--storage.tsdb.path={}", data.display()),

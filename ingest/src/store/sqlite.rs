@@ -1,13 +1,13 @@
-//! SQLite backend: WAL, the writer and the syncer on their own OS threads, one cached single-row insert per event.
+//! SQLite backend: WAL; the writer, the syncer and the checkpointer on their own OS threads, one cached single-row insert per event.
 //!
 //! Durability: a submitter is answered only after an fsync of the WAL that started after its group's COMMIT
 //! returned, which is what `synchronous=FULL` gives. But instead of letting SQLite fsync inside every COMMIT
 //! (the writer then sits idle for the fsync and for the checkpoint's fsyncs), the writer commits with
 //! `synchronous=NORMAL` and hands the group to the syncer thread, which fsyncs the WAL file once for every
-//! group committed meanwhile, answers them, and runs the WAL checkpoints. The writer meanwhile inserts the
-//! next group: disk waits overlap with inserting (bench/README.md has the figures).
-//! A checkpoint only copies frames it has fsynced itself and fsyncs the database file before the WAL may be
-//! reused, so an fsynced frame stays durable in the WAL or in the database file.
+//! group committed meanwhile and answers them. The writer meanwhile inserts the next group: disk waits
+//! overlap with inserting (bench/README.md has the figures). A third thread, the checkpointer, copies the
+//! WAL into the database file. A checkpoint only copies frames it has fsynced itself and fsyncs the database
+//! file before the WAL may be reused, so an fsynced frame stays durable in the WAL or in the database file.
 //!
 //! Queries and deletes use a second connection (WAL lets it read while the writer writes); it runs on
 //! tokio's blocking pool, never on the async workers.
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, watch};
 
 use super::queue::{take_batch, Pending, Queue};
@@ -34,9 +34,9 @@ const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITER_STALL_LIMIT: Duration = Duration::from_secs(60);
 /// Queries and deletes wait this long for a lock.
 const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the syncer checkpoints the WAL into the database file.
+/// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
-/// The WAL size (pages) at which the writer checkpoints by itself, should the syncer's checkpoints fall behind.
+/// The WAL size (pages) at which the writer checkpoints by itself, should the checkpointer fall behind.
 const WAL_CHECKPOINT_BOUND_PAGES: i64 = 8_192;
 /// Rows per retention delete transaction, so the writer is never locked out for long.
 const DELETE_CHUNK_ROWS: i64 = 5_000;
@@ -70,8 +70,8 @@ pub(crate) async fn open(
             // 8 MiB: the hot pages (the right edge of each b-tree) fit; a bigger cache measured slower, as
             // SQLite walks the cache's hash table at the end of every transaction.
             w.pragma_update(None, "cache_size", -8_192).map_err(db)?;
-            // The syncer fsyncs after each commit (see the module comment) and checkpoints; the writer's own
-            // auto-checkpoint is only the bound on the WAL's size should the syncer's checkpoints fall behind.
+            // The syncer fsyncs after each commit and the checkpointer checkpoints (see the module comment);
+            // the writer's own auto-checkpoint is only the bound on the WAL's size.
             w.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
             w.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_BOUND_PAGES)
                 .map_err(db)?;
@@ -288,7 +288,7 @@ struct Committed {
 
 /// Makes committed groups durable before they are answered.
 struct Syncer {
-    /// The WAL file itself: fsync works per file, whichever descriptor asks.
+    /// The WAL file itself.
     wal: std::fs::File,
     wal_path: PathBuf,
 }
@@ -299,9 +299,7 @@ impl Syncer {
         let mut wal_path = db_path.as_os_str().to_owned();
         wal_path.push("-wal");
         let wal_path = PathBuf::from(wal_path);
-        let wal = std::fs::File::open(&wal_path).map_err(|e| {
-            StoreError::Unavailable(format!("cannot open {}: {e}", wal_path.display()))
-        })?;
+        let wal = open_file(&wal_path)?;
         Ok(Self { wal, wal_path })
     }
 
@@ -344,9 +342,7 @@ impl Checkpointer {
         // NORMAL: fsync the WAL before copying and the database file after.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db)?;
-        let db_file = std::fs::File::open(db_path).map_err(|e| {
-            StoreError::Unavailable(format!("cannot open {}: {e}", db_path.display()))
-        })?;
+        let db_file = open_file(db_path)?;
         Ok(Self { conn, db_file })
     }
 
@@ -370,6 +366,13 @@ impl Checkpointer {
             }
         }
     }
+}
+
+/// A descriptor of one of the database's files, only to fsync it (fsync works per file, whichever
+/// descriptor asks).
+fn open_file(path: &Path) -> Result<std::fs::File, StoreError> {
+    std::fs::File::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -450,20 +453,12 @@ impl Reader {
             let mut stmt = c.prepare_cached("DELETE FROM events WHERE rowid = ?1")?;
             let mut total = 0u64;
             for chunk in rowids.chunks(DELETE_CHUNK_ROWS as usize) {
-                c.execute_batch("BEGIN IMMEDIATE")?;
-                let deleted = chunk
-                    .iter()
-                    .try_fold(0u64, |n, id| stmt.execute([id]).map(|d| n + d as u64));
-                match deleted {
-                    Ok(n) => {
-                        c.execute_batch("COMMIT")?;
-                        total += n;
-                    }
-                    Err(e) => {
-                        let _ = c.execute_batch("ROLLBACK");
-                        return Err(e);
-                    }
+                // Rolled back when dropped on an error.
+                let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+                for id in chunk {
+                    total += stmt.execute([id])? as u64;
                 }
+                tx.commit()?;
             }
             Ok(total)
         })
