@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use vantage_ingest::{config, startup::Application};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "vantage-ingest", version, about = "RUM ingest server")]
 struct Cli {

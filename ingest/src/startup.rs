@@ -57,6 +57,7 @@ impl Application {
                 queue_capacity: s.queue_capacity,
                 max_batch_events: s.max_batch_events,
                 busy_retry_after_secs: s.busy_retry_after_secs,
+                max_client_ahead_ms: settings.limits.max_future.as_millis() as i64,
             },
             &mut registry,
         )

@@ -109,6 +109,7 @@ impl TestDb {
             queue_capacity,
             max_batch_events,
             busy_retry_after_secs: 3,
+            max_client_ahead_ms: StoreConfig::DEFAULT_MAX_CLIENT_AHEAD_MS,
         }
     }
 
@@ -547,7 +548,7 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
         );
         store.shutdown().await;
     }
-    assert_eq!(db.migration_versions().await, vec![1, 2]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3]);
 }
 
 async fn commit_error_fails_every_waiter(kind: Kind) {
@@ -670,9 +671,12 @@ fn known_data_set() -> Vec<EventRecord> {
     for x in [700, 100, 1000, 300, 500, 200, 900, 400, 800, 600] {
         v.push(page_load("shop", "/", SINCE + 1, Some(x as f64)));
     }
-    // "/about": 30, 10, 20 -> p50 rank 2 = 20, p75 rank 3 = 30, p95 rank 3 = 30.
+    // "/about": 30, 10, 20 -> p50 rank 2 = 20, p75 rank 3 = 30, p95 rank 3 = 30. Sent by a client whose clock
+    // is 9 minutes ahead (received before the window starts): the window is on client time.
     for x in [30.0, 10.0, 20.0] {
-        v.push(page_load("shop", "/about", SINCE, Some(x)));
+        let mut e = page_load("shop", "/about", SINCE, Some(x));
+        e.received_ms = SINCE - 9 * 60_000;
+        v.push(e);
     }
     // Excluded: before the window, another site, no value.
     v.push(page_load("shop", "/", SINCE - 1, Some(99_999.0)));

@@ -11,13 +11,18 @@
 //! # Layout
 //! - [`queue`]: admission into the bounded queue (depth counted in events), batch taking, waking submitters.
 //! - [`schema`]: the versioned migrations, one text per dialect, recorded in `schema_migrations`.
-//! - [`sqlite`]: SQLite backend: WAL + `synchronous=FULL`, writer on its own OS thread, cached multi-row inserts.
+//! - [`sqlite`]: SQLite backend: WAL, writer, syncer (fsync before answering) and checkpointer threads, single-row inserts.
 //! - [`postgres`]: PostgreSQL backend: one `INSERT ... SELECT FROM UNNEST(...)` per group, reconnects.
 //! - [`stats`]: the stats queries (shared SQL, nearest-rank percentiles) and their result shapes.
 //!
 //! # Time base
 //! Stats windows (`since_ms`) compare against the event's **client** timestamp (`client_ts_ms`): that is when
 //! the user saw the page, and the HTTP layer already rejects timestamps too far in the past or future.
+//! The stats index is on the **receive** time, though (`(site, event_type, received_ms)`: appended to at its
+//! right edge, where an index on client time takes inserts all over the last seconds of each type, one dirty
+//! page per event); the queries add `received_ms >= since_ms - max_client_ahead_ms`, which every row with
+//! `client_ts_ms >= since_ms` meets, so results are those of the client-time window alone. (Should
+//! `max_future` be lowered, events stored earlier under the larger value could fall out at the window's edge.)
 //! Retention ([`Store::delete_older_than`]) compares against the **server receive** time (`received_ms`): how
 //! long we hold data is our clock's business, not the sender's.
 
@@ -83,6 +88,9 @@ pub struct StoreConfig {
     pub max_batch_events: usize,
     /// What `Busy` tells the sender to wait before retrying (the HTTP `Retry-After`), seconds.
     pub busy_retry_after_secs: u64,
+    /// How far a stored event's client timestamp may be ahead of its receive time, ms (the HTTP layer's
+    /// `limits.max_future`). Stats windows use it to range-scan the `(site, event_type, received_ms)` index.
+    pub max_client_ahead_ms: i64,
 }
 
 impl StoreConfig {
@@ -92,6 +100,8 @@ impl StoreConfig {
     pub const DEFAULT_MAX_BATCH_EVENTS: usize = 5_000;
     /// Default `Retry-After` for `Busy`.
     pub const DEFAULT_BUSY_RETRY_AFTER_SECS: u64 = 1;
+    /// Default for [`Self::max_client_ahead_ms`]: the default `limits.max_future`, 10 minutes.
+    pub const DEFAULT_MAX_CLIENT_AHEAD_MS: i64 = 10 * 60 * 1000;
 
     /// The given URL with default queue and batch sizes.
     pub fn with_url(url: impl Into<String>) -> Self {
@@ -100,6 +110,7 @@ impl StoreConfig {
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             max_batch_events: Self::DEFAULT_MAX_BATCH_EVENTS,
             busy_retry_after_secs: Self::DEFAULT_BUSY_RETRY_AFTER_SECS,
+            max_client_ahead_ms: Self::DEFAULT_MAX_CLIENT_AHEAD_MS,
         }
     }
 }
@@ -157,6 +168,7 @@ struct Inner {
     backend: Backend,
     /// Turns true when the writer has committed everything and stopped.
     writer_done: tokio::sync::watch::Receiver<bool>,
+    max_client_ahead_ms: i64,
 }
 
 /// The query side of each backend (the write side lives in the writer task).
@@ -228,6 +240,7 @@ impl Store {
                 queue,
                 backend,
                 writer_done,
+                max_client_ahead_ms: cfg.max_client_ahead_ms.max(0),
             }),
         })
     }
@@ -324,9 +337,10 @@ impl Store {
         site: &str,
         since_ms: i64,
     ) -> Result<Vec<Vec<stats::Cell>>, StoreError> {
+        let received_since_ms = since_ms.saturating_sub(self.inner.max_client_ahead_ms);
         match &self.inner.backend {
-            Backend::Sqlite(r) => r.stats_query(sql, site, since_ms).await,
-            Backend::Postgres(r) => r.stats_query(sql, site, since_ms).await,
+            Backend::Sqlite(r) => r.stats_query(sql, site, since_ms, received_since_ms).await,
+            Backend::Postgres(r) => r.stats_query(sql, site, since_ms, received_since_ms).await,
         }
     }
 }

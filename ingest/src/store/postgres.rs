@@ -345,10 +345,11 @@ impl Reader {
         sql: &'static str,
         site: &str,
         since_ms: i64,
+        received_since_ms: i64,
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(&postgres_sql(sql), &[&site, &since_ms])
+            .query(&postgres_sql(sql), &[&site, &since_ms, &received_since_ms])
             .await
             .map_err(|e| self.db(e))?;
         let mut out = Vec::with_capacity(rows.len());

@@ -88,6 +88,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "DROP INDEX IF EXISTS events_site_session;",
         postgres: "DROP INDEX IF EXISTS events_site_session;",
     },
+    Migration {
+        version: 3,
+        sqlite: "DROP INDEX IF EXISTS events_site_type_ts; DROP INDEX IF EXISTS events_received; \
+                 CREATE INDEX events_site_type_received ON events (site, event_type, received_ms);",
+        postgres: "DROP INDEX IF EXISTS events_site_type_ts; \
+                   CREATE INDEX events_site_type_received ON events (site, event_type, received_ms);",
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -85,7 +85,8 @@ pub(crate) enum Cell {
     Text(String),
 }
 
-// Parameters: ?1 = site, ?2 = since_ms. PostgreSQL gets `$1`, `$2` (see `postgres_sql`), so these texts
+// Parameters: ?1 = site, ?2 = since_ms (client time), ?3 = the receive-time bound that lets the
+// `(site, event_type, received_ms)` index narrow the scan (store module docs, "Time base"). PostgreSQL gets `$1`, `$2` (see `postgres_sql`), so these texts
 // must not contain any other `?`.
 
 pub(crate) const PAGE_SQL: &str = "
@@ -94,7 +95,7 @@ WITH v AS (
            ROW_NUMBER() OVER (PARTITION BY route ORDER BY value) AS rn,
            COUNT(*) OVER (PARTITION BY route) AS n
     FROM events
-    WHERE site = ?1 AND event_type = 'page_load' AND client_ts_ms >= ?2 AND value IS NOT NULL
+    WHERE site = ?1 AND event_type = 'page_load' AND received_ms >= ?3 AND client_ts_ms >= ?2 AND value IS NOT NULL
 )
 SELECT route, MAX(n),
        MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN value END),
@@ -109,7 +110,7 @@ WITH v AS (
            ROW_NUMBER() OVER (PARTITION BY COALESCE(endpoint, 'unknown') ORDER BY value NULLS LAST) AS rn,
            COUNT(value) OVER (PARTITION BY COALESCE(endpoint, 'unknown')) AS n
     FROM events
-    WHERE site = ?1 AND event_type = 'api_call' AND client_ts_ms >= ?2
+    WHERE site = ?1 AND event_type = 'api_call' AND received_ms >= ?3 AND client_ts_ms >= ?2
 )
 SELECT ep, COUNT(*), SUM(failed),
        MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN value END),
@@ -119,14 +120,14 @@ FROM v GROUP BY ep";
 pub(crate) const ERROR_TOTALS_SQL: &str = "
 SELECT route, COUNT(*), COUNT(DISTINCT session_id)
 FROM events
-WHERE site = ?1 AND event_type = 'error' AND client_ts_ms >= ?2
+WHERE site = ?1 AND event_type = 'error' AND received_ms >= ?3 AND client_ts_ms >= ?2
 GROUP BY route";
 
 pub(crate) const ERROR_MESSAGES_SQL: &str = "
 WITH m AS (
     SELECT route, COALESCE(name, '') AS message, COUNT(*) AS c
     FROM events
-    WHERE site = ?1 AND event_type = 'error' AND client_ts_ms >= ?2
+    WHERE site = ?1 AND event_type = 'error' AND received_ms >= ?3 AND client_ts_ms >= ?2
     GROUP BY route, COALESCE(name, '')
 ), r AS (
     SELECT route, message, c, ROW_NUMBER() OVER (PARTITION BY route ORDER BY c DESC, message) AS rn
@@ -140,7 +141,7 @@ WITH v AS (
            ROW_NUMBER() OVER (PARTITION BY route, name ORDER BY value) AS rn,
            COUNT(*) OVER (PARTITION BY route, name) AS n
     FROM events
-    WHERE site = ?1 AND event_type = 'web_vital' AND client_ts_ms >= ?2
+    WHERE site = ?1 AND event_type = 'web_vital' AND received_ms >= ?3 AND client_ts_ms >= ?2
       AND value IS NOT NULL AND name IS NOT NULL
 )
 SELECT route, name, MAX(n),
@@ -313,8 +314,8 @@ mod tests {
             VITAL_SQL,
         ] {
             let pg = postgres_sql(sql);
-            assert!(pg.contains("$1") && pg.contains("$2"));
-            assert_eq!(sql.matches('?').count(), 2, "{sql}");
+            assert!(pg.contains("$1") && pg.contains("$2") && pg.contains("$3"));
+            assert_eq!(sql.matches('?').count(), 3, "{sql}");
         }
         assert!(ERROR_MESSAGES_SQL.contains(&format!("rn <= {TOP_MESSAGES}")));
     }
