@@ -491,7 +491,8 @@ fn insert_row(stmt: &mut rusqlite::CachedStatement<'_>, e: &EventRecord) -> rusq
     stmt.raw_bind_parameter(14, e.endpoint.as_deref().map(text_safe))?;
     stmt.raw_bind_parameter(15, e.status)?;
     stmt.raw_bind_parameter(16, e.rating.as_deref().map(text_safe))?;
-    stmt.raw_bind_parameter(17, text_safe(&e.raw))?;
+    // JSON text never holds a NUL byte (the serializer escapes it): bound without the scan.
+    stmt.raw_bind_parameter(17, e.raw.as_str())?;
     Ok(stmt.raw_execute()? == 1)
 }
 
