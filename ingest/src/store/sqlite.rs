@@ -41,8 +41,8 @@ const WRITER_STALL_LIMIT: Duration = Duration::from_secs(60);
 const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
-/// The WAL size (pages) at which the writer checkpoints by itself, should the checkpointer fall behind.
-const WAL_CHECKPOINT_BOUND_PAGES: i64 = 8_192;
+/// The WAL size at which the writer checkpoints by itself, should the checkpointer fall behind.
+const WAL_CHECKPOINT_BOUND_BYTES: i64 = 32 << 20;
 /// While the syncer is busy, how often the writer looks for new submits to add to its open transaction.
 const SYNCER_POLL: Duration = Duration::from_micros(500);
 /// How far past the retention cutoff (receive time) the walk in rowid order goes before it stops.
@@ -82,8 +82,16 @@ pub(crate) async fn open(
             // The syncer fsyncs after each commit and the checkpointer checkpoints (see the module comment);
             // the writer's own auto-checkpoint is only the bound on the WAL's size.
             w.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
-            w.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_BOUND_PAGES)
+            // SQLite counts the bound in pages; an older database may still have 4 KiB ones.
+            let page_size: i64 = w
+                .pragma_query_value(None, "page_size", |r| r.get(0))
                 .map_err(db)?;
+            w.pragma_update(
+                None,
+                "wal_autocheckpoint",
+                WAL_CHECKPOINT_BOUND_BYTES / page_size.max(512),
+            )
+            .map_err(db)?;
             let syncer = Syncer::open(&path)?;
             let checkpointer = Checkpointer::open(&path)?;
             let r = connect(&path, READER_BUSY_TIMEOUT)?;
