@@ -91,6 +91,60 @@ async fn seed_batch_with_current_timestamps_and_default_limits() {
 }
 
 #[tokio::test]
+async fn each_event_of_a_mixed_batch_gets_its_own_page_and_browser() {
+    // The handler shapes a page URL and a user agent once per run of equal ones: switching back and forth
+    // within a batch must still shape every event by its own.
+    let (db, app) = app().await;
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let mut events = vec![
+        page_load("s", "https://shop.example.com/products/1", 100.0),
+        page_load("s", "https://shop.example.com/cart?step=2", 200.0),
+        page_load("s", "https://shop.example.com/products/2", 300.0),
+    ];
+    events[1]["user_agent"] = json!(firefox);
+    let r = app.send(&json!({ "events": events })).await;
+    assert_eq!(r.status(), 202);
+    let m = app.metrics().await;
+    assert!(
+        m.contains(r#"rum_page_load_seconds_count{site="shop",page="/products/:id"} 2"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"rum_page_load_seconds_count{site="shop",page="/cart"} 1"#),
+        "{m}"
+    );
+    app.stop().await;
+    let conn = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
+    let rows: Vec<(String, String, String)> = conn
+        .prepare("SELECT route, url, browser FROM events ORDER BY value")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = [
+        (
+            "/products/:id",
+            "https://shop.example.com/products/1",
+            "Chrome",
+        ),
+        ("/cart", "https://shop.example.com/cart", "Firefox"),
+        (
+            "/products/:id",
+            "https://shop.example.com/products/2",
+            "Chrome",
+        ),
+    ];
+    assert_eq!(rows.len(), 3);
+    for (row, (route, url, browser)) in rows.iter().zip(expected) {
+        assert_eq!(
+            (row.0.as_str(), row.1.as_str(), row.2.as_str()),
+            (route, url, browser)
+        );
+    }
+}
+
+#[tokio::test]
 async fn partial_acceptance_reports_bad_events_by_index() {
     let (_db, app) = app().await;
     let body = json!({"events": [

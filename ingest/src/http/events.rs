@@ -5,7 +5,7 @@ use crate::cardinality::Label;
 use crate::decode::{self, DecodeError};
 use crate::event::{self, Batch, EventType, Rejection, ValidEvent, Vital};
 use crate::metrics::Observation;
-use crate::shape;
+use crate::shape::{self, UserAgent};
 use crate::startup::AppState;
 use crate::store::{EventRecord, SubmitError, SubmitOutcome};
 use actix_web::http::header::{self, HeaderMap};
@@ -253,24 +253,34 @@ fn shape(
     let keep_query = state.settings.storage.keep_query_params;
     let mut records = Vec::with_capacity(valid.len());
     let mut obs = Vec::with_capacity(valid.len());
+    // The events of a batch nearly always come from one page and one browser: shape each page URL and user
+    // agent once per run of equal ones, not once per event.
+    let mut page: Option<PageShape> = None;
+    let mut agent: Option<(String, UserAgent)> = None;
     for (_, ev) in valid {
-        let route = ev
-            .url
-            .as_deref()
-            .map(|u| shape::route_template(u, &cfg.routes))
-            .unwrap_or_else(|| "unknown".into());
+        if page.as_ref().is_some_and(|p| p.url != ev.url) {
+            page = None;
+        }
+        let PageShape {
+            route,
+            stored_url,
+            label,
+            ..
+        } = page.get_or_insert_with(|| PageShape::new(ev.url.clone(), state, site, keep_query));
+        if agent.as_ref().is_some_and(|(ua, _)| *ua != ev.user_agent) {
+            agent = None;
+        }
+        let (_, ua) =
+            agent.get_or_insert_with(|| (ev.user_agent.clone(), state.ua.parse(&ev.user_agent)));
         let endpoint = (ev.kind == EventType::ApiCall).then(|| match &ev.endpoint_url {
             Some(e) => {
                 shape::endpoint_label(ev.method.as_deref().unwrap_or("GET"), e, ev.url.as_deref())
             }
             None => "unknown".to_string(),
         });
-        let ua = state.ua.parse(&ev.user_agent);
         obs.push(ObservationOwned {
             kind: ev.kind,
-            page: state
-                .budgets
-                .admit(site, Label::Page, &route, cfg.label_budget),
+            page: label.clone(),
             value_ms: ev.value,
             vital: ev.vital,
             endpoint: endpoint.as_deref().map(|e| {
@@ -287,15 +297,11 @@ fn shape(
             event_type: ev.kind.as_str().to_string(),
             client_ts_ms: ev.timestamp_ms,
             received_ms: now_ms,
-            route,
-            url: ev
-                .url
-                .as_deref()
-                .map(|u| shape::stored_url(u, keep_query))
-                .unwrap_or_default(),
-            browser: ua.browser,
-            os: ua.os,
-            device: ua.device,
+            route: route.clone(),
+            url: stored_url.clone(),
+            browser: ua.browser.clone(),
+            os: ua.os.clone(),
+            device: ua.device.clone(),
             value: ev.value,
             rating: match (ev.vital, ev.value) {
                 (Some(v), Some(x)) => Some(v.rating(x).to_string()),
@@ -308,6 +314,37 @@ fn shape(
         });
     }
     (records, obs)
+}
+
+/// One page URL shaped: its route template, the URL as stored, and the route as a metric label (budgeted).
+struct PageShape {
+    url: Option<String>,
+    route: String,
+    stored_url: String,
+    label: String,
+}
+
+impl PageShape {
+    fn new(url: Option<String>, state: &AppState, site: usize, keep_query: bool) -> Self {
+        let cfg = &state.settings.sites[site];
+        let route = url
+            .as_deref()
+            .map(|u| shape::route_template(u, &cfg.routes))
+            .unwrap_or_else(|| "unknown".into());
+        let stored_url = url
+            .as_deref()
+            .map(|u| shape::stored_url(u, keep_query))
+            .unwrap_or_default();
+        let label = state
+            .budgets
+            .admit(site, Label::Page, &route, cfg.label_budget);
+        Self {
+            url,
+            route,
+            stored_url,
+            label,
+        }
+    }
 }
 
 /// Step 5: durable write; resolves only after COMMIT.
