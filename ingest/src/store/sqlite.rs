@@ -232,7 +232,7 @@ impl Writer {
     /// anyone sooner, since the next fsync cannot start before the current one ends, but every commit
     /// rewrites every page it dirtied into the WAL, and the pages an index's inserts share (each b-tree's
     /// right edge) are dirtied again by every commit. At 32 connections this took the WAL written per event
-    /// from ~4.6 KB to ~3.0 KB (bench/README.md, ingest-perf5).
+    /// from ~4.6 KB to ~3.0 KB (bench/README.md, ingest-perf6).
     fn run(
         &mut self,
         mut rx: mpsc::UnboundedReceiver<Pending>,
@@ -504,6 +504,22 @@ fn insert_row(stmt: &mut rusqlite::CachedStatement<'_>, e: &EventRecord) -> rusq
     Ok(stmt.raw_execute()? == 1)
 }
 
+/// Deletes these rows in one short write transaction (none when there is nothing to delete).
+fn delete_rows(c: &Connection, rowids: &[i64]) -> rusqlite::Result<u64> {
+    if rowids.is_empty() {
+        return Ok(0);
+    }
+    let mut stmt = c.prepare_cached("DELETE FROM events WHERE rowid = ?1")?;
+    // Rolled back when dropped on an error.
+    let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+    let mut deleted = 0u64;
+    for id in rowids {
+        deleted += stmt.execute([id])? as u64;
+    }
+    tx.commit()?;
+    Ok(deleted)
+}
+
 impl Reader {
     async fn with_conn<T: Send + 'static>(
         &self,
@@ -544,15 +560,9 @@ impl Reader {
                 .prepare_cached("SELECT rowid FROM events WHERE site = ?1 AND session_id = ?2")?
                 .query_map((site, session), |r| r.get::<_, i64>(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
-            let mut stmt = c.prepare_cached("DELETE FROM events WHERE rowid = ?1")?;
             let mut total = 0u64;
             for chunk in rowids.chunks(DELETE_CHUNK_ROWS as usize) {
-                // Rolled back when dropped on an error.
-                let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
-                for id in chunk {
-                    total += stmt.execute([id])? as u64;
-                }
-                tx.commit()?;
+                total += delete_rows(c, chunk)?;
             }
             Ok(total)
         })
@@ -568,7 +578,6 @@ impl Reader {
             let mut scan = c.prepare_cached(
                 "SELECT rowid, received_ms FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
             )?;
-            let mut delete = c.prepare_cached("DELETE FROM events WHERE rowid = ?1")?;
             let (mut after, mut total) = (i64::MIN, 0u64);
             loop {
                 let rows = scan
@@ -579,11 +588,12 @@ impl Reader {
                 let Some(&(last, _)) = rows.last() else {
                     return Ok(total);
                 };
-                let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
-                for (rowid, _) in rows.iter().filter(|(_, at)| *at < cutoff_ms) {
-                    total += delete.execute([rowid])? as u64;
-                }
-                tx.commit()?;
+                let old: Vec<i64> = rows
+                    .iter()
+                    .filter(|(_, at)| *at < cutoff_ms)
+                    .map(|(rowid, _)| *rowid)
+                    .collect();
+                total += delete_rows(c, &old)?;
                 let past_cutoff = rows
                     .iter()
                     .any(|(_, at)| *at >= cutoff_ms.saturating_add(RETENTION_SLACK_MS));
@@ -648,13 +658,7 @@ mod tests {
     fn stats_queries_range_scan_the_receive_time_index() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        for sql in [
-            super::super::stats::PAGE_SQL,
-            super::super::stats::API_SQL,
-            super::super::stats::ERROR_TOTALS_SQL,
-            super::super::stats::ERROR_MESSAGES_SQL,
-            super::super::stats::VITAL_SQL,
-        ] {
+        for sql in super::super::stats::ALL_SQL {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let plan: Vec<String> = stmt
                 .query_map(("shop", 0, 0), |r| r.get(3))

@@ -151,6 +151,16 @@ SELECT route, name, MAX(n),
        SUM(CASE WHEN rating = 'poor' THEN 1 ELSE 0 END)
 FROM v GROUP BY route, name";
 
+/// Every stats query, for the tests that check them all.
+#[cfg(test)]
+pub(crate) const ALL_SQL: [&str; 5] = [
+    PAGE_SQL,
+    API_SQL,
+    ERROR_TOTALS_SQL,
+    ERROR_MESSAGES_SQL,
+    VITAL_SQL,
+];
+
 /// The same query with PostgreSQL's `$n` placeholders.
 pub(crate) fn postgres_sql(sql: &str) -> String {
     sql.replace('?', "$")
@@ -306,13 +316,7 @@ mod tests {
 
     #[test]
     fn placeholders_translate_and_no_stray_question_marks() {
-        for sql in [
-            PAGE_SQL,
-            API_SQL,
-            ERROR_TOTALS_SQL,
-            ERROR_MESSAGES_SQL,
-            VITAL_SQL,
-        ] {
+        for sql in ALL_SQL {
             let pg = postgres_sql(sql);
             assert!(pg.contains("$1") && pg.contains("$2") && pg.contains("$3"));
             assert_eq!(sql.matches('?').count(), 3, "{sql}");
