@@ -112,6 +112,17 @@ pub struct NotifiedAlert {
     pub annotations: std::collections::BTreeMap<String, String>,
 }
 
+impl NotifiedAlert {
+    /// True when this is `alertname` in `status` (`firing` / `resolved`) with every label in `labels`.
+    pub fn is(&self, alertname: &str, status: &str, labels: &[(&str, &str)]) -> bool {
+        self.status == status
+            && self.labels.get("alertname").map(String::as_str) == Some(alertname)
+            && labels
+                .iter()
+                .all(|(k, v)| self.labels.get(*k).map(String::as_str) == Some(*v))
+    }
+}
+
 /// Collects the JSON bodies Alertmanager posts.
 pub struct WebhookSink {
     pub addr: SocketAddr,

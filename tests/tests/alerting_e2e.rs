@@ -108,10 +108,11 @@ async fn target_down_pages_with_check_and_regions_then_resolves() -> Result<()> 
             "SyntheticCheckFailingMultiRegion firing",
             FIRE_WITHIN,
             |a| {
-                a.status == "firing"
-                    && a.labels.get("alertname").map(String::as_str)
-                        == Some("SyntheticCheckFailingMultiRegion")
-                    && a.labels.get("endpoint").map(String::as_str) == Some(CHECK)
+                a.is(
+                    "SyntheticCheckFailingMultiRegion",
+                    "firing",
+                    &[("endpoint", CHECK)],
+                )
             },
         )
         .await
@@ -158,10 +159,11 @@ async fn target_down_pages_with_check_and_regions_then_resolves() -> Result<()> 
             "SyntheticCheckFailingMultiRegion resolved",
             RESOLVE_WITHIN,
             |a| {
-                a.status == "resolved"
-                    && a.labels.get("alertname").map(String::as_str)
-                        == Some("SyntheticCheckFailingMultiRegion")
-                    && a.labels.get("endpoint").map(String::as_str) == Some(CHECK)
+                a.is(
+                    "SyntheticCheckFailingMultiRegion",
+                    "resolved",
+                    &[("endpoint", CHECK)],
+                )
             },
         )
         .await
