@@ -18,10 +18,13 @@
 //! # Time base
 //! Stats windows (`since_ms`) compare against the event's **client** timestamp (`client_ts_ms`): that is when
 //! the user saw the page, and the HTTP layer already rejects timestamps too far in the past or future.
-//! The stats index is on the **receive** time, though (`(site, event_type, received_ms)`: appended to at its
-//! right edge, where an index on client time takes inserts all over the last seconds of each type, one dirty
-//! page per event); the queries add `received_ms >= since_ms - max_client_ahead_ms`, which every row with
-//! `client_ts_ms >= since_ms` meets, so results are those of the client-time window alone. (Should
+//! The scan is narrowed by **receive** time, though, which only grows as rows are added (an index on client
+//! time takes inserts all over the last seconds of each type, one dirty page per event): the queries add
+//! `received_ms >= since_ms - max_client_ahead_ms`, which every row with `client_ts_ms >= since_ms` meets,
+//! so results are those of the client-time window alone. PostgreSQL serves that bound from its
+//! `(site, event_type, received_ms)` index; SQLite has no index for it (every commit rewrote each event
+//! type's right-edge page) and scans the rowid range from the first row received then, rows being
+//! appended in receive order (`sqlite.rs`). (Should
 //! `max_future` be lowered, events stored earlier under the larger value could fall out at the window's edge.)
 //! Retention ([`Store::delete_older_than`]) compares against the **server receive** time (`received_ms`): how
 //! long we hold data is our clock's business, not the sender's.

@@ -25,7 +25,7 @@ use super::queue::{Pending, Queue};
 use super::schema::{
     self, text_safe, INSERT_COLUMNS, INSERT_COLUMN_COUNT, MIGRATIONS, MIGRATIONS_TABLE_SQLITE,
 };
-use super::stats::Cell;
+use super::stats::{self, Cell};
 use super::{EventRecord, StoreError};
 
 /// Page size of a new database. Each commit writes every page it dirtied, and with groups of hundreds of
@@ -45,8 +45,10 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 const WAL_CHECKPOINT_BOUND_BYTES: i64 = 32 << 20;
 /// While the syncer is busy, how often the writer looks for new submits to add to its open transaction.
 const SYNCER_POLL: Duration = Duration::from_micros(500);
-/// How far past the retention cutoff (receive time) the walk in rowid order goes before it stops.
-const RETENTION_SLACK_MS: i64 = 60_000;
+/// Rows are appended in receive order, so rowid order is receive order, up to the moments a submit spends
+/// between its handler and the writer, or a step back of the server's clock. Walks that use rowid order as
+/// receive order (retention, the stats windows) allow this much disorder.
+const RECEIVE_ORDER_SLACK_MS: i64 = 60_000;
 /// Rows per retention delete transaction, so the writer is never locked out for long.
 const DELETE_CHUNK_ROWS: i64 = 5_000;
 
@@ -504,6 +506,35 @@ fn insert_row(stmt: &mut rusqlite::CachedStatement<'_>, e: &EventRecord) -> rusq
     Ok(stmt.raw_execute()? == 1)
 }
 
+/// The first rowid received at or after `received_ms` (one past the last row when there is none), by
+/// binary search over rowids: rowid order is receive order ([`RECEIVE_ORDER_SLACK_MS`]), and each probe is
+/// one b-tree seek, where an index on receive time would cost every commit a rewritten page.
+fn first_rowid_received_since(c: &Connection, received_ms: i64) -> rusqlite::Result<i64> {
+    let mut probe = c.prepare_cached(
+        "SELECT rowid, received_ms FROM events WHERE rowid >= ?1 ORDER BY rowid LIMIT 1",
+    )?;
+    // The received time of the first row at or after `rowid`, if any.
+    let mut at = |rowid: i64| -> rusqlite::Result<Option<(i64, i64)>> {
+        let mut rows = probe.query([rowid])?;
+        rows.next()?.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose()
+    };
+    let Some((first, _)) = at(i64::MIN)? else {
+        return Ok(0);
+    };
+    let last: i64 = c.query_row("SELECT MAX(rowid) FROM events", [], |r| r.get(0))?;
+    // Invariant: every row before `lo` was received before `received_ms`; the row at or after `hi` (if
+    // any) was not, or `hi` is one past the last row.
+    let (mut lo, mut hi) = (first, last.saturating_add(1));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match at(mid)? {
+            Some((rowid, at_ms)) if at_ms < received_ms => lo = rowid + 1,
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
 /// Deletes these rows in one short write transaction (none when there is nothing to delete).
 fn delete_rows(c: &Connection, rowids: &[i64]) -> rusqlite::Result<u64> {
     if rowids.is_empty() {
@@ -569,10 +600,9 @@ impl Reader {
         .await
     }
 
-    /// There is no `received_ms` index either (migration 3): rows are appended in receive order, so rowid
-    /// order is receive order up to the moments a submit spends between its handler and the writer. The
-    /// walk goes from the oldest rowid in chunks, deleting what is older than the cutoff, and stops at the
-    /// first row received [`RETENTION_SLACK_MS`] after it.
+    /// There is no `received_ms` index (migration 3), but rowid order is receive order
+    /// ([`RECEIVE_ORDER_SLACK_MS`]). The walk goes from the oldest rowid in chunks, deleting what is older
+    /// than the cutoff, and stops at the first row received [`RECEIVE_ORDER_SLACK_MS`] after it.
     pub async fn delete_older_than(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
         self.with_conn(move |c| {
             let mut scan = c.prepare_cached(
@@ -596,7 +626,7 @@ impl Reader {
                 total += delete_rows(c, &old)?;
                 let past_cutoff = rows
                     .iter()
-                    .any(|(_, at)| *at >= cutoff_ms.saturating_add(RETENTION_SLACK_MS));
+                    .any(|(_, at)| *at >= cutoff_ms.saturating_add(RECEIVE_ORDER_SLACK_MS));
                 if past_cutoff || (rows.len() as i64) < DELETE_CHUNK_ROWS {
                     return Ok(total);
                 }
@@ -615,9 +645,13 @@ impl Reader {
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
         let site = site.to_owned();
         self.with_conn(move |c| {
-            let mut stmt = c.prepare_cached(sql)?;
+            let first = first_rowid_received_since(
+                c,
+                received_since_ms.saturating_sub(RECEIVE_ORDER_SLACK_MS),
+            )?;
+            let mut stmt = c.prepare_cached(&stats::sqlite_sql(sql))?;
             let columns = stmt.column_count();
-            let mut rows = stmt.query((site, since_ms, received_since_ms))?;
+            let mut rows = stmt.query((site, since_ms, first))?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let mut cells = Vec::with_capacity(columns);
@@ -655,10 +689,11 @@ mod tests {
     }
 
     #[test]
-    fn stats_queries_range_scan_the_receive_time_index() {
+    fn stats_queries_scan_only_the_rowid_range_of_their_window() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        for sql in super::super::stats::ALL_SQL {
+        for sql in stats::ALL_SQL {
+            let sql = stats::sqlite_sql(sql);
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let plan: Vec<String> = stmt
                 .query_map(("shop", 0, 0), |r| r.get(3))
@@ -667,12 +702,48 @@ mod tests {
                 .unwrap();
             let plan = plan.join("\n");
             assert!(
-                plan.contains(
-                    "events_site_type_received (site=? AND event_type=? AND received_ms>?)"
-                ),
+                plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"),
                 "{sql}\n{plan}"
             );
         }
+    }
+
+    /// Rows with these receive times, in rowid order, with every third rowid deleted (gaps).
+    fn table_with_gaps(received: &[i64]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        for (i, at) in received.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (event_id, site, session_id, event_type, client_ts_ms, received_ms, \
+                 route, url, browser, os, device, raw) VALUES (?1, 's', 's', 'custom', 0, ?2, '', '', '', '', '', '{}')",
+                (&uuid::Uuid::from_u128(i as u128).as_bytes()[..], at),
+            )
+            .unwrap();
+        }
+        conn.execute("DELETE FROM events WHERE rowid % 3 = 0", [])
+            .unwrap();
+        conn
+    }
+
+    #[test]
+    fn first_rowid_of_a_receive_time_by_binary_search() {
+        // rowid r (1-based) was received at 10 * r; rowids 3, 6, 9, ... are gone.
+        let received: Vec<i64> = (1..=1000).map(|r| 10 * r).collect();
+        let conn = table_with_gaps(&received);
+        let first = |at| first_rowid_received_since(&conn, at).unwrap();
+        assert_eq!(first(i64::MIN), 1);
+        assert_eq!(first(10), 1);
+        assert_eq!(first(11), 2);
+        // Rowid 3 (received at 30) is deleted: `rowid >= 3` starts at rowid 4, received at 40.
+        assert_eq!(first(25), 3);
+        assert_eq!(first(31), 3);
+        assert_eq!(first(41), 5);
+        assert_eq!(first(5_000), 500);
+        assert_eq!(first(10_000), 999); // 999 is gone too
+                                        // Past the last row: one past it, so the range is empty.
+        assert_eq!(first(10_001), 1001);
+        let empty = table_with_gaps(&[]);
+        assert_eq!(first_rowid_received_since(&empty, 0).unwrap(), 0);
     }
 
     #[test]

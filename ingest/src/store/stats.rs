@@ -85,9 +85,13 @@ pub(crate) enum Cell {
     Text(String),
 }
 
-// Parameters: ?1 = site, ?2 = since_ms (client time), ?3 = the receive-time bound that lets the
-// `(site, event_type, received_ms)` index narrow the scan (store module docs, "Time base"). PostgreSQL gets `$1`, `$2` (see `postgres_sql`), so these texts
-// must not contain any other `?`.
+// Parameters: ?1 = site, ?2 = since_ms (client time), ?3 = the receive-time bound that narrows the scan
+// (store module docs, "Time base"): PostgreSQL's `(site, event_type, received_ms)` index takes it as is;
+// SQLite gets the first rowid of that receive time instead (see `sqlite_sql`). PostgreSQL gets `$1`, `$2`
+// (see `postgres_sql`), so these texts must not contain any other `?`.
+
+/// The receive-time bound as every query spells it, once.
+const RECEIVED_BOUND: &str = "received_ms >= ?3";
 
 pub(crate) const PAGE_SQL: &str = "
 WITH v AS (
@@ -164,6 +168,12 @@ pub(crate) const ALL_SQL: [&str; 5] = [
 /// The same query with PostgreSQL's `$n` placeholders.
 pub(crate) fn postgres_sql(sql: &str) -> String {
     sql.replace('?', "$")
+}
+
+/// The same query bounded by rowid: SQLite has no receive-time index, its rows are in receive order, and
+/// `?3` is then the first rowid of the receive-time bound.
+pub(crate) fn sqlite_sql(sql: &str) -> String {
+    sql.replace(RECEIVED_BOUND, "rowid >= ?3")
 }
 
 fn bad_row(what: &str) -> StoreError {
@@ -320,6 +330,8 @@ mod tests {
             let pg = postgres_sql(sql);
             assert!(pg.contains("$1") && pg.contains("$2") && pg.contains("$3"));
             assert_eq!(sql.matches('?').count(), 3, "{sql}");
+            assert_eq!(sql.matches(RECEIVED_BOUND).count(), 1, "{sql}");
+            assert!(!sqlite_sql(sql).contains("received_ms"), "{sql}");
         }
         assert!(ERROR_MESSAGES_SQL.contains(&format!("rn <= {TOP_MESSAGES}")));
     }
