@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ingest benchmark: drives the release server over loopback with realistic 20-event batches (wrk + a fixed
 # corpus), against SQLite, PostgreSQL and a plain actix hello-world handler; prints events/s, p50/p99 latency,
-# server CPU per 1M events and peak RSS. Usage: bench/ingest/run.sh   (DUR=20 CONNS=32 IDS=v7|v4|none to tune)
+# server CPU per 1M events and peak RSS. Usage: bench/ingest/run.sh   (DUR=20 CONNS=32 IDS=sdk|v7|v4|none to tune)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD

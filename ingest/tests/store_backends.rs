@@ -425,13 +425,117 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
     }
     assert_eq!(inserted, 1);
     assert_eq!(store.count_events(Some("shop")).await.unwrap(), 5);
+
+    // The key is (site, session, id), as retries resend an event in its session: the same id in another
+    // session or another site is another event.
+    let mut other_session = e.clone();
+    other_session.session_id = "s2".into();
+    let mut other_site = e.clone();
+    other_site.site = "blog".into();
+    let out = store
+        .submit(vec![other_session.clone(), other_site, other_session])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        SubmitOutcome {
+            inserted: 2,
+            duplicates: 1
+        }
+    );
+    assert_eq!(store.count_events(Some("shop")).await.unwrap(), 6);
     let text = metrics_text(&registry);
     assert_eq!(
         sample(&text, "vantage_ingest_store_events_duplicate_total"),
-        Some(10.0),
+        Some(11.0),
         "{text}"
     );
     store.shutdown().await;
+}
+
+/// A database file as version 4 of the schema left it (the id alone as primary key), with rows received
+/// out of rowid order and a gap, is rebuilt by migration 5: every row and rowid kept, retries of the old
+/// rows still recognised, the stats window still found by rowid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let path = db.sqlite_path.as_ref().unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let old: Vec<EventRecord> = (0..50)
+        .map(|i| page_load("shop", "/", SINCE + i, Some(100.0 + i as f64)))
+        .collect();
+    {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0);
+             CREATE TABLE events (
+                event_id BLOB NOT NULL PRIMARY KEY, site TEXT NOT NULL, session_id TEXT NOT NULL,
+                event_type TEXT NOT NULL, client_ts_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+                route TEXT NOT NULL, url TEXT NOT NULL, browser TEXT NOT NULL, os TEXT NOT NULL,
+                device TEXT NOT NULL, value REAL, name TEXT, endpoint TEXT, status INTEGER, rating TEXT,
+                raw TEXT NOT NULL);",
+        )
+        .unwrap();
+        for (i, e) in old.iter().enumerate() {
+            c.execute(
+                "INSERT INTO events (rowid, event_id, site, session_id, event_type, client_ts_ms, \
+                 received_ms, route, url, browser, os, device, value, raw) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                rusqlite::params![
+                    // Rowids 10, 12, 14, ...: gaps, as deletes leave them.
+                    10 + 2 * i as i64,
+                    &e.event_id.as_bytes()[..],
+                    e.site,
+                    e.session_id,
+                    e.event_type,
+                    e.client_ts_ms,
+                    e.received_ms,
+                    e.route,
+                    e.url,
+                    e.browser,
+                    e.os,
+                    e.device,
+                    e.value,
+                    e.raw
+                ],
+            )
+            .unwrap();
+        }
+    }
+
+    let store = db.open().await;
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.count_events(None).await.unwrap(), 50);
+    // The old rows are retries now; a new one is not.
+    let mut retry = old[..5].to_vec();
+    retry.push(page_load("shop", "/", SINCE + 60, Some(1.0)));
+    assert_eq!(
+        store.submit(retry).await.unwrap(),
+        SubmitOutcome {
+            inserted: 1,
+            duplicates: 5
+        }
+    );
+    let pages = store.page_stats("shop", SINCE + 25).await.unwrap();
+    assert_eq!(pages.len(), 1);
+    // 25 old rows in the window (SINCE + 25 ..= SINCE + 49) and the new one.
+    assert_eq!(pages[0].samples, 26);
+    store.shutdown().await;
+    drop(store);
+
+    let c = rusqlite::Connection::open(path).unwrap();
+    let rowids: Vec<i64> = c
+        .prepare("SELECT rowid FROM events ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut expected: Vec<i64> = (0..50).map(|i| 10 + 2 * i).collect();
+    expected.push(109);
+    assert_eq!(rowids, expected);
 }
 
 async fn busy_when_queue_full_then_everything_commits(kind: Kind) {
@@ -548,7 +652,7 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
         );
         store.shutdown().await;
     }
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5]);
 }
 
 async fn commit_error_fails_every_waiter(kind: Kind) {

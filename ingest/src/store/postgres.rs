@@ -6,7 +6,7 @@
 //! was in flight when the connection died fails, and its submitters may retry: event ids make that safe).
 //! Every error text passes through a [`Redactor`] holding the URL and password.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,9 +16,11 @@ use tokio_postgres::{Client, NoTls, Statement};
 use vantage_common::Redactor;
 
 use super::queue::{take_batch, Pending, Queue};
-use super::schema::{self, text_safe, INSERT_COLUMNS, MIGRATIONS, MIGRATIONS_TABLE_POSTGRES};
+use super::schema::{
+    self, text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, MIGRATIONS, MIGRATIONS_TABLE_POSTGRES,
+};
 use super::stats::{postgres_sql, Cell};
-use super::StoreError;
+use super::{EventRecord, StoreError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serialises migrations of several ingest nodes starting at once against one database.
@@ -155,7 +157,8 @@ fn insert_sql() -> String {
         "INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM UNNEST(\
          $1::text[]::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[], \
          $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::int4[], \
-         $16::text[], $17::text[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text"
+         $16::text[], $17::text[]) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING \
+         RETURNING site, session_id, event_id::text"
     )
 }
 
@@ -181,7 +184,8 @@ impl Writer {
         tracing::debug!("postgres writer drained and stopped");
     }
 
-    async fn write(&mut self, batch: &[Pending]) -> Result<HashSet<uuid::Uuid>, String> {
+    /// Inserts the group; how many of each submit's events were new, in order.
+    async fn write(&mut self, batch: &[Pending]) -> Result<Vec<usize>, String> {
         if !matches!(&self.session, Some((c, _)) if !c.is_closed()) {
             self.session = None;
             let client = self.connector.connect().await?;
@@ -244,14 +248,38 @@ impl Writer {
         ];
         match client.query(insert, &params).await {
             Ok(rows) => {
-                let mut fresh = HashSet::with_capacity(rows.len());
+                // The keys PostgreSQL reports as newly stored, by id; within the group, the first event
+                // with a key gets it, a later one is the duplicate.
+                let mut fresh: HashMap<uuid::Uuid, Vec<(String, String)>> =
+                    HashMap::with_capacity(rows.len());
                 for row in rows {
-                    let id: &str = row.try_get(0).map_err(|e| self.connector.describe(&e))?;
-                    if let Ok(id) = uuid::Uuid::parse_str(id) {
-                        fresh.insert(id);
-                    }
+                    let (site, session, id) = (|| {
+                        Ok::<_, tokio_postgres::Error>((
+                            row.try_get::<_, String>(0)?,
+                            row.try_get::<_, String>(1)?,
+                            row.try_get::<_, &str>(2)?.parse().unwrap_or_default(),
+                        ))
+                    })()
+                    .map_err(|e| self.connector.describe(&e))?;
+                    fresh.entry(id).or_default().push((site, session));
                 }
-                Ok(fresh)
+                let mut take = |e: &EventRecord| {
+                    let Some(keys) = fresh.get_mut(&e.event_id) else {
+                        return false;
+                    };
+                    let (site, session) = (text_safe(&e.site), text_safe(&e.session_id));
+                    match keys.iter().position(|(a, b)| *a == site && *b == session) {
+                        Some(i) => {
+                            keys.swap_remove(i);
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                Ok(batch
+                    .iter()
+                    .map(|p| p.events.iter().filter(|e| take(e)).count())
+                    .collect())
             }
             Err(e) => {
                 let msg = self.connector.describe(&e);

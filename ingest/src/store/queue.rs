@@ -3,7 +3,6 @@
 //! Depth counts events from admission until their transaction has finished (committed or failed), so the
 //! memory held by a stalled writer is bounded by `queue_capacity` plus nothing else.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -187,12 +186,12 @@ impl Queue {
     }
 
     /// Reports a finished group: wakes each submitter with its own counts (or the failure), records
-    /// metrics and frees the queue room. `inserted` holds the ids the database reported as newly stored;
-    /// within the group, the first submit carrying an id gets it, later ones count it as a duplicate.
+    /// metrics and frees the queue room. `inserted` is, for each submit of `batch` in order, how many of its
+    /// events were newly stored (the others were already there: retries).
     pub fn finish(
         &self,
         batch: Vec<Pending>,
-        result: Result<HashSet<uuid::Uuid>, String>,
+        result: Result<Vec<usize>, String>,
         elapsed: Duration,
     ) {
         let events: usize = batch.iter().map(|p| p.events.len()).sum();
@@ -201,16 +200,13 @@ impl Queue {
         // Metrics and queue room are settled before anyone is woken, so a submitter that looks right
         // after its answer sees them.
         let answers: Vec<Result<SubmitOutcome, SubmitError>> = match result {
-            Ok(mut fresh) => {
+            Ok(inserted) => {
                 self.metrics.commits.inc();
                 let answers: Vec<_> = batch
                     .iter()
-                    .map(|p| {
-                        let inserted = p
-                            .events
-                            .iter()
-                            .filter(|e| fresh.remove(&e.event_id))
-                            .count();
+                    .zip(inserted.into_iter().chain(std::iter::repeat(0)))
+                    .map(|(p, inserted)| {
+                        let inserted = inserted.min(p.events.len());
                         Ok(SubmitOutcome {
                             inserted,
                             duplicates: p.events.len() - inserted,
@@ -303,10 +299,8 @@ mod tests {
                 retry_after_secs: 7
             })
         );
-        // The same id twice in one group: the first occurrence is the insert.
-        let batch = vec![p];
-        let fresh: HashSet<_> = [uuid::Uuid::from_u128(1)].into_iter().collect();
-        q.finish(batch, Ok(fresh), Duration::from_millis(1));
+        // One of the two events was already stored.
+        q.finish(vec![p], Ok(vec![1]), Duration::from_millis(1));
         assert_eq!(
             first.await.unwrap(),
             Ok(SubmitOutcome {

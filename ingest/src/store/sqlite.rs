@@ -13,7 +13,6 @@
 //! Queries and deletes use a second connection (WAL lets it read while the writer writes); it runs on
 //! tokio's blocking pool, never on the async workers.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,7 +22,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::queue::{Pending, Queue};
 use super::schema::{
-    self, text_safe, INSERT_COLUMNS, INSERT_COLUMN_COUNT, MIGRATIONS, MIGRATIONS_TABLE_SQLITE,
+    self, text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, INSERT_COLUMN_COUNT, MIGRATIONS,
+    MIGRATIONS_TABLE_SQLITE,
 };
 use super::stats::{self, Cell};
 use super::{EventRecord, StoreError};
@@ -269,7 +269,7 @@ impl Writer {
                     }
                 }
             }
-            let result = open.and_then(|()| self.commit()).map(|()| group.fresh);
+            let result = open.and_then(|()| self.commit()).map(|()| group.inserted);
             sent += 1;
             if synced
                 .send(Committed {
@@ -292,11 +292,11 @@ impl Writer {
     fn insert_pending(&mut self, p: &Pending, group: &mut Group) -> Result<(), String> {
         let inserted = (|| {
             let mut stmt = self.conn.prepare_cached(&self.row_sql)?;
+            let mut inserted = 0;
             for e in &p.events {
-                if insert_row(&mut stmt, e)? {
-                    group.fresh.insert(e.event_id);
-                }
+                inserted += usize::from(insert_row(&mut stmt, e)?);
             }
+            group.inserted.push(inserted);
             Ok::<_, rusqlite::Error>(())
         })();
         inserted.map_err(|e| self.rollback(e.to_string()))
@@ -335,12 +335,12 @@ impl Writer {
     }
 }
 
-/// The submits of one transaction and the ids it newly inserted.
+/// The submits of one transaction and how many of each one's events were new (not retries).
 #[derive(Default)]
 struct Group {
     batch: Vec<Pending>,
     events: usize,
-    fresh: HashSet<uuid::Uuid>,
+    inserted: Vec<usize>,
 }
 
 /// How many groups the syncer has fsynced, so the writer knows when it is idle.
@@ -370,7 +370,7 @@ impl SyncerProgress {
 /// A group the writer has committed (or failed), on its way to the syncer.
 struct Committed {
     batch: Vec<Pending>,
-    result: Result<HashSet<uuid::Uuid>, String>,
+    result: Result<Vec<usize>, String>,
     started: Instant,
 }
 
@@ -475,15 +475,15 @@ fn is_busy(e: &rusqlite::Error) -> bool {
         if f.code == ErrorCode::DatabaseBusy || f.code == ErrorCode::DatabaseLocked)
 }
 
-/// `INSERT ... VALUES (?,..) ON CONFLICT (event_id) DO NOTHING` (one row).
+/// `INSERT ... VALUES (?,..) ON CONFLICT (site, session_id, event_id) DO NOTHING` (one row).
 fn insert_sql() -> String {
     format!(
-        "INSERT INTO events ({INSERT_COLUMNS}) VALUES ({}) ON CONFLICT (event_id) DO NOTHING",
+        "INSERT INTO events ({INSERT_COLUMNS}) VALUES ({}) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING",
         vec!["?"; INSERT_COLUMN_COUNT].join(",")
     )
 }
 
-/// Binds and runs the cached single-row insert; true when the row was new (not a duplicate id).
+/// Binds and runs the cached single-row insert; true when the row was new (not a retry).
 fn insert_row(stmt: &mut rusqlite::CachedStatement<'_>, e: &EventRecord) -> rusqlite::Result<bool> {
     stmt.raw_bind_parameter(1, &e.event_id.as_bytes()[..])?;
     stmt.raw_bind_parameter(2, text_safe(&e.site))?;
@@ -582,7 +582,7 @@ impl Reader {
         .await
     }
 
-    /// There is no session index (it slowed every insert), so this scans. The scan runs as a read, which in
+    /// Finds the rows through the idempotency key's `(site, session_id, ...)` index, as a read, which in
     /// WAL mode does not block the writer; the deletes are then short transactions by rowid.
     pub async fn delete_session(&self, site: &str, session_id: &str) -> Result<u64, StoreError> {
         let (site, session) = (site.to_owned(), session_id.to_owned());
