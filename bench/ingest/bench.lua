@@ -14,7 +14,14 @@ for line in io.lines(os.getenv("CORPUS")) do
     offsets[#offsets + 1] = ts - base
     pos = e
   end
-  batches[#batches + 1] = { parts = parts, offsets = offsets, tail = line:sub(pos) }
+  -- Each part ends with its event's `"session_id":"...",` (make_corpus.py writes it just before the
+  -- timestamp): split off the closing `",` so a request can put the round in between.
+  local sessions = {}
+  for k = 1, #parts do
+    local head = parts[k]:match('^(.*"session_id":"[^"]*)",$')
+    if head then parts[k], sessions[k] = head, '",' end
+  end
+  batches[#batches + 1] = { parts = parts, sessions = sessions, offsets = offsets, tail = line:sub(pos) }
 end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -46,13 +53,20 @@ local function event_id(now, k, base)
   return ms:sub(1, 8) .. "-" .. ms:sub(9, 12) .. "-7" .. r4():sub(2) .. "-b" .. r4():sub(2) .. "-" .. r4() .. r4() .. r4()
 end
 
+-- Each request's events get a session of their own (the corpus line's session plus the round), as
+-- thousands of browsers each sending a batch every few seconds would: a session's ids then never interleave
+-- with its earlier batches' (the corpus's 500 sessions would otherwise each send several batches a second).
+local sent = 0
 request = function()
   i = i % #batches + 1
+  local round = math.floor(sent / #batches)
+  sent = sent + 1
   local b, out = batches[i], {}
   local now = os.time() * 1000
   local base = now - 5000 + math.random(0, 999)
   for k = 1, #b.parts do
     out[#out + 1] = b.parts[k]
+    if b.sessions[k] then out[#out + 1] = "-" .. round .. b.sessions[k] end
     if ids ~= "none" then out[#out + 1] = '"event_id":"' .. event_id(now, k, base) .. '",' end
     out[#out + 1] = '"timestamp":' .. tostring(now + b.offsets[k])
   end
