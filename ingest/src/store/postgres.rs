@@ -134,6 +134,9 @@ async fn migrate(client: &mut Client, connector: &Connector) -> Result<(), Store
         )));
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        // Some migrations build an index over every event: on a large table startup waits for it.
+        tracing::info!(version = m.version, "applying postgres schema migration");
+        let started = Instant::now();
         tx.batch_execute(m.postgres).await.map_err(|e| {
             StoreError::Database(format!(
                 "migration {}: {}",
@@ -147,7 +150,11 @@ async fn migrate(client: &mut Client, connector: &Connector) -> Result<(), Store
         )
         .await
         .map_err(err)?;
-        tracing::info!(version = m.version, "applied postgres schema migration");
+        tracing::info!(
+            version = m.version,
+            took_ms = started.elapsed().as_millis() as u64,
+            "applied postgres schema migration"
+        );
     }
     tx.commit().await.map_err(err)
 }

@@ -201,6 +201,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        // Some migrations rebuild the events table: on a large file the operator should see why startup waits.
+        tracing::info!(version = m.version, "applying sqlite schema migration");
+        let started = Instant::now();
         tx.execute_batch(m.sqlite)
             .map_err(|e| StoreError::Database(format!("migration {}: {e}", m.version)))?;
         tx.execute(
@@ -208,7 +211,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             (m.version, schema::now_ms()),
         )
         .map_err(db)?;
-        tracing::info!(version = m.version, "applied sqlite schema migration");
+        tracing::info!(
+            version = m.version,
+            took_ms = started.elapsed().as_millis() as u64,
+            "applied sqlite schema migration"
+        );
     }
     tx.commit().map_err(db)
 }
