@@ -2,10 +2,9 @@
 //! cases run on both backends, plus an ignored throughput benchmark.
 //!
 //! PostgreSQL: `VANTAGE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
-//! server; each test creates `vantage_store_<uuid>` there and drops it at the end. An unreachable server
+//! server; each test creates `vantage_test_<uuid>` there (`tests/support`) and drops it at the end. An unreachable server
 //! fails the test.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,91 +17,11 @@ use vantage_ingest::store::{
 // ---------------------------------------------------------------------------------------------------------
 // Backends under test
 
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
+mod support;
+use support::{pg_client as pg_admin, with_db, Backend as Kind, TestDb};
 
-/// One empty database of the given kind, removed when dropped.
-struct TestDb {
-    kind: Kind,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-    sqlite_path: Option<PathBuf>,
-    pg: Option<PgDb>,
-}
-
-struct PgDb {
-    admin_url: String,
-    name: String,
-}
-
-fn pg_server_url() -> String {
-    std::env::var("VANTAGE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// `server` with its database name replaced by `db` (query string kept).
-fn with_db(server: &str, db: &str) -> String {
-    let (base, query) = match server.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (server, String::new()),
-    };
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let end = base[host_start..]
-        .find('/')
-        .map_or(base.len(), |i| host_start + i);
-    format!("{}/{db}{query}", &base[..end])
-}
-
-async fn pg_admin(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is required for the store tests and is not reachable at {url} ({e}); \
-                 start it (scripts/test.sh does) or set VANTAGE_TEST_POSTGRES_URL"
-            )
-        });
-    tokio::spawn(conn);
-    client
-}
-
+/// Store-level helpers on the shared test database.
 impl TestDb {
-    async fn new(kind: Kind) -> TestDb {
-        match kind {
-            Kind::Sqlite => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                // A nested path: open must create the parent directories.
-                let path = dir.path().join("data/nested/rum.db");
-                TestDb {
-                    kind,
-                    url: format!("sqlite://{}", path.display()),
-                    _dir: Some(dir),
-                    sqlite_path: Some(path),
-                    pg: None,
-                }
-            }
-            Kind::Postgres => {
-                let admin_url = with_db(&pg_server_url(), "postgres");
-                let name = format!("vantage_store_{}", uuid::Uuid::new_v4().simple());
-                let admin = pg_admin(&admin_url).await;
-                admin
-                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create test database");
-                TestDb {
-                    kind,
-                    url: with_db(&pg_server_url(), &name),
-                    _dir: None,
-                    sqlite_path: None,
-                    pg: Some(PgDb { admin_url, name }),
-                }
-            }
-        }
-    }
-
     fn config(&self, queue_capacity: usize, max_batch_events: usize) -> StoreConfig {
         StoreConfig {
             url: self.url.clone(),
@@ -125,7 +44,7 @@ impl TestDb {
     /// Takes the database's write lock from a second connection, as an operator or another process
     /// might, so the store's writer waits.
     async fn stall(&self) -> Stall {
-        match self.kind {
+        match self.backend {
             Kind::Sqlite => {
                 let conn = rusqlite::Connection::open(self.sqlite_path.as_ref().unwrap()).unwrap();
                 conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -144,7 +63,7 @@ impl TestDb {
     /// Applied schema versions, read directly.
     async fn migration_versions(&self) -> Vec<i64> {
         let sql = "SELECT version FROM schema_migrations ORDER BY version";
-        match self.kind {
+        match self.backend {
             Kind::Sqlite => {
                 let conn = rusqlite::Connection::open(self.sqlite_path.as_ref().unwrap()).unwrap();
                 let mut stmt = conn.prepare(sql).unwrap();
@@ -160,34 +79,6 @@ impl TestDb {
                     .map(|r| r.get(0))
                     .collect()
             }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(pg) = self.pg.take() {
-            // Drop may run inside a runtime; use a thread with its own.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok((c, conn)) =
-                        tokio_postgres::connect(&pg.admin_url, tokio_postgres::NoTls).await
-                    {
-                        tokio::spawn(conn);
-                        let _ = c
-                            .batch_execute(&format!(
-                                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                                pg.name
-                            ))
-                            .await;
-                    }
-                });
-            })
-            .join();
         }
     }
 }

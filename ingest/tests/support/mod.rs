@@ -1,4 +1,5 @@
-//! Test support for the ingest HTTP tests: a real server on 127.0.0.1:0 over a real SQLite or PostgreSQL store.
+//! Test support for the ingest tests: test databases (real SQLite, real PostgreSQL) and a real server on
+//! 127.0.0.1:0 over them.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -17,11 +18,14 @@ pub enum Backend {
     Postgres,
 }
 
-/// A database for one test: a SQLite file in a tempdir, or a fresh PostgreSQL database dropped at the end.
+/// A database for one test: a SQLite file in a tempdir, or a fresh PostgreSQL database on the server
+/// `VANTAGE_TEST_POSTGRES_URL` names (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped at the end.
 pub struct TestDb {
+    pub backend: Backend,
     pub url: String,
     pub sqlite_path: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
+    /// Admin URL and database name, to drop it.
     pg: Option<(String, String)>,
 }
 
@@ -30,17 +34,27 @@ fn pg_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn pg_with_db(db: &str) -> String {
-    let s = pg_server();
-    let base = s.rsplit_once('/').map(|(b, _)| b).unwrap_or(&s);
-    format!("{base}/{db}")
+/// `server` with its database name replaced by `db` (query string kept).
+pub fn with_db(server: &str, db: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (server, String::new()),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let end = base[host_start..]
+        .find('/')
+        .map_or(base.len(), |i| host_start + i);
+    format!("{}/{db}{query}", &base[..end])
 }
 
 pub async fn pg_client(url: &str) -> tokio_postgres::Client {
     let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| {
-            panic!("PostgreSQL must be reachable at {url} ({e}); scripts/test.sh starts it")
+            panic!(
+                "PostgreSQL must be reachable at {url} ({e}); scripts/test.sh starts it, or set \
+                 VANTAGE_TEST_POSTGRES_URL"
+            )
         });
     tokio::spawn(conn);
     c
@@ -51,8 +65,10 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
-                let path = dir.path().join("data/rum.db");
+                // A nested path: opening must create the parent directories.
+                let path = dir.path().join("data/nested/rum.db");
                 TestDb {
+                    backend,
                     url: format!("sqlite://{}", path.display()),
                     sqlite_path: Some(path),
                     _dir: Some(dir),
@@ -60,15 +76,16 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
-                let name = format!("vantage_http_{}", uuid::Uuid::new_v4().simple());
-                let admin = pg_with_db("postgres");
+                let name = format!("vantage_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = with_db(&pg_server(), "postgres");
                 pg_client(&admin)
                     .await
                     .batch_execute(&format!("CREATE DATABASE \"{name}\""))
                     .await
                     .unwrap();
                 TestDb {
-                    url: pg_with_db(&name),
+                    backend,
+                    url: with_db(&pg_server(), &name),
                     sqlite_path: None,
                     _dir: None,
                     pg: Some((admin, name)),
@@ -81,6 +98,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin, name)) = self.pg.take() {
+            // Drop may run inside a runtime; use a thread with its own.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
