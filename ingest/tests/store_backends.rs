@@ -2,8 +2,8 @@
 //! cases run on both backends, plus an ignored throughput benchmark.
 //!
 //! PostgreSQL: `VANTAGE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
-//! server; each test creates `vantage_test_<uuid>` there (`tests/support`) and drops it at the end. An unreachable server
-//! fails the test.
+//! server; each test creates `vantage_test_<uuid>` there (`tests/support`) and drops it at the end. An
+//! unreachable server fails the test.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
