@@ -133,9 +133,15 @@ async fn migrate(client: &mut Client, connector: &Connector) -> Result<(), Store
             schema::latest_version()
         )));
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    if current < schema::latest_version() {
         // Some migrations build an index over every event: on a large table startup waits for it.
-        tracing::info!(version = m.version, "applying postgres schema migration");
+        tracing::info!(
+            from = current,
+            to = schema::latest_version(),
+            "applying postgres schema migrations"
+        );
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let started = Instant::now();
         tx.batch_execute(m.postgres).await.map_err(|e| {
             StoreError::Database(format!(

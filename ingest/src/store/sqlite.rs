@@ -200,9 +200,15 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             schema::latest_version()
         )));
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    if current < schema::latest_version() {
         // Some migrations rebuild the events table: on a large file the operator should see why startup waits.
-        tracing::info!(version = m.version, "applying sqlite schema migration");
+        tracing::info!(
+            from = current,
+            to = schema::latest_version(),
+            "applying sqlite schema migrations"
+        );
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let started = Instant::now();
         tx.execute_batch(m.sqlite)
             .map_err(|e| StoreError::Database(format!("migration {}: {e}", m.version)))?;
