@@ -5,7 +5,8 @@
 //!   schema migrations, and starts the writer task.
 //! - [`Store::submit`] enqueues one request's events and resolves only once they are committed (so the handler
 //!   answers 202 only for durable events). A full queue returns [`SubmitError::Busy`] at once (-> 503 with
-//!   Retry-After). Duplicate `event_id`s are ignored (idempotent retries) and not counted as inserted.
+//!   Retry-After). An event whose `(site, session_id, event_id)` is already stored is ignored
+//!   (idempotent retries) and not counted as inserted.
 //! - Stats queries return the same results on both backends.
 //!
 //! # Layout
@@ -123,7 +124,8 @@ impl StoreConfig {
 pub struct SubmitOutcome {
     /// Events newly stored.
     pub inserted: usize,
-    /// Events whose `event_id` was already stored (or appeared earlier in the same group): ignored.
+    /// Events whose `(site, session_id, event_id)` was already stored (or appeared earlier in the same
+    /// group): ignored.
     pub duplicates: usize,
 }
 
