@@ -539,9 +539,10 @@ fn first_rowid_received_since(c: &Connection, received_ms: i64) -> rusqlite::Res
     // any) was not, or `hi` is one past the last row.
     let (mut lo, mut hi) = (first, last.saturating_add(1));
     while lo < hi {
-        let mid = lo + (hi - lo) / 2;
+        // Rounded down, in a wider type: rowids may span the whole i64 range.
+        let mid = (i128::from(lo) + i128::from(hi)).div_euclid(2) as i64;
         match at(mid)? {
-            Some((rowid, at_ms)) if at_ms < received_ms => lo = rowid + 1,
+            Some((rowid, at_ms)) if at_ms < received_ms => lo = rowid.saturating_add(1),
             _ => hi = mid,
         }
     }
@@ -757,6 +758,33 @@ mod tests {
         assert_eq!(first(10_001), 1001);
         let empty = table_with_gaps(&[]);
         assert_eq!(first_rowid_received_since(&empty, 0).unwrap(), 0);
+        // Rowids at both ends of their range (SQLite allows any i64).
+        let extremes = table_with_gaps(&[]);
+        for (rowid, at) in [(i64::MIN + 1, 5), (-7, 10), (i64::MAX - 1, 20)] {
+            extremes
+                .execute(
+                    "INSERT INTO events (rowid, event_id, site, session_id, event_type, client_ts_ms, \
+                     received_ms, route, url, browser, os, device, raw) \
+                     VALUES (?1, ?1, 's', 's', 'custom', 0, ?2, '', '', '', '', '', '{}')",
+                    (rowid, at),
+                )
+                .unwrap();
+        }
+        // The first row the bound lets in (None: none).
+        let first_row = |at| -> Option<i64> {
+            let bound = first_rowid_received_since(&extremes, at).unwrap();
+            extremes
+                .query_row(
+                    "SELECT MIN(rowid) FROM events WHERE rowid >= ?1",
+                    [bound],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(first_row(0), Some(i64::MIN + 1));
+        assert_eq!(first_row(6), Some(-7));
+        assert_eq!(first_row(11), Some(i64::MAX - 1));
+        assert_eq!(first_row(21), None);
     }
 
     #[test]
