@@ -32,25 +32,34 @@ wrk.headers["X-API-Key"] = "bench-key-0123456789"
 -- the id alone); IDS=v4 random ones (what other senders may use); IDS=none leaves the id to the server.
 local ids = os.getenv("IDS") or "sdk"
 math.randomseed(os.time())
--- Random hex from a table of all 4-digit strings: string.format per digit cost wrk a third of a core.
-local hex4 = {}
-for k = 0, 65535 do hex4[k + 1] = string.format("%04x", k) end
-local function r4() return hex4[math.random(1, 65536)] end
+-- Ids are assembled from pieces pushed straight into the body's table: every intermediate string LuaJIT
+-- makes is hashed and interned, and building each id with format/sub/concat cost wrk ~5 us per event, a
+-- sixth of the machine's time per event (bench/README.md, ingest-perf7). The random part after the
+-- timestamp is one of 2^32 pairs from two pools (a repeat within one millisecond is vanishingly rare).
+local POOL = 65536
+local mid, tail = {}, {} -- "-7xxx-bxxx-xxxx", "xxxxxxxx"; version 7, RFC variant
+for k = 1, POOL do
+  mid[k] = string.format("-7%03x-b%03x-%04x", math.random(0, 4095), math.random(0, 4095), math.random(0, 65535))
+  tail[k] = string.format("%04x%04x", math.random(0, 65535), math.random(0, 65535))
+end
+local random = math.random
+local floor = math.floor
+-- "xxxxxxxx-xxxx": the 48-bit millisecond timestamp of a UUIDv7.
+local function v7_time(ms) return string.format("%08x-%04x", floor(ms / 65536), ms % 65536) end
 local seq = 0
-local function event_id(now, k, base)
+local function id_head(now, k, base)
   if ids == "sdk" then
-    -- As rum-sdk.js makes them: v7, stamped when each event happened, over the ~5 s a browser buffers a
-    -- batch, so a commit's ids interleave with other browsers' all over the last seconds of the id index.
-    local ms = string.format("%012x", base + (k - 1) * 250 + math.random(0, 249))
-    return ms:sub(1, 8) .. "-" .. ms:sub(9, 12) .. "-7" .. r4():sub(2) .. "-b" .. r4():sub(2) .. "-" .. r4() .. r4() .. r4()
+    -- As rum-sdk.js makes them: stamped when each event happened, over the ~5 s a browser buffers a batch,
+    -- so a commit's ids interleave with other browsers' all over the last seconds of an index on the id.
+    return v7_time(base + (k - 1) * 250 + random(0, 249))
   end
   if ids == "v4" then
-    return r4() .. r4() .. "-" .. r4() .. "-4" .. r4():sub(2) .. "-a" .. r4():sub(2) .. "-" .. r4() .. r4() .. r4()
+    -- Random: the time part too (the version nibble stays 7; the server only needs a UUID).
+    return string.format("%08x-%04x", random(0, 0x7fffffff), random(0, 65535))
   end
-  -- v7: 48-bit milliseconds (spread over the second by a counter), version 7, then random bits.
+  -- v7: all of a request's ids stamped at send time (spread over the second by a counter).
   seq = seq + 1
-  local ms = string.format("%012x", now + seq % 1000)
-  return ms:sub(1, 8) .. "-" .. ms:sub(9, 12) .. "-7" .. r4():sub(2) .. "-b" .. r4():sub(2) .. "-" .. r4() .. r4() .. r4()
+  return v7_time(now + seq % 1000)
 end
 
 -- Each request's events get a session of their own (the corpus line's session plus the round), as
@@ -59,18 +68,28 @@ end
 local sent = 0
 request = function()
   i = i % #batches + 1
-  local round = math.floor(sent / #batches)
+  local round = "-" .. floor(sent / #batches)
   sent = sent + 1
-  local b, out = batches[i], {}
+  local b, out, n = batches[i], {}, 0
   local now = os.time() * 1000
-  local base = now - 5000 + math.random(0, 999)
+  local base = now - 5000 + random(0, 999)
   for k = 1, #b.parts do
-    out[#out + 1] = b.parts[k]
-    if b.sessions[k] then out[#out + 1] = "-" .. round .. b.sessions[k] end
-    if ids ~= "none" then out[#out + 1] = '"event_id":"' .. event_id(now, k, base) .. '",' end
-    out[#out + 1] = '"timestamp":' .. tostring(now + b.offsets[k])
+    n = n + 1; out[n] = b.parts[k]
+    if b.sessions[k] then
+      n = n + 1; out[n] = round
+      n = n + 1; out[n] = b.sessions[k]
+    end
+    if ids ~= "none" then
+      n = n + 1; out[n] = '"event_id":"'
+      n = n + 1; out[n] = id_head(now, k, base)
+      n = n + 1; out[n] = mid[random(1, POOL)]
+      n = n + 1; out[n] = tail[random(1, POOL)]
+      n = n + 1; out[n] = '",'
+    end
+    n = n + 1; out[n] = '"timestamp":'
+    n = n + 1; out[n] = now + b.offsets[k]
   end
-  out[#out + 1] = b.tail
+  n = n + 1; out[n] = b.tail
   return wrk.format(nil, nil, nil, table.concat(out))
 end
 
