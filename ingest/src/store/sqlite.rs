@@ -43,6 +43,12 @@ const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 /// The WAL size at which the writer checkpoints by itself, should the checkpointer fall behind.
 const WAL_CHECKPOINT_BOUND_BYTES: i64 = 32 << 20;
+/// While the syncer is fsyncing, the writer's open transaction takes in submits until it holds this many
+/// events, then commits anyway: its COMMIT (writing the WAL) then overlaps the running fsync, and the syncer
+/// starts the next fsync as soon as that one ends instead of idling until a commit arrives. By this size a
+/// commit's shared pages are paid for: +9-21% events/s at 32-128 connections, ~7% more WAL per event
+/// (bench/README.md, ingest-perf7).
+const GROUP_EVENTS_WHILE_SYNCING: usize = 256;
 /// While the syncer is busy, how often the writer looks for new submits to add to its open transaction.
 const SYNCER_POLL: Duration = Duration::from_micros(500);
 /// Rows are appended in receive order, so rowid order is receive order, up to the moments a submit spends
@@ -243,11 +249,10 @@ impl Writer {
     /// Group commit until the queue is closed and empty; every group goes on to the syncer.
     ///
     /// A group's transaction stays open, taking in every submit that arrives, for as long as the syncer is
-    /// still fsyncing the previous group (up to `max_batch_events`): committing earlier would not answer
-    /// anyone sooner, since the next fsync cannot start before the current one ends, but every commit
-    /// rewrites every page it dirtied into the WAL, and the pages an index's inserts share (each b-tree's
-    /// right edge) are dirtied again by every commit. At 32 connections this took the WAL written per event
-    /// from ~4.6 KB to ~3.0 KB (bench/README.md, ingest-perf6).
+    /// still fsyncing the previous group, up to [`GROUP_EVENTS_WHILE_SYNCING`] events: every commit rewrites
+    /// every page it dirtied into the WAL, and the pages inserts share (each b-tree's right edge) are
+    /// dirtied again by every commit, so tiny groups cost WAL (at 32 connections, groups of ~20 events
+    /// wrote ~4.6 KB of WAL per event, ~3.0 KB when held open; bench/README.md, ingest-perf6).
     fn run(
         &mut self,
         mut rx: mpsc::UnboundedReceiver<Pending>,
@@ -269,7 +274,7 @@ impl Writer {
                     group.events += p.events.len();
                     group.batch.push(p);
                 }
-                if group.events >= max_batch_events {
+                if group.events >= max_batch_events.min(GROUP_EVENTS_WHILE_SYNCING) {
                     break;
                 }
                 match rx.try_recv() {
