@@ -24,6 +24,10 @@ fi
 # INGEST_BIN=path benchmarks another build (e.g. a saved copy of the previous one, for before/after).
 BIN=${INGEST_BIN:-$TARGET/release/vantage-ingest}
 HELLO=$TARGET/release/examples/hello
+if [ ! -x "$BIN" ]; then
+    echo "no server binary at $BIN (build it, drop SKIP_BUILD, or set CARGO_TARGET_DIR / INGEST_BIN)" >&2
+    exit 1
+fi
 now_ms=$(( $(date +%s) * 1000 - 3600000 ))
 python3 bench/ingest/make_corpus.py 500 "$now_ms" > "$WORK/corpus.jsonl"
 export CORPUS=$WORK/corpus.jsonl
