@@ -38,7 +38,8 @@ pub struct StorageSection {
     /// Events waiting for the writer before new requests get 503. Default 50000.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
-    /// Most events committed in one transaction. Default 5000.
+    /// Most events committed in one transaction. Default 5000. (SQLite commits a group at 256 events anyway
+    /// while its previous group is being fsynced, so larger values matter mostly for PostgreSQL.)
     #[serde(default = "default_max_batch_events")]
     pub max_batch_events: usize,
     /// `Retry-After` seconds sent with 503 when the store falls behind. Default 1.
