@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Ingest benchmark: drives the release server over loopback with realistic 20-event batches (wrk + a fixed
-# corpus), against SQLite, PostgreSQL and a plain actix hello-world handler; prints events/s, p50/p99 latency,
-# server CPU per 1M events and peak RSS. Usage: bench/ingest/run.sh   (DUR=20 CONNS=32 IDS=sdk|v7|v4|none to tune)
+# Ingest benchmark: drives the release server over loopback with realistic 20-event batches (a fixed corpus,
+# stamped per request), against SQLite, PostgreSQL and a plain actix hello-world handler; prints events/s,
+# p50/p99 latency, server CPU per 1M events, the load generator's CPU per 1M events and peak RSS.
+# Usage: bench/ingest/run.sh   (DUR=20 CONNS=32 IDS=sdk|v7|v4|none LOAD=rust|wrk TARGETS="sqlite pg hello")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DUR=${DUR:-20}
 CONNS=${CONNS:-32}
+IDS=${IDS:-sdk}
+# rust: bench/ingest/load.rs (one thread, like wrk -t1, ~1 us of CPU per event); wrk: wrk -t1 with bench.lua
+# (~6 us per event building bodies in Lua), kept for comparison with the earlier runs.
+LOAD=${LOAD:-rust}
+TARGETS=${TARGETS:-sqlite pg hello}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PG=${VANTAGE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 WORK=$(mktemp -d)
@@ -19,11 +25,14 @@ trap cleanup EXIT
 
 # SKIP_BUILD=1 reuses the binaries already built.
 if [ -z "${SKIP_BUILD:-}" ]; then
-    cargo build --release -q -p vantage-ingest --bin vantage-ingest --example hello
+    cargo build --release -q -p vantage-ingest --bin vantage-ingest --example hello --example bench-ingest-load
 fi
 # INGEST_BIN=path benchmarks another build (e.g. a saved copy of the previous one, for before/after).
 BIN=${INGEST_BIN:-$TARGET/release/vantage-ingest}
 HELLO=$TARGET/release/examples/hello
+LOADGEN=$TARGET/release/examples/bench-ingest-load
+if [ "$LOAD" = wrk ] && ! command -v wrk >/dev/null; then echo "LOAD=wrk needs wrk (apt-get install wrk)" >&2; exit 1; fi
+if [ "$LOAD" = rust ] && [ ! -x "$LOADGEN" ]; then echo "no load generator at $LOADGEN (drop SKIP_BUILD)" >&2; exit 1; fi
 if [ ! -x "$BIN" ]; then
     echo "no server binary at $BIN (build it, drop SKIP_BUILD, or set CARGO_TARGET_DIR / INGEST_BIN)" >&2
     exit 1
@@ -43,25 +52,39 @@ wait_ready() {
     echo "server did not become ready: $1" >&2; return 1
 }
 
-# measure NAME SCRIPT URL: wrk against an already started $SERVER_PID; prints one result row.
+# load SCRIPT URL SECS: one closed-loop run of the chosen load generator; prints its RESULT line.
+load() {
+    local script=$1 url=$2 secs=$3
+    if [ "$LOAD" = wrk ]; then
+        IDS=$IDS wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s -s "$script" "$url" | grep '^RESULT'
+    else
+        local key=bench-key-0123456789
+        [ "$script" = bench/ingest/hello.lua ] && key=
+        "$LOADGEN" --corpus "$CORPUS" --url "$url" --connections "$CONNS" --duration "${secs}s" \
+            --ids "$IDS" --api-key "$key" | grep '^RESULT'
+    fi
+}
+
+# measure NAME SCRIPT URL: a load run against an already started $SERVER_PID; prints one result row.
 measure() {
     local name=$1 script=$2 url=$3
-    wrk -t1 -c"$CONNS" -d2s -s "$script" "$url" >/dev/null 2>&1   # warm-up
+    load "$script" "$url" 2 >/dev/null   # warm-up
     local c0; c0=$(cpu_ticks "$SERVER_PID")
-    local out; out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --timeout 5s -s "$script" "$url")
+    local line; line=$(load "$script" "$url" "$DUR")
     local c1; c1=$(cpu_ticks "$SERVER_PID")
-    local line; line=$(grep '^RESULT' <<<"$out")
-    local req dur err p50 p99
-    req=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
-    dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$line")
-    err=$(sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$line")
-    p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")
-    p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
-    awk -v n="$name" -v req="$req" -v dur="$dur" -v err="$err" -v p50="$p50" -v p99="$p99" \
-        -v cpu=$((c1 - c0)) -v tck="$TICKS" -v rss="$(rss_kb "$SERVER_PID")" 'BEGIN {
-        ev = req * 20; secs = dur / 1e6;
-        printf "| %-22s | %9.0f | %8.0f | %7.1f | %7.1f | %14.2f | %7.0f | %6d |\n",
-            n, ev / secs, req / secs, p50 / 1000, p99 / 1000, (cpu / tck) / (ev / 1e6), rss / 1024, err }'
+    field() { sed -nE "s/.*[ ]$1=([0-9]+).*/\1/p" <<<"$line"; }
+    local req dur err p50 p99 events gen
+    req=$(field requests); dur=$(field duration_us); err=$(field errors)
+    p50=$(field p50_us); p99=$(field p99_us)
+    # wrk's script reports no event count (every request carries 20) nor its own CPU time.
+    events=$(field events); events=${events:-$((req * 20))}
+    gen=$(field cpu_us); gen=${gen:--1}
+    awk -v n="$name" -v req="$req" -v dur="$dur" -v err="$err" -v p50="$p50" -v p99="$p99" -v ev="$events" \
+        -v gen="$gen" -v cpu=$((c1 - c0)) -v tck="$TICKS" -v rss="$(rss_kb "$SERVER_PID")" 'BEGIN {
+        secs = dur / 1e6;
+        g = gen < 0 ? "     -" : sprintf("%6.2f", (gen / 1e6) / (ev / 1e6));
+        printf "| %-22s | %9.0f | %8.0f | %7.1f | %7.1f | %14.2f | %11s | %7.0f | %6d |\n",
+            n, ev / secs, req / secs, p50 / 1000, p99 / 1000, (cpu / tck) / (ev / 1e6), g, rss / 1024, err }'
 }
 
 write_config() {
@@ -88,17 +111,26 @@ run_ingest() {
     kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
 }
 
-echo "wrk -t1 -c$CONNS, ${DUR}s per run, 20 events per request, $(nproc) CPUs shared by server and wrk"
-echo "| target                 |  events/s |  req/s   | p50 ms  | p99 ms  | CPU s / 1M ev  | RSS MiB | errors |"
-echo "|------------------------|-----------|----------|---------|---------|----------------|---------|--------|"
-run_ingest "ingest + SQLite" "sqlite://$WORK/data/rum.db"
-PGDB=vantage_bench_$$
-psql "$PG" -qc "CREATE DATABASE $PGDB" >/dev/null
-run_ingest "ingest + PostgreSQL" "${PG%/*}/$PGDB"
-psql "$PG" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null
-if [ ! -x "$HELLO" ]; then echo "(no $HELLO: hello-world baseline skipped)"; exit 0; fi
-"$HELLO" 127.0.0.1:19481 >/dev/null 2>&1 &
-SERVER_PID=$!
-wait_ready http://127.0.0.1:19481/
-measure "actix hello-world" bench/ingest/hello.lua http://127.0.0.1:19481/v1/events
-kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+echo "load: $LOAD, $CONNS connections, IDS=$IDS, ${DUR}s per run, 20 events per request, $(nproc) CPUs shared by server and load"
+echo "| target                 |  events/s |  req/s   | p50 ms  | p99 ms  | CPU s / 1M ev  | load CPU s  | RSS MiB | errors |"
+echo "|------------------------|-----------|----------|---------|---------|----------------|-------------|---------|--------|"
+for t in $TARGETS; do
+    case $t in
+    sqlite) run_ingest "ingest + SQLite" "sqlite://$WORK/data/rum.db" ;;
+    pg)
+        PGDB=vantage_bench_$$
+        psql "$PG" -qc "CREATE DATABASE $PGDB" >/dev/null
+        run_ingest "ingest + PostgreSQL" "${PG%/*}/$PGDB"
+        psql "$PG" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null
+        ;;
+    hello)
+        if [ ! -x "$HELLO" ]; then echo "(no $HELLO: hello-world baseline skipped)"; continue; fi
+        "$HELLO" 127.0.0.1:19481 >/dev/null 2>&1 &
+        SERVER_PID=$!
+        wait_ready http://127.0.0.1:19481/
+        measure "actix hello-world" bench/ingest/hello.lua http://127.0.0.1:19481/v1/events
+        kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+        ;;
+    *) echo "unknown target $t (sqlite, pg, hello)" >&2; exit 1 ;;
+    esac
+done
