@@ -7,6 +7,7 @@ use crate::config::Limits;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The request body: `{"events":[...]}`. Events stay raw so each can fail on its own.
 #[derive(Debug, Deserialize)]
@@ -164,25 +165,30 @@ fn reject(reason: RejectReason, message: impl Into<String>) -> Rejection {
     }
 }
 
+/// A string of the body: borrowed from it unless it had escapes to undo. (serde borrows a `Cow` only as a
+/// field of its own, not inside an `Option`, hence the newtype.)
+#[derive(Debug, Deserialize)]
+struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
+
 /// Fields every event may carry. Type-specific parts are optional here and required by [`validate`].
 #[derive(Debug, Deserialize)]
-struct WireEvent {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    session_id: Option<String>,
+struct WireEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Str<'a>,
+    #[serde(default, borrow)]
+    session_id: Option<Str<'a>>,
     #[serde(default)]
     timestamp: Option<f64>,
+    #[serde(default, borrow)]
+    event_id: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    user_agent: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    page: Option<WirePage<'a>>,
     #[serde(default)]
-    event_id: Option<String>,
-    #[serde(default)]
-    user_agent: Option<String>,
-    #[serde(default)]
-    page: Option<WirePage>,
-    #[serde(default)]
-    metrics: Option<Map<String, Value>>,
-    #[serde(default)]
-    api: Option<WireApi>,
+    metrics: Option<WireMetrics>,
+    #[serde(default, borrow)]
+    api: Option<WireApi<'a>>,
     #[serde(default)]
     resource: Option<WireResource>,
     #[serde(default)]
@@ -200,15 +206,55 @@ struct WireEvent {
 }
 
 #[derive(Debug, Deserialize)]
-struct WirePage {
+struct WirePage<'a> {
+    #[serde(default, borrow)]
+    url: Option<Str<'a>>,
+}
+
+/// `page_load.metrics`: the fields of [`PAGE_LOAD_FIELDS`], numbers when the sender is sane.
+#[derive(Debug, Deserialize)]
+struct WireMetrics {
     #[serde(default)]
-    url: Option<String>,
+    dns_lookup: Option<Value>,
+    #[serde(default)]
+    tcp_connection: Option<Value>,
+    #[serde(default)]
+    tls_negotiation: Option<Value>,
+    #[serde(default)]
+    ttfb: Option<Value>,
+    #[serde(default)]
+    content_download: Option<Value>,
+    #[serde(default)]
+    dom_processing: Option<Value>,
+    #[serde(default)]
+    dom_complete: Option<Value>,
+    #[serde(default)]
+    onload: Option<Value>,
+    #[serde(default)]
+    total: Option<Value>,
+}
+
+impl WireMetrics {
+    /// In the order of [`PAGE_LOAD_FIELDS`].
+    fn values(&self) -> [&Option<Value>; 9] {
+        [
+            &self.dns_lookup,
+            &self.tcp_connection,
+            &self.tls_negotiation,
+            &self.ttfb,
+            &self.content_download,
+            &self.dom_processing,
+            &self.dom_complete,
+            &self.onload,
+            &self.total,
+        ]
+    }
 }
 
 #[derive(Debug, Deserialize)]
-struct WireApi {
-    #[serde(default)]
-    method: Option<String>,
+struct WireApi<'a> {
+    #[serde(default, borrow)]
+    method: Option<Str<'a>>,
     #[serde(default)]
     endpoint: Option<Value>,
     #[serde(default)]
@@ -259,30 +305,36 @@ const MAX_DURATION_MS: f64 = 3_600_000.0;
 const MAX_SESSION_LEN: usize = 128;
 const MAX_PROPS: usize = 32;
 
-/// An event that passed validation; impossible fields are already removed from `raw`.
+/// An event that passed validation; impossible fields are already removed from `raw`. Text borrows from the
+/// request body where it can.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ValidEvent {
+pub struct ValidEvent<'a> {
     pub kind: EventType,
     pub event_id: uuid::Uuid,
-    pub session_id: String,
+    pub session_id: Cow<'a, str>,
     pub timestamp_ms: i64,
-    pub user_agent: String,
+    pub user_agent: Cow<'a, str>,
     /// Page URL (from `page.url`, or `error.page` for errors).
-    pub url: Option<String>,
+    pub url: Option<Cow<'a, str>>,
     pub value: Option<f64>,
-    pub name: Option<String>,
+    pub name: Option<Cow<'static, str>>,
     pub vital: Option<Vital>,
     /// api_call method and endpoint URL (`None`: the sender gave no usable URL).
-    pub method: Option<String>,
+    pub method: Option<Cow<'a, str>>,
     pub endpoint_url: Option<String>,
     pub status: Option<i32>,
-    pub raw: String,
+    /// The event's JSON: the body's own text, or re-serialised without the dropped fields.
+    pub raw: Cow<'a, str>,
     /// What was dropped and why, reported back to the sender.
     pub warnings: Vec<String>,
 }
 
 /// Validates one raw event. `now_ms` bounds the timestamp by the configured skew limits.
-pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEvent, Rejection> {
+pub fn validate<'a>(
+    raw: &'a RawValue,
+    limits: &Limits,
+    now_ms: i64,
+) -> Result<ValidEvent<'a>, Rejection> {
     let w: WireEvent = serde_json::from_str(raw.get()).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg);
@@ -293,15 +345,16 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
         };
         reject(reason, msg)
     })?;
-    let kind = EventType::parse(&w.kind).ok_or_else(|| {
+    let kind = EventType::parse(&w.kind.0).ok_or_else(|| {
         reject(
             RejectReason::UnknownType,
-            format!("unknown event type `{}`", truncate(&w.kind, 64)),
+            format!("unknown event type `{}`", truncate(&w.kind.0, 64)),
         )
     })?;
     let max = limits.max_string_len;
     let session_id = w
         .session_id
+        .map(|s| s.0)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| reject(RejectReason::MissingField, "missing field `session_id`"))?;
     if session_id.len() > MAX_SESSION_LEN {
@@ -328,18 +381,22 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
         ));
     }
     let event_id = match &w.event_id {
-        Some(id) => uuid::Uuid::parse_str(id)
+        Some(id) => uuid::Uuid::parse_str(&id.0)
             .map_err(|_| reject(RejectReason::InvalidValue, "event_id is not a UUID"))?,
         None => uuid::Uuid::now_v7(),
     };
-    let user_agent = w.user_agent.unwrap_or_default();
+    let user_agent = w.user_agent.map(|u| u.0).unwrap_or_default();
     if user_agent.len() > max {
         return Err(reject(
             RejectReason::TooLong,
             format!("user_agent is longer than {max} bytes"),
         ));
     }
-    let mut url = w.page.and_then(|p| p.url).filter(|u| !u.is_empty());
+    let mut url = w
+        .page
+        .and_then(|p| p.url)
+        .map(|u| u.0)
+        .filter(|u| !u.is_empty());
     if url.as_ref().is_some_and(|u| u.len() > max) {
         return Err(reject(
             RejectReason::TooLong,
@@ -360,7 +417,7 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
         method: None,
         endpoint_url: None,
         status: None,
-        raw: String::new(),
+        raw: Cow::Borrowed(""),
         warnings: Vec::new(),
     };
     // Paths (in the raw JSON) of fields dropped as impossible.
@@ -371,14 +428,12 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
             let m = w
                 .metrics
                 .ok_or_else(|| reject(RejectReason::MissingField, "missing field `metrics`"))?;
-            let mut kept = std::collections::HashMap::new();
-            for f in PAGE_LOAD_FIELDS {
-                match m.get(f) {
+            let mut kept = [None; PAGE_LOAD_FIELDS.len()];
+            for ((f, v), kept) in PAGE_LOAD_FIELDS.iter().zip(m.values()).zip(&mut kept) {
+                match v {
                     None | Some(Value::Null) => {}
                     Some(v) => match plausible_duration(v) {
-                        Some(ms) => {
-                            kept.insert(f, ms);
-                        }
+                        Some(ms) => *kept = Some(ms),
                         None => {
                             out.warnings.push(format!(
                                 "metrics.{f}: {} dropped (not a duration between 0 and 1h)",
@@ -391,17 +446,14 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
             }
             // The seed SDK measures inside the load handler, so onload/total are often missing; dom_complete
             // is the best remaining measure of page load.
-            out.value = kept
-                .get("total")
-                .or(kept.get("onload"))
-                .or(kept.get("dom_complete"))
-                .copied();
+            let [.., dom_complete, onload, total] = kept;
+            out.value = total.or(onload).or(dom_complete);
         }
         EventType::ApiCall => {
             let api = w
                 .api
                 .ok_or_else(|| reject(RejectReason::MissingField, "missing field `api`"))?;
-            out.method = Some(api.method.unwrap_or_else(|| "GET".into()));
+            out.method = Some(api.method.map_or(Cow::Borrowed("GET"), |m| m.0));
             match api.endpoint {
                 Some(Value::String(s)) if !s.is_empty() => {
                     if s.len() > max {
@@ -437,7 +489,7 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
             let r = w
                 .resource
                 .ok_or_else(|| reject(RejectReason::MissingField, "missing field `resource`"))?;
-            out.name = r.kind.map(|k| truncate(&k, 64));
+            out.name = r.kind.map(|k| truncate(&k, 64).into());
             out.value =
                 optional_duration(r.duration.as_ref(), "resource.duration", &mut out.warnings);
             if r.duration.is_some() && out.value.is_none() {
@@ -460,7 +512,7 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
             let i = w
                 .interaction
                 .ok_or_else(|| reject(RejectReason::MissingField, "missing field `interaction`"))?;
-            out.name = i.action.map(|a| truncate(&a, 64));
+            out.name = i.action.map(|a| truncate(&a, 64).into());
             out.value = optional_duration(
                 i.duration.as_ref(),
                 "interaction.duration",
@@ -477,9 +529,12 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
             let msg = e.message.ok_or_else(|| {
                 reject(RejectReason::MissingField, "missing field `error.message`")
             })?;
-            out.name = Some(truncate(&msg, max));
+            out.name = Some(truncate(&msg, max).into());
             if url.is_none() {
-                url = e.page.filter(|p| !p.is_empty() && p.len() <= max);
+                url = e
+                    .page
+                    .filter(|p| !p.is_empty() && p.len() <= max)
+                    .map(Cow::Owned);
             }
         }
         EventType::WebVital => {
@@ -510,7 +565,7 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
                     )
                 })?;
             out.vital = Some(vital);
-            out.name = Some(vital.as_str().to_string());
+            out.name = Some(Cow::Borrowed(vital.as_str()));
             out.value = Some(value);
         }
         EventType::Custom => {
@@ -536,15 +591,15 @@ pub fn validate(raw: &RawValue, limits: &Limits, now_ms: i64) -> Result<ValidEve
                     ));
                 }
             }
-            out.name = Some(name);
+            out.name = Some(name.into());
             out.value = w.value.filter(|v| v.is_finite());
         }
     }
     out.url = url;
     out.raw = if dropped.is_empty() {
-        raw.get().to_string()
+        Cow::Borrowed(raw.get())
     } else {
-        strip_fields(raw.get(), &dropped)
+        Cow::Owned(strip_fields(raw.get(), &dropped))
     };
     Ok(out)
 }
@@ -603,9 +658,9 @@ mod tests {
 
     const NOW: i64 = 1_732_350_000_000;
 
-    fn check(json: &str) -> Result<ValidEvent, Rejection> {
-        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
-        validate(&raw, &Limits::default(), NOW)
+    fn check(json: &str) -> Result<ValidEvent<'_>, Rejection> {
+        let raw: &RawValue = serde_json::from_str(json).unwrap();
+        validate(raw, &Limits::default(), NOW)
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Shaping raw values into bounded labels: route templates, API endpoint labels, status classes, user agents.
 
+use crate::store::Text;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -210,10 +211,10 @@ pub fn status_class(status: Option<i32>) -> &'static str {
 /// Browser, OS and device class of a user agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserAgent {
-    pub browser: String,
-    pub os: String,
+    pub browser: Text,
+    pub os: Text,
     /// `desktop`, `mobile`, `tablet`, `bot`, `other`.
-    pub device: String,
+    pub device: Text,
 }
 
 /// User-agent parsing (woothee) with a bounded memo: a site sees few distinct agents, parsing is not free.
@@ -266,11 +267,11 @@ impl UaParser {
     }
 }
 
-fn clean(s: &str) -> String {
+fn clean(s: &str) -> Text {
     if s.is_empty() || s == "UNKNOWN" {
         "unknown".into()
     } else {
-        s.to_string()
+        s.into()
     }
 }
 
@@ -331,13 +332,13 @@ mod tests {
     fn user_agents() {
         let p = UaParser::default();
         let ua = p.parse("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36");
-        assert_eq!(ua.browser, "Chrome");
-        assert_eq!(ua.os, "Linux");
-        assert_eq!(ua.device, "desktop");
+        assert_eq!(&*ua.browser, "Chrome");
+        assert_eq!(&*ua.os, "Linux");
+        assert_eq!(&*ua.device, "desktop");
         let bot =
             p.parse("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
-        assert_eq!(bot.device, "bot");
-        assert_eq!(p.parse("...").browser, "unknown");
+        assert_eq!(&*bot.device, "bot");
+        assert_eq!(&*p.parse("...").browser, "unknown");
     }
 
     #[test]

@@ -147,7 +147,7 @@ fn event(site: &str, session: &str, event_type: &str, client_ts_ms: i64) -> Even
         event_id: uuid::Uuid::new_v4(),
         site: site.into(),
         session_id: session.into(),
-        event_type: event_type.into(),
+        event_type: event_type.to_string().into(),
         client_ts_ms,
         received_ms: client_ts_ms + 5,
         route: "/".into(),
@@ -160,7 +160,7 @@ fn event(site: &str, session: &str, event_type: &str, client_ts_ms: i64) -> Even
         endpoint: None,
         status: None,
         rating: None,
-        raw: format!(r#"{{"type":"{event_type}","session_id":"{session}"}}"#),
+        raw: format!(r#"{{"type":"{event_type}","session_id":"{session}"}}"#).into(),
     }
 }
 
@@ -389,7 +389,7 @@ async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
                     e.os,
                     e.device,
                     e.value,
-                    e.raw
+                    e.raw.as_str()
                 ],
             )
             .unwrap();
@@ -646,16 +646,16 @@ fn api_call(endpoint: Option<&str>, value: Option<f64>, status: Option<i32>) -> 
 fn error(route: &str, session: &str, message: &str) -> EventRecord {
     let mut e = event("shop", session, "error", SINCE + 10);
     e.route = route.into();
-    e.name = Some(message.into());
+    e.name = Some(message.to_string().into());
     e
 }
 
 fn vital(route: &str, name: &str, value: f64, rating: &str) -> EventRecord {
     let mut e = event("shop", "s", "web_vital", SINCE + 10);
     e.route = route.into();
-    e.name = Some(name.into());
+    e.name = Some(name.to_string().into());
     e.value = Some(value);
-    e.rating = Some(rating.into());
+    e.rating = Some(rating.to_string().into());
     e
 }
 

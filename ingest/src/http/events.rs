@@ -7,7 +7,7 @@ use crate::event::{self, Batch, EventType, Rejection, ValidEvent, Vital};
 use crate::metrics::Observation;
 use crate::shape::{self, UserAgent};
 use crate::startup::AppState;
-use crate::store::{EventRecord, SubmitError, SubmitOutcome};
+use crate::store::{EventRecord, RawJson, SubmitError, SubmitOutcome, Text};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -111,7 +111,7 @@ pub async fn post(
     let now_ms = now_ms();
     let (valid, mut rejected) = validate(&batch, &state, site, now_ms);
     let warnings = collect_warnings(&valid);
-    let (records, observations) = shape(valid, &state, site, now_ms);
+    let (records, observations) = shape(valid, &body, &state, site, now_ms);
     let outcome = store(&state, records).await?;
     observe(&state, site, &observations);
     rejected.sort_by_key(|r| r.index);
@@ -151,28 +151,44 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<usize, EventsErro
     )?)
 }
 
-/// Step 2: body bytes of JSON, size-checked before and after inflation.
+/// Step 2: the body as JSON text, size-checked before and after inflation. Shared, because every stored
+/// event keeps its own JSON as a slice of it.
 async fn decode(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<Vec<u8>, EventsError> {
+) -> Result<Text, EventsError> {
     let h = req.headers();
     decode::check_content_type(header_str(h, header::CONTENT_TYPE))?;
     let gzip = decode::is_gzip(header_str(h, header::CONTENT_ENCODING))?;
     let limit = state.settings.limits.max_body_bytes;
     let len = header_str(h, header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
     let body = decode::read_body(payload, len, limit).await?;
-    Ok(if gzip {
-        decode::gunzip(&body, limit)?
+    if gzip {
+        text(&decode::gunzip(&body, limit)?)
     } else {
-        body.to_vec()
+        text(&body)
+    }
+}
+
+/// JSON text is UTF-8; the error says where it is not, as a JSON syntax error would.
+fn text(bytes: &[u8]) -> Result<Text, EventsError> {
+    std::str::from_utf8(bytes).map(Text::from).map_err(|e| {
+        let valid = &bytes[..e.valid_up_to()];
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        EventsError::Json {
+            line: 1 + valid.iter().filter(|b| **b == b'\n').count(),
+            column: 1 + String::from_utf8_lossy(&valid[line_start..])
+                .chars()
+                .count(),
+            message: "invalid UTF-8".into(),
+        }
     })
 }
 
 /// The batch envelope; also applies the batch-size limit and the site's rate limit (counted in events).
-fn parse<'a>(body: &'a [u8], state: &AppState, site: usize) -> Result<Batch<'a>, EventsError> {
-    let batch: Batch = serde_json::from_slice(body).map_err(|e| EventsError::Json {
+fn parse<'a>(body: &'a str, state: &AppState, site: usize) -> Result<Batch<'a>, EventsError> {
+    let batch: Batch = serde_json::from_str(body).map_err(|e| EventsError::Json {
         line: e.line(),
         column: e.column(),
         message: {
@@ -195,12 +211,12 @@ fn parse<'a>(body: &'a [u8], state: &AppState, site: usize) -> Result<Batch<'a>,
 }
 
 /// Step 3: each event on its own; the bad ones are reported by index and counted by reason.
-fn validate(
-    batch: &Batch<'_>,
+fn validate<'a>(
+    batch: &Batch<'a>,
     state: &AppState,
     site: usize,
     now_ms: i64,
-) -> (Vec<(usize, ValidEvent)>, Vec<RejectedEvent>) {
+) -> (Vec<(usize, ValidEvent<'a>)>, Vec<RejectedEvent>) {
     let mut valid = Vec::with_capacity(batch.events.len());
     let mut rejected = Vec::new();
     for (index, raw) in batch.events.iter().enumerate() {
@@ -220,7 +236,7 @@ fn validate(
     (valid, rejected)
 }
 
-fn collect_warnings(valid: &[(usize, ValidEvent)]) -> Vec<Warning> {
+fn collect_warnings(valid: &[(usize, ValidEvent<'_>)]) -> Vec<Warning> {
     valid
         .iter()
         .flat_map(|(index, ev)| {
@@ -244,21 +260,27 @@ pub struct ObservationOwned {
 
 /// Step 4: route templates, endpoint labels, status classes, user agent, into store records.
 fn shape(
-    valid: Vec<(usize, ValidEvent)>,
+    valid: Vec<(usize, ValidEvent<'_>)>,
+    body: &Text,
     state: &AppState,
     site: usize,
     now_ms: i64,
 ) -> (Vec<EventRecord>, Vec<ObservationOwned>) {
     let cfg = &state.settings.sites[site];
     let keep_query = state.settings.storage.keep_query_params;
+    let site_id: Text = cfg.id.as_str().into();
     let mut records = Vec::with_capacity(valid.len());
     let mut obs = Vec::with_capacity(valid.len());
-    // The events of a batch nearly always come from one page and one browser: shape each page URL and user
-    // agent once per run of equal ones, not once per event.
+    // The events of a batch nearly always come from one page, one browser and one session: shape each page
+    // URL and user agent once per run of equal ones, not once per event, and share their text.
     let mut page: Option<PageShape> = None;
     let mut agent: Option<(String, UserAgent)> = None;
+    let mut session: Option<Text> = None;
     for (_, ev) in valid {
-        if page.as_ref().is_some_and(|p| p.url != ev.url) {
+        if page
+            .as_ref()
+            .is_some_and(|p| p.url.as_deref() != ev.url.as_deref())
+        {
             page = None;
         }
         let PageShape {
@@ -266,12 +288,16 @@ fn shape(
             stored_url,
             label,
             ..
-        } = page.get_or_insert_with(|| PageShape::new(ev.url.clone(), state, site, keep_query));
+        } = page.get_or_insert_with(|| PageShape::new(ev.url.as_deref(), state, site, keep_query));
         if agent.as_ref().is_some_and(|(ua, _)| *ua != ev.user_agent) {
             agent = None;
         }
-        let (_, ua) =
-            agent.get_or_insert_with(|| (ev.user_agent.clone(), state.ua.parse(&ev.user_agent)));
+        let (_, ua) = agent
+            .get_or_insert_with(|| (ev.user_agent.to_string(), state.ua.parse(&ev.user_agent)));
+        if session.as_deref().is_some_and(|s| *s != *ev.session_id) {
+            session = None;
+        }
+        let session_id = session.get_or_insert_with(|| ev.session_id.as_ref().into());
         let endpoint = (ev.kind == EventType::ApiCall).then(|| match &ev.endpoint_url {
             Some(e) => {
                 shape::endpoint_label(ev.method.as_deref().unwrap_or("GET"), e, ev.url.as_deref())
@@ -292,9 +318,9 @@ fn shape(
         });
         records.push(EventRecord {
             event_id: ev.event_id,
-            site: cfg.id.clone(),
-            session_id: ev.session_id,
-            event_type: ev.kind.as_str().to_string(),
+            site: site_id.clone(),
+            session_id: session_id.clone(),
+            event_type: ev.kind.as_str().into(),
             client_ts_ms: ev.timestamp_ms,
             received_ms: now_ms,
             route: route.clone(),
@@ -304,13 +330,16 @@ fn shape(
             device: ua.device.clone(),
             value: ev.value,
             rating: match (ev.vital, ev.value) {
-                (Some(v), Some(x)) => Some(v.rating(x).to_string()),
+                (Some(v), Some(x)) => Some(v.rating(x).into()),
                 _ => None,
             },
             name: ev.name,
             endpoint,
             status: ev.status,
-            raw: ev.raw,
+            raw: match ev.raw {
+                std::borrow::Cow::Borrowed(raw) => RawJson::within(body, raw),
+                std::borrow::Cow::Owned(raw) => raw.into(),
+            },
         });
     }
     (records, obs)
@@ -319,29 +348,27 @@ fn shape(
 /// One page URL shaped: its route template, the URL as stored, and the route as a metric label (budgeted).
 struct PageShape {
     url: Option<String>,
-    route: String,
-    stored_url: String,
+    route: Text,
+    stored_url: Text,
     label: String,
 }
 
 impl PageShape {
-    fn new(url: Option<String>, state: &AppState, site: usize, keep_query: bool) -> Self {
+    fn new(url: Option<&str>, state: &AppState, site: usize, keep_query: bool) -> Self {
         let cfg = &state.settings.sites[site];
         let route = url
-            .as_deref()
             .map(|u| shape::route_template(u, &cfg.routes))
             .unwrap_or_else(|| "unknown".into());
         let stored_url = url
-            .as_deref()
             .map(|u| shape::stored_url(u, keep_query))
             .unwrap_or_default();
         let label = state
             .budgets
             .admit(site, Label::Page, &route, cfg.label_budget);
         Self {
-            url,
-            route,
-            stored_url,
+            url: url.map(str::to_string),
+            route: route.into(),
+            stored_url: stored_url.into(),
             label,
         }
     }
@@ -408,5 +435,23 @@ pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         None => HttpResponse::BadRequest().json(serde_json::json!({
             "error": "a CORS preflight needs an Origin header"
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_is_a_json_error_with_its_place() {
+        assert_eq!(&*text(b"{\"a\":1}").unwrap(), "{\"a\":1}");
+        match text(b"{\"events\":[\n{\"x\":\"\xc3\xa9\xff\"}]}") {
+            Err(EventsError::Json {
+                line,
+                column,
+                message,
+            }) => assert_eq!((line, column, message.as_str()), (2, 8, "invalid UTF-8")),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -30,39 +30,119 @@
 //! Retention ([`Store::delete_older_than`]) compares against the **server receive** time (`received_ms`): how
 //! long we hold data is our clock's business, not the sender's.
 
+/// Text that the events of one request share (site, session, route, URL, browser, ...): a clone is a
+/// reference count, not a copy, and the store's threads free one allocation per request, not one per field
+/// per event.
+pub type Text = std::sync::Arc<str>;
+
 /// One accepted, shaped event as stored. Numeric fields are milliseconds unless named otherwise.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
     pub event_id: uuid::Uuid,
-    pub site: String,
-    pub session_id: String,
+    pub site: Text,
+    pub session_id: Text,
     /// `page_load`, `api_call`, `web_vital`, ...
-    pub event_type: String,
+    pub event_type: Cow<'static, str>,
     /// Client timestamp (ms since the Unix epoch).
     pub client_ts_ms: i64,
     /// Server receive time (ms since the Unix epoch).
     pub received_ms: i64,
     /// Route template of the page (`/users/:id`).
-    pub route: String,
+    pub route: Text,
     /// Page URL, query stripped unless configured otherwise.
-    pub url: String,
-    pub browser: String,
-    pub os: String,
+    pub url: Text,
+    pub browser: Text,
+    pub os: Text,
     /// `desktop`, `mobile`, `tablet`, `bot`, `other`.
-    pub device: String,
+    pub device: Text,
     /// The event's main number: page_load total, api_call / long_task / interaction / resource duration,
     /// web_vital value (CLS unitless, others ms). `None` when absent or dropped as impossible.
     pub value: Option<f64>,
     /// web_vital name (`LCP`...), custom event name, or error message (truncated).
-    pub name: Option<String>,
+    pub name: Option<Cow<'static, str>>,
     /// api_call endpoint label (`GET api.example.com/users/:id`).
     pub endpoint: Option<String>,
     /// api_call HTTP status (0 for network errors).
     pub status: Option<i32>,
     /// web_vital rating: `good`, `needs-improvement`, `poor`.
-    pub rating: Option<String>,
+    pub rating: Option<Cow<'static, str>>,
     /// The event as received (after dropping impossible fields), JSON text.
-    pub raw: String,
+    pub raw: RawJson,
+}
+
+/// An event's JSON text: usually a slice of its request's body, shared by all of the request's events
+/// (no copy per event), else its own text (an event re-serialised without dropped fields, or built in tests).
+#[derive(Clone)]
+pub struct RawJson(RawRepr);
+
+#[derive(Clone)]
+enum RawRepr {
+    Slice {
+        body: Text,
+        start: usize,
+        end: usize,
+    },
+    Owned(Box<str>),
+}
+
+impl RawJson {
+    /// `part` as a slice of `body` when it lies within `body`'s memory (no copy), else a copy of it.
+    pub fn within(body: &Text, part: &str) -> Self {
+        // Where `part` is inside `body`, these are its offsets there, and the bytes are the same bytes.
+        let start = (part.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+        match start.checked_add(part.len()) {
+            Some(end)
+                if end <= body.len()
+                    && body.is_char_boundary(start)
+                    && body.is_char_boundary(end) =>
+            {
+                Self(RawRepr::Slice {
+                    body: body.clone(),
+                    start,
+                    end,
+                })
+            }
+            _ => Self::from(part),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            RawRepr::Slice { body, start, end } => &body[*start..*end],
+            RawRepr::Owned(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for RawJson {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for RawJson {
+    fn from(s: String) -> Self {
+        Self(RawRepr::Owned(s.into_boxed_str()))
+    }
+}
+
+impl From<&str> for RawJson {
+    fn from(s: &str) -> Self {
+        Self(RawRepr::Owned(s.into()))
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
 }
 
 mod postgres;
@@ -71,6 +151,7 @@ mod schema;
 mod sqlite;
 mod stats;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
@@ -347,5 +428,32 @@ impl Store {
             Backend::Sqlite(r) => r.stats_query(sql, site, since_ms, received_since_ms).await,
             Backend::Postgres(r) => r.stats_query(sql, site, since_ms, received_since_ms).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_json_shares_its_body_or_copies() {
+        let body: Text = r#"{"events":[{"a":1},{"b":2}]}"#.into();
+        let part = &body[11..18];
+        let shared = RawJson::within(&body, part);
+        assert!(matches!(
+            shared.0,
+            RawRepr::Slice {
+                start: 11,
+                end: 18,
+                ..
+            }
+        ));
+        assert_eq!(shared.as_str(), r#"{"a":1}"#);
+        // Text elsewhere (an event re-serialised) is copied, equal text compares equal.
+        let elsewhere = String::from(r#"{"a":1}"#);
+        let copied = RawJson::within(&body, &elsewhere);
+        assert!(matches!(copied.0, RawRepr::Owned(_)));
+        assert_eq!(copied, shared);
+        assert_eq!(RawJson::from("{}").as_str(), "{}");
     }
 }
