@@ -3,6 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
+use crate::store::Text;
+
 /// The value that replaces labels over budget.
 pub const OTHER: &str = "other";
 
@@ -14,32 +16,46 @@ pub enum Label {
 }
 
 /// Distinct values seen per (site, label). Values already admitted stay admitted; new ones past the budget fold.
-#[derive(Debug, Default)]
+/// Admitted values are handed out as shared text: labelling an event copies no string.
+#[derive(Debug)]
 pub struct Budgets {
-    seen: RwLock<HashMap<(usize, Label), HashSet<String>>>,
+    seen: RwLock<HashMap<(usize, Label), HashSet<Text>>>,
+    other: Text,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            seen: RwLock::default(),
+            other: OTHER.into(),
+        }
+    }
 }
 
 impl Budgets {
     /// `value` itself if it is known or fits the site's budget, else [`OTHER`].
-    pub fn admit(&self, site: usize, label: Label, value: &str, budget: usize) -> String {
+    pub fn admit(&self, site: usize, label: Label, value: &str, budget: usize) -> Text {
         {
             let seen = self.seen.read().expect("budgets");
             if let Some(set) = seen.get(&(site, label)) {
-                if set.contains(value) {
-                    return value.to_string();
+                if let Some(known) = set.get(value) {
+                    return known.clone();
                 }
                 if set.len() >= budget {
-                    return OTHER.to_string();
+                    return self.other.clone();
                 }
             }
         }
         let mut seen = self.seen.write().expect("budgets");
         let set = seen.entry((site, label)).or_default();
-        if set.contains(value) || set.len() < budget {
-            set.insert(value.to_string());
-            value.to_string()
+        if let Some(known) = set.get(value) {
+            known.clone()
+        } else if set.len() < budget {
+            let value: Text = value.into();
+            set.insert(value.clone());
+            value
         } else {
-            OTHER.to_string()
+            self.other.clone()
         }
     }
 }
@@ -51,11 +67,11 @@ mod tests {
     #[test]
     fn folds_after_budget_per_site_and_label() {
         let b = Budgets::default();
-        assert_eq!(b.admit(0, Label::Page, "/a", 2), "/a");
-        assert_eq!(b.admit(0, Label::Page, "/b", 2), "/b");
-        assert_eq!(b.admit(0, Label::Page, "/c", 2), OTHER);
-        assert_eq!(b.admit(0, Label::Page, "/a", 2), "/a");
-        assert_eq!(b.admit(1, Label::Page, "/c", 2), "/c");
-        assert_eq!(b.admit(0, Label::Endpoint, "/c", 2), "/c");
+        assert_eq!(&*b.admit(0, Label::Page, "/a", 2), "/a");
+        assert_eq!(&*b.admit(0, Label::Page, "/b", 2), "/b");
+        assert_eq!(&*b.admit(0, Label::Page, "/c", 2), OTHER);
+        assert_eq!(&*b.admit(0, Label::Page, "/a", 2), "/a");
+        assert_eq!(&*b.admit(1, Label::Page, "/c", 2), "/c");
+        assert_eq!(&*b.admit(0, Label::Endpoint, "/c", 2), "/c");
     }
 }

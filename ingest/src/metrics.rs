@@ -1,6 +1,7 @@
 //! Prometheus metrics: RUM series derived from accepted events, and the server's own telemetry.
 
 use crate::event::{EventType, RejectReason, Vital};
+use crate::store::Text;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -9,21 +10,21 @@ use prometheus_client::registry::{Registry, Unit};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
-    pub site: String,
+    pub site: Text,
     pub event_type: &'static str,
-    pub page: String,
+    pub page: Text,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PageLabels {
-    pub site: String,
-    pub page: String,
+    pub site: Text,
+    pub page: Text,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
-    pub site: String,
-    pub endpoint: String,
+    pub site: Text,
+    pub endpoint: Text,
     pub status: &'static str,
 }
 
@@ -93,13 +94,15 @@ pub struct Metrics {
     rejected: Family<RejectLabels, Counter>,
 }
 
-/// One accepted event reduced to what the metrics need; labels are already shaped and budgeted.
-pub struct Observation<'a> {
+/// One accepted event reduced to what the metrics need; labels are already shaped and budgeted (shared
+/// text, so building a label set copies no string).
+pub struct Observation {
     pub kind: EventType,
-    pub page: &'a str,
+    pub page: Text,
     pub value_ms: Option<f64>,
     pub vital: Option<Vital>,
-    pub endpoint: Option<&'a str>,
+    /// api_call only; `None` there is the `unknown` endpoint.
+    pub endpoint: Option<Text>,
     pub status_class: &'static str,
 }
 
@@ -190,10 +193,10 @@ impl Metrics {
     }
 
     /// Records one accepted event. Values are never negative here: validation dropped impossible ones.
-    pub fn observe(&self, site: &str, o: &Observation<'_>) {
+    pub fn observe(&self, site: &Text, o: &Observation) {
         let page = PageLabels {
-            site: site.to_string(),
-            page: o.page.to_string(),
+            site: site.clone(),
+            page: o.page.clone(),
         };
         self.events
             .get_or_create(&EventLabels {
@@ -214,7 +217,7 @@ impl Metrics {
                     self.api
                         .get_or_create(&ApiLabels {
                             site: page.site.clone(),
-                            endpoint: o.endpoint.unwrap_or("unknown").to_string(),
+                            endpoint: o.endpoint.clone().unwrap_or_else(|| "unknown".into()),
                             status: o.status_class,
                         })
                         .observe(s);

@@ -3,7 +3,7 @@
 use crate::auth::{self, AuthError};
 use crate::cardinality::Label;
 use crate::decode::{self, DecodeError};
-use crate::event::{self, Batch, EventType, Rejection, ValidEvent, Vital};
+use crate::event::{self, Batch, EventType, Rejection, ValidEvent};
 use crate::metrics::Observation;
 use crate::shape::{self, UserAgent};
 use crate::startup::AppState;
@@ -111,9 +111,10 @@ pub async fn post(
     let now_ms = now_ms();
     let (valid, mut rejected) = validate(&batch, &state, site, now_ms);
     let warnings = collect_warnings(&valid);
-    let (records, observations) = shape(valid, &body, &state, site, now_ms);
+    let site_id: Text = state.settings.sites[site].id.as_str().into();
+    let (records, observations) = shape(valid, &body, &state, site, &site_id, now_ms);
     let outcome = store(&state, records).await?;
-    observe(&state, site, &observations);
+    observe(&state, &site_id, &observations);
     rejected.sort_by_key(|r| r.index);
     Ok(HttpResponse::Accepted().json(EventsResponse {
         accepted: outcome.inserted + outcome.duplicates,
@@ -248,27 +249,17 @@ fn collect_warnings(valid: &[(usize, ValidEvent<'_>)]) -> Vec<Warning> {
         .collect()
 }
 
-/// What the metrics step needs of each stored event (labels already within the site's budget).
-pub struct ObservationOwned {
-    kind: EventType,
-    page: String,
-    value_ms: Option<f64>,
-    vital: Option<Vital>,
-    endpoint: Option<String>,
-    status_class: &'static str,
-}
-
 /// Step 4: route templates, endpoint labels, status classes, user agent, into store records.
 fn shape(
     valid: Vec<(usize, ValidEvent<'_>)>,
     body: &Text,
     state: &AppState,
     site: usize,
+    site_id: &Text,
     now_ms: i64,
-) -> (Vec<EventRecord>, Vec<ObservationOwned>) {
+) -> (Vec<EventRecord>, Vec<Observation>) {
     let cfg = &state.settings.sites[site];
     let keep_query = state.settings.storage.keep_query_params;
-    let site_id: Text = cfg.id.as_str().into();
     let mut records = Vec::with_capacity(valid.len());
     let mut obs = Vec::with_capacity(valid.len());
     // The events of a batch nearly always come from one page, one browser and one session: shape each page
@@ -304,7 +295,7 @@ fn shape(
             }
             None => "unknown".to_string(),
         });
-        obs.push(ObservationOwned {
+        obs.push(Observation {
             kind: ev.kind,
             page: label.clone(),
             value_ms: ev.value,
@@ -350,7 +341,7 @@ struct PageShape {
     url: Option<String>,
     route: Text,
     stored_url: Text,
-    label: String,
+    label: Text,
 }
 
 impl PageShape {
@@ -392,20 +383,9 @@ async fn store(state: &AppState, records: Vec<EventRecord>) -> Result<SubmitOutc
 }
 
 /// Step 6: metrics, for committed events only.
-fn observe(state: &AppState, site: usize, observations: &[ObservationOwned]) {
-    let site = &state.settings.sites[site].id;
+fn observe(state: &AppState, site: &Text, observations: &[Observation]) {
     for o in observations {
-        state.metrics.observe(
-            site,
-            &Observation {
-                kind: o.kind,
-                page: &o.page,
-                value_ms: o.value_ms,
-                vital: o.vital,
-                endpoint: o.endpoint.as_deref(),
-                status_class: o.status_class,
-            },
-        );
+        state.metrics.observe(site, o);
     }
 }
 
