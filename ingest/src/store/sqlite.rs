@@ -41,8 +41,13 @@ const WRITER_STALL_LIMIT: Duration = Duration::from_secs(60);
 const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
-/// The WAL size at which the writer checkpoints by itself, should the checkpointer fall behind.
-const WAL_CHECKPOINT_BOUND_BYTES: i64 = 32 << 20;
+/// The WAL size at which the writer checkpoints by itself. The WAL never restarts while the writer is busy
+/// (each transaction begins before the checkpointer has copied the last commit), so it grows to this bound
+/// and the writer copies what the checkpointer has not yet, while every submitter waits. At ~100,000 events/s
+/// the WAL grows ~300 MB/s: 32 MiB meant that inline checkpoint ~10 times a second, ~23% of the writer's time
+/// in a profile; with 128 MiB the writer's CPU per event fell ~10% against the HTTP workers' in the same runs
+/// (bench/README.md, ingest-perf8). The file stays that large on disk.
+const WAL_CHECKPOINT_BOUND_BYTES: i64 = 128 << 20;
 /// While the syncer is fsyncing, the writer's open transaction takes in submits until it holds this many
 /// events, then commits anyway: its COMMIT (writing the WAL) then overlaps the running fsync, and the syncer
 /// starts the next fsync as soon as that one ends instead of idling until a commit arrives. By this size a
