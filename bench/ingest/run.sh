@@ -9,7 +9,7 @@ ROOT=$PWD
 DUR=${DUR:-20}
 CONNS=${CONNS:-32}
 IDS=${IDS:-sdk}
-# rust: bench/ingest/load.rs (one thread, like wrk -t1, ~1 us of CPU per event); wrk: wrk -t1 with bench.lua
+# rust: bench/ingest/load.rs (one thread, like wrk -t1, ~2 us of CPU per event); wrk: wrk -t1 with bench.lua
 # (~6 us per event building bodies in Lua), kept for comparison with the earlier runs.
 LOAD=${LOAD:-rust}
 TARGETS=${TARGETS:-sqlite pg hello}
