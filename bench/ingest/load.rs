@@ -129,6 +129,18 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+    fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        for chunk in out.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next().to_le_bytes()[..chunk.len()]);
+        }
+        out
+    }
+}
+
+/// A UUIDv7 stamped at `ms` (ms since the epoch), its other bits random.
+fn v7(ms: i64, rng: &mut Rng) -> uuid::Uuid {
+    uuid::Builder::from_unix_timestamp_millis(ms as u64, &rng.bytes()).into_uuid()
 }
 
 fn now_ms() -> i64 {
@@ -147,25 +159,13 @@ fn build_body(t: &Template, ids: Ids, sent: u64, rng: &mut Rng, out: &mut Vec<u8
         out.extend_from_slice(head);
         // The corpus line's session plus this request's number: a session of its own per request.
         let _ = write!(out, "-{sent}\",");
-        let id_ms = match ids {
+        let id = match ids {
             Ids::None => None,
-            Ids::Sdk => Some(base + k as i64 * 250 + rng.below(250) as i64),
-            Ids::V7 => Some(now + (sent as i64 * 20 + k as i64) % 1000),
-            Ids::V4 => Some(-1),
+            Ids::Sdk => Some(v7(base + k as i64 * 250 + rng.below(250) as i64, rng)),
+            Ids::V7 => Some(v7(now + (sent as i64 * 20 + k as i64) % 1000, rng)),
+            Ids::V4 => Some(uuid::Builder::from_random_bytes(rng.bytes()).into_uuid()),
         };
-        if let Some(ms) = id_ms {
-            let random = rng.next().to_le_bytes();
-            let more = rng.next().to_le_bytes();
-            let mut bytes = [0u8; 16];
-            bytes[..8].copy_from_slice(&random);
-            bytes[8..].copy_from_slice(&more);
-            let id = if ms < 0 {
-                uuid::Builder::from_random_bytes(bytes).into_uuid()
-            } else {
-                let mut r = [0u8; 10];
-                r.copy_from_slice(&bytes[..10]);
-                uuid::Builder::from_unix_timestamp_millis(ms as u64, &r).into_uuid()
-            };
+        if let Some(id) = id {
             let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
             out.extend_from_slice(b"\"event_id\":\"");
             out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
@@ -407,7 +407,8 @@ mod tests {
                 Ids::None => assert!(evs[0].get("event_id").is_none()),
                 _ => {
                     let id = evs[0]["event_id"].as_str().unwrap();
-                    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+                    let version = uuid::Uuid::parse_str(id).map(|u| u.get_version_num());
+                    assert_eq!(version, Ok(if ids == Ids::V4 { 4 } else { 7 }), "{id}");
                     assert_ne!(id, evs[1]["event_id"].as_str().unwrap());
                 }
             }

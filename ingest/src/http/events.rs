@@ -12,6 +12,7 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::time::Instant;
 
 /// Every way `POST /v1/events` can fail as a whole (single events fail inside a 202).
@@ -328,8 +329,8 @@ fn shape(
             endpoint,
             status: ev.status,
             raw: match ev.raw {
-                std::borrow::Cow::Borrowed(raw) => RawJson::within(body, raw),
-                std::borrow::Cow::Owned(raw) => raw.into(),
+                Cow::Borrowed(raw) => RawJson::within(body, raw),
+                Cow::Owned(raw) => raw.into(),
             },
         });
     }
