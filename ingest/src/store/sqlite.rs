@@ -28,10 +28,14 @@ use super::schema::{
 use super::stats::{self, Cell};
 use super::{EventRecord, StoreError};
 
-/// Page size of a new database. Each commit writes every page it dirtied, and with groups of hundreds of
-/// events 16 KiB pages mean a quarter of the WAL frames and write calls of 4 KiB ones: +3-12% events/s and
-/// -15% p99 with SDK-like ids at c32 (bench/README.md, ingest-perf6).
-const PAGE_SIZE_BYTES: i64 = 16_384;
+/// Page size of a new database (SQLite's default). Each commit writes every page it dirtied, and each
+/// submit's idempotency-key insert dirties one leaf of its own (the key leads with the session, so a batch's
+/// keys share a leaf but batches land anywhere in the index): that leaf is most of the WAL a submit costs, and
+/// its size is the page size. 4 KiB pages write ~44% fewer bytes per event than the 16 KiB ones used before
+/// (2.8 against 5.0 KB to the disk), and the background checkpoint keeps up with them: in alternating runs at
+/// c64, similar events/s and p99 34-35 against 38-43 ms (bench/README.md, ingest-perf9). A database created
+/// with other pages keeps them (SQLite cannot change the page size of a WAL database).
+const PAGE_SIZE_BYTES: i64 = 4_096;
 /// How long one attempt to take the write lock waits before we log and try again.
 const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a group may wait for a write lock held by another connection before its submitters get
@@ -39,8 +43,11 @@ const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITER_STALL_LIMIT: Duration = Duration::from_secs(60);
 /// Queries and deletes wait this long for a lock.
 const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the checkpointer copies the WAL into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
+/// How often the checkpointer copies the WAL into the database file. What it has not copied when the WAL
+/// reaches its bound, the writer copies inline while every submitter waits, so short intervals make that stall
+/// short: at ~130,000 events/s its longest commit was ~40 ms with 50 ms, ~20 with 10, ~12 with 4, and p99
+/// latency 34 / 22 / 17 ms, for ~0.1 us more checkpointer CPU per event (bench/README.md, ingest-perf9).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(4);
 /// The WAL size at which the writer checkpoints by itself. The WAL never restarts while the writer is busy
 /// (each transaction begins before the checkpointer has copied the last commit), so it grows to this bound
 /// and the writer copies what the checkpointer has not yet, while every submitter waits. At ~100,000 events/s
@@ -95,7 +102,7 @@ pub(crate) async fn open(
             // The syncer fsyncs after each commit and the checkpointer checkpoints (see the module comment);
             // the writer's own auto-checkpoint is only the bound on the WAL's size.
             w.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
-            // SQLite counts the bound in pages; an older database may still have 4 KiB ones.
+            // SQLite counts the bound in pages; an older database may have 16 KiB ones.
             let page_size: i64 = w
                 .pragma_query_value(None, "page_size", |r| r.get(0))
                 .map_err(db)?;
