@@ -429,6 +429,40 @@ async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
     assert_eq!(rowids, expected);
 }
 
+/// New databases get 4 KiB pages; one made by an earlier build with 16 KiB pages keeps them and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_page_size_new_4k_and_older_16k_kept() {
+    for (made_before, expected) in [(None, 4_096), (Some(16_384), 16_384)] {
+        let db = TestDb::new(Kind::Sqlite).await;
+        let path = db.sqlite_path.as_ref().unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        if let Some(page_size) = made_before {
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.execute_batch(&format!(
+                "PRAGMA page_size={page_size}; PRAGMA journal_mode=WAL; CREATE TABLE t (x); DROP TABLE t;"
+            ))
+            .unwrap();
+        }
+        let store = db.open().await;
+        let events: Vec<EventRecord> = (0..200)
+            .map(|i| page_load("shop", "/", SINCE + i, Some(i as f64)))
+            .collect();
+        assert_eq!(store.submit(events).await.unwrap().inserted, 200);
+        store.shutdown().await;
+        drop(store);
+        let c = rusqlite::Connection::open(path).unwrap();
+        let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        let rows: i64 = c
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            (page_size, rows),
+            (expected, 200),
+            "made with {made_before:?}"
+        );
+    }
+}
+
 async fn busy_when_queue_full_then_everything_commits(kind: Kind) {
     let db = TestDb::new(kind).await;
     let mut registry = Registry::default();
