@@ -17,12 +17,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use vantage_ingest::clock::now_ms;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -141,12 +142,6 @@ impl Rng {
 /// A UUIDv7 stamped at `ms` (ms since the epoch), its other bits random.
 fn v7(ms: i64, rng: &mut Rng) -> uuid::Uuid {
     uuid::Builder::from_unix_timestamp_millis(ms as u64, &rng.bytes()).into_uuid()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Writes request number `sent` of batch `t` into `out`.

@@ -8,6 +8,7 @@
 //! - [`decode`]: content type, body size limit and bounded gzip inflation.
 //! - [`event`]: the wire format and per-event validation.
 //! - [`shape`]: route templates, endpoint labels, status classes, user-agent parsing.
+//! - [`clock`]: the wall clock in Unix milliseconds.
 //! - [`cardinality`]: per-site label budgets (values past the budget become `other`).
 //! - [`ratelimit`]: per-site token buckets counted in events.
 //! - [`metrics`]: RUM metrics and the server's own telemetry.
@@ -16,6 +17,7 @@
 
 pub mod auth;
 pub mod cardinality;
+pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod event;

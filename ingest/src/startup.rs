@@ -147,11 +147,7 @@ async fn retention_loop(state: web::Data<AppState>, mut shutdown: Shutdown) {
             _ = shutdown.recv() => return,
             _ = tick.tick() => {}
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let cutoff = now - (days as i64) * 86_400_000;
+        let cutoff = crate::clock::now_ms() - (days as i64) * 86_400_000;
         match state.store.delete_older_than(cutoff).await {
             Ok(n) => tracing::info!(deleted = n, retention_days = days, "retention pass"),
             Err(e) => tracing::warn!(error = %e, "retention pass failed"),

@@ -109,7 +109,7 @@ pub async fn post(
     let site = authenticate(&req, &state)?;
     let body = decode(&req, payload, &state).await?;
     let batch = parse(&body, &state, site)?;
-    let now_ms = now_ms();
+    let now_ms = crate::clock::now_ms();
     let (valid, mut rejected) = validate(&batch, &state, site, now_ms);
     let warnings = collect_warnings(&valid);
     let site_id: Text = state.settings.sites[site].id.as_str().into();
@@ -388,13 +388,6 @@ fn observe(state: &AppState, site: &Text, observations: &[Observation]) {
     for o in observations {
         state.metrics.observe(site, o);
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Headers senders use; preflights asking for others are still answered, the browser enforces the list.

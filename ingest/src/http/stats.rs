@@ -71,11 +71,7 @@ pub async fn get(
                 crate::event::truncate(window_text, 32)
             ))
         })?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let since_ms = now - window.as_millis() as i64;
+    let since_ms = crate::clock::now_ms() - window.as_millis() as i64;
     let store = &state.store;
     let internal = |e: crate::store::StoreError| {
         tracing::error!(error = %e, "stats query failed");

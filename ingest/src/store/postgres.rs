@@ -152,7 +152,7 @@ async fn migrate(client: &mut Client, connector: &Connector) -> Result<(), Store
         })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
-            &[&m.version, &schema::now_ms()],
+            &[&m.version, &crate::clock::now_ms()],
         )
         .await
         .map_err(err)?;

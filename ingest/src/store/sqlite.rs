@@ -235,7 +235,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .map_err(|e| StoreError::Database(format!("migration {}: {e}", m.version)))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
-            (m.version, schema::now_ms()),
+            (m.version, crate::clock::now_ms()),
         )
         .map_err(db)?;
         tracing::info!(

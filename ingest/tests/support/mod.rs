@@ -255,12 +255,7 @@ impl TestApp {
     }
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use vantage_ingest::clock::now_ms;
 
 pub fn exp(offset_secs: i64) -> i64 {
     now_ms() / 1000 + offset_secs
