@@ -1,17 +1,31 @@
-//! Starting the agent: config -> metrics -> scheduler -> HTTP server -> reload watcher; and one-shot runs.
+//! Starting the agent: config -> metrics -> scheduler (+ remote write) -> HTTP server -> reloads; and one-shot
+//! runs.
 
-use crate::config::{self, AgentConfig, CheckConfig};
+use crate::config::{AgentConfig, CheckConfig};
 use crate::metrics::Metrics;
-use crate::reload::Reloader;
+use crate::reload::{LoadError, Loaded, Reloader};
+use crate::remote_write::Pusher;
 use crate::result::ProbeResult;
 use crate::schedule::Clock;
 use crate::scheduler::{run_check, Scheduler};
 use crate::server::{self, AppState};
+use crate::source::ConfigSource;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
-use vantage_common::{Redactor, Shutdown};
+use vantage_common::Shutdown;
+
+/// How the agent was started: where its config comes from and what the command line overrides.
+pub struct Options {
+    pub source: ConfigSource,
+    /// `--region` (or VANTAGE_REGION).
+    pub region: Option<String>,
+    /// `--listen`: overrides the config's address (port 0 works).
+    pub listen: Option<SocketAddr>,
+    /// How often a config URL is polled.
+    pub poll: Duration,
+}
 
 /// A running agent.
 pub struct Agent {
@@ -19,26 +33,47 @@ pub struct Agent {
     pub addr: SocketAddr,
     pub scheduler: Scheduler,
     pub metrics: Arc<Metrics>,
+    pub pusher: Pusher,
     pub reloader: Reloader,
 }
 
-/// Starts the agent on an already validated config; `listen` overrides the config's address (port 0 works).
+/// Starts the agent on a loaded config. `boot_error` is why a URL's last good copy stands in for it (logged and
+/// counted as a failed reload).
 pub async fn start(
-    path: &Path,
-    config: AgentConfig,
-    redactor: Redactor,
-    listen: Option<SocketAddr>,
+    options: Options,
+    loaded: Loaded,
+    boot_error: Option<LoadError>,
     shutdown: Shutdown,
 ) -> std::io::Result<Agent> {
-    let listener = TcpListener::bind(listen.unwrap_or(config.listen)).await?;
+    let config = &loaded.config;
+    let listener = TcpListener::bind(options.listen.unwrap_or(config.listen)).await?;
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
-    let scheduler = Scheduler::new(metrics.clone(), Clock::system(), shutdown.clone());
-    let applied = scheduler.apply(&config, redactor);
+    let pusher = Pusher::new(metrics.clone());
+    let scheduler = Scheduler::new(
+        metrics.clone(),
+        pusher.clone(),
+        Clock::system(),
+        shutdown.clone(),
+    );
+    let (region, hash) = (config.region.clone(), config.hash.clone());
+    let mut reloader = Reloader::new(
+        options.source,
+        options.region,
+        scheduler.clone(),
+        pusher.clone(),
+        metrics.clone(),
+        options.poll,
+    );
+    let applied = reloader.start(loaded).await;
+    if let Some(e) = &boot_error {
+        metrics.config_rejected(e.reason());
+        tracing::warn!(error = %e, "started from the last good copy of the config");
+    }
     tracing::info!(
-        file = %path.display(),
         listen = %addr,
-        region = %config.region,
+        region = %region,
+        config_hash = %hash,
         checks = applied.added,
         "agent started"
     );
@@ -47,17 +82,17 @@ pub async fn start(
         scheduler: scheduler.clone(),
     };
     tokio::spawn(server::serve(listener, state, shutdown.clone()));
-    let reloader = Reloader::new(path, scheduler.clone(), metrics.clone(), config.listen);
     tokio::spawn(reloader.clone().watch(shutdown));
     Ok(Agent {
         addr,
         scheduler,
         metrics,
+        pusher,
         reloader,
     })
 }
 
-/// Runs the selected checks once each (all enabled ones, or the one named, enabled or not), at most
+/// Runs the selected checks once each (all active ones, or the one named, active or not), at most
 /// `max_concurrency` at a time; results in config order. `Err` names an unknown check.
 pub async fn once(
     config: &AgentConfig,
@@ -75,7 +110,7 @@ pub async fn once(
                 })?;
             vec![c.clone()]
         }
-        None => config.enabled_checks().cloned().collect(),
+        None => config.active_checks().cloned().collect(),
     };
     let limit = Arc::new(tokio::sync::Semaphore::new(config.max_concurrency));
     let runs = selected.into_iter().map(|c| {
@@ -87,9 +122,4 @@ pub async fn once(
         }
     });
     Ok(futures::future::join_all(runs).await)
-}
-
-/// Loads a config file for the CLI (re-exported for main).
-pub fn load(path: &Path) -> Result<(AgentConfig, Redactor), vantage_common::ConfigError> {
-    config::load(path)
 }

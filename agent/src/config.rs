@@ -5,11 +5,13 @@
 //! [`ProbeSpec::from_yaml`] for the type-specific keys. Every error reads `file:line:col: checks[3].field: why`.
 //!
 //! ```yaml
-//! region: eu-west-1            # required: the `region` label on every series
+//! region: ${VANTAGE_REGION}    # the `region` label on every series; `--region` / VANTAGE_REGION override it
 //! listen: 127.0.0.1:9470       # /metrics, /healthz, /readyz, /api/v1/checks (`--listen` overrides)
 //! labels: {team: sre}          # default labels added to every series
 //! max_concurrency: 512         # probes running at once, across all checks
 //! log_format: json             # json | text
+//! slo: {objective: 99.9%}      # default availability objective of every check
+//! remote_write: [...]          # push results to Prometheus (see crate::remote_write)
 //! checks:
 //!   - name: api-health         # unique; letters, digits, `-`, `_`, `.`, `:`, `/`
 //!     type: http               # http | tcp | dns | tls | api_workflow
@@ -21,7 +23,16 @@
 //!     labels: {tier: "1"}      # static labels on this check's series
 //!     enabled: true
 //!     when_failing: {every: 10s}   # run faster while the last run failed
+//!     regions: [eu-west-1, "us-*"] # run only on agents whose region matches one of these globs (default: all)
+//!     slo: {objective: 99.95%}     # this check's availability objective (or a ratio: 0.9995)
 //! ```
+//!
+//! Credentials are found by the field that holds them ([`classify_field`]): header values (but for a few
+//! descriptive headers such as `Accept`), raw bodies, the values of `json:` body keys that name a credential
+//! (`password`, `token`, ...; the whole rendered body at run time), basic and bearer auth, JWT keys, TCP `send`
+//! payloads, step `query` values, workflow variables whose name names a credential or that say `secret: true`,
+//! and the userinfo and query of URLs. Those values are scrubbed from messages, logs and the status API; everything
+//! else (names, regions, labels, hosts, paths) is identity and shown as it is, wherever it came from.
 
 use crate::probe::{Probe, ProbeSpec};
 use crate::result::ProbeResult;
@@ -35,10 +46,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use vantage_common::secrets::{self, FieldKind};
 use vantage_common::{ConfigError, Loaded, Redactor};
 
 /// Keys every check understands; everything else belongs to the check's type.
-const COMMON_KEYS: [&str; 9] = [
+const COMMON_KEYS: [&str; 11] = [
     "name",
     "type",
     "every",
@@ -48,7 +60,15 @@ const COMMON_KEYS: [&str; 9] = [
     "labels",
     "enabled",
     "when_failing",
+    "regions",
+    "slo",
 ];
+
+/// The environment variable that names the agent's region (what `--region` reads).
+pub const REGION_ENV: &str = "VANTAGE_REGION";
+
+/// The availability objective of a check that sets none (and no agent-wide `slo`).
+pub const DEFAULT_SLO_OBJECTIVE: f64 = 0.999;
 
 /// Label names the agent sets itself; static labels may not use them.
 const RESERVED_LABELS: [&str; 8] = [
@@ -79,14 +99,52 @@ pub struct AgentConfig {
     pub max_concurrency: usize,
     /// `json` (default) or `text`.
     pub log_format: String,
-    /// Every check in file order, enabled or not.
+    /// Every check in file order, enabled or not, in this region or not.
     pub checks: Vec<Arc<CheckConfig>>,
+    /// Where results are pushed, besides being served at `/metrics` (only the entries for this region).
+    pub remote_write: Vec<crate::remote_write::RemoteWriteConfig>,
+    /// Every credential of the config, found by field: scrubbed from messages and the status API.
+    pub secrets: Redactor,
+    /// SHA-256 of the config text as written (before `${ENV}` expansion, so every region of a fleet that runs
+    /// the same file shows the same hash), first 16 hex digits.
+    pub hash: String,
 }
 
 impl AgentConfig {
-    pub fn enabled_checks(&self) -> impl Iterator<Item = &Arc<CheckConfig>> {
-        self.checks.iter().filter(|c| c.enabled)
+    /// The checks this agent runs: enabled, and meant for its region.
+    pub fn active_checks(&self) -> impl Iterator<Item = &Arc<CheckConfig>> {
+        self.checks
+            .iter()
+            .filter(|c| c.enabled && c.runs_in(&self.region))
     }
+}
+
+/// A `regions:` entry: a region name or a glob (`eu-*`, `us-?-1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionPattern(glob::Pattern);
+
+impl RegionPattern {
+    pub fn parse(s: &str) -> Result<RegionPattern, String> {
+        if s.trim().is_empty() {
+            return Err("a region pattern may not be empty".into());
+        }
+        glob::Pattern::new(s)
+            .map(RegionPattern)
+            .map_err(|e| format!("invalid region pattern {s:?}: {}", e.msg))
+    }
+
+    pub fn matches(&self, region: &str) -> bool {
+        self.0.matches(region)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Whether `region` matches one of `patterns`; no patterns means every region.
+pub fn region_matches(patterns: &[RegionPattern], region: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|p| p.matches(region))
 }
 
 /// A check's validated name (the `endpoint` label).
@@ -170,6 +228,10 @@ pub struct CheckConfig {
     pub enabled: bool,
     /// The faster interval used while the last run failed.
     pub when_failing: Option<Duration>,
+    /// The regions this check runs in (globs); empty: every region.
+    pub regions: Vec<RegionPattern>,
+    /// The availability objective, a ratio (0.999 for 99.9%).
+    pub slo_objective: f64,
     pub runner: Runner,
     /// The check exactly as written (after `${ENV}` expansion), to tell an unchanged check on reload.
     source: Mapping,
@@ -190,9 +252,16 @@ impl CheckConfig {
             labels: BTreeMap::new(),
             enabled: true,
             when_failing: None,
+            regions: Vec::new(),
+            slo_objective: DEFAULT_SLO_OBJECTIVE,
             runner,
             source,
         }
+    }
+
+    /// Whether this check runs on an agent in `region`.
+    pub fn runs_in(&self, region: &str) -> bool {
+        region_matches(&self.regions, region)
     }
 
     /// Same definition (and so same series labels): a reload keeps its state and phase.
@@ -205,6 +274,8 @@ impl CheckConfig {
             && self.labels == other.labels
             && self.enabled == other.enabled
             && self.when_failing == other.when_failing
+            && self.regions == other.regions
+            && self.slo_objective == other.slo_objective
             && self.source == other.source
     }
 }
@@ -216,7 +287,8 @@ fn default_timeout(schedule: &Schedule) -> Duration {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    region: String,
+    #[serde(default)]
+    region: Option<String>,
     #[serde(default = "default_listen")]
     listen: SocketAddr,
     #[serde(default)]
@@ -226,7 +298,49 @@ struct RawConfig {
     #[serde(default = "default_log_format")]
     log_format: String,
     #[serde(default)]
+    slo: Option<Slo>,
+    #[serde(default)]
+    remote_write: Vec<crate::remote_write::RawRemoteWrite>,
+    #[serde(default)]
     checks: Vec<Mapping>,
+}
+
+/// `slo: {objective: 99.95%}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Slo {
+    objective: Objective,
+}
+
+/// An availability objective: `99.95%` or a ratio `0.9995`, strictly between 0 and 1.
+#[derive(Debug, Clone, Copy)]
+struct Objective(f64);
+
+impl<'de> Deserialize<'de> for Objective {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let ratio = match &v {
+            Value::String(s) if s.trim().ends_with('%') => s
+                .trim()
+                .trim_end_matches('%')
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .map(|p| p / 100.0),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        };
+        match ratio {
+            Some(r) if r > 0.0 && r < 1.0 => Ok(Objective(r)),
+            Some(_) => Err(serde::de::Error::custom(
+                "an objective lies strictly between 0% and 100% (100% leaves no error budget); write e.g. 99.95% or 0.9995",
+            )),
+            None => Err(serde::de::Error::custom(
+                "an objective is a percentage (99.95%) or a ratio (0.9995)",
+            )),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -261,6 +375,10 @@ struct RawCommon {
     enabled: bool,
     #[serde(default)]
     when_failing: Option<WhenFailing>,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    slo: Option<Slo>,
 }
 
 fn yes() -> bool {
@@ -274,25 +392,112 @@ struct WhenFailing {
     every: Duration,
 }
 
-/// Loads and validates `path` (with `${ENV}` expansion from the process environment).
-pub fn load(path: &Path) -> Result<(AgentConfig, Redactor), ConfigError> {
-    let loaded: Loaded<RawConfig> = vantage_common::load_config(path)?;
-    validate(loaded)
+/// Loads and validates the file at `path` with `${ENV}` expansion from the process environment. `region`
+/// (from `--region` or VANTAGE_REGION) overrides the file's `region:` and is what `${VANTAGE_REGION}` expands to.
+pub fn load(path: &Path, region: Option<&str>) -> Result<AgentConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+        file: path.to_path_buf(),
+        message: format!("cannot read config: {e}"),
+    })?;
+    parse(path, &text, |name| std::env::var(name).ok(), region)
 }
 
-/// Parses and validates config text; `path` is used in messages only.
+/// Parses and validates config text; `path` (a file or a URL) is used in messages only; `env` is the
+/// environment; `region` as in [`load`].
 pub fn parse(
     path: &Path,
     text: &str,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<(AgentConfig, Redactor), ConfigError> {
-    validate(vantage_common::parse_config(path, text, env)?)
+    region: Option<&str>,
+) -> Result<AgentConfig, ConfigError> {
+    let lookup = |name: &str| match region {
+        Some(r) if name == REGION_ENV => Some(r.to_string()),
+        _ => env(name),
+    };
+    let loaded = vantage_common::parse_config_classified(path, text, lookup, classify_field)?;
+    validate(loaded, region, config_hash(text))
 }
 
-fn validate(loaded: Loaded<RawConfig>) -> Result<(AgentConfig, Redactor), ConfigError> {
+/// Which fields of the agent config hold credentials (see the module docs); `path` as serde writes it
+/// (`checks[2].steps[0].headers.Authorization`).
+pub fn classify_field(path: &str) -> FieldKind {
+    let seg: Vec<&str> = path
+        .split('.')
+        .map(|s| s.split('[').next().unwrap_or(s))
+        .collect();
+    let n = seg.len();
+    let last = seg[n - 1];
+    let parent = if n >= 2 { seg[n - 2] } else { "" };
+    let grandparent = if n >= 3 { seg[n - 3] } else { "" };
+    // What sends requests: a check, a workflow step, a remote_write endpoint.
+    let sender = |s: &str| matches!(s, "checks" | "steps" | "teardown" | "remote_write");
+    if parent == "headers" && sender(grandparent) {
+        return if secrets::is_descriptive_header(last) {
+            FieldKind::Plain
+        } else {
+            FieldKind::Secret
+        };
+    }
+    if sender(parent)
+        && matches!(
+            last,
+            "body" | "bearer_token" | "basic_auth" | "auth" | "send" | "query"
+        )
+    {
+        return FieldKind::Secret;
+    }
+    // A `json:` body: the values of keys that name a credential, at any depth (the whole rendered body is
+    // scrubbed at run time).
+    let in_json_body = (1..n.saturating_sub(1)).any(|i| seg[i] == "json" && sender(seg[i - 1]));
+    if in_json_body && crate::workflow::looks_secret(last) {
+        return FieldKind::Secret;
+    }
+    if parent == "variables" && crate::workflow::looks_secret(last) {
+        return FieldKind::Secret;
+    }
+    if sender(parent) && matches!(last, "target" | "url" | "proxy_url") {
+        return FieldKind::Url;
+    }
+    FieldKind::Plain
+}
+
+/// First 16 hex digits of the SHA-256 of `text`.
+pub fn config_hash(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn validate(
+    loaded: Loaded<RawConfig>,
+    region_override: Option<&str>,
+    hash: String,
+) -> Result<AgentConfig, ConfigError> {
     let raw = &loaded.value;
-    if raw.region.trim().is_empty() {
+    let region = match (region_override, &raw.region) {
+        (Some(r), _) => r.trim().to_string(),
+        (None, Some(r)) => r.trim().to_string(),
+        (None, None) => {
+            return Err(loaded.error_at(
+                "region",
+                "region:",
+                0,
+                format!(
+                    "no region: set `region:` in the config, pass --region, or set {REGION_ENV}"
+                ),
+            ))
+        }
+    };
+    if region.is_empty() {
         return Err(loaded.error_at("region", "region:", 0, "region may not be empty"));
+    }
+    if let Some(c) = region.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(loaded.error_at(
+            "region",
+            "region:",
+            0,
+            format!("region {region:?} contains {c:?}; use letters, digits and punctuation"),
+        ));
     }
     if raw.max_concurrency == 0 {
         return Err(loaded.error_at(
@@ -314,10 +519,19 @@ fn validate(loaded: Loaded<RawConfig>) -> Result<(AgentConfig, Redactor), Config
         check_label_name(name)
             .map_err(|m| loaded.error_at(&format!("labels.{name}"), &format!("{name}:"), 0, m))?;
     }
+    let default_slo = raw
+        .slo
+        .as_ref()
+        .map_or(DEFAULT_SLO_OBJECTIVE, |s| s.objective.0);
+    let mut secret_values = secrets::collect(
+        &serde_norway::from_str::<Value>(&loaded.text).unwrap_or(Value::Null),
+        classify_field,
+    );
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut checks = Vec::with_capacity(raw.checks.len());
     for (i, mapping) in raw.checks.iter().enumerate() {
-        let check = validate_check(&loaded, i, mapping)?;
+        let (check, spec) = validate_check(&loaded, i, mapping, default_slo)?;
+        secret_values.extend(spec.secret_values());
         if let Some(first) = seen.insert(check.name.0.clone(), i) {
             return Err(loaded.error_at(
                 &format!("checks[{i}].name"),
@@ -331,22 +545,37 @@ fn validate(loaded: Loaded<RawConfig>) -> Result<(AgentConfig, Redactor), Config
         }
         checks.push(Arc::new(check));
     }
-    let config = AgentConfig {
-        region: raw.region.clone(),
+    let remote_write = crate::remote_write::validate(&loaded, &raw.remote_write)?
+        .into_iter()
+        .filter(|r| region_matches(&r.regions, &region))
+        .collect();
+    Ok(AgentConfig {
+        region,
         listen: raw.listen,
         labels: raw.labels.clone(),
         max_concurrency: raw.max_concurrency,
         log_format: raw.log_format.clone(),
         checks,
-    };
-    Ok((config, loaded.redactor))
+        remote_write,
+        secrets: Redactor::new(secret_values),
+        hash,
+    })
+}
+
+/// Parses `regions:` entries; errors name `field[i]`.
+pub(crate) fn region_patterns(list: &[String]) -> Result<Vec<RegionPattern>, (usize, String)> {
+    list.iter()
+        .enumerate()
+        .map(|(i, p)| RegionPattern::parse(p).map_err(|m| (i, m)))
+        .collect()
 }
 
 fn validate_check(
     loaded: &Loaded<RawConfig>,
     i: usize,
     mapping: &Mapping,
-) -> Result<CheckConfig, ConfigError> {
+    default_slo: f64,
+) -> Result<(CheckConfig, ProbeSpec), ConfigError> {
     let at = |field: &str, key: &str, msg: String| {
         let path = if field.is_empty() {
             format!("checks[{i}]")
@@ -443,6 +672,8 @@ fn validate_check(
     for label in c.labels.keys() {
         check_label_name(label).map_err(|m| at(&format!("labels.{label}"), label, m))?;
     }
+    let regions =
+        region_patterns(&c.regions).map_err(|(j, m)| at(&format!("regions[{j}]"), "regions", m))?;
     let spec = ProbeSpec::from_yaml(&c.check_type, Value::Mapping(rest)).map_err(|e| {
         let key = e
             .field
@@ -492,7 +723,7 @@ fn validate_check(
     })?;
     let mut labels = loaded.value.labels.clone();
     labels.extend(c.labels);
-    Ok(CheckConfig {
+    let check = CheckConfig {
         name,
         check_type: spec.check_type(),
         schedule,
@@ -501,12 +732,16 @@ fn validate_check(
         labels,
         enabled: c.enabled,
         when_failing: c.when_failing.map(|w| w.every),
+        regions,
+        slo_objective: c.slo.map_or(default_slo, |s| s.objective.0),
         runner: Runner::from_probe(probe),
         source: mapping.clone(),
-    })
+    };
+    Ok((check, spec))
 }
 
-fn check_label_name(name: &str) -> Result<(), String> {
+/// A valid Prometheus label name that is not reserved for Prometheus itself (`__name__`, ...).
+pub(crate) fn check_label_name_syntax(name: &str) -> Result<(), String> {
     let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with("__");
@@ -515,6 +750,11 @@ fn check_label_name(name: &str) -> Result<(), String> {
             "label name {name:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
         ));
     }
+    Ok(())
+}
+
+fn check_label_name(name: &str) -> Result<(), String> {
+    check_label_name_syntax(name)?;
     if RESERVED_LABELS.contains(&name) {
         return Err(format!(
             "label {name:?} is set by the agent itself; choose another name"
@@ -528,10 +768,12 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<AgentConfig, String> {
-        parse(Path::new("agent.yaml"), text, |n| {
-            (n == "TOKEN").then(|| "hunter2-secret".to_string())
-        })
-        .map(|(c, _)| c)
+        parse(
+            Path::new("agent.yaml"),
+            text,
+            |n| (n == "TOKEN").then(|| "hunter2-secret".to_string()),
+            None,
+        )
         .map_err(|e| e.to_string())
     }
 
@@ -629,6 +871,139 @@ checks:
         );
         let e = err(&format!("{base}    every: 10s\n    retries: 99\n"));
         assert!(e.contains("checks[0].retries: 99 retries"), "{e}");
+    }
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "VANTAGE_REGION" => Some("eu-west-1".into()),
+            "TEAM" => Some("api".into()),
+            "TOKEN" => Some("hunter2-secret".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn region_from_the_environment_and_from_the_command_line() {
+        let text = "region: ${VANTAGE_REGION}\nchecks: []\n";
+        let c = parse(Path::new("a.yaml"), text, env, None).unwrap();
+        assert_eq!(c.region, "eu-west-1");
+        // --region wins over the file and is what ${VANTAGE_REGION} expands to.
+        let c = parse(Path::new("a.yaml"), text, |_| None, Some("ap-south-1")).unwrap();
+        assert_eq!(c.region, "ap-south-1");
+        let c = parse(
+            Path::new("a.yaml"),
+            "region: x\n",
+            |_| None,
+            Some("us-east-1"),
+        )
+        .unwrap();
+        assert_eq!(c.region, "us-east-1");
+        let e = parse(Path::new("a.yaml"), "checks: []\n", |_| None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "no region: set `region:` in the config, pass --region, or set VANTAGE_REGION"
+            ),
+            "{e}"
+        );
+        // The hash is of the text as written, so every region of a fleet shows the same one.
+        let a = parse(Path::new("a.yaml"), text, |_| None, Some("a")).unwrap();
+        let b = parse(Path::new("a.yaml"), text, |_| None, Some("b")).unwrap();
+        assert_eq!(a.hash, b.hash);
+        assert_eq!(a.hash.len(), 16);
+    }
+
+    #[test]
+    fn regions_select_the_checks_of_this_agent() {
+        let text = "region: eu-west-1\nchecks:\n  - {name: all, type: tcp, target: '127.0.0.1:9', every: 10s}\n  - {name: eu, type: tcp, target: '127.0.0.1:9', every: 10s, regions: [eu-*]}\n  - {name: us, type: tcp, target: '127.0.0.1:9', every: 10s, regions: [us-east-1, us-west-?]}\n";
+        let c = parse_str(text).unwrap();
+        let active: Vec<&str> = c.active_checks().map(|c| c.name.as_str()).collect();
+        assert_eq!(active, ["all", "eu"]);
+        assert!(c.checks[2].runs_in("us-west-2"));
+        let e = err(&text.replace("[eu-*]", "['[eu']"));
+        assert!(
+            e.contains("checks[1].regions[0]: invalid region pattern"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn slo_objectives() {
+        let base = "checks:\n  - {name: a, type: tcp, target: '127.0.0.1:9', every: 10s, slo: {objective: 99.95%}}\n  - {name: b, type: tcp, target: '127.0.0.1:9', every: 10s, slo: {objective: 0.99}}\n  - {name: c, type: tcp, target: '127.0.0.1:9', every: 10s}\n";
+        let c = parse_str(&format!("region: r\n{base}")).unwrap();
+        let o: Vec<f64> = c.checks.iter().map(|c| c.slo_objective).collect();
+        assert!(
+            (o[0] - 0.9995).abs() < 1e-12 && o[1] == 0.99 && o[2] == 0.999,
+            "{o:?}"
+        );
+        let c = parse_str(&format!("region: r\nslo: {{objective: 99%}}\n{base}")).unwrap();
+        assert_eq!(c.checks[2].slo_objective, 0.99);
+        for bad in ["100%", "99.95", "0", "soon"] {
+            let e = err(&format!(
+                "region: r\nchecks:\n  - {{name: a, type: tcp, target: '127.0.0.1:9', every: 10s, slo: {{objective: '{bad}'}}}}\n"
+            ));
+            assert!(
+                e.contains("checks[0].slo.objective") || e.contains("checks[0]"),
+                "{bad}: {e}"
+            );
+            assert!(e.contains("objective"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_found_by_field_not_by_value() {
+        let text = "region: ${VANTAGE_REGION}\nlabels: {team: \"${TEAM}\"}\nchecks:\n  - name: api-health\n    type: http\n    target: https://user:pa55word@api.example.com/health?key=qwerty\n    every: 10s\n    headers: {Authorization: \"Bearer ${TOKEN}\", Accept: application/json}\n  - name: journey\n    type: api_workflow\n    every: 1m\n    variables: {base: 'http://127.0.0.1:9', password: s3cr3t-pw, pin: {value: '1234', secret: true}, user: demo}\n    steps:\n      - {name: login, url: '{{base}}/login', json: {user: '{{user}}', password: '{{password}}'}}\n";
+        let c = parse(Path::new("a.yaml"), text, env, None).unwrap();
+        let r = &c.secrets;
+        for secret in [
+            "Bearer hunter2-secret",
+            "pa55word",
+            "qwerty",
+            "s3cr3t-pw",
+            "1234",
+        ] {
+            assert_eq!(r.redact(&format!("x {secret} y")), "x *** y", "{secret}");
+        }
+        for identity in [
+            "eu-west-1",
+            "api",
+            "api-health",
+            "api.example.com",
+            "/health",
+            "demo",
+            "application/json",
+        ] {
+            assert_eq!(
+                r.redact(identity),
+                identity,
+                "{identity} must not be redacted"
+            );
+        }
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(
+            c.checks[0].labels.get("team").map(String::as_str),
+            Some("api")
+        );
+        // A config error about an identity field keeps its value; one about a secret field does not.
+        let e = parse(
+            Path::new("a.yaml"),
+            &text.replace("name: api-health", "name: \"${TEAM} health\""),
+            env,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("\"api health\""), "{e}");
+        let e = parse(
+            Path::new("a.yaml"),
+            &text.replace("Accept: application/json", "X-Key: [\"${TOKEN}\"]"),
+            env,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]

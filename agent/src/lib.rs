@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! One straight pipeline: config -> scheduler -> probe -> `ProbeResult` -> metrics (+ a log line on failure).
-//! - [`config`]: the config file, validated once (`CheckName`, schedules, timeouts, labels, type-specific specs).
+//! - [`source`]: where the config comes from (a file, or a URL polled with ETags, its last good copy kept).
+//! - [`config`]: the config, validated once (`CheckName`, schedules, timeouts, labels, regions, SLOs,
+//!   type-specific specs), and which of its fields are credentials.
 //! - [`schedule`]: when a check is due (interval with a stable per-check phase, or cron) and the clock mapping.
 //! - [`scheduler`]: one task per check; no self-overlap, global concurrency limit, timeout, retries, reload apply.
 //! - [`probe`]: the probes (http, tcp, dns, tls, workflow) behind one `ProbeSpec` / `Probe`.
@@ -12,21 +14,26 @@
 //! - [`result`]: `ProbeResult`, the one shape every probe returns, and the closed set of error types.
 //! - [`metrics`]: per-check Prometheus series and the agent's own metrics (OpenMetrics text).
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/checks`.
-//! - [`reload`]: config reload on SIGHUP and on file change.
+//! - [`reload`]: loading and applying configs: at boot, on SIGHUP, on file change, at every poll of a URL.
+//! - [`remote_write`]: pushing every run's samples to Prometheus (remote write 1.0), per endpoint queues.
+//! - [`client`]: the reqwest client for what is not a probe (config URLs, remote write).
 //! - [`report`]: the table `vantage-agent once` prints.
 //! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
 //! - [`app`]: wiring the parts into a running agent, and one-shot runs.
 pub mod app;
 pub mod assertion;
+pub mod client;
 pub mod config;
 pub mod exchange;
 pub mod metrics;
 pub mod probe;
 pub mod reload;
+pub mod remote_write;
 pub mod report;
 pub mod result;
 pub mod schedule;
 pub mod scheduler;
 pub mod server;
+pub mod source;
 pub mod tls_config;
 pub mod workflow;

@@ -17,14 +17,18 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An ordered label set whose names come from the config.
 pub type Labels = Vec<(String, String)>;
 
 const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+];
+const SEND_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 const LATENESS_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
@@ -33,12 +37,182 @@ const LATENESS_BUCKETS: [f64; 14] = [
 /// All metrics of one agent process.
 #[derive(Debug)]
 pub struct Metrics {
-    registry: Registry,
+    /// The agent's own metrics.
+    own: Registry,
+    /// The per-check series (one collector).
+    checks_registry: Registry,
     checks: Arc<CheckSet>,
     /// How long after its due time a run started (waiting for the concurrency limit included).
     pub lateness: Histogram,
     pub checks_configured: Gauge,
     reloads: Family<Vec<(&'static str, &'static str)>, Counter>,
+    reload_failures: Family<Vec<(&'static str, &'static str)>, Counter>,
+    last_reload_success: Gauge<f64, AtomicU64>,
+    config_info: Family<Vec<(&'static str, String)>, Gauge>,
+    /// Remote write, per endpoint.
+    pub remote_write: Arc<RemoteWriteFamilies>,
+}
+
+/// Why a config reload failed (the `reason` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadFailure {
+    /// The config URL could not be fetched (network, timeout).
+    Fetch,
+    /// The config URL answered with an error status.
+    HttpStatus,
+    /// The new config is not valid (or the file cannot be read).
+    Invalid,
+}
+
+impl ReloadFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadFailure::Fetch => "fetch",
+            ReloadFailure::HttpStatus => "http_status",
+            ReloadFailure::Invalid => "invalid",
+        }
+    }
+}
+
+type RemoteLabels = Vec<(&'static str, String)>;
+
+/// The remote-write metric families, one label set per endpoint (`remote`).
+#[derive(Debug)]
+pub struct RemoteWriteFamilies {
+    sent: Family<RemoteLabels, Counter>,
+    failed: Family<RemoteLabels, Counter>,
+    dropped: Family<RemoteLabels, Counter>,
+    queue: Family<RemoteLabels, Gauge>,
+    last_success: Family<RemoteLabels, Gauge<f64, AtomicU64>>,
+    duration: Family<RemoteLabels, Histogram, fn() -> Histogram>,
+}
+
+impl RemoteWriteFamilies {
+    fn new() -> Self {
+        RemoteWriteFamilies {
+            sent: Family::default(),
+            failed: Family::default(),
+            dropped: Family::default(),
+            queue: Family::default(),
+            last_success: Family::default(),
+            duration: Family::new_with_constructor(|| Histogram::new(SEND_BUCKETS)),
+        }
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "vantage_agent_remote_write_samples_sent",
+            "Samples the remote-write endpoint accepted",
+            self.sent.clone(),
+        );
+        r.register(
+            "vantage_agent_remote_write_samples_failed",
+            "Samples given up on, by reason (http_4xx: refused by the receiver; shutdown: still failing at exit)",
+            self.failed.clone(),
+        );
+        r.register(
+            "vantage_agent_remote_write_samples_dropped",
+            "Samples dropped because the queue was full (the oldest go first)",
+            self.dropped.clone(),
+        );
+        r.register(
+            "vantage_agent_remote_write_queue_samples",
+            "Samples waiting to be sent",
+            self.queue.clone(),
+        );
+        r.register(
+            "vantage_agent_remote_write_last_send_success_timestamp_seconds",
+            "When a request to the endpoint last succeeded, Unix seconds",
+            self.last_success.clone(),
+        );
+        r.register(
+            "vantage_agent_remote_write_send_duration_seconds",
+            "Duration of remote-write requests (each attempt)",
+            self.duration.clone(),
+        );
+    }
+
+    /// The handle an endpoint's sender records through.
+    pub fn endpoint(self: &Arc<Self>, remote: &str) -> RemoteWriteMetrics {
+        let labels = vec![("remote", remote.to_string())];
+        // Present from the start, so a rate over them is defined before the first send.
+        let _ = self.sent.get_or_create(&labels);
+        let _ = self.dropped.get_or_create(&labels);
+        let _ = self.queue.get_or_create(&labels);
+        RemoteWriteMetrics {
+            families: self.clone(),
+            labels,
+        }
+    }
+
+    /// Drops the series of an endpoint that is no longer configured.
+    pub fn forget(&self, remote: &str) {
+        let labels = vec![("remote", remote.to_string())];
+        self.sent.remove(&labels);
+        self.dropped.remove(&labels);
+        self.queue.remove(&labels);
+        self.last_success.remove(&labels);
+        self.duration.remove(&labels);
+        for reason in ["http_4xx", "shutdown"] {
+            self.failed.remove(&vec![
+                ("remote", remote.to_string()),
+                ("reason", reason.to_string()),
+            ]);
+        }
+    }
+}
+
+/// One endpoint's view of [`RemoteWriteFamilies`].
+#[derive(Debug, Clone)]
+pub struct RemoteWriteMetrics {
+    families: Arc<RemoteWriteFamilies>,
+    labels: RemoteLabels,
+}
+
+impl RemoteWriteMetrics {
+    pub fn sent(&self, samples: usize, now_secs: f64) {
+        self.families
+            .sent
+            .get_or_create(&self.labels)
+            .inc_by(samples as u64);
+        self.families
+            .last_success
+            .get_or_create(&self.labels)
+            .set(now_secs);
+    }
+
+    /// `reason`: `http_4xx` or `shutdown`.
+    pub fn failed(&self, reason: &'static str, samples: usize) {
+        let mut labels = self.labels.clone();
+        labels.push(("reason", reason.to_string()));
+        self.families
+            .failed
+            .get_or_create(&labels)
+            .inc_by(samples as u64);
+    }
+
+    pub fn dropped(&self, samples: usize) {
+        if samples > 0 {
+            self.families
+                .dropped
+                .get_or_create(&self.labels)
+                .inc_by(samples as u64);
+        }
+    }
+
+    pub fn queue_length(&self, samples: usize) {
+        self.families
+            .queue
+            .get_or_create(&self.labels)
+            .set(samples as i64);
+    }
+
+    pub fn send_duration(&self, d: Duration) {
+        self.families
+            .duration
+            .get_or_create(&self.labels)
+            .observe(d.as_secs_f64());
+    }
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +227,8 @@ pub struct CheckSeries {
     success: Counter,
     failures: [Counter; ErrorType::ALL.len()],
     skipped: Counter,
+    /// The check's availability objective, a ratio.
+    slo_objective: f64,
     last: Mutex<Option<Arc<ProbeResult>>>,
     /// Workflow steps by name: duration histograms (the last result gives the gauges).
     steps: Mutex<BTreeMap<String, Histogram>>,
@@ -63,6 +239,7 @@ pub struct CheckSeries {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
+        let mut checks_registry = Registry::default();
         let checks = Arc::new(CheckSet::default());
         // A gauge rather than an OpenMetrics `info`: promtool and the Prometheus text parser reject that type.
         let build = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
@@ -92,13 +269,38 @@ impl Metrics {
             "Config reloads by result (success, failure)",
             reloads.clone(),
         );
-        registry.register_collector(Box::new(checks.clone()));
+        let reload_failures = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        registry.register(
+            "vantage_agent_config_reload_failures",
+            "Config reloads that failed, by reason (fetch, http_status, invalid); the running config stays",
+            reload_failures.clone(),
+        );
+        let last_reload_success = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "vantage_agent_config_last_reload_success_timestamp_seconds",
+            "When a config was last loaded and applied, Unix seconds",
+            last_reload_success.clone(),
+        );
+        let config_info = Family::<Vec<(&'static str, String)>, Gauge>::default();
+        registry.register(
+            "vantage_agent_config_info",
+            "The running config: hash of its text before ${ENV} expansion (always 1)",
+            config_info.clone(),
+        );
+        let remote_write = Arc::new(RemoteWriteFamilies::new());
+        remote_write.register(&mut registry);
+        checks_registry.register_collector(Box::new(checks.clone()));
         Metrics {
-            registry,
+            own: registry,
+            checks_registry,
             checks,
             lateness,
             checks_configured,
             reloads,
+            reload_failures,
+            last_reload_success,
+            config_info,
+            remote_write,
         }
     }
 
@@ -117,6 +319,7 @@ impl Metrics {
             success: Counter::default(),
             failures: Default::default(),
             skipped: Counter::default(),
+            slo_objective: check.slo_objective,
             last: Mutex::new(None),
             steps: Mutex::new(BTreeMap::new()),
             step_failures: Mutex::new(BTreeMap::new()),
@@ -134,17 +337,58 @@ impl Metrics {
         self.checks.0.write().unwrap().remove(name);
     }
 
-    pub fn reload(&self, ok: bool) {
-        let result = if ok { "success" } else { "failure" };
-        self.reloads.get_or_create(&vec![("result", result)]).inc();
+    /// A config (the first one included) was loaded and applied.
+    pub fn config_applied(&self, hash: &str, at: SystemTime) {
+        self.config_info.clear();
+        self.config_info
+            .get_or_create(&vec![("hash", hash.to_string())])
+            .set(1);
+        self.last_reload_success.set(
+            at.duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+        );
     }
 
-    /// OpenMetrics text (what Prometheus asks for with `Accept: application/openmetrics-text`).
+    /// A reload applied a new config.
+    pub fn config_reloaded(&self) {
+        self.reloads
+            .get_or_create(&vec![("result", "success")])
+            .inc();
+    }
+
+    /// A new config was rejected; the running one stays.
+    pub fn config_rejected(&self, reason: ReloadFailure) {
+        self.reloads
+            .get_or_create(&vec![("result", "failure")])
+            .inc();
+        self.reload_failures
+            .get_or_create(&vec![("reason", reason.as_str())])
+            .inc();
+    }
+
+    /// OpenMetrics text of everything (what Prometheus asks for with `Accept: application/openmetrics-text`).
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
+        let mut out = encode_registry(&self.own);
+        // One exposition: the first part's `# EOF` goes, the second part's ends it.
+        out.truncate(out.len() - EOF.len());
+        out.push_str(&encode_registry(&self.checks_registry));
         out
+    }
+
+    /// OpenMetrics text of the agent's own metrics only.
+    pub fn encode_own(&self) -> String {
+        encode_registry(&self.own)
+    }
+
+    /// OpenMetrics text of one check's series, exactly as [`Metrics::encode`] writes them.
+    pub fn encode_check(&self, series: &Arc<CheckSeries>) -> String {
+        let mut r = Registry::default();
+        r.register_collector(Box::new(CheckSet(RwLock::new(BTreeMap::from([(
+            String::new(),
+            series.clone(),
+        )])))));
+        encode_registry(&r)
     }
 
     /// The classic Prometheus text format (0.0.4), for scrapers and tools (`promtool check metrics`) that do not
@@ -197,6 +441,16 @@ impl CheckSeries {
     pub fn labels(&self) -> &Labels {
         &self.labels
     }
+}
+
+const EOF: &str = "# EOF\n";
+
+fn encode_registry(r: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, r)
+        .expect("writing to a String cannot fail");
+    debug_assert!(out.ends_with(EOF));
+    out
 }
 
 fn openmetrics_to_prometheus(text: &str) -> String {
@@ -361,6 +615,16 @@ impl Collector for CheckSet {
             ),
             &rows,
             |r| vec![(None, r.series.skipped.clone())],
+        )?;
+        family(
+            e,
+            (
+                "vantage_check_slo_objective_ratio",
+                "Availability objective of the check (the share of runs that should succeed)",
+                MetricType::Gauge,
+            ),
+            &rows,
+            |r| vec![(None, ConstGauge::new(r.series.slo_objective))],
         )?;
         // blackbox_exporter-compatible gauges for the last run.
         last_run(

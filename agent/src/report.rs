@@ -1,5 +1,6 @@
 //! The table `vantage-agent once` prints: one row per check (result, duration, attempts, phases, failure reason),
-//! workflow steps indented below their check. Every cell passes through the redactor.
+//! workflow steps indented below their check. Reasons (free text) pass through the redactor; names are identity
+//! and shown as they are.
 
 use crate::config::CheckConfig;
 use crate::result::{Phases, ProbeResult};
@@ -83,11 +84,20 @@ pub fn table(results: &[(Arc<CheckConfig>, ProbeResult)], redactor: &Redactor) -
             ]);
         }
     }
+    const REASON: usize = 5;
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|r| {
             r.iter()
-                .map(|c| redactor.redact(c).replace('\n', " "))
+                .enumerate()
+                .map(|(i, c)| {
+                    let c = if i == REASON {
+                        redactor.redact(c)
+                    } else {
+                        c.clone()
+                    };
+                    c.replace('\n', " ")
+                })
                 .collect()
         })
         .collect();

@@ -4,6 +4,7 @@
 
 use crate::config::{AgentConfig, CheckConfig};
 use crate::metrics::{CheckSeries, Metrics};
+use crate::remote_write::Pusher;
 use crate::result::{ErrorType, ProbeError, ProbeResult};
 use crate::schedule::{Clock, Schedule};
 use std::collections::BTreeMap;
@@ -112,6 +113,7 @@ pub struct Scheduler {
 
 struct Inner {
     metrics: Arc<Metrics>,
+    pusher: Pusher,
     clock: Clock,
     shutdown: Shutdown,
     started: AtomicBool,
@@ -133,10 +135,12 @@ struct Running {
 }
 
 impl Scheduler {
-    pub fn new(metrics: Arc<Metrics>, clock: Clock, shutdown: Shutdown) -> Self {
+    /// `pusher` receives every recorded run (remote write); [`Pusher::new`] without endpoints does nothing.
+    pub fn new(metrics: Arc<Metrics>, pusher: Pusher, clock: Clock, shutdown: Shutdown) -> Self {
         Scheduler {
             inner: Arc::new(Inner {
                 metrics,
+                pusher,
                 clock,
                 shutdown,
                 started: AtomicBool::new(false),
@@ -152,14 +156,20 @@ impl Scheduler {
         self.inner.started.load(Ordering::Acquire)
     }
 
+    /// Scrubs the running config's credentials from messages.
     pub fn redactor(&self) -> Redactor {
         self.inner.redactor.read().unwrap().clone()
     }
 
-    /// Starts, restarts and stops check tasks so that exactly `config`'s enabled checks run. Must be called from
-    /// within a tokio runtime.
-    pub fn apply(&self, config: &AgentConfig, redactor: Redactor) -> Applied {
-        *self.inner.redactor.write().unwrap() = redactor;
+    /// The running config's region.
+    pub fn region(&self) -> String {
+        self.inner.state.lock().unwrap().region.clone()
+    }
+
+    /// Starts, restarts and stops check tasks so that exactly `config`'s active checks (enabled, for this region)
+    /// run. Must be called from within a tokio runtime.
+    pub fn apply(&self, config: &AgentConfig) -> Applied {
+        *self.inner.redactor.write().unwrap() = config.secrets.clone();
         {
             let mut sem = self.inner.semaphore.write().unwrap();
             if sem.0 != config.max_concurrency {
@@ -175,7 +185,7 @@ impl Scheduler {
         st.region = config.region.clone();
         st.all = config.checks.clone();
         let mut old = std::mem::take(&mut st.running);
-        for check in config.enabled_checks() {
+        for check in config.active_checks() {
             let name = check.name.to_string();
             let running = match old.remove(&name) {
                 Some(r) if !region_changed && r.check.config.same_as(check) => {
@@ -197,6 +207,7 @@ impl Scheduler {
         for (name, r) in old {
             r.task.abort();
             self.inner.metrics.remove_check(&name);
+            self.inner.pusher.removed(&name, self.inner.clock.now());
             applied.removed += 1;
         }
         self.inner
@@ -315,6 +326,9 @@ async fn check_loop(inner: Arc<Inner>, check: Arc<CheckState>) {
 fn record(inner: &Inner, check: &CheckState, result: ProbeResult, started: SystemTime) {
     let result = Arc::new(result);
     check.series.record(&result);
+    inner
+        .pusher
+        .recorded(check.config.name.as_str(), &check.series, inner.clock.now());
     if let Some(err) = &result.error {
         let redactor = inner.redactor.read().unwrap();
         tracing::warn!(
@@ -395,6 +409,9 @@ mod tests {
             max_concurrency,
             log_format: "json".into(),
             checks: checks.into_iter().map(Arc::new).collect(),
+            remote_write: Vec::new(),
+            secrets: Redactor::default(),
+            hash: String::new(),
         }
     }
 
@@ -402,7 +419,7 @@ mod tests {
         let (trigger, sd) = shutdown::channel();
         let metrics = Arc::new(Metrics::new());
         (
-            Scheduler::new(metrics.clone(), clock(), sd),
+            Scheduler::new(metrics.clone(), Pusher::new(metrics.clone()), clock(), sd),
             metrics,
             trigger,
         )
@@ -422,10 +439,10 @@ mod tests {
         let (s, _, _t) = scheduler();
         let fake = Fake::default();
         let start = Instant::now();
-        s.apply(
-            &agent(vec![every("api", 10, fake.runner(Duration::ZERO))], 4),
-            Redactor::default(),
-        );
+        s.apply(&agent(
+            vec![every("api", 10, fake.runner(Duration::ZERO))],
+            4,
+        ));
         tokio::time::sleep(Duration::from_secs(35)).await;
         let calls = fake.calls();
         let offset = crate::schedule::phase_offset("api", Duration::from_secs(10));
@@ -455,18 +472,15 @@ mod tests {
         let fake = Fake::default();
         let start = Instant::now();
         let cron = Schedule::Cron(Box::new("*/2 * * * *".parse().unwrap()));
-        s.apply(
-            &agent(
-                vec![CheckConfig::new(
-                    "c",
-                    "tcp",
-                    cron,
-                    fake.runner(Duration::ZERO),
-                )],
-                4,
-            ),
-            Redactor::default(),
-        );
+        s.apply(&agent(
+            vec![CheckConfig::new(
+                "c",
+                "tcp",
+                cron,
+                fake.runner(Duration::ZERO),
+            )],
+            4,
+        ));
         tokio::time::sleep(Duration::from_secs(5 * 60 + 1)).await;
         let offsets: Vec<u64> = fake
             .calls()
@@ -483,7 +497,7 @@ mod tests {
         let fake = Fake::default();
         let mut c = every("slow", 10, fake.runner(Duration::from_secs(25)));
         c.timeout = Duration::from_secs(30);
-        s.apply(&agent(vec![c], 4), Redactor::default());
+        s.apply(&agent(vec![c], 4));
         tokio::time::sleep(Duration::from_secs(100)).await;
         assert_eq!(fake.max_active.load(Ordering::SeqCst), 1);
         let runs = fake.calls().len();
@@ -506,7 +520,7 @@ mod tests {
         let checks = (0..20)
             .map(|i| every(&format!("c{i}"), 10, fake.runner(Duration::from_secs(5))))
             .collect();
-        s.apply(&agent(checks, 3), Redactor::default());
+        s.apply(&agent(checks, 3));
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert_eq!(fake.max_active.load(Ordering::SeqCst), 3);
         assert!(fake.calls().len() >= 20);
@@ -552,7 +566,7 @@ mod tests {
         fake.fail_first.store(3, Ordering::SeqCst);
         let mut c = every("wf", 60, fake.runner(Duration::ZERO));
         c.when_failing = Some(Duration::from_secs(10));
-        s.apply(&agent(vec![c], 4), Redactor::default());
+        s.apply(&agent(vec![c], 4));
         tokio::time::sleep(Duration::from_secs(200)).await;
         let calls = fake.calls();
         // After each of the three failures the next run comes within 10 s; after the success, back to 60 s.
@@ -575,14 +589,14 @@ mod tests {
             ],
             4,
         );
-        assert_eq!(s.apply(&cfg, Redactor::default()).added, 2);
+        assert_eq!(s.apply(&cfg).added, 2);
         tokio::time::sleep(Duration::from_secs(11)).await;
         let a_state = s.check("a").unwrap();
         assert!(a_state.status().last.is_some());
         // Same a, b removed, c added.
         let mut next = agent(vec![every("c", 10, c.runner(Duration::ZERO))], 4);
         next.checks.insert(0, cfg.checks[0].clone());
-        let applied = s.apply(&next, Redactor::default());
+        let applied = s.apply(&next);
         assert_eq!(
             applied,
             Applied {
@@ -603,7 +617,7 @@ mod tests {
         // A changed timeout restarts the check.
         let mut changed = every("a", 10, a.runner(Duration::ZERO));
         changed.timeout = Duration::from_secs(2);
-        let applied = s.apply(&agent(vec![changed], 4), Redactor::default());
+        let applied = s.apply(&agent(vec![changed], 4));
         assert_eq!(
             applied,
             Applied {

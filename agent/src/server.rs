@@ -66,18 +66,18 @@ fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes>> {
                     .unwrap_or("")
                     .contains("application/openmetrics-text")
             });
-            let redactor = state.scheduler.redactor();
+            // Never passed through a redactor: series hold names, regions and labels, no credential.
             if openmetrics {
                 respond(
                     StatusCode::OK,
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    redactor.redact(&state.metrics.encode()),
+                    state.metrics.encode(),
                 )
             } else {
                 respond(
                     StatusCode::OK,
                     "text/plain; version=0.0.4; charset=utf-8",
-                    redactor.redact(&state.metrics.encode_prometheus()),
+                    state.metrics.encode_prometheus(),
                 )
             }
         }
@@ -86,15 +86,16 @@ fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes>> {
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "no config applied yet\n"),
         "/api/v1/checks" => {
             let redactor = state.scheduler.redactor();
+            let region = state.scheduler.region();
             let checks: Vec<Value> = state
                 .scheduler
                 .checks()
                 .iter()
-                .map(|c| check_json(c, &redactor))
+                .map(|c| check_json(c, &region, &redactor))
                 .collect();
-            let body = serde_json::to_string_pretty(&json!({ "checks": checks }))
+            let body = serde_json::to_string_pretty(&json!({ "region": region, "checks": checks }))
                 .expect("JSON values always serialize");
-            respond(StatusCode::OK, "application/json", redactor.redact(&body))
+            respond(StatusCode::OK, "application/json", body)
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
@@ -116,13 +117,14 @@ fn time(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// One check's status; every string that came from the config or a target passes through `r`.
-fn check_json(c: &CheckView, r: &Redactor) -> Value {
+/// One check's status. Names, labels and regions are identity, shown as they are; messages (free text that may
+/// quote a request or a response) pass through `r`.
+fn check_json(c: &CheckView, region: &str, r: &Redactor) -> Value {
     let cfg = &c.config;
     let labels: Map<String, Value> = cfg
         .labels
         .iter()
-        .map(|(k, v)| (k.clone(), Value::from(r.redact(v))))
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
         .collect();
     let status = c.state.as_ref().map(|s| s.status()).unwrap_or_default();
     let last = status.last.as_ref().map(|l| {
@@ -138,7 +140,7 @@ fn check_json(c: &CheckView, r: &Redactor) -> Value {
             .iter()
             .map(|s| {
                 json!({
-                    "name": r.redact(&s.name),
+                    "name": s.name,
                     "success": s.success,
                     "skipped": s.skipped,
                     "teardown": s.teardown,
@@ -162,10 +164,14 @@ fn check_json(c: &CheckView, r: &Redactor) -> Value {
             "started": time(l.started),
         })
     });
+    let regions: Vec<&str> = cfg.regions.iter().map(|p| p.as_str()).collect();
     json!({
-        "name": r.redact(cfg.name.as_str()),
+        "name": cfg.name.as_str(),
         "type": cfg.check_type,
         "enabled": cfg.enabled,
+        "regions": regions,
+        "runs_here": cfg.enabled && cfg.runs_in(region),
+        "slo_objective": cfg.slo_objective,
         "schedule": cfg.schedule.to_string(),
         "timeout": humantime::format_duration(cfg.timeout).to_string(),
         "retries": cfg.retries,

@@ -4,7 +4,8 @@
 mod support;
 
 use std::time::Duration;
-use support::{eventually, promtool_check, spawn_agent};
+use support::{eventually, load_config, promtool_check, spawn_agent};
+use vantage_agent::reload::Reloaded;
 use vantage_testkit::servers::{TcpServer, TestServer};
 
 const SECRET: &str = "tok-9f8e7d6c5b4a";
@@ -164,7 +165,7 @@ checks:
         hang = target.url("/hang"),
     );
     let a = spawn_agent(&yaml).await;
-    let (cfg, _) = vantage_agent::app::load(&a.config).unwrap();
+    let cfg = load_config(&a.config).await;
     let results = vantage_agent::app::once(&cfg, None).await.unwrap();
     let hang = &results[0].1;
     let e = hang.error.as_ref().unwrap();
@@ -255,7 +256,9 @@ async fn reload_on_file_change_and_on_request() {
         format!("region: r\nchecks:\n{}", check("keep", "/ok")),
     )
     .unwrap();
-    let applied = a.agent.reloader.reload().await.unwrap();
+    let Reloaded::Applied(applied) = a.agent.reloader.reload().await.unwrap() else {
+        panic!("the changed file was not applied");
+    };
     assert_eq!((applied.unchanged, applied.removed), (1, 1));
     assert!(a.check("add").await.is_none());
 }

@@ -44,24 +44,75 @@ fn check_config_names_line_column_and_field_for_each_invalid_case() {
             "expected {expected:?}, got {stderr:?}\n{text}"
         );
     }
-    // A secret in an invalid config stays hidden in the error.
+    // A credential in an invalid secret field stays hidden in the error...
     let path = write(
         dir.path(),
-        &format!("{HEAD}    every: \"${{CLI_TEST_TOKEN}}\"\n"),
+        "region: r\nchecks:\n  - name: h\n    type: http\n    target: http://127.0.0.1:1/\n    every: 10s\n    basic_auth: \"${CLI_TEST_TOKEN}\"\n",
     );
     let (code, _, stderr) = run(&["check-config", "-c", &path]);
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("checks[0].every: invalid duration") && !stderr.contains(SECRET),
+        stderr.contains("checks[0].basic_auth: invalid type") && !stderr.contains(SECRET),
         "{stderr}"
     );
+    // ... while a value from the environment in an identity field is shown as it is.
+    let path = write(
+        dir.path(),
+        &format!("{HEAD}    every: 10s\n  - name: \"${{CLI_TEST_TOKEN}}\"\n    type: tcp\n    target: 127.0.0.1:9\n    every: 10s\n    labels: {{\"bad-label\": x}}\n"),
+    );
+    let (code, _, stderr) = run(&["check-config", "-c", &path]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("checks[1].labels.bad-label"), "{stderr}");
     // Valid: exit 0 with a summary.
     let path = write(dir.path(), &format!("{HEAD}    every: 10s\n"));
     let (code, stdout, _) = run(&["check-config", "-c", &path]);
     assert_eq!(code, 0);
     assert!(
-        stdout.contains("OK: region r, 1 checks (1 enabled, 0 disabled)"),
+        stdout.contains("OK: region r, 1 checks (1 run in this region)"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_lists_the_checks_of_a_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "region: ${VANTAGE_REGION}\nchecks:\n  - {name: everywhere, type: tcp, target: '127.0.0.1:9', every: 10s}\n  - {name: eu-only, type: tcp, target: '127.0.0.1:9', every: 10s, regions: [eu-*]}\n  - {name: off, type: tcp, target: '127.0.0.1:9', every: 10s, enabled: false}\n",
+    );
+    let (code, stdout, stderr) = run(&["check-config", "-c", &path, "--region", "us-east-1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("OK: region us-east-1, 3 checks (1 run in this region)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  everywhere [tcp] every 10s\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  eu-only [tcp] every 10s (not in us-east-1: regions eu-*)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  off [tcp] every 10s (disabled)"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run_bin(
+        &["check-config", "-c", &path],
+        ("VANTAGE_REGION", "eu-west-1"),
+    );
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("OK: region eu-west-1, 3 checks (2 run in this region)"),
+        "{stdout}"
+    );
+    // Without a region anywhere, the error says where to give one.
+    let (code, _, stderr) = run(&["check-config", "-c", &path]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("environment variable VANTAGE_REGION is not set"),
+        "{stderr}"
     );
 }
 

@@ -1,10 +1,12 @@
 //! Loading a YAML config file into a typed struct, with `${ENV}` expansion first.
 //!
 //! Every error names the file, line and column, and the field at fault (`checks[2].timeout`), and never shows a
-//! secret value: messages pass through the [`Redactor`] built from the expanded environment variables.
+//! secret value: a message about a field the config classifies as secret ([`Classify`]) is scrubbed of every value
+//! that came from the environment; messages about other fields (names, regions, labels) are shown as they are.
 
 use crate::env::{self, line_col};
 use crate::redact::Redactor;
+use crate::secrets::{self, Classify, FieldKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,8 +18,9 @@ pub struct Loaded<T> {
     pub file: PathBuf,
     /// The expanded text (for locating fields in later, semantic validation).
     pub text: String,
-    /// Scrubs every value that came from the environment.
-    pub redactor: Redactor,
+    /// Every value substituted from the environment: scrubbed from messages about secret fields only.
+    pub env_values: Redactor,
+    classify: Classify,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +74,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads, expands and parses `path` using the process environment.
+/// Reads, expands and parses `path` using the process environment; every field counts as secret in messages.
 pub fn load_config<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, ConfigError> {
     let raw = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
         file: path.to_path_buf(),
@@ -80,11 +83,23 @@ pub fn load_config<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, Config
     parse_config(path, &raw, |name| std::env::var(name).ok())
 }
 
-/// Expands and parses `raw`; `path` is only used in messages. `lookup` is the environment.
+/// Expands and parses `raw`; `path` is only used in messages. `lookup` is the environment. Every field counts
+/// as secret in messages.
 pub fn parse_config<T: DeserializeOwned>(
     path: &Path,
     raw: &str,
     lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Loaded<T>, ConfigError> {
+    parse_config_classified(path, raw, lookup, secrets::all_secret)
+}
+
+/// [`parse_config`] with the config's own classification of its fields, so that messages about identity fields
+/// (a check's name, a region) keep their values even when those came from the environment.
+pub fn parse_config_classified<T: DeserializeOwned>(
+    path: &Path,
+    raw: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    classify: Classify,
 ) -> Result<Loaded<T>, ConfigError> {
     let expanded = env::expand(raw, lookup).map_err(|missing| {
         let m = &missing[0];
@@ -99,7 +114,8 @@ pub fn parse_config<T: DeserializeOwned>(
             ),
         }
     })?;
-    let redactor = Redactor::new(expanded.secrets.iter().cloned());
+    let env_values = Redactor::new(expanded.substituted.iter().cloned());
+    let scrubbed = |field: &str, message: &str| scrub(&env_values, classify, field, message);
     let de = serde_norway::Deserializer::from_str(&expanded.text);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -108,7 +124,7 @@ pub fn parse_config<T: DeserializeOwned>(
             .filter(|_| !field.is_empty() && field != ".")
             .or_else(|| inner.location().map(|l| (l.line(), l.column())))
             .unwrap_or((1, 1));
-        let mut message = redactor.redact(&strip_location(&inner.to_string()));
+        let mut message = scrubbed(&field, &strip_location(&inner.to_string()));
         // serde_norway prefixes its own (shorter) path; ours is more precise.
         if let Some((prefix, rest)) = message.split_once(": ") {
             if !prefix.contains(' ') && field.starts_with(prefix) {
@@ -127,8 +143,27 @@ pub fn parse_config<T: DeserializeOwned>(
         value,
         file: path.to_path_buf(),
         text: expanded.text,
-        redactor,
+        env_values,
+        classify,
     })
+}
+
+/// `message` about `field`, without environment values when the field is not plainly identity or settings.
+fn scrub(env_values: &Redactor, classify: Classify, field: &str, message: &str) -> String {
+    let field = field.trim_start_matches('.');
+    if !field.is_empty() && classify(field) == FieldKind::Plain && !under_secret(classify, field) {
+        message.to_string()
+    } else {
+        env_values.redact(message)
+    }
+}
+
+/// Whether some parent of `field` is secret (a secret field is secret all the way down).
+fn under_secret(classify: Classify, field: &str) -> bool {
+    field
+        .char_indices()
+        .filter(|(_, c)| *c == '.' || *c == '[')
+        .any(|(i, _)| classify(&field[..i]) == FieldKind::Secret)
 }
 
 impl<T> Loaded<T> {
@@ -153,7 +188,7 @@ impl<T> Loaded<T> {
             line,
             column,
             field: field.to_string(),
-            message: self.redactor.redact(&message.into()),
+            message: scrub(&self.env_values, self.classify, field, &message.into()),
         }
     }
 
@@ -162,7 +197,8 @@ impl<T> Loaded<T> {
             value: f(self.value),
             file: self.file,
             text: self.text,
-            redactor: self.redactor,
+            env_values: self.env_values,
+            classify: self.classify,
         }
     }
 }
@@ -216,7 +252,7 @@ mod tests {
         let l: Loaded<Cfg> =
             parse_config(Path::new("a.yaml"), "region: ${REGION}\nchecks: []\n", env).unwrap();
         assert_eq!(l.value.region, "eu-west-1");
-        assert_eq!(l.redactor.redact("in eu-west-1"), "in ***");
+        assert_eq!(l.env_values.redact("in eu-west-1"), "in ***");
     }
 
     #[test]
@@ -252,6 +288,41 @@ mod tests {
                 .starts_with("a.yaml:1:9: environment variable NOPE is not set"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn identity_fields_keep_values_from_the_environment() {
+        fn classify(field: &str) -> FieldKind {
+            if field.ends_with("token") {
+                FieldKind::Secret
+            } else {
+                FieldKind::Plain
+            }
+        }
+        let e = parse_config_classified::<Cfg>(
+            Path::new("a.yaml"),
+            "region: x\nchecks: [{name: ${REGION}, timeout: ${REGION}}]\n",
+            env,
+            classify,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("eu-west-1"), "{e}");
+        let l = parse_config_classified::<Cfg>(
+            Path::new("a.yaml"),
+            "region: x\nchecks: []\n",
+            env,
+            classify,
+        )
+        .unwrap();
+        assert!(l
+            .error_at("checks[0].token", "x", 0, "bad eu-west-1")
+            .to_string()
+            .ends_with("bad ***"));
+        assert!(l
+            .error_at("checks[0].name", "x", 0, "bad eu-west-1")
+            .to_string()
+            .ends_with("bad eu-west-1"));
     }
 
     #[test]

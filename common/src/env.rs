@@ -1,7 +1,8 @@
 //! `${VAR}` and `${VAR:-default}` expansion over raw config text.
 //!
 //! Expansion happens before YAML parsing so a variable may stand anywhere (a key, a list item, part of a URL).
-//! Each variable that expanded to a non-empty value is reported back so callers can treat it as a secret.
+//! Each variable that expanded to a non-empty value is reported back, so messages about secret fields can be
+//! scrubbed of it.
 
 use std::collections::BTreeSet;
 
@@ -18,8 +19,8 @@ pub struct MissingVar {
 #[derive(Debug, Default)]
 pub struct Expanded {
     pub text: String,
-    /// Values substituted from the environment (not defaults written in the file): these are secrets.
-    pub secrets: BTreeSet<String>,
+    /// Values substituted from the environment (not defaults written in the file).
+    pub substituted: BTreeSet<String>,
 }
 
 /// Expands `${NAME}` and `${NAME:-default}`; `$${` escapes a literal `${`.
@@ -29,7 +30,7 @@ pub fn expand(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Expanded, Vec<MissingVar>> {
     let mut out = String::with_capacity(text.len());
-    let mut secrets = BTreeSet::new();
+    let mut substituted = BTreeSet::new();
     let mut missing = Vec::new();
     let mut rest = text;
     let mut consumed = 0usize;
@@ -68,7 +69,7 @@ pub fn expand(
             match lookup(name) {
                 Some(value) if !value.is_empty() || default.is_none() => {
                     if !value.is_empty() {
-                        secrets.insert(value.clone());
+                        substituted.insert(value.clone());
                     }
                     out.push_str(&value);
                 }
@@ -90,7 +91,10 @@ pub fn expand(
     }
     out.push_str(rest);
     if missing.is_empty() {
-        Ok(Expanded { text: out, secrets })
+        Ok(Expanded {
+            text: out,
+            substituted,
+        })
     } else {
         Err(missing)
     }
@@ -117,11 +121,11 @@ mod tests {
     }
 
     #[test]
-    fn expands_and_records_secrets() {
+    fn expands_and_records_substitutions() {
         let e = expand("a: ${TOKEN}\nb: ${NOPE:-fallback}\n", env).unwrap();
         assert_eq!(e.text, "a: s3cr3t\nb: fallback\n");
-        assert!(e.secrets.contains("s3cr3t"));
-        assert!(!e.secrets.contains("fallback"));
+        assert!(e.substituted.contains("s3cr3t"));
+        assert!(!e.substituted.contains("fallback"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Secret redaction: every value expanded from the environment is scrubbed from text we show anyone.
+//! Secret redaction: known secret values (found by field, see [`crate::secrets`]) scrubbed from free text.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -361,7 +361,7 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
         site_tokens,
         admin,
         limits: c.limits.clone(),
-        redactor: loaded.redactor.clone(),
+        redactor: loaded.env_values.clone(),
     })
 }
 

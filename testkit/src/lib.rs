@@ -4,7 +4,10 @@
 //! - [`tls`]: certificate authorities and leaf certificates made with rcgen (valid, expired, wrong host).
 //! - [`servers`]: HTTP/TCP targets that misbehave on purpose (slow headers, slow body, redirect loops, large bodies).
 //! - [`demo_api`]: a small real API (token auth, assignments CRUD) with fault switches, for workflow tests.
+//! - [`fleet`]: a config server for a fleet of agents (ETags, bearer token, faults) and a fault-injecting
+//!   forwarder for remote-write receivers.
 
 pub mod demo_api;
+pub mod fleet;
 pub mod servers;
 pub mod tls;

@@ -82,6 +82,15 @@ pub struct BasicAuth {
 }
 
 impl HttpSpec {
+    /// `user:password` in base64, as sent in `Authorization: Basic ...`.
+    pub fn basic_auth_token(&self) -> Option<String> {
+        use base64::Engine;
+        self.basic_auth.as_ref().map(|auth| {
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", auth.username, auth.password))
+        })
+    }
+
     /// The connection options for [`HttpClient::new`].
     pub fn client_options(&self) -> ClientOptions {
         ClientOptions {
@@ -140,10 +149,7 @@ impl HttpProbe {
                 .map_err(|_| SpecError::new(format!("headers.{k}"), "invalid header value"))?;
             headers.append(name, value);
         }
-        if let Some(auth) = &spec.basic_auth {
-            use base64::Engine;
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", auth.username, auth.password));
+        if let Some(token) = spec.basic_auth_token() {
             headers.insert(
                 http::header::AUTHORIZATION,
                 sensitive(&format!("Basic {token}"), "basic_auth")?,

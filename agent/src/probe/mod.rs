@@ -97,6 +97,17 @@ impl ProbeSpec {
         }
     }
 
+    /// Credentials that are not written as such in one config field: a workflow's secret variables (by name or
+    /// `secret: true`), an HTTP check's encoded basic-auth token. The fields themselves are found by
+    /// [`crate::config::classify_field`].
+    pub fn secret_values(&self) -> Vec<String> {
+        match self {
+            ProbeSpec::Workflow(w) => w.secret_values().map(str::to_string).collect(),
+            ProbeSpec::Http(h) => h.basic_auth_token().into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// `http` | `tcp` | `dns` | `tls`: the `check_type` metric label.
     pub fn check_type(&self) -> &'static str {
         match self {

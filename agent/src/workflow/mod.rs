@@ -6,7 +6,10 @@
 //!   type: api_workflow          # `workflow` is accepted too
 //!   every: 1m
 //!   timeout: 30s                # the whole run, teardown included; each step also has its own (default 10s)
-//!   variables: {base: "https://api.example.com", password: "${SYNTHETIC_PASSWORD}"}
+//!   variables:
+//!     base: "https://api.example.com"
+//!     password: "${SYNTHETIC_PASSWORD}"        # a credential by its name
+//!     pin: {value: "${PIN}", secret: true}     # or say so
 //!   steps:
 //!     - name: login
 //!       method: POST
@@ -36,6 +39,10 @@
 //! {username, password}`, or `jwt` to mint a service token). Workflow keys: `variables`, `steps`, `teardown`,
 //! `tls` (as for HTTP checks), `follow_redirects` (default false).
 //!
+//! Secrets: variables whose name names a credential (`token`, `password`, `key`, ...) or that say `secret:
+//! true`, values extracted into such variables, and what a run sends as header values (but descriptive headers
+//! such as `Accept`), bodies, query values and credentials are scrubbed from every message of the run.
+//!
 //! # Layout
 //! - [`spec`]: the config shape and its static validation.
 //! - [`template`]: `{{var}}` templates, the per-run variable scope and generated values.
@@ -49,6 +56,7 @@ pub mod run;
 pub mod spec;
 pub mod template;
 
+pub use extract::looks_secret;
 pub use run::Workflow;
 pub use spec::{StepSpec, WorkflowSpec};
 

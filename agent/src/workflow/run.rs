@@ -21,7 +21,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use regex::Regex;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
-use vantage_common::Redactor;
+use vantage_common::{secrets, Redactor};
 
 /// A workflow ready to run: its spec and an HTTP client built once.
 #[derive(Clone)]
@@ -250,10 +250,13 @@ fn build_request(step: &StepSpec, scope: &mut Scope) -> Result<ExchangeRequest, 
         }
         url.query_pairs_mut().extend_pairs(pairs);
     }
+    for credential in secrets::url_credentials(url.as_str()) {
+        scope.add_secret(credential);
+    }
     let mut headers = HeaderMap::new();
     for (name, t) in &step.headers {
         let value = t.render(scope).map_err(missing)?;
-        if looks_secret(name) {
+        if !secrets::is_descriptive_header(name) {
             scope.add_secret(value.clone());
         }
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -296,16 +299,19 @@ fn build_request(step: &StepSpec, scope: &mut Scope) -> Result<ExchangeRequest, 
         headers.insert(http::header::AUTHORIZATION, value);
     }
     let body = if let Some(t) = &step.body {
-        Bytes::from(t.render(scope).map_err(missing)?)
+        t.render(scope).map_err(missing)?
     } else if let Some(j) = &step.json {
         let value = j.render(scope).map_err(missing)?;
         headers
             .entry(http::header::CONTENT_TYPE)
             .or_insert(HeaderValue::from_static("application/json"));
-        Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+        serde_json::to_string(&value).unwrap_or_default()
     } else {
-        Bytes::new()
+        String::new()
     };
+    // A request body is a credential as a whole (a login form, a token exchange).
+    scope.add_secret(body.clone());
+    let body = Bytes::from(body);
     Ok(ExchangeRequest {
         method: step.method.clone(),
         url,

@@ -34,6 +34,14 @@ pub struct WorkflowSpec {
 }
 
 impl WorkflowSpec {
+    /// The values of the variables that are credentials.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.variables
+            .iter()
+            .filter(|v| v.secret)
+            .map(|v| v.value.as_str())
+    }
+
     /// The longest a run can take when every step hits its own timeout, teardown included. The check's timeout
     /// must not be shorter, or a hung step would let the scheduler cut the run before its teardown.
     pub fn longest_run(&self) -> Duration {
@@ -238,7 +246,7 @@ impl<'de> Deserialize<'de> for StepAssertion {
 #[serde(deny_unknown_fields)]
 struct Raw {
     #[serde(default)]
-    variables: BTreeMap<String, Scalar>,
+    variables: BTreeMap<String, RawVariable>,
     steps: Vec<StepSpec>,
     #[serde(default)]
     teardown: Vec<StepSpec>,
@@ -246,6 +254,19 @@ struct Raw {
     tls: TlsOptions,
     #[serde(default)]
     follow_redirects: bool,
+}
+
+/// A variable: a scalar (`port: 8080`), or `{value: ..., secret: true|false}` to say whether it is a credential
+/// (the default is decided by its name, see [`looks_secret`]).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawVariable {
+    Short(Scalar),
+    Long {
+        value: Scalar,
+        #[serde(default)]
+        secret: Option<bool>,
+    },
 }
 
 /// A YAML scalar taken as text (`port: 8080` is the variable "8080").
@@ -277,7 +298,11 @@ impl WorkflowSpec {
         let source = value.clone();
         let raw: Raw = from_value(value)?;
         let mut variables = Vec::new();
-        for (name, Scalar(value)) in raw.variables {
+        for (name, raw_var) in raw.variables {
+            let (Scalar(value), secret) = match raw_var {
+                RawVariable::Short(v) => (v, None),
+                RawVariable::Long { value, secret } => (value, secret),
+            };
             if !valid_name(&name) {
                 return Err(SpecError::new(
                     format!("variables.{name}"),
@@ -290,7 +315,7 @@ impl WorkflowSpec {
                     format!("`{name}` is a generated value; pick another name"),
                 ));
             }
-            let secret = looks_secret(&name);
+            let secret = secret.unwrap_or_else(|| looks_secret(&name));
             variables.push(Variable {
                 name,
                 value,

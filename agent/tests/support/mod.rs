@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vantage_agent::app::{self, Agent};
+use vantage_agent::reload;
+use vantage_agent::source::ConfigSource;
 use vantage_common::ShutdownTrigger;
 
 pub struct TestAgent {
@@ -19,13 +21,30 @@ pub async fn spawn_agent(yaml: &str) -> TestAgent {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let (cfg, redactor) = app::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    spawn_agent_from(ConfigSource::File(config.clone()), None, dir, config).await
+}
+
+/// Starts an agent on `source` (a file or a URL) with `--region` `region`, listening on 127.0.0.1:0; `dir` is
+/// kept alive with it.
+pub async fn spawn_agent_from(
+    source: ConfigSource,
+    region: Option<&str>,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+) -> TestAgent {
+    let (loaded, boot_error) = reload::load(&source, region, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let (trigger, shutdown) = vantage_common::shutdown::channel();
     let agent = app::start(
-        &config,
-        cfg,
-        redactor,
-        Some("127.0.0.1:0".parse().unwrap()),
+        app::Options {
+            source,
+            region: region.map(str::to_string),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            poll: Duration::from_secs(1),
+        },
+        loaded,
+        boot_error,
         shutdown,
     )
     .await
@@ -37,6 +56,15 @@ pub async fn spawn_agent(yaml: &str) -> TestAgent {
         dir,
         _shutdown: trigger,
     }
+}
+
+/// Loads a config file as the agent would (no region override).
+pub async fn load_config(path: &Path) -> vantage_agent::config::AgentConfig {
+    reload::load(&ConfigSource::File(path.to_path_buf()), None, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+        .config
 }
 
 impl TestAgent {
@@ -125,10 +153,12 @@ pub fn write_config(dir: &Path, text: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Runs the binary to completion with one extra environment variable: (exit code, stdout, stderr).
+/// Runs the binary to completion with one extra environment variable (and no VANTAGE_REGION from the test's own
+/// environment): (exit code, stdout, stderr).
 pub fn run_bin(args: &[&str], env: (&str, &str)) -> (i32, String, String) {
     let out = std::process::Command::new(BIN)
         .args(args)
+        .env_remove("VANTAGE_REGION")
         .env(env.0, env.1)
         .output()
         .unwrap();
