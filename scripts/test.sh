@@ -42,7 +42,7 @@ ensure_postgres() {
 
 step "prerequisites"
 install_debs pg_isready:postgresql-client promtool:prometheus prometheus:prometheus \
-    prometheus-alertmanager:prometheus-alertmanager chromium:chromium node:nodejs npm:npm
+    prometheus-alertmanager:prometheus-alertmanager chromium:chromium node:nodejs npm:npm curl:curl jq:jq
 ensure_postgres
 export VANTAGE_TEST_POSTGRES_URL=${VANTAGE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
