@@ -48,6 +48,7 @@ pub struct Metrics {
     reloads: Family<Vec<(&'static str, &'static str)>, Counter>,
     reload_failures: Family<Vec<(&'static str, &'static str)>, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
+    last_reload_successful: Gauge,
     config_info: Family<Vec<(&'static str, String)>, Gauge>,
     /// Remote write, per endpoint.
     pub remote_write: Arc<RemoteWriteFamilies>,
@@ -275,6 +276,20 @@ impl Metrics {
             "Config reloads that failed, by reason (fetch, http_status, invalid); the running config stays",
             reload_failures.clone(),
         );
+        for reason in [
+            ReloadFailure::Fetch,
+            ReloadFailure::HttpStatus,
+            ReloadFailure::Invalid,
+        ] {
+            // Present from the start at 0, so increase() sees the first failure.
+            let _ = reload_failures.get_or_create(&vec![("reason", reason.as_str())]);
+        }
+        let last_reload_successful = Gauge::default();
+        registry.register(
+            "vantage_agent_config_last_reload_successful",
+            "Whether the last attempt to load a config succeeded (1) or was rejected (0)",
+            last_reload_successful.clone(),
+        );
         let last_reload_success = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "vantage_agent_config_last_reload_success_timestamp_seconds",
@@ -299,6 +314,7 @@ impl Metrics {
             reloads,
             reload_failures,
             last_reload_success,
+            last_reload_successful,
             config_info,
             remote_write,
         }
@@ -332,6 +348,17 @@ impl Metrics {
         series
     }
 
+    /// Every check's series, by check name.
+    pub fn check_series(&self) -> Vec<(String, Arc<CheckSeries>)> {
+        self.checks
+            .0
+            .read()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Drops every series of the check.
     pub fn remove_check(&self, name: &str) {
         self.checks.0.write().unwrap().remove(name);
@@ -339,6 +366,7 @@ impl Metrics {
 
     /// A config (the first one included) was loaded and applied.
     pub fn config_applied(&self, hash: &str, at: SystemTime) {
+        self.last_reload_successful.set(1);
         self.config_info.clear();
         self.config_info
             .get_or_create(&vec![("hash", hash.to_string())])
@@ -350,6 +378,11 @@ impl Metrics {
         );
     }
 
+    /// The source serves the running config again (after a rejected one, say).
+    pub fn config_unchanged(&self) {
+        self.last_reload_successful.set(1);
+    }
+
     /// A reload applied a new config.
     pub fn config_reloaded(&self) {
         self.reloads
@@ -359,6 +392,7 @@ impl Metrics {
 
     /// A new config was rejected; the running one stays.
     pub fn config_rejected(&self, reason: ReloadFailure) {
+        self.last_reload_successful.set(0);
         self.reloads
             .get_or_create(&vec![("result", "failure")])
             .inc();

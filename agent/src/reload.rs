@@ -233,10 +233,14 @@ impl Reloader {
                 text: None,
             }),
             ConfigSource::Url(url) => match url.fetch(st.etag.as_deref()).await {
-                Ok(Fetched::NotModified) => return Ok(Reloaded::Unchanged),
+                Ok(Fetched::NotModified) => {
+                    self.metrics.config_unchanged();
+                    return Ok(Reloaded::Unchanged);
+                }
                 Ok(Fetched::Text { text, etag }) => {
                     if config::config_hash(&text) == st.hash {
                         st.etag = etag;
+                        self.metrics.config_unchanged();
                         return Ok(Reloaded::Unchanged);
                     }
                     parse_url_text(url, &text, region).map(|config| Loaded {

@@ -157,12 +157,13 @@ impl ConfigServer {
 }
 
 /// Forwards every request to an upstream HTTP server (a remote-write receiver) unchanged, or answers a fault
-/// status instead while one is set; counts what it saw.
+/// status instead while one is set; records every request body with the status it got.
 pub struct FaultyForwarder {
     pub addr: SocketAddr,
     fault: Arc<AtomicU16>,
     requests: Arc<AtomicUsize>,
     faulted: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<(Bytes, u16)>>>,
     task: JoinHandle<()>,
 }
 
@@ -178,20 +179,35 @@ impl FaultyForwarder {
         let fault = Arc::new(AtomicU16::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
         let faulted = Arc::new(AtomicUsize::new(0));
-        let (f, r, fd) = (fault.clone(), requests.clone(), faulted.clone());
+        let log: Arc<Mutex<Vec<(Bytes, u16)>>> = Arc::default();
+        let (f, r, fd, l) = (
+            fault.clone(),
+            requests.clone(),
+            faulted.clone(),
+            log.clone(),
+        );
         let (addr, task) = serve(move |req: Request<Incoming>| {
-            let (f, r, fd) = (f.clone(), r.clone(), fd.clone());
+            let (f, r, fd, l) = (f.clone(), r.clone(), fd.clone(), l.clone());
             async move {
                 r.fetch_add(1, Ordering::SeqCst);
+                let (parts, body) = req.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
                 let status = f.load(Ordering::SeqCst);
-                if status != 0 {
+                let resp = if status != 0 {
                     fd.fetch_add(1, Ordering::SeqCst);
-                    return respond(StatusCode::from_u16(status).unwrap(), "fault injected");
-                }
-                match forward(upstream, req).await {
-                    Ok(r) => r,
-                    Err(e) => respond(StatusCode::BAD_GATEWAY, e),
-                }
+                    respond(StatusCode::from_u16(status).unwrap(), "fault injected")
+                } else {
+                    match forward(upstream, Request::from_parts(parts, body.clone())).await {
+                        Ok(r) => r,
+                        Err(e) => respond(StatusCode::BAD_GATEWAY, e),
+                    }
+                };
+                l.lock().unwrap().push((body, resp.status().as_u16()));
+                resp
             }
         })
         .await;
@@ -200,8 +216,14 @@ impl FaultyForwarder {
             fault,
             requests,
             faulted,
+            log,
             task,
         }
+    }
+
+    /// Every request body received so far, with the status it was answered.
+    pub fn bodies(&self) -> Vec<(Bytes, u16)> {
+        self.log.lock().unwrap().clone()
     }
 
     /// `http://127.0.0.1:PORT{path}`.
@@ -225,10 +247,9 @@ impl FaultyForwarder {
 
 async fn forward(
     upstream: SocketAddr,
-    req: Request<Incoming>,
+    req: Request<Bytes>,
 ) -> Result<Response<Full<Bytes>>, String> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     let stream = TcpStream::connect(upstream)
         .await
         .map_err(|e| e.to_string())?;

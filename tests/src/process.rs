@@ -109,6 +109,38 @@ impl ChildProcess {
         Ok(())
     }
 
+    /// Waits for a JSON log line whose message contains `message` and returns its string field `field`, failing
+    /// early if the process exits.
+    pub async fn wait_for_log_field(
+        &mut self,
+        message: &str,
+        field: &str,
+        timeout: Duration,
+    ) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.ensure_running()?;
+            let found = self.output().lines().find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                v["message"]
+                    .as_str()?
+                    .contains(message)
+                    .then(|| v[field].as_str().map(str::to_string))?
+            });
+            if let Some(v) = found {
+                return Ok(v);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} logged no {message:?} with {field} within {timeout:?}:\n{}",
+                    self.name,
+                    self.tail(40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until `url` answers 2xx, failing early if the process exits.
     pub async fn wait_ready(&mut self, url: &str, timeout: Duration) -> Result<()> {
         let client = reqwest::Client::new();

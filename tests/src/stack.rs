@@ -76,6 +76,42 @@ pub async fn start_agent(
     .await
 }
 
+/// `vantage-agent run -c <config> --listen 127.0.0.1:0` (plus `args`) with `envs` (VANTAGE_REGION and whatever
+/// the config expands), logging into `dir/<name>.log`. The agent binds port 0 and logs the address it got, so no
+/// port is handed over with a race.
+pub async fn start_agent_process(
+    dir: &Path,
+    name: &str,
+    config: &str,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> Result<Service> {
+    let mut all: Vec<String> = vec![
+        "run".into(),
+        "-c".into(),
+        config.into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--state-dir".into(),
+        dir.join(format!("{name}-state")).display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let mut process =
+        ChildProcess::spawn(name, &workspace_binary("vantage-agent")?, &all, envs, dir)?;
+    let addr = process
+        .wait_for_log_field("agent started", "listen", READY_TIMEOUT)
+        .await?;
+    let base = format!("http://{addr}");
+    process
+        .wait_ready(&format!("{base}/healthz"), READY_TIMEOUT)
+        .await?;
+    Ok(Service {
+        process,
+        base,
+        addr,
+    })
+}
+
 /// The API key of site `shop` in the example ingest config, as the tests set it (`RUM_SHOP_KEY`).
 pub const SHOP_KEY: &str = "e2e-shop-key";
 
@@ -136,14 +172,25 @@ pub async fn start_alertmanager(dir: &Path, config: &str) -> Result<Service> {
 
 /// Prometheus with `config` (YAML text) on `port` (the config's own scrape job may need it in advance).
 pub async fn start_prometheus(dir: &Path, port: u16, config: &str) -> Result<Service> {
+    start_prometheus_with(dir, port, config, &[]).await
+}
+
+/// [`start_prometheus`] with extra flags (`--web.enable-remote-write-receiver`).
+pub async fn start_prometheus_with(
+    dir: &Path,
+    port: u16,
+    config: &str,
+    extra: &[&str],
+) -> Result<Service> {
     let (cfg, data) = config_and_data_dir(dir, "prometheus", config)?;
-    let args = vec![
+    let mut args = vec![
         format!("--config.file={}", cfg.display()),
         format!("--storage.tsdb.path={}", data.display()),
         format!("--web.listen-address=127.0.0.1:{port}"),
         // Send firing alerts to Alertmanager at every evaluation instead of once a minute.
         "--rules.alert.resend-delay=1s".into(),
     ];
+    args.extend(extra.iter().map(|a| a.to_string()));
     Service::start(Launch {
         name: "prometheus",
         program: &system_binary("prometheus")?,
@@ -165,9 +212,23 @@ pub struct Sample {
 
 /// Runs an instant query; an invalid expression is an error carrying Prometheus's message.
 pub async fn query(prometheus: &str, expr: &str) -> Result<Vec<Sample>> {
+    run_query(prometheus, &[("query", expr.to_string())]).await
+}
+
+/// An instant query evaluated at `time` (Unix seconds).
+pub async fn query_at(prometheus: &str, expr: &str, time: f64) -> Result<Vec<Sample>> {
+    run_query(
+        prometheus,
+        &[("query", expr.to_string()), ("time", format!("{time:.3}"))],
+    )
+    .await
+}
+
+async fn run_query(prometheus: &str, params: &[(&str, String)]) -> Result<Vec<Sample>> {
+    let expr = &params[0].1;
     let resp: serde_json::Value = reqwest::Client::new()
         .get(format!("{prometheus}/api/v1/query"))
-        .query(&[("query", expr)])
+        .query(params)
         .send()
         .await?
         .json()

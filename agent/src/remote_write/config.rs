@@ -11,7 +11,9 @@
 //!     tls: {ca_file: /etc/ssl/central-ca.pem}    # the TLS options of HTTP checks
 //!     external_labels: {agent: eu-1} # added to every series that lacks them
 //!     timeout: 30s                   # per request
-//!     self_metrics_interval: 15s     # how often the agent's own metrics are pushed
+//!     refresh_interval: 15s          # between runs, push the agent's own metrics and the current values of
+//!                                    # checks not pushed since, as often as a scrape would (the shortest
+//!                                    # interval among the endpoints applies to all)
 //!     queue:
 //!       capacity: 500000             # samples held while sending or retrying; when full the oldest are
 //!                                    # dropped (and counted)
@@ -51,7 +53,7 @@ pub struct RawRemoteWrite {
     #[serde(default, deserialize_with = "vantage_common::serde_duration::option")]
     timeout: Option<Duration>,
     #[serde(default, deserialize_with = "vantage_common::serde_duration::option")]
-    self_metrics_interval: Option<Duration>,
+    refresh_interval: Option<Duration>,
     #[serde(default)]
     queue: RawQueue,
 }
@@ -84,7 +86,7 @@ pub struct RemoteWriteConfig {
     /// Sorted by name.
     pub external_labels: Vec<(String, String)>,
     pub timeout: Duration,
-    pub self_metrics_interval: Duration,
+    pub refresh_interval: Duration,
     pub queue: QueueConfig,
 }
 
@@ -111,7 +113,7 @@ impl Default for QueueConfig {
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_SELF_METRICS_INTERVAL: Duration = Duration::from_secs(15);
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Validates every entry (of every region: a config is valid or not wherever it runs); errors name
 /// `remote_write[i].field`.
@@ -245,11 +247,9 @@ fn validate_one(r: &RawRemoteWrite) -> Result<RemoteWriteConfig, (String, String
     if timeout.is_zero() {
         return Err(e("timeout", "must be above 0".into()));
     }
-    let self_metrics_interval = r
-        .self_metrics_interval
-        .unwrap_or(DEFAULT_SELF_METRICS_INTERVAL);
-    if self_metrics_interval < Duration::from_secs(1) {
-        return Err(e("self_metrics_interval", "must be at least 1s".into()));
+    let refresh_interval = r.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL);
+    if refresh_interval < Duration::from_secs(1) {
+        return Err(e("refresh_interval", "must be at least 1s".into()));
     }
     Ok(RemoteWriteConfig {
         url,
@@ -259,7 +259,7 @@ fn validate_one(r: &RawRemoteWrite) -> Result<RemoteWriteConfig, (String, String
         tls: r.tls.clone(),
         external_labels,
         timeout,
-        self_metrics_interval,
+        refresh_interval,
         queue,
     })
 }

@@ -2,10 +2,12 @@
 //! firewall). `/metrics` keeps working alongside.
 //!
 //! Each finished run of a check becomes the samples of that check's series, the same families and labels that
-//! `/metrics` shows (histograms as `_bucket`/`_sum`/`_count`), stamped with the time the run finished; the
-//! agent's own metrics follow on an interval, with a `region` label added. A series that ends (a check removed by
-//! a reload, a step that no longer runs) gets a staleness marker at once, as a scrape would give it. Every
-//! endpoint has its own bounded queue and sender, so a slow or broken one never holds up the others.
+//! `/metrics` shows (histograms as `_bucket`/`_sum`/`_count`), stamped with the time the run finished. Between
+//! runs, every `refresh_interval`, the agent pushes what a scrape would see: its own metrics (with a `region`
+//! label added, since pushed series have no scrape target to tell agents apart) and the current values of the
+//! checks not pushed since. A series that ends (a check removed by a reload, a step that no longer runs, the
+//! agent shutting down) gets a staleness marker at once, as a scrape would give it. Every endpoint has its own
+//! bounded queue and sender, so a slow or broken one never holds up the others.
 //!
 //! # Layout
 //! - [`config`]: the `remote_write:` section.
@@ -27,7 +29,7 @@ use samples::{Sample, SeriesCache};
 use sender::Sender;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -42,14 +44,26 @@ struct Inner {
     metrics: Arc<Metrics>,
     endpoints: RwLock<Vec<Arc<Endpoint>>>,
     /// Each check's series as last pushed, by check name.
-    checks: Mutex<HashMap<String, SeriesCache>>,
+    checks: Mutex<HashMap<String, Tracked>>,
+    /// The agent's own series as last pushed.
+    own: Mutex<SeriesCache>,
+    region: RwLock<String>,
+    /// The refresh task and its interval.
+    refresh: Mutex<Option<(Duration, JoinHandle<()>)>>,
 }
 
-/// A running endpoint: its sender, the agent's own metrics on an interval, and the signal that stops both.
+struct Tracked {
+    cache: SeriesCache,
+    pushed_at: Instant,
+    /// The timestamp of the last samples pushed, ms.
+    last_ms: i64,
+}
+
+/// A running endpoint: its sender and the signal that stops it.
 struct Endpoint {
     sender: Arc<Sender>,
     stop: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Pusher {
@@ -59,6 +73,9 @@ impl Pusher {
                 metrics,
                 endpoints: RwLock::new(Vec::new()),
                 checks: Mutex::new(HashMap::new()),
+                own: Mutex::new(SeriesCache::default()),
+                region: RwLock::new(String::new()),
+                refresh: Mutex::new(None),
             }),
         }
     }
@@ -70,6 +87,7 @@ impl Pusher {
     /// Starts the endpoints of `configs` that are not running and stops the others (they flush what they hold
     /// first). Must be called from within a tokio runtime.
     pub fn apply(&self, configs: &[RemoteWriteConfig], region: &str) {
+        *self.inner.region.write().unwrap() = region.to_string();
         let mut endpoints = self.inner.endpoints.write().unwrap();
         let mut kept = Vec::new();
         for ep in endpoints.drain(..) {
@@ -87,73 +105,139 @@ impl Pusher {
             if kept.iter().any(|ep| ep.sender.config == *cfg) {
                 continue;
             }
-            match self.start(cfg.clone(), region) {
+            match Self::start(&self.inner.metrics, cfg.clone()) {
                 Ok(ep) => kept.push(ep),
                 Err(e) => {
                     tracing::error!(remote = %cfg.name, error = %e, "cannot start remote write")
                 }
             }
         }
+        let interval = kept
+            .iter()
+            .map(|ep| ep.sender.config.refresh_interval)
+            .min();
         *endpoints = kept;
-        if endpoints.is_empty() {
+        drop(endpoints);
+        let mut refresh = self.inner.refresh.lock().unwrap();
+        if refresh.as_ref().map(|(d, _)| *d) != interval {
+            if let Some((_, task)) = refresh.take() {
+                task.abort();
+            }
+            *refresh = interval.map(|d| {
+                (
+                    d,
+                    tokio::spawn(refresh_loop(Arc::downgrade(&self.inner), d)),
+                )
+            });
+        }
+        if interval.is_none() {
             self.inner.checks.lock().unwrap().clear();
+            *self.inner.own.lock().unwrap() = SeriesCache::default();
         }
     }
 
-    fn start(&self, cfg: RemoteWriteConfig, region: &str) -> Result<Arc<Endpoint>, String> {
-        let metrics = self.inner.metrics.remote_write.endpoint(&cfg.name);
-        let sender = Arc::new(Sender::new(cfg, metrics)?);
+    fn start(metrics: &Metrics, cfg: RemoteWriteConfig) -> Result<Arc<Endpoint>, String> {
+        let endpoint_metrics = metrics.remote_write.endpoint(&cfg.name);
+        let sender = Arc::new(Sender::new(cfg, endpoint_metrics)?);
         let (stop, stop_rx) = watch::channel(false);
-        let send_task = tokio::spawn(sender.clone().run(stop_rx.clone()));
-        let own_task = tokio::spawn(push_own_metrics(
-            self.inner.metrics.clone(),
-            sender.clone(),
-            region.to_string(),
-            stop_rx,
-        ));
+        let task = tokio::spawn(sender.clone().run(stop_rx));
         tracing::info!(remote = %sender.config.name, "remote write started");
         Ok(Arc::new(Endpoint {
             sender,
             stop,
-            tasks: Mutex::new(vec![send_task, own_task]),
+            task: Mutex::new(Some(task)),
         }))
     }
 
     /// Pushes the series of a check whose run was just recorded.
     pub fn recorded(&self, check: &str, series: &Arc<CheckSeries>, at: SystemTime) {
-        if !self.is_enabled() {
-            return;
+        if self.is_enabled() {
+            self.inner.push_check(check, series, at);
         }
-        let text = self.inner.metrics.encode_check(series);
-        let mut cache = self
-            .inner
-            .checks
-            .lock()
-            .unwrap()
-            .remove(check)
-            .unwrap_or_default();
-        match cache.parse(&text, millis(at), &[]) {
-            Ok(samples) => self.push(samples),
-            // Our own exposition always parses; should it not, say so instead of pushing half of it.
-            Err(e) => tracing::error!(check, error = %e, "cannot read the check's own exposition"),
-        }
-        self.inner
-            .checks
-            .lock()
-            .unwrap()
-            .insert(check.to_string(), cache);
     }
 
     /// Ends every series of a check that no longer runs here.
     pub fn removed(&self, check: &str, at: SystemTime) {
-        let cache = self.inner.checks.lock().unwrap().remove(check);
-        if let Some(mut cache) = cache {
-            self.push(cache.end(millis(at)));
+        let mut checks = self.inner.checks.lock().unwrap();
+        if let Some(mut t) = checks.remove(check) {
+            self.inner.push(t.cache.end(millis(at).max(t.last_ms + 1)));
         }
     }
 
+    /// Ends every series (the agent is going away, as a failed scrape would mark them), then stops every
+    /// endpoint and waits (a few seconds at most) for them to flush what they hold.
+    pub async fn shutdown(&self) {
+        if let Some((_, task)) = self.inner.refresh.lock().unwrap().take() {
+            task.abort();
+        }
+        let now = millis(SystemTime::now());
+        let mut ended = self.inner.own.lock().unwrap().end(now);
+        for (_, mut t) in self.inner.checks.lock().unwrap().drain() {
+            ended.extend(t.cache.end(now.max(t.last_ms + 1)));
+        }
+        self.inner.push(ended);
+        let endpoints: Vec<Arc<Endpoint>> =
+            std::mem::take(&mut *self.inner.endpoints.write().unwrap());
+        for ep in &endpoints {
+            ep.stop();
+        }
+        for ep in endpoints {
+            let task = ep.task.lock().unwrap().take();
+            if let Some(t) = task {
+                let _ = t.await;
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Encodes and queues a check's series. Under one lock, so a run and a refresh of the same check never
+    /// interleave, and each check's timestamps strictly increase (a receiver refuses a sample older than, or as
+    /// old as, one it has).
+    fn push_check(&self, check: &str, series: &Arc<CheckSeries>, at: SystemTime) {
+        let mut checks = self.checks.lock().unwrap();
+        let tracked = checks.entry(check.to_string()).or_insert_with(|| Tracked {
+            cache: SeriesCache::default(),
+            pushed_at: Instant::now(),
+            last_ms: 0,
+        });
+        self.push_tracked(check, tracked, series, at);
+    }
+
+    /// A refresh: the check's current values when it has been pushed before (it has run; a removed check is no
+    /// longer tracked) and not for `interval`.
+    fn refresh_check(&self, check: &str, series: &Arc<CheckSeries>, interval: Duration) {
+        let mut checks = self.checks.lock().unwrap();
+        if let Some(tracked) = checks.get_mut(check) {
+            if tracked.pushed_at.elapsed() >= interval {
+                self.push_tracked(check, tracked, series, SystemTime::now());
+            }
+        }
+    }
+
+    fn push_tracked(
+        &self,
+        check: &str,
+        tracked: &mut Tracked,
+        series: &Arc<CheckSeries>,
+        at: SystemTime,
+    ) {
+        let ts = millis(at).max(tracked.last_ms + 1);
+        let text = self.metrics.encode_check(series);
+        match tracked.cache.parse(&text, ts, &[]) {
+            Ok(samples) => self.push(samples),
+            // Our own exposition always parses; should it not, say so instead of pushing half of it.
+            Err(e) => tracing::error!(check, error = %e, "cannot read the check's own exposition"),
+        }
+        tracked.pushed_at = Instant::now();
+        tracked.last_ms = ts;
+    }
+
     fn push(&self, samples: Vec<Sample>) {
-        let endpoints = self.inner.endpoints.read().unwrap().clone();
+        if samples.is_empty() {
+            return;
+        }
+        let endpoints = self.endpoints.read().unwrap().clone();
         for ep in &endpoints {
             let dropped = ep.sender.queue.push(samples.iter().cloned());
             ep.sender.metrics().dropped(dropped);
@@ -161,18 +245,24 @@ impl Pusher {
         }
     }
 
-    /// Stops every endpoint and waits (a few seconds at most) for them to flush what they hold.
-    pub async fn shutdown(&self) {
-        let endpoints: Vec<Arc<Endpoint>> =
-            std::mem::take(&mut *self.inner.endpoints.write().unwrap());
-        for ep in &endpoints {
-            ep.stop();
+    /// What a scrape every `interval` would record between runs: the agent's own metrics, and the current
+    /// values of every check that ran before but has not been pushed for `interval` (a check running every 5
+    /// minutes still has a sample in every 5-minute window, as `rate()` needs).
+    fn refresh(&self, interval: Duration) {
+        let now = SystemTime::now();
+        let region = self.region.read().unwrap().clone();
+        let own = self.metrics.encode_own();
+        let samples = self
+            .own
+            .lock()
+            .unwrap()
+            .parse(&own, millis(now), &[("region", &region)]);
+        match samples {
+            Ok(s) => self.push(s),
+            Err(e) => tracing::error!(error = %e, "cannot read the agent's own exposition"),
         }
-        for ep in endpoints {
-            let tasks = std::mem::take(&mut *ep.tasks.lock().unwrap());
-            for t in tasks {
-                let _ = t.await;
-            }
+        for (name, series) in self.metrics.check_series() {
+            self.refresh_check(&name, &series, interval);
         }
     }
 }
@@ -183,30 +273,13 @@ impl Endpoint {
     }
 }
 
-/// The agent's own metrics, every `self_metrics_interval`, with this agent's `region` (pushed series have no
-/// scrape target to tell agents apart).
-async fn push_own_metrics(
-    metrics: Arc<Metrics>,
-    sender: Arc<Sender>,
-    region: String,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut cache = SeriesCache::default();
-    let mut tick = tokio::time::interval(sender.config.self_metrics_interval);
+async fn refresh_loop(inner: std::sync::Weak<Inner>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let text = metrics.encode_own();
-        match cache.parse(&text, millis(SystemTime::now()), &[("region", &region)]) {
-            Ok(samples) => {
-                let dropped = sender.queue.push(samples);
-                sender.metrics().dropped(dropped);
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read the agent's own exposition"),
-        }
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        inner.refresh(interval);
     }
 }
 
