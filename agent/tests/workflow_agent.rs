@@ -236,9 +236,8 @@ async fn running_agent_exposes_steps_without_secrets() {
                 && l.contains("check_type=\"api_workflow\"")),
         "{metrics}"
     );
-    if let Some((ok, msg)) = promtool_check(&metrics) {
-        assert!(ok, "promtool: {msg}");
-    }
+    let (ok, msg) = promtool_check(&metrics);
+    assert!(ok, "promtool: {msg}");
 
     let (_, checks) = get(&format!("{base}/api/v1/checks")).await;
     assert!(checks.contains("step read: expected $.title"), "{checks}");
