@@ -98,6 +98,54 @@ async fn ok_handler(_req: Request<Incoming>) -> Response<Full<Bytes>> {
     Response::new(Full::new(Bytes::from_static(b"ok")))
 }
 
+/// A target answering `200 ok`, or `503` on the paths that start with a prefix set to fail: one path per region
+/// (`/health/eu-west-1`) makes a fault that only one region's agent sees.
+pub struct FaultyPaths {
+    pub addr: SocketAddr,
+    failing: Arc<Mutex<Vec<String>>>,
+    _server: JoinSet<()>,
+}
+
+impl FaultyPaths {
+    pub async fn start() -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let failing: Arc<Mutex<Vec<String>>> = Arc::default();
+        let f = failing.clone();
+        let server = serve(listener, move |req: Request<Incoming>| {
+            let f = f.clone();
+            async move {
+                let path = req.uri().path();
+                let fails = f
+                    .lock()
+                    .expect("paths")
+                    .iter()
+                    .any(|p| path.starts_with(p.as_str()));
+                status(if fails { 503 } else { 200 })
+            }
+        });
+        Ok(FaultyPaths {
+            addr,
+            failing,
+            _server: server,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Paths starting with `prefix` answer 503 from now on (`/` for all).
+    pub fn fail(&self, prefix: &str) {
+        self.failing.lock().expect("paths").push(prefix.to_string());
+    }
+
+    /// Every path answers 200 again.
+    pub fn heal(&self) {
+        self.failing.lock().expect("paths").clear();
+    }
+}
+
 /// One Alertmanager webhook notification (the fields the tests look at; see Alertmanager's webhook_config).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Notification {
