@@ -77,6 +77,9 @@ impl ReloadFailure {
 
 type RemoteLabels = Vec<(&'static str, String)>;
 
+/// Why samples were given up on (the `reason` of `..._samples_failed_total`).
+const FAILURE_REASONS: [&str; 2] = ["http_4xx", "shutdown"];
+
 /// The remote-write metric families, one label set per endpoint (`remote`).
 #[derive(Debug)]
 pub struct RemoteWriteFamilies {
@@ -140,6 +143,12 @@ impl RemoteWriteFamilies {
         let _ = self.sent.get_or_create(&labels);
         let _ = self.dropped.get_or_create(&labels);
         let _ = self.queue.get_or_create(&labels);
+        for reason in FAILURE_REASONS {
+            let _ = self.failed.get_or_create(&vec![
+                ("remote", remote.to_string()),
+                ("reason", reason.to_string()),
+            ]);
+        }
         RemoteWriteMetrics {
             families: self.clone(),
             labels,
@@ -154,7 +163,7 @@ impl RemoteWriteFamilies {
         self.queue.remove(&labels);
         self.last_success.remove(&labels);
         self.duration.remove(&labels);
-        for reason in ["http_4xx", "shutdown"] {
+        for reason in FAILURE_REASONS {
             self.failed.remove(&vec![
                 ("remote", remote.to_string()),
                 ("reason", reason.to_string()),

@@ -45,16 +45,16 @@ impl Service {
     }
 }
 
-/// `vantage-agent run` with a generated config: `region`, one HTTP check per `(name, url)` plus `extra_checks`
-/// (YAML list items, indented by two spaces) every second.
+/// `vantage-agent run` with a generated config: `region` (given by the environment, as a fleet deploys it), one
+/// HTTP check per `(name, url)` plus `extra` YAML (list items for `checks:`, indented by two spaces, then
+/// top-level sections) every second.
 pub async fn start_agent(
     dir: &Path,
     region: &str,
     checks: &[(&str, String)],
     extra_checks: &str,
 ) -> Result<Service> {
-    let port = free_port();
-    let mut yaml = format!("region: {region}\nlisten: 127.0.0.1:{port}\nchecks:\n");
+    let mut yaml = "region: ${VANTAGE_REGION}\nchecks:\n".to_string();
     for (name, url) in checks {
         yaml.push_str(&format!(
             "  - name: {name}\n    type: http\n    target: {url}\n    every: 1s\n    timeout: 800ms\n"
@@ -63,16 +63,13 @@ pub async fn start_agent(
     yaml.push_str(extra_checks);
     let config = dir.join(format!("agent-{region}.yaml"));
     std::fs::write(&config, yaml)?;
-    let args = vec!["run".into(), "-c".into(), config.display().to_string()];
-    Service::start(Launch {
-        name: &format!("agent-{region}"),
-        program: &workspace_binary("vantage-agent")?,
-        args: &args,
-        envs: &[],
+    start_agent_process(
         dir,
-        port,
-        ready_path: "/healthz",
-    })
+        &format!("agent-{region}"),
+        &config.display().to_string(),
+        &[("VANTAGE_REGION", region)],
+        &[],
+    )
     .await
 }
 

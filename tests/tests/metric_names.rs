@@ -194,13 +194,15 @@ async fn every_metric_used_by_rules_and_dashboards_exists() -> Result<()> {
     let http = TestServer::http().await;
     let pki = TestPki::new();
     let https = TestServer::https(pki.valid_leaf().server_config()).await;
+    // Remote write to a receiver that accepts everything, so the remote-write series exist.
     let extra = format!(
-        "{}{}",
+        "{}{}remote_write:\n  - url: {}\n    refresh_interval: 1s\n    queue: {{batch_send_deadline: 200ms}}\n",
         tls_check(
             &https.localhost_url("/ok"),
             &pki.ca_file.display().to_string()
         ),
-        workflow_check(&http.url(""))
+        workflow_check(&http.url("")),
+        http.url("/ok"),
     );
     let checks = [
         ("e2e-ok", http.url("/ok")),
