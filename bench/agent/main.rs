@@ -2,7 +2,11 @@
 //! (CPU from /proc, peak RSS, probes/s and scheduler lateness from /metrics), then the same probe rate through
 //! Debian's prometheus-blackbox-exporter driven by a scraper, for the CPU-per-probe ratio.
 //!
-//! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]`
+//! With `--remote-write`, each case also runs with a `remote_write` endpoint (a receiver in this process that
+//! decodes and counts every sample) beside the scrape, in the same run, for its extra CPU and RSS.
+//!
+//! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]
+//! [--remote-write]`
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,6 +22,7 @@ struct Args {
     secs: u64,
     checks: Vec<usize>,
     agent: PathBuf,
+    remote_write: bool,
 }
 
 fn args() -> Args {
@@ -31,8 +36,13 @@ fn args() -> Args {
             .parent()
             .unwrap()
             .join("vantage-agent"),
+        remote_write: false,
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = argv.iter().position(|a| a == "--remote-write") {
+        a.remote_write = true;
+        argv.remove(i);
+    }
     for w in argv.chunks(2) {
         match (w[0].as_str(), w.get(1)) {
             ("--secs", Some(v)) => a.secs = v.parse().expect("--secs N"),
@@ -43,7 +53,9 @@ fn args() -> Args {
                     .collect()
             }
             ("--agent", Some(v)) => a.agent = PathBuf::from(v),
-            _ => panic!("usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH]"),
+            _ => panic!(
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write]"
+            ),
         }
     }
     a
@@ -152,11 +164,72 @@ struct AgentFigures {
     p99_ms: f64,
     skipped: f64,
     startup_secs: f64,
+    /// Samples the remote-write receiver got per second (0 without remote write).
+    pushed_per_sec: f64,
 }
 
-async fn bench_agent(args: &Args, dir: &Path, target: &str, n: usize) -> AgentFigures {
-    let mut yaml =
-        String::from("region: bench\nlog_format: json\nmax_concurrency: 1024\nchecks:\n");
+/// A remote-write receiver: decodes every request and counts its samples.
+async fn start_receiver() -> (String, Arc<AtomicU64>) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let samples = Arc::new(AtomicU64::new(0));
+    let count = samples.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let count = count.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let count = count.clone();
+                        async move {
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let status = match vantage_agent::remote_write::wire::decode(&body) {
+                                Ok(w) => {
+                                    let n: usize =
+                                        w.timeseries.iter().map(|t| t.samples.len()).sum();
+                                    count.fetch_add(n as u64, Ordering::Relaxed);
+                                    204
+                                }
+                                Err(_) => 400,
+                            };
+                            let mut r = hyper::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::new(),
+                            ));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, std::convert::Infallible>(r)
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}/api/v1/write"), samples)
+}
+
+async fn bench_agent(
+    args: &Args,
+    dir: &Path,
+    target: &str,
+    n: usize,
+    remote_write: Option<(&str, &Arc<AtomicU64>)>,
+) -> AgentFigures {
+    let mut yaml = String::from("region: bench\nlog_format: json\nmax_concurrency: 1024\n");
+    if let Some((url, _)) = remote_write {
+        yaml.push_str(&format!("remote_write:\n  - url: {url}\n"));
+    }
+    yaml.push_str("checks:\n");
     for i in 0..n {
         yaml.push_str(&format!(
             "  - name: check-{i}\n    type: http\n    target: {target}\n    every: {INTERVAL_SECS}s\n    timeout: 5s\n"
@@ -191,10 +264,11 @@ async fn bench_agent(args: &Args, dir: &Path, target: &str, n: usize) -> AgentFi
             .await
             .unwrap()
     };
+    let pushed = || remote_write.map_or(0, |(_, n)| n.load(Ordering::Relaxed));
     let m0 = scrape().await;
-    let (c0, t0) = (cpu_secs(child.id()), Instant::now());
+    let (c0, t0, p0) = (cpu_secs(child.id()), Instant::now(), pushed());
     tokio::time::sleep(Duration::from_secs(args.secs)).await;
-    let (c1, elapsed) = (cpu_secs(child.id()), t0.elapsed().as_secs_f64());
+    let (c1, elapsed, p1) = (cpu_secs(child.id()), t0.elapsed().as_secs_f64(), pushed());
     let m1 = scrape().await;
     let rss_mb = peak_rss_mb(child.id());
     stop(&mut child);
@@ -215,6 +289,7 @@ async fn bench_agent(args: &Args, dir: &Path, target: &str, n: usize) -> AgentFi
         skipped: sum(&m1, "synthetic_runs_skipped_total", "")
             - sum(&m0, "synthetic_runs_skipped_total", ""),
         startup_secs,
+        pushed_per_sec: (p1 - p0) as f64 / elapsed,
     }
 }
 
@@ -330,11 +405,24 @@ async fn main() {
     for &n in &args.checks {
         let rate = n as f64 / INTERVAL_SECS as f64;
         println!("\n== {n} checks (expected {rate:.0} probes/s)");
-        let a = bench_agent(&args, dir.path(), &target, n).await;
+        let a = bench_agent(&args, dir.path(), &target, n, None).await;
         println!(
             "  vantage-agent:     {:8.1} probes/s  {:6.3} CPU s/1000 probes  peak RSS {:6.1} MB  lateness p50 {:.2} ms p99 {:.2} ms  failures {}  skipped {}  startup {:.1}s",
             a.probes_per_sec, a.cpu_per_1000, a.rss_mb, a.p50_ms, a.p99_ms, a.failures, a.skipped, a.startup_secs
         );
+        if args.remote_write {
+            let (url, samples) = start_receiver().await;
+            let r = bench_agent(&args, dir.path(), &target, n, Some((&url, &samples))).await;
+            println!(
+                "  + remote_write:    {:8.1} probes/s  {:6.3} CPU s/1000 probes  peak RSS {:6.1} MB  lateness p50 {:.2} ms p99 {:.2} ms  failures {}  skipped {}  pushed {:.0} samples/s",
+                r.probes_per_sec, r.cpu_per_1000, r.rss_mb, r.p50_ms, r.p99_ms, r.failures, r.skipped, r.pushed_per_sec
+            );
+            println!(
+                "  CPU with remote_write / scrape only: {:.2}  RSS {:+.1} MB",
+                r.cpu_per_1000 / a.cpu_per_1000,
+                r.rss_mb - a.rss_mb
+            );
+        }
         if let Some(b) = bench_blackbox(&args, dir.path(), &target, rate).await {
             println!(
                 "  blackbox_exporter: {:8.1} probes/s  {:6.3} CPU s/1000 probes  peak RSS {:6.1} MB  failures {}",
