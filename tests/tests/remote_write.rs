@@ -1,7 +1,9 @@
 //! Remote write into a real Prometheus (`--web.enable-remote-write-receiver`), through a forwarder that can
 //! inject faults: every series of a check, queried back through Prometheus's HTTP API at the time of a run,
 //! equals what the agent's own `/metrics` showed for that run; a receiver answering 500 for 10 s loses nothing
-//! (every run of a check every second is there, the failed batches retried unchanged); a 400 is not retried.
+//! (every run of a check every second is there, the failed batches retried unchanged); a 400 is not retried; an
+//! endpoint that never answers overflows its own bounded queue without holding up the other; a check removed by
+//! a reload ends at once.
 
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::{BTreeMap, HashSet};
@@ -31,9 +33,9 @@ fn check_samples(text: &str, check: &str) -> BTreeMap<(String, BTreeMap<String, 
         .parse(text, 0, &[])
         .expect("the agent's exposition parses")
         .into_iter()
-        .filter(|s| s.series.get("endpoint") == Some(check))
+        .filter(|s| s.series.get("endpoint").as_deref() == Some(check))
         .map(|s| {
-            let mut labels: BTreeMap<String, String> = s.series.0.iter().cloned().collect();
+            let mut labels: BTreeMap<String, String> = s.series.labels().into_iter().collect();
             let name = labels.remove("__name__").unwrap_or_default();
             ((name, labels), s.value)
         })
@@ -138,6 +140,9 @@ remote_write:
     name: central
     refresh_interval: 1s
     queue: {{batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}}
+  - url: http://127.0.0.1:1/api/v1/write
+    name: down
+    queue: {{capacity: 1000, max_samples_per_send: 100, batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}}
 checks:
   - name: rw-exact
     type: http
@@ -266,7 +271,23 @@ checks:
         bodies.iter().any(|(b, s)| *s == 204 && b == failed[0]),
         "the first failed batch was never sent again"
     );
-    ensure!(agent_metric(&agent, "vantage_agent_remote_write_samples_dropped_total").await? == 0.0);
+    ensure!(
+        agent_metric(
+            &agent,
+            "vantage_agent_remote_write_samples_dropped_total{remote=\"central\"}"
+        )
+        .await?
+            == 0.0
+    );
+    // The endpoint that never answers overflowed its own queue without holding up the other.
+    ensure!(
+        agent_metric(
+            &agent,
+            "vantage_agent_remote_write_samples_dropped_total{remote=\"down\"}"
+        )
+        .await?
+            > 0.0
+    );
 
     // 3. A 400 is final: each refused batch is sent once, counted as failed.
     let before = forwarder.bodies().len();
@@ -292,6 +313,24 @@ checks:
         .await?
             > 0.0)
     })
+    .await?;
+    // 4. A check removed by a reload ends at once (a staleness marker), not after Prometheus's 5-minute lookback.
+    std::fs::write(
+        &path,
+        std::fs::read_to_string(&path)?.replace("  - name: rw-exact\n", "  - name: rw-renamed\n"),
+    )?;
+    wait_until(
+        "the removed check's series to end",
+        Duration::from_secs(30),
+        || async {
+            Ok(query(&prom, "probe_success{endpoint=\"rw-exact\"}")
+                .await?
+                .is_empty()
+                && !query(&prom, "probe_success{endpoint=\"rw-renamed\"}")
+                    .await?
+                    .is_empty())
+        },
+    )
     .await?;
     let mut agent = agent;
     agent.process.ensure_running()?;

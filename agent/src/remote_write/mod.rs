@@ -43,8 +43,9 @@ pub struct Pusher {
 struct Inner {
     metrics: Arc<Metrics>,
     endpoints: RwLock<Vec<Arc<Endpoint>>>,
-    /// Each check's series as last pushed, by check name.
-    checks: Mutex<HashMap<String, Tracked>>,
+    /// Each check's series as last pushed, by check name; one lock per check, so runs of different checks never
+    /// wait for each other.
+    checks: Mutex<HashMap<String, Arc<Mutex<Tracked>>>>,
     /// The agent's own series as last pushed.
     own: Mutex<SeriesCache>,
     region: RwLock<String>,
@@ -57,6 +58,16 @@ struct Tracked {
     pushed_at: Instant,
     /// The timestamp of the last samples pushed, ms.
     last_ms: i64,
+    /// The check was removed and its series ended: nothing more is pushed for it.
+    ended: bool,
+}
+
+impl Tracked {
+    /// Staleness markers for every series, and nothing after them.
+    fn end(&mut self, at_ms: i64) -> Vec<Sample> {
+        self.ended = true;
+        self.cache.end(at_ms.max(self.last_ms + 1))
+    }
 }
 
 /// A running endpoint: its sender and the signal that stops it.
@@ -87,7 +98,18 @@ impl Pusher {
     /// Starts the endpoints of `configs` that are not running and stops the others (they flush what they hold
     /// first). Must be called from within a tokio runtime.
     pub fn apply(&self, configs: &[RemoteWriteConfig], region: &str) {
-        *self.inner.region.write().unwrap() = region.to_string();
+        let old_region =
+            std::mem::replace(&mut *self.inner.region.write().unwrap(), region.to_string());
+        if old_region != region {
+            // The agent's own series carry the region: those under the old one end.
+            let ended = self
+                .inner
+                .own
+                .lock()
+                .unwrap()
+                .end(millis(SystemTime::now()));
+            self.inner.push(ended);
+        }
         let mut endpoints = self.inner.endpoints.write().unwrap();
         let mut kept = Vec::new();
         for ep in endpoints.drain(..) {
@@ -158,9 +180,10 @@ impl Pusher {
 
     /// Ends every series of a check that no longer runs here.
     pub fn removed(&self, check: &str, at: SystemTime) {
-        let mut checks = self.inner.checks.lock().unwrap();
-        if let Some(mut t) = checks.remove(check) {
-            self.inner.push(t.cache.end(millis(at).max(t.last_ms + 1)));
+        let tracked = self.inner.checks.lock().unwrap().remove(check);
+        if let Some(t) = tracked {
+            let ended = t.lock().unwrap().end(millis(at));
+            self.inner.push(ended);
         }
     }
 
@@ -172,8 +195,16 @@ impl Pusher {
         }
         let now = millis(SystemTime::now());
         let mut ended = self.inner.own.lock().unwrap().end(now);
-        for (_, mut t) in self.inner.checks.lock().unwrap().drain() {
-            ended.extend(t.cache.end(now.max(t.last_ms + 1)));
+        let checks: Vec<Arc<Mutex<Tracked>>> = self
+            .inner
+            .checks
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, t)| t)
+            .collect();
+        for t in checks {
+            ended.extend(t.lock().unwrap().end(now));
         }
         self.inner.push(ended);
         let endpoints: Vec<Arc<Endpoint>> =
@@ -191,26 +222,35 @@ impl Pusher {
 }
 
 impl Inner {
-    /// Encodes and queues a check's series. Under one lock, so a run and a refresh of the same check never
-    /// interleave, and each check's timestamps strictly increase (a receiver refuses a sample older than, or as
-    /// old as, one it has).
+    /// Encodes and queues a check's series. Under the check's lock, so a run and a refresh of the same check
+    /// never interleave, and each check's timestamps strictly increase (a receiver refuses a sample older than,
+    /// or as old as, one it has).
     fn push_check(&self, check: &str, series: &Arc<CheckSeries>, at: SystemTime) {
-        let mut checks = self.checks.lock().unwrap();
-        let tracked = checks.entry(check.to_string()).or_insert_with(|| Tracked {
-            cache: SeriesCache::default(),
-            pushed_at: Instant::now(),
-            last_ms: 0,
-        });
-        self.push_tracked(check, tracked, series, at);
+        let tracked = self
+            .checks
+            .lock()
+            .unwrap()
+            .entry(check.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Tracked {
+                    cache: SeriesCache::default(),
+                    pushed_at: Instant::now(),
+                    last_ms: 0,
+                    ended: false,
+                }))
+            })
+            .clone();
+        self.push_tracked(check, &mut tracked.lock().unwrap(), series, at);
     }
 
     /// A refresh: the check's current values when it has been pushed before (it has run; a removed check is no
     /// longer tracked) and not for `interval`.
     fn refresh_check(&self, check: &str, series: &Arc<CheckSeries>, interval: Duration) {
-        let mut checks = self.checks.lock().unwrap();
-        if let Some(tracked) = checks.get_mut(check) {
-            if tracked.pushed_at.elapsed() >= interval {
-                self.push_tracked(check, tracked, series, SystemTime::now());
+        let tracked = self.checks.lock().unwrap().get(check).cloned();
+        if let Some(t) = tracked {
+            let mut t = t.lock().unwrap();
+            if t.pushed_at.elapsed() >= interval {
+                self.push_tracked(check, &mut t, series, SystemTime::now());
             }
         }
     }
@@ -222,6 +262,9 @@ impl Inner {
         series: &Arc<CheckSeries>,
         at: SystemTime,
     ) {
+        if tracked.ended {
+            return;
+        }
         let ts = millis(at).max(tracked.last_ms + 1);
         let text = self.metrics.encode_check(series);
         match tracked.cache.parse(&text, ts, &[]) {

@@ -110,11 +110,10 @@ fn take(st: &mut State, max: usize) -> Vec<Sample> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote_write::samples::SeriesLabels;
-    use std::sync::Arc;
+    use crate::remote_write::samples::Series;
 
     fn samples(n: usize) -> Vec<Sample> {
-        let series = Arc::new(SeriesLabels(vec![("__name__".into(), "x".into())]));
+        let series = Series::parse("x").unwrap();
         (0..n)
             .map(|i| Sample {
                 series: series.clone(),

@@ -1,26 +1,52 @@
 //! Samples to push, taken from the same text exposition `/metrics` serves (so the families, names and labels
-//! are the same by construction), with each series' label set interned so runs share it.
+//! are the same by construction). A series is the text that names it there (`name{a="b",...}`), interned per
+//! check so that runs (and queued samples) share one allocation; labels are read out of it only when a batch is
+//! encoded. That keeps a check's pushed state at about the size of its exposition.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
-/// A series' labels, `__name__` included, sorted by name (as remote write requires).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct SeriesLabels(pub Vec<(String, String)>);
+/// A series, as the exposition names it: `name{a="b",...}` (labels in exposition order).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Series(Arc<str>);
 
-impl SeriesLabels {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
+impl Series {
+    /// The series named by `key`; an error says why `key` is not one.
+    pub fn parse(key: &str) -> Result<Series, String> {
+        parse_labels(key)?;
+        Ok(Series(Arc::from(key)))
+    }
+
+    pub fn key(&self) -> &str {
+        &self.0
+    }
+
+    /// Identity of the allocation (series interned by one cache share it).
+    pub fn id(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+
+    /// Its labels, `__name__` included, sorted by name (as remote write requires).
+    pub fn labels(&self) -> Vec<(String, String)> {
+        let mut labels = parse_labels(&self.0).expect("validated when made");
+        labels.sort();
+        labels
+    }
+
+    /// One label's value (`__name__` for the name).
+    pub fn get(&self, name: &str) -> Option<String> {
+        parse_labels(&self.0)
+            .ok()?
+            .into_iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 }
 
 /// One sample of one series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    pub series: Arc<SeriesLabels>,
+    pub series: Series,
     pub value: f64,
     pub timestamp_ms: i64,
 }
@@ -28,10 +54,16 @@ pub struct Sample {
 /// Prometheus's staleness marker: this NaN bit pattern tells it a series has ended.
 pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
 
-/// Label sets seen before, by the text that names them in the exposition (`name{a="b"}`).
+/// The series of the last exposition read.
 #[derive(Debug, Default)]
 pub struct SeriesCache {
-    by_key: HashMap<String, Arc<SeriesLabels>>,
+    seen: HashSet<Series>,
+}
+
+impl std::borrow::Borrow<str> for Series {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
 }
 
 impl SeriesCache {
@@ -45,8 +77,7 @@ impl SeriesCache {
         extra: &[(&str, &str)],
     ) -> Result<Vec<Sample>, String> {
         let mut out = Vec::new();
-        let mut seen: HashMap<String, Arc<SeriesLabels>> =
-            HashMap::with_capacity(self.by_key.len());
+        let mut seen: HashSet<Series> = HashSet::with_capacity(self.seen.len());
         for (n, line) in text.lines().enumerate() {
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -56,21 +87,26 @@ impl SeriesCache {
             let value: f64 = value
                 .parse()
                 .map_err(|_| format!("line {}: bad value {value:?}", n + 1))?;
-            let series = match self.by_key.remove(key) {
+            let keyed;
+            let key = if extra.is_empty() {
+                key
+            } else {
+                keyed = with_extra(key, extra).map_err(|m| format!("line {}: {m}", n + 1))?;
+                keyed.as_str()
+            };
+            let series = match self.seen.take(key) {
                 Some(s) => s,
-                None => {
-                    Arc::new(parse_series(key, extra).map_err(|m| format!("line {}: {m}", n + 1))?)
-                }
+                None => Series::parse(key).map_err(|m| format!("line {}: {m}", n + 1))?,
             };
             out.push(Sample {
                 series: series.clone(),
                 value,
                 timestamp_ms,
             });
-            seen.insert(key.to_string(), series);
+            seen.insert(series);
         }
-        let gone = std::mem::replace(&mut self.by_key, seen);
-        out.extend(gone.into_values().map(|series| Sample {
+        let gone = std::mem::replace(&mut self.seen, seen);
+        out.extend(gone.into_iter().map(|series| Sample {
             series,
             value: STALE_NAN,
             timestamp_ms,
@@ -80,8 +116,8 @@ impl SeriesCache {
 
     /// A staleness marker for every series of the last parse, which is forgotten (the series has ended).
     pub fn end(&mut self, timestamp_ms: i64) -> Vec<Sample> {
-        std::mem::take(&mut self.by_key)
-            .into_values()
+        std::mem::take(&mut self.seen)
+            .into_iter()
             .map(|series| Sample {
                 series,
                 value: STALE_NAN,
@@ -89,6 +125,30 @@ impl SeriesCache {
             })
             .collect()
     }
+}
+
+/// `key` with the labels of `extra` it lacks appended.
+fn with_extra(key: &str, extra: &[(&str, &str)]) -> Result<String, String> {
+    let labels = parse_labels(key)?;
+    let missing: Vec<String> = extra
+        .iter()
+        .filter(|(n, _)| !labels.iter().any(|(have, _)| have == n))
+        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(key.to_string());
+    }
+    Ok(match key.strip_suffix('}') {
+        Some(open) if open.ends_with('{') => format!("{open}{}}}", missing.join(",")),
+        Some(open) => format!("{open},{}}}", missing.join(",")),
+        None => format!("{key}{{{}}}", missing.join(",")),
+    })
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// `name{labels} value [timestamp]` -> (`name{labels}`, value).
@@ -120,12 +180,20 @@ fn split_sample(line: &str) -> Option<(&str, &str)> {
     Some((key, value))
 }
 
-/// `name{a="x",b="y"}` -> sorted labels with `__name__`.
-fn parse_series(key: &str, extra: &[(&str, &str)]) -> Result<SeriesLabels, String> {
+/// `name{a="x",b="y"}` -> labels with `__name__` first, in exposition order.
+fn parse_labels(key: &str) -> Result<Vec<(String, String)>, String> {
     let (name, rest) = match key.find('{') {
-        Some(i) => (&key[..i], &key[i + 1..key.len() - 1]),
+        Some(i) => (
+            &key[..i],
+            key[i + 1..]
+                .strip_suffix('}')
+                .ok_or("labels without a closing `}`")?,
+        ),
         None => (key, ""),
     };
+    if name.is_empty() {
+        return Err("a series without a name".into());
+    }
     let mut labels = vec![("__name__".to_string(), name.to_string())];
     let mut rest = rest;
     while !rest.is_empty() {
@@ -155,13 +223,7 @@ fn parse_series(key: &str, extra: &[(&str, &str)]) -> Result<SeriesLabels, Strin
         labels.push((label, value));
         rest = quoted[end + 1..].trim_start_matches(',');
     }
-    for (n, v) in extra {
-        if !labels.iter().any(|(have, _)| have == n) {
-            labels.push((n.to_string(), v.to_string()));
-        }
-    }
-    labels.sort();
-    Ok(SeriesLabels(labels))
+    Ok(labels)
 }
 
 #[cfg(test)]
@@ -176,23 +238,32 @@ mod tests {
         assert_eq!(first.len(), 3);
         assert_eq!(first[0].value, 3.0);
         assert_eq!(first[0].timestamp_ms, 7);
-        assert_eq!(first[0].series.get("__name__"), Some("x_total"));
-        assert_eq!(first[0].series.get("endpoint"), Some("a b{}\""));
-        assert_eq!(first[0].series.get("region"), Some("eu"));
-        assert_eq!(first[2].series.get("region"), Some("us"));
+        assert_eq!(first[0].series.get("__name__").as_deref(), Some("x_total"));
+        assert_eq!(first[0].series.get("endpoint").as_deref(), Some("a b{}\""));
+        assert_eq!(first[0].series.get("region").as_deref(), Some("eu"));
+        assert_eq!(first[2].series.get("region").as_deref(), Some("us"));
+        assert_eq!(first[2].series.key(), "g{region=\"us\"}");
+        assert_eq!(
+            first[0].series.labels(),
+            [
+                ("__name__".to_string(), "x_total".to_string()),
+                ("endpoint".into(), "a b{}\"".into()),
+                ("region".into(), "eu".into())
+            ]
+        );
         assert_eq!(first[1].value, 2.0);
         let again = cache.parse(text, 8, &[("region", "us")]).unwrap();
-        assert!(Arc::ptr_eq(&first[0].series, &again[0].series));
+        assert_eq!(first[0].series.id(), again[0].series.id());
         // A series that is gone gets a staleness marker.
-        let fewer = cache.parse("g 1\n", 9, &[]).unwrap();
+        let fewer = cache.parse("g 1\n", 9, &[("region", "us")]).unwrap();
         assert_eq!(fewer.len(), 3);
-        let stale: Vec<&str> = fewer
+        let stale: Vec<String> = fewer
             .iter()
             .filter(|s| s.value.to_bits() == STALE_NAN.to_bits())
             .map(|s| s.series.get("__name__").unwrap())
             .collect();
         assert_eq!(stale.len(), 2, "{fewer:?}");
-        assert!(stale.contains(&"x_total") && stale.contains(&"h_bucket"));
+        assert!(stale.contains(&"x_total".to_string()) && stale.contains(&"h_bucket".to_string()));
         let end = cache.end(10);
         assert_eq!(end.len(), 1);
         assert!(cache.end(11).is_empty());

@@ -3,7 +3,6 @@
 
 use super::samples::Sample;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
 pub const CONTENT_ENCODING: &str = "snappy";
@@ -46,12 +45,12 @@ pub struct WireSample {
 /// One request body: the samples grouped by series (in queue order, so each series' samples stay in time
 /// order), `extra` labels added to series that lack them, encoded and compressed.
 pub fn encode(samples: &[Sample], extra: &[(String, String)]) -> Vec<u8> {
-    let mut index: HashMap<*const super::samples::SeriesLabels, usize> = HashMap::new();
+    let mut index: HashMap<*const u8, usize> = HashMap::with_capacity(samples.len());
     let mut timeseries: Vec<TimeSeries> = Vec::new();
     for s in samples {
-        let i = *index.entry(Arc::as_ptr(&s.series)).or_insert_with(|| {
+        let i = *index.entry(s.series.id()).or_insert_with(|| {
             timeseries.push(TimeSeries {
-                labels: with_extra(&s.series.0, extra),
+                labels: with_extra(s.series.labels(), extra),
                 samples: Vec::new(),
             });
             timeseries.len() - 1
@@ -75,39 +74,36 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
     prost::Message::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
 }
 
-/// The series' labels plus those of `extra` it does not have, sorted by name.
-fn with_extra(labels: &[(String, String)], extra: &[(String, String)]) -> Vec<Label> {
-    let mut out: Vec<Label> = labels
+/// The series' labels (sorted) plus those of `extra` it does not have, sorted by name.
+fn with_extra(labels: Vec<(String, String)>, extra: &[(String, String)]) -> Vec<Label> {
+    let missing: Vec<Label> = extra
         .iter()
+        .filter(|(n, _)| !labels.iter().any(|(have, _)| have == n))
         .map(|(n, v)| Label {
             name: n.clone(),
             value: v.clone(),
         })
         .collect();
-    for (n, v) in extra {
-        if !labels.iter().any(|(have, _)| have == n) {
-            out.push(Label {
-                name: n.clone(),
-                value: v.clone(),
-            });
-        }
+    let mut out: Vec<Label> = labels
+        .into_iter()
+        .map(|(name, value)| Label { name, value })
+        .collect();
+    if !missing.is_empty() {
+        out.extend(missing);
+        out.sort_by(|a, b| a.name.cmp(&b.name));
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote_write::samples::SeriesLabels;
+    use crate::remote_write::samples::Series;
 
     #[test]
     fn round_trips_grouped_by_series() {
-        let a = Arc::new(SeriesLabels(vec![
-            ("__name__".into(), "up".into()),
-            ("region".into(), "eu".into()),
-        ]));
-        let b = Arc::new(SeriesLabels(vec![("__name__".into(), "x".into())]));
+        let a = Series::parse("up{region=\"eu\"}").unwrap();
+        let b = Series::parse("x").unwrap();
         let samples = vec![
             Sample {
                 series: a.clone(),
