@@ -310,7 +310,7 @@ mod tests {
         assert!(e.contains("eu-west-1"), "{e}");
         let l = parse_config_classified::<Cfg>(
             Path::new("a.yaml"),
-            "region: x\nchecks: []\n",
+            "region: ${REGION}\nchecks: []\n",
             env,
             classify,
         )
