@@ -26,15 +26,21 @@ pub struct AppState {
     pub budgets: Budgets,
     pub limiter: RateLimiter,
     pub ua: UaParser,
+    pub body_budget: BodyBudget,
+    /// Fires when the server starts shutting down: requests still waiting for their body give up at once.
+    pub shutdown: Shutdown,
 }
 
 impl AppState {
     /// Whether any site allows this browser origin (preflights carry no key, so no site is known yet).
     pub fn origin_allowed(&self, origin: &str) -> bool {
+        let Some(origin) = crate::auth::Origin::from_header(origin) else {
+            return false;
+        };
         self.settings
             .sites
             .iter()
-            .any(|s| s.origins.iter().any(|p| p.matches(origin)))
+            .any(|s| s.origins.iter().any(|p| p.allows(&origin)))
     }
 }
 

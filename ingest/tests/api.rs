@@ -545,3 +545,60 @@ async fn series_stay_bounded_under_100k_distinct_urls() {
     );
     app.stop().await;
 }
+
+/// Origins are parsed as scheme://host[:port] before wildcard matching: these used to match
+/// `https://*.shop.example.com` and be echoed in Access-Control-Allow-Origin (issue #17).
+#[tokio::test]
+async fn origins_with_path_query_fragment_or_userinfo_are_refused() {
+    let (_db, app) = app().await;
+    let body = json!({"events": [page_load("s", "/", 100.0)]}).to_string();
+    for hostile in [
+        "https://evil.com/.shop.example.com",
+        "https://evil.com#.shop.example.com",
+        "https://evil.com?.shop.example.com",
+        "https://evil.com?x=1&.shop.example.com",
+        "https://evil.com\\.shop.example.com",
+        "https://evil.com .shop.example.com",
+        "https://evil.com@eu.shop.example.com",
+        "https://eu.shop.example.com/",
+        "https://eu.shop.example.com:443/x",
+    ] {
+        let r = app
+            .events()
+            .header("x-api-key", KEY)
+            .header("origin", hostile)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{hostile}");
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{hostile} echoed"
+        );
+        let pre = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/events"))
+            .header("origin", hostile)
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pre.status(), 403, "{hostile}");
+        assert!(pre.headers().get("access-control-allow-origin").is_none());
+    }
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .header("origin", "https://eu.shop.example.com")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://eu.shop.example.com"
+    );
+    app.stop().await;
+}
