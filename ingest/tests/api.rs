@@ -602,3 +602,32 @@ async fn origins_with_path_query_fragment_or_userinfo_are_refused() {
     );
     app.stop().await;
 }
+
+/// NUL, CR, TAB, ESC and DEL in page and endpoint URLs are stored as received but never reach /metrics raw.
+#[tokio::test]
+async fn control_characters_never_reach_metric_labels() {
+    let (_db, app) = app().await;
+    let url = "https://shop.example.com/a\u{0}b/c\rd/e\tf/g\u{1b}[31m/h\u{7f}";
+    let call = json!({
+        "type": "api_call", "session_id": "s-ctl", "timestamp": now_ms(), "page": {"url": url},
+        "api": {"method": "GET", "endpoint": "https://api.example.com/x\u{0}y\u{1b}", "duration": 12, "status": 200}
+    });
+    let r = app
+        .send(&json!({"events": [page_load("s-ctl", url, 100.0), call]}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    let m = app.metrics().await;
+    let raw: Vec<char> = m.chars().filter(|c| c.is_control() && *c != '\n').collect();
+    assert!(
+        raw.is_empty(),
+        "raw control characters in /metrics: {raw:?}"
+    );
+    assert!(
+        m.contains(r#"page="/a%00b/c%0Dd/e%09f/g%1B[31m/h%7F""#),
+        "{m}"
+    );
+    assert!(m.contains("api.example.com/x%00y%1B"), "{m}");
+    app.stop().await;
+}
