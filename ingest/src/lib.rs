@@ -26,6 +26,7 @@ pub mod decode;
 pub mod event;
 pub mod http;
 pub mod metrics;
+pub mod protocol_errors;
 pub mod ratelimit;
 pub mod shape;
 pub mod startup;

@@ -53,7 +53,10 @@ async fn main() -> ExitCode {
             listen,
             log_format,
         } => {
-            vantage_common::logging::init(&log_format);
+            vantage_common::logging::init_with(
+                &log_format,
+                vantage_ingest::protocol_errors::ProtocolErrorLog,
+            );
             let mut settings = match config::load(&config) {
                 Ok(s) => s,
                 Err(e) => {

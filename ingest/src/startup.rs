@@ -58,6 +58,7 @@ impl Application {
     pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
+        crate::protocol_errors::register(&mut registry);
         let s = &settings.storage;
         let store = Store::open(
             &StoreConfig {

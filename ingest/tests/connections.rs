@@ -430,3 +430,48 @@ async fn open_file_limit_is_raised_and_caps_connections() {
     assert_eq!(v["level"], "WARN", "{line}");
 }
 
+/// Malformed requests are the client's mistake: answered 400/431 by actix, which logs each at ERROR; the
+/// server counts them by kind and keeps ERROR for its own trouble.
+#[tokio::test]
+async fn client_protocol_mistakes_are_counted_not_logged_as_errors() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Process::start(db, &Opts::default()).await;
+    // actix's limit on a request head is 128 KiB.
+    let long = "a".repeat(200 * 1024);
+    for (request, status) in [
+        (
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_string(),
+            "400",
+        ),
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {long}\r\n\r\n"),
+            "431",
+        ),
+        (format!("GET /{long} HTTP/1.1\r\nHost: x\r\n\r\n"), "431"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        // The answer may come (and the connection close) before all of a long head is written.
+        let _ = s.write_all(request.as_bytes()).await;
+        let answer = read_to_close(&mut s, secs(20)).await.expect("closed");
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+    }
+    let base = server.url("");
+    for (kind, n) in [("invalid_header", 1.0), ("head_too_large", 2.0)] {
+        wait_for_metric(
+            &base,
+            &format!("vantage_ingest_http_protocol_errors_total{{kind=\"{kind}\"}}"),
+            |v| v == n,
+            secs(30),
+        )
+        .await;
+    }
+    let errors: Vec<String> = server
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("\"level\":\"ERROR\""))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
