@@ -84,6 +84,30 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
+    /// One warning per enabled check whose worst-case run (every attempt timing out, plus the backoffs
+    /// between them) is longer than its shortest interval: most of its runs would be skipped, since a check
+    /// never overlaps itself. Not an error: a check that usually succeeds at once still runs on time.
+    pub fn overrun_warnings(&self) -> Vec<String> {
+        self.enabled_checks()
+            .filter_map(|c| {
+                let worst = c.worst_case_run();
+                let interval = c.schedule.min_interval();
+                (worst > interval).then(|| {
+                    format!(
+                        "check {:?}: {} attempts of up to {} each plus backoff can take {}, longer than its \
+                         interval ({}): a failing target makes most runs skip; lower timeout or retries, or \
+                         run less often",
+                        c.name.as_str(),
+                        c.retries + 1,
+                        humantime::format_duration(c.timeout),
+                        humantime::format_duration(worst),
+                        humantime::format_duration(interval)
+                    )
+                })
+            })
+            .collect()
+    }
+
     pub fn enabled_checks(&self) -> impl Iterator<Item = &Arc<CheckConfig>> {
         self.checks.iter().filter(|c| c.enabled)
     }
@@ -193,6 +217,13 @@ impl CheckConfig {
             runner,
             source,
         }
+    }
+
+    /// The longest one run can take: every attempt timing out, with the retry backoffs between them.
+    pub fn worst_case_run(&self) -> Duration {
+        (1..=self.retries).fold(self.timeout * (self.retries + 1), |d, attempt| {
+            d + crate::scheduler::retry_backoff(attempt)
+        })
     }
 
     /// Same definition (and so same series labels): a reload keeps its state and phase.

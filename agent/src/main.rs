@@ -78,6 +78,9 @@ fn main() -> ExitCode {
                     c.schedule
                 );
             }
+            for w in config.overrun_warnings() {
+                eprintln!("warning: {}", redactor.redact(&w));
+            }
             ExitCode::SUCCESS
         }
         Command::Once { check, .. } => {
@@ -97,6 +100,9 @@ fn main() -> ExitCode {
         }
         Command::Run { listen, .. } => {
             vantage_common::logging::init(&config.log_format);
+            for w in config.overrun_warnings() {
+                tracing::warn!("{}", redactor.redact(&w));
+            }
             runtime.block_on(async {
                 let (trigger, shutdown) = vantage_common::shutdown::channel();
                 match app::start(&path, config, redactor, listen, shutdown).await {
