@@ -209,11 +209,11 @@ async fn stalled_and_slow_bodies_get_408_and_are_closed() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(start.elapsed() < secs(4), "{:?}", start.elapsed());
 
-    // Fast enough per second but over body_timeout in total: 400 B/s of a 4000-byte body.
+    // Fast enough per second (~1000 B/s, ten times the floor) but over body_timeout in total.
     let start = Instant::now();
-    let mut long = raw_post(&addr, &[&key_header(), "Content-Length: 4000"], b"").await;
+    let mut long = raw_post(&addr, &[&key_header(), "Content-Length: 100000"], b"").await;
     let answer = loop {
-        let _ = long.write_all(&[b' '; 40]).await;
+        let _ = long.write_all(&[b' '; 100]).await;
         let mut buf = [0u8; 4096];
         match tokio::time::timeout(Duration::from_millis(100), long.read(&mut buf)).await {
             Ok(Ok(n)) => break String::from_utf8_lossy(&buf[..n]).into_owned(),
