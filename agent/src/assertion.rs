@@ -469,19 +469,14 @@ impl Assertion {
                 let Some(expiry) = resp.tls.as_ref().and_then(|t| t.earliest_cert_expiry) else {
                     return fail(format!("expected a certificate valid for {days} days, but no certificate was presented"));
                 };
-                let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
-                let date = crate::tls_config::format_date(
-                    expiry
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_secs(),
-                );
+                let now = SystemTime::now();
+                let left = expiry.duration_since(now).unwrap_or_default();
                 if left >= Duration::from_secs(u64::from(*days) * 86_400) {
                     Ok(())
                 } else {
                     fail(format!(
-                        "expected certificate valid for at least {days} days, it expires in {} days (notAfter {date})",
-                        left.as_secs() / 86_400
+                        "expected certificate valid for at least {days} days, it {}",
+                        crate::tls_config::describe_expiry(expiry, now)
                     ))
                 }
             }

@@ -117,6 +117,30 @@ impl AgentConfig {
             .iter()
             .filter(|c| c.enabled && c.runs_in(&self.region))
     }
+
+    /// One warning per check this agent runs whose worst-case run (every attempt timing out, plus the backoffs
+    /// between them) is longer than its shortest interval: most of its runs would be skipped, since a check
+    /// never overlaps itself. Not an error: a check that usually succeeds at once still runs on time.
+    pub fn overrun_warnings(&self) -> Vec<String> {
+        self.active_checks()
+            .filter_map(|c| {
+                let worst = c.worst_case_run();
+                let interval = c.schedule.min_interval();
+                (worst > interval).then(|| {
+                    format!(
+                        "check {:?}: {} attempts of up to {} each plus backoff can take {}, longer than its \
+                         interval ({}): a failing target makes most runs skip; lower timeout or retries, or \
+                         run less often",
+                        c.name.as_str(),
+                        c.retries + 1,
+                        humantime::format_duration(c.timeout),
+                        humantime::format_duration(worst),
+                        humantime::format_duration(interval)
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 /// A `regions:` entry: a region name or a glob (`eu-*`, `us-?-1`).
@@ -262,6 +286,13 @@ impl CheckConfig {
     /// Whether this check runs on an agent in `region`.
     pub fn runs_in(&self, region: &str) -> bool {
         region_matches(&self.regions, region)
+    }
+
+    /// The longest one run can take: every attempt timing out, with the retry backoffs between them.
+    pub fn worst_case_run(&self) -> Duration {
+        (1..=self.retries).fold(self.timeout * (self.retries + 1), |d, attempt| {
+            d + crate::scheduler::retry_backoff(attempt)
+        })
     }
 
     /// Same definition (and so same series labels): a reload keeps its state and phase.

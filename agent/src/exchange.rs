@@ -454,7 +454,7 @@ impl HttpClient {
                 ));
             }
         }
-        let mut buf = BytesMut::new();
+        let mut body = BodyChunks::default();
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|e| {
                 err(
@@ -466,13 +466,13 @@ impl HttpClient {
                 )
             })?;
             if let Ok(data) = frame.into_data() {
-                if buf.len() as u64 + data.len() as u64 > max {
+                if body.len as u64 + data.len() as u64 > max {
                     return Err(err(
                         ErrorType::BodyTooLarge,
                         format!("response body exceeds max_body_bytes {max} (stopped reading)"),
                     ));
                 }
-                buf.extend_from_slice(&data);
+                body.push(data);
             }
         }
         phases.add(Phase::Transfer, head.elapsed());
@@ -486,7 +486,7 @@ impl HttpClient {
             status,
             version,
             headers: parts.headers,
-            body: buf.freeze(),
+            body: body.join(),
             tls,
         })
     }
@@ -650,6 +650,33 @@ impl HttpClient {
             ));
         }
         Ok(wanted)
+    }
+}
+
+/// A response body as received: the chunks hyper read, joined once at the end into a buffer of exactly the
+/// body's size. Growing one buffer instead doubled it up to 16 MiB for a 10 MiB body, copying as it went, and
+/// left the allocator with ever larger blocks that it kept (issue #17).
+#[derive(Default)]
+struct BodyChunks {
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+impl BodyChunks {
+    fn push(&mut self, data: Bytes) {
+        self.len += data.len();
+        self.chunks.push(data);
+    }
+
+    fn join(mut self) -> Bytes {
+        if self.chunks.len() <= 1 {
+            return self.chunks.pop().unwrap_or_default();
+        }
+        let mut out = BytesMut::with_capacity(self.len);
+        for c in &self.chunks {
+            out.extend_from_slice(c);
+        }
+        out.freeze()
     }
 }
 

@@ -10,11 +10,6 @@ use vantage_agent::reload::{self, LoadError, Loaded};
 use vantage_agent::source::{ConfigSource, DEFAULT_TOKEN_ENV};
 use vantage_agent::{app, report};
 
-// glibc's allocator spent a third of the agent's CPU with remote write on (short-lived samples and request
-// bodies freed on other threads); mimalloc, as in the ingest, does not.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "vantage-agent",
@@ -117,6 +112,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { .. } => {
             print!("{}", summary(&source, &loaded.config));
+            for w in loaded.config.overrun_warnings() {
+                eprintln!("warning: {w}");
+            }
             ExitCode::SUCCESS
         }
         Command::Once { check, .. } => {

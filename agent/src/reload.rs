@@ -195,6 +195,9 @@ impl Reloader {
         if !st.hash.is_empty() && cfg.listen != self.listen {
             tracing::warn!(listen = %cfg.listen, "a new listen address takes effect at the next restart");
         }
+        for w in cfg.overrun_warnings() {
+            tracing::warn!("{w}");
+        }
         let applied = self.scheduler.apply(cfg);
         self.pusher.apply(&cfg.remote_write, &cfg.region);
         self.metrics.config_applied(&cfg.hash, SystemTime::now());

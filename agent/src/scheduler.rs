@@ -44,11 +44,15 @@ pub async fn run_check(check: &CheckConfig) -> ProbeResult {
         if result.success() || attempt > check.retries {
             return result;
         }
-        let backoff = FIRST_BACKOFF
-            .saturating_mul(1 << (attempt - 1).min(16))
-            .min(MAX_BACKOFF);
-        tokio::time::sleep(backoff).await;
+        tokio::time::sleep(retry_backoff(attempt)).await;
     }
+}
+
+/// The wait after failed attempt `attempt` (1-based) before the next one.
+pub fn retry_backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
 }
 
 /// The last finished run of a check.

@@ -250,6 +250,27 @@ pub fn describe_tls_error(err: &std::io::Error, host: &str) -> String {
     }
 }
 
+/// When a certificate's `notAfter` comes, for a person: `expires in 9 days (notAfter 2026-12-12)`, or once
+/// passed `expired 30 days ago (notAfter ...)`: the remaining time is negative, never `expires in 0 days`.
+pub fn describe_expiry(expiry: std::time::SystemTime, now: std::time::SystemTime) -> String {
+    let date = format_date(
+        expiry
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs(),
+    );
+    match expiry.duration_since(now) {
+        Ok(left) => match left.as_secs() / 86_400 {
+            1 => format!("expires in 1 day (notAfter {date})"),
+            d => format!("expires in {d} days (notAfter {date})"),
+        },
+        Err(passed) => format!(
+            "expired {} ago (notAfter {date})",
+            human_days(passed.duration().as_secs())
+        ),
+    }
+}
+
 fn human_days(secs: u64) -> String {
     let days = secs / 86_400;
     match days {

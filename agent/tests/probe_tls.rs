@@ -307,3 +307,46 @@ async fn proxy_connect_for_https_and_absolute_form_for_http() {
     assert!(r.success(), "{:?}", r.error);
     assert_eq!(proxy.requests(), 2);
 }
+
+/// With verification off, a certificate that expired 30 days ago fails `cert_valid_days` saying so: the
+/// remaining time is negative, where it used to say "expires in 0 days" (issue #17).
+#[tokio::test]
+async fn cert_valid_days_reports_a_long_expired_certificate_as_expired() {
+    let pki = TestPki::new();
+    let srv = TestServer::https(pki.leaf_expired_days_ago(30).server_config()).await;
+    let r = run(
+        "http",
+        &format!(
+            "{{target: '{}', tls: {{insecure_skip_verify: true}}, assert: [{{cert_valid_days: 14}}]}}",
+            srv.url("/ok")
+        ),
+    )
+    .await;
+    let (t, msg) = failure(&r);
+    assert_eq!(t, ErrorType::Assertion);
+    assert!(
+        msg.starts_with(
+            "expected certificate valid for at least 14 days, it expired 30 days ago (notAfter "
+        ),
+        "{msg}"
+    );
+    assert_eq!(
+        days_from_now(r.tls.unwrap().earliest_cert_expiry.unwrap()),
+        -30
+    );
+    let r = run(
+        "tls",
+        &format!(
+            "{{target: '127.0.0.1:{}', tls: {{insecure_skip_verify: true}}, cert_valid_days: 14}}",
+            srv.addr.port()
+        ),
+    )
+    .await;
+    let (t, msg) = failure(&r);
+    assert_eq!(t, ErrorType::Tls);
+    assert!(
+        msg.contains("127.0.0.1 expired 30 days ago (notAfter ")
+            && msg.ends_with("less than cert_valid_days 14"),
+        "{msg}"
+    );
+}

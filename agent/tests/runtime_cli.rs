@@ -212,3 +212,35 @@ async fn run_logs_failures_without_secrets_and_reloads_on_sighup() {
         assert!(!text.contains(SECRET), "secret in {what}: {text}");
     }
 }
+
+/// A check whose attempts (timeout x (retries + 1), plus backoff) outlast its interval would skip most runs
+/// while its target fails: `check-config` and `run` warn, naming the check and the worst-case run time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_whose_retries_outlast_the_interval_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "region: r\nchecks:\n  - name: slow-retrier\n    type: tcp\n    target: 127.0.0.1:9\n    every: 10s\n    timeout: 4s\n    retries: 2\n  - name: fits\n    type: tcp\n    target: 127.0.0.1:9\n    every: 10s\n    timeout: 3s\n    retries: 1\n";
+    let path = write(dir.path(), text);
+    let (code, stdout, stderr) = run(&["check-config", "-c", &path]);
+    assert_eq!(code, 0, "a warning, not an error: {stdout}{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    // 3 attempts x 4s + 250ms + 500ms of backoff.
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("\"slow-retrier\"")
+            && warnings[0].contains("can take 12s 750ms")
+            && warnings[0].contains("interval (10s)"),
+        "{stderr}"
+    );
+    let mut agent = AgentProcess::spawn(&path, ("CLI_TEST_TOKEN", SECRET));
+    let line = agent
+        .wait_for_log(30, "the overrun warning", "slow-retrier")
+        .await;
+    assert!(
+        line.contains("\"level\":\"WARN\"") && line.contains("12s 750ms"),
+        "{line}"
+    );
+    assert!(!agent.stop().contains("\"fits\""));
+}

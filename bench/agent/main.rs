@@ -7,6 +7,10 @@
 //!
 //! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]
 //! [--remote-write]`
+//!
+//! `--memory SECS` instead runs the agent for SECS with one healthy check and one whose target sends an endless
+//! body (the agent reads `max_body_bytes`, 10 MiB, and gives up), both every second, and prints its RSS every
+//! 30 s: memory must stay flat (issue #17: it rose from 9.6 MB to 43-50 MB in ~10 MB steps).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +27,7 @@ struct Args {
     checks: Vec<usize>,
     agent: PathBuf,
     remote_write: bool,
+    memory: Option<u64>,
 }
 
 fn args() -> Args {
@@ -37,6 +42,7 @@ fn args() -> Args {
             .unwrap()
             .join("vantage-agent"),
         remote_write: false,
+        memory: None,
     };
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = argv.iter().position(|a| a == "--remote-write") {
@@ -53,8 +59,9 @@ fn args() -> Args {
                     .collect()
             }
             ("--agent", Some(v)) => a.agent = PathBuf::from(v),
+            ("--memory", Some(v)) => a.memory = Some(v.parse().expect("--memory SECS")),
             _ => panic!(
-                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write]"
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--memory SECS]"
             ),
         }
     }
@@ -71,10 +78,15 @@ fn cpu_secs(pid: u32) -> f64 {
 }
 
 fn peak_rss_mb(pid: u32) -> f64 {
+    status_mb(pid, "VmHWM:")
+}
+
+/// A `/proc/PID/status` memory field (`VmRSS:`, `VmHWM:`) in MB.
+fn status_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
@@ -389,11 +401,76 @@ async fn bench_blackbox(
     })
 }
 
+/// RSS over `secs` with a healthy check and an endless-body check, every second each.
+async fn bench_memory(args: &Args, dir: &Path, server: &TestServer, secs: u64) {
+    let yaml = format!(
+        "region: bench\nlog_format: json\nchecks:\n  - name: healthy\n    type: http\n    target: {}\n    every: 1s\n  - name: endless-body\n    type: http\n    target: {}\n    every: 1s\n    timeout: 900ms\n",
+        server.url("/ok"),
+        server.url("/large-chunked/1000000000000")
+    );
+    let config = dir.join("agent-memory.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let port = free_port();
+    let mut child = Command::new(&args.agent)
+        .args([
+            "run",
+            "-c",
+            config.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.agent.display()));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/readyz")).await;
+    println!("agent memory: a healthy check and an endless-body check, every 1s each, for {secs}s");
+    println!(
+        "  {:>6}  {:>8}  {:>8}  {:>12}",
+        "t (s)", "RSS MB", "peak MB", "body errors"
+    );
+    let start = Instant::now();
+    let mut at_60 = None;
+    let mut t = 0;
+    while t < secs {
+        t = (t + 30).min(secs);
+        tokio::time::sleep_until((start + Duration::from_secs(t)).into()).await;
+        let rss = status_mb(child.id(), "VmRSS:");
+        let m = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let body_errors = sum(&m, "synthetic_request_failure_total", "endless-body");
+        println!(
+            "  {t:>6}  {rss:>8.1}  {:>8.1}  {body_errors:>12}",
+            peak_rss_mb(child.id())
+        );
+        if t >= 60 && at_60.is_none() {
+            at_60 = Some(rss);
+        }
+    }
+    let end = status_mb(child.id(), "VmRSS:");
+    stop(&mut child);
+    if let Some(a) = at_60 {
+        println!(
+            "  RSS at 60 s {a:.1} MB, at {secs} s {end:.1} MB: {:+.1}% (target: within 10%)",
+            (end / a - 1.0) * 100.0
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args = args();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::http().await;
+    if let Some(secs) = args.memory {
+        bench_memory(&args, dir.path(), &server, secs).await;
+        return;
+    }
     let target = server.url("/ok");
     println!("agent benchmark: HTTP checks every {INTERVAL_SECS}s against {target}, {}s measured per case", args.secs);
     println!(

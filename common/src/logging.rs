@@ -1,19 +1,34 @@
 //! Structured logs through `tracing`: JSON lines by default (for log shippers), `text` for people.
 
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::layer::{Identity, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Registry};
 
 /// Installs the global subscriber. `format` is `json` or `text`; the level comes from `RUST_LOG` (default `info`).
 /// Safe to call more than once (later calls are ignored), so tests may call it freely.
 pub fn init(format: &str) {
+    init_with(format, Identity::new());
+}
+
+/// [`init`] with one more layer in front of the output, e.g. one that counts some events in a metric and
+/// keeps them out of the log (by returning `false` from `Layer::event_enabled`).
+pub fn init_with<L>(format: &str, layer: L)
+where
+    L: Layer<Registry> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "text" {
-        builder.with_target(false).try_init()
+    let out = fmt::layer().with_writer(std::io::stderr);
+    let out = if format == "text" {
+        out.with_target(false).boxed()
     } else {
-        builder
-            .json()
+        out.json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init()
+            .boxed()
     };
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .with(out)
+        .try_init();
 }

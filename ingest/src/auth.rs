@@ -4,51 +4,120 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// An allowed browser origin: exact (`https://shop.example.com`) or wildcard subdomain (`https://*.example.com`).
+/// A browser origin as the `Origin` header carries it: `scheme://host[:port]` and nothing else (no path,
+/// query, fragment, userinfo, spaces or backslashes), scheme and host lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `http` or `https`.
+    scheme: String,
+    host: String,
+    /// As written, when present.
+    port: Option<u16>,
+}
+
+impl Origin {
+    /// The `Origin` header's value, parsed strictly: anything but `scheme://host[:port]` is `None` and so is
+    /// allowed nowhere (`https://evil.com/.example.com` is not a subdomain of `example.com`).
+    pub fn from_header(s: &str) -> Option<Self> {
+        Self::parse(s, false)
+    }
+
+    /// Parses strictly; `None` for anything that is not exactly an origin. `allow_wildcard` admits a
+    /// leading `*.` label (in configured patterns only).
+    fn parse(s: &str, allow_wildcard: bool) -> Option<Self> {
+        let (scheme, rest) = s.split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return None;
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            // An IPv6 literal's colons are inside its brackets.
+            Some((h, p)) if !p.contains(']') => {
+                if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                (h, Some(p.parse::<u16>().ok().filter(|p| *p != 0)?))
+            }
+            _ => (rest, None),
+        };
+        let name = if allow_wildcard {
+            host.strip_prefix("*.").unwrap_or(host)
+        } else {
+            host
+        };
+        let valid = if let Some(ip6) = name.strip_prefix('[') {
+            ip6.strip_suffix(']')
+                .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+        } else {
+            !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+        };
+        valid.then(|| Self {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+/// An allowed browser origin: exact (`https://shop.example.com`) or wildcard subdomain (`https://*.example.com`),
+/// with an optional port that must then match too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OriginPattern {
-    Exact(String),
-    /// Scheme (`https://`) and the suffix that a host must end with (`.example.com`).
+    Exact(Origin),
+    /// Scheme, port and the suffix that a host must end with (`.example.com`).
     Subdomains {
         scheme: String,
         suffix: String,
+        port: Option<u16>,
     },
 }
 
 impl OriginPattern {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (scheme, host) = s
-            .split_once("://")
-            .ok_or_else(|| format!("`{s}` is not an origin like https://shop.example.com"))?;
-        if !(scheme == "http" || scheme == "https")
-            || host.is_empty()
-            || host.contains('/')
-            || s.ends_with('/')
-        {
-            return Err(format!(
-                "`{s}` is not an origin like https://shop.example.com (scheme and host, no path)"
-            ));
-        }
-        match host.strip_prefix("*.") {
-            Some(rest) if !rest.is_empty() && !rest.contains('*') => Ok(Self::Subdomains {
-                scheme: format!("{scheme}://"),
-                suffix: format!(".{}", rest.to_ascii_lowercase()),
+        let o = Origin::parse(s, true).ok_or_else(|| {
+            if s.contains('*') && !s.contains("://*.") {
+                format!("`{s}`: a wildcard may only stand as the first label (https://*.example.com)")
+            } else {
+                format!(
+                    "`{s}` is not an origin like https://shop.example.com (scheme, host and port only)"
+                )
+            }
+        })?;
+        match o.host.strip_prefix('*') {
+            Some(suffix) => Ok(Self::Subdomains {
+                scheme: o.scheme,
+                suffix: suffix.to_string(),
+                port: o.port,
             }),
-            _ if host.contains('*') => Err(format!(
-                "`{s}`: a wildcard may only stand as the first label (https://*.example.com)"
-            )),
-            _ => Ok(Self::Exact(s.to_ascii_lowercase())),
+            None => Ok(Self::Exact(o)),
         }
     }
 
+    /// Whether the `Origin` header value `origin` is allowed (see [`Origin::from_header`]).
     pub fn matches(&self, origin: &str) -> bool {
+        Origin::from_header(origin).is_some_and(|o| self.allows(&o))
+    }
+
+    pub fn allows(&self, o: &Origin) -> bool {
         match self {
-            Self::Exact(o) => o.eq_ignore_ascii_case(origin),
-            Self::Subdomains { scheme, suffix } => {
-                let origin = origin.to_ascii_lowercase();
-                origin.strip_prefix(scheme.as_str()).is_some_and(|host| {
-                    host.len() > suffix.len() && host.ends_with(suffix.as_str())
-                })
+            Self::Exact(e) => e == o,
+            Self::Subdomains {
+                scheme,
+                suffix,
+                port,
+            } => {
+                o.scheme == *scheme
+                    && o.port == *port
+                    && o.host.len() > suffix.len()
+                    && o.host.ends_with(suffix.as_str())
             }
         }
     }
@@ -132,22 +201,26 @@ impl Verifier {
         }
         let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp"]);
-        validation.leeway = 30;
+        validation.validate_nbf = true;
+        validation.leeway = CLOCK_LEEWAY_SECS;
         Ok(Self {
             key: Arc::new(key),
             validation,
         })
     }
 
-    /// Verifies signature, algorithm and expiry. `alg: none`, another algorithm, a bad signature or an
-    /// expired token are all errors; the message says which without echoing the token.
+    /// Verifies signature, algorithm and times: `exp` (required), `nbf` and `iat` when present, each with
+    /// [`CLOCK_LEEWAY_SECS`] of clock skew. `alg: none`, another algorithm, a bad signature, an expired
+    /// token, one not valid yet or one issued in the future are all errors; the message says which without
+    /// echoing the token.
     pub fn verify<C: serde::de::DeserializeOwned>(&self, token: &str) -> Result<C, String> {
         use jsonwebtoken::errors::ErrorKind as K;
-        jsonwebtoken::decode::<C>(token, &self.key, &self.validation)
+        let claims = jsonwebtoken::decode::<Timed<C>>(token, &self.key, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| {
                 match e.kind() {
                     K::ExpiredSignature => "token expired",
+                    K::ImmatureSignature => "token is not valid yet (nbf)",
                     K::InvalidSignature => "token signature is invalid",
                     K::InvalidAlgorithm | K::InvalidAlgorithmName => {
                         "token algorithm is not accepted"
@@ -157,8 +230,28 @@ impl Verifier {
                     _ => "token is malformed",
                 }
                 .to_string()
-            })
+            })?;
+        let now = jsonwebtoken::get_current_timestamp() as f64;
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now + CLOCK_LEEWAY_SECS as f64)
+        {
+            return Err("token is issued in the future (iat)".into());
+        }
+        Ok(claims.claims)
     }
+}
+
+/// Clock skew allowed between token issuers and this server when checking `exp`, `nbf` and `iat`.
+pub const CLOCK_LEEWAY_SECS: u64 = 30;
+
+/// Claims with the issue time, which jsonwebtoken does not check itself.
+#[derive(Deserialize)]
+struct Timed<C> {
+    #[serde(default)]
+    iat: Option<f64>,
+    #[serde(flatten)]
+    claims: C,
 }
 
 /// Claims of a site token.
@@ -241,10 +334,12 @@ pub fn authenticate_sender(
         return Err(AuthError::Missing);
     };
     if let Some(origin) = origin {
-        let site_ok = sites[idx].origins.iter().any(|p| p.matches(origin));
+        let parsed = Origin::from_header(origin);
+        let allowed = |p: &OriginPattern| parsed.as_ref().is_some_and(|o| p.allows(o));
+        let site_ok = sites[idx].origins.iter().any(allowed);
         let token_ok = token_origins.is_none_or(|list| {
             list.iter()
-                .any(|o| OriginPattern::parse(o).is_ok_and(|p| p.matches(origin)))
+                .any(|o| OriginPattern::parse(o).is_ok_and(|p| allowed(&p)))
         });
         if !(site_ok && token_ok) {
             return Err(AuthError::Origin(truncate(origin, 200)));
@@ -276,6 +371,50 @@ mod tests {
         assert!(OriginPattern::parse("shop.example.com").is_err());
         assert!(OriginPattern::parse("https://shop.example.com/").is_err());
         assert!(OriginPattern::parse("https://a.*.com").is_err());
+        assert!(OriginPattern::parse("https://shop.example.com/path").is_err());
+    }
+
+    /// Anything but `scheme://host[:port]` matches no pattern, however its text ends (issue #17).
+    #[test]
+    fn origins_are_parsed_strictly_before_matching() {
+        let wild = OriginPattern::parse("https://*.shop.example.com").unwrap();
+        let exact = OriginPattern::parse("https://shop.example.com").unwrap();
+        for hostile in [
+            "https://evil.com/.shop.example.com",
+            "https://evil.com#.shop.example.com",
+            "https://evil.com?.shop.example.com",
+            "https://evil.com?x=.shop.example.com",
+            "https://evil.com\\.shop.example.com",
+            "https://user@eu.shop.example.com",
+            "https://evil.com@eu.shop.example.com",
+            "https://evil.com .shop.example.com",
+            "https://eu.shop.example.com/",
+            "https://eu.shop.example.com/x",
+            "https://eu.shop.example.com:",
+            "https://eu.shop.example.com:99999",
+            "https://eu.shop.example.com:443/",
+            "https://eu.shop.example.com\t",
+            "https://eu.shop.example.com\r\n",
+            "https://eu..shop.example.com",
+            "https://.shop.example.com",
+            "https://%65u.shop.example.com",
+            "null",
+            "",
+        ] {
+            assert!(!wild.matches(hostile), "{hostile:?}");
+            assert!(!exact.matches(hostile), "{hostile:?}");
+        }
+        assert!(wild.matches("https://EU.Shop.Example.com"));
+        assert!(exact.matches("HTTPS://shop.example.com"));
+        // A port must match the pattern's.
+        assert!(!wild.matches("https://eu.shop.example.com:8443"));
+        let ported = OriginPattern::parse("http://localhost:8080").unwrap();
+        assert!(ported.matches("http://localhost:8080"));
+        assert!(!ported.matches("http://localhost:8081"));
+        assert!(!ported.matches("http://localhost"));
+        let v6 = OriginPattern::parse("http://[::1]:8080").unwrap();
+        assert!(v6.matches("http://[::1]:8080"));
+        assert!(!v6.matches("http://[::1]"));
     }
 
     #[test]

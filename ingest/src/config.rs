@@ -103,13 +103,37 @@ impl Default for RateLimit {
     }
 }
 
-/// Request and event limits.
+/// Connection, request and event limits. The ingest is public (every page holds its site key), so each thing
+/// a client can make the server hold (a connection, body bytes, time) has a bound here.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Largest request body, checked before and after gzip inflation. Default 1048576 (1 MiB).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Bytes that all request bodies in flight may hold at once: bytes received so far plus what gzip bodies
+    /// inflate to, held until the request is answered. A body that would pass it gets 503 with
+    /// `Retry-After`. At least `max_body_bytes`. Default 67108864 (64 MiB).
+    #[serde(default = "default_body_memory")]
+    pub body_memory_bytes: usize,
+    /// Longest time a request body may take to arrive, counted from the end of its headers. Slower bodies get
+    /// 408 and the connection is closed. (Headers themselves must arrive within 5s.) Default 10s.
+    #[serde(
+        default = "default_body_timeout",
+        with = "vantage_common::serde_duration"
+    )]
+    pub body_timeout: Duration,
+    /// Slowest average rate, in bytes per second, at which a body may arrive once its first 2 seconds are
+    /// over; a stalled sender is cut off after about 2s instead of `body_timeout`. 0 turns this off.
+    /// Default 1024.
+    #[serde(default = "default_body_min_rate")]
+    pub body_min_rate: u64,
+    /// Most client connections open at once. Past it the server stops accepting (new connections wait in
+    /// the listen backlog) instead of running out of file descriptors. At startup the open-file limit is
+    /// raised to its hard limit, and the cap is lowered to stay 256 descriptors below it (logged).
+    /// Default 10000.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Most events in one batch (more -> 413). Default 500.
     #[serde(default = "default_max_events")]
     pub max_events_per_batch: usize,
@@ -132,6 +156,10 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: default_max_body(),
+            body_memory_bytes: default_body_memory(),
+            body_timeout: default_body_timeout(),
+            body_min_rate: default_body_min_rate(),
+            max_connections: default_max_connections(),
             max_events_per_batch: default_max_events(),
             max_string_len: default_max_string(),
             max_past: default_max_past(),
@@ -169,6 +197,18 @@ fn default_burst() -> f64 {
 }
 fn default_max_body() -> usize {
     1 << 20
+}
+fn default_body_memory() -> usize {
+    64 << 20
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_min_rate() -> u64 {
+    1024
+}
+fn default_max_connections() -> usize {
+    10_000
 }
 fn default_max_events() -> usize {
     500
@@ -260,6 +300,25 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
             "limits:",
             0,
             "max_body_bytes must be >= 1024, max_events_per_batch >= 1, max_string_len >= 64",
+        ));
+    }
+    if l.body_memory_bytes < l.max_body_bytes {
+        return Err(loaded.error_at(
+            "limits.body_memory_bytes",
+            "body_memory_bytes:",
+            0,
+            format!(
+                "must be at least max_body_bytes ({}), or no full-size body could be read",
+                l.max_body_bytes
+            ),
+        ));
+    }
+    if l.body_timeout.is_zero() || l.max_connections == 0 {
+        return Err(loaded.error_at(
+            "limits",
+            "limits:",
+            0,
+            "body_timeout and max_connections must be above 0",
         ));
     }
     let mut sites = Vec::new();

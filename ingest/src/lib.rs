@@ -5,17 +5,20 @@
 //! - [`config`]: the YAML config (`config/ingest.yaml`), defaults and semantic checks.
 //! - [`startup`]: builds the actix app on a given listener and runs it until a [`vantage_common::Shutdown`].
 //! - [`auth`]: API keys, site tokens and admin tokens (JWT), allowed origins.
-//! - [`decode`]: content type, body size limit and bounded gzip inflation.
+//! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
+//! - [`body_budget`]: the server-wide budget of memory that request bodies in flight may hold.
 //! - [`event`]: the wire format and per-event validation.
 //! - [`shape`]: route templates, endpoint labels, status classes, user-agent parsing.
 //! - [`clock`]: the wall clock in Unix milliseconds.
 //! - [`cardinality`]: per-site label budgets (values past the budget become `other`).
 //! - [`ratelimit`]: per-site token buckets counted in events.
 //! - [`metrics`]: RUM metrics and the server's own telemetry.
+//! - [`protocol_errors`]: client mistakes at the HTTP level, counted instead of logged at ERROR.
 //! - [`http`]: one module per endpoint group.
 //! - [`store`]: the durable event store (SQLite / PostgreSQL) with group commit.
 
 pub mod auth;
+pub mod body_budget;
 pub mod cardinality;
 pub mod clock;
 pub mod config;
@@ -23,6 +26,7 @@ pub mod decode;
 pub mod event;
 pub mod http;
 pub mod metrics;
+pub mod protocol_errors;
 pub mod ratelimit;
 pub mod shape;
 pub mod startup;

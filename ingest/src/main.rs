@@ -53,7 +53,10 @@ async fn main() -> ExitCode {
             listen,
             log_format,
         } => {
-            vantage_common::logging::init(&log_format);
+            vantage_common::logging::init_with(
+                &log_format,
+                vantage_ingest::protocol_errors::ProtocolErrorLog,
+            );
             let mut settings = match config::load(&config) {
                 Ok(s) => s,
                 Err(e) => {
@@ -78,7 +81,9 @@ async fn main() -> ExitCode {
 async fn run(settings: config::Settings) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(&settings.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-    tracing::info!(listen = %settings.listen, "vantage-ingest listening");
+    // The bound address, so that `listen: 127.0.0.1:0` tells which port it got.
+    let bound = listener.local_addr()?;
+    tracing::info!(listen = %bound, "vantage-ingest listening");
     let (trigger, shutdown) = vantage_common::shutdown::channel();
     let app = Application::build(settings, listener).await?;
     tokio::spawn(async move {

@@ -128,9 +128,28 @@ pub fn route_template(url: &str, patterns: &[RoutePattern]) -> String {
     let mut out = String::with_capacity(path.len());
     for p in &parts {
         out.push('/');
-        out.push_str(template_segment(p));
+        push_printable(&mut out, template_segment(p));
     }
     out
+}
+
+/// Appends `s` with control characters (C0 such as NUL, TAB, CR, ESC; DEL; C1) percent-encoded, as in a
+/// URL: label values end up in `/metrics` text and in terminals, where raw ones break lines and parsers.
+fn push_printable(out: &mut String, s: &str) {
+    if !s.chars().any(char::is_control) {
+        out.push_str(s);
+        return;
+    }
+    for ch in s.chars() {
+        if ch.is_control() {
+            let mut utf8 = [0u8; 4];
+            for b in ch.encode_utf8(&mut utf8).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(ch);
+        }
+    }
 }
 
 fn template_segment(seg: &str) -> &str {
@@ -175,12 +194,10 @@ pub fn endpoint_label(method: &str, endpoint: &str, page_url: Option<&str>) -> S
     let host = url_host(endpoint)
         .or_else(|| page_url.and_then(url_host))
         .unwrap_or_else(|| "-".into());
-    format!(
-        "{} {}{}",
-        method_label(method),
-        host,
-        route_template(endpoint, &[])
-    )
+    let mut label = format!("{} ", method_label(method));
+    push_printable(&mut label, &host);
+    label.push_str(&route_template(endpoint, &[]));
+    label
 }
 
 /// Known HTTP methods upper-cased; anything else `OTHER`.
@@ -296,6 +313,21 @@ mod tests {
         assert_eq!(t("https://shop.example.com"), "/");
         assert_eq!(t(""), "/");
         assert_eq!(t("/a//b/"), "/a/b");
+    }
+
+    /// Control characters never reach a label value raw: percent-encoded as in a URL (issue #17).
+    #[test]
+    fn control_characters_are_encoded_in_labels() {
+        let t = |u| route_template(u, &[]);
+        assert_eq!(t("/a\0b/c\rd/e\tf"), "/a%00b/c%0Dd/e%09f");
+        assert_eq!(
+            t("/esc\u{1b}[31m/del\u{7f}/c1\u{85}"),
+            "/esc%1B[31m/del%7F/c1%C2%85"
+        );
+        assert_eq!(t("/caf\u{e9}"), "/caf\u{e9}");
+        let label = endpoint_label("GET", "https://api.ex\u{1b}ample.com/a\nb", None);
+        assert_eq!(label, "GET api.ex%1Bample.com/a%0Ab");
+        assert!(!label.chars().any(char::is_control));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Building and running the server on a given listener with a given shutdown signal (tests use this too).
 
+use crate::body_budget::BodyBudget;
 use crate::cardinality::Budgets;
 use crate::config::Settings;
 use crate::http;
@@ -15,7 +16,7 @@ use actix_web::{web, App, HttpServer};
 use prometheus_client::registry::Registry;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
-use vantage_common::Shutdown;
+use vantage_common::{Shutdown, ShutdownTrigger};
 
 /// Everything handlers share.
 pub struct AppState {
@@ -26,15 +27,21 @@ pub struct AppState {
     pub budgets: Budgets,
     pub limiter: RateLimiter,
     pub ua: UaParser,
+    pub body_budget: BodyBudget,
+    /// Fires when the server starts shutting down: requests still waiting for their body give up at once.
+    pub shutdown: Shutdown,
 }
 
 impl AppState {
     /// Whether any site allows this browser origin (preflights carry no key, so no site is known yet).
     pub fn origin_allowed(&self, origin: &str) -> bool {
+        let Some(origin) = crate::auth::Origin::from_header(origin) else {
+            return false;
+        };
         self.settings
             .sites
             .iter()
-            .any(|s| s.origins.iter().any(|p| p.matches(origin)))
+            .any(|s| s.origins.iter().any(|p| p.allows(&origin)))
     }
 }
 
@@ -43,6 +50,7 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     state: web::Data<AppState>,
+    stopping: ShutdownTrigger,
 }
 
 impl Application {
@@ -50,6 +58,7 @@ impl Application {
     pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
+        crate::protocol_errors::register(&mut registry);
         let s = &settings.storage;
         let store = Store::open(
             &StoreConfig {
@@ -64,6 +73,10 @@ impl Application {
         .await
         .map_err(|e| anyhow::anyhow!("{}", settings.redactor.redact(&e.to_string())))?;
         let limiter = RateLimiter::new(settings.sites.iter().map(|s| s.rate_limit).collect());
+        let body_budget = BodyBudget::new(settings.limits.body_memory_bytes, &mut registry);
+        let (stopping, shutdown) = vantage_common::shutdown::channel();
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let max_connections = connection_cap(settings.limits.max_connections);
         let state = web::Data::new(AppState {
             settings,
             store,
@@ -72,6 +85,8 @@ impl Application {
             budgets: Budgets::default(),
             limiter,
             ua: UaParser::default(),
+            body_budget,
+            shutdown,
         });
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
@@ -101,13 +116,20 @@ impl Application {
                 .route("/rum-sdk.js", web::head().to(http::sdk::get))
         })
         .disable_signals()
-        .shutdown_timeout(30)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .workers(workers)
+        // actix counts connections per worker.
+        .max_connections(max_connections.div_ceil(workers))
+        // No lingering read after an answer that leaves a body unread: `http::events` has already read the
+        // little it allows, and lingering would read whatever the client sends for another second.
+        .client_disconnect_timeout(Duration::ZERO)
         .listen(listener)?
         .run();
         Ok(Self {
             port,
             server,
             state,
+            stopping,
         })
     }
 
@@ -120,9 +142,13 @@ impl Application {
     pub async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let retention = tokio::spawn(retention_loop(self.state.clone(), shutdown.clone()));
+        let stopping = self.stopping;
         let stopper = tokio::spawn(async move {
             shutdown.recv().await;
             tracing::info!("shutdown: no longer accepting; finishing in-flight requests");
+            // Requests still waiting for their body answer 503 now; idle connections are closed by actix's
+            // graceful stop; requests being stored finish.
+            stopping.trigger();
             handle.stop(true).await;
         });
         let served = self.server.await;
@@ -197,3 +223,55 @@ async fn cors_headers(
 
 /// Grace period the HTTP layer has to finish in-flight requests at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// File descriptors kept for everything but client connections: the listener, the store's files or
+/// database connections, the runtime's own.
+pub const FD_RESERVE: u64 = 256;
+
+/// The connection cap in force: `configured`, lowered to stay [`FD_RESERVE`] below the open-file limit,
+/// which is first raised to its hard limit (the soft limit is often 1024 while the hard one is far higher).
+pub fn connection_cap(configured: usize) -> usize {
+    let files = raise_open_file_limit();
+    let cap = usize::try_from(files.saturating_sub(FD_RESERVE))
+        .unwrap_or(usize::MAX)
+        .clamp(1, configured.max(1));
+    if cap < configured {
+        tracing::warn!(
+            max_connections = configured,
+            open_file_limit = files,
+            cap,
+            "limits.max_connections is above what the open-file limit allows; capping connections"
+        );
+    } else {
+        tracing::info!(
+            max_connections = cap,
+            open_file_limit = files,
+            "connection cap"
+        );
+    }
+    cap
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit where allowed; returns the soft limit in force.
+fn raise_open_file_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}

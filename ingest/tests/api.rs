@@ -545,3 +545,89 @@ async fn series_stay_bounded_under_100k_distinct_urls() {
     );
     app.stop().await;
 }
+
+/// Origins are parsed as scheme://host[:port] before wildcard matching: these used to match
+/// `https://*.shop.example.com` and be echoed in Access-Control-Allow-Origin (issue #17).
+#[tokio::test]
+async fn origins_with_path_query_fragment_or_userinfo_are_refused() {
+    let (_db, app) = app().await;
+    let body = json!({"events": [page_load("s", "/", 100.0)]}).to_string();
+    for hostile in [
+        "https://evil.com/.shop.example.com",
+        "https://evil.com#.shop.example.com",
+        "https://evil.com?.shop.example.com",
+        "https://evil.com?x=1&.shop.example.com",
+        "https://evil.com\\.shop.example.com",
+        "https://evil.com .shop.example.com",
+        "https://evil.com@eu.shop.example.com",
+        "https://eu.shop.example.com/",
+        "https://eu.shop.example.com:443/x",
+    ] {
+        let r = app
+            .events()
+            .header("x-api-key", KEY)
+            .header("origin", hostile)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{hostile}");
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{hostile} echoed"
+        );
+        let pre = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/events"))
+            .header("origin", hostile)
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pre.status(), 403, "{hostile}");
+        assert!(pre.headers().get("access-control-allow-origin").is_none());
+    }
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .header("origin", "https://eu.shop.example.com")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://eu.shop.example.com"
+    );
+    app.stop().await;
+}
+
+/// NUL, CR, TAB, ESC and DEL in page and endpoint URLs are stored as received but never reach /metrics raw.
+#[tokio::test]
+async fn control_characters_never_reach_metric_labels() {
+    let (_db, app) = app().await;
+    let url = "https://shop.example.com/a\u{0}b/c\rd/e\tf/g\u{1b}[31m/h\u{7f}";
+    let call = json!({
+        "type": "api_call", "session_id": "s-ctl", "timestamp": now_ms(), "page": {"url": url},
+        "api": {"method": "GET", "endpoint": "https://api.example.com/x\u{0}y\u{1b}", "duration": 12, "status": 200}
+    });
+    let r = app
+        .send(&json!({"events": [page_load("s-ctl", url, 100.0), call]}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    let m = app.metrics().await;
+    let raw: Vec<char> = m.chars().filter(|c| c.is_control() && *c != '\n').collect();
+    assert!(
+        raw.is_empty(),
+        "raw control characters in /metrics: {raw:?}"
+    );
+    assert!(
+        m.contains(r#"page="/a%00b/c%0Dd/e%09f/g%1B[31m/h%7F""#),
+        "{m}"
+    );
+    assert!(m.contains("api.example.com/x%00y%1B"), "{m}");
+    app.stop().await;
+}

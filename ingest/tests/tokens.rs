@@ -114,6 +114,32 @@ async fn site_tokens_and_jwt_attacks() {
     // No exp at all.
     let forever = ed_token(&keys, json!({"site": "shop"}));
     assert_eq!(status(send(forever, None).await.unwrap()), 401);
+    // Not valid yet (nbf a day ahead), or issued a day in the future (iat): refused (issue #17).
+    let later = ed_token(
+        &keys,
+        json!({"site": "shop", "nbf": exp(86_400), "exp": exp(2 * 86_400)}),
+    );
+    let r = send(later, None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("not valid yet"));
+    let future_iat = ed_token(
+        &keys,
+        json!({"site": "shop", "iat": exp(86_400), "exp": exp(2 * 86_400)}),
+    );
+    let r = send(future_iat, None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("issued in the future"));
+    // Within the clock leeway (30 s), both are accepted, as is a token issued a while ago.
+    let skewed = ed_token(
+        &keys,
+        json!({"site": "shop", "nbf": exp(10), "iat": exp(10), "exp": exp(600)}),
+    );
+    assert_eq!(status(send(skewed, None).await.unwrap()), 202);
+    let older = ed_token(
+        &keys,
+        json!({"site": "shop", "nbf": exp(-3600), "iat": exp(-3600), "exp": exp(600)}),
+    );
+    assert_eq!(status(send(older, None).await.unwrap()), 202);
 
     // Admin tokens: the same attacks on the stats API.
     let stats = |token: String| {
@@ -147,5 +173,21 @@ async fn site_tokens_and_jwt_attacks() {
     assert_eq!(status(stats(admin_forged).await.unwrap()), 401);
     let site_token_as_admin = ed_token(&keys, json!({"scope": "admin", "exp": exp(600)}));
     assert_eq!(status(stats(site_token_as_admin).await.unwrap()), 401);
+    let admin = |claims: serde_json::Value| {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(ADMIN_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let admin_later = admin(json!({"scope": "read", "nbf": exp(86_400), "exp": exp(2 * 86_400)}));
+    assert_eq!(status(stats(admin_later).await.unwrap()), 401);
+    let admin_future_iat =
+        admin(json!({"scope": "read", "iat": exp(86_400), "exp": exp(2 * 86_400)}));
+    assert_eq!(status(stats(admin_future_iat).await.unwrap()), 401);
+    let admin_skewed =
+        admin(json!({"scope": "read", "nbf": exp(10), "iat": exp(10), "exp": exp(600)}));
+    assert_eq!(status(stats(admin_skewed).await.unwrap()), 200);
     app.stop().await;
 }

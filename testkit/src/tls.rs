@@ -129,6 +129,17 @@ impl TestPki {
         )
     }
 
+    /// Right names, but expired `days` days ago (valid for the 30 days before that).
+    pub fn leaf_expired_days_ago(&self, days: i64) -> Leaf {
+        let now = OffsetDateTime::now_utc();
+        self.leaf_with(
+            &["localhost", "127.0.0.1"],
+            now - Duration::days(days + 30),
+            now - Duration::days(days),
+            false,
+        )
+    }
+
     /// Right names, but expired three days ago.
     pub fn expired_leaf(&self) -> Leaf {
         let now = OffsetDateTime::now_utc();

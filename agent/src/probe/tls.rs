@@ -98,20 +98,15 @@ impl TlsProbe {
             earliest_cert_expiry: expiry,
         });
         if let (Some(days), Some(expiry)) = (self.cert_valid_days, expiry) {
-            let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
+            let now = SystemTime::now();
+            let left = expiry.duration_since(now).unwrap_or_default();
             if left < Duration::from_secs(u64::from(days) * 86_400) {
-                let date = tls_config::format_date(
-                    expiry
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_secs(),
-                );
                 return Err(ProbeError::new(
                     ErrorType::Tls,
                     format!(
-                        "certificate of {} expires in {} days (notAfter {date}), less than cert_valid_days {days}",
+                        "certificate of {} {}, less than cert_valid_days {days}",
                         self.host,
-                        left.as_secs() / 86_400
+                        tls_config::describe_expiry(expiry, now)
                     ),
                 ));
             }

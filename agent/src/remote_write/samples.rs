@@ -3,6 +3,7 @@
 //! check so that runs (and queued samples) share one allocation; labels are read out of it only when a batch is
 //! encoded. That keeps a check's pushed state at about the size of its exposition.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -182,6 +183,20 @@ fn split_sample(line: &str) -> Option<(&str, &str)> {
 
 /// `name{a="x",b="y"}` -> labels with `__name__` first, in exposition order.
 fn parse_labels(key: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    label_pairs(key, &mut out)?;
+    Ok(out
+        .into_iter()
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// Appends the labels of `key` to `out`, borrowing from it where no escape needs undoing (the encoder reads
+/// every queued series this way, so it allocates nothing per label).
+pub fn label_pairs<'a>(
+    key: &'a str,
+    out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+) -> Result<(), String> {
     let (name, rest) = match key.find('{') {
         Some(i) => (
             &key[..i],
@@ -194,36 +209,54 @@ fn parse_labels(key: &str) -> Result<Vec<(String, String)>, String> {
     if name.is_empty() {
         return Err("a series without a name".into());
     }
-    let mut labels = vec![("__name__".to_string(), name.to_string())];
+    out.push((Cow::Borrowed("__name__"), Cow::Borrowed(name)));
     let mut rest = rest;
     while !rest.is_empty() {
         let eq = rest.find('=').ok_or("label without `=`")?;
-        let label = rest[..eq].trim().to_string();
+        let label = rest[..eq].trim();
         let quoted = rest[eq + 1..]
             .strip_prefix('"')
             .ok_or("label value not quoted")?;
-        let mut value = String::new();
-        let mut chars = quoted.char_indices();
+        let mut escaped = false;
         let mut end = None;
-        while let Some((i, c)) = chars.next() {
+        let mut has_escape = false;
+        for (i, c) in quoted.char_indices() {
             match c {
-                '\\' => match chars.next().map(|(_, c)| c) {
-                    Some('n') => value.push('\n'),
-                    Some(other) => value.push(other),
-                    None => return Err("dangling escape".into()),
-                },
+                _ if escaped => escaped = false,
+                '\\' => {
+                    escaped = true;
+                    has_escape = true;
+                }
                 '"' => {
                     end = Some(i);
                     break;
                 }
-                c => value.push(c),
+                _ => {}
             }
         }
         let end = end.ok_or("unterminated label value")?;
-        labels.push((label, value));
+        let raw = &quoted[..end];
+        let value = if has_escape {
+            let mut v = String::with_capacity(raw.len());
+            let mut chars = raw.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('n') => v.push('\n'),
+                        Some(other) => v.push(other),
+                        None => return Err("dangling escape".into()),
+                    },
+                    c => v.push(c),
+                }
+            }
+            Cow::Owned(v)
+        } else {
+            Cow::Borrowed(raw)
+        };
+        out.push((Cow::Borrowed(label), value));
         rest = quoted[end + 1..].trim_start_matches(',');
     }
-    Ok(labels)
+    Ok(())
 }
 
 #[cfg(test)]

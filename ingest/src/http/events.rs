@@ -1,6 +1,7 @@
 //! `POST /v1/events` (and its CORS preflight): auth -> decode -> validate -> shape -> store -> metrics.
 
 use crate::auth::{self, AuthError};
+use crate::body_budget::{Exhausted, Reservation};
 use crate::cardinality::Label;
 use crate::decode::{self, DecodeError};
 use crate::event::{self, Batch, EventType, Rejection, ValidEvent};
@@ -8,11 +9,14 @@ use crate::metrics::Observation;
 use crate::shape::{self, UserAgent};
 use crate::startup::AppState;
 use crate::store::{EventRecord, RawJson, SubmitError, SubmitOutcome, Text};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::http::StatusCode;
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// Every way `POST /v1/events` can fail as a whole (single events fail inside a 202).
@@ -51,9 +55,14 @@ impl ResponseError for EventsError {
             Self::Decode(DecodeError::ContentType(_) | DecodeError::ContentEncoding(_)) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
+            Self::Decode(DecodeError::Timeout { .. } | DecodeError::TooSlow { .. }) => {
+                StatusCode::REQUEST_TIMEOUT
+            }
+            Self::Decode(DecodeError::OverBudget | DecodeError::ShuttingDown)
+            | Self::Busy { .. }
+            | Self::Closed => StatusCode::SERVICE_UNAVAILABLE,
             Self::Decode(_) | Self::Json { .. } => StatusCode::BAD_REQUEST,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy { .. } | Self::Closed => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,7 +73,7 @@ impl ResponseError for EventsError {
             Self::RateLimited { retry_after } | Self::Busy { retry_after } => {
                 res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            Self::Closed => {
+            Self::Closed | Self::Decode(DecodeError::OverBudget | DecodeError::ShuttingDown) => {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
             Self::Auth(_) => {
@@ -105,17 +114,77 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+) -> HttpResponse {
+    let mut body = decode::Body::new(payload);
+    match accept(&req, &mut body, &state).await {
+        Ok(res) => res,
+        Err(e) if body.ended() => e.error_response(),
+        Err(e) => refuse_early(e, body).await,
+    }
+}
+
+/// A request refused before its body was read to the end (bad key, too large, too slow, ...): the answer
+/// goes out after at most a few KiB more of the body are read, and the connection is closed after it, so a
+/// sender of an endless body costs neither reading nor memory.
+async fn refuse_early(e: EventsError, mut body: decode::Body) -> HttpResponse {
+    if !matches!(&e, EventsError::Decode(d) if d.is_stall()) {
+        body.drain_briefly().await;
+    }
+    let mut res = e.error_response();
+    if body.ended() {
+        return res;
+    }
+    res.head_mut().set_connection_type(ConnectionType::Close);
+    let payload = body.into_payload();
+    res.map_body(|_, answer| UnreadBody {
+        answer,
+        _payload: payload,
+    })
+    .map_into_boxed_body()
+}
+
+/// An answer that holds the unread request body until it is written: the HTTP layer then sees a body not
+/// read to its end, not one given up, and closes the connection rather than draining a chunked body.
+struct UnreadBody {
+    answer: BoxBody,
+    _payload: web::Payload,
+}
+
+impl MessageBody for UnreadBody {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.answer.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.answer).poll_next(cx)
+    }
+}
+
+/// Steps 1 to 6 for one request.
+async fn accept(
+    req: &HttpRequest,
+    body: &mut decode::Body,
+    state: &AppState,
 ) -> Result<HttpResponse, EventsError> {
-    let site = authenticate(&req, &state)?;
-    let body = decode(&req, payload, &state).await?;
-    let batch = parse(&body, &state, site)?;
+    let site = authenticate(req, state)?;
+    let mut reservation = state
+        .body_budget
+        .reserve()
+        .map_err(|Exhausted| DecodeError::OverBudget)?;
+    let body = decode(req, body, &mut reservation, state).await?;
+    let batch = parse(&body, state, site)?;
     let now_ms = crate::clock::now_ms();
-    let (valid, mut rejected) = validate(&batch, &state, site, now_ms);
+    let (valid, mut rejected) = validate(&batch, state, site, now_ms);
     let warnings = collect_warnings(&valid);
     let site_id: Text = state.settings.sites[site].id.as_str().into();
-    let (records, observations) = shape(valid, &body, &state, site, &site_id, now_ms);
-    let outcome = store(&state, records).await?;
-    observe(&state, &site_id, &observations);
+    let (records, observations) = shape(valid, &body, state, site, &site_id, now_ms);
+    let outcome = store(state, records).await?;
+    observe(state, &site_id, &observations);
     rejected.sort_by_key(|r| r.index);
     Ok(HttpResponse::Accepted().json(EventsResponse {
         accepted: outcome.inserted + outcome.duplicates,
@@ -153,23 +222,36 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<usize, EventsErro
     )?)
 }
 
-/// Step 2: the body as JSON text, size-checked before and after inflation. Shared, because every stored
-/// event keeps its own JSON as a slice of it.
+/// Step 2: the body as JSON text, size-checked before and after inflation, its bytes counted in the server's
+/// body memory budget. Shared, because every stored event keeps its own JSON as a slice of it.
 async fn decode(
     req: &HttpRequest,
-    payload: web::Payload,
+    body: &mut decode::Body,
+    reservation: &mut Reservation<'_>,
     state: &AppState,
 ) -> Result<Text, EventsError> {
     let h = req.headers();
     decode::check_content_type(header_str(h, header::CONTENT_TYPE))?;
     let gzip = decode::is_gzip(header_str(h, header::CONTENT_ENCODING))?;
-    let limit = state.settings.limits.max_body_bytes;
+    let limits = &state.settings.limits;
+    let body_limits = decode::BodyLimits {
+        max_bytes: limits.max_body_bytes,
+        timeout: limits.body_timeout,
+        min_rate: limits.body_min_rate,
+    };
     let len = header_str(h, header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
-    let body = decode::read_body(payload, len, limit).await?;
+    let mut shutdown = state.shutdown.clone();
+    let bytes = body
+        .read(len, &body_limits, reservation, &mut shutdown)
+        .await?;
     if gzip {
-        text(&decode::gunzip(&body, limit)?)
+        let inflated = decode::gunzip(&bytes, limits.max_body_bytes)?;
+        reservation
+            .grow(inflated.len())
+            .map_err(|Exhausted| DecodeError::OverBudget)?;
+        text(&inflated)
     } else {
-        text(&body)
+        text(&bytes)
     }
 }
 

@@ -292,3 +292,194 @@ pub fn page_load(session: &str, url: &str, total: f64) -> serde_json::Value {
         "metrics": {"ttfb": 100, "dom_complete": total - 10.0, "total": total}
     })
 }
+
+/// A `vantage-ingest run` process on 127.0.0.1:0 (the port read from its first log line), JSON logs kept.
+/// Killed when dropped.
+pub struct Process {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+impl Process {
+    pub async fn start(db: TestDb, o: &Opts) -> Process {
+        Self::start_with(db, o, |_| {}).await
+    }
+
+    /// `setup` adjusts the command (environment, limits) before it is spawned.
+    pub async fn start_with(
+        db: TestDb,
+        o: &Opts,
+        setup: impl FnOnce(&mut std::process::Command),
+    ) -> Process {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ingest.yaml");
+        std::fs::write(&cfg, config_text(&db.url, o)).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vantage-ingest"));
+        cmd.args(["run", "--log-format", "json", "-c"])
+            .arg(&cfg)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped());
+        setup(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if line.contains("vantage-ingest listening") {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let _ = tx.send(v["listen"].as_str().unwrap().parse().unwrap());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let addr = tokio::task::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(60))
+        })
+        .await
+        .unwrap()
+        .expect("the server logs its address");
+        Process {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Resident memory in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The first log line that satisfies `found`, waiting for it up to `limit`.
+    pub async fn wait_log(
+        &self,
+        found: impl Fn(&str) -> bool,
+        limit: std::time::Duration,
+    ) -> Option<String> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(l) = self.logs().into_iter().find(|l| found(l)) {
+                return Some(l);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+    }
+
+    /// Waits for the process to exit; how long that took, or None after `limit`.
+    pub async fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::time::Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if self.child.try_wait().unwrap().is_some() {
+                return Some(start.elapsed());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of an unlabelled series (or the first with `name` as its whole name) in a /metrics text.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Polls `/metrics` at `base` until `name` satisfies `ok` (the server tells when it got there; no guessing
+/// with sleeps). Panics with the last value after `limit`.
+pub async fn wait_for_metric(
+    base: &str,
+    name: &str,
+    ok: impl Fn(f64) -> bool,
+    limit: std::time::Duration,
+) -> f64 {
+    let client = reqwest::Client::new();
+    let start = std::time::Instant::now();
+    let mut last = None;
+    while start.elapsed() < limit {
+        if let Ok(r) = client.get(format!("{base}/metrics")).send().await {
+            if let Ok(text) = r.text().await {
+                last = metric_value(&text, name);
+                if last.is_some_and(&ok) {
+                    return last.unwrap();
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{name} never got where it should: last value {last:?}");
+}
+
+/// A raw connection that sent the head of `POST /v1/events` with `headers` (each `Name: value`) and `body`.
+pub async fn raw_post(
+    addr: impl tokio::net::ToSocketAddrs,
+    headers: &[&str],
+    body: &[u8],
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = String::from("POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    s
+}
+
+/// Reads until the server closes the connection (or `limit` passes: then `None`); what it sent.
+pub async fn read_to_close(
+    s: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 8192];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok()?;
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
