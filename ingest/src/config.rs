@@ -42,7 +42,7 @@ pub struct StorageSection {
     /// while its previous group is being fsynced, so larger values matter mostly for PostgreSQL.)
     #[serde(default = "default_max_batch_events")]
     pub max_batch_events: usize,
-    /// `Retry-After` seconds sent with 503 when the store falls behind. Default 1.
+    /// `Retry-After` seconds sent with 503 when the store falls behind or cannot write. Default 1.
     #[serde(default = "default_retry_after")]
     pub busy_retry_after_secs: u64,
     /// Events older than this many days are deleted by a periodic task. 0 keeps everything. Default 30.
@@ -57,6 +57,18 @@ pub struct StorageSection {
     /// Keep the query string of stored page URLs (it may hold personal data). Default false.
     #[serde(default)]
     pub keep_query_params: bool,
+    /// How long a write may wait for the database (a SQLite lock held by another process; connecting to
+    /// PostgreSQL or a statement there) before the store counts as unavailable: 503 with Retry-After, or the
+    /// spool. Default 10s.
+    #[serde(
+        default = "default_write_timeout",
+        with = "vantage_common::serde_duration"
+    )]
+    pub write_timeout: Duration,
+    /// PostgreSQL only: a local spool that takes events while PostgreSQL cannot (`path`, `max_bytes`,
+    /// `max_age`, `drain_events_per_second`; see `crate::store::SpoolConfig`). Off unless given.
+    #[serde(default)]
+    pub spool: Option<crate::store::SpoolConfig>,
 }
 
 /// One site: who may send for it and how its labels are shaped.
@@ -180,6 +192,9 @@ fn default_max_batch_events() -> usize {
 fn default_retry_after() -> u64 {
     1
 }
+fn default_write_timeout() -> Duration {
+    crate::store::StoreConfig::DEFAULT_WRITE_TIMEOUT
+}
 fn default_retention_days() -> u64 {
     30
 }
@@ -280,6 +295,22 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
             "url:",
             0,
             "must start with sqlite:// or postgres://",
+        ));
+    }
+    if c.storage.write_timeout < Duration::from_millis(100) {
+        return Err(loaded.error_at(
+            "storage.write_timeout",
+            "write_timeout:",
+            0,
+            "must be at least 100ms",
+        ));
+    }
+    if c.storage.spool.is_some() && url.starts_with("sqlite://") {
+        return Err(loaded.error_at(
+            "storage.spool",
+            "spool:",
+            0,
+            "the spool is for PostgreSQL stores (a SQLite store writes to local disk already)",
         ));
     }
     if c.storage.queue_capacity == 0 || c.storage.max_batch_events == 0 {
@@ -460,6 +491,39 @@ mod tests {
     fn bad_storage_url() {
         let e = parse_str(&MIN.replace("sqlite://", "mysql://")).unwrap_err();
         assert!(e.starts_with("ingest.yaml:2:3: storage.url"), "{e}");
+    }
+
+    #[test]
+    fn spool_only_for_postgres_with_documented_defaults() {
+        let e = parse_str(&MIN.replace(
+            "sqlite://data/rum.db",
+            "sqlite://x.db\n  spool: {path: s.db}",
+        ))
+        .unwrap_err();
+        assert!(e.starts_with("ingest.yaml:3:3: storage.spool"), "{e}");
+        let s = parse_str(&MIN.replace(
+            "sqlite://data/rum.db",
+            "postgres://u@db/rum\n  write_timeout: 3s\n  spool:\n    path: /var/lib/vantage/spool.db",
+        ))
+        .unwrap();
+        assert_eq!(s.storage.write_timeout, Duration::from_secs(3));
+        assert_eq!(
+            s.storage.spool,
+            Some(crate::store::SpoolConfig::at("/var/lib/vantage/spool.db"))
+        );
+        let spool = s.storage.spool.unwrap();
+        assert_eq!(
+            (
+                spool.max_bytes,
+                spool.max_age,
+                spool.drain_events_per_second
+            ),
+            (512 << 20, Duration::from_secs(86_400), 5_000)
+        );
+        let e =
+            parse_str(&MIN.replace("sqlite://data/rum.db", "sqlite://x.db\n  write_timeout: 0s"))
+                .unwrap_err();
+        assert!(e.contains("storage.write_timeout"), "{e}");
     }
 
     #[test]

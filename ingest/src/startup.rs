@@ -67,6 +67,8 @@ impl Application {
                 max_batch_events: s.max_batch_events,
                 busy_retry_after_secs: s.busy_retry_after_secs,
                 max_client_ahead_ms: settings.limits.max_future.as_millis() as i64,
+                write_timeout: s.write_timeout,
+                spool: s.spool.clone(),
             },
             &mut registry,
         )

@@ -29,6 +29,7 @@ impl TestDb {
             max_batch_events,
             busy_retry_after_secs: 3,
             max_client_ahead_ms: StoreConfig::DEFAULT_MAX_CLIENT_AHEAD_MS,
+            ..StoreConfig::with_url(self.url.clone())
         }
     }
 
@@ -213,7 +214,8 @@ async fn submit_commits_and_counts(kind: Kind) {
         out,
         SubmitOutcome {
             inserted: 3,
-            duplicates: 0
+            duplicates: 0,
+            spooled: 0
         }
     );
     assert_eq!(store.submit(vec![]).await, Ok(SubmitOutcome::default()));
@@ -284,7 +286,8 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
         out,
         SubmitOutcome {
             inserted: 1,
-            duplicates: 2
+            duplicates: 2,
+            spooled: 0
         }
     );
 
@@ -295,7 +298,8 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
         out,
         SubmitOutcome {
             inserted: 1,
-            duplicates: 1
+            duplicates: 1,
+            spooled: 0
         }
     );
 
@@ -331,7 +335,8 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
         out,
         SubmitOutcome {
             inserted: 2,
-            duplicates: 1
+            duplicates: 1,
+            spooled: 0
         }
     );
     assert_eq!(store.count_events(Some("shop")).await.unwrap(), 6);
@@ -397,7 +402,7 @@ async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
     }
 
     let store = db.open().await;
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(store.count_events(None).await.unwrap(), 50);
     // The old rows are retries now; a new one is not.
     let mut retry = old[..5].to_vec();
@@ -406,7 +411,8 @@ async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
         store.submit(retry).await.unwrap(),
         SubmitOutcome {
             inserted: 1,
-            duplicates: 5
+            duplicates: 5,
+            spooled: 0
         }
     );
     let pages = store.page_stats("shop", SINCE + 25).await.unwrap();
@@ -504,7 +510,8 @@ async fn busy_when_queue_full_then_everything_commits(kind: Kind) {
             t.await.unwrap(),
             Ok(SubmitOutcome {
                 inserted: 20,
-                duplicates: 0
+                duplicates: 0,
+                spooled: 0
             })
         );
     }
@@ -577,7 +584,7 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
         );
         store.shutdown().await;
     }
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
 }
 
 async fn commit_error_fails_every_waiter(kind: Kind) {

@@ -38,6 +38,9 @@ pub enum EventsError {
     RateLimited { retry_after: u64 },
     #[error("the event store is behind; retry after {retry_after}s")]
     Busy { retry_after: u64 },
+    /// The store cannot write now (database down, disk full, ...): nothing was stored, a retry will work.
+    #[error("the event store is unavailable; retry after {retry_after}s")]
+    Unavailable { retry_after: u64 },
     #[error("the server is shutting down; retry shortly")]
     Closed,
     /// Cause kept for the log; the body says nothing internal.
@@ -48,6 +51,7 @@ pub enum EventsError {
 impl ResponseError for EventsError {
     fn status_code(&self) -> StatusCode {
         match self {
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Auth(AuthError::Origin(_)) => StatusCode::FORBIDDEN,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Decode(DecodeError::TooLarge { .. } | DecodeError::InflatedTooLarge { .. })
@@ -70,7 +74,9 @@ impl ResponseError for EventsError {
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code());
         match self {
-            Self::RateLimited { retry_after } | Self::Busy { retry_after } => {
+            Self::RateLimited { retry_after }
+            | Self::Busy { retry_after }
+            | Self::Unavailable { retry_after } => {
                 res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             Self::Closed | Self::Decode(DecodeError::OverBudget | DecodeError::ShuttingDown) => {
@@ -187,7 +193,7 @@ async fn accept(
     observe(state, &site_id, &observations);
     rejected.sort_by_key(|r| r.index);
     Ok(HttpResponse::Accepted().json(EventsResponse {
-        accepted: outcome.inserted + outcome.duplicates,
+        accepted: outcome.accepted(),
         rejected,
         warnings,
         duplicates: outcome.duplicates,
@@ -448,13 +454,17 @@ impl PageShape {
     }
 }
 
-/// Step 5: durable write; resolves only after COMMIT.
+/// Step 5: durable write; resolves only after COMMIT (or the spool's fsync).
 async fn store(state: &AppState, records: Vec<EventRecord>) -> Result<SubmitOutcome, EventsError> {
     if records.is_empty() {
         return Ok(SubmitOutcome::default());
     }
     state.store.submit(records).await.map_err(|e| match e {
         SubmitError::Busy { retry_after_secs } => EventsError::Busy {
+            retry_after: retry_after_secs.max(1),
+        },
+        // Logged by the store once per outage, not per request.
+        SubmitError::Unavailable { retry_after_secs } => EventsError::Unavailable {
             retry_after: retry_after_secs.max(1),
         },
         SubmitError::Closed => EventsError::Closed,

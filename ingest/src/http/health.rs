@@ -1,21 +1,30 @@
-//! Operational endpoints: liveness (`/healthz`), readiness (`/readyz`, store reachable), `/metrics`.
+//! Operational endpoints: liveness (`/healthz`), readiness (`/readyz`: a request could be stored now),
+//! `/metrics`.
 
 use crate::startup::AppState;
+use crate::store::Readiness;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+/// The process runs and serves HTTP; nothing else is checked (a load balancer that restarts on this must not
+/// restart a node for its database's outage).
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// 200 while the store takes writes, or while its spool takes them instead; 503 while neither can (database
+/// away without a spool, disk full, spool full): take the node out of rotation. Answered from the store's
+/// last write or probe (at most a few seconds old), without touching the database, and logged by the
+/// store when it changes, not per request.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: store unreachable");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({ "status": "store unreachable" }))
-        }
+    match state.store.readiness() {
+        Readiness::Writing => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Readiness::Spooling => HttpResponse::Ok().json(serde_json::json!({
+            "status": "ready",
+            "store": "unavailable, events go to the local spool"
+        })),
+        Readiness::Unavailable => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "store unavailable" })),
     }
 }
 

@@ -4,16 +4,23 @@
 //! - [`Store::open`] picks the backend from `storage.url` (`sqlite://path` or `postgres://...`), applies the
 //!   schema migrations, and starts the writer task.
 //! - [`Store::submit`] enqueues one request's events and resolves only once they are committed (so the handler
-//!   answers 202 only for durable events). A full queue returns [`SubmitError::Busy`] at once (-> 503 with
-//!   Retry-After). An event whose `(site, session_id, event_id)` is already stored is ignored
-//!   (idempotent retries) and not counted as inserted.
+//!   answers 202 only for durable events), or durable in the spool of a PostgreSQL store that cannot take
+//!   writes (`storage.spool`). A full queue returns [`SubmitError::Busy`] at once, a store that cannot write
+//!   now (unreachable, starting up, failover, timeout, locked, disk full, I/O error) and no spool to take the
+//!   events returns [`SubmitError::Unavailable`]: both are 503 with Retry-After, and nothing was stored. An
+//!   event whose `(site, session_id, event_id)` is already stored is ignored (idempotent retries) and not
+//!   counted as inserted.
+//! - [`Store::readiness`] says whether a submit could be stored now (`/readyz`).
 //! - Stats queries return the same results on both backends.
 //!
 //! # Layout
 //! - [`queue`]: admission into the bounded queue (depth counted in events), batch taking, waking submitters.
+//! - [`health`]: whether the store can write, probes that find out without traffic, the outage's log lines.
 //! - [`schema`]: the versioned migrations, one text per dialect, recorded in `schema_migrations`.
 //! - [`sqlite`]: SQLite backend: WAL, writer, syncer (fsync before answering) and checkpointer threads, single-row inserts.
 //! - [`postgres`]: PostgreSQL backend: one `INSERT ... SELECT FROM UNNEST(...)` per group, reconnects.
+//! - [`spool`]: a PostgreSQL store's local spool (a SQLite file) for the events it cannot write now.
+//! - [`drain`]: moves spooled events into PostgreSQL once it is back, oldest first, at a bounded rate.
 //! - [`stats`]: the stats queries (shared SQL, nearest-rank percentiles) and their result shapes.
 //!
 //! # Time base
@@ -145,20 +152,27 @@ impl std::fmt::Debug for RawJson {
     }
 }
 
+mod drain;
+mod health;
 mod postgres;
 mod queue;
 mod schema;
+mod spool;
 mod sqlite;
 mod stats;
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 
+pub use spool::SpoolConfig;
 pub use stats::{ApiStats, ErrorStats, MessageCount, PageStats, VitalStats};
 
+use health::Health;
 use queue::{Queue, StoreMetrics};
+use spool::Spool;
 
 /// Where and how events are stored (`storage:` in the ingest config).
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +190,11 @@ pub struct StoreConfig {
     /// How far a stored event's client timestamp may be ahead of its receive time, ms (the HTTP layer's
     /// `limits.max_future`). Stats windows use it to range-scan the `(site, event_type, received_ms)` index.
     pub max_client_ahead_ms: i64,
+    /// How long a group may wait for the database (a lock held by another SQLite connection; connecting to
+    /// PostgreSQL, or a statement there) before the store counts as unavailable for now.
+    pub write_timeout: Duration,
+    /// PostgreSQL only: where events go while PostgreSQL cannot take writes.
+    pub spool: Option<SpoolConfig>,
 }
 
 impl StoreConfig {
@@ -187,6 +206,8 @@ impl StoreConfig {
     pub const DEFAULT_BUSY_RETRY_AFTER_SECS: u64 = 1;
     /// Default for [`Self::max_client_ahead_ms`]: the default `limits.max_future`, 10 minutes.
     pub const DEFAULT_MAX_CLIENT_AHEAD_MS: i64 = 10 * 60 * 1000;
+    /// Default for [`Self::write_timeout`].
+    pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// The given URL with default queue and batch sizes.
     pub fn with_url(url: impl Into<String>) -> Self {
@@ -196,6 +217,8 @@ impl StoreConfig {
             max_batch_events: Self::DEFAULT_MAX_BATCH_EVENTS,
             busy_retry_after_secs: Self::DEFAULT_BUSY_RETRY_AFTER_SECS,
             max_client_ahead_ms: Self::DEFAULT_MAX_CLIENT_AHEAD_MS,
+            write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
+            spool: None,
         }
     }
 }
@@ -208,6 +231,15 @@ pub struct SubmitOutcome {
     /// Events whose `(site, session_id, event_id)` was already stored (or appeared earlier in the same
     /// group): ignored.
     pub duplicates: usize,
+    /// Events durable in the spool, to be drained into the store (whether they are new is known then).
+    pub spooled: usize,
+}
+
+impl SubmitOutcome {
+    /// Events the sender may consider stored.
+    pub fn accepted(&self) -> usize {
+        self.inserted + self.duplicates + self.spooled
+    }
 }
 
 /// Why a submit was not acknowledged. None of these mean the events are stored.
@@ -216,11 +248,16 @@ pub enum SubmitError {
     /// The queue is full: the writer is behind. Answer 503 with `Retry-After`.
     #[error("event store is busy; retry after {retry_after_secs}s")]
     Busy { retry_after_secs: u64 },
+    /// The store cannot write now (unreachable, starting up, failover, timeout, locked, disk full, I/O
+    /// error) and no spool took the events. Answer 503 with `Retry-After`.
+    #[error("event store is unavailable; retry after {retry_after_secs}s")]
+    Unavailable { retry_after_secs: u64 },
     /// The store is shutting down and accepts nothing more.
     #[error("event store is shut down")]
     Closed,
-    /// The transaction holding these events failed; nothing of it was committed. The message never
-    /// contains the connection string or password.
+    /// The transaction holding these events failed for a reason that will not pass by itself (a bug, a
+    /// schema problem); nothing of it was committed. The message never contains the connection string or
+    /// password.
     #[error("event store write failed: {0}")]
     Failed(String),
 }
@@ -255,6 +292,29 @@ struct Inner {
     /// Turns true when the writer has committed everything and stopped.
     writer_done: tokio::sync::watch::Receiver<bool>,
     max_client_ahead_ms: i64,
+    health: Arc<Health>,
+    spool: Option<Arc<Spool>>,
+    /// Tasks that run as long as the store: the prober, the spool's drain (both safe to stop anywhere).
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Whether a submit could be stored now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// The store takes writes.
+    Writing,
+    /// The store cannot write, its spool takes the events.
+    Spooling,
+    /// Neither: submits get 503.
+    Unavailable,
 }
 
 /// The query side of each backend (the write side lives in the writer task).
@@ -288,32 +348,59 @@ impl Store {
             ));
         }
         let (writer_done_tx, writer_done) = tokio::sync::watch::channel(false);
+        let spool = match (&cfg.spool, cfg.url.starts_with("sqlite://")) {
+            (Some(_), true) => {
+                return Err(StoreError::Config(
+                    "storage.spool is for PostgreSQL stores; a SQLite store writes to its local disk already"
+                        .into(),
+                ))
+            }
+            (Some(sc), false) => {
+                let sc = sc.clone();
+                let spool = tokio::task::spawn_blocking(move || Spool::open(&sc))
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("spool open task failed: {e}")))??;
+                Some(Arc::new(spool))
+            }
+            (None, _) => None,
+        };
+        let health = Arc::new(Health::new(spool.is_some()));
         let metrics = StoreMetrics::new();
         let (queue, rx) = Queue::new(
             cfg.queue_capacity,
             cfg.busy_retry_after_secs,
             metrics.clone(),
+            health.clone(),
         );
         let queue = Arc::new(queue);
+        let mut tasks = Vec::new();
         let backend = if let Some(path) = cfg.url.strip_prefix("sqlite://") {
             let reader = sqlite::open(
                 path,
                 rx,
                 queue.clone(),
                 cfg.max_batch_events,
+                cfg.write_timeout,
+                health.clone(),
                 writer_done_tx,
             )
             .await?;
             Backend::Sqlite(reader)
         } else if cfg.url.starts_with("postgres://") || cfg.url.starts_with("postgresql://") {
-            let reader = postgres::open(
+            let (reader, drain) = postgres::open(
                 &cfg.url,
-                rx,
-                queue.clone(),
-                cfg.max_batch_events,
-                writer_done_tx,
+                postgres::WriterSetup {
+                    rx,
+                    queue: queue.clone(),
+                    max_batch_events: cfg.max_batch_events,
+                    write_timeout: cfg.write_timeout,
+                    writer_done: writer_done_tx,
+                    spool: spool.clone(),
+                    health: health.clone(),
+                },
             )
             .await?;
+            tasks.extend(drain);
             Backend::Postgres(reader)
         } else {
             return Err(StoreError::Config(
@@ -321,12 +408,20 @@ impl Store {
             ));
         };
         metrics.register(registry);
+        health.register(registry);
+        if let Some(s) = &spool {
+            s.register(registry);
+        }
+        tasks.push(tokio::spawn(health::probe_loop(queue.clone(), health.clone())).abort_handle());
         Ok(Store {
             inner: Arc::new(Inner {
                 queue,
                 backend,
                 writer_done,
                 max_client_ahead_ms: cfg.max_client_ahead_ms.max(0),
+                health,
+                spool,
+                tasks,
             }),
         })
     }
@@ -334,6 +429,18 @@ impl Store {
     /// Queues `events` and resolves once the transaction holding them has committed.
     pub async fn submit(&self, events: Vec<EventRecord>) -> Result<SubmitOutcome, SubmitError> {
         self.inner.queue.submit(events).await
+    }
+
+    /// Whether a submit could be stored now: the last write (or probe) worked, or else the spool takes
+    /// events. Answered from memory; probes keep it current (`health.rs`).
+    pub fn readiness(&self) -> Readiness {
+        if self.inner.health.is_available() {
+            Readiness::Writing
+        } else if self.inner.spool.as_ref().is_some_and(|s| s.accepting()) {
+            Readiness::Spooling
+        } else {
+            Readiness::Unavailable
+        }
     }
 
     /// Checks that the database answers a trivial query.
@@ -351,6 +458,10 @@ impl Store {
         let mut done = self.inner.writer_done.clone();
         // An Err means the writer is gone already, which is also "done".
         let _ = done.wait_for(|d| *d).await;
+        // A drain stopped mid-chunk resumes at the next start: nothing in the spool is lost or doubled.
+        for t in &self.inner.tasks {
+            t.abort();
+        }
     }
 
     /// Deletes every event of one session of one site (privacy request). Returns the number deleted.

@@ -2,40 +2,57 @@
 //!
 //! One statement per group is one transaction (autocommit), one round trip and one WAL flush, whatever the
 //! group size; the statement is prepared once per connection. The writer owns its own connection; queries
-//! and deletes share a second one. Either is re-established on the next use after it broke (a group that
-//! was in flight when the connection died fails, and its submitters may retry: event ids make that safe).
-//! Every error text passes through a [`Redactor`] holding the URL and password.
+//! and deletes share a second one, re-established on the next use after it broke. Every error text passes
+//! through a [`Redactor`] holding the URL and password.
+//!
+//! Outages: a write that fails because PostgreSQL is unreachable, the connection was lost, the server is
+//! starting up, read-only (a failover in progress) or out of resources, or that gets no answer within
+//! `storage.write_timeout`, is transient ([`is_transient`]). The writer then drops its connection, and until a
+//! background attempt (every [`RECONNECT_INTERVAL`]: connect, prepare, write the probe row) succeeds, groups
+//! are not sent to PostgreSQL at all: they go to the spool when one is configured (acknowledged once fsync'd
+//! there), else their submitters get 503 at once, so no request waits for a dead server. A group in flight
+//! when the connection died may have been committed anyway: its retry (or its drain) is stored once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 use vantage_common::Redactor;
 
-use super::queue::{take_batch, Pending, Queue};
+use super::health::Health;
+use super::queue::{take_batch, Pending, Queue, WriteError, Written};
 use super::schema::{
     self, text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, MIGRATIONS, MIGRATIONS_TABLE_POSTGRES,
 };
+use super::spool::Spool;
 use super::stats::{postgres_sql, Cell};
 use super::{EventRecord, StoreError};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serialises migrations of several ingest nodes starting at once against one database.
 const MIGRATION_LOCK_KEY: i64 = 0x0076_616e_7461_6765; // "vantage"
 /// Rows per retention delete statement, so inserts are never held up for long.
 const DELETE_CHUNK_ROWS: i64 = 5_000;
+/// While PostgreSQL is away, how often the writer tries to get a connection back (how soon it notices).
+const RECONNECT_INTERVAL: Duration = Duration::from_millis(500);
+/// The probe's one-row write (see `health.rs`).
+const WRITE_PROBE_SQL: &str = "INSERT INTO write_probe (id, at_ms) VALUES (1, $1) \
+     ON CONFLICT (id) DO UPDATE SET at_ms = EXCLUDED.at_ms";
 
 /// Connects on demand and remembers how to describe errors safely.
-struct Connector {
+pub(super) struct Connector {
     config: tokio_postgres::Config,
     redactor: Redactor,
+    /// `storage.write_timeout`: for connecting and for each statement of a writer.
+    timeout: Duration,
 }
 
 impl Connector {
-    fn new(url: &str) -> Result<Self, StoreError> {
+    fn new(url: &str, timeout: Duration) -> Result<Self, StoreError> {
         let redactor = Redactor::new([url.to_owned()]);
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::Config(format!(
@@ -48,55 +65,258 @@ impl Connector {
             None => redactor,
         };
         config
-            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_timeout(timeout)
             .application_name("vantage-ingest");
-        Ok(Self { config, redactor })
+        Ok(Self {
+            config,
+            redactor,
+            timeout,
+        })
     }
 
-    async fn connect(&self) -> Result<Client, String> {
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A connection and the task that drives it.
+    async fn connect(&self) -> Result<(Client, JoinHandle<()>), String> {
         let (client, connection) = self
             .config
             .connect(NoTls)
             .await
             .map_err(|e| format!("cannot connect to postgres: {}", self.describe(&e)))?;
         let redactor = self.redactor.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::warn!(error = %redactor.redact(&e.to_string()), "postgres connection closed");
+                // An outage is logged once by `Health`, not once per connection.
+                tracing::debug!(error = %redactor.redact(&e.to_string()), "postgres connection closed");
             }
         });
-        Ok(client)
+        Ok((client, task))
     }
 
-    /// The error's text without anything secret; server errors as `message (SQLSTATE code)`.
+    /// The error's text without anything secret; server errors as `message (SQLSTATE code)`, others with
+    /// their cause (`error connecting to server: Connection refused (os error 111)`).
     fn describe(&self, e: &tokio_postgres::Error) -> String {
         let text = match e.as_db_error() {
             Some(d) => format!("{} (SQLSTATE {})", d.message(), d.code().code()),
-            None => e.to_string(),
+            None => {
+                let mut text = e.to_string();
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    let c_text = c.to_string();
+                    if !text.contains(&c_text) {
+                        text = format!("{text}: {c_text}");
+                    }
+                    cause = c.source();
+                }
+                text
+            }
         };
         self.redactor.redact(&text)
     }
+
+    pub fn write_error(&self, e: &tokio_postgres::Error) -> WriteError {
+        WriteError {
+            transient: is_transient(e),
+            message: self.describe(e),
+        }
+    }
+
+    fn no_answer(&self) -> WriteError {
+        WriteError::transient(format!(
+            "postgres did not answer within {:?} (storage.write_timeout)",
+            self.timeout
+        ))
+    }
+
+    /// A connection that has just written the probe row: migrated first when `migrate`, statements
+    /// prepared. Bounded by the write timeout as a whole.
+    pub async fn session(&self, migrate: bool) -> Result<Session, WriteError> {
+        let open = async {
+            let (mut client, task) = self.connect().await.map_err(WriteError::transient)?;
+            let connection = task.abort_handle();
+            let prepared = async {
+                if migrate {
+                    self.migrate(&mut client).await?;
+                }
+                let insert = client.prepare(&insert_sql()).await?;
+                let probe = client.prepare(WRITE_PROBE_SQL).await?;
+                Ok::<_, MigrateError>((insert, probe))
+            }
+            .await;
+            let (insert, probe) = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    connection.abort();
+                    return Err(e.into_write_error(self));
+                }
+            };
+            let session = Session {
+                client,
+                insert,
+                probe,
+                connection,
+            };
+            session.probe().await.map_err(|e| self.write_error(&e))?;
+            Ok(session)
+        };
+        tokio::time::timeout(self.timeout, open)
+            .await
+            .unwrap_or_else(|_| Err(self.no_answer()))
+    }
+
+    async fn migrate(&self, client: &mut Client) -> Result<(), MigrateError> {
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .await?;
+        tx.batch_execute(MIGRATIONS_TABLE_POSTGRES).await?;
+        let current: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0)::int8 FROM schema_migrations",
+                &[],
+            )
+            .await?
+            .get(0);
+        if current > schema::latest_version() {
+            return Err(MigrateError::Newer(format!(
+                "database schema version {current} is newer than this build knows ({})",
+                schema::latest_version()
+            )));
+        }
+        if current < schema::latest_version() {
+            // Some migrations build an index over every event: on a large table startup waits for it.
+            tracing::info!(
+                from = current,
+                to = schema::latest_version(),
+                "applying postgres schema migrations"
+            );
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+            let started = Instant::now();
+            tx.batch_execute(m.postgres)
+                .await
+                .map_err(|e| MigrateError::Step(m.version, e))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+                &[&m.version, &crate::clock::now_ms()],
+            )
+            .await?;
+            tracing::info!(
+                version = m.version,
+                took_ms = started.elapsed().as_millis() as u64,
+                "applied postgres schema migration"
+            );
+        }
+        Ok(tx.commit().await?)
+    }
 }
 
-/// Opens the connections, migrates, and starts the writer task.
+enum MigrateError {
+    Db(tokio_postgres::Error),
+    Step(i64, tokio_postgres::Error),
+    Newer(String),
+}
+
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl MigrateError {
+    fn into_write_error(self, c: &Connector) -> WriteError {
+        match self {
+            Self::Db(e) => c.write_error(&e),
+            Self::Step(v, e) => WriteError {
+                message: format!("migration {v}: {}", c.describe(&e)),
+                ..c.write_error(&e)
+            },
+            Self::Newer(m) => WriteError::fatal(m),
+        }
+    }
+}
+
+/// Whether a failed statement may work if tried again soon (503, or the spool) rather than being a bug
+/// (500): the connection broke or could not be made; or the server says it is shutting down, starting up
+/// (57P03), read-only (25006, a standby: failover), out of disk, memory or connections (class 53), failing
+/// I/O (class 58), or the statement lost a lock, deadlock or serialization race or was cancelled.
+pub(super) fn is_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.as_db_error() {
+        Some(db) => transient_code(db.code()),
+        // No server answer at all: the socket failed or timed out.
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
+fn transient_code(code: &SqlState) -> bool {
+    let c = code.code();
+    c.starts_with("08")
+        || c.starts_with("53")
+        || c.starts_with("58")
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::QUERY_CANCELED,
+            SqlState::READ_ONLY_SQL_TRANSACTION,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+        ]
+        .contains(code)
+}
+
+/// What the writer needs besides the URL.
+pub(super) struct WriterSetup {
+    pub rx: mpsc::UnboundedReceiver<Pending>,
+    pub queue: Arc<Queue>,
+    pub max_batch_events: usize,
+    pub write_timeout: Duration,
+    pub writer_done: watch::Sender<bool>,
+    pub spool: Option<Arc<Spool>>,
+    pub health: Arc<Health>,
+}
+
+/// Opens the connections, migrates, and starts the writer (and the spool's drain). With a spool, an
+/// unreachable server at start is an outage like any other: the node starts, spools, and migrates once the
+/// server is back.
 pub(crate) async fn open(
     url: &str,
-    rx: mpsc::UnboundedReceiver<Pending>,
-    queue: Arc<Queue>,
-    max_batch_events: usize,
-    writer_done: watch::Sender<bool>,
-) -> Result<Reader, StoreError> {
-    let connector = Arc::new(Connector::new(url)?);
-    let mut client = connector.connect().await.map_err(StoreError::Unavailable)?;
-    migrate(&mut client, &connector).await?;
-    let insert = client
-        .prepare(&insert_sql())
-        .await
-        .map_err(|e| StoreError::Database(connector.describe(&e)))?;
+    setup: WriterSetup,
+) -> Result<(Reader, Option<AbortHandle>), StoreError> {
+    let connector = Arc::new(Connector::new(url, setup.write_timeout)?);
+    let session = match connector.session(true).await {
+        Ok(s) => Some(s),
+        Err(e) if e.transient && setup.spool.is_some() => {
+            setup.health.failed(&e.message);
+            None
+        }
+        Err(e) if e.transient => return Err(StoreError::Unavailable(e.message)),
+        Err(e) => return Err(StoreError::Database(e.message)),
+    };
+    let started_up = session.is_some();
+    let drain = setup.spool.clone().map(|spool| {
+        let (connector, available) = (connector.clone(), setup.health.subscribe());
+        tokio::spawn(super::drain::run(spool, connector, available)).abort_handle()
+    });
     let writer = Writer {
         connector: connector.clone(),
-        session: Some((client, insert)),
+        migrated: session.is_some(),
+        session,
+        down_reason: String::new(),
+        spool: setup.spool,
+        health: setup.health,
     };
+    let (rx, queue, max_batch_events, writer_done) = (
+        setup.rx,
+        setup.queue,
+        setup.max_batch_events,
+        setup.writer_done,
+    );
     tokio::spawn(async move {
         writer.run(rx, &queue, max_batch_events).await;
         let _ = writer_done.send(true);
@@ -105,64 +325,11 @@ pub(crate) async fn open(
         connector,
         client: tokio::sync::Mutex::new(None),
     };
-    // Fail at open, not at the first query, when a second connection is impossible.
-    reader.client().await?;
-    Ok(reader)
-}
-
-async fn migrate(client: &mut Client, connector: &Connector) -> Result<(), StoreError> {
-    let err = |e: tokio_postgres::Error| StoreError::Database(connector.describe(&e));
-    let tx = client.transaction().await.map_err(err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
-        .await
-        .map_err(err)?;
-    tx.batch_execute(MIGRATIONS_TABLE_POSTGRES)
-        .await
-        .map_err(err)?;
-    let current: i64 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0)::int8 FROM schema_migrations",
-            &[],
-        )
-        .await
-        .map_err(err)?
-        .get(0);
-    if current > schema::latest_version() {
-        return Err(StoreError::Unavailable(format!(
-            "database schema version {current} is newer than this build knows ({})",
-            schema::latest_version()
-        )));
+    if started_up {
+        // Fail at open, not at the first query, when a second connection is impossible.
+        reader.client().await?;
     }
-    if current < schema::latest_version() {
-        // Some migrations build an index over every event: on a large table startup waits for it.
-        tracing::info!(
-            from = current,
-            to = schema::latest_version(),
-            "applying postgres schema migrations"
-        );
-    }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        let started = Instant::now();
-        tx.batch_execute(m.postgres).await.map_err(|e| {
-            StoreError::Database(format!(
-                "migration {}: {}",
-                m.version,
-                connector.describe(&e)
-            ))
-        })?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
-            &[&m.version, &crate::clock::now_ms()],
-        )
-        .await
-        .map_err(err)?;
-        tracing::info!(
-            version = m.version,
-            took_ms = started.elapsed().as_millis() as u64,
-            "applied postgres schema migration"
-        );
-    }
-    tx.commit().await.map_err(err)
+    Ok((reader, drain))
 }
 
 fn insert_sql() -> String {
@@ -175,44 +342,38 @@ fn insert_sql() -> String {
     )
 }
 
-struct Writer {
-    connector: Arc<Connector>,
-    /// The writer's connection and its prepared insert; `None` after the connection broke.
-    session: Option<(Client, Statement)>,
+/// A writing connection with its prepared statements; dropping it closes the connection.
+pub(super) struct Session {
+    client: Client,
+    insert: Statement,
+    probe: Statement,
+    connection: AbortHandle,
 }
 
-impl Writer {
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Pending>,
-        queue: &Queue,
-        max_batch_events: usize,
-    ) {
-        while let Some(first) = rx.recv().await {
-            let batch = take_batch(first, &mut rx, max_batch_events);
-            let started = Instant::now();
-            let result = self.write(&batch).await;
-            queue.finish(batch, result, started.elapsed());
-        }
-        tracing::debug!("postgres writer drained and stopped");
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A server that stopped answering would keep the connection task waiting forever.
+        self.connection.abort();
+    }
+}
+
+impl Session {
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
     }
 
-    /// Inserts the group; how many of each submit's events were new, in order.
-    async fn write(&mut self, batch: &[Pending]) -> Result<Vec<usize>, String> {
-        if !matches!(&self.session, Some((c, _)) if !c.is_closed()) {
-            self.session = None;
-            let client = self.connector.connect().await?;
-            let insert = client
-                .prepare(&insert_sql())
-                .await
-                .map_err(|e| self.connector.describe(&e))?;
-            self.session = Some((client, insert));
-        }
-        let Some((client, insert)) = self.session.as_ref() else {
-            return Err("no postgres connection".into());
-        };
+    async fn probe(&self) -> Result<u64, tokio_postgres::Error> {
+        self.client
+            .execute(&self.probe, &[&crate::clock::now_ms()])
+            .await
+    }
 
-        let n: usize = batch.iter().map(|p| p.events.len()).sum();
+    /// Inserts `events` (`n` of them) in one statement; the keys (site, session, id) newly stored.
+    pub async fn insert<'a>(
+        &self,
+        events: impl Iterator<Item = &'a EventRecord>,
+        n: usize,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let mut ids = Vec::with_capacity(n);
         let (mut site, mut session, mut kind) = (
             Vec::with_capacity(n),
@@ -236,7 +397,7 @@ impl Writer {
             Vec::with_capacity(n),
         );
         let (mut rating, mut raw) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for e in batch.iter().flat_map(|p| p.events.iter()) {
+        for e in events {
             ids.push(e.event_id.to_string());
             site.push(text_safe(&e.site));
             session.push(text_safe(&e.session_id));
@@ -259,48 +420,182 @@ impl Writer {
             &ids, &site, &session, &kind, &client_ts, &received, &route, &url, &browser, &os,
             &device, &value, &name, &endpoint, &status, &rating, &raw,
         ];
-        match client.query(insert, &params).await {
-            Ok(rows) => {
-                // The keys PostgreSQL reports as newly stored, by id; within the group, the first event
-                // with a key gets it, a later one is the duplicate.
-                let mut fresh: HashMap<uuid::Uuid, Vec<(String, String)>> =
-                    HashMap::with_capacity(rows.len());
-                for row in rows {
-                    let (site, session, id) = (|| {
-                        Ok::<_, tokio_postgres::Error>((
-                            row.try_get::<_, String>(0)?,
-                            row.try_get::<_, String>(1)?,
-                            row.try_get::<_, &str>(2)?.parse().unwrap_or_default(),
-                        ))
-                    })()
-                    .map_err(|e| self.connector.describe(&e))?;
-                    fresh.entry(id).or_default().push((site, session));
+        self.client.query(&self.insert, &params).await
+    }
+
+    /// Writes a group (a group of probes writes the probe row); how many of each submit's events were new.
+    async fn store(&self, batch: &[Pending], c: &Connector) -> Result<Vec<usize>, WriteError> {
+        let n: usize = batch.iter().map(|p| p.events.len()).sum();
+        if n == 0 {
+            return match tokio::time::timeout(c.timeout, self.probe()).await {
+                Ok(Ok(_)) => Ok(vec![0; batch.len()]),
+                Ok(Err(e)) => Err(c.write_error(&e)),
+                Err(_) => Err(c.no_answer()),
+            };
+        }
+        let events = batch.iter().flat_map(|p| p.events.iter());
+        let rows = match tokio::time::timeout(c.timeout, self.insert(events, n)).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => return Err(c.write_error(&e)),
+            Err(_) => return Err(c.no_answer()),
+        };
+        // The keys PostgreSQL reports as newly stored, by id; within the group, the first event with a key
+        // gets it, a later one is the duplicate.
+        let mut fresh: HashMap<uuid::Uuid, Vec<(String, String)>> =
+            HashMap::with_capacity(rows.len());
+        for row in rows {
+            let (site, session, id) = (|| {
+                Ok::<_, tokio_postgres::Error>((
+                    row.try_get::<_, String>(0)?,
+                    row.try_get::<_, String>(1)?,
+                    row.try_get::<_, &str>(2)?.parse().unwrap_or_default(),
+                ))
+            })()
+            .map_err(|e| WriteError::fatal(c.describe(&e)))?;
+            fresh.entry(id).or_default().push((site, session));
+        }
+        let mut take = |e: &EventRecord| {
+            let Some(keys) = fresh.get_mut(&e.event_id) else {
+                return false;
+            };
+            let (site, session) = (text_safe(&e.site), text_safe(&e.session_id));
+            match keys.iter().position(|(a, b)| *a == site && *b == session) {
+                Some(i) => {
+                    keys.swap_remove(i);
+                    true
                 }
-                let mut take = |e: &EventRecord| {
-                    let Some(keys) = fresh.get_mut(&e.event_id) else {
-                        return false;
-                    };
-                    let (site, session) = (text_safe(&e.site), text_safe(&e.session_id));
-                    match keys.iter().position(|(a, b)| *a == site && *b == session) {
-                        Some(i) => {
-                            keys.swap_remove(i);
-                            true
+                None => false,
+            }
+        };
+        Ok(batch
+            .iter()
+            .map(|p| p.events.iter().filter(|e| take(e)).count())
+            .collect())
+    }
+}
+
+struct Writer {
+    connector: Arc<Connector>,
+    /// The writer's connection; `None` while PostgreSQL is away (a background attempt gets it back).
+    session: Option<Session>,
+    /// Whether this process has applied the migrations (a node that started during an outage has not).
+    migrated: bool,
+    /// Why the last write or reconnect failed.
+    down_reason: String,
+    spool: Option<Arc<Spool>>,
+    health: Arc<Health>,
+}
+
+impl Writer {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Pending>,
+        queue: &Queue,
+        max_batch_events: usize,
+    ) {
+        let mut reconnect: Option<JoinHandle<Result<Session, WriteError>>> = None;
+        let mut retry_at = tokio::time::Instant::now();
+        loop {
+            let due = self.session.is_none() && reconnect.is_none();
+            // Biased: a finished reconnect, then a due one, then groups, so heavy traffic cannot starve
+            // the way back.
+            tokio::select! {
+                biased;
+                done = async { reconnect.as_mut().expect("guarded by the branch condition").await },
+                    if reconnect.is_some() =>
+                {
+                    reconnect = None;
+                    match done.unwrap_or_else(|e| Err(WriteError::transient(format!("reconnect task: {e}")))) {
+                        Ok(s) => {
+                            self.session = Some(s);
+                            self.migrated = true;
+                            self.health.wrote();
                         }
-                        None => false,
+                        Err(e) => {
+                            self.health.failed(&e.message);
+                            self.down_reason = e.message;
+                            retry_at = tokio::time::Instant::now() + RECONNECT_INTERVAL;
+                        }
                     }
-                };
-                Ok(batch
-                    .iter()
-                    .map(|p| p.events.iter().filter(|e| take(e)).count())
-                    .collect())
-            }
-            Err(e) => {
-                let msg = self.connector.describe(&e);
-                if client.is_closed() {
-                    self.session = None;
                 }
-                Err(msg)
+                () = tokio::time::sleep_until(retry_at), if due => {
+                    let (connector, migrate) = (self.connector.clone(), !self.migrated);
+                    reconnect = Some(tokio::spawn(async move { connector.session(migrate).await }));
+                }
+                first = rx.recv() => {
+                    let Some(first) = first else { break };
+                    let batch = take_batch(first, &mut rx, max_batch_events);
+                    let started = Instant::now();
+                    let (batch, result) = self.write(batch).await;
+                    queue.finish(batch, result, started.elapsed());
+                }
             }
+        }
+        if let Some(r) = reconnect {
+            r.abort();
+        }
+        tracing::debug!("postgres writer drained and stopped");
+    }
+
+    /// Writes a group to PostgreSQL, or, while it is away, to the spool (or refuses it).
+    async fn write(&mut self, batch: Vec<Pending>) -> (Vec<Pending>, Result<Written, WriteError>) {
+        if self.session.as_ref().is_some_and(Session::is_closed) {
+            // Closed while idle (the server restarted, an idle timeout): try a new one now rather than fail
+            // this group; a server that is really away fails this at once (or after the write timeout).
+            self.session = None;
+            match self.connector.session(!self.migrated).await {
+                Ok(s) => self.session = Some(s),
+                Err(e) => {
+                    self.health.failed(&e.message);
+                    self.down_reason = e.message;
+                }
+            }
+        }
+        if let Some(session) = &self.session {
+            match session.store(&batch, &self.connector).await {
+                Ok(inserted) => return (batch, Ok(Written::Stored(inserted))),
+                Err(e) if !e.transient && !session.is_closed() => return (batch, Err(e)),
+                Err(e) => {
+                    // The background reconnect takes over from here.
+                    self.session = None;
+                    self.health.failed(&e.message);
+                    self.down_reason = e.message;
+                }
+            }
+        }
+        self.spool_or_refuse(batch).await
+    }
+
+    async fn spool_or_refuse(
+        &self,
+        batch: Vec<Pending>,
+    ) -> (Vec<Pending>, Result<Written, WriteError>) {
+        let cause = self.down_reason.clone();
+        let Some(spool) = self.spool.clone() else {
+            return (batch, Err(WriteError::transient(cause)));
+        };
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = if batch.iter().all(Pending::is_probe) {
+                // A probe while away: only a spool whose disk failed needs to find out whether it works.
+                if spool.write_failing() {
+                    spool.probe()
+                } else {
+                    Ok(())
+                }
+            } else {
+                spool.append(batch.iter().flat_map(|p| p.events.iter()))
+            };
+            (batch, result)
+        })
+        .await;
+        match joined {
+            Ok((batch, Ok(()))) => (batch, Ok(Written::Spooled)),
+            Ok((batch, Err(e))) => (batch, Err(WriteError::transient(format!("{cause}; {e}")))),
+            // The submitters of a panicked append are answered "writer stopped" (their replies dropped).
+            Err(e) => (
+                Vec::new(),
+                Err(WriteError::fatal(format!("spool task: {e}"))),
+            ),
         }
     }
 }
@@ -317,12 +612,12 @@ impl Reader {
         if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let c = Arc::new(
-            self.connector
-                .connect()
-                .await
-                .map_err(StoreError::Unavailable)?,
-        );
+        let (c, _task) = self
+            .connector
+            .connect()
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let c = Arc::new(c);
         *slot = Some(c.clone());
         Ok(c)
     }
@@ -425,17 +720,37 @@ mod tests {
 
     #[test]
     fn bad_url_error_hides_the_password() {
-        let err = Connector::new("postgres://u:s3cretpw@host:notaport/db")
-            .err()
-            .expect("invalid");
+        let err = Connector::new(
+            "postgres://u:s3cretpw@host:notaport/db",
+            Duration::from_secs(1),
+        )
+        .err()
+        .expect("invalid");
         let text = err.to_string();
         assert!(!text.contains("s3cretpw"), "{text}");
+    }
+
+    #[test]
+    fn sqlstates_that_pass_are_transient() {
+        for code in [
+            "57P03", "57P01", "25006", "53100", "53300", "08006", "58030", "40001",
+        ] {
+            assert!(transient_code(&SqlState::from_code(code)), "{code}");
+        }
+        // Bugs and configuration mistakes stay 500.
+        for code in ["42P01", "42703", "23505", "22P05", "28P01", "3D000"] {
+            assert!(!transient_code(&SqlState::from_code(code)), "{code}");
+        }
     }
 
     #[tokio::test]
     async fn unreachable_server_error_hides_the_password() {
         // Port 1 on loopback: nothing listens there, the connect is refused at once.
-        let c = Connector::new("postgres://u:s3cretpw@127.0.0.1:1/db").unwrap();
+        let c = Connector::new(
+            "postgres://u:s3cretpw@127.0.0.1:1/db",
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let Err(err) = c.connect().await else {
             panic!("connect to port 1 succeeded")
         };

@@ -1,10 +1,11 @@
 //! The bounded write queue: admission counted in events, group-commit batching, and waking the submitters.
 //!
 //! Depth counts events from admission until their transaction has finished (committed or failed), so the
-//! memory held by a stalled writer is bounded by `queue_capacity` plus nothing else.
+//! memory held by a stalled writer is bounded by `queue_capacity` plus nothing else. Probes (see `health.rs`)
+//! travel the same way, outside the bound: a probe holds no events.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -13,12 +14,56 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 
+use super::health::Health;
 use super::{EventRecord, SubmitError, SubmitOutcome};
 
-/// One submit waiting for its commit.
+/// One submit waiting for its commit, or a probe: no events, and the writer makes one small write instead
+/// (the `write_probe` row) to learn whether the store takes writes.
 pub(crate) struct Pending {
     pub events: Vec<EventRecord>,
     reply: oneshot::Sender<Result<SubmitOutcome, SubmitError>>,
+}
+
+impl Pending {
+    pub fn is_probe(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// What a writer did with a group.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Written {
+    /// Committed to the store: for each submit of the group in order, how many of its events were new.
+    Stored(Vec<usize>),
+    /// The store could not take them; they are durable in the local spool, to be drained later.
+    Spooled,
+}
+
+/// Why a group was not written. Nothing of it was committed (or, after a lost connection, possibly all of
+/// it: event ids make the retry safe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WriteError {
+    /// The store cannot write now but may soon: unreachable, lost connection, starting up, failover,
+    /// timeout, locked, disk full, I/O error. Answered 503 with Retry-After; anything else is a bug (500).
+    pub transient: bool,
+    /// Never holds a secret (the backends redact it).
+    pub message: String,
+}
+
+impl WriteError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            transient: true,
+            message: message.into(),
+        }
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            transient: false,
+            message: message.into(),
+        }
+    }
 }
 
 /// The store's own metrics (registered once per open store).
@@ -96,6 +141,7 @@ pub(crate) struct Queue {
     /// `None` once closed: the writer drains what is in the channel and stops when it is empty.
     tx: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
     metrics: StoreMetrics,
+    health: Arc<Health>,
 }
 
 impl Queue {
@@ -104,6 +150,7 @@ impl Queue {
         capacity: usize,
         retry_after_secs: u64,
         metrics: StoreMetrics,
+        health: Arc<Health>,
     ) -> (Self, mpsc::UnboundedReceiver<Pending>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let queue = Self {
@@ -112,8 +159,31 @@ impl Queue {
             retry_after_secs,
             tx: Mutex::new(Some(tx)),
             metrics,
+            health,
         };
         (queue, rx)
+    }
+
+    /// Sends a probe to the writer and waits for its outcome (which the writer also reports to [`Health`]).
+    pub async fn probe(&self) -> Result<SubmitOutcome, SubmitError> {
+        let (reply, wait) = oneshot::channel();
+        let sent = {
+            let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+            match tx.as_ref() {
+                Some(tx) => tx
+                    .send(Pending {
+                        events: Vec::new(),
+                        reply,
+                    })
+                    .is_ok(),
+                None => false,
+            }
+        };
+        if !sent {
+            return Err(SubmitError::Closed);
+        }
+        wait.await
+            .unwrap_or_else(|_| Err(SubmitError::Failed("writer stopped".into())))
     }
 
     pub async fn submit(&self, events: Vec<EventRecord>) -> Result<SubmitOutcome, SubmitError> {
@@ -186,22 +256,23 @@ impl Queue {
     }
 
     /// Reports a finished group: wakes each submitter with its own counts (or the failure), records
-    /// metrics and frees the queue room. `inserted` is, for each submit of `batch` in order, how many of its
-    /// events were newly stored (the others were already there: retries).
+    /// metrics, tells [`Health`] and frees the queue room.
     pub fn finish(
         &self,
         batch: Vec<Pending>,
-        result: Result<Vec<usize>, String>,
+        result: Result<Written, WriteError>,
         elapsed: Duration,
     ) {
         let events: usize = batch.iter().map(|p| p.events.len()).sum();
+        let requests = batch.iter().filter(|p| !p.is_probe()).count() as u64;
         self.metrics.commit_seconds.observe(elapsed.as_secs_f64());
         self.metrics.batch_events.observe(events as f64);
         // Metrics and queue room are settled before anyone is woken, so a submitter that looks right
         // after its answer sees them.
         let answers: Vec<Result<SubmitOutcome, SubmitError>> = match result {
-            Ok(inserted) => {
+            Ok(Written::Stored(inserted)) => {
                 self.metrics.commits.inc();
+                self.health.wrote();
                 let answers: Vec<_> = batch
                     .iter()
                     .zip(inserted.into_iter().chain(std::iter::repeat(0)))
@@ -210,6 +281,7 @@ impl Queue {
                         Ok(SubmitOutcome {
                             inserted,
                             duplicates: p.events.len() - inserted,
+                            spooled: 0,
                         })
                     })
                     .collect();
@@ -218,13 +290,32 @@ impl Queue {
                 self.metrics.duplicates.inc_by((events - inserted) as u64);
                 answers
             }
-            Err(msg) => {
-                self.metrics.commit_errors.inc();
-                tracing::error!(events, error = %msg, "event store commit failed");
+            Ok(Written::Spooled) => {
+                self.health.answered(requests, 0);
                 batch
                     .iter()
-                    .map(|_| Err(SubmitError::Failed(msg.clone())))
+                    .map(|p| {
+                        Ok(SubmitOutcome {
+                            spooled: p.events.len(),
+                            ..SubmitOutcome::default()
+                        })
+                    })
                     .collect()
+            }
+            Err(e) => {
+                self.metrics.commit_errors.inc();
+                let answer = if e.transient {
+                    // Logged by `Health` once per outage, not per group.
+                    self.health.failed(&e.message);
+                    self.health.answered(0, requests);
+                    SubmitError::Unavailable {
+                        retry_after_secs: self.retry_after_secs,
+                    }
+                } else {
+                    tracing::error!(events, error = %e.message, "event store commit failed");
+                    SubmitError::Failed(e.message)
+                };
+                batch.iter().map(|_| Err(answer.clone())).collect()
             }
         };
         self.release(events);
@@ -286,7 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn busy_when_full_and_room_freed_after_finish() {
-        let (q, mut rx) = Queue::new(3, 7, StoreMetrics::new());
+        let (q, mut rx) = Queue::new(3, 7, StoreMetrics::new(), Arc::new(Health::new(false)));
         let q = std::sync::Arc::new(q);
         let q1 = q.clone();
         let first = tokio::spawn(async move { q1.submit(vec![event(1), event(2)]).await });
@@ -300,12 +391,17 @@ mod tests {
             })
         );
         // One of the two events was already stored.
-        q.finish(vec![p], Ok(vec![1]), Duration::from_millis(1));
+        q.finish(
+            vec![p],
+            Ok(Written::Stored(vec![1])),
+            Duration::from_millis(1),
+        );
         assert_eq!(
             first.await.unwrap(),
             Ok(SubmitOutcome {
                 inserted: 1,
-                duplicates: 1
+                duplicates: 1,
+                spooled: 0
             })
         );
         assert_eq!(q.depth.load(Ordering::Relaxed), 0);
@@ -313,7 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn oversized_submit_admitted_when_empty_and_closed_rejects() {
-        let (q, mut rx) = Queue::new(1, 1, StoreMetrics::new());
+        let (q, mut rx) = Queue::new(1, 1, StoreMetrics::new(), Arc::new(Health::new(false)));
         q.admit(5).expect("empty queue admits a large submit");
         q.release(5);
         q.close();
@@ -324,21 +420,60 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failure_reaches_every_waiter() {
-        let (q, mut rx) = Queue::new(10, 1, StoreMetrics::new());
+    async fn failure_reaches_every_waiter_as_unavailable_or_failed() {
+        let health = Arc::new(Health::new(false));
+        let (q, mut rx) = Queue::new(10, 4, StoreMetrics::new(), health.clone());
         let q = std::sync::Arc::new(q);
-        let (qa, qb) = (q.clone(), q.clone());
-        let a = tokio::spawn(async move { qa.submit(vec![event(1)]).await });
-        let b = tokio::spawn(async move { qb.submit(vec![event(2)]).await });
-        let first = rx.recv().await.unwrap();
-        let mut batch = vec![first];
-        batch.push(rx.recv().await.unwrap());
-        q.finish(batch, Err("disk full".into()), Duration::ZERO);
-        for h in [a, b] {
-            assert_eq!(
-                h.await.unwrap(),
-                Err(SubmitError::Failed("disk full".into()))
-            );
+        for (error, want) in [
+            (
+                WriteError::transient("disk full"),
+                SubmitError::Unavailable {
+                    retry_after_secs: 4,
+                },
+            ),
+            (
+                WriteError::fatal("no such table: events"),
+                SubmitError::Failed("no such table: events".into()),
+            ),
+        ] {
+            let (qa, qb) = (q.clone(), q.clone());
+            let a = tokio::spawn(async move { qa.submit(vec![event(1)]).await });
+            let b = tokio::spawn(async move { qb.submit(vec![event(2)]).await });
+            let first = rx.recv().await.unwrap();
+            let mut batch = vec![first];
+            batch.push(rx.recv().await.unwrap());
+            q.finish(batch, Err(error), Duration::ZERO);
+            for h in [a, b] {
+                assert_eq!(h.await.unwrap(), Err(want.clone()));
+            }
         }
+        // Only the transient failure made the store unavailable; a probe that writes ends it.
+        assert!(!health.is_available());
+        let q1 = q.clone();
+        let probe = tokio::spawn(async move { q1.probe().await });
+        let p = rx.recv().await.unwrap();
+        assert!(p.is_probe());
+        q.finish(vec![p], Ok(Written::Stored(vec![0])), Duration::ZERO);
+        assert_eq!(probe.await.unwrap(), Ok(SubmitOutcome::default()));
+        assert!(health.is_available());
+    }
+
+    #[tokio::test]
+    async fn spooled_groups_are_acknowledged_with_their_count() {
+        let (q, mut rx) = Queue::new(10, 1, StoreMetrics::new(), Arc::new(Health::new(true)));
+        let q = std::sync::Arc::new(q);
+        let q1 = q.clone();
+        let a = tokio::spawn(async move { q1.submit(vec![event(1), event(2)]).await });
+        let p = rx.recv().await.unwrap();
+        q.finish(vec![p], Ok(Written::Spooled), Duration::ZERO);
+        assert_eq!(
+            a.await.unwrap(),
+            Ok(SubmitOutcome {
+                inserted: 0,
+                duplicates: 0,
+                spooled: 2
+            })
+        );
+        assert_eq!(q.depth.load(Ordering::Relaxed), 0);
     }
 }

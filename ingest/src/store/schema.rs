@@ -144,6 +144,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: "ALTER TABLE events DROP CONSTRAINT events_pkey; \
                    CREATE UNIQUE INDEX events_site_session_event ON events (site, session_id, event_id);",
     },
+    Migration {
+        // One row the store rewrites to learn whether it can write (health.rs): a read answers while the disk
+        // is full or the server is a read-only standby, a write does not.
+        version: 6,
+        sqlite: "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);",
+        postgres: "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at_ms BIGINT NOT NULL);",
+    },
 ];
 
 /// The idempotency key's columns, the conflict target of both inserts.

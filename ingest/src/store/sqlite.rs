@@ -12,6 +12,10 @@
 //!
 //! Queries and deletes use a second connection (WAL lets it read while the writer writes); it runs on
 //! tokio's blocking pool, never on the async workers.
+//!
+//! A write that fails because the disk is full, an I/O error, or another process holding the write lock past
+//! `storage.write_timeout` is transient ([`write_error`]): its submitters get 503 with Retry-After, and
+//! probes (`health.rs`) find out when writes work again.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,7 +24,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, watch};
 
-use super::queue::{Pending, Queue};
+use super::health::Health;
+use super::queue::{Pending, Queue, WriteError, Written};
 use super::schema::{
     self, text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, INSERT_COLUMN_COUNT, MIGRATIONS,
     MIGRATIONS_TABLE_SQLITE,
@@ -36,11 +41,9 @@ use super::{EventRecord, StoreError};
 /// c64, similar events/s and p99 34-35 against 38-43 ms (bench/README.md, ingest-perf9). A database created
 /// with other pages keeps them (SQLite cannot change the page size of a WAL database).
 const PAGE_SIZE_BYTES: i64 = 4_096;
-/// How long one attempt to take the write lock waits before we log and try again.
+/// How long one attempt to take the write lock waits before we try again (a group waits for the lock up to
+/// `storage.write_timeout` in all; meanwhile the queue fills and new submits get `Busy`).
 const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a group may wait for a write lock held by another connection before its submitters get
-/// `Failed`. Meanwhile the queue fills and new submits get `Busy`.
-const WRITER_STALL_LIMIT: Duration = Duration::from_secs(60);
 /// Queries and deletes wait this long for a lock.
 const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the checkpointer copies the WAL into the database file. What it has not copied when the WAL
@@ -72,6 +75,10 @@ const SYNCER_POLL: Duration = Duration::from_micros(500);
 const RECEIVE_ORDER_SLACK_MS: i64 = 60_000;
 /// Rows per retention delete transaction, so the writer is never locked out for long.
 const DELETE_CHUNK_ROWS: i64 = 5_000;
+/// Free space a probe wants on the database's filesystem during an outage, about what a large group adds to
+/// the WAL. A nearly full disk still takes the probe's one row (into WAL space freed by a checkpoint), then
+/// refuses the next group: the store would flap between ready and not.
+const PROBE_MIN_FREE_BYTES: u64 = 4 << 20;
 
 /// The query side: one connection behind a mutex, used from the blocking pool.
 pub(crate) struct Reader {
@@ -84,9 +91,12 @@ pub(crate) async fn open(
     rx: mpsc::UnboundedReceiver<Pending>,
     queue: Arc<Queue>,
     max_batch_events: usize,
+    write_timeout: Duration,
+    health: Arc<Health>,
     writer_done: watch::Sender<bool>,
 ) -> Result<Reader, StoreError> {
     let path = file_path(path)?;
+    let db_path = path.clone();
     let (writer_conn, syncer, checkpointer, reader_conn) =
         tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -97,7 +107,7 @@ pub(crate) async fn open(
                     ))
                 })?;
             }
-            let mut w = connect(&path, WRITER_BUSY_TIMEOUT)?;
+            let mut w = connect(&path, WRITER_BUSY_TIMEOUT.min(write_timeout))?;
             migrate(&mut w)?;
             // 8 MiB: the hot pages (the right edge of each b-tree) fit; a bigger cache measured slower, as
             // SQLite walks the cache's hash table at the end of every transaction.
@@ -123,7 +133,7 @@ pub(crate) async fn open(
         .await
         .map_err(|e| StoreError::Unavailable(format!("open task failed: {e}")))??;
 
-    let mut writer = Writer::new(writer_conn);
+    let mut writer = Writer::new(writer_conn, db_path, write_timeout, health);
     let (synced_tx, synced_rx) = std::sync::mpsc::channel();
     let progress = Arc::new(SyncerProgress::default());
     let syncer_progress = progress.clone();
@@ -171,7 +181,8 @@ fn file_path(rest: &str) -> Result<PathBuf, StoreError> {
     Ok(PathBuf::from(rest))
 }
 
-fn connect(path: &Path, busy: Duration) -> Result<Connection, StoreError> {
+/// A connection in WAL mode with `synchronous=FULL` (the spool uses it as is).
+pub(super) fn connect(path: &Path, busy: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| {
         StoreError::Unavailable(format!(
             "cannot open sqlite database {}: {e}",
@@ -250,14 +261,20 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 /// The writer connection and the text of its cached insert.
 struct Writer {
     conn: Connection,
+    path: PathBuf,
     row_sql: String,
+    write_timeout: Duration,
+    health: Arc<Health>,
 }
 
 impl Writer {
-    fn new(conn: Connection) -> Self {
+    fn new(conn: Connection, path: PathBuf, write_timeout: Duration, health: Arc<Health>) -> Self {
         Self {
             conn,
+            path,
             row_sql: insert_sql(),
+            write_timeout,
+            health,
         }
     }
 
@@ -302,7 +319,9 @@ impl Writer {
                     }
                 }
             }
-            let result = open.and_then(|()| self.commit()).map(|()| group.inserted);
+            let result = open
+                .and_then(|()| self.commit())
+                .map(|()| Written::Stored(group.inserted));
             sent += 1;
             if synced
                 .send(Committed {
@@ -320,10 +339,18 @@ impl Writer {
         tracing::debug!("sqlite writer drained and stopped");
     }
 
-    /// Inserts one submit's events into the open transaction; on an error the transaction is rolled back
-    /// and the whole group fails.
-    fn insert_pending(&mut self, p: &Pending, group: &mut Group) -> Result<(), String> {
+    /// Inserts one submit's events into the open transaction (a probe writes its row instead); on an error
+    /// the transaction is rolled back and the whole group fails.
+    fn insert_pending(&mut self, p: &Pending, group: &mut Group) -> Result<(), WriteError> {
+        if p.is_probe() && self.health.in_outage() {
+            has_room(&self.path).map_err(|e| self.rollback(WriteError::transient(e)))?;
+        }
         let inserted = (|| {
+            if p.is_probe() {
+                self.conn
+                    .prepare_cached(WRITE_PROBE_SQL)?
+                    .execute([crate::clock::now_ms()])?;
+            }
             let mut stmt = self.conn.prepare_cached(&self.row_sql)?;
             let mut inserted = 0;
             for e in &p.events {
@@ -332,39 +359,79 @@ impl Writer {
             group.inserted.push(inserted);
             Ok::<_, rusqlite::Error>(())
         })();
-        inserted.map_err(|e| self.rollback(e.to_string()))
+        inserted.map_err(|e| self.rollback(write_error("insert", &e)))
     }
 
-    fn commit(&mut self) -> Result<(), String> {
+    fn commit(&mut self) -> Result<(), WriteError> {
         self.conn
             .execute_batch("COMMIT")
-            .map_err(|e| self.rollback(e.to_string()))
+            .map_err(|e| self.rollback(write_error("commit", &e)))
     }
 
-    fn rollback(&mut self, error: String) -> String {
+    fn rollback(&mut self, error: WriteError) -> WriteError {
         // Harmless when the transaction is already gone.
         let _ = self.conn.execute_batch("ROLLBACK");
         error
     }
 
-    /// Takes the write lock, waiting out another connection that holds it (up to the stall limit).
-    fn begin(&mut self) -> Result<(), String> {
+    /// Takes the write lock, waiting out another connection that holds it (up to `write_timeout`).
+    fn begin(&mut self) -> Result<(), WriteError> {
         let started = Instant::now();
-        let mut warned = false;
         loop {
             match self.conn.execute_batch("BEGIN IMMEDIATE") {
                 Ok(()) => return Ok(()),
-                Err(e) if is_busy(&e) && started.elapsed() < WRITER_STALL_LIMIT => {
-                    if !warned {
-                        tracing::warn!(
-                            "sqlite write lock held by another connection; writer waiting"
-                        );
-                        warned = true;
-                    }
+                Err(e) if is_busy(&e) && started.elapsed() < self.write_timeout => {}
+                Err(e) if is_busy(&e) => {
+                    return Err(WriteError::transient(format!(
+                        "sqlite write lock held by another connection for over {:?} ({e})",
+                        self.write_timeout
+                    )))
                 }
-                Err(e) => return Err(format!("cannot start transaction: {e}")),
+                Err(e) => return Err(write_error("begin", &e)),
             }
         }
+    }
+}
+
+/// Whether the filesystem holding `path` has [`PROBE_MIN_FREE_BYTES`] free for this process.
+pub(super) fn has_room(path: &Path) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let st = rustix::fs::statvfs(dir).map_err(|e| format!("statvfs {}: {e}", dir.display()))?;
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    if free < PROBE_MIN_FREE_BYTES {
+        return Err(format!(
+            "disk almost full: {free} bytes free on the filesystem of {}",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The probe's one-row write (see `health.rs`).
+const WRITE_PROBE_SQL: &str = "INSERT INTO write_probe (id, at_ms) VALUES (1, ?1) \
+     ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms";
+
+/// A failed statement as the writer reports it: transient when SQLite says the database is locked or busy,
+/// the disk is full, read-only or failing, or the file cannot be opened; anything else (a constraint, a
+/// missing table, corruption) is a bug or needs an operator, and stays a 500.
+pub(super) fn write_error(step: &str, e: &rusqlite::Error) -> WriteError {
+    let transient = matches!(e, rusqlite::Error::SqliteFailure(f, _) if matches!(
+        f.code,
+        ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::ReadOnly
+            | ErrorCode::CannotOpen
+            | ErrorCode::OutOfMemory
+            | ErrorCode::FileLockingProtocolFailed
+    ));
+    WriteError {
+        transient,
+        message: format!("sqlite {step}: {e}"),
     }
 }
 
@@ -403,7 +470,7 @@ impl SyncerProgress {
 /// A group the writer has committed (or failed), on its way to the syncer.
 struct Committed {
     batch: Vec<Pending>,
-    result: Result<Vec<usize>, String>,
+    result: Result<Written, WriteError>,
     started: Instant,
 }
 
@@ -436,9 +503,14 @@ impl Syncer {
             groups.extend(rx.try_iter());
             // One fsync covers every frame written so far, so it covers each of these commits.
             let synced = if groups.iter().any(|g| g.result.is_ok()) {
-                self.wal
-                    .sync_data()
-                    .map_err(|e| format!("fsync of {} failed: {e}", self.wal_path.display()))
+                self.wal.sync_data().map_err(|e| {
+                    // The commit is in the WAL but maybe not on the disk: not acknowledged, and the
+                    // sender's retry is stored once (event ids).
+                    WriteError::transient(format!(
+                        "fsync of {} failed: {e}",
+                        self.wal_path.display()
+                    ))
+                })
             } else {
                 Ok(())
             };
@@ -477,6 +549,8 @@ impl Checkpointer {
     fn run(self, stop: std::sync::mpsc::Receiver<()>) {
         let mut interval = CHECKPOINT_INTERVAL;
         let mut last = None;
+        // A full or failing disk fails every pass (250 a second): one line when that starts, one when it ends.
+        let mut failing = Failing::default();
         loop {
             match stop.recv_timeout(interval) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -492,7 +566,7 @@ impl Checkpointer {
                         r.get::<_, i64>(2)?,
                     ))
                 })
-                .map_err(|e| tracing::warn!(error = %e, "sqlite wal checkpoint failed"))
+                .map_err(|e| failing.failed("sqlite wal checkpoint", &e.to_string()))
                 .ok();
             // Nothing written since the last pass: nothing to flush, and no hurry until the writer is back.
             if progress.is_some_and(|(busy, _, _)| busy == 0) && progress == last {
@@ -504,9 +578,34 @@ impl Checkpointer {
             // SQLite fsyncs the database file only after a checkpoint that copied the whole WAL, which
             // a passive one never does while the writer commits. Flushing here keeps the copied pages from
             // piling up for the writer's bound checkpoint, whose fsync would otherwise stall every submitter.
-            if let Err(e) = self.db_file.sync_data() {
-                tracing::warn!(error = %e, "fsync of the sqlite database file failed");
+            match self.db_file.sync_data() {
+                Err(e) => failing.failed("fsync of the sqlite database file", &e.to_string()),
+                // Works again once a pass copies the whole WAL and flushes it.
+                Ok(()) if matches!(progress, Some((0, frames, copied)) if frames > 0 && copied == frames) => {
+                    failing.ok()
+                }
+                Ok(()) => {}
             }
+        }
+    }
+}
+
+/// Whether the checkpointer's passes fail, so it logs a change, not every pass.
+#[derive(Default)]
+struct Failing(bool);
+
+impl Failing {
+    fn failed(&mut self, what: &str, error: &str) {
+        if !self.0 {
+            tracing::warn!(error, "{what} failed; retrying quietly until it works");
+            self.0 = true;
+        }
+    }
+
+    fn ok(&mut self) {
+        if self.0 {
+            tracing::info!("sqlite checkpoints work again");
+            self.0 = false;
         }
     }
 }
@@ -531,8 +630,12 @@ fn insert_sql() -> String {
     )
 }
 
-/// Binds and runs the cached single-row insert; true when the row was new (not a retry).
-fn insert_row(stmt: &mut rusqlite::CachedStatement<'_>, e: &EventRecord) -> rusqlite::Result<bool> {
+/// Binds parameters 1 to 17 ([`INSERT_COLUMNS`] in order) and runs the cached statement; true when it
+/// inserted a row (a retry's conflict inserts none). The spool's append shares it.
+pub(super) fn insert_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    e: &EventRecord,
+) -> rusqlite::Result<bool> {
     stmt.raw_bind_parameter(1, &e.event_id.as_bytes()[..])?;
     stmt.raw_bind_parameter(2, text_safe(&e.site))?;
     stmt.raw_bind_parameter(3, text_safe(&e.session_id))?;
