@@ -1,6 +1,12 @@
 //! Test support for the ingest tests: test databases (real SQLite, real PostgreSQL) and a real server on
-//! 127.0.0.1:0 over them.
+//! 127.0.0.1:0 over them. For the outage tests: [`pg_cluster`] (a PostgreSQL cluster of the test's own, to
+//! stop and start), [`mounts`] (file systems that fill up or fail), [`ingest_process`] (the binary, its logs,
+//! SIGKILL, and a recording load).
 #![allow(dead_code)]
+
+pub mod ingest_process;
+pub mod mounts;
+pub mod pg_cluster;
 
 use std::path::PathBuf;
 use vantage_common::ShutdownTrigger;

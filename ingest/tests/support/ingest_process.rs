@@ -1,0 +1,281 @@
+//! The real `vantage-ingest` binary as a child process (its JSON log lines, SIGKILL, restarts), and a load of
+//! concurrent senders that records every answer, for the outage tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::KEY;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vantage-ingest");
+
+/// Generous: the machine may be small and busy.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
+pub struct IngestProcess {
+    pub base: String,
+    pub client: reqwest::Client,
+    child: Option<tokio::process::Child>,
+    config: PathBuf,
+    log: PathBuf,
+    port: u16,
+}
+
+impl IngestProcess {
+    /// Writes `config` (its `listen:` is overridden) into `dir` and runs the binary until `/healthz` answers.
+    pub async fn start(dir: &Path, config: &str) -> IngestProcess {
+        let path = dir.join("ingest.yaml");
+        std::fs::write(&path, config).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut p = IngestProcess {
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            child: None,
+            config: path,
+            log: dir.join("ingest.log"),
+            port,
+        };
+        p.spawn().await;
+        p
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = tokio::process::Command::new(BIN)
+            .args(["run", "--log-format", "json", "-c"])
+            .arg(&self.config)
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("vantage-ingest exited with {status}:\n{}", self.output());
+            }
+            let up = self
+                .client
+                .get(self.url("/healthz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if up {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vantage-ingest did not answer /healthz:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts the binary again on the same config and port (after [`Self::kill9`]).
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn().await;
+    }
+
+    /// SIGKILL, and wait until it is gone.
+    pub async fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Everything the process wrote (JSON log lines and anything else).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The JSON log lines so far.
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.output()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Log lines whose message is `message`.
+    pub fn logged(&self, message: &str) -> Vec<Value> {
+        self.log_lines()
+            .into_iter()
+            .filter(|l| l["message"].as_str() == Some(message))
+            .collect()
+    }
+
+    pub async fn readyz(&self) -> u16 {
+        self.client
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .map_or(0, |r| r.status().as_u16())
+    }
+
+    /// An unlabelled sample of `/metrics` (`None` when absent).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// Polls `cond` every 100 ms until it holds; fails with `what` and the log after [`PATIENCE`].
+    pub async fn wait_for<F, Fut>(&self, what: &str, mut cond: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + PATIENCE;
+        while !cond().await {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Posts one batch of `n` fresh events of `session`: the answer and the event ids sent.
+    pub async fn post(&self, session: &str, n: usize) -> Sent {
+        post(&self.client, &self.base, session, n).await
+    }
+}
+
+/// What one request got.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// 0: no HTTP answer at all.
+    pub status: u16,
+    pub retry_after: Option<String>,
+    /// `accepted` of a 202.
+    pub accepted: u64,
+    pub at: Instant,
+}
+
+/// `n` page loads with fresh ids (UUIDv4) in `session`.
+pub fn batch(session: &str, n: usize) -> (Value, Vec<uuid::Uuid>) {
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::new_v4()).collect();
+    let events: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({
+                "type": "page_load", "session_id": session, "timestamp": super::now_ms(),
+                "event_id": id.to_string(),
+                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+                "page": {"url": "https://shop.example.com/products/42", "referrer": ""},
+                "metrics": {"ttfb": 100, "total": 480}
+            })
+        })
+        .collect();
+    (json!({ "events": events }), ids)
+}
+
+pub async fn post(client: &reqwest::Client, base: &str, session: &str, n: usize) -> Sent {
+    let (body, ids) = batch(session, n);
+    let sent = client
+        .post(format!("{base}/v1/events"))
+        .header("x-api-key", KEY)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await;
+    let answer = match sent {
+        Err(_) => Answer {
+            status: 0,
+            retry_after: None,
+            accepted: 0,
+            at: Instant::now(),
+        },
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            Answer {
+                status,
+                retry_after,
+                accepted: body["accepted"].as_u64().unwrap_or(0),
+                at: Instant::now(),
+            }
+        }
+    };
+    (answer, ids)
+}
+
+/// One request's answer and the ids of the events it carried.
+pub type Sent = (Answer, Vec<uuid::Uuid>);
+
+/// Concurrent senders, each posting `batch`-event batches in a closed loop with `pause` between requests,
+/// recording every answer with the ids it carried.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<Sent>>>,
+}
+
+impl Load {
+    pub fn start(base: &str, senders: usize, batch: usize, pause: Duration) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..senders)
+            .map(|t| {
+                let (stop, base) = (stop.clone(), base.to_string());
+                tokio::spawn(async move {
+                    let client = reqwest::Client::builder()
+                        .timeout(Duration::from_secs(60))
+                        .build()
+                        .unwrap();
+                    let mut answers = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        answers.push(post(&client, &base, &format!("load-{t}"), batch).await);
+                        tokio::time::sleep(pause).await;
+                    }
+                    answers
+                })
+            })
+            .collect();
+        Load { stop, tasks }
+    }
+
+    pub async fn stop(self) -> Vec<Sent> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        for t in self.tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    }
+}
