@@ -205,15 +205,19 @@
     );
   }
 
+  // Answers worth another try: timeout, rate limit, and a server or proxy that is failing, restarting or
+  // overloaded (the ingest answers 503 while its store is away). Network errors are retried too.
+  const RETRY = [408, 429, 500, 502, 503, 504];
+
   function done(b, res) {
     sending = 0;
-    const st = res ? res.status : 0;
     const i = outbox.indexOf(b);
     if (i < 0) return pump();
-    if (res && st != 429 && st != 503) {
-      // Delivered, or refused for good (4xx, other 5xx): resending would not help; a refusal counts as dropped.
+    if (res && RETRY.indexOf(res.status) < 0) {
+      // Delivered, or refused for good (a 4xx caused by the batch itself): resending would not help. The
+      // server counts what it refuses; `dropped` is only what the SDK gave up on, carried to the next batch.
       outbox.splice(i, 1);
-      if (st > 299) drop(b);
+      if (res.status > 299) dropped += b.dropped || 0;
       return pump();
     }
     b.tries = (b.tries || 0) + 1;

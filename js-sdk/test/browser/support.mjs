@@ -1,6 +1,6 @@
 // support.mjs: fixtures for the browser tests: headless Chromium (playwright-core, system chromium), a static
 // server for the test pages and their APIs, a real vantage-ingest with a SQLite store, and a recording proxy
-// in front of it that can answer 503 to the first N batches.
+// in front of it that can answer errors of its own instead of forwarding (the first N batches, or by a schedule).
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -204,9 +204,11 @@ export async function startIngest(origins) {
 
 /**
  * A recording reverse proxy in front of the ingest: every request (method, headers, parsed batch, status
- * answered) is kept in `log`. The first `fail` POSTs are answered 503 with Retry-After: 1.
+ * answered) is kept in `log`. The first `fail` POSTs are answered 503 with Retry-After: 1; or, with
+ * `fault(entry)`, each POST for which it returns a status gets that status instead of the ingest's answer
+ * (Retry-After: 1 with a 503, as the ingest sends it; none with other codes, as proxies send them).
  */
-export async function startProxy(target, { fail = 0 } = {}) {
+export async function startProxy(target, { fail = 0, fault } = {}) {
   const log = [];
   let failed = 0;
   const server = http.createServer(async (req, res) => {
@@ -219,12 +221,12 @@ export async function startProxy(target, { fail = 0 } = {}) {
       } catch (e) {
         entry.batch = null;
       }
-      if (failed < fail) {
-        failed++;
-        entry.status = 503;
+      const status = fault ? fault(entry) : failed < fail && (failed++, 503);
+      if (status) {
+        entry.status = status;
         const cors = req.headers.origin ? { 'access-control-allow-origin': req.headers.origin, 'access-control-expose-headers': 'retry-after' } : {};
-        res.writeHead(503, { 'retry-after': '1', 'content-type': 'application/json', ...cors });
-        return res.end('{"error":"store busy"}');
+        res.writeHead(status, { ...(status === 503 && { 'retry-after': '1' }), 'content-type': 'application/json', ...cors });
+        return res.end(JSON.stringify({ error: `test fault ${status}` }));
       }
     }
     const headers = { ...req.headers };
@@ -266,15 +268,15 @@ export async function launch() {
 
 /**
  * The usual test setup: a static site, the real ingest allowing that site's origin, a recording proxy in
- * front of the ingest (`fail` first POSTs answered 503), the page variables pointing the SDK at the proxy,
+ * front of the ingest (`fail` first POSTs answered 503, or `fault` as in startProxy), the page variables pointing the SDK at the proxy,
  * and a browser; all stopped when the test ends.
  */
-export async function startStack(t, { fail = 0 } = {}) {
+export async function startStack(t, { fail = 0, fault } = {}) {
   const site = await startStatic();
   t.after(site.close);
   const ingest = await startIngest([site.url]);
   t.after(ingest.stop);
-  const proxy = await startProxy(ingest.url, { fail });
+  const proxy = await startProxy(ingest.url, { fail, fault });
   t.after(proxy.close);
   Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
   const browser = await launch();

@@ -1,5 +1,6 @@
-// Retry: network errors, 429 and 503 are retried with exponential backoff and jitter, honouring Retry-After;
-// other answers are final; a batch is given up after maxRetries and counted as dropped.
+// Retry: network errors, 408, 429, 500, 502, 503 and 504 are retried with exponential backoff and jitter,
+// honouring Retry-After; other answers are final and not counted as dropped (the server counts its refusals);
+// a batch is given up after maxRetries and counted as dropped.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { started } from './harness.mjs';
@@ -58,15 +59,53 @@ test('backoff steps are capped by retryMax', async () => {
   assert.deepEqual(gaps(b.requests), [750, 1500, 3000, 3750, 3750, 3750, 3750, 3750]);
 });
 
-test('answers other than 429/503 are final: no retry, refused events counted, next batch goes on', async () => {
-  const b = started({ respond: (_r, n) => (n === 1 ? { status: 400 } : { status: 202 }) }, { batchSize: 1 });
-  b.rum.track('bad');
-  b.rum.track('good');
-  await b.advance(60_000);
-  assert.deepEqual(b.requests.map((r) => r.body.events[0].name), ['bad', 'good']);
-  b.rum.track('later');
-  await b.settle();
-  assert.equal(b.requests[2].body.dropped, 1, 'the refused event is reported as dropped in the next batch');
+test('a failing or restarting server or proxy (500, 502, 503, 504) and 408 are retried, honouring Retry-After', async () => {
+  for (const status of [408, 500, 502, 503, 504]) {
+    const b = started({ respond: (_r, n) => (n <= 2 ? { status, headers: { 'Retry-After': '3' } } : { status: 202 }) });
+    b.rum.track('x');
+    b.rum.flush();
+    await b.advance(60_000);
+    assert.equal(b.requests.length, 3, `${status}: two refusals, then delivered`);
+    assert.deepEqual(gaps(b.requests), [3000, 3000], `${status}: Retry-After is the lower bound`);
+    assert.equal(new Set(b.requests.map((r) => r.body.batch_id)).size, 1, `${status}: the same batch`);
+    b.rum.track('next');
+    b.rum.flush();
+    await b.settle();
+    assert.equal(b.requests[3].body.dropped, undefined, `${status}: nothing was dropped`);
+  }
+});
+
+test('an outage that alternates 503, 502 and 500 loses nothing while retries last', async () => {
+  const fates = [503, 502, 500, 503, 502, 500];
+  const b = started({ respond: (_r, n) => ({ status: fates[n - 1] || 202 }) });
+  for (let i = 0; i < 10; i++) b.rum.track('e' + i);
+  await b.advance(120_000);
+  assert.equal(b.requests.length, 7, 'six refusals (maxRetries), then delivered');
+  assert.deepEqual(b.requests[6].body.events.map((e) => e.name), [...Array(10).keys()].map((i) => 'e' + i));
+  assert.equal(b.requests[6].body.dropped, undefined);
+});
+
+test('other answers are final: no retry, not counted as dropped, next batch goes on', async () => {
+  for (const status of [400, 401, 403, 404, 413, 415, 422, 501]) {
+    const b = started({ respond: (_r, n) => (n === 1 ? { status } : { status: 202 }) }, { batchSize: 1 });
+    b.rum.track('bad');
+    b.rum.track('good');
+    await b.advance(60_000);
+    assert.deepEqual(b.requests.map((r) => r.body.events[0].name), ['bad', 'good'], `${status}`);
+    b.rum.track('later');
+    await b.settle();
+    assert.equal(b.requests[2].body.dropped, undefined, `${status}: a refusal is the server's to count`);
+  }
+});
+
+test('a refused batch passes on the count of events dropped before it', async () => {
+  const b = started({ respond: (_r, n) => (n === 1 ? { status: 400 } : { status: 202 }) }, { maxQueue: 2, batchSize: 5, flushInterval: 1000 });
+  ['a', 'b', 'c'].forEach((n) => b.rum.track(n)); // 'a' dropped by the queue bound
+  await b.advance(1000);
+  assert.equal(b.requests[0].body.dropped, 1);
+  b.rum.track('d');
+  await b.advance(1000);
+  assert.equal(b.requests[1].body.dropped, 1, 'the count was not lost with the refused batch');
 });
 
 test('after maxRetries the batch is given up, memory is freed and the loss is reported in the next batch', async () => {
