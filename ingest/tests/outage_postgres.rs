@@ -599,3 +599,52 @@ async fn spool_full_too_old_or_its_disk_full_answers_503() {
     }
     assert_stored_once(&url, &acked).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_example_config_spools_by_default() {
+    let pg = std::sync::Arc::new(tokio::task::spawn_blocking(PgCluster::start).await.unwrap());
+    let url = pg.url("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/ingest-postgres.yaml"
+    ))
+    .unwrap();
+    let spool = dir.path().join("spool.db");
+    let ingest = IngestProcess::start_with_env(
+        dir.path(),
+        &example,
+        &[
+            ("RUM_STORAGE_URL", &url),
+            ("RUM_SPOOL_PATH", spool.to_str().unwrap()),
+            ("RUM_SHOP_KEY", KEY),
+        ],
+    )
+    .await;
+    {
+        let pg = pg.clone();
+        blocking(move || pg.stop()).await;
+    }
+    let (a, ids) = ingest.post("example", 20).await;
+    assert_eq!(
+        (a.status, a.accepted),
+        (202, 20),
+        "{a:?}\n{}",
+        ingest.output()
+    );
+    assert_eq!(
+        ingest.metric("vantage_ingest_spool_events").await,
+        Some(20.0)
+    );
+    assert!(spool.exists());
+    {
+        let pg = pg.clone();
+        blocking(move || pg.start_again()).await;
+    }
+    ingest
+        .wait_for("the spool to be drained", || async {
+            ingest.metric("vantage_ingest_spool_events").await == Some(0.0)
+        })
+        .await;
+    assert_stored_once(&url, &ids.into_iter().collect()).await;
+}

@@ -23,11 +23,17 @@ pub struct IngestProcess {
     config: PathBuf,
     log: PathBuf,
     port: u16,
+    env: Vec<(String, String)>,
 }
 
 impl IngestProcess {
     /// Writes `config` (its `listen:` is overridden) into `dir` and runs the binary until `/healthz` answers.
     pub async fn start(dir: &Path, config: &str) -> IngestProcess {
+        Self::start_with_env(dir, config, &[]).await
+    }
+
+    /// [`Self::start`] with these environment variables (for `${VAR}` in the config).
+    pub async fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> IngestProcess {
         let path = dir.join("ingest.yaml");
         std::fs::write(&path, config).unwrap();
         let port = {
@@ -44,6 +50,10 @@ impl IngestProcess {
             config: path,
             log: dir.join("ingest.log"),
             port,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         p.spawn().await;
         p
@@ -59,6 +69,7 @@ impl IngestProcess {
             .args(["run", "--log-format", "json", "-c"])
             .arg(&self.config)
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
