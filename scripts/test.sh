@@ -40,10 +40,21 @@ ensure_postgres() {
     echo "PostgreSQL did not start" >&2; return 1
 }
 
+# The ingest's outage tests run PostgreSQL clusters of their own (initdb, pg_ctl from /usr/lib/postgresql/*/bin)
+# and mount small file systems (tmpfs; ext2 on a loop device).
+ensure_postgres_server() {
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+    step "installing Debian package: postgresql (server binaries for the outage tests)"
+    if [ -z "$apt_updated" ]; then need_root apt-get update -qq; apt_updated=1; fi
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+}
+
 step "prerequisites"
 install_debs pg_isready:postgresql-client promtool:prometheus prometheus:prometheus \
     prometheus-alertmanager:prometheus-alertmanager chromium:chromium node:nodejs npm:npm curl:curl jq:jq
+install_debs chattr:e2fsprogs mkfs.ext2:e2fsprogs losetup:mount pgrep:procps runuser:util-linux
 ensure_postgres
+ensure_postgres_server
 export VANTAGE_TEST_POSTGRES_URL=${VANTAGE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 step "cargo fmt --check"
