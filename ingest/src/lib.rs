@@ -15,7 +15,8 @@
 //! - [`metrics`]: RUM metrics and the server's own telemetry.
 //! - [`protocol_errors`]: client mistakes at the HTTP level, counted instead of logged at ERROR.
 //! - [`http`]: one module per endpoint group.
-//! - [`store`]: the durable event store (SQLite / PostgreSQL) with group commit.
+//! - [`store`]: the durable event store (SQLite / PostgreSQL) with group commit, its health while the database
+//!   is away, and a PostgreSQL store's local spool.
 
 pub mod auth;
 pub mod body_budget;
