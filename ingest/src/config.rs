@@ -142,10 +142,27 @@ pub struct Limits {
     pub body_min_rate: u64,
     /// Most client connections open at once. Past it the server stops accepting (new connections wait in
     /// the listen backlog) instead of running out of file descriptors. At startup the open-file limit is
-    /// raised to its hard limit, and the cap is lowered to stay 256 descriptors below it (logged).
+    /// raised to its hard limit, and the cap is lowered so that two descriptors per connection (the socket and
+    /// the watchdog's handle on it) stay 256 below it (logged).
     /// Default 10000.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// On a kept-alive connection, longest time from the end of one request (or the connection's start) to
+    /// the next complete request head: a connection that sends nothing, half a head, or a head one byte at a
+    /// time is closed after it. (Idle connections are closed after 5s by the keep-alive timer first.) At least
+    /// 6s. Default 15s.
+    #[serde(
+        default = "default_head_timeout",
+        with = "vantage_common::serde_duration"
+    )]
+    pub head_timeout: Duration,
+    /// Longest time an answer may wait unsent because the client stopped reading (its receive window is
+    /// closed); the connection is then closed. Default 15s.
+    #[serde(
+        default = "default_answer_stall_timeout",
+        with = "vantage_common::serde_duration"
+    )]
+    pub answer_stall_timeout: Duration,
     /// Most events in one batch (more -> 413). Default 500.
     #[serde(default = "default_max_events")]
     pub max_events_per_batch: usize,
@@ -172,6 +189,8 @@ impl Default for Limits {
             body_timeout: default_body_timeout(),
             body_min_rate: default_body_min_rate(),
             max_connections: default_max_connections(),
+            head_timeout: default_head_timeout(),
+            answer_stall_timeout: default_answer_stall_timeout(),
             max_events_per_batch: default_max_events(),
             max_string_len: default_max_string(),
             max_past: default_max_past(),
@@ -224,6 +243,12 @@ fn default_body_min_rate() -> u64 {
 }
 fn default_max_connections() -> usize {
     10_000
+}
+fn default_head_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_answer_stall_timeout() -> Duration {
+    Duration::from_secs(15)
 }
 fn default_max_events() -> usize {
     500
@@ -350,6 +375,22 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
             "limits:",
             0,
             "body_timeout and max_connections must be above 0",
+        ));
+    }
+    if l.head_timeout < Duration::from_secs(6) {
+        return Err(loaded.error_at(
+            "limits.head_timeout",
+            "head_timeout:",
+            0,
+            "must be at least 6s (longer than the 5s keep-alive, or idle connections would be cut as stalled)",
+        ));
+    }
+    if l.answer_stall_timeout.is_zero() {
+        return Err(loaded.error_at(
+            "limits.answer_stall_timeout",
+            "answer_stall_timeout:",
+            0,
+            "must be above 0",
         ));
     }
     let mut sites = Vec::new();

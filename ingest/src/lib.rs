@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: the YAML config (`config/ingest.yaml`), defaults and semantic checks.
+//! - [`conn_watchdog`]: deadlines actix leaves open on kept-alive connections (later heads, unread answers).
 //! - [`startup`]: builds the actix app on a given listener and runs it until a [`vantage_common::Shutdown`].
 //! - [`auth`]: API keys, site tokens and admin tokens (JWT), allowed origins.
 //! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
@@ -23,6 +24,7 @@ pub mod body_budget;
 pub mod cardinality;
 pub mod clock;
 pub mod config;
+pub mod conn_watchdog;
 pub mod decode;
 pub mod event;
 pub mod http;

@@ -3,6 +3,7 @@
 use crate::body_budget::BodyBudget;
 use crate::cardinality::Budgets;
 use crate::config::Settings;
+use crate::conn_watchdog::{ConnGuard, Watchdog};
 use crate::http;
 use crate::metrics::{route_label, Metrics};
 use crate::ratelimit::RateLimiter;
@@ -15,6 +16,8 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpServer};
 use prometheus_client::registry::Registry;
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vantage_common::{Shutdown, ShutdownTrigger};
 
@@ -28,6 +31,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub ua: UaParser,
     pub body_budget: BodyBudget,
+    /// Deadlines on kept-alive connections (heads of later requests, answers the client does not read).
+    pub watchdog: Arc<Watchdog>,
     /// Fires when the server starts shutting down: requests still waiting for their body give up at once.
     pub shutdown: Shutdown,
 }
@@ -76,6 +81,11 @@ impl Application {
         .map_err(|e| anyhow::anyhow!("{}", settings.redactor.redact(&e.to_string())))?;
         let limiter = RateLimiter::new(settings.sites.iter().map(|s| s.rate_limit).collect());
         let body_budget = BodyBudget::new(settings.limits.body_memory_bytes, &mut registry);
+        let watchdog = Watchdog::new(
+            settings.limits.head_timeout,
+            settings.limits.answer_stall_timeout,
+            &mut registry,
+        );
         let (stopping, shutdown) = vantage_common::shutdown::channel();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let max_connections = connection_cap(settings.limits.max_connections);
@@ -88,6 +98,7 @@ impl Application {
             limiter,
             ua: UaParser::default(),
             body_budget,
+            watchdog: watchdog.clone(),
             shutdown,
         });
         let port = listener.local_addr()?.port();
@@ -117,6 +128,14 @@ impl Application {
                 // CDNs and uptime checks ask with HEAD; actix sends the same headers without the body.
                 .route("/rum-sdk.js", web::head().to(http::sdk::get))
         })
+        // Every plain TCP connection is registered with the watchdog for as long as actix keeps it.
+        .on_connect(move |io, data| {
+            if let Some(socket) = io.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                if let Some(guard) = watchdog.register(socket.as_raw_fd()) {
+                    data.insert(guard);
+                }
+            }
+        })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .workers(workers)
@@ -144,6 +163,7 @@ impl Application {
     pub async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let retention = tokio::spawn(retention_loop(self.state.clone(), shutdown.clone()));
+        let watchdog = tokio::spawn(self.state.watchdog.clone().run());
         let stopping = self.stopping;
         let stopper = tokio::spawn(async move {
             shutdown.recv().await;
@@ -156,6 +176,7 @@ impl Application {
         let served = self.server.await;
         stopper.abort();
         retention.abort();
+        watchdog.abort();
         self.state.store.shutdown().await;
         tracing::info!("shutdown: store drained and committed");
         Ok(served?)
@@ -190,6 +211,8 @@ async fn track_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
+    // A request in progress: the connection's head deadline waits for its end.
+    let _in_progress = req.conn_data::<ConnGuard>().map(ConnGuard::request);
     let res = next.call(req).await?;
     if let Some(state) = state {
         let route = route_label(res.request().match_pattern().as_deref());
@@ -230,11 +253,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// database connections, the runtime's own.
 pub const FD_RESERVE: u64 = 256;
 
-/// The connection cap in force: `configured`, lowered to stay [`FD_RESERVE`] below the open-file limit,
+/// The connection cap in force: `configured`, lowered so that two descriptors per connection stay
+/// [`FD_RESERVE`] below the open-file limit,
 /// which is first raised to its hard limit (the soft limit is often 1024 while the hard one is far higher).
 pub fn connection_cap(configured: usize) -> usize {
     let files = raise_open_file_limit();
-    let cap = usize::try_from(files.saturating_sub(FD_RESERVE))
+    // Each connection takes two descriptors: its socket, and the duplicate the connection watchdog holds.
+    let cap = usize::try_from(files.saturating_sub(FD_RESERVE) / 2)
         .unwrap_or(usize::MAX)
         .clamp(1, configured.max(1));
     if cap < configured {

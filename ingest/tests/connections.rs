@@ -426,7 +426,8 @@ async fn open_file_limit_is_raised_and_caps_connections() {
         .expect("the cap is logged");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["open_file_limit"].as_u64(), Some(hard.rlim_max));
-    assert_eq!(v["cap"].as_u64(), Some(hard.rlim_max - 256));
+    // Two descriptors per connection (the socket and the watchdog's duplicate).
+    assert_eq!(v["cap"].as_u64(), Some((hard.rlim_max - 256) / 2));
     assert_eq!(v["level"], "WARN", "{line}");
 }
 
@@ -474,4 +475,148 @@ async fn client_protocol_mistakes_are_counted_not_logged_as_errors() {
         .filter(|l| l.contains("\"level\":\"ERROR\""))
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// Reads one complete answer to a GET (head, then `Content-Length` bytes of body).
+async fn read_answer(s: &mut tokio::net::TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "closed before the answer: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + len {
+                return text;
+            }
+        }
+    }
+}
+
+/// actix times only a connection's first request head: on a kept-alive connection, the next head could stall
+/// half-way, or arrive a byte at a time, and hold the connection for as long as the client liked (one was open
+/// after 15 s). `limits.head_timeout` now closes both.
+#[tokio::test]
+async fn a_later_head_that_stalls_or_trickles_is_cut_at_head_timeout() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Process::start(db, &limits("  head_timeout: 6s\n")).await;
+    let base = server.url("");
+    let open = |trickle: bool| {
+        let addr = server.addr;
+        tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            assert!(read_answer(&mut s).await.starts_with("HTTP/1.1 200"));
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+            let start = Instant::now();
+            let mut buf = [0u8; 1024];
+            loop {
+                let wait = if trickle {
+                    Duration::from_millis(300)
+                } else {
+                    secs(60)
+                };
+                match tokio::time::timeout(wait, s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+                    Ok(Ok(_)) => {}
+                    Err(_) if !trickle => return None,
+                    Err(_) => {
+                        if s.write_all(b"a").await.is_err() {
+                            return Some(start.elapsed());
+                        }
+                        if start.elapsed() > secs(60) {
+                            return None;
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let (stalled, trickled) = (open(false), open(true));
+    for (what, conn) in [("stalled", stalled), ("trickled", trickled)] {
+        let closed = conn
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{what} head still open after 60 s"));
+        assert!(closed < secs(12), "{what} head closed after {closed:?}");
+    }
+    wait_for_metric(
+        &base,
+        "vantage_ingest_connections_closed_total{reason=\"head_timeout\"}",
+        |v| v >= 2.0,
+        secs(10),
+    )
+    .await;
+    // Kept-alive connections that behave are left alone.
+    let mut good = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    for _ in 0..3 {
+        good.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_answer(&mut good).await.starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// A client that sends requests and never reads the answers: the server's writes used to wait forever. Once
+/// an answer has waited unsent for `limits.answer_stall_timeout`, the connection is closed.
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_at_answer_stall_timeout() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Process::start(db, &limits("  answer_stall_timeout: 3s\n")).await;
+    let base = server.url("");
+    let s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut read, mut write) = s.into_split();
+    // ~10 KB answers, pipelined, far more than the two sockets' buffers hold.
+    const N: usize = 3_000;
+    let writer = tokio::spawn(async move {
+        let req = b"GET /rum-sdk.js HTTP/1.1\r\nHost: x\r\n\r\n";
+        for _ in 0..N {
+            if write.write_all(req).await.is_err() {
+                return;
+            }
+        }
+    });
+    wait_for_metric(
+        &base,
+        "vantage_ingest_connections_closed_total{reason=\"write_stalled\"}",
+        |v| v >= 1.0,
+        secs(30),
+    )
+    .await;
+    writer.abort();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 65536];
+    let drained = tokio::time::timeout(secs(20), async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the connection was not closed");
+    let answers = got / 10_000;
+    assert!(
+        answers < N,
+        "all {N} answers arrived ({got} bytes): the connection was not cut"
+    );
 }
