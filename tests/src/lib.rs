@@ -8,6 +8,7 @@
 //! - [`compose`]: `docker-compose.yml` as data (services, commands, environments, mounts).
 //! - [`exposition`]: sample names in a Prometheus/OpenMetrics text exposition.
 //! - [`servers`]: a local HTTP target that can be taken down and brought back, and an Alertmanager webhook sink.
+//! - [`wait`]: polling a condition on live processes with a deadline.
 //! - [`stack`]: starting Prometheus, Alertmanager, agents and the ingest on 127.0.0.1, and querying Prometheus.
 
 pub mod compose;
@@ -17,3 +18,4 @@ pub mod process;
 pub mod promql;
 pub mod servers;
 pub mod stack;
+pub mod wait;

@@ -29,6 +29,7 @@ use vantage_e2e::stack::{
     prometheus_alerts, query, start_agent_process, start_alertmanager, start_ingest,
     start_prometheus_with, Service,
 };
+use vantage_e2e::wait::until;
 use vantage_testkit::fleet::ConfigServer;
 
 const CHECK: &str = "fleet-api";
@@ -131,7 +132,7 @@ async fn a_fleet_tells_one_region_from_all_and_resolves() -> Result<()> {
     )
     .await?;
     let prom = prometheus.base.clone();
-    wait_until(
+    until(
         "every target scraped and the pushing agent's series in",
         Duration::from_secs(90),
         || async {
@@ -158,7 +159,7 @@ async fn a_fleet_tells_one_region_from_all_and_resolves() -> Result<()> {
     // Baseline: the check healthy in all three regions; the eu-only check in eu-west-1 only; nothing notified.
     let ratio =
         format!("region_endpoint:synthetic_request_failure:ratio_rate5m{{endpoint=\"{CHECK}\"}}");
-    wait_until(
+    until(
         "the check healthy in all three regions",
         Duration::from_secs(90),
         || async {
@@ -332,27 +333,6 @@ async fn a_fleet_tells_one_region_from_all_and_resolves() -> Result<()> {
     ingest.process.ensure_running()?;
     prometheus.process.ensure_running()?;
     Ok(())
-}
-
-/// Polls `cond` every 500 ms until it holds or `timeout` passes.
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, cond: F) -> Result<()>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last_err = None;
-    loop {
-        match cond().await {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!("{what}: not reached within {timeout:?} (last error: {last_err:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 fn diagnostics(prometheus: &mut Service, agents: &[Service]) -> String {

@@ -12,13 +12,14 @@
 //! other services by name; Prometheus scrapes the scraped agents and the ingest and receives the pushing agent's
 //! series, so the same check is seen from every region.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vantage_e2e::compose::{environment, host_path, strs, Compose};
 use vantage_e2e::process::{system_binary, workspace_binary, workspace_root, ChildProcess};
 use vantage_e2e::stack::{query, READY_TIMEOUT};
+use vantage_e2e::wait::until;
 
 /// The services run here: ours (built from the Dockerfile) and Prometheus.
 fn runs_here(name: &str) -> bool {
@@ -62,26 +63,6 @@ async fn get(url: &str) -> Result<String> {
         .error_for_status()?
         .text()
         .await?)
-}
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last = None;
-    loop {
-        match f().await {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => last = Some(e),
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not within {timeout:?} (last error: {last:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +170,7 @@ async fn the_compose_stack_runs_as_documented() -> Result<()> {
     // Every agent: its region from the environment, verbatim; its checks reach the services by name.
     for (name, region) in &regions {
         let base = running[name].base.clone();
-        wait_until(
+        until(
             &format!("{name}'s checks passing in {region}"),
             Duration::from_secs(90),
             || {
@@ -221,7 +202,7 @@ async fn the_compose_stack_runs_as_documented() -> Result<()> {
     // the pushing agent's included.
     let prom = running["prometheus"].base.clone();
     let all: BTreeSet<String> = regions.values().cloned().collect();
-    wait_until(
+    until(
         "the check from every region in Prometheus",
         Duration::from_secs(90),
         || async {

@@ -7,11 +7,12 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vantage_agent::remote_write::samples::SeriesCache;
 use vantage_e2e::process::free_port;
 use vantage_e2e::servers::SwitchableTarget;
 use vantage_e2e::stack::{query, query_at, start_agent_process, start_prometheus_with, Service};
+use vantage_e2e::wait::until;
 use vantage_testkit::fleet::FaultyForwarder;
 
 const REGION: &str = "ap-south-1";
@@ -90,26 +91,6 @@ fn chrono_like_parse(s: &str) -> Result<f64> {
     Ok(t.duration_since(UNIX_EPOCH)?.as_secs_f64())
 }
 
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last = None;
-    loop {
-        match f().await {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => last = Some(e),
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not within {timeout:?} (last error: {last:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 async fn agent_metric(agent: &Service, prefix: &str) -> Result<f64> {
     let text = get(&format!("{}/metrics", agent.base)).await?;
     Ok(text
@@ -168,7 +149,7 @@ checks:
     .await?;
 
     // 1. What Prometheus holds at the time of a run is what /metrics showed for it, series by series.
-    wait_until(
+    until(
         "pushed series in Prometheus",
         Duration::from_secs(60),
         || async {
@@ -180,7 +161,7 @@ checks:
     .await?;
     let (samples, ended) = settled_run(&agent, "rw-exact").await?;
     ensure!(samples.len() > 20, "few samples: {samples:?}");
-    wait_until(
+    until(
         "Prometheus to have the settled run",
         Duration::from_secs(30),
         || async {
@@ -231,7 +212,7 @@ checks:
         "synthetic_request_success_total{region=\"ap-south-1\",endpoint=\"rw-steady\"",
     )
     .await?;
-    wait_until(
+    until(
         "Prometheus to catch up",
         Duration::from_secs(60),
         || async {
@@ -305,7 +286,7 @@ checks:
         distinct.len() == refused.len(),
         "a refused batch was retried"
     );
-    wait_until("refused samples counted", Duration::from_secs(10), || async {
+    until("refused samples counted", Duration::from_secs(10), || async {
         Ok(agent_metric(
             &agent,
             "vantage_agent_remote_write_samples_failed_total{remote=\"central\",reason=\"http_4xx\"}",
@@ -319,7 +300,7 @@ checks:
         &path,
         std::fs::read_to_string(&path)?.replace("  - name: rw-exact\n", "  - name: rw-renamed\n"),
     )?;
-    wait_until(
+    until(
         "the removed check's series to end",
         Duration::from_secs(30),
         || async {
