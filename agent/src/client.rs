@@ -2,7 +2,7 @@
 //! same rustls options as the checks, and error messages that name the cause but never the URL (a URL may carry
 //! credentials; callers name the endpoint themselves).
 
-use crate::tls_config::TlsOptions;
+use crate::probe::tls_config::TlsOptions;
 use std::time::Duration;
 
 const USER_AGENT: &str = concat!("vantage-agent/", env!("CARGO_PKG_VERSION"));

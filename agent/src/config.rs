@@ -480,10 +480,10 @@ pub fn classify_field(path: &str) -> FieldKind {
     // A `json:` body: the values of keys that name a credential, at any depth (the whole rendered body is
     // scrubbed at run time).
     let in_json_body = (1..n.saturating_sub(1)).any(|i| seg[i] == "json" && sender(seg[i - 1]));
-    if in_json_body && crate::workflow::looks_secret(last) {
+    if in_json_body && crate::probe::workflow::looks_secret(last) {
         return FieldKind::Secret;
     }
-    if parent == "variables" && crate::workflow::looks_secret(last) {
+    if parent == "variables" && crate::probe::workflow::looks_secret(last) {
         return FieldKind::Secret;
     }
     if sender(parent) && matches!(last, "target" | "url" | "proxy_url") {

@@ -1,7 +1,7 @@
 //! HTTP probe and exchange against real local servers: success, each failure class, phases, redirects, auth.
 
 use std::time::Duration;
-use vantage_agent::exchange::{ClientOptions, ExchangeRequest, HttpClient, Session};
+use vantage_agent::probe::http::exchange::{ClientOptions, ExchangeRequest, HttpClient, Session};
 use vantage_agent::probe::{Probe, ProbeSpec};
 use vantage_agent::result::{ErrorType, Phase, ProbeResult};
 use vantage_testkit::servers::TestServer;

@@ -2,8 +2,8 @@
 //! step with the right error type, teardown after a failure, and secrets kept out of results.
 
 use std::time::Duration;
+use vantage_agent::probe::workflow::{Workflow, WorkflowSpec};
 use vantage_agent::result::{ErrorType, Phase, ProbeResult};
-use vantage_agent::workflow::{Workflow, WorkflowSpec};
 use vantage_testkit::demo_api::{self, DemoApi, DemoApiConfig, Endpoint};
 
 const PASSWORD: &str = "pw-Zq81-secret";

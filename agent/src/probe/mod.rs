@@ -1,11 +1,20 @@
 //! Probes: the type-specific part of a check (`ProbeSpec`), prepared once per config load (`Probe`), run per
 //! schedule tick. One file per kind; all return the same `ProbeResult`. No timeouts or retries here: the
 //! scheduler owns both.
+//!
+//! # Layout
+//! - [`http`]: the HTTP check, the one HTTP exchange function ([`http::exchange`]) it shares with workflow
+//!   steps, and the response assertions ([`http::assertion`]).
+//! - [`tcp`], [`dns`], [`tls`]: the other single-target checks.
+//! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
+//! - [`tls_config`]: TLS client options and the rustls config built from them (HTTP, TLS, workflows).
 
 pub mod dns;
 pub mod http;
 pub mod tcp;
 pub mod tls;
+pub mod tls_config;
+pub mod workflow;
 
 use crate::result::ProbeResult;
 use std::time::Instant;
@@ -20,8 +29,8 @@ pub enum ProbeSpec {
     Tcp(tcp::TcpSpec),
     Dns(dns::DnsSpec),
     Tls(tls::TlsSpec),
-    /// `type: api_workflow` (or `workflow`): multi-step API journeys (owned by crate::workflow).
-    Workflow(crate::workflow::WorkflowSpec),
+    /// `type: api_workflow` (or `workflow`): multi-step API journeys (owned by [`workflow`]).
+    Workflow(crate::probe::workflow::WorkflowSpec),
 }
 
 /// A config error in a check's type-specific keys: the field path relative to the check (`assert[1].matches`)
@@ -77,7 +86,7 @@ impl ProbeSpec {
             "dns" => Ok(ProbeSpec::Dns(from_value(fields)?)),
             "tls" => Ok(ProbeSpec::Tls(from_value(fields)?)),
             "api_workflow" | "workflow" => Ok(ProbeSpec::Workflow(
-                crate::workflow::WorkflowSpec::from_yaml(fields)?,
+                crate::probe::workflow::WorkflowSpec::from_yaml(fields)?,
             )),
             other => Err(SpecError::new(
                 "type",
@@ -115,7 +124,7 @@ impl ProbeSpec {
             ProbeSpec::Tcp(_) => "tcp",
             ProbeSpec::Dns(_) => "dns",
             ProbeSpec::Tls(_) => "tls",
-            ProbeSpec::Workflow(_) => crate::workflow::CHECK_TYPE,
+            ProbeSpec::Workflow(_) => crate::probe::workflow::CHECK_TYPE,
         }
     }
 }
@@ -130,7 +139,7 @@ enum Kind {
     Tcp(tcp::TcpProbe),
     Dns(dns::DnsProbe),
     Tls(tls::TlsProbe),
-    Workflow(crate::workflow::Workflow),
+    Workflow(crate::probe::workflow::Workflow),
 }
 
 impl Probe {
@@ -141,7 +150,7 @@ impl Probe {
             ProbeSpec::Dns(s) => Kind::Dns(dns::DnsProbe::new(s)?),
             ProbeSpec::Tls(s) => Kind::Tls(tls::TlsProbe::new(s)?),
             ProbeSpec::Workflow(s) => Kind::Workflow(
-                crate::workflow::Workflow::new(s).map_err(|(f, m)| SpecError::new(f, m))?,
+                crate::probe::workflow::Workflow::new(s).map_err(|(f, m)| SpecError::new(f, m))?,
             ),
         };
         Ok(Probe { kind })

@@ -2,8 +2,8 @@
 //! untrusted, expired or wrong-host certificate, or one expiring within `cert_valid_days`.
 
 use super::SpecError;
+use crate::probe::tls_config::{self, TlsOptions};
 use crate::result::{ErrorType, Phase, Phases, ProbeError, ProbeResult, TlsFacts};
-use crate::tls_config::{self, TlsOptions};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 use std::sync::Arc;

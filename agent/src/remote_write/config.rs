@@ -25,7 +25,7 @@
 
 use crate::config::{region_patterns, RegionPattern};
 use crate::probe::http::BasicAuth;
-use crate::tls_config::TlsOptions;
+use crate::probe::tls_config::TlsOptions;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,10 +1,17 @@
 //! HTTP check: one exchange (redirects followed) plus the expected status and assertions.
+//!
+//! - [`exchange`]: the one HTTP exchange function (hyper + rustls), timed by phase; used by HTTP checks and
+//!   every workflow step.
+//! - [`assertion`]: assertions on an HTTP response (status, header, body, JSON path, latency, certificate days).
 
+pub mod assertion;
+pub mod exchange;
+
+use self::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use self::exchange::{ClientOptions, ExchangeRequest, HttpClient, IpVersion};
 use super::SpecError;
-use crate::assertion::{Assertion, AssertionSpec, ExpectedStatus};
-use crate::exchange::{self, ClientOptions, ExchangeRequest, HttpClient, IpVersion};
+use crate::probe::tls_config::TlsOptions;
 use crate::result::{HttpFacts, Phase, ProbeResult};
-use crate::tls_config::TlsOptions;
 use http::{HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use std::collections::BTreeMap;

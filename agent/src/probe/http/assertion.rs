@@ -15,7 +15,7 @@
 //!   - cert_valid_days: 14
 //! ```
 
-use crate::exchange::ExchangeResponse;
+use crate::probe::http::exchange::ExchangeResponse;
 use crate::result::{ErrorType, ProbeError};
 use regex::Regex;
 use serde::Deserialize;
@@ -476,7 +476,7 @@ impl Assertion {
                 } else {
                     fail(format!(
                         "expected certificate valid for at least {days} days, it {}",
-                        crate::tls_config::describe_expiry(expiry, now)
+                        crate::probe::tls_config::describe_expiry(expiry, now)
                     ))
                 }
             }

@@ -11,7 +11,9 @@ use super::extract::{looks_secret, ResponseView};
 use super::jwt::MintError;
 use super::spec::{Auth, StepAssertion, StepSpec, WorkflowSpec};
 use super::template::{Missing, Scope};
-use crate::exchange::{ClientOptions, ExchangeRequest, ExchangeResponse, HttpClient, Session};
+use crate::probe::http::exchange::{
+    ClientOptions, ExchangeRequest, ExchangeResponse, HttpClient, Session,
+};
 use crate::result::{
     ErrorType, HttpFacts, Phase, Phases, ProbeError, ProbeResult, StepResult, TlsFacts,
 };

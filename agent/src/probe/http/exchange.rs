@@ -4,8 +4,8 @@
 //! `resolve` (absent for IP literals), `connect`, `tls` (from its own start), `processing` (request sent ->
 //! response head) and `transfer` (head -> body fully read). Phases are summed over redirects.
 
+use crate::probe::tls_config::{self, TlsOptions};
 use crate::result::{ErrorType, Phase, Phases, ProbeError, TlsFacts};
-use crate::tls_config::{self, TlsOptions};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt, Full};

@@ -7,9 +7,9 @@
 use super::extract::{looks_secret, Extractor};
 use super::jwt::JwtAuth;
 use super::template::{Template, TemplateValue, GENERATED};
-use crate::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use crate::probe::http::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use crate::probe::tls_config::TlsOptions;
 use crate::probe::{from_value, SpecError};
-use crate::tls_config::TlsOptions;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
