@@ -34,10 +34,8 @@
 //! and the userinfo and query of URLs. Those values are scrubbed from messages, logs and the status API; everything
 //! else (names, regions, labels, hosts, paths) is identity and shown as it is, wherever it came from.
 
-use crate::probe::{Probe, ProbeSpec};
-use crate::result::ProbeResult;
+use crate::probe::{ProbeSpec, Runner};
 use crate::schedule::{CronExpr, Schedule};
-use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_norway::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -205,34 +203,6 @@ impl CheckName {
 impl fmt::Display for CheckName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// Runs one attempt of a check's probe (no timeout, no retries: the scheduler applies those).
-#[derive(Clone)]
-pub struct Runner(Arc<dyn Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync>);
-
-impl Runner {
-    pub fn new(f: impl Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync + 'static) -> Self {
-        Runner(Arc::new(f))
-    }
-
-    fn from_probe(probe: Probe) -> Self {
-        let probe = Arc::new(probe);
-        Runner::new(move || {
-            let probe = probe.clone();
-            Box::pin(async move { probe.run().await })
-        })
-    }
-
-    pub fn run(&self) -> BoxFuture<'static, ProbeResult> {
-        (self.0)()
-    }
-}
-
-impl fmt::Debug for Runner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Runner")
     }
 }
 
@@ -743,7 +713,7 @@ fn validate_check(
         (Some(need), None) => need,
         _ => timeout,
     };
-    let probe = Probe::new(&spec).map_err(|e| {
+    let runner = crate::probe::runner(&spec).map_err(|e| {
         let key = e
             .field
             .split(['.', '['])
@@ -765,7 +735,7 @@ fn validate_check(
         when_failing: c.when_failing.map(|w| w.every),
         regions,
         slo_objective: c.slo.map_or(default_slo, |s| s.objective.0),
-        runner: Runner::from_probe(probe),
+        runner,
         source: mapping.clone(),
     };
     Ok((check, spec))

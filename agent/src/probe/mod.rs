@@ -17,6 +17,8 @@ pub mod tls_config;
 pub mod workflow;
 
 use crate::result::ProbeResult;
+use futures::future::BoxFuture;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The type-specific part of a check (everything except name/type/schedule/timeout/retries/labels/enabled/
@@ -170,6 +172,43 @@ impl Probe {
         result.attempts = 1;
         result
     }
+}
+
+/// Runs one attempt of a check's probe (no timeout, no retries: the scheduler applies those). What a
+/// [`crate::config::CheckConfig`] holds; tests and benchmarks make their own with [`Runner::new`].
+#[derive(Clone)]
+pub struct Runner(Arc<dyn Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync>);
+
+impl Runner {
+    pub fn new(f: impl Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync + 'static) -> Self {
+        Runner(Arc::new(f))
+    }
+
+    pub fn run(&self) -> BoxFuture<'static, ProbeResult> {
+        (self.0)()
+    }
+}
+
+impl From<Probe> for Runner {
+    fn from(probe: Probe) -> Self {
+        let probe = Arc::new(probe);
+        Runner::new(move || {
+            let probe = probe.clone();
+            Box::pin(async move { probe.run().await })
+        })
+    }
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runner")
+    }
+}
+
+/// Prepares a check's probe from its validated spec, once per config load: the one place config turns into
+/// something that runs.
+pub fn runner(spec: &ProbeSpec) -> Result<Runner, SpecError> {
+    Probe::new(spec).map(Runner::from)
 }
 
 /// Resolve `host:port` (timed), honouring RFC 6761 `.invalid`. Shared by the TCP and TLS probes.
