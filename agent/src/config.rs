@@ -675,16 +675,8 @@ fn validate_check(
     }
     let regions =
         region_patterns(&c.regions).map_err(|(j, m)| at(&format!("regions[{j}]"), "regions", m))?;
-    let spec = ProbeSpec::from_yaml(&c.check_type, Value::Mapping(rest)).map_err(|e| {
-        let key = e
-            .field
-            .split(['.', '['])
-            .next()
-            .filter(|k| !k.is_empty())
-            .unwrap_or("type")
-            .to_string();
-        at(&e.field, &key, e.message)
-    })?;
+    let spec = ProbeSpec::from_yaml(&c.check_type, Value::Mapping(rest))
+        .map_err(|e| at(&e.field, e.key().unwrap_or("type"), e.message.clone()))?;
     let timeout = match (spec.longest_run(), c.timeout) {
         (Some(need), Some(t)) if t < need => {
             return Err(at(
@@ -713,15 +705,8 @@ fn validate_check(
         (Some(need), None) => need,
         _ => timeout,
     };
-    let runner = crate::probe::runner(&spec).map_err(|e| {
-        let key = e
-            .field
-            .split(['.', '['])
-            .next()
-            .unwrap_or("type")
-            .to_string();
-        at(&e.field, &key, e.message)
-    })?;
+    let runner = crate::probe::runner(&spec)
+        .map_err(|e| at(&e.field, e.key().unwrap_or(""), e.message.clone()))?;
     let mut labels = loaded.value.labels.clone();
     labels.extend(c.labels);
     let check = CheckConfig {

@@ -35,8 +35,10 @@ pub enum ProbeSpec {
     Workflow(crate::probe::workflow::WorkflowSpec),
 }
 
-/// A config error in a check's type-specific keys: the field path relative to the check (`assert[1].matches`)
-/// and what is wrong.
+/// A config error in a check's type-specific keys (and in the parts they are built from: TLS options,
+/// assertions, workflow steps, remote write endpoints): the field path relative to what was validated
+/// (`assert[1].matches`, empty for the whole thing) and what is wrong. Callers that validate a part of a larger
+/// config put the part's own path in front with [`SpecError::within`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
     pub field: String,
@@ -49,6 +51,29 @@ impl SpecError {
             field: field.into(),
             message: message.into(),
         }
+    }
+
+    /// The same error seen from the enclosing config: `tls` + `ca_file` -> `tls.ca_file`, `assert[2]` + `` ->
+    /// `assert[2]`, `steps` + `[1].url` -> `steps[1].url`.
+    pub fn within(mut self, prefix: impl AsRef<str>) -> Self {
+        let prefix = prefix.as_ref();
+        self.field = if self.field.is_empty() {
+            prefix.to_string()
+        } else if prefix.is_empty() || self.field.starts_with('[') {
+            format!("{prefix}{}", self.field)
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+
+    /// The top-level key of the field (`tls` for `tls.ca_file`, `assert` for `assert[1].json`), where a
+    /// file:line:col is looked up; `None` when the error is about the whole thing.
+    pub fn key(&self) -> Option<&str> {
+        self.field
+            .split(['.', '['])
+            .next()
+            .filter(|k| !k.is_empty())
     }
 }
 
@@ -151,9 +176,7 @@ impl Probe {
             ProbeSpec::Tcp(s) => Kind::Tcp(tcp::TcpProbe::new(s)?),
             ProbeSpec::Dns(s) => Kind::Dns(dns::DnsProbe::new(s)?),
             ProbeSpec::Tls(s) => Kind::Tls(tls::TlsProbe::new(s)?),
-            ProbeSpec::Workflow(s) => Kind::Workflow(
-                crate::probe::workflow::Workflow::new(s).map_err(|(f, m)| SpecError::new(f, m))?,
-            ),
+            ProbeSpec::Workflow(s) => Kind::Workflow(workflow::Workflow::new(s)?),
         };
         Ok(Probe { kind })
     }
@@ -304,4 +327,26 @@ pub(crate) fn split_host_port(
         (None, None) => return Err(format!("{target:?} has no port; use host:port")),
     };
     Ok((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpecError;
+
+    #[test]
+    fn spec_errors_take_the_enclosing_path() {
+        let e = SpecError::new("ca_file", "cannot read ca.pem").within("tls");
+        assert_eq!(e.to_string(), "tls.ca_file: cannot read ca.pem");
+        assert_eq!(e.key(), Some("tls"));
+        let whole = SpecError::new("", "needs exactly one of status, header").within("assert[2]");
+        assert_eq!(
+            whole.to_string(),
+            "assert[2]: needs exactly one of status, header"
+        );
+        assert_eq!(whole.key(), Some("assert"));
+        let indexed = SpecError::new("[1].url", "not a URL").within("steps");
+        assert_eq!(indexed.field, "steps[1].url");
+        assert_eq!(SpecError::new("", "bad").key(), None);
+        assert_eq!(SpecError::new("", "bad").to_string(), "bad");
+    }
 }

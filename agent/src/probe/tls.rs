@@ -42,16 +42,7 @@ impl TlsProbe {
                 format!("{name:?} is not a valid TLS server name"),
             )
         })?;
-        let config = spec.tls.client_config(&[]).map_err(|(f, m)| {
-            SpecError::new(
-                if f.is_empty() {
-                    "tls".into()
-                } else {
-                    format!("tls.{f}")
-                },
-                m,
-            )
-        })?;
+        let config = spec.tls.client_config(&[]).map_err(|e| e.within("tls"))?;
         Ok(TlsProbe {
             host,
             port,

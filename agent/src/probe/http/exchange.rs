@@ -5,6 +5,7 @@
 //! response head) and `transfer` (head -> body fully read). Phases are summed over redirects.
 
 use crate::probe::tls_config::{self, TlsOptions};
+use crate::probe::SpecError;
 use crate::result::{ErrorType, Phase, Phases, ProbeError, TlsFacts};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method};
@@ -211,34 +212,22 @@ fn err(t: ErrorType, msg: impl Into<String>) -> ProbeError {
 }
 
 impl HttpClient {
-    /// Build the client. Errors are config errors: (field, message), e.g. `("tls.ca_file", "cannot read ...")`.
-    pub fn new(opts: &ClientOptions) -> Result<HttpClient, (String, String)> {
+    /// Build the client. Errors are config errors naming the field, e.g. `tls.ca_file: cannot read ...`.
+    pub fn new(opts: &ClientOptions) -> Result<HttpClient, SpecError> {
         let tls = opts
             .tls
             .client_config(&[b"h2", b"http/1.1"])
-            .map_err(|(f, m)| {
-                (
-                    if f.is_empty() {
-                        "tls".into()
-                    } else {
-                        format!("tls.{f}")
-                    },
-                    m,
-                )
-            })?;
+            .map_err(|e| e.within("tls"))?;
         let server_name = match &opts.tls.server_name {
             Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {
-                (
-                    "tls.server_name".to_string(),
-                    format!("invalid server name {n:?}"),
-                )
+                SpecError::new("tls.server_name", format!("invalid server name {n:?}"))
             })?),
             None => None,
         };
         let proxy = match &opts.proxy_url {
             None => None,
             Some(p) => {
-                Some(parse_proxy(p, &opts.no_proxy).map_err(|m| ("proxy_url".to_string(), m))?)
+                Some(parse_proxy(p, &opts.no_proxy).map_err(|m| SpecError::new("proxy_url", m))?)
             }
         };
         Ok(HttpClient {

@@ -116,16 +116,7 @@ impl HttpSpec {
 pub fn compile_assertions(list: &[AssertionSpec]) -> Result<Vec<Assertion>, SpecError> {
     list.iter()
         .enumerate()
-        .map(|(i, a)| {
-            a.compile().map_err(|(f, m)| {
-                let field = if f.is_empty() {
-                    format!("assert[{i}]")
-                } else {
-                    format!("assert[{i}].{f}")
-                };
-                SpecError::new(field, m)
-            })
-        })
+        .map(|(i, a)| a.compile().map_err(|e| e.within(format!("assert[{i}]"))))
         .collect()
 }
 
@@ -174,8 +165,7 @@ impl HttpProbe {
                 sensitive(&format!("Bearer {token}"), "bearer_token")?,
             );
         }
-        let client =
-            HttpClient::new(&spec.client_options()).map_err(|(f, m)| SpecError::new(f, m))?;
+        let client = HttpClient::new(&spec.client_options())?;
         let request = ExchangeRequest {
             method,
             url,

@@ -232,13 +232,7 @@ impl<'de> Deserialize<'de> for StepAssertion {
         literal
             .compile()
             .map(StepAssertion::Compiled)
-            .map_err(|(field, msg)| {
-                serde::de::Error::custom(if field.is_empty() {
-                    msg
-                } else {
-                    format!("{field}: {msg}")
-                })
-            })
+            .map_err(serde::de::Error::custom)
     }
 }
 
