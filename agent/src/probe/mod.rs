@@ -7,10 +7,12 @@
 //!   steps, and the response assertions ([`http::assertion`]).
 //! - [`tcp`], [`dns`], [`tls`]: the other single-target checks.
 //! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
+//! - [`net`]: resolving a target and connecting to it, for every probe that dials.
 //! - [`tls_config`]: TLS client options and the rustls config built from them (HTTP, TLS, workflows).
 
 pub mod dns;
 pub mod http;
+pub mod net;
 pub mod tcp;
 pub mod tls;
 pub mod tls_config;
@@ -232,73 +234,6 @@ impl std::fmt::Debug for Runner {
 /// something that runs.
 pub fn runner(spec: &ProbeSpec) -> Result<Runner, SpecError> {
     Probe::new(spec).map(Runner::from)
-}
-
-/// Resolve `host:port` (timed), honouring RFC 6761 `.invalid`. Shared by the TCP and TLS probes.
-pub(crate) async fn resolve(
-    host: &str,
-    port: u16,
-) -> Result<(Vec<std::net::SocketAddr>, Option<std::time::Duration>), crate::result::ProbeError> {
-    use crate::result::{ErrorType, ProbeError};
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-        return Ok((vec![std::net::SocketAddr::new(ip, port)], None));
-    }
-    if host.trim_end_matches('.').ends_with(".invalid") {
-        return Err(ProbeError::new(
-            ErrorType::Dns,
-            format!("cannot resolve {host}: name does not exist (.invalid)"),
-        ));
-    }
-    let t = Instant::now();
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| ProbeError::new(ErrorType::Dns, format!("cannot resolve {host}: {e}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ProbeError::new(
-            ErrorType::Dns,
-            format!("{host} resolved to no address"),
-        ));
-    }
-    Ok((addrs, Some(t.elapsed())))
-}
-
-/// Resolve and connect to `host:port`, recording the `resolve` (when a lookup happened) and `connect` phases.
-pub(crate) async fn open_tcp(
-    host: &str,
-    port: u16,
-    phases: &mut crate::result::Phases,
-    result: &mut ProbeResult,
-) -> Result<tokio::net::TcpStream, crate::result::ProbeError> {
-    use crate::result::Phase;
-    let (addrs, dns) = resolve(host, port).await?;
-    if let Some(d) = dns {
-        phases.add(Phase::Resolve, d);
-        result.dns_lookup = Some(d);
-    }
-    let t = Instant::now();
-    let stream = connect(&addrs).await?;
-    phases.add(Phase::Connect, t.elapsed());
-    Ok(stream)
-}
-
-/// Connect to the first reachable address.
-pub(crate) async fn connect(
-    addrs: &[std::net::SocketAddr],
-) -> Result<tokio::net::TcpStream, crate::result::ProbeError> {
-    use crate::result::{ErrorType, ProbeError};
-    let mut last = None;
-    for a in addrs {
-        match tokio::net::TcpStream::connect(a).await {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(format!("cannot connect to {a}: {e}")),
-        }
-    }
-    Err(ProbeError::new(
-        ErrorType::Connect,
-        last.unwrap_or_else(|| "no address to connect to".into()),
-    ))
 }
 
 /// Split `host:port` (IPv6 as `[::1]:443`); `default_port` when the port is absent.

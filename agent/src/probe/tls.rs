@@ -67,7 +67,7 @@ impl TlsProbe {
         phases: &mut Phases,
         result: &mut ProbeResult,
     ) -> Result<(), ProbeError> {
-        let stream = super::open_tcp(&self.host, self.port, phases, result).await?;
+        let stream = super::net::open_tcp(&self.host, self.port, phases, result).await?;
         let t = Instant::now();
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         let tls = connector

@@ -5,6 +5,8 @@
 //! response head) and `transfer` (head -> body fully read). Phases are summed over redirects.
 
 use crate::probe::tls_config::{self, TlsOptions};
+
+use crate::probe::net::{self, IpVersion};
 use crate::probe::SpecError;
 use crate::result::{ErrorType, Phase, Phases, ProbeError, TlsFacts};
 use bytes::{Bytes, BytesMut};
@@ -13,9 +15,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
-use serde::Deserialize;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -23,19 +24,6 @@ use tokio::net::TcpStream;
 use url::Url;
 
 pub use url;
-
-/// Which address family to connect over when a name resolves to both.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IpVersion {
-    /// Any address, in the resolver's order.
-    #[default]
-    Auto,
-    /// IPv4 only.
-    Ip4,
-    /// IPv6 only.
-    Ip6,
-}
 
 /// Connection-level options of an HTTP check (and of every workflow step).
 #[derive(Debug, Clone, PartialEq)]
@@ -502,30 +490,13 @@ impl HttpClient {
             Some(p) => (p.host.as_str(), p.port),
             None => (host, port),
         };
-        let addrs = self.resolve(dial_host, dial_port, phases).await?;
+        let resolved = net::resolve(dial_host, dial_port, inner.ip_version).await?;
+        if let Some(d) = resolved.lookup {
+            phases.add(Phase::Resolve, d);
+        }
 
         let t = Instant::now();
-        let mut last_err = None;
-        let mut stream = None;
-        for addr in &addrs {
-            match TcpStream::connect(addr).await {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_err = Some((addr, e)),
-            }
-        }
-        let mut stream = match (stream, last_err) {
-            (Some(s), _) => s,
-            (None, Some((addr, e))) => {
-                return Err(err(
-                    ErrorType::Connect,
-                    format!("cannot connect to {addr}: {e}"),
-                ));
-            }
-            (None, None) => return Err(err(ErrorType::Dns, format!("no address for {dial_host}"))),
-        };
+        let mut stream = net::connect(&resolved.addrs).await?;
         let _ = stream.set_nodelay(true);
         if let (Some(p), true) = (proxy, https) {
             p.tunnel(&mut stream, host, port).await?;
@@ -592,53 +563,6 @@ impl HttpClient {
             absolute_form: proxy.is_some() && !https,
             _driver: AbortOnDrop(driver),
         })
-    }
-
-    async fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-        phases: &mut Phases,
-    ) -> Result<Vec<SocketAddr>, ProbeError> {
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = if let Ok(ip) = literal.parse::<IpAddr>() {
-            vec![SocketAddr::new(ip, port)]
-        } else {
-            // RFC 6761: `.invalid` never resolves; answer locally instead of asking the network.
-            if host.trim_end_matches('.').ends_with(".invalid") || host == "invalid" {
-                return Err(err(
-                    ErrorType::Dns,
-                    format!("cannot resolve {host}: name does not exist (.invalid)"),
-                ));
-            }
-            let t = Instant::now();
-            let found = tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| err(ErrorType::Dns, format!("cannot resolve {host}: {e}")))?;
-            let found: Vec<SocketAddr> = found.collect();
-            phases.add(Phase::Resolve, t.elapsed());
-            found
-        };
-        let wanted: Vec<SocketAddr> = addrs
-            .into_iter()
-            .filter(|a| match self.inner.ip_version {
-                IpVersion::Auto => true,
-                IpVersion::Ip4 => a.is_ipv4(),
-                IpVersion::Ip6 => a.is_ipv6(),
-            })
-            .collect();
-        if wanted.is_empty() {
-            let family = if self.inner.ip_version == IpVersion::Ip6 {
-                "IPv6"
-            } else {
-                "IPv4"
-            };
-            return Err(err(
-                ErrorType::Dns,
-                format!("{host} has no {family} address (ip_version)"),
-            ));
-        }
-        Ok(wanted)
     }
 }
 

@@ -8,7 +8,8 @@ pub mod assertion;
 pub mod exchange;
 
 use self::assertion::{Assertion, AssertionSpec, ExpectedStatus};
-use self::exchange::{ClientOptions, ExchangeRequest, HttpClient, IpVersion};
+use self::exchange::{ClientOptions, ExchangeRequest, HttpClient};
+use super::net::IpVersion;
 use super::SpecError;
 use crate::probe::tls_config::TlsOptions;
 use crate::result::{HttpFacts, Phase, ProbeResult};
