@@ -172,7 +172,7 @@ async fn running_agent_exposes_steps_without_secrets() {
     api.set_wrong_title(true);
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), &config(&api.url()));
-    let mut agent = AgentProcess::spawn(&path, (ENV, PASSWORD));
+    let mut agent = AgentProcess::spawn(&path, (ENV, PASSWORD)).await;
     let base = agent.base.clone();
     let failure = agent
         .wait_for_log(
