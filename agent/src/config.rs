@@ -34,7 +34,7 @@
 //! and the userinfo and query of URLs. Those values are scrubbed from messages, logs and the status API; everything
 //! else (names, regions, labels, hosts, paths) is identity and shown as it is, wherever it came from.
 
-use crate::probe::{ProbeSpec, Runner};
+use crate::probe::{ProbeSpec, Runner, SpecError};
 use crate::schedule::{CronExpr, Schedule};
 use serde::Deserialize;
 use serde_norway::{Mapping, Value};
@@ -563,11 +563,13 @@ fn validate(
     })
 }
 
-/// Parses `regions:` entries; errors name `field[i]`.
-pub(crate) fn region_patterns(list: &[String]) -> Result<Vec<RegionPattern>, (usize, String)> {
+/// Parses `regions:` entries; errors name `regions[i]`.
+pub(crate) fn region_patterns(list: &[String]) -> Result<Vec<RegionPattern>, SpecError> {
     list.iter()
         .enumerate()
-        .map(|(i, p)| RegionPattern::parse(p).map_err(|m| (i, m)))
+        .map(|(i, p)| {
+            RegionPattern::parse(p).map_err(|m| SpecError::new(format!("regions[{i}]"), m))
+        })
         .collect()
 }
 
@@ -674,7 +676,7 @@ fn validate_check(
         check_label_name(label).map_err(|m| at(&format!("labels.{label}"), label, m))?;
     }
     let regions =
-        region_patterns(&c.regions).map_err(|(j, m)| at(&format!("regions[{j}]"), "regions", m))?;
+        region_patterns(&c.regions).map_err(|e| at(&e.field, "regions", e.message.clone()))?;
     let spec = ProbeSpec::from_yaml(&c.check_type, Value::Mapping(rest))
         .map_err(|e| at(&e.field, e.key().unwrap_or("type"), e.message.clone()))?;
     let timeout = match (spec.longest_run(), c.timeout) {

@@ -164,7 +164,7 @@ fn validate_one(r: &RawRemoteWrite) -> Result<RemoteWriteConfig, SpecError> {
         Some(n) => n.trim().to_string(),
         None => default_name(&url),
     };
-    let regions = region_patterns(&r.regions).map_err(|(j, m)| e(&format!("regions[{j}]"), m))?;
+    let regions = region_patterns(&r.regions)?;
     let mut headers = Vec::new();
     for (k, v) in &r.headers {
         let name = http::HeaderName::from_bytes(k.as_bytes())
