@@ -2,7 +2,7 @@
 //! same rustls options as the checks, and error messages that name the cause but never the URL (a URL may carry
 //! credentials; callers name the endpoint themselves).
 
-use crate::tls_config::TlsOptions;
+use crate::probe::tls_config::TlsOptions;
 use std::time::Duration;
 
 const USER_AGENT: &str = concat!("vantage-agent/", env!("CARGO_PKG_VERSION"));
@@ -12,7 +12,7 @@ pub fn build(tls: &TlsOptions, timeout: Duration) -> Result<reqwest::Client, Str
     // reqwest is built without HTTP/2 here, so offer HTTP/1.1 only.
     let config = tls
         .client_config(&[b"http/1.1"])
-        .map_err(|(field, m)| format!("tls.{field}: {m}"))?;
+        .map_err(|e| e.within("tls").to_string())?;
     reqwest::Client::builder()
         .use_preconfigured_tls(rustls::ClientConfig::clone(&config))
         .timeout(timeout)

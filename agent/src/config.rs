@@ -34,10 +34,8 @@
 //! and the userinfo and query of URLs. Those values are scrubbed from messages, logs and the status API; everything
 //! else (names, regions, labels, hosts, paths) is identity and shown as it is, wherever it came from.
 
-use crate::probe::{Probe, ProbeSpec};
-use crate::result::ProbeResult;
+use crate::probe::{ProbeSpec, Runner, SpecError};
 use crate::schedule::{CronExpr, Schedule};
-use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_norway::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -205,34 +203,6 @@ impl CheckName {
 impl fmt::Display for CheckName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// Runs one attempt of a check's probe (no timeout, no retries: the scheduler applies those).
-#[derive(Clone)]
-pub struct Runner(Arc<dyn Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync>);
-
-impl Runner {
-    pub fn new(f: impl Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync + 'static) -> Self {
-        Runner(Arc::new(f))
-    }
-
-    fn from_probe(probe: Probe) -> Self {
-        let probe = Arc::new(probe);
-        Runner::new(move || {
-            let probe = probe.clone();
-            Box::pin(async move { probe.run().await })
-        })
-    }
-
-    pub fn run(&self) -> BoxFuture<'static, ProbeResult> {
-        (self.0)()
-    }
-}
-
-impl fmt::Debug for Runner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Runner")
     }
 }
 
@@ -480,10 +450,10 @@ pub fn classify_field(path: &str) -> FieldKind {
     // A `json:` body: the values of keys that name a credential, at any depth (the whole rendered body is
     // scrubbed at run time).
     let in_json_body = (1..n.saturating_sub(1)).any(|i| seg[i] == "json" && sender(seg[i - 1]));
-    if in_json_body && crate::workflow::looks_secret(last) {
+    if in_json_body && crate::probe::workflow::looks_secret(last) {
         return FieldKind::Secret;
     }
-    if parent == "variables" && crate::workflow::looks_secret(last) {
+    if parent == "variables" && crate::probe::workflow::looks_secret(last) {
         return FieldKind::Secret;
     }
     if sender(parent) && matches!(last, "target" | "url" | "proxy_url") {
@@ -593,11 +563,13 @@ fn validate(
     })
 }
 
-/// Parses `regions:` entries; errors name `field[i]`.
-pub(crate) fn region_patterns(list: &[String]) -> Result<Vec<RegionPattern>, (usize, String)> {
+/// Parses `regions:` entries; errors name `regions[i]`.
+pub(crate) fn region_patterns(list: &[String]) -> Result<Vec<RegionPattern>, SpecError> {
     list.iter()
         .enumerate()
-        .map(|(i, p)| RegionPattern::parse(p).map_err(|m| (i, m)))
+        .map(|(i, p)| {
+            RegionPattern::parse(p).map_err(|m| SpecError::new(format!("regions[{i}]"), m))
+        })
         .collect()
 }
 
@@ -704,17 +676,9 @@ fn validate_check(
         check_label_name(label).map_err(|m| at(&format!("labels.{label}"), label, m))?;
     }
     let regions =
-        region_patterns(&c.regions).map_err(|(j, m)| at(&format!("regions[{j}]"), "regions", m))?;
-    let spec = ProbeSpec::from_yaml(&c.check_type, Value::Mapping(rest)).map_err(|e| {
-        let key = e
-            .field
-            .split(['.', '['])
-            .next()
-            .filter(|k| !k.is_empty())
-            .unwrap_or("type")
-            .to_string();
-        at(&e.field, &key, e.message)
-    })?;
+        region_patterns(&c.regions).map_err(|e| at(&e.field, "regions", e.message.clone()))?;
+    let spec = ProbeSpec::from_yaml(&c.check_type, Value::Mapping(rest))
+        .map_err(|e| at(&e.field, e.key().unwrap_or("type"), e.message.clone()))?;
     let timeout = match (spec.longest_run(), c.timeout) {
         (Some(need), Some(t)) if t < need => {
             return Err(at(
@@ -743,15 +707,8 @@ fn validate_check(
         (Some(need), None) => need,
         _ => timeout,
     };
-    let probe = Probe::new(&spec).map_err(|e| {
-        let key = e
-            .field
-            .split(['.', '['])
-            .next()
-            .unwrap_or("type")
-            .to_string();
-        at(&e.field, &key, e.message)
-    })?;
+    let runner = crate::probe::runner(&spec)
+        .map_err(|e| at(&e.field, e.key().unwrap_or(""), e.message.clone()))?;
     let mut labels = loaded.value.labels.clone();
     labels.extend(c.labels);
     let check = CheckConfig {
@@ -765,7 +722,7 @@ fn validate_check(
         when_failing: c.when_failing.map(|w| w.every),
         regions,
         slo_objective: c.slo.map_or(default_slo, |s| s.objective.0),
-        runner: Runner::from_probe(probe),
+        runner,
         source: mapping.clone(),
     };
     Ok((check, spec))

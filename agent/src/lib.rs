@@ -7,10 +7,9 @@
 //!   type-specific specs), and which of its fields are credentials.
 //! - [`schedule`]: when a check is due (interval with a stable per-check phase, or cron) and the clock mapping.
 //! - [`scheduler`]: one task per check; no self-overlap, global concurrency limit, timeout, retries, reload apply.
-//! - [`probe`]: the probes (http, tcp, dns, tls, workflow) behind one `ProbeSpec` / `Probe`.
-//! - [`exchange`]: the one HTTP exchange function (hyper + rustls), timed by phase; used by http checks and workflows.
-//! - [`assertion`]: assertions on an HTTP response (status, header, body, JSON path, latency, certificate days).
-//! - [`tls_config`]: TLS client options and the rustls config built from them.
+//! - [`probe`]: the probes (http, tcp, dns, tls, workflow) behind one `ProbeSpec` / `Probe`, and what they share:
+//!   the HTTP exchange and response assertions (`probe::http`), TLS client options (`probe::tls_config`),
+//!   multi-step API workflows (`probe::workflow`).
 //! - [`result`]: `ProbeResult`, the one shape every probe returns, and the closed set of error types.
 //! - [`metrics`]: per-check Prometheus series and the agent's own metrics (OpenMetrics text).
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/checks`.
@@ -18,13 +17,10 @@
 //! - [`remote_write`]: pushing every run's samples to Prometheus (remote write 1.0), per endpoint queues.
 //! - [`client`]: the reqwest client for what is not a probe (config URLs, remote write).
 //! - [`report`]: the table `vantage-agent once` prints.
-//! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
 //! - [`app`]: wiring the parts into a running agent, and one-shot runs.
 pub mod app;
-pub mod assertion;
 pub mod client;
 pub mod config;
-pub mod exchange;
 pub mod metrics;
 pub mod probe;
 pub mod reload;
@@ -35,5 +31,3 @@ pub mod schedule;
 pub mod scheduler;
 pub mod server;
 pub mod source;
-pub mod tls_config;
-pub mod workflow;

@@ -833,7 +833,7 @@ impl Collector for CheckSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Runner;
+    use crate::probe::Runner;
     use crate::result::{HttpFacts, Phase, Phases, ProbeError};
     use crate::schedule::Schedule;
 

@@ -130,7 +130,7 @@ pub fn table(results: &[(Arc<CheckConfig>, ProbeResult)], redactor: &Redactor) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Runner;
+    use crate::probe::Runner;
     use crate::result::{ErrorType, Phase, ProbeError};
     use crate::schedule::Schedule;
 

@@ -351,7 +351,8 @@ fn record(inner: &Inner, check: &CheckState, result: ProbeResult, started: Syste
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AgentConfig, Runner};
+    use crate::config::AgentConfig;
+    use crate::probe::Runner;
     use std::sync::atomic::AtomicU32;
     use std::time::UNIX_EPOCH;
     use vantage_common::shutdown;

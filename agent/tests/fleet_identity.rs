@@ -55,7 +55,8 @@ checks:
             ("HEADER_SECRET", HEADER_SECRET),
             ("VARIABLE_SECRET", VARIABLE_SECRET),
         ],
-    );
+    )
+    .await;
     let base = agent.base.clone();
     for check in ["api-health", "api-journey"] {
         agent

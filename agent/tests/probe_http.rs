@@ -1,7 +1,7 @@
 //! HTTP probe and exchange against real local servers: success, each failure class, phases, redirects, auth.
 
 use std::time::Duration;
-use vantage_agent::exchange::{ClientOptions, ExchangeRequest, HttpClient, Session};
+use vantage_agent::probe::http::exchange::{ClientOptions, ExchangeRequest, HttpClient, Session};
 use vantage_agent::probe::{Probe, ProbeSpec};
 use vantage_agent::result::{ErrorType, Phase, ProbeResult};
 use vantage_testkit::servers::TestServer;
@@ -88,6 +88,46 @@ async fn unresolvable_name_is_dns_error() {
     assert_eq!(error_type(&r), Some(ErrorType::Dns));
     assert!(r.error.unwrap().message.contains("no-such-host.invalid"));
     assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn http_tcp_and_tls_probes_resolve_alike() {
+    // One resolver for every probe that dials: the same error for an `.invalid` name, whichever the probe.
+    for (check_type, target) in [
+        ("http", "http://no-such-host.invalid:80/"),
+        ("tcp", "no-such-host.invalid:80"),
+        ("tls", "no-such-host.invalid:80"),
+    ] {
+        let v =
+            serde_norway::Value::Mapping([("target".into(), target.into())].into_iter().collect());
+        let r = Probe::new(&ProbeSpec::from_yaml(check_type, v).unwrap())
+            .unwrap()
+            .run()
+            .await;
+        let e = r.error.expect("an .invalid name cannot resolve");
+        assert_eq!(e.error_type, ErrorType::Dns, "{check_type}");
+        assert_eq!(
+            e.message, "cannot resolve no-such-host.invalid: name does not exist (.invalid)",
+            "{check_type}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_address_of_the_wanted_family_is_a_clear_dns_error() {
+    let srv = TestServer::http().await;
+    let r = run(&format!(
+        "{{target: '{}', ip_version: ip6}}",
+        srv.url("/ok")
+    ))
+    .await;
+    let e = r.error.expect("127.0.0.1 has no IPv6 address");
+    assert_eq!(e.error_type, ErrorType::Dns);
+    assert_eq!(e.message, "127.0.0.1 has no IPv6 address (ip_version: ip6)");
+    assert!(
+        r.phases.get(Phase::Connect).is_none(),
+        "nothing was dialled"
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use vantage_agent::exchange::{ClientOptions, ExchangeRequest, HttpClient, DEFAULT_MAX_BODY_BYTES};
+use vantage_agent::probe::http::exchange::{
+    ClientOptions, ExchangeRequest, HttpClient, DEFAULT_MAX_BODY_BYTES,
+};
 use vantage_agent::result::ErrorType;
 use vantage_testkit::servers::TestServer;
 
@@ -53,7 +55,7 @@ static ALLOCATOR: Counting = Counting;
 async fn an_endless_body_costs_about_max_body_bytes_per_run() {
     let target = TestServer::http().await;
     let client = HttpClient::new(&ClientOptions::default()).unwrap();
-    let url: vantage_agent::exchange::url::Url =
+    let url: vantage_agent::probe::http::exchange::url::Url =
         target.url("/large-chunked/1000000000000").parse().unwrap();
     let max = DEFAULT_MAX_BODY_BYTES as usize;
     for run in 0..5 {

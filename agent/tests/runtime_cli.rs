@@ -175,7 +175,7 @@ async fn run_logs_failures_without_secrets_and_reloads_on_sighup() {
         target.url("/status/500?token=${CLI_TEST_TOKEN}"),
     );
     let path = write(dir.path(), &failing);
-    let mut agent = AgentProcess::spawn(&path, ("CLI_TEST_TOKEN", SECRET));
+    let mut agent = AgentProcess::spawn(&path, ("CLI_TEST_TOKEN", SECRET)).await;
     let base = agent.base.clone();
     let failure = agent
         .wait_for_log(20, "a failure log line", "\"check\":\"bad\"")
@@ -234,7 +234,7 @@ async fn checks_whose_retries_outlast_the_interval_are_warned_about() {
             && warnings[0].contains("interval (10s)"),
         "{stderr}"
     );
-    let mut agent = AgentProcess::spawn(&path, ("CLI_TEST_TOKEN", SECRET));
+    let mut agent = AgentProcess::spawn(&path, ("CLI_TEST_TOKEN", SECRET)).await;
     let line = agent
         .wait_for_log(30, "the overrun warning", "slow-retrier")
         .await;

@@ -172,7 +172,7 @@ async fn running_agent_exposes_steps_without_secrets() {
     api.set_wrong_title(true);
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), &config(&api.url()));
-    let mut agent = AgentProcess::spawn(&path, (ENV, PASSWORD));
+    let mut agent = AgentProcess::spawn(&path, (ENV, PASSWORD)).await;
     let base = agent.base.clone();
     let failure = agent
         .wait_for_log(
@@ -286,4 +286,50 @@ async fn the_example_workflow_in_agent_yaml_passes_against_the_demo_api() {
         );
     }
     assert_eq!(api.store_len(), 0, "teardown deleted the assignment");
+}
+
+/// A step whose URL renders, at run time, to something that is no URL (an extracted title) fails the run with
+/// `error_type="template"`, counted in /metrics like any other failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_template_error_is_counted_as_error_type_template() {
+    let api = api();
+    let dir = tempfile::tempdir().unwrap();
+    let good = config(&api.url());
+    let text = good.replace(
+        "url: \"{{base}}/v1/assignments/{{id}}\"\n        headers: {Authorization: \"Bearer {{token}}\"}\n        assert",
+        "url: \"{{title}}\"\n        headers: {Authorization: \"Bearer {{token}}\"}\n        assert",
+    );
+    assert_ne!(text, good, "the read step's URL was replaced");
+    let path = write(dir.path(), &text);
+    let mut agent = AgentProcess::spawn(&path, (ENV, PASSWORD)).await;
+    let base = agent.base.clone();
+    let metrics = eventually(20, "a template failure counted", || async {
+        let (_, body) = get(&format!("{base}/metrics")).await;
+        body.lines()
+            .any(|l| {
+                l.starts_with("synthetic_request_failure_total{")
+                    && l.contains("endpoint=\"journey\"")
+                    && l.contains("error_type=\"template\"")
+            })
+            .then_some(body)
+    })
+    .await;
+    let (ok, msg) = promtool_check(&metrics);
+    assert!(ok, "promtool: {msg}");
+    let failure = agent
+        .wait_for_log(10, "the failure log line", "\"check\":\"journey\"")
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&failure).unwrap();
+    assert_eq!(v["error_type"], "template", "{failure}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("step read: url \"synthetic "),
+        "{failure}"
+    );
+    let all_logs = agent.stop();
+    assert_no_secret("/metrics", &metrics);
+    assert_no_secret("logs", &all_logs);
+    assert_eq!(api.store_len(), 0, "teardown deleted every assignment");
 }

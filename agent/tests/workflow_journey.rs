@@ -2,8 +2,8 @@
 //! step with the right error type, teardown after a failure, and secrets kept out of results.
 
 use std::time::Duration;
+use vantage_agent::probe::workflow::{Workflow, WorkflowSpec};
 use vantage_agent::result::{ErrorType, Phase, ProbeResult};
-use vantage_agent::workflow::{Workflow, WorkflowSpec};
 use vantage_testkit::demo_api::{self, DemoApi, DemoApiConfig, Endpoint};
 
 const PASSWORD: &str = "pw-Zq81-secret";
@@ -297,4 +297,80 @@ steps:
     let r = workflow(&yaml).run().await;
     assert!(r.success(), "{:?}", r.error);
     assert_eq!(step(&r, "login").extracted, ["code", "token"]);
+}
+
+/// The journey with a plain step and an `always: true` cleanup step after `read`, and no teardown.
+fn journey_with_cleanup_step(base: &str) -> String {
+    let full = journey(base);
+    let steps = &full[..full.find("teardown:").unwrap()];
+    format!(
+        r#"{steps}  - name: read-again
+    url: "{{{{base}}}}/v1/assignments/{{{{id}}}}"
+    auth: {{bearer: "{{{{token}}}}"}}
+  - name: cleanup
+    always: true
+    method: DELETE
+    url: "{{{{base}}}}/v1/assignments/{{{{id}}}}"
+    auth: {{bearer: "{{{{token}}}}"}}
+    expect_status: 204
+"#
+    )
+}
+
+#[tokio::test]
+async fn an_always_step_runs_after_an_earlier_failure_and_plain_steps_do_not() {
+    let api = api();
+    api.set_wrong_title(true);
+    let r = workflow(&journey_with_cleanup_step(&api.url())).run().await;
+    let e = r.error.clone().unwrap();
+    assert_eq!(e.error_type, ErrorType::Assertion);
+    assert!(e.message.starts_with("step read: "), "{}", e.message);
+    assert!(
+        step(&r, "read-again").skipped,
+        "{:?}",
+        step(&r, "read-again")
+    );
+    let cleanup = step(&r, "cleanup");
+    assert!(cleanup.success && !cleanup.skipped, "{cleanup:?}");
+    assert_eq!(cleanup.status, Some(204));
+    assert_eq!(r.teardown_error, None);
+    assert_eq!(api.store_len(), 0, "the always step deleted the assignment");
+    // login, create, read, cleanup: the skipped step sent nothing.
+    assert_eq!(api.requests(), 4);
+
+    // Without a failure before it, the always step is one more step in the journey.
+    api.set_wrong_title(false);
+    let r = workflow(&journey_with_cleanup_step(&api.url())).run().await;
+    assert!(r.success(), "{:?}", r.error);
+    assert!(
+        r.steps.iter().all(|s| s.success && !s.skipped),
+        "{:?}",
+        r.steps
+    );
+    assert_eq!(api.store_len(), 0);
+}
+
+#[tokio::test]
+async fn a_template_that_renders_to_a_bad_url_at_run_time_is_a_template_error() {
+    let api = api();
+    // Statically fine (`title` is extracted by `create`); at run time the title is "synthetic <uuid>", which is
+    // no URL.
+    let full = journey(&api.url());
+    let yaml = full.replace(
+        "url: \"{{base}}/v1/assignments/{{id}}\"\n    headers",
+        "url: \"{{title}}\"\n    headers",
+    );
+    assert_ne!(yaml, full, "the read step's URL was replaced");
+    let r = workflow(&yaml).run().await;
+    let e = r.error.clone().unwrap();
+    assert_eq!(e.error_type, ErrorType::Template);
+    assert!(
+        e.message.starts_with("step read: url \"synthetic ")
+            && e.message.contains("is not a valid URL"),
+        "{}",
+        e.message
+    );
+    assert_eq!(step(&r, "read").status, None, "nothing was sent");
+    assert!(step(&r, "delete").success, "teardown still ran");
+    assert_eq!(api.store_len(), 0);
 }

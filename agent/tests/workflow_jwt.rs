@@ -3,8 +3,8 @@
 
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use std::io::Write;
+use vantage_agent::probe::workflow::{Workflow, WorkflowSpec};
 use vantage_agent::result::ErrorType;
-use vantage_agent::workflow::{Workflow, WorkflowSpec};
 use vantage_testkit::demo_api::{self, DemoApiConfig};
 
 /// Small keys: RSA key generation is slow in unoptimised test builds, and strength does not matter here.

@@ -11,6 +11,9 @@
 //! `--memory SECS` instead runs the agent for SECS with one healthy check and one whose target sends an endless
 //! body (the agent reads `max_body_bytes`, 10 MiB, and gives up), both every second, and prints its RSS every
 //! 30 s: memory must stay flat (issue #17: it rose from 9.6 MB to 43-50 MB in ~10 MB steps).
+//!
+//! `--probe-rate` instead measures the HTTP `Probe` alone, in this process: 5,000 runs, 50 at a time, on one
+//! core (a single-threaded runtime on its own thread; the target runs on the main runtime's threads).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +31,7 @@ struct Args {
     agent: PathBuf,
     remote_write: bool,
     memory: Option<u64>,
+    probe_rate: bool,
 }
 
 fn args() -> Args {
@@ -43,10 +47,15 @@ fn args() -> Args {
             .join("vantage-agent"),
         remote_write: false,
         memory: None,
+        probe_rate: false,
     };
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = argv.iter().position(|a| a == "--remote-write") {
         a.remote_write = true;
+        argv.remove(i);
+    }
+    if let Some(i) = argv.iter().position(|a| a == "--probe-rate") {
+        a.probe_rate = true;
         argv.remove(i);
     }
     for w in argv.chunks(2) {
@@ -61,7 +70,7 @@ fn args() -> Args {
             ("--agent", Some(v)) => a.agent = PathBuf::from(v),
             ("--memory", Some(v)) => a.memory = Some(v.parse().expect("--memory SECS")),
             _ => panic!(
-                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--memory SECS]"
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--memory SECS] [--probe-rate]"
             ),
         }
     }
@@ -462,6 +471,40 @@ async fn bench_memory(args: &Args, dir: &Path, server: &TestServer, secs: u64) {
     }
 }
 
+/// Runs of a plain HTTP `Probe` per second on one core against `url`: (runs, elapsed, failures).
+fn probe_rate(url: &str) -> (usize, Duration, usize) {
+    use vantage_agent::probe::{Probe, ProbeSpec};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let v: serde_norway::Value = serde_norway::from_str(&format!("target: {url}")).unwrap();
+    let probe = Arc::new(Probe::new(&ProbeSpec::from_yaml("http", v).unwrap()).unwrap());
+    let total = 5_000usize;
+    let concurrency = 50usize;
+    rt.block_on(async {
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let probe = probe.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut failed = 0;
+                for _ in 0..total / concurrency {
+                    if !probe.run().await.success() {
+                        failed += 1;
+                    }
+                }
+                failed
+            }));
+        }
+        let mut failures = 0;
+        for t in tasks {
+            failures += t.await.unwrap();
+        }
+        (total, start.elapsed(), failures)
+    })
+}
+
 #[tokio::main]
 async fn main() {
     let args = args();
@@ -469,6 +512,15 @@ async fn main() {
     let server = TestServer::http().await;
     if let Some(secs) = args.memory {
         bench_memory(&args, dir.path(), &server, secs).await;
+        return;
+    }
+    if args.probe_rate {
+        let url = server.url("/ok");
+        let (total, elapsed, failures) = tokio::task::spawn_blocking(move || probe_rate(&url))
+            .await
+            .unwrap();
+        let rate = total as f64 / elapsed.as_secs_f64();
+        println!("http probe: {total} runs in {elapsed:.2?} on one core = {rate:.0} probes/s ({failures} failed)");
         return;
     }
     let target = server.url("/ok");

@@ -1,13 +1,26 @@
 //! Probes: the type-specific part of a check (`ProbeSpec`), prepared once per config load (`Probe`), run per
 //! schedule tick. One file per kind; all return the same `ProbeResult`. No timeouts or retries here: the
 //! scheduler owns both.
+//!
+//! # Layout
+//! - [`http`]: the HTTP check, the one HTTP exchange function ([`http::exchange`]) it shares with workflow
+//!   steps, and the response assertions ([`http::assertion`]).
+//! - [`tcp`], [`dns`], [`tls`]: the other single-target checks.
+//! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
+//! - [`net`]: resolving a target and connecting to it, for every probe that dials.
+//! - [`tls_config`]: TLS client options and the rustls config built from them (HTTP, TLS, workflows).
 
 pub mod dns;
 pub mod http;
+pub mod net;
 pub mod tcp;
 pub mod tls;
+pub mod tls_config;
+pub mod workflow;
 
 use crate::result::ProbeResult;
+use futures::future::BoxFuture;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The type-specific part of a check (everything except name/type/schedule/timeout/retries/labels/enabled/
@@ -20,12 +33,14 @@ pub enum ProbeSpec {
     Tcp(tcp::TcpSpec),
     Dns(dns::DnsSpec),
     Tls(tls::TlsSpec),
-    /// `type: api_workflow` (or `workflow`): multi-step API journeys (owned by crate::workflow).
-    Workflow(crate::workflow::WorkflowSpec),
+    /// `type: api_workflow` (or `workflow`): multi-step API journeys (owned by [`workflow`]).
+    Workflow(crate::probe::workflow::WorkflowSpec),
 }
 
-/// A config error in a check's type-specific keys: the field path relative to the check (`assert[1].matches`)
-/// and what is wrong.
+/// A config error in a check's type-specific keys (and in the parts they are built from: TLS options,
+/// assertions, workflow steps, remote write endpoints): the field path relative to what was validated
+/// (`assert[1].matches`, empty for the whole thing) and what is wrong. Callers that validate a part of a larger
+/// config put the part's own path in front with [`SpecError::within`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
     pub field: String,
@@ -38,6 +53,29 @@ impl SpecError {
             field: field.into(),
             message: message.into(),
         }
+    }
+
+    /// The same error seen from the enclosing config: `tls` + `ca_file` -> `tls.ca_file`, `assert[2]` + `` ->
+    /// `assert[2]`, `steps` + `[1].url` -> `steps[1].url`.
+    pub fn within(mut self, prefix: impl AsRef<str>) -> Self {
+        let prefix = prefix.as_ref();
+        self.field = if self.field.is_empty() {
+            prefix.to_string()
+        } else if prefix.is_empty() || self.field.starts_with('[') {
+            format!("{prefix}{}", self.field)
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+
+    /// The top-level key of the field (`tls` for `tls.ca_file`, `assert` for `assert[1].json`), where a
+    /// file:line:col is looked up; `None` when the error is about the whole thing.
+    pub fn key(&self) -> Option<&str> {
+        self.field
+            .split(['.', '['])
+            .next()
+            .filter(|k| !k.is_empty())
     }
 }
 
@@ -77,7 +115,7 @@ impl ProbeSpec {
             "dns" => Ok(ProbeSpec::Dns(from_value(fields)?)),
             "tls" => Ok(ProbeSpec::Tls(from_value(fields)?)),
             "api_workflow" | "workflow" => Ok(ProbeSpec::Workflow(
-                crate::workflow::WorkflowSpec::from_yaml(fields)?,
+                crate::probe::workflow::WorkflowSpec::from_yaml(fields)?,
             )),
             other => Err(SpecError::new(
                 "type",
@@ -115,7 +153,7 @@ impl ProbeSpec {
             ProbeSpec::Tcp(_) => "tcp",
             ProbeSpec::Dns(_) => "dns",
             ProbeSpec::Tls(_) => "tls",
-            ProbeSpec::Workflow(_) => crate::workflow::CHECK_TYPE,
+            ProbeSpec::Workflow(_) => crate::probe::workflow::CHECK_TYPE,
         }
     }
 }
@@ -130,7 +168,7 @@ enum Kind {
     Tcp(tcp::TcpProbe),
     Dns(dns::DnsProbe),
     Tls(tls::TlsProbe),
-    Workflow(crate::workflow::Workflow),
+    Workflow(crate::probe::workflow::Workflow),
 }
 
 impl Probe {
@@ -140,9 +178,7 @@ impl Probe {
             ProbeSpec::Tcp(s) => Kind::Tcp(tcp::TcpProbe::new(s)?),
             ProbeSpec::Dns(s) => Kind::Dns(dns::DnsProbe::new(s)?),
             ProbeSpec::Tls(s) => Kind::Tls(tls::TlsProbe::new(s)?),
-            ProbeSpec::Workflow(s) => Kind::Workflow(
-                crate::workflow::Workflow::new(s).map_err(|(f, m)| SpecError::new(f, m))?,
-            ),
+            ProbeSpec::Workflow(s) => Kind::Workflow(workflow::Workflow::new(s)?),
         };
         Ok(Probe { kind })
     }
@@ -163,71 +199,41 @@ impl Probe {
     }
 }
 
-/// Resolve `host:port` (timed), honouring RFC 6761 `.invalid`. Shared by the TCP and TLS probes.
-pub(crate) async fn resolve(
-    host: &str,
-    port: u16,
-) -> Result<(Vec<std::net::SocketAddr>, Option<std::time::Duration>), crate::result::ProbeError> {
-    use crate::result::{ErrorType, ProbeError};
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-        return Ok((vec![std::net::SocketAddr::new(ip, port)], None));
+/// Runs one attempt of a check's probe (no timeout, no retries: the scheduler applies those). What a
+/// [`crate::config::CheckConfig`] holds; tests and benchmarks make their own with [`Runner::new`].
+#[derive(Clone)]
+pub struct Runner(Arc<dyn Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync>);
+
+impl Runner {
+    pub fn new(f: impl Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync + 'static) -> Self {
+        Runner(Arc::new(f))
     }
-    if host.trim_end_matches('.').ends_with(".invalid") {
-        return Err(ProbeError::new(
-            ErrorType::Dns,
-            format!("cannot resolve {host}: name does not exist (.invalid)"),
-        ));
+
+    pub fn run(&self) -> BoxFuture<'static, ProbeResult> {
+        (self.0)()
     }
-    let t = Instant::now();
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| ProbeError::new(ErrorType::Dns, format!("cannot resolve {host}: {e}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ProbeError::new(
-            ErrorType::Dns,
-            format!("{host} resolved to no address"),
-        ));
-    }
-    Ok((addrs, Some(t.elapsed())))
 }
 
-/// Resolve and connect to `host:port`, recording the `resolve` (when a lookup happened) and `connect` phases.
-pub(crate) async fn open_tcp(
-    host: &str,
-    port: u16,
-    phases: &mut crate::result::Phases,
-    result: &mut ProbeResult,
-) -> Result<tokio::net::TcpStream, crate::result::ProbeError> {
-    use crate::result::Phase;
-    let (addrs, dns) = resolve(host, port).await?;
-    if let Some(d) = dns {
-        phases.add(Phase::Resolve, d);
-        result.dns_lookup = Some(d);
+impl From<Probe> for Runner {
+    fn from(probe: Probe) -> Self {
+        let probe = Arc::new(probe);
+        Runner::new(move || {
+            let probe = probe.clone();
+            Box::pin(async move { probe.run().await })
+        })
     }
-    let t = Instant::now();
-    let stream = connect(&addrs).await?;
-    phases.add(Phase::Connect, t.elapsed());
-    Ok(stream)
 }
 
-/// Connect to the first reachable address.
-pub(crate) async fn connect(
-    addrs: &[std::net::SocketAddr],
-) -> Result<tokio::net::TcpStream, crate::result::ProbeError> {
-    use crate::result::{ErrorType, ProbeError};
-    let mut last = None;
-    for a in addrs {
-        match tokio::net::TcpStream::connect(a).await {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(format!("cannot connect to {a}: {e}")),
-        }
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runner")
     }
-    Err(ProbeError::new(
-        ErrorType::Connect,
-        last.unwrap_or_else(|| "no address to connect to".into()),
-    ))
+}
+
+/// Prepares a check's probe from its validated spec, once per config load: the one place config turns into
+/// something that runs.
+pub fn runner(spec: &ProbeSpec) -> Result<Runner, SpecError> {
+    Probe::new(spec).map(Runner::from)
 }
 
 /// Split `host:port` (IPv6 as `[::1]:443`); `default_port` when the port is absent.
@@ -256,4 +262,26 @@ pub(crate) fn split_host_port(
         (None, None) => return Err(format!("{target:?} has no port; use host:port")),
     };
     Ok((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpecError;
+
+    #[test]
+    fn spec_errors_take_the_enclosing_path() {
+        let e = SpecError::new("ca_file", "cannot read ca.pem").within("tls");
+        assert_eq!(e.to_string(), "tls.ca_file: cannot read ca.pem");
+        assert_eq!(e.key(), Some("tls"));
+        let whole = SpecError::new("", "needs exactly one of status, header").within("assert[2]");
+        assert_eq!(
+            whole.to_string(),
+            "assert[2]: needs exactly one of status, header"
+        );
+        assert_eq!(whole.key(), Some("assert"));
+        let indexed = SpecError::new("[1].url", "not a URL").within("steps");
+        assert_eq!(indexed.field, "steps[1].url");
+        assert_eq!(SpecError::new("", "bad").key(), None);
+        assert_eq!(SpecError::new("", "bad").to_string(), "bad");
+    }
 }

@@ -78,7 +78,7 @@ impl TcpProbe {
         phases: &mut Phases,
         result: &mut ProbeResult,
     ) -> Result<(), ProbeError> {
-        let mut stream = super::open_tcp(&self.host, self.port, phases, result).await?;
+        let mut stream = super::net::open_tcp(&self.host, self.port, phases, result).await?;
         let t = Instant::now();
         if let Some(line) = &self.send {
             stream.write_all(line).await.map_err(|e| {

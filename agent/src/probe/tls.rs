@@ -2,8 +2,8 @@
 //! untrusted, expired or wrong-host certificate, or one expiring within `cert_valid_days`.
 
 use super::SpecError;
+use crate::probe::tls_config::{self, TlsOptions};
 use crate::result::{ErrorType, Phase, Phases, ProbeError, ProbeResult, TlsFacts};
-use crate::tls_config::{self, TlsOptions};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -42,16 +42,7 @@ impl TlsProbe {
                 format!("{name:?} is not a valid TLS server name"),
             )
         })?;
-        let config = spec.tls.client_config(&[]).map_err(|(f, m)| {
-            SpecError::new(
-                if f.is_empty() {
-                    "tls".into()
-                } else {
-                    format!("tls.{f}")
-                },
-                m,
-            )
-        })?;
+        let config = spec.tls.client_config(&[]).map_err(|e| e.within("tls"))?;
         Ok(TlsProbe {
             host,
             port,
@@ -76,7 +67,7 @@ impl TlsProbe {
         phases: &mut Phases,
         result: &mut ProbeResult,
     ) -> Result<(), ProbeError> {
-        let stream = super::open_tcp(&self.host, self.port, phases, result).await?;
+        let stream = super::net::open_tcp(&self.host, self.port, phases, result).await?;
         let t = Instant::now();
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         let tls = connector

@@ -25,7 +25,8 @@
 
 use crate::config::{region_patterns, RegionPattern};
 use crate::probe::http::BasicAuth;
-use crate::tls_config::TlsOptions;
+use crate::probe::tls_config::TlsOptions;
+use crate::probe::SpecError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -128,10 +129,7 @@ pub fn validate<T>(
             let at = |field: &str, key: &str, msg: String| {
                 loaded.error_at(&format!("remote_write[{i}].{field}"), &format!("{key}:"), i, msg)
             };
-            let cfg = validate_one(r).map_err(|(field, msg)| {
-                let key = field.split(['.', '[']).next().unwrap_or("url").to_string();
-                at(&field, &key, msg)
-            })?;
+            let cfg = validate_one(r).map_err(|e| at(&e.field, e.key().unwrap_or("url"), e.message.clone()))?;
             if let Some(first) = names.insert(cfg.name.clone(), i) {
                 return Err(at(
                     "name",
@@ -147,8 +145,8 @@ pub fn validate<T>(
         .collect()
 }
 
-fn validate_one(r: &RawRemoteWrite) -> Result<RemoteWriteConfig, (String, String)> {
-    let e = |field: &str, msg: String| (field.to_string(), msg);
+fn validate_one(r: &RawRemoteWrite) -> Result<RemoteWriteConfig, SpecError> {
+    let e = |field: &str, msg: String| SpecError::new(field, msg);
     let url = url::Url::parse(r.url.trim()).map_err(|err| {
         e(
             "url",
@@ -166,7 +164,7 @@ fn validate_one(r: &RawRemoteWrite) -> Result<RemoteWriteConfig, (String, String
         Some(n) => n.trim().to_string(),
         None => default_name(&url),
     };
-    let regions = region_patterns(&r.regions).map_err(|(j, m)| e(&format!("regions[{j}]"), m))?;
+    let regions = region_patterns(&r.regions)?;
     let mut headers = Vec::new();
     for (k, v) in &r.headers {
         let name = http::HeaderName::from_bytes(k.as_bytes())
@@ -212,7 +210,7 @@ fn validate_one(r: &RawRemoteWrite) -> Result<RemoteWriteConfig, (String, String
     // Built once here so a bad CA file is a config error, not a failure at the first push.
     r.tls
         .client_config(&[b"http/1.1"])
-        .map_err(|(f, m)| e(&format!("tls.{f}"), m))?;
+        .map_err(|e| e.within("tls"))?;
     let d = QueueConfig::default();
     let q = &r.queue;
     let queue = QueueConfig {

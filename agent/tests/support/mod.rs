@@ -167,33 +167,34 @@ pub fn run_bin(args: &[&str], env: (&str, &str)) -> (i32, String, String) {
     )
 }
 
-/// A `vantage-agent run` process on a free 127.0.0.1 port whose log lines (stderr) are collected.
-/// Killed when dropped, so a failing assertion never leaves an agent running.
+/// A `vantage-agent run` process listening on a port it chose itself (`--listen 127.0.0.1:0`, the address read
+/// from its "agent started" log line, so no port is handed over with a race), whose log lines (stderr) are
+/// collected. Killed when dropped, so a failing assertion never leaves an agent running.
 pub struct AgentProcess {
     pub child: std::process::Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    lines: std::sync::mpsc::Receiver<String>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// The thread that reads stderr; it ends when the process closes it (exits).
+    reader: Option<std::thread::JoinHandle<()>>,
     /// Every log line received so far.
     pub logs: Vec<String>,
 }
 
+/// How long an agent may take from spawn to listening.
+const STARTUP_SECS: u64 = 30;
+
 impl AgentProcess {
-    pub fn spawn(config_path: &str, env: (&str, &str)) -> Self {
-        Self::spawn_with_env(config_path, &[env])
+    pub async fn spawn(config_path: &str, env: (&str, &str)) -> Self {
+        Self::spawn_with_env(config_path, &[env]).await
     }
 
     /// [`AgentProcess::spawn`] with any number of environment variables (and no VANTAGE_REGION but theirs).
-    pub fn spawn_with_env(config_path: &str, envs: &[(&str, &str)]) -> Self {
+    /// Returns once the agent is listening.
+    pub async fn spawn_with_env(config_path: &str, envs: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
         let mut child = std::process::Command::new(BIN)
-            .args(["run", "-c", config_path, "--listen", &listen])
+            .args(["run", "-c", config_path, "--listen", "127.0.0.1:0"])
             .env_remove("VANTAGE_REGION")
             .envs(envs.iter().copied())
             .env("RUST_LOG", "info")
@@ -201,38 +202,62 @@ impl AgentProcess {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
-        AgentProcess {
+        let mut agent = AgentProcess {
             child,
-            base: format!("http://{listen}"),
+            base: String::new(),
             lines,
+            reader: Some(reader),
             logs: Vec::new(),
-        }
+        };
+        let started = agent
+            .wait_for_log(
+                STARTUP_SECS,
+                "the agent to start listening",
+                "\"agent started\"",
+            )
+            .await;
+        agent.base = format!("http://{}", listen_address(&started));
+        agent
     }
 
     /// Collects the log lines that arrived since the last call.
     pub fn collect_logs(&mut self) -> &[String] {
-        self.logs.extend(self.lines.try_iter());
+        while let Ok(line) = self.lines.try_recv() {
+            self.logs.push(line);
+        }
         &self.logs
     }
 
-    /// Waits up to `secs` for a log line containing `needle`.
+    /// Waits up to `secs` for a log line containing `needle` (one already received counts), and fails with the
+    /// lines so far if the deadline passes or the process exits first.
     pub async fn wait_for_log(&mut self, secs: u64, what: &str, needle: &str) -> String {
+        if let Some(l) = self.collect_logs().iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
-            if let Some(l) = self.collect_logs().iter().find(|l| l.contains(needle)) {
-                return l.clone();
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    self.logs.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Ok(None) => panic!(
+                    "the agent exited while waiting for {what}; its log:\n{}",
+                    self.logs.join("\n")
+                ),
+                Err(_) => panic!(
+                    "timed out after {secs}s waiting for {what}; the log so far:\n{}",
+                    self.logs.join("\n")
+                ),
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -245,13 +270,27 @@ impl AgentProcess {
             .unwrap_or(false)
     }
 
-    /// Stops the process with SIGTERM, waits for it, and returns every log line it wrote.
+    /// Stops the process with SIGTERM, waits for it and for the end of its log, and returns every log line it
+    /// wrote.
     pub fn stop(&mut self) -> String {
         self.signal("-TERM");
         let _ = self.child.wait();
-        std::thread::sleep(Duration::from_millis(100));
+        if let Some(reader) = self.reader.take() {
+            // The process has exited, so its stderr is at EOF and the reader ends after the last line.
+            let _ = reader.join();
+        }
         self.collect_logs().join("\n")
     }
+}
+
+/// The address in the agent's JSON "agent started" line (`"listen":"127.0.0.1:PORT"`).
+fn listen_address(line: &str) -> std::net::SocketAddr {
+    let v: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("the agent's start line is not JSON ({e}): {line}"));
+    v["listen"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no listen address in the agent's start line: {line}"))
 }
 
 impl Drop for AgentProcess {

@@ -7,9 +7,9 @@
 use super::extract::{looks_secret, Extractor};
 use super::jwt::JwtAuth;
 use super::template::{Template, TemplateValue, GENERATED};
-use crate::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use crate::probe::http::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use crate::probe::tls_config::TlsOptions;
 use crate::probe::{from_value, SpecError};
-use crate::tls_config::TlsOptions;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -232,13 +232,7 @@ impl<'de> Deserialize<'de> for StepAssertion {
         literal
             .compile()
             .map(StepAssertion::Compiled)
-            .map_err(|(field, msg)| {
-                serde::de::Error::custom(if field.is_empty() {
-                    msg
-                } else {
-                    format!("{field}: {msg}")
-                })
-            })
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -357,7 +351,7 @@ impl WorkflowSpec {
                         ),
                     ));
                 }
-                step.validate(&at, &known)?;
+                step.validate(&known).map_err(|e| e.within(&at))?;
                 for name in step.extract.keys() {
                     if !valid_name(name) || GENERATED.contains(&name.as_str()) {
                         return Err(SpecError::new(
@@ -392,18 +386,16 @@ impl StepSpec {
         self.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT)
     }
 
-    fn validate(&self, at: &str, known: &BTreeSet<String>) -> Result<(), SpecError> {
+    /// Errors name the field inside the step (`headers.x`); the caller puts the step's path in front.
+    fn validate(&self, known: &BTreeSet<String>) -> Result<(), SpecError> {
         if self.body.is_some() && self.json.is_some() {
             return Err(SpecError::new(
-                format!("{at}.json"),
+                "json",
                 "give either `body` (raw text) or `json`, not both",
             ));
         }
         if self.timeout == Some(Duration::ZERO) {
-            return Err(SpecError::new(
-                format!("{at}.timeout"),
-                "timeout must be above 0",
-            ));
+            return Err(SpecError::new("timeout", "timeout must be above 0"));
         }
         if self.url.is_literal() {
             let url = self.url.render(&mut Default::default()).unwrap_or_default();
@@ -411,22 +403,17 @@ impl StepSpec {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
                 Ok(u) => {
                     return Err(SpecError::new(
-                        format!("{at}.url"),
+                        "url",
                         format!("unsupported scheme {:?}; use http or https", u.scheme()),
                     ))
                 }
-                Err(e) => {
-                    return Err(SpecError::new(
-                        format!("{at}.url"),
-                        format!("invalid URL {url:?}: {e}"),
-                    ))
-                }
+                Err(e) => return Err(SpecError::new("url", format!("invalid URL {url:?}: {e}"))),
             }
         }
         for name in self.headers.keys() {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(SpecError::new(
-                    format!("{at}.headers.{name}"),
+                    format!("headers.{name}"),
                     format!("{name:?} is not a valid header name"),
                 ));
             }
@@ -444,24 +431,24 @@ impl StepSpec {
             }
         };
         let owned = |it: Vec<&str>| it.into_iter().map(str::to_string).collect::<Vec<_>>();
-        unknown(format!("{at}.url"), owned(self.url.vars().collect()))?;
+        unknown("url".to_string(), owned(self.url.vars().collect()))?;
         for (k, t) in &self.headers {
-            unknown(format!("{at}.headers.{k}"), owned(t.vars().collect()))?;
+            unknown(format!("headers.{k}"), owned(t.vars().collect()))?;
         }
         for (k, t) in &self.query {
-            unknown(format!("{at}.query.{k}"), owned(t.vars().collect()))?;
+            unknown(format!("query.{k}"), owned(t.vars().collect()))?;
         }
         if let Some(b) = &self.body {
-            unknown(format!("{at}.body"), owned(b.vars().collect()))?;
+            unknown("body".to_string(), owned(b.vars().collect()))?;
         }
         if let Some(j) = &self.json {
-            unknown(format!("{at}.json"), owned(j.vars()))?;
+            unknown("json".to_string(), owned(j.vars()))?;
         }
         if let Some(a) = &self.auth {
-            unknown(format!("{at}.auth"), owned(a.vars()))?;
+            unknown("auth".to_string(), owned(a.vars()))?;
         }
         for (j, a) in self.assertions.iter().enumerate() {
-            unknown(format!("{at}.assert[{j}]"), a.vars())?;
+            unknown(format!("assert[{j}]"), a.vars())?;
         }
         Ok(())
     }

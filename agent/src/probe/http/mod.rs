@@ -1,10 +1,18 @@
 //! HTTP check: one exchange (redirects followed) plus the expected status and assertions.
+//!
+//! - [`exchange`]: the one HTTP exchange function (hyper + rustls), timed by phase; used by HTTP checks and
+//!   every workflow step.
+//! - [`assertion`]: assertions on an HTTP response (status, header, body, JSON path, latency, certificate days).
 
+pub mod assertion;
+pub mod exchange;
+
+use self::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use self::exchange::{ClientOptions, ExchangeRequest, HttpClient};
+use super::net::IpVersion;
 use super::SpecError;
-use crate::assertion::{Assertion, AssertionSpec, ExpectedStatus};
-use crate::exchange::{self, ClientOptions, ExchangeRequest, HttpClient, IpVersion};
+use crate::probe::tls_config::TlsOptions;
 use crate::result::{HttpFacts, Phase, ProbeResult};
-use crate::tls_config::TlsOptions;
 use http::{HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -109,16 +117,7 @@ impl HttpSpec {
 pub fn compile_assertions(list: &[AssertionSpec]) -> Result<Vec<Assertion>, SpecError> {
     list.iter()
         .enumerate()
-        .map(|(i, a)| {
-            a.compile().map_err(|(f, m)| {
-                let field = if f.is_empty() {
-                    format!("assert[{i}]")
-                } else {
-                    format!("assert[{i}].{f}")
-                };
-                SpecError::new(field, m)
-            })
-        })
+        .map(|(i, a)| a.compile().map_err(|e| e.within(format!("assert[{i}]"))))
         .collect()
 }
 
@@ -167,8 +166,7 @@ impl HttpProbe {
                 sensitive(&format!("Bearer {token}"), "bearer_token")?,
             );
         }
-        let client =
-            HttpClient::new(&spec.client_options()).map_err(|(f, m)| SpecError::new(f, m))?;
+        let client = HttpClient::new(&spec.client_options())?;
         let request = ExchangeRequest {
             method,
             url,

@@ -11,7 +11,10 @@ use super::extract::{looks_secret, ResponseView};
 use super::jwt::MintError;
 use super::spec::{Auth, StepAssertion, StepSpec, WorkflowSpec};
 use super::template::{Missing, Scope};
-use crate::exchange::{ClientOptions, ExchangeRequest, ExchangeResponse, HttpClient, Session};
+use crate::probe::http::exchange::{
+    ClientOptions, ExchangeRequest, ExchangeResponse, HttpClient, Session,
+};
+use crate::probe::SpecError;
 use crate::result::{
     ErrorType, HttpFacts, Phase, Phases, ProbeError, ProbeResult, StepResult, TlsFacts,
 };
@@ -54,8 +57,8 @@ struct StepRun {
 }
 
 impl Workflow {
-    /// Builds the HTTP client; errors are config errors `(field, message)` such as `tls.ca_file`.
-    pub fn new(spec: &WorkflowSpec) -> Result<Workflow, (String, String)> {
+    /// Builds the HTTP client; errors are config errors naming the field, such as `tls.ca_file`.
+    pub fn new(spec: &WorkflowSpec) -> Result<Workflow, SpecError> {
         let client = HttpClient::new(&ClientOptions {
             tls: spec.tls.clone(),
             follow_redirects: spec.follow_redirects,
@@ -411,7 +414,7 @@ fn check_and_extract(
                 })?;
                 compiled = rendered
                     .compile()
-                    .map_err(|(field, msg)| template_error(format!("assertion {field}: {msg}")))?;
+                    .map_err(|e| template_error(format!("assertion {e}")))?;
                 &compiled
             }
         };

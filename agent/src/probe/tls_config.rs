@@ -1,5 +1,6 @@
 //! TLS client options of a check and the rustls `ClientConfig` built from them once per config load.
 
+use super::SpecError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -46,12 +47,10 @@ fn webpki_roots() -> RootCertStore {
         .clone()
 }
 
-/// Error: (field inside `tls`, message).
-pub type TlsConfigError = (&'static str, String);
-
 impl TlsOptions {
     /// Build the client config: reads the CA and client-certificate files. `alpn` e.g. `[b"h2", b"http/1.1"]`.
-    pub fn client_config(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    /// Errors name the field inside `tls` (`ca_file`); callers put `tls` in front with [`SpecError::within`].
+    pub fn client_config(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, SpecError> {
         // Most checks use the default options: share one config per ALPN list instead of building one per
         // check (each holds its own root store and session cache; at 10,000 checks that was most of the RSS).
         // `server_name` is applied per connection, so it does not make a config different.
@@ -74,19 +73,19 @@ impl TlsOptions {
         Ok(config)
     }
 
-    fn build_client_config(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    fn build_client_config(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, SpecError> {
         let mut roots = webpki_roots();
         if let Some(path) = &self.ca_file {
-            let certs = read_certs(path).map_err(|e| ("ca_file", e))?;
+            let certs = read_certs(path).map_err(|e| SpecError::new("ca_file", e))?;
             if certs.is_empty() {
-                return Err((
+                return Err(SpecError::new(
                     "ca_file",
                     format!("{}: no PEM certificate found", path.display()),
                 ));
             }
             for c in certs {
                 roots.add(c).map_err(|e| {
-                    (
+                    SpecError::new(
                         "ca_file",
                         format!("{}: unusable CA certificate: {e}", path.display()),
                     )
@@ -95,7 +94,7 @@ impl TlsOptions {
         }
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| ("", e.to_string()))?;
+            .map_err(|e| SpecError::new("", e.to_string()))?;
         let builder = if self.insecure_skip_verify {
             builder
                 .dangerous()
@@ -106,23 +105,30 @@ impl TlsOptions {
         let mut config = match (&self.client_cert, &self.client_key) {
             (None, None) => builder.with_no_client_auth(),
             (Some(cert), Some(key)) => {
-                let chain = read_certs(cert).map_err(|e| ("client_cert", e))?;
+                let chain = read_certs(cert).map_err(|e| SpecError::new("client_cert", e))?;
                 if chain.is_empty() {
-                    return Err((
+                    return Err(SpecError::new(
                         "client_cert",
                         format!("{}: no PEM certificate found", cert.display()),
                     ));
                 }
-                let key = read_key(key).map_err(|e| ("client_key", e))?;
+                let key = read_key(key).map_err(|e| SpecError::new("client_key", e))?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    (
+                    SpecError::new(
                         "client_key",
                         format!("client certificate and key do not match: {e}"),
                     )
                 })?
             }
-            (Some(_), None) => return Err(("client_key", "client_cert needs client_key".into())),
-            (None, Some(_)) => return Err(("client_cert", "client_key needs client_cert".into())),
+            (Some(_), None) => {
+                return Err(SpecError::new("client_key", "client_cert needs client_key"))
+            }
+            (None, Some(_)) => {
+                return Err(SpecError::new(
+                    "client_cert",
+                    "client_key needs client_cert",
+                ))
+            }
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))

@@ -15,7 +15,8 @@
 //!   - cert_valid_days: 14
 //! ```
 
-use crate::exchange::ExchangeResponse;
+use super::exchange::ExchangeResponse;
+use crate::probe::SpecError;
 use crate::result::{ErrorType, ProbeError};
 use regex::Regex;
 use serde::Deserialize;
@@ -207,9 +208,6 @@ pub enum Assertion {
     CertValidDays(u32),
 }
 
-/// Error while compiling: (field inside the assertion, message).
-pub type AssertionError = (&'static str, String);
-
 impl AssertionSpec {
     /// Apply `f` to every user string value (header/json equals, matches, body texts) – for templating.
     pub fn render<E>(
@@ -233,7 +231,8 @@ impl AssertionSpec {
         Ok(out)
     }
 
-    pub fn compile(&self) -> Result<Assertion, AssertionError> {
+    /// Errors name the field inside the assertion (`matches`); callers put the assertion's own path in front.
+    pub fn compile(&self) -> Result<Assertion, SpecError> {
         let kinds = [
             self.status.is_some(),
             self.header.is_some(),
@@ -245,7 +244,7 @@ impl AssertionSpec {
         ];
         let n = kinds.iter().filter(|k| **k).count();
         if n != 1 {
-            return Err((
+            return Err(SpecError::new(
                 "",
                 format!(
                     "each assertion needs exactly one of status, header, json, body_contains, body_regex, \
@@ -261,9 +260,9 @@ impl AssertionSpec {
         let nq = qualifiers.iter().filter(|k| **k).count();
         if let Some(name) = &self.header {
             if nq != 1 {
-                return Err((
+                return Err(SpecError::new(
                     "header",
-                    "a header assertion needs exactly one of exists, equals, matches".into(),
+                    "a header assertion needs exactly one of exists, equals, matches",
                 ));
             }
             if let Some(exists) = self.exists {
@@ -283,7 +282,8 @@ impl AssertionSpec {
                 });
             }
             let re = self.matches.as_deref().unwrap_or_default();
-            let regex = Regex::new(re).map_err(|e| ("matches", format!("invalid regex: {e}")))?;
+            let regex = Regex::new(re)
+                .map_err(|e| SpecError::new("matches", format!("invalid regex: {e}")))?;
             return Ok(Assertion::HeaderMatches {
                 name: name.clone(),
                 regex,
@@ -291,13 +291,13 @@ impl AssertionSpec {
         }
         if let Some(path_text) = &self.json {
             if nq != 1 || self.matches.is_some() {
-                return Err((
+                return Err(SpecError::new(
                     "json",
-                    "a json assertion needs exactly one of equals, exists".into(),
+                    "a json assertion needs exactly one of equals, exists",
                 ));
             }
             let path = JsonPath::parse(path_text)
-                .map_err(|e| ("json", format!("invalid JSON path: {e}")))?;
+                .map_err(|e| SpecError::new("json", format!("invalid JSON path: {e}")))?;
             if let Some(exists) = self.exists {
                 return Ok(Assertion::JsonExists {
                     path,
@@ -313,9 +313,9 @@ impl AssertionSpec {
             });
         }
         if nq != 0 {
-            return Err((
+            return Err(SpecError::new(
                 "",
-                "exists/equals/matches only go with header or json".into(),
+                "exists/equals/matches only go with header or json",
             ));
         }
         if let Some(s) = &self.status {
@@ -327,7 +327,7 @@ impl AssertionSpec {
         if let Some(re) = &self.body_regex {
             return Regex::new(re)
                 .map(Assertion::BodyRegex)
-                .map_err(|e| ("body_regex", format!("invalid regex: {e}")));
+                .map_err(|e| SpecError::new("body_regex", format!("invalid regex: {e}")));
         }
         if let Some(d) = self.duration_under {
             return Ok(Assertion::DurationUnder(d));
@@ -476,7 +476,7 @@ impl Assertion {
                 } else {
                     fail(format!(
                         "expected certificate valid for at least {days} days, it {}",
-                        crate::tls_config::describe_expiry(expiry, now)
+                        crate::probe::tls_config::describe_expiry(expiry, now)
                     ))
                 }
             }
@@ -548,9 +548,9 @@ mod tests {
     fn compile_rejects_ambiguous() {
         let spec: AssertionSpec =
             serde_norway::from_str("{header: x, exists: true, equals: y}").unwrap();
-        assert_eq!(spec.compile().unwrap_err().0, "header");
+        assert_eq!(spec.compile().unwrap_err().field, "header");
         let spec: AssertionSpec = serde_norway::from_str("{body_regex: '('}").unwrap();
-        assert_eq!(spec.compile().unwrap_err().0, "body_regex");
+        assert_eq!(spec.compile().unwrap_err().field, "body_regex");
         assert!(serde_norway::from_str::<AssertionSpec>("{bogus: 1}").is_err());
     }
 

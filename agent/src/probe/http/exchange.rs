@@ -4,17 +4,19 @@
 //! `resolve` (absent for IP literals), `connect`, `tls` (from its own start), `processing` (request sent ->
 //! response head) and `transfer` (head -> body fully read). Phases are summed over redirects.
 
+use crate::probe::tls_config::{self, TlsOptions};
+
+use crate::probe::net::{self, IpVersion};
+use crate::probe::SpecError;
 use crate::result::{ErrorType, Phase, Phases, ProbeError, TlsFacts};
-use crate::tls_config::{self, TlsOptions};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
-use serde::Deserialize;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -22,19 +24,6 @@ use tokio::net::TcpStream;
 use url::Url;
 
 pub use url;
-
-/// Which address family to connect over when a name resolves to both.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IpVersion {
-    /// Any address, in the resolver's order.
-    #[default]
-    Auto,
-    /// IPv4 only.
-    Ip4,
-    /// IPv6 only.
-    Ip6,
-}
 
 /// Connection-level options of an HTTP check (and of every workflow step).
 #[derive(Debug, Clone, PartialEq)]
@@ -211,34 +200,22 @@ fn err(t: ErrorType, msg: impl Into<String>) -> ProbeError {
 }
 
 impl HttpClient {
-    /// Build the client. Errors are config errors: (field, message), e.g. `("tls.ca_file", "cannot read ...")`.
-    pub fn new(opts: &ClientOptions) -> Result<HttpClient, (String, String)> {
+    /// Build the client. Errors are config errors naming the field, e.g. `tls.ca_file: cannot read ...`.
+    pub fn new(opts: &ClientOptions) -> Result<HttpClient, SpecError> {
         let tls = opts
             .tls
             .client_config(&[b"h2", b"http/1.1"])
-            .map_err(|(f, m)| {
-                (
-                    if f.is_empty() {
-                        "tls".into()
-                    } else {
-                        format!("tls.{f}")
-                    },
-                    m,
-                )
-            })?;
+            .map_err(|e| e.within("tls"))?;
         let server_name = match &opts.tls.server_name {
             Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {
-                (
-                    "tls.server_name".to_string(),
-                    format!("invalid server name {n:?}"),
-                )
+                SpecError::new("tls.server_name", format!("invalid server name {n:?}"))
             })?),
             None => None,
         };
         let proxy = match &opts.proxy_url {
             None => None,
             Some(p) => {
-                Some(parse_proxy(p, &opts.no_proxy).map_err(|m| ("proxy_url".to_string(), m))?)
+                Some(parse_proxy(p, &opts.no_proxy).map_err(|m| SpecError::new("proxy_url", m))?)
             }
         };
         Ok(HttpClient {
@@ -513,30 +490,13 @@ impl HttpClient {
             Some(p) => (p.host.as_str(), p.port),
             None => (host, port),
         };
-        let addrs = self.resolve(dial_host, dial_port, phases).await?;
+        let resolved = net::resolve(dial_host, dial_port, inner.ip_version).await?;
+        if let Some(d) = resolved.lookup {
+            phases.add(Phase::Resolve, d);
+        }
 
         let t = Instant::now();
-        let mut last_err = None;
-        let mut stream = None;
-        for addr in &addrs {
-            match TcpStream::connect(addr).await {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_err = Some((addr, e)),
-            }
-        }
-        let mut stream = match (stream, last_err) {
-            (Some(s), _) => s,
-            (None, Some((addr, e))) => {
-                return Err(err(
-                    ErrorType::Connect,
-                    format!("cannot connect to {addr}: {e}"),
-                ));
-            }
-            (None, None) => return Err(err(ErrorType::Dns, format!("no address for {dial_host}"))),
-        };
+        let mut stream = net::connect(&resolved.addrs).await?;
         let _ = stream.set_nodelay(true);
         if let (Some(p), true) = (proxy, https) {
             p.tunnel(&mut stream, host, port).await?;
@@ -603,53 +563,6 @@ impl HttpClient {
             absolute_form: proxy.is_some() && !https,
             _driver: AbortOnDrop(driver),
         })
-    }
-
-    async fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-        phases: &mut Phases,
-    ) -> Result<Vec<SocketAddr>, ProbeError> {
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = if let Ok(ip) = literal.parse::<IpAddr>() {
-            vec![SocketAddr::new(ip, port)]
-        } else {
-            // RFC 6761: `.invalid` never resolves; answer locally instead of asking the network.
-            if host.trim_end_matches('.').ends_with(".invalid") || host == "invalid" {
-                return Err(err(
-                    ErrorType::Dns,
-                    format!("cannot resolve {host}: name does not exist (.invalid)"),
-                ));
-            }
-            let t = Instant::now();
-            let found = tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| err(ErrorType::Dns, format!("cannot resolve {host}: {e}")))?;
-            let found: Vec<SocketAddr> = found.collect();
-            phases.add(Phase::Resolve, t.elapsed());
-            found
-        };
-        let wanted: Vec<SocketAddr> = addrs
-            .into_iter()
-            .filter(|a| match self.inner.ip_version {
-                IpVersion::Auto => true,
-                IpVersion::Ip4 => a.is_ipv4(),
-                IpVersion::Ip6 => a.is_ipv6(),
-            })
-            .collect();
-        if wanted.is_empty() {
-            let family = if self.inner.ip_version == IpVersion::Ip6 {
-                "IPv6"
-            } else {
-                "IPv4"
-            };
-            return Err(err(
-                ErrorType::Dns,
-                format!("{host} has no {family} address (ip_version)"),
-            ));
-        }
-        Ok(wanted)
     }
 }
 
