@@ -17,7 +17,8 @@
 //! - [`queue`]: admission into the bounded queue (depth counted in events), batch taking, waking submitters.
 //! - [`health`]: whether the store can write, probes that find out without traffic, the outage's log lines.
 //! - [`schema`]: the versioned migrations, one text per dialect, recorded in `schema_migrations`.
-//! - [`sqlite`]: SQLite backend: WAL, writer, syncer (fsync before answering) and checkpointer threads, single-row inserts.
+//! - [`sqlite`]: SQLite backend: WAL; writer, syncer (fsync before answering) and checkpointer threads
+//!   (`sqlite/{writer,syncer,checkpointer}.rs`), queries in `sqlite/reader.rs`; single-row inserts.
 //! - [`postgres`]: PostgreSQL backend: one `INSERT ... SELECT FROM UNNEST(...)` per group, reconnects.
 //! - [`spool`]: a PostgreSQL store's local spool (a SQLite file) for the events it cannot write now.
 //! - [`drain`]: moves spooled events into PostgreSQL once it is back, oldest first, at a bounded rate.
@@ -32,7 +33,7 @@
 //! so results are those of the client-time window alone. PostgreSQL serves that bound from its
 //! `(site, event_type, received_ms)` index; SQLite has no index for it (every commit rewrote each event
 //! type's right-edge page) and scans the rowid range from the first row received then, rows being
-//! appended in receive order (`sqlite.rs`). (Should
+//! appended in receive order (`sqlite/reader.rs`). (Should
 //! `max_future` be lowered, events stored earlier under the larger value could fall out at the window's edge.)
 //! Retention ([`Store::delete_older_than`]) compares against the **server receive** time (`received_ms`): how
 //! long we hold data is our clock's business, not the sender's.

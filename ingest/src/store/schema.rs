@@ -98,7 +98,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         // SQLite: the stats index's right edges (one per event type) were rewritten into the WAL by every
         // commit, ~40% of the WAL written per event. Rows are appended in receive order, so the stats scan the
-        // rowid range of their window instead (sqlite.rs, `first_rowid_received_since`): +20% events/s
+        // rowid range of their window instead (sqlite/reader.rs, `first_rowid_received_since`): +20% events/s
         // (bench/README.md, ingest-perf7). PostgreSQL's heap is not ordered that way; it keeps the index.
         version: 4,
         sqlite: "DROP INDEX IF EXISTS events_site_type_received;",
