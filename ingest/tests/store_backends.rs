@@ -61,6 +61,17 @@ impl TestDb {
         }
     }
 
+    /// Runs statements on the database directly (the store closed).
+    async fn execute(&self, sql: &str) {
+        match self.backend {
+            Kind::Sqlite => rusqlite::Connection::open(self.sqlite_path.as_ref().unwrap())
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Kind::Postgres => pg_admin(&self.url).await.batch_execute(sql).await.unwrap(),
+        }
+    }
+
     /// Applied schema versions, read directly.
     async fn migration_versions(&self) -> Vec<i64> {
         let sql = "SELECT version FROM schema_migrations ORDER BY version";
@@ -134,6 +145,7 @@ both_backends!(
     busy_when_queue_full_then_everything_commits,
     shutdown_drains_the_queue,
     reopen_keeps_events_and_migrations_run_once,
+    failed_migration_rolls_back_and_newer_schema_refuses_to_open,
     commit_error_fails_every_waiter,
     delete_session_removes_only_that_session,
     delete_older_than_uses_receive_time,
@@ -585,6 +597,35 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
         store.shutdown().await;
     }
     assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
+}
+
+/// The migration runner: a migration that fails leaves the recorded versions as they were (one
+/// transaction), and a database recorded at a version this build does not know is not touched.
+async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    db.open().await.shutdown().await;
+    // Version 6 unrecorded but its table kept: applying it again fails.
+    db.execute("DELETE FROM schema_migrations WHERE version = 6")
+        .await;
+    let cfg = db.config(100, 10);
+    let e = Store::open(&cfg, &mut Registry::default())
+        .await
+        .expect_err("migration 6 cannot create its table twice")
+        .to_string();
+    assert!(e.contains("migration 6"), "{e}");
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5]);
+
+    db.execute("INSERT INTO schema_migrations (version, applied_ms) VALUES (6, 0), (99, 0)")
+        .await;
+    let e = Store::open(&cfg, &mut Registry::default())
+        .await
+        .expect_err("a newer schema is refused")
+        .to_string();
+    assert!(
+        e.contains("database schema version 99 is newer than this build knows (6)"),
+        "{e}"
+    );
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 99]);
 }
 
 async fn commit_error_fails_every_waiter(kind: Kind) {

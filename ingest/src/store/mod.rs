@@ -16,7 +16,8 @@
 //! # Layout
 //! - [`queue`]: admission into the bounded queue (depth counted in events), batch taking, waking submitters.
 //! - [`health`]: whether the store can write, probes that find out without traffic, the outage's log lines.
-//! - [`schema`]: the versioned migrations, one text per dialect, recorded in `schema_migrations`.
+//! - [`schema`]: the versioned migrations, one text per dialect.
+//! - [`migrate`]: the one runner that applies them (per-backend adapters), recorded in `schema_migrations`.
 //! - [`sqlite`]: SQLite backend: WAL; writer, syncer (fsync before answering) and checkpointer threads
 //!   (`sqlite/{writer,syncer,checkpointer}.rs`), queries in `sqlite/reader.rs`; single-row inserts.
 //! - [`postgres`]: PostgreSQL backend: one `INSERT ... SELECT FROM UNNEST(...)` per group, reconnects.
@@ -155,6 +156,7 @@ impl std::fmt::Debug for RawJson {
 
 mod drain;
 mod health;
+mod migrate;
 mod postgres;
 mod queue;
 mod schema;

@@ -4,8 +4,8 @@
 //! and ordering compare bytes exactly like SQLite's default `BINARY` collation (identical stats on both).
 //! Event ids are stored binary (SQLite: the 16-byte BLOB, PostgreSQL: `uuid`): less than half the key size
 //! of the 36-char text, so fewer index pages are dirtied and written per commit.
-//! Applied versions are recorded in `schema_migrations(version, applied_ms)`; a migration never changes once
-//! released, new changes get a new version. The client IP is deliberately not a column.
+//! `migrate.rs` applies them and records each in `schema_migrations(version, applied_ms)`; a migration never
+//! changes once released, new changes get a new version. The client IP is deliberately not a column.
 
 /// One schema step.
 pub(crate) struct Migration {
@@ -21,12 +21,6 @@ pub(crate) const INSERT_COLUMNS: &str =
 
 /// Number of columns in [`INSERT_COLUMNS`].
 pub(crate) const INSERT_COLUMN_COUNT: usize = 17;
-
-pub(crate) const MIGRATIONS_TABLE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
-     version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)";
-
-pub(crate) const MIGRATIONS_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
-     version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)";
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {

@@ -31,14 +31,14 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, watch};
 
 use super::health::Health;
+use super::migrate;
 use super::queue::{Pending, Queue};
-use super::schema::{self, MIGRATIONS, MIGRATIONS_TABLE_SQLITE};
 use super::StoreError;
 use checkpointer::Checkpointer;
 use syncer::{Syncer, SyncerProgress};
@@ -199,44 +199,40 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
-    tx.execute_batch(MIGRATIONS_TABLE_SQLITE).map_err(db)?;
-    let current: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(db)?;
-    if current > schema::latest_version() {
-        return Err(StoreError::Unavailable(format!(
-            "database schema version {current} is newer than this build knows ({})",
-            schema::latest_version()
-        )));
-    }
-    if current < schema::latest_version() {
-        // Some migrations rebuild the events table: on a large file the operator should see why startup waits.
-        tracing::info!(
-            from = current,
-            to = schema::latest_version(),
-            "applying sqlite schema migrations"
-        );
-    }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        let started = Instant::now();
-        tx.execute_batch(m.sqlite)
-            .map_err(|e| StoreError::Database(format!("migration {}: {e}", m.version)))?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
-            (m.version, crate::clock::now_ms()),
-        )
-        .map_err(db)?;
-        tracing::info!(
-            version = m.version,
-            took_ms = started.elapsed().as_millis() as u64,
-            "applied sqlite schema migration"
-        );
-    }
+    // The adapter never waits on anything, so the runner's future completes on its first poll.
+    futures::executor::block_on(migrate::run(&mut Migrations(&tx)))?;
     tx.commit().map_err(db)
+}
+
+/// The migration runner's adapter: statements in the migrating transaction.
+struct Migrations<'a>(&'a rusqlite::Transaction<'a>);
+
+impl migrate::Migrator for Migrations<'_> {
+    type Error = StoreError;
+    const DIALECT: migrate::Dialect = migrate::Dialect::Sqlite;
+
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.0.execute_batch(sql).map_err(db)
+    }
+
+    async fn query_i64(&mut self, sql: &str) -> Result<i64, StoreError> {
+        self.0.query_row(sql, [], |r| r.get(0)).map_err(db)
+    }
+
+    async fn execute_with(&mut self, sql: &str, a: i64, b: i64) -> Result<(), StoreError> {
+        self.0.execute(sql, (a, b)).map(drop).map_err(db)
+    }
+
+    fn newer(message: String) -> StoreError {
+        StoreError::Unavailable(message)
+    }
+
+    fn step_failed(version: i64, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Database(m) => StoreError::Database(format!("migration {version}: {m}")),
+            other => other,
+        }
+    }
 }
 
 /// A descriptor of one of the database's files, only to fsync it (fsync works per file, whichever
