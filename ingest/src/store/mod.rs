@@ -200,6 +200,7 @@ pub struct StoreConfig {
     pub spool: Option<SpoolConfig>,
 }
 
+/// These defaults are also those of the config file's `storage:` section (`config.rs` refers to them).
 impl StoreConfig {
     /// Default queue capacity (events): about half a second of the target rate.
     pub const DEFAULT_QUEUE_CAPACITY: usize = 50_000;
