@@ -9,12 +9,11 @@ use super::super::StoreError;
 use super::{connect, db, open_file, WRITER_BUSY_TIMEOUT};
 
 /// How often the checkpointer copies the WAL into the database file. What it has not copied when the WAL
-/// reaches its bound, the writer copies inline while every submitter waits, so short intervals make that stall
-/// short: at ~130,000 events/s its longest commit was ~40 ms with 50 ms, ~20 with 10, ~12 with 4, and p99
-/// latency 34 / 22 / 17 ms, for ~0.1 us more checkpointer CPU per event (bench/README.md, ingest-perf9).
+/// reaches its bound, the writer copies inline while every submitter waits, so a short interval keeps that
+/// stall short for little checkpointer CPU (bench/README.md, "The store's write path").
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(4);
-/// The checkpointer's interval while the WAL does not change: an idle server then uses ~0.2% of a core, against
-/// ~2% with a pass and a flush every 4 ms.
+/// The checkpointer's interval while the WAL does not change, so an idle server does not spend CPU on passes
+/// and flushes that find nothing (bench/README.md, "The store's write path").
 const CHECKPOINT_IDLE_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Copies the WAL into the database file in the background (passive checkpoints never wait for the writer),

@@ -47,13 +47,10 @@ use writer::Writer;
 pub(crate) use reader::Reader;
 pub(super) use writer::{has_room, insert_row};
 
-/// Page size of a new database (SQLite's default). Each commit writes every page it dirtied, and each
-/// submit's idempotency-key insert dirties one leaf of its own (the key leads with the session, so a batch's
-/// keys share a leaf but batches land anywhere in the index): that leaf is most of the WAL a submit costs, and
-/// its size is the page size. 4 KiB pages write ~44% fewer bytes per event than the 16 KiB ones used before
-/// (2.8 against 5.0 KB to the disk), and the background checkpoint keeps up with them: in alternating runs at
-/// c64, similar events/s and p99 34-35 against 38-43 ms (bench/README.md, ingest-perf9). A database created
-/// with other pages keeps them (SQLite cannot change the page size of a WAL database).
+/// Page size of a new database (SQLite's default). Each submit's idempotency-key insert dirties a leaf of its
+/// own and each commit writes every page it dirtied, so smaller pages write less WAL per event
+/// (bench/README.md, "The store's write path"). A database created with other pages keeps them (SQLite
+/// cannot change the page size of a WAL database).
 const PAGE_SIZE_BYTES: i64 = 4_096;
 /// How long one attempt to take the write lock waits before we try again (a group waits for the lock up to
 /// `storage.write_timeout` in all; meanwhile the queue fills and new submits get `Busy`).
@@ -62,10 +59,8 @@ const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The WAL size at which the writer checkpoints by itself. The WAL never restarts while the writer is busy
 /// (each transaction begins before the checkpointer has copied the last commit), so it grows to this bound
-/// and the writer copies what the checkpointer has not yet, while every submitter waits. At ~100,000 events/s
-/// the WAL grows ~300 MB/s: 32 MiB meant that inline checkpoint ~10 times a second, ~23% of the writer's time
-/// in a profile; with 128 MiB the writer's CPU per event fell ~10% against the HTTP workers' in the same runs
-/// (bench/README.md, ingest-perf8). The file stays that large on disk.
+/// and the writer copies what the checkpointer has not yet, while every submitter waits; a large bound makes
+/// that rare (bench/README.md, "The store's write path"). The file stays that large on disk.
 const WAL_CHECKPOINT_BOUND_BYTES: i64 = 128 << 20;
 
 /// Opens the database file (creating it and its parent directories), migrates, and starts the writer.

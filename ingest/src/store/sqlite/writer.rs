@@ -16,8 +16,7 @@ use super::syncer::{Committed, SyncerProgress};
 /// While the syncer is fsyncing, the writer's open transaction takes in submits until it holds this many
 /// events, then commits anyway: its COMMIT (writing the WAL) then overlaps the running fsync, and the syncer
 /// starts the next fsync as soon as that one ends instead of idling until a commit arrives. By this size a
-/// commit's shared pages are paid for: +9-21% events/s at 32-128 connections, ~7% more WAL per event
-/// (bench/README.md, ingest-perf7).
+/// commit's shared pages are paid for (bench/README.md, "The store's write path").
 const GROUP_EVENTS_WHILE_SYNCING: usize = 256;
 /// While the syncer is busy, how often the writer looks for new submits to add to its open transaction.
 const SYNCER_POLL: Duration = Duration::from_micros(500);
@@ -56,8 +55,7 @@ impl Writer {
     /// A group's transaction stays open, taking in every submit that arrives, for as long as the syncer is
     /// still fsyncing the previous group, up to [`GROUP_EVENTS_WHILE_SYNCING`] events: every commit rewrites
     /// every page it dirtied into the WAL, and the pages inserts share (each b-tree's right edge) are
-    /// dirtied again by every commit, so tiny groups cost WAL (at 32 connections, groups of ~20 events
-    /// wrote ~4.6 KB of WAL per event, ~3.0 KB when held open; bench/README.md, ingest-perf6).
+    /// dirtied again by every commit, so tiny groups cost WAL (bench/README.md, "The store's write path").
     pub(super) fn run(
         &mut self,
         mut rx: mpsc::UnboundedReceiver<Pending>,
