@@ -136,6 +136,8 @@ pub struct Opts {
     pub label_budget: usize,
     pub queue_capacity: usize,
     pub max_events: usize,
+    /// Lines added to the `storage:` section (indented two spaces).
+    pub storage_extra: String,
     pub extra: String,
 }
 
@@ -147,6 +149,7 @@ impl Default for Opts {
             label_budget: 200,
             queue_capacity: 50_000,
             max_events: 500,
+            storage_extra: String::new(),
             extra: String::new(),
         }
     }
@@ -159,7 +162,7 @@ storage:
   url: {db_url}
   queue_capacity: {qc}
   busy_retry_after_secs: 2
-sites:
+{storage_extra}sites:
   - id: shop
     api_key: {KEY}
     allowed_origins: ["{ORIGIN}", "https://*.shop.example.com"]
@@ -180,6 +183,7 @@ limits:
         burst = o.burst,
         budget = o.label_budget,
         me = o.max_events,
+        storage_extra = o.storage_extra,
         extra = o.extra,
     )
 }
