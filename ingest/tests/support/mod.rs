@@ -309,6 +309,8 @@ pub struct Process {
     pub child: std::process::Child,
     pub addr: std::net::SocketAddr,
     logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Woken by the log reader after each line it keeps.
+    logged: std::sync::Arc<tokio::sync::Notify>,
     _dir: tempfile::TempDir,
     _db: TestDb,
 }
@@ -339,6 +341,8 @@ impl Process {
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let kept = logs.clone();
+        let logged = std::sync::Arc::new(tokio::sync::Notify::new());
+        let wake = logged.clone();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { return };
@@ -347,6 +351,7 @@ impl Process {
                     let _ = tx.send(v["listen"].as_str().unwrap().parse().unwrap());
                 }
                 kept.lock().unwrap().push(line);
+                wake.notify_waiters();
             }
         });
         let addr = tokio::task::spawn_blocking(move || {
@@ -359,6 +364,7 @@ impl Process {
             child,
             addr,
             logs,
+            logged,
             _dir: dir,
             _db: db,
         }
@@ -382,20 +388,23 @@ impl Process {
         self.logs.lock().unwrap().clone()
     }
 
-    /// The first log line that satisfies `found`, waiting for it up to `limit`.
+    /// The first log line that satisfies `found`, waiting for it up to `limit` (woken by each new line).
     pub async fn wait_log(
         &self,
         found: impl Fn(&str) -> bool,
         limit: std::time::Duration,
     ) -> Option<String> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < limit {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // Registered before looking, so a line kept meanwhile wakes this wait.
+            let appended = self.logged.notified();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
             if let Some(l) = self.logs().into_iter().find(|l| found(l)) {
                 return Some(l);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::timeout_at(deadline, appended).await.ok()?;
         }
-        None
     }
 
     pub fn signal(&self, signal: i32) {
