@@ -53,7 +53,11 @@ async fn main() -> anyhow::Result<()> {
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await?;
-        let url = with_db(&server, &name);
+        let url = {
+            let mut u = url::Url::parse(&server)?;
+            u.set_path(&name);
+            u.to_string()
+        };
         let result = run("postgres", &url, &args).await;
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
@@ -69,19 +73,6 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
         .with_context(|| "PostgreSQL must be reachable (VANTAGE_TEST_POSTGRES_URL)")?;
     tokio::spawn(conn);
     Ok(client)
-}
-
-/// `server` with its database name replaced by `db` (query string kept).
-fn with_db(server: &str, db: &str) -> String {
-    let (base, query) = match server.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (server, String::new()),
-    };
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let end = base[host_start..]
-        .find('/')
-        .map_or(base.len(), |i| host_start + i);
-    format!("{}/{db}{query}", &base[..end])
 }
 
 /// A page load as the HTTP pipeline stores it, with a realistic raw body.

@@ -355,23 +355,8 @@ async fn retention_loop_deletes_old_events_and_keeps_new_ones(backend: Backend) 
     let seeded = |session: &str, received_ms: i64| -> Vec<EventRecord> {
         (0..30)
             .map(|_| EventRecord {
-                event_id: uuid::Uuid::new_v4(),
-                site: "shop".into(),
-                session_id: session.into(),
-                event_type: "custom".into(),
-                client_ts_ms: received_ms,
                 received_ms,
-                route: "/".into(),
-                url: "https://shop.example.com/".into(),
-                browser: "Chrome".into(),
-                os: "Linux".into(),
-                device: "desktop".into(),
-                value: None,
-                name: Some("seeded".into()),
-                endpoint: None,
-                status: None,
-                rating: None,
-                raw: "{}".into(),
+                ..event_record("shop", session, "custom", received_ms)
             })
             .collect()
     };

@@ -17,7 +17,7 @@ use vantage_ingest::store::{
 // Backends under test
 
 mod support;
-use support::{pg_client as pg_admin, with_db, Backend as Kind, TestDb};
+use support::{event_record as event, pg_client as pg_admin, with_db, Backend as Kind, TestDb};
 
 /// Store-level helpers on the shared test database.
 impl TestDb {
@@ -153,28 +153,6 @@ both_backends!(
 
 // ---------------------------------------------------------------------------------------------------------
 // Events
-
-fn event(site: &str, session: &str, event_type: &str, client_ts_ms: i64) -> EventRecord {
-    EventRecord {
-        event_id: uuid::Uuid::new_v4(),
-        site: site.into(),
-        session_id: session.into(),
-        event_type: event_type.to_string().into(),
-        client_ts_ms,
-        received_ms: client_ts_ms + 5,
-        route: "/".into(),
-        url: "https://shop.example.com/".into(),
-        browser: "Chrome".into(),
-        os: "Linux".into(),
-        device: "desktop".into(),
-        value: None,
-        name: None,
-        endpoint: None,
-        status: None,
-        rating: None,
-        raw: format!(r#"{{"type":"{event_type}","session_id":"{session}"}}"#).into(),
-    }
-}
 
 fn customs(site: &str, n: usize) -> Vec<EventRecord> {
     (0..n)

@@ -502,3 +502,32 @@ pub async fn read_to_close(
     tokio::time::timeout(limit, read).await.ok()?;
     Some(String::from_utf8_lossy(&out).into_owned())
 }
+
+/// One stored event as the store takes it (for seeding a store directly), received 5 ms after its client
+/// time.
+pub fn event_record(
+    site: &str,
+    session: &str,
+    event_type: &str,
+    client_ts_ms: i64,
+) -> vantage_ingest::store::EventRecord {
+    vantage_ingest::store::EventRecord {
+        event_id: uuid::Uuid::new_v4(),
+        site: site.into(),
+        session_id: session.into(),
+        event_type: event_type.to_string().into(),
+        client_ts_ms,
+        received_ms: client_ts_ms + 5,
+        route: "/".into(),
+        url: "https://shop.example.com/".into(),
+        browser: "Chrome".into(),
+        os: "Linux".into(),
+        device: "desktop".into(),
+        value: None,
+        name: None,
+        endpoint: None,
+        status: None,
+        rating: None,
+        raw: format!(r#"{{"type":"{event_type}","session_id":"{session}"}}"#).into(),
+    }
+}
