@@ -202,14 +202,16 @@ impl Default for Limits {
 fn default_listen() -> String {
     "127.0.0.1:9480".into()
 }
+// The storage defaults are the store's own (`StoreConfig::DEFAULT_*`), so a store opened without a config
+// file behaves like one opened from a file that leaves them out.
 fn default_queue_capacity() -> usize {
-    50_000
+    crate::store::StoreConfig::DEFAULT_QUEUE_CAPACITY
 }
 fn default_max_batch_events() -> usize {
-    5_000
+    crate::store::StoreConfig::DEFAULT_MAX_BATCH_EVENTS
 }
 fn default_retry_after() -> u64 {
-    1
+    crate::store::StoreConfig::DEFAULT_BUSY_RETRY_AFTER_SECS
 }
 fn default_write_timeout() -> Duration {
     crate::store::StoreConfig::DEFAULT_WRITE_TIMEOUT
@@ -513,6 +515,26 @@ mod tests {
         assert_eq!(s.limits.max_body_bytes, 1 << 20);
         assert_eq!(s.sites[0].label_budget, 200);
         assert_eq!(s.sites[0].api_key.as_deref(), Some("dev-key-123"));
+    }
+
+    #[test]
+    fn storage_defaults_are_the_stores() {
+        let s = parse_str(MIN).unwrap().storage;
+        let d = crate::store::StoreConfig::with_url(s.url.clone());
+        assert_eq!(
+            (
+                s.queue_capacity,
+                s.max_batch_events,
+                s.busy_retry_after_secs,
+                s.write_timeout
+            ),
+            (
+                d.queue_capacity,
+                d.max_batch_events,
+                d.busy_retry_after_secs,
+                d.write_timeout
+            )
+        );
     }
 
     #[test]

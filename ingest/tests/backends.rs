@@ -1,5 +1,5 @@
 //! The same HTTP cases against real SQLite and real PostgreSQL: stats on a known data set, restart durability,
-//! backpressure (503) while the writer is stalled, privacy deletion.
+//! backpressure (503) while the writer is stalled, privacy deletion, the periodic retention pass.
 
 mod support;
 
@@ -24,6 +24,7 @@ both!(
     restart_keeps_every_acknowledged_event,
     stalled_writer_answers_503_then_recovers,
     admin_deletes_a_session,
+    retention_loop_deletes_old_events_and_keeps_new_ones,
 );
 
 fn vital(session: &str, url: &str, name: &str, value: f64) -> Value {
@@ -318,4 +319,98 @@ async fn admin_deletes_a_session(backend: Backend) {
     assert_eq!(r.json::<Value>().await.unwrap()["deleted"], 2);
     assert_eq!(app.stats("pages").await["pages"][0]["samples"], 1);
     app.stop().await;
+}
+
+/// Events of `session` stored, counted on the database directly (beside the running server).
+async fn stored(url: &str, sqlite_path: Option<&std::path::Path>, session: &str) -> i64 {
+    let sql = "SELECT COUNT(*) FROM events WHERE session_id = $1";
+    match sqlite_path {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(&sql.replace('$', "?"), [session], |r| r.get(0))
+            .unwrap(),
+        None => pg_client(url)
+            .await
+            .query_one(sql, &[&session])
+            .await
+            .unwrap()
+            .get(0),
+    }
+}
+
+/// The real binary with `retention_days: 1` and a pass every 200 ms: events received two days ago go on
+/// the first pass, events received 12 hours ago and events just posted stay through later passes.
+async fn retention_loop_deletes_old_events_and_keeps_new_ones(backend: Backend) {
+    use vantage_ingest::store::{EventRecord, Store, StoreConfig};
+    const DAY_MS: i64 = 86_400_000;
+    let db = TestDb::new(backend).await;
+    let (url, path) = (db.url.clone(), db.sqlite_path.clone());
+    // Seeded through the store itself, which records the receive time it is given.
+    let store = Store::open(
+        &StoreConfig::with_url(&db.url),
+        &mut prometheus_client::registry::Registry::default(),
+    )
+    .await
+    .unwrap();
+    let seeded = |session: &str, received_ms: i64| -> Vec<EventRecord> {
+        (0..30)
+            .map(|_| EventRecord {
+                received_ms,
+                ..event_record("shop", session, "custom", received_ms)
+            })
+            .collect()
+    };
+    let now = now_ms();
+    store.submit(seeded("old", now - 2 * DAY_MS)).await.unwrap();
+    store
+        .submit(seeded("recent", now - DAY_MS / 2))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    drop(store);
+
+    let ingest = Process::start(
+        db,
+        &Opts {
+            storage_extra: "  retention_days: 1\n  retention_interval: 200ms\n".into(),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let passes = |ingest: &Process| -> Vec<serde_json::Value> {
+        ingest
+            .logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["message"] == "retention pass")
+            .collect()
+    };
+    let r = reqwest::Client::new()
+        .post(ingest.url("/v1/events"))
+        .header("x-api-key", KEY)
+        .header("content-type", "application/json")
+        .body(
+            json!({"events": [page_load("fresh", "https://shop.example.com/", 100.0)]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let after_post = passes(&ingest).len();
+    // Two more passes after the post: the loop runs periodically, and the fresh event went through one.
+    ingest
+        .wait_log(
+            |_| passes(&ingest).len() >= after_post + 2,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap_or_else(|| panic!("no two retention passes: {:?}", ingest.logs()));
+    let deleted: Vec<u64> = passes(&ingest)
+        .iter()
+        .map(|l| l["deleted"].as_u64().unwrap())
+        .collect();
+    assert_eq!(deleted.iter().sum::<u64>(), 30, "{deleted:?}");
+    assert_eq!(stored(&url, path.as_deref(), "old").await, 0);
+    assert_eq!(stored(&url, path.as_deref(), "recent").await, 30);
+    assert_eq!(stored(&url, path.as_deref(), "fresh").await, 1);
 }

@@ -1,11 +1,10 @@
 //! The event store against real SQLite (temp dir) and real PostgreSQL (a fresh database per test): the same
-//! cases run on both backends, plus an ignored throughput benchmark.
+//! cases run on both backends. (The store's throughput benchmark is `bench/ingest/store.rs`.)
 //!
 //! PostgreSQL: `VANTAGE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
 //! server; each test creates `vantage_test_<uuid>` there (`tests/support`) and drops it at the end. An
 //! unreachable server fails the test.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry;
@@ -18,7 +17,7 @@ use vantage_ingest::store::{
 // Backends under test
 
 mod support;
-use support::{pg_client as pg_admin, with_db, Backend as Kind, TestDb};
+use support::{event_record as event, pg_client as pg_admin, with_db, Backend as Kind, TestDb};
 
 /// Store-level helpers on the shared test database.
 impl TestDb {
@@ -58,6 +57,17 @@ impl TestDb {
                     .unwrap();
                 Stall::Postgres(c)
             }
+        }
+    }
+
+    /// Runs statements on the database directly (the store closed).
+    async fn execute(&self, sql: &str) {
+        match self.backend {
+            Kind::Sqlite => rusqlite::Connection::open(self.sqlite_path.as_ref().unwrap())
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Kind::Postgres => pg_admin(&self.url).await.batch_execute(sql).await.unwrap(),
         }
     }
 
@@ -134,6 +144,7 @@ both_backends!(
     busy_when_queue_full_then_everything_commits,
     shutdown_drains_the_queue,
     reopen_keeps_events_and_migrations_run_once,
+    failed_migration_rolls_back_and_newer_schema_refuses_to_open,
     commit_error_fails_every_waiter,
     delete_session_removes_only_that_session,
     delete_older_than_uses_receive_time,
@@ -142,28 +153,6 @@ both_backends!(
 
 // ---------------------------------------------------------------------------------------------------------
 // Events
-
-fn event(site: &str, session: &str, event_type: &str, client_ts_ms: i64) -> EventRecord {
-    EventRecord {
-        event_id: uuid::Uuid::new_v4(),
-        site: site.into(),
-        session_id: session.into(),
-        event_type: event_type.to_string().into(),
-        client_ts_ms,
-        received_ms: client_ts_ms + 5,
-        route: "/".into(),
-        url: "https://shop.example.com/".into(),
-        browser: "Chrome".into(),
-        os: "Linux".into(),
-        device: "desktop".into(),
-        value: None,
-        name: None,
-        endpoint: None,
-        status: None,
-        rating: None,
-        raw: format!(r#"{{"type":"{event_type}","session_id":"{session}"}}"#).into(),
-    }
-}
 
 fn customs(site: &str, n: usize) -> Vec<EventRecord> {
     (0..n)
@@ -539,17 +528,19 @@ async fn shutdown_drains_the_queue(kind: Kind) {
     }
     wait_for_depth(&registry, 100.0).await;
 
+    // The shutdown closes the queue on its first poll, then waits for the writer: polled once here, it has
+    // closed (a submit made before the close would be admitted and wait for the stalled writer).
     let s = store.clone();
-    let shutdown = tokio::spawn(async move { s.shutdown().await });
-    // Once closing, new submits are refused. (A submit sent before the close would be admitted and wait
-    // for the stalled writer, so give the shutdown task ample time to start first.)
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut shutdown = Box::pin(async move { s.shutdown().await });
+    assert!(
+        futures::poll!(shutdown.as_mut()).is_pending(),
+        "shutdown returned while the writer is stalled"
+    );
     assert_eq!(
         store.submit(customs("shop", 1)).await,
         Err(SubmitError::Closed)
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!shutdown.is_finished(), "shutdown returned before draining");
+    let shutdown = tokio::spawn(shutdown);
 
     stall.release().await;
     tokio::time::timeout(Duration::from_secs(30), shutdown)
@@ -585,6 +576,35 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
         store.shutdown().await;
     }
     assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
+}
+
+/// The migration runner: a migration that fails leaves the recorded versions as they were (one
+/// transaction), and a database recorded at a version this build does not know is not touched.
+async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    db.open().await.shutdown().await;
+    // Version 6 unrecorded but its table kept: applying it again fails.
+    db.execute("DELETE FROM schema_migrations WHERE version = 6")
+        .await;
+    let cfg = db.config(100, 10);
+    let e = Store::open(&cfg, &mut Registry::default())
+        .await
+        .expect_err("migration 6 cannot create its table twice")
+        .to_string();
+    assert!(e.contains("migration 6"), "{e}");
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5]);
+
+    db.execute("INSERT INTO schema_migrations (version, applied_ms) VALUES (6, 0), (99, 0)")
+        .await;
+    let e = Store::open(&cfg, &mut Registry::default())
+        .await
+        .expect_err("a newer schema is refused")
+        .to_string();
+    assert!(
+        e.contains("database schema version 99 is newer than this build knows (6)"),
+        "{e}"
+    );
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 99]);
 }
 
 async fn commit_error_fails_every_waiter(kind: Kind) {
@@ -934,79 +954,4 @@ fn test_db_urls() {
         with_db("postgres://u@h/db?sslmode=disable", "x"),
         "postgres://u@h/x?sslmode=disable"
     );
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Benchmark: `cargo test --release -p vantage-ingest --test store_backends -- --ignored --nocapture bench`
-
-async fn bench(kind: Kind, tasks: usize, submits_per_task: usize) {
-    let db = TestDb::new(kind).await;
-    let mut registry = Registry::default();
-    let store = db
-        .open_with(&db.config(100_000, 5_000), &mut registry)
-        .await;
-    let template = {
-        let mut e = page_load("shop", "/products/:id", SINCE, Some(1234.5));
-        e.raw = r#"{"type":"page_load","session_id":"3f1c0a9e-5d1b-4c7e-9a0e-2b8f6f1d7c11","timestamp":1700000000000,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36","viewport":{"width":1920,"height":1080},"page":{"url":"https://shop.example.com/products/123","referrer":""},"metrics":{"dns_lookup":1,"tcp_connection":2,"tls_negotiation":3,"ttfb":120,"content_download":20,"dom_processing":300,"dom_complete":900,"total":1234.5}}"#.into();
-        Arc::new(e)
-    };
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    for _ in 0..tasks {
-        let (s, t) = (store.clone(), template.clone());
-        handles.push(tokio::spawn(async move {
-            let mut busy = 0;
-            let mut done = 0;
-            while done < submits_per_task {
-                let batch: Vec<EventRecord> = (0..20)
-                    .map(|_| EventRecord {
-                        event_id: uuid::Uuid::new_v4(),
-                        ..(*t).clone()
-                    })
-                    .collect();
-                match s.submit(batch).await {
-                    Ok(o) => {
-                        assert_eq!(o.inserted, 20);
-                        done += 1;
-                    }
-                    Err(SubmitError::Busy { .. }) => {
-                        busy += 1;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            busy
-        }));
-    }
-    let mut busy = 0;
-    for h in handles {
-        busy += h.await.unwrap();
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let events = (tasks * submits_per_task * 20) as f64;
-    let text = metrics_text(&registry);
-    let commits = sample(&text, "vantage_ingest_store_commits_total").unwrap_or(0.0);
-    let writing = sample(&text, "vantage_ingest_store_commit_seconds_sum").unwrap_or(0.0);
-    println!(
-        "store bench {kind:?}: {events} events in {elapsed:.2}s = {:.0} events/s committed \
-         ({tasks} tasks x 20-event submits, {commits} commits, avg {:.0} events/commit, writer busy {:.0}% of the time, {busy} busy answers)",
-        events / elapsed,
-        events / commits.max(1.0),
-        100.0 * writing / elapsed
-    );
-    assert_eq!(store.count_events(None).await.unwrap() as f64, events);
-    store.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark; run explicitly with --release"]
-async fn bench_sqlite() {
-    bench(Kind::Sqlite, 256, 100).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark; run explicitly with --release"]
-async fn bench_postgres() {
-    bench(Kind::Postgres, 256, 100).await;
 }

@@ -16,8 +16,10 @@
 //! # Layout
 //! - [`queue`]: admission into the bounded queue (depth counted in events), batch taking, waking submitters.
 //! - [`health`]: whether the store can write, probes that find out without traffic, the outage's log lines.
-//! - [`schema`]: the versioned migrations, one text per dialect, recorded in `schema_migrations`.
-//! - [`sqlite`]: SQLite backend: WAL, writer, syncer (fsync before answering) and checkpointer threads, single-row inserts.
+//! - [`schema`]: the versioned migrations, one text per dialect.
+//! - [`migrate`]: the one runner that applies them (per-backend adapters), recorded in `schema_migrations`.
+//! - [`sqlite`]: SQLite backend: WAL; writer, syncer (fsync before answering) and checkpointer threads
+//!   (`sqlite/{writer,syncer,checkpointer}.rs`), queries in `sqlite/reader.rs`; single-row inserts.
 //! - [`postgres`]: PostgreSQL backend: one `INSERT ... SELECT FROM UNNEST(...)` per group, reconnects.
 //! - [`spool`]: a PostgreSQL store's local spool (a SQLite file) for the events it cannot write now.
 //! - [`drain`]: moves spooled events into PostgreSQL once it is back, oldest first, at a bounded rate.
@@ -32,7 +34,7 @@
 //! so results are those of the client-time window alone. PostgreSQL serves that bound from its
 //! `(site, event_type, received_ms)` index; SQLite has no index for it (every commit rewrote each event
 //! type's right-edge page) and scans the rowid range from the first row received then, rows being
-//! appended in receive order (`sqlite.rs`). (Should
+//! appended in receive order (`sqlite/reader.rs`). (Should
 //! `max_future` be lowered, events stored earlier under the larger value could fall out at the window's edge.)
 //! Retention ([`Store::delete_older_than`]) compares against the **server receive** time (`received_ms`): how
 //! long we hold data is our clock's business, not the sender's.
@@ -154,6 +156,7 @@ impl std::fmt::Debug for RawJson {
 
 mod drain;
 mod health;
+mod migrate;
 mod postgres;
 mod queue;
 mod schema;
@@ -197,6 +200,7 @@ pub struct StoreConfig {
     pub spool: Option<SpoolConfig>,
 }
 
+/// These defaults are also those of the config file's `storage:` section (`config.rs` refers to them).
 impl StoreConfig {
     /// Default queue capacity (events): about half a second of the target rate.
     pub const DEFAULT_QUEUE_CAPACITY: usize = 50_000;

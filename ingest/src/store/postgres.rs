@@ -25,10 +25,9 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use vantage_common::Redactor;
 
 use super::health::Health;
+use super::migrate;
 use super::queue::{take_batch, Pending, Queue, WriteError, Written};
-use super::schema::{
-    self, text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, MIGRATIONS, MIGRATIONS_TABLE_POSTGRES,
-};
+use super::schema::{text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS};
 use super::spool::Spool;
 use super::stats::{postgres_sql, Cell};
 use super::{EventRecord, StoreError};
@@ -166,49 +165,46 @@ impl Connector {
             .unwrap_or_else(|_| Err(self.no_answer()))
     }
 
+    /// Applies the migrations in one transaction, under a lock that serialises ingest nodes starting
+    /// at once against one database.
     async fn migrate(&self, client: &mut Client) -> Result<(), MigrateError> {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
             .await?;
-        tx.batch_execute(MIGRATIONS_TABLE_POSTGRES).await?;
-        let current: i64 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0)::int8 FROM schema_migrations",
-                &[],
-            )
-            .await?
-            .get(0);
-        if current > schema::latest_version() {
-            return Err(MigrateError::Newer(format!(
-                "database schema version {current} is newer than this build knows ({})",
-                schema::latest_version()
-            )));
-        }
-        if current < schema::latest_version() {
-            // Some migrations build an index over every event: on a large table startup waits for it.
-            tracing::info!(
-                from = current,
-                to = schema::latest_version(),
-                "applying postgres schema migrations"
-            );
-        }
-        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-            let started = Instant::now();
-            tx.batch_execute(m.postgres)
-                .await
-                .map_err(|e| MigrateError::Step(m.version, e))?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
-                &[&m.version, &crate::clock::now_ms()],
-            )
-            .await?;
-            tracing::info!(
-                version = m.version,
-                took_ms = started.elapsed().as_millis() as u64,
-                "applied postgres schema migration"
-            );
-        }
+        migrate::run(&mut Migrations(&tx)).await?;
         Ok(tx.commit().await?)
+    }
+}
+
+/// The migration runner's adapter: statements in the migrating transaction.
+struct Migrations<'a>(&'a tokio_postgres::Transaction<'a>);
+
+impl migrate::Migrator for Migrations<'_> {
+    type Error = MigrateError;
+    const DIALECT: migrate::Dialect = migrate::Dialect::Postgres;
+
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), MigrateError> {
+        Ok(self.0.batch_execute(sql).await?)
+    }
+
+    async fn query_i64(&mut self, sql: &str) -> Result<i64, MigrateError> {
+        Ok(self.0.query_one(sql, &[]).await?.try_get(0)?)
+    }
+
+    async fn execute_with(&mut self, sql: &str, a: i64, b: i64) -> Result<(), MigrateError> {
+        self.0.execute(sql, &[&a, &b]).await?;
+        Ok(())
+    }
+
+    fn newer(message: String) -> MigrateError {
+        MigrateError::Newer(message)
+    }
+
+    fn step_failed(version: i64, e: MigrateError) -> MigrateError {
+        match e {
+            MigrateError::Db(e) => MigrateError::Step(version, e),
+            other => other,
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 //! and ordering compare bytes exactly like SQLite's default `BINARY` collation (identical stats on both).
 //! Event ids are stored binary (SQLite: the 16-byte BLOB, PostgreSQL: `uuid`): less than half the key size
 //! of the 36-char text, so fewer index pages are dirtied and written per commit.
-//! Applied versions are recorded in `schema_migrations(version, applied_ms)`; a migration never changes once
-//! released, new changes get a new version. The client IP is deliberately not a column.
+//! `migrate.rs` applies them and records each in `schema_migrations(version, applied_ms)`; a migration never
+//! changes once released, new changes get a new version. The client IP is deliberately not a column.
 
 /// One schema step.
 pub(crate) struct Migration {
@@ -21,12 +21,6 @@ pub(crate) const INSERT_COLUMNS: &str =
 
 /// Number of columns in [`INSERT_COLUMNS`].
 pub(crate) const INSERT_COLUMN_COUNT: usize = 17;
-
-pub(crate) const MIGRATIONS_TABLE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
-     version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)";
-
-pub(crate) const MIGRATIONS_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
-     version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)";
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -81,9 +75,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     "#,
     },
     Migration {
-        // The (site, session_id) index took ~20% of SQLite's insert throughput: session ids are random, so every
-        // event dirtied its own index page. Its only user, the privacy delete by session, is rare and scans
-        // instead (bench/README.md).
+        // The (site, session_id) index slowed SQLite's inserts: session ids are random, so every event dirtied
+        // its own index page. Its only user, the privacy delete by session, is rare and scans instead
+        // (bench/README.md, "The store's write path").
         version: 2,
         sqlite: "DROP INDEX IF EXISTS events_site_session;",
         postgres: "DROP INDEX IF EXISTS events_site_session;",
@@ -97,9 +91,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         // SQLite: the stats index's right edges (one per event type) were rewritten into the WAL by every
-        // commit, ~40% of the WAL written per event. Rows are appended in receive order, so the stats scan the
-        // rowid range of their window instead (sqlite.rs, `first_rowid_received_since`): +20% events/s
-        // (bench/README.md, ingest-perf7). PostgreSQL's heap is not ordered that way; it keeps the index.
+        // commit. Rows are appended in receive order, so the stats scan the rowid range of their window
+        // instead (sqlite/reader.rs, `first_rowid_received_since`; bench/README.md, "The store's write path").
+        // PostgreSQL's heap is not ordered that way; it keeps the index.
         version: 4,
         sqlite: "DROP INDEX IF EXISTS events_site_type_received;",
         postgres: "SELECT 1;",
@@ -110,7 +104,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         // clocks over the seconds a batch is buffered land all over the index: one rewritten page per event.
         // Keyed by session first, a batch's events share one page. Also the index the privacy delete by
         // session uses. SQLite cannot drop a primary key, so the table is rebuilt (rowids, i.e. receive order,
-        // kept). bench/README.md, ingest-perf7.
+        // kept). bench/README.md, "The store's write path".
         version: 5,
         sqlite: r#"
         CREATE TABLE events_v5 (

@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 use super::KEY;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vantage-ingest");
+/// The line the binary logs once it is bound, with its address in `listen`.
+const LISTENING: &str = "vantage-ingest listening";
 
 /// Generous: the machine may be small and busy.
 pub const PATIENCE: Duration = Duration::from_secs(120);
@@ -36,12 +38,8 @@ impl IngestProcess {
     pub async fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> IngestProcess {
         let path = dir.join("ingest.yaml");
         std::fs::write(&path, config).unwrap();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
         let mut p = IngestProcess {
-            base: format!("http://127.0.0.1:{port}"),
+            base: String::new(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -49,7 +47,9 @@ impl IngestProcess {
             child: None,
             config: path,
             log: dir.join("ingest.log"),
-            port,
+            // The first start binds port 0 and reports the port it got: no other process can take it
+            // between our choosing and its binding.
+            port: 0,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -59,24 +59,27 @@ impl IngestProcess {
         p
     }
 
+    /// Runs the binary on `self.port` (0: any port, the one it got is kept for restarts) until it has logged
+    /// its address and `/healthz` answers. A restart whose port something else took meanwhile (`Address
+    /// already in use`) is tried again until the port is free.
     async fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = tokio::process::Command::new(BIN)
-            .args(["run", "--log-format", "json", "-c"])
-            .arg(&self.config)
-            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
         let deadline = Instant::now() + PATIENCE;
+        let bound = loop {
+            match self.launch(deadline).await {
+                Some(addr) => break addr,
+                None => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "port {} stayed in use:\n{}",
+                        self.port,
+                        self.output()
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        self.port = bound.port();
+        self.base = format!("http://{bound}");
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("vantage-ingest exited with {status}:\n{}", self.output());
@@ -97,6 +100,49 @@ impl IngestProcess {
                 self.output()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts the binary once: the address it logged as bound, or `None` when it exited because the port
+    /// was in use (only when asking for a given port).
+    async fn launch(&mut self, deadline: Instant) -> Option<std::net::SocketAddr> {
+        let listening_before = self.logged(LISTENING).len();
+        let output_before = self.output().len();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = tokio::process::Command::new(BIN)
+            .args(["run", "--log-format", "json", "-c"])
+            .arg(&self.config)
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        loop {
+            // This run's line comes after those of the earlier runs.
+            if let Some(line) = self.logged(LISTENING).get(listening_before) {
+                return Some(line["listen"].as_str().unwrap().parse().unwrap());
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let output = self.output();
+                if self.port != 0 && output[output_before..].contains("Address already in use") {
+                    self.child = None;
+                    return None;
+                }
+                panic!("vantage-ingest exited with {status}:\n{output}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vantage-ingest did not log its address:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -136,6 +136,8 @@ pub struct Opts {
     pub label_budget: usize,
     pub queue_capacity: usize,
     pub max_events: usize,
+    /// Lines added to the `storage:` section (indented two spaces).
+    pub storage_extra: String,
     pub extra: String,
 }
 
@@ -147,6 +149,7 @@ impl Default for Opts {
             label_budget: 200,
             queue_capacity: 50_000,
             max_events: 500,
+            storage_extra: String::new(),
             extra: String::new(),
         }
     }
@@ -159,7 +162,7 @@ storage:
   url: {db_url}
   queue_capacity: {qc}
   busy_retry_after_secs: 2
-sites:
+{storage_extra}sites:
   - id: shop
     api_key: {KEY}
     allowed_origins: ["{ORIGIN}", "https://*.shop.example.com"]
@@ -180,6 +183,7 @@ limits:
         burst = o.burst,
         budget = o.label_budget,
         me = o.max_events,
+        storage_extra = o.storage_extra,
         extra = o.extra,
     )
 }
@@ -305,6 +309,8 @@ pub struct Process {
     pub child: std::process::Child,
     pub addr: std::net::SocketAddr,
     logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Woken by the log reader after each line it keeps.
+    logged: std::sync::Arc<tokio::sync::Notify>,
     _dir: tempfile::TempDir,
     _db: TestDb,
 }
@@ -335,6 +341,8 @@ impl Process {
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let kept = logs.clone();
+        let logged = std::sync::Arc::new(tokio::sync::Notify::new());
+        let wake = logged.clone();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { return };
@@ -343,6 +351,7 @@ impl Process {
                     let _ = tx.send(v["listen"].as_str().unwrap().parse().unwrap());
                 }
                 kept.lock().unwrap().push(line);
+                wake.notify_waiters();
             }
         });
         let addr = tokio::task::spawn_blocking(move || {
@@ -355,6 +364,7 @@ impl Process {
             child,
             addr,
             logs,
+            logged,
             _dir: dir,
             _db: db,
         }
@@ -378,20 +388,23 @@ impl Process {
         self.logs.lock().unwrap().clone()
     }
 
-    /// The first log line that satisfies `found`, waiting for it up to `limit`.
+    /// The first log line that satisfies `found`, waiting for it up to `limit` (woken by each new line).
     pub async fn wait_log(
         &self,
         found: impl Fn(&str) -> bool,
         limit: std::time::Duration,
     ) -> Option<String> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < limit {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // Registered before looking, so a line kept meanwhile wakes this wait.
+            let appended = self.logged.notified();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
             if let Some(l) = self.logs().into_iter().find(|l| found(l)) {
                 return Some(l);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::timeout_at(deadline, appended).await.ok()?;
         }
-        None
     }
 
     pub fn signal(&self, signal: i32) {
@@ -488,4 +501,33 @@ pub async fn read_to_close(
     };
     tokio::time::timeout(limit, read).await.ok()?;
     Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// One stored event as the store takes it (for seeding a store directly), received 5 ms after its client
+/// time.
+pub fn event_record(
+    site: &str,
+    session: &str,
+    event_type: &str,
+    client_ts_ms: i64,
+) -> vantage_ingest::store::EventRecord {
+    vantage_ingest::store::EventRecord {
+        event_id: uuid::Uuid::new_v4(),
+        site: site.into(),
+        session_id: session.into(),
+        event_type: event_type.to_string().into(),
+        client_ts_ms,
+        received_ms: client_ts_ms + 5,
+        route: "/".into(),
+        url: "https://shop.example.com/".into(),
+        browser: "Chrome".into(),
+        os: "Linux".into(),
+        device: "desktop".into(),
+        value: None,
+        name: None,
+        endpoint: None,
+        status: None,
+        rating: None,
+        raw: format!(r#"{{"type":"{event_type}","session_id":"{session}"}}"#).into(),
+    }
 }

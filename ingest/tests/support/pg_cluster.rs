@@ -58,12 +58,8 @@ impl PgCluster {
                 .success();
             assert!(ok, "chown of {} to postgres failed", dir.path().display());
         }
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let cluster = PgCluster {
-            port,
+        let mut cluster = PgCluster {
+            port: 0,
             bin,
             data,
             _dir: dir,
@@ -82,17 +78,42 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
-        let conf = format!(
-            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n\
+        cluster.configure(
+            "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n\
              fsync = off\nfull_page_writes = off\nshared_buffers = 16MB\nmax_connections = 30\n\
-             logging_collector = off\n"
+             logging_collector = off\n",
         );
-        let path = cluster.data.join("postgresql.conf");
+        // PostgreSQL cannot bind port 0 and report it: a free port is chosen here, and another one if
+        // something takes it before the server binds it.
+        for _ in 0..10 {
+            cluster.port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            // A later line wins in postgresql.conf.
+            cluster.configure(&format!("port = {}\n", cluster.port));
+            let log_before = cluster.server_log().len();
+            match cluster.try_pg_ctl("start", "") {
+                Ok(()) => return cluster,
+                Err(_) if cluster.server_log()[log_before..].contains("Address already in use") => {
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("no free port for PostgreSQL after 10 tries");
+    }
+
+    /// Appends settings to postgresql.conf.
+    fn configure(&self, settings: &str) {
+        let path = self.data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&conf);
+        text.push_str(settings);
         std::fs::write(&path, text).unwrap();
-        cluster.start_again();
-        cluster
+    }
+
+    fn server_log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
     }
 
     pub fn url(&self, db: &str) -> String {
@@ -101,6 +122,11 @@ impl PgCluster {
 
     /// `bin/<tool> args` as the postgres user (when we are root); panics with its output on failure.
     fn run(&self, tool: &str, args: &[&str]) {
+        self.try_run(tool, args).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// [`Self::run`], its failure with the tool's output as an error.
+    fn try_run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
         let exe = self.bin.join(tool);
         let mut cmd = if is_root() {
             let mut c = Command::new("runuser");
@@ -110,16 +136,23 @@ impl PgCluster {
             Command::new(&exe)
         };
         let out = cmd.args(args).output().unwrap();
-        assert!(
-            out.status.success(),
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "{tool} {args:?}: {}\n{}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        );
+        ))
     }
 
     fn pg_ctl(&self, action: &str, options: &str) {
+        self.try_pg_ctl(action, options)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn try_pg_ctl(&self, action: &str, options: &str) -> Result<(), String> {
         let log = self.data.join("server.log");
         let mut args = vec![
             "-D",
@@ -134,7 +167,7 @@ impl PgCluster {
             args.extend(["-o", options]);
         }
         args.push(action);
-        self.run("pg_ctl", &args);
+        self.try_run("pg_ctl", &args)
     }
 
     /// Starts the (stopped) cluster and waits until it takes connections.

@@ -1,0 +1,286 @@
+//! The SQLite query side: reads, deletes and stats on their own connection, on tokio's blocking pool.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::super::stats::{self, Cell};
+use super::super::StoreError;
+use super::db;
+
+/// Rows are appended in receive order, so rowid order is receive order, up to the moments a submit spends
+/// between its handler and the writer, or a step back of the server's clock. Walks that use rowid order as
+/// receive order (retention, the stats windows) allow this much disorder.
+const RECEIVE_ORDER_SLACK_MS: i64 = 60_000;
+/// Rows per retention delete transaction, so the writer is never locked out for long.
+const DELETE_CHUNK_ROWS: i64 = 5_000;
+
+/// The query side: one connection behind a mutex, used from the blocking pool.
+pub(crate) struct Reader {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// The first rowid received at or after `received_ms` (one past the last row when there is none), by
+/// binary search over rowids: rowid order is receive order ([`RECEIVE_ORDER_SLACK_MS`]), and each probe is
+/// one b-tree seek, where an index on receive time would cost every commit a rewritten page.
+fn first_rowid_received_since(c: &Connection, received_ms: i64) -> rusqlite::Result<i64> {
+    let mut probe = c.prepare_cached(
+        "SELECT rowid, received_ms FROM events WHERE rowid >= ?1 ORDER BY rowid LIMIT 1",
+    )?;
+    // The received time of the first row at or after `rowid`, if any.
+    let mut at = |rowid: i64| -> rusqlite::Result<Option<(i64, i64)>> {
+        let mut rows = probe.query([rowid])?;
+        rows.next()?.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose()
+    };
+    let Some((first, _)) = at(i64::MIN)? else {
+        return Ok(0);
+    };
+    let last: i64 = c.query_row("SELECT MAX(rowid) FROM events", [], |r| r.get(0))?;
+    // Invariant: every row before `lo` was received before `received_ms`; the row at or after `hi` (if
+    // any) was not, or `hi` is one past the last row.
+    let (mut lo, mut hi) = (first, last.saturating_add(1));
+    while lo < hi {
+        // Rounded down, in a wider type: rowids may span the whole i64 range.
+        let mid = (i128::from(lo) + i128::from(hi)).div_euclid(2) as i64;
+        match at(mid)? {
+            Some((rowid, at_ms)) if at_ms < received_ms => lo = rowid.saturating_add(1),
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
+/// Deletes these rows in one short write transaction (none when there is nothing to delete).
+fn delete_rows(c: &Connection, rowids: &[i64]) -> rusqlite::Result<u64> {
+    if rowids.is_empty() {
+        return Ok(0);
+    }
+    let mut stmt = c.prepare_cached("DELETE FROM events WHERE rowid = ?1")?;
+    // Rolled back when dropped on an error.
+    let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+    let mut deleted = 0u64;
+    for id in rowids {
+        deleted += stmt.execute([id])? as u64;
+    }
+    tx.commit()?;
+    Ok(deleted)
+}
+
+impl Reader {
+    pub(super) fn new(conn: Connection) -> Self {
+        Self {
+            conn: Arc::new(Mutex::new(conn)),
+        }
+    }
+
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(db)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("query task failed: {e}")))?
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.with_conn(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn count_events(&self, site: Option<&str>) -> Result<u64, StoreError> {
+        let site = site.map(str::to_owned);
+        self.with_conn(move |c| match site {
+            Some(s) => c.query_row("SELECT COUNT(*) FROM events WHERE site = ?1", [s], |r| {
+                r.get(0)
+            }),
+            None => c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)),
+        })
+        .await
+    }
+
+    /// Finds the rows through the idempotency key's `(site, session_id, ...)` index, as a read, which in
+    /// WAL mode does not block the writer; the deletes are then short transactions by rowid.
+    pub async fn delete_session(&self, site: &str, session_id: &str) -> Result<u64, StoreError> {
+        let (site, session) = (site.to_owned(), session_id.to_owned());
+        self.with_conn(move |c| {
+            let rowids = c
+                .prepare_cached("SELECT rowid FROM events WHERE site = ?1 AND session_id = ?2")?
+                .query_map((site, session), |r| r.get::<_, i64>(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            let mut total = 0u64;
+            for chunk in rowids.chunks(DELETE_CHUNK_ROWS as usize) {
+                total += delete_rows(c, chunk)?;
+            }
+            Ok(total)
+        })
+        .await
+    }
+
+    /// There is no `received_ms` index (migration 3), but rowid order is receive order
+    /// ([`RECEIVE_ORDER_SLACK_MS`]). The walk goes from the oldest rowid in chunks, deleting what is older
+    /// than the cutoff, and stops at the first row received [`RECEIVE_ORDER_SLACK_MS`] after it.
+    pub async fn delete_older_than(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        self.with_conn(move |c| {
+            let mut scan = c.prepare_cached(
+                "SELECT rowid, received_ms FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+            )?;
+            let (mut after, mut total) = (i64::MIN, 0u64);
+            loop {
+                let rows = scan
+                    .query_map((after, DELETE_CHUNK_ROWS), |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
+                let Some(&(last, _)) = rows.last() else {
+                    return Ok(total);
+                };
+                let old: Vec<i64> = rows
+                    .iter()
+                    .filter(|(_, at)| *at < cutoff_ms)
+                    .map(|(rowid, _)| *rowid)
+                    .collect();
+                total += delete_rows(c, &old)?;
+                let past_cutoff = rows
+                    .iter()
+                    .any(|(_, at)| *at >= cutoff_ms.saturating_add(RECEIVE_ORDER_SLACK_MS));
+                if past_cutoff || (rows.len() as i64) < DELETE_CHUNK_ROWS {
+                    return Ok(total);
+                }
+                after = last;
+            }
+        })
+        .await
+    }
+
+    pub async fn stats_query(
+        &self,
+        sql: &'static str,
+        site: &str,
+        since_ms: i64,
+        received_since_ms: i64,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let site = site.to_owned();
+        self.with_conn(move |c| {
+            let first = first_rowid_received_since(
+                c,
+                received_since_ms.saturating_sub(RECEIVE_ORDER_SLACK_MS),
+            )?;
+            let mut stmt = c.prepare_cached(&stats::sqlite_sql(sql))?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query((site, since_ms, first))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut cells = Vec::with_capacity(columns);
+                for i in 0..columns {
+                    use rusqlite::types::ValueRef;
+                    cells.push(match row.get_ref(i)? {
+                        ValueRef::Null => Cell::Null,
+                        ValueRef::Integer(v) => Cell::Int(v),
+                        ValueRef::Real(v) => Cell::Real(v),
+                        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Blob(_) => Cell::Null,
+                    });
+                }
+                out.push(cells);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::migrate;
+    use super::*;
+
+    #[test]
+    fn stats_queries_scan_only_the_rowid_range_of_their_window() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        for sql in stats::ALL_SQL {
+            let sql = stats::sqlite_sql(sql);
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(("shop", 0, 0), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join("\n");
+            assert!(
+                plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"),
+                "{sql}\n{plan}"
+            );
+        }
+    }
+
+    /// Rows with these receive times, in rowid order, with every third rowid deleted (gaps).
+    fn table_with_gaps(received: &[i64]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        for (i, at) in received.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (event_id, site, session_id, event_type, client_ts_ms, received_ms, \
+                 route, url, browser, os, device, raw) VALUES (?1, 's', 's', 'custom', 0, ?2, '', '', '', '', '', '{}')",
+                (&uuid::Uuid::from_u128(i as u128).as_bytes()[..], at),
+            )
+            .unwrap();
+        }
+        conn.execute("DELETE FROM events WHERE rowid % 3 = 0", [])
+            .unwrap();
+        conn
+    }
+
+    #[test]
+    fn first_rowid_of_a_receive_time_by_binary_search() {
+        // rowid r (1-based) was received at 10 * r; rowids 3, 6, 9, ... are gone.
+        let received: Vec<i64> = (1..=1000).map(|r| 10 * r).collect();
+        let conn = table_with_gaps(&received);
+        let first = |at| first_rowid_received_since(&conn, at).unwrap();
+        assert_eq!(first(i64::MIN), 1);
+        assert_eq!(first(10), 1);
+        assert_eq!(first(11), 2);
+        // Rowid 3 (received at 30) is deleted: `rowid >= 3` starts at rowid 4, received at 40.
+        assert_eq!(first(25), 3);
+        assert_eq!(first(31), 3);
+        assert_eq!(first(41), 5);
+        assert_eq!(first(5_000), 500);
+        assert_eq!(first(10_000), 999); // 999 is gone too
+                                        // Past the last row: one past it, so the range is empty.
+        assert_eq!(first(10_001), 1001);
+        let empty = table_with_gaps(&[]);
+        assert_eq!(first_rowid_received_since(&empty, 0).unwrap(), 0);
+        // Rowids at both ends of their range (SQLite allows any i64).
+        let extremes = table_with_gaps(&[]);
+        for (rowid, at) in [(i64::MIN + 1, 5), (-7, 10), (i64::MAX - 1, 20)] {
+            extremes
+                .execute(
+                    "INSERT INTO events (rowid, event_id, site, session_id, event_type, client_ts_ms, \
+                     received_ms, route, url, browser, os, device, raw) \
+                     VALUES (?1, ?1, 's', 's', 'custom', 0, ?2, '', '', '', '', '', '{}')",
+                    (rowid, at),
+                )
+                .unwrap();
+        }
+        // The first row the bound lets in (None: none).
+        let first_row = |at| -> Option<i64> {
+            let bound = first_rowid_received_since(&extremes, at).unwrap();
+            extremes
+                .query_row(
+                    "SELECT MIN(rowid) FROM events WHERE rowid >= ?1",
+                    [bound],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(first_row(0), Some(i64::MIN + 1));
+        assert_eq!(first_row(6), Some(-7));
+        assert_eq!(first_row(11), Some(i64::MAX - 1));
+        assert_eq!(first_row(21), None);
+    }
+}
