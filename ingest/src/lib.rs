@@ -9,7 +9,8 @@
 //! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
 //! - [`body_budget`]: the server-wide budget of memory that request bodies in flight may hold.
 //! - [`event`]: the wire format and per-event validation.
-//! - [`shape`]: route templates, endpoint labels, status classes, user-agent parsing.
+//! - [`shape`]: validated events into store records and metric observations (route templates, endpoint
+//!   labels, status classes, user agents).
 //! - [`clock`]: the wall clock in Unix milliseconds.
 //! - [`cardinality`]: per-site label budgets (values past the budget become `other`).
 //! - [`ratelimit`]: per-site token buckets counted in events.

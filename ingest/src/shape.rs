@@ -1,8 +1,139 @@
-//! Shaping raw values into bounded labels: route templates, API endpoint labels, status classes, user agents.
+//! Shaping validated events into store records and metric observations: route templates, API endpoint
+//! labels, status classes, user agents, each label admitted through the site's budget.
 
-use crate::store::Text;
+use crate::cardinality::{Budgets, Label};
+use crate::event::{EventType, ValidEvent};
+use crate::metrics::Observation;
+use crate::store::{EventRecord, RawJson, Text};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+/// What shaping the events of one sending site needs: its routes and label budget, and the server's label
+/// budgets and user-agent parser.
+pub struct Shaper<'a> {
+    /// The site's index in the config (its label budgets are kept per index).
+    pub site: usize,
+    pub site_id: &'a Text,
+    pub routes: &'a [RoutePattern],
+    pub label_budget: usize,
+    /// `storage.keep_query_params`: whether stored URLs keep their query.
+    pub keep_query: bool,
+    pub budgets: &'a Budgets,
+    pub ua: &'a UaParser,
+}
+
+impl Shaper<'_> {
+    /// The records to store and the observations to count once they are stored. `body` is the request body
+    /// the events borrow from: each record keeps its JSON as a slice of it.
+    pub fn shape(
+        &self,
+        valid: Vec<(usize, ValidEvent<'_>)>,
+        body: &Text,
+        now_ms: i64,
+    ) -> (Vec<EventRecord>, Vec<Observation>) {
+        let mut records = Vec::with_capacity(valid.len());
+        let mut obs = Vec::with_capacity(valid.len());
+        // The events of a batch nearly always come from one page, one browser and one session: shape each page
+        // URL and user agent once per run of equal ones, not once per event, and share their text.
+        let mut page: Option<PageShape> = None;
+        let mut agent: Option<(String, UserAgent)> = None;
+        let mut session: Option<Text> = None;
+        for (_, ev) in valid {
+            if page
+                .as_ref()
+                .is_some_and(|p| p.url.as_deref() != ev.url.as_deref())
+            {
+                page = None;
+            }
+            let PageShape {
+                route,
+                stored_url,
+                label,
+                ..
+            } = page.get_or_insert_with(|| self.page(ev.url.as_deref()));
+            if agent.as_ref().is_some_and(|(ua, _)| *ua != ev.user_agent) {
+                agent = None;
+            }
+            let (_, ua) = agent
+                .get_or_insert_with(|| (ev.user_agent.to_string(), self.ua.parse(&ev.user_agent)));
+            if session.as_deref().is_some_and(|s| *s != *ev.session_id) {
+                session = None;
+            }
+            let session_id = session.get_or_insert_with(|| ev.session_id.as_ref().into());
+            let endpoint = (ev.kind == EventType::ApiCall).then(|| match &ev.endpoint_url {
+                Some(e) => {
+                    endpoint_label(ev.method.as_deref().unwrap_or("GET"), e, ev.url.as_deref())
+                }
+                None => "unknown".to_string(),
+            });
+            obs.push(Observation {
+                kind: ev.kind,
+                page: label.clone(),
+                value_ms: ev.value,
+                vital: ev.vital,
+                endpoint: endpoint.as_deref().map(|e| {
+                    self.budgets
+                        .admit(self.site, Label::Endpoint, e, self.label_budget)
+                }),
+                status_class: status_class(ev.status),
+            });
+            records.push(EventRecord {
+                event_id: ev.event_id,
+                site: self.site_id.clone(),
+                session_id: session_id.clone(),
+                event_type: ev.kind.as_str().into(),
+                client_ts_ms: ev.timestamp_ms,
+                received_ms: now_ms,
+                route: route.clone(),
+                url: stored_url.clone(),
+                browser: ua.browser.clone(),
+                os: ua.os.clone(),
+                device: ua.device.clone(),
+                value: ev.value,
+                rating: match (ev.vital, ev.value) {
+                    (Some(v), Some(x)) => Some(v.rating(x).into()),
+                    _ => None,
+                },
+                name: ev.name,
+                endpoint,
+                status: ev.status,
+                raw: match ev.raw {
+                    Cow::Borrowed(raw) => RawJson::within(body, raw),
+                    Cow::Owned(raw) => raw.into(),
+                },
+            });
+        }
+        (records, obs)
+    }
+
+    /// One page URL shaped.
+    fn page(&self, url: Option<&str>) -> PageShape {
+        let route = url
+            .map(|u| route_template(u, self.routes))
+            .unwrap_or_else(|| "unknown".into());
+        let stored_url = url
+            .map(|u| stored_url(u, self.keep_query))
+            .unwrap_or_default();
+        let label = self
+            .budgets
+            .admit(self.site, Label::Page, &route, self.label_budget);
+        PageShape {
+            url: url.map(str::to_string),
+            route: route.into(),
+            stored_url: stored_url.into(),
+            label,
+        }
+    }
+}
+
+/// One page URL shaped: its route template, the URL as stored, and the route as a metric label (budgeted).
+struct PageShape {
+    url: Option<String>,
+    route: Text,
+    stored_url: Text,
+    label: Text,
+}
 
 /// A configured route pattern such as `/blog/:slug` or `/docs/*`; when a path matches, the pattern is the route.
 #[derive(Debug, Clone, PartialEq, Eq)]
