@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`config`]: the YAML config (`config/ingest.yaml`), defaults and semantic checks.
 //! - [`conn_watchdog`]: deadlines actix leaves open on kept-alive connections (later heads, unread answers).
-//! - [`startup`]: builds the actix app on a given listener and runs it until a [`vantage_common::Shutdown`].
+//! - [`startup`]: builds the state and the actix app on a given listener and runs it until a
+//!   [`vantage_common::Shutdown`].
+//! - [`state`]: [`state::AppState`], what every handler shares.
 //! - [`auth`]: API keys, site tokens and admin tokens (JWT), allowed origins.
 //! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
 //! - [`body_budget`]: the server-wide budget of memory that request bodies in flight may hold.
@@ -34,4 +36,5 @@ pub mod protocol_errors;
 pub mod ratelimit;
 pub mod shape;
 pub mod startup;
+pub mod state;
 pub mod store;

@@ -6,7 +6,7 @@ use crate::decode::{self, DecodeError};
 use crate::event::{self, Batch, Rejection, ValidEvent};
 use crate::metrics::Observation;
 use crate::shape::Shaper;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{EventRecord, SubmitError, SubmitOutcome, Text};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header::{self, HeaderMap};

@@ -2,7 +2,7 @@
 
 use super::{admin_status, require_admin, AdminAuthError};
 use crate::auth::Scope;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
