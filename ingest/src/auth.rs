@@ -308,9 +308,17 @@ fn key_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What authenticating a sender needs to know of a configured site. The config's sites implement it, so the
+/// config depends on this module (for its keys and origin patterns) and not the other way round.
+pub trait SiteCredentials {
+    fn id(&self) -> &str;
+    fn api_key(&self) -> Option<&str>;
+    fn origins(&self) -> &[OriginPattern];
+}
+
 /// Identifies the site from the credentials and checks the origin. Returns the site's index in `sites`.
 pub fn authenticate_sender(
-    sites: &[crate::config::Site],
+    sites: &[impl SiteCredentials],
     tokens: Option<&Verifier>,
     api_key: Option<&str>,
     bearer: Option<&str>,
@@ -319,7 +327,7 @@ pub fn authenticate_sender(
     let (idx, token_origins) = if let Some(key) = api_key {
         let idx = sites
             .iter()
-            .position(|s| s.api_key.as_deref().is_some_and(|k| key_eq(k, key)))
+            .position(|s| s.api_key().is_some_and(|k| key_eq(k, key)))
             .ok_or(AuthError::UnknownKey)?;
         (idx, None)
     } else if let Some(token) = bearer {
@@ -327,7 +335,7 @@ pub fn authenticate_sender(
         let claims: SiteClaims = v.verify(token).map_err(AuthError::BadToken)?;
         let idx = sites
             .iter()
-            .position(|s| s.id == claims.site)
+            .position(|s| s.id() == claims.site)
             .ok_or_else(|| AuthError::BadToken("token names an unknown site".into()))?;
         (idx, claims.origins)
     } else {
@@ -336,7 +344,7 @@ pub fn authenticate_sender(
     if let Some(origin) = origin {
         let parsed = Origin::from_header(origin);
         let allowed = |p: &OriginPattern| parsed.as_ref().is_some_and(|o| p.allows(o));
-        let site_ok = sites[idx].origins.iter().any(allowed);
+        let site_ok = sites[idx].origins().iter().any(allowed);
         let token_ok = token_origins.is_none_or(|list| {
             list.iter()
                 .any(|o| OriginPattern::parse(o).is_ok_and(|p| allowed(&p)))

@@ -274,6 +274,18 @@ pub struct Site {
     pub label_budget: usize,
 }
 
+impl crate::auth::SiteCredentials for Site {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+    fn origins(&self) -> &[OriginPattern] {
+        &self.origins
+    }
+}
+
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
