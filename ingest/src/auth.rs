@@ -1,5 +1,6 @@
 //! Who may send and who may read: API keys, site tokens and admin tokens (JWT), and allowed origins.
 
+use crate::truncate::truncate;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -354,10 +355,6 @@ pub fn authenticate_sender(
         }
     }
     Ok(idx)
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
 }
 
 #[cfg(test)]

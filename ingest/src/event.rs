@@ -4,6 +4,7 @@
 //! becomes unknown, unknown fields are ignored), strict where data would be wrong (type, session, timestamp).
 
 use crate::config::Limits;
+use crate::truncate::truncate;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -639,17 +640,6 @@ fn strip_fields(raw: &str, dropped: &[Vec<&'static str>]) -> String {
         }
     }
     v.to_string()
-}
-
-pub fn truncate(s: &str, max_bytes: usize) -> String {
-    if s.len() <= max_bytes {
-        return s.to_string();
-    }
-    let mut end = max_bytes;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! - [`shape`]: validated events into store records and metric observations (route templates, endpoint
 //!   labels, status classes, user agents).
 //! - [`clock`]: the wall clock in Unix milliseconds.
+//! - [`truncate`]: untrusted text cut to a byte budget on a character boundary.
 //! - [`cardinality`]: per-site label budgets (values past the budget become `other`).
 //! - [`ratelimit`]: per-site token buckets counted in events.
 //! - [`metrics`]: RUM metrics and the server's own telemetry.
@@ -38,3 +39,4 @@ pub mod shape;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod truncate;
