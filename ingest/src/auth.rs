@@ -4,6 +4,7 @@ use crate::truncate::truncate;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 /// A browser origin as the `Origin` header carries it: `scheme://host[:port]` and nothing else (no path,
 /// query, fragment, userinfo, spaces or backslashes), scheme and host lower-cased.
@@ -303,10 +304,10 @@ pub enum AuthError {
     Origin(String),
 }
 
-/// Constant-time comparison, so response timing does not reveal how much of a key matched.
+/// Constant-time comparison, so response timing does not reveal how much of a key matched (only whether
+/// the lengths differ).
 fn key_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// What authenticating a sender needs to know of a configured site. The config's sites implement it, so the
@@ -420,6 +421,15 @@ mod tests {
         let v6 = OriginPattern::parse("http://[::1]:8080").unwrap();
         assert!(v6.matches("http://[::1]:8080"));
         assert!(!v6.matches("http://[::1]"));
+    }
+
+    #[test]
+    fn keys_compare_whole() {
+        assert!(key_eq("dev-key-123", "dev-key-123"));
+        assert!(!key_eq("dev-key-123", "dev-key-124"));
+        assert!(!key_eq("dev-key-123", "dev-key-12"));
+        assert!(!key_eq("dev-key-12", "dev-key-123"));
+        assert!(!key_eq("", "x"));
     }
 
     #[test]
