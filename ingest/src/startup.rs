@@ -50,7 +50,8 @@ impl Application {
         )
         .await
         .map_err(|e| anyhow::anyhow!("{}", settings.redactor.redact(&e.to_string())))?;
-        let limiter = RateLimiter::new(settings.sites.iter().map(|s| s.rate_limit).collect());
+        let limits: Vec<_> = settings.sites.iter().map(|s| s.rate_limit).collect();
+        let limiter = RateLimiter::new(&limits);
         let body_budget = BodyBudget::new(settings.limits.body_memory_bytes, &mut registry);
         let watchdog = Watchdog::new(
             settings.limits.head_timeout,

@@ -15,7 +15,6 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 /// Every way `POST /v1/events` can fail as a whole (single events fail inside a 202).
 #[derive(Debug, thiserror::Error)]
@@ -293,7 +292,7 @@ fn parse<'a>(body: &'a str, state: &AppState, site: usize) -> Result<Batch<'a>, 
     }
     state
         .limiter
-        .take(site, batch.events.len(), Instant::now())
+        .take(site, batch.events.len())
         .map_err(|retry_after| EventsError::RateLimited { retry_after })?;
     Ok(batch)
 }
