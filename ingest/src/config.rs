@@ -1,7 +1,7 @@
 //! The ingest server's configuration file (`config/ingest.yaml`): shape, defaults and semantic checks.
 
 use crate::auth::{KeyConfig, OriginPattern};
-use crate::shape::RoutePattern;
+use crate::route_pattern::RoutePattern;
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;

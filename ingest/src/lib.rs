@@ -11,6 +11,7 @@
 //! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
 //! - [`body_budget`]: the server-wide budget of memory that request bodies in flight may hold.
 //! - [`event`]: the wire format and per-event validation.
+//! - [`route_pattern`]: the route patterns a site configures (`/blog/:slug`, `/docs/*`).
 //! - [`shape`]: validated events into store records and metric observations (route templates, endpoint
 //!   labels, status classes, user agents).
 //! - [`clock`]: the wall clock in Unix milliseconds.
@@ -35,6 +36,7 @@ pub mod http;
 pub mod metrics;
 pub mod protocol_errors;
 pub mod ratelimit;
+pub mod route_pattern;
 pub mod shape;
 pub mod startup;
 pub mod state;

@@ -1,4 +1,4 @@
-//! The state every handler shares: settings, store, metrics, label budgets, limits. [`crate::startup`] builds
+//! The state every handler shares: settings, store, metrics, label budgets, limits. The server's startup builds
 //! it; handlers depend on it alone.
 
 use crate::body_budget::BodyBudget;
