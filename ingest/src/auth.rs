@@ -1,8 +1,10 @@
 //! Who may send and who may read: API keys, site tokens and admin tokens (JWT), and allowed origins.
 
+use crate::truncate::truncate;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 /// A browser origin as the `Origin` header carries it: `scheme://host[:port]` and nothing else (no path,
 /// query, fragment, userinfo, spaces or backslashes), scheme and host lower-cased.
@@ -302,15 +304,23 @@ pub enum AuthError {
     Origin(String),
 }
 
-/// Constant-time comparison, so response timing does not reveal how much of a key matched.
+/// Constant-time comparison, so response timing does not reveal how much of a key matched (only whether
+/// the lengths differ).
 fn key_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// What authenticating a sender needs to know of a configured site. The config's sites implement it, so the
+/// config depends on this module (for its keys and origin patterns) and not the other way round.
+pub trait SiteCredentials {
+    fn id(&self) -> &str;
+    fn api_key(&self) -> Option<&str>;
+    fn origins(&self) -> &[OriginPattern];
 }
 
 /// Identifies the site from the credentials and checks the origin. Returns the site's index in `sites`.
 pub fn authenticate_sender(
-    sites: &[crate::config::Site],
+    sites: &[impl SiteCredentials],
     tokens: Option<&Verifier>,
     api_key: Option<&str>,
     bearer: Option<&str>,
@@ -319,7 +329,7 @@ pub fn authenticate_sender(
     let (idx, token_origins) = if let Some(key) = api_key {
         let idx = sites
             .iter()
-            .position(|s| s.api_key.as_deref().is_some_and(|k| key_eq(k, key)))
+            .position(|s| s.api_key().is_some_and(|k| key_eq(k, key)))
             .ok_or(AuthError::UnknownKey)?;
         (idx, None)
     } else if let Some(token) = bearer {
@@ -327,7 +337,7 @@ pub fn authenticate_sender(
         let claims: SiteClaims = v.verify(token).map_err(AuthError::BadToken)?;
         let idx = sites
             .iter()
-            .position(|s| s.id == claims.site)
+            .position(|s| s.id() == claims.site)
             .ok_or_else(|| AuthError::BadToken("token names an unknown site".into()))?;
         (idx, claims.origins)
     } else {
@@ -336,7 +346,7 @@ pub fn authenticate_sender(
     if let Some(origin) = origin {
         let parsed = Origin::from_header(origin);
         let allowed = |p: &OriginPattern| parsed.as_ref().is_some_and(|o| p.allows(o));
-        let site_ok = sites[idx].origins.iter().any(allowed);
+        let site_ok = sites[idx].origins().iter().any(allowed);
         let token_ok = token_origins.is_none_or(|list| {
             list.iter()
                 .any(|o| OriginPattern::parse(o).is_ok_and(|p| allowed(&p)))
@@ -346,10 +356,6 @@ pub fn authenticate_sender(
         }
     }
     Ok(idx)
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
 }
 
 #[cfg(test)]
@@ -415,6 +421,15 @@ mod tests {
         let v6 = OriginPattern::parse("http://[::1]:8080").unwrap();
         assert!(v6.matches("http://[::1]:8080"));
         assert!(!v6.matches("http://[::1]"));
+    }
+
+    #[test]
+    fn keys_compare_whole() {
+        assert!(key_eq("dev-key-123", "dev-key-123"));
+        assert!(!key_eq("dev-key-123", "dev-key-124"));
+        assert!(!key_eq("dev-key-123", "dev-key-12"));
+        assert!(!key_eq("dev-key-12", "dev-key-123"));
+        assert!(!key_eq("", "x"));
     }
 
     #[test]

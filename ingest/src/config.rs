@@ -1,7 +1,7 @@
 //! The ingest server's configuration file (`config/ingest.yaml`): shape, defaults and semantic checks.
 
 use crate::auth::{KeyConfig, OriginPattern};
-use crate::shape::RoutePattern;
+use crate::route_pattern::RoutePattern;
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
@@ -274,6 +274,18 @@ pub struct Site {
     pub rate_limit: RateLimit,
     pub routes: Vec<RoutePattern>,
     pub label_budget: usize,
+}
+
+impl crate::auth::SiteCredentials for Site {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+    fn origins(&self) -> &[OriginPattern] {
+        &self.origins
+    }
 }
 
 /// The validated configuration the server runs with.

@@ -47,7 +47,7 @@ pub fn check_content_type(ct: Option<&str>) -> Result<(), DecodeError> {
     if mime.eq_ignore_ascii_case("application/json") || mime.eq_ignore_ascii_case("text/plain") {
         Ok(())
     } else {
-        Err(DecodeError::ContentType(crate::event::truncate(ct, 100)))
+        Err(DecodeError::ContentType(crate::truncate::truncate(ct, 100)))
     }
 }
 
@@ -57,7 +57,9 @@ pub fn is_gzip(ce: Option<&str>) -> Result<bool, DecodeError> {
         None | Some("") => Ok(false),
         Some(e) if e.eq_ignore_ascii_case("identity") => Ok(false),
         Some(e) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip") => Ok(true),
-        Some(e) => Err(DecodeError::ContentEncoding(crate::event::truncate(e, 50))),
+        Some(e) => Err(DecodeError::ContentEncoding(crate::truncate::truncate(
+            e, 50,
+        ))),
     }
 }
 

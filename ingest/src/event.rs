@@ -4,6 +4,7 @@
 //! becomes unknown, unknown fields are ignored), strict where data would be wrong (type, session, timestamp).
 
 use crate::config::Limits;
+use crate::truncate::truncate;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -170,7 +171,7 @@ fn reject(reason: RejectReason, message: impl Into<String>) -> Rejection {
 #[derive(Debug, Deserialize)]
 struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
 
-/// Fields every event may carry. Type-specific parts are optional here and required by [`validate`].
+/// Fields every event may carry. Type-specific parts are optional here and required by their type's validator.
 #[derive(Debug, Deserialize)]
 struct WireEvent<'a> {
     #[serde(rename = "type", borrow)]
@@ -329,7 +330,8 @@ pub struct ValidEvent<'a> {
     pub warnings: Vec<String>,
 }
 
-/// Validates one raw event. `now_ms` bounds the timestamp by the configured skew limits.
+/// Validates one raw event: the fields every event has here, then the type's own fields by the validator of
+/// that type (one per type, dispatched below). `now_ms` bounds the timestamp by the configured skew limits.
 pub fn validate<'a>(
     raw: &'a RawValue,
     limits: &Limits,
@@ -352,20 +354,17 @@ pub fn validate<'a>(
         )
     })?;
     let max = limits.max_string_len;
-    let session_id = w
-        .session_id
-        .map(|s| s.0)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| reject(RejectReason::MissingField, "missing field `session_id`"))?;
+    let session_id = required(
+        w.session_id.map(|s| s.0).filter(|s| !s.is_empty()),
+        "session_id",
+    )?;
     if session_id.len() > MAX_SESSION_LEN {
         return Err(reject(
             RejectReason::TooLong,
             format!("session_id is longer than {MAX_SESSION_LEN} bytes"),
         ));
     }
-    let ts = w
-        .timestamp
-        .ok_or_else(|| reject(RejectReason::MissingField, "missing field `timestamp`"))?;
+    let ts = required(w.timestamp, "timestamp")?;
     let (past, future) = (
         limits.max_past.as_millis() as i64,
         limits.max_future.as_millis() as i64,
@@ -392,7 +391,7 @@ pub fn validate<'a>(
             format!("user_agent is longer than {max} bytes"),
         ));
     }
-    let mut url = w
+    let url = w
         .page
         .and_then(|p| p.url)
         .map(|u| u.0)
@@ -404,198 +403,40 @@ pub fn validate<'a>(
         ));
     }
 
-    let mut out = ValidEvent {
-        kind,
-        event_id,
-        session_id,
-        timestamp_ms: ts as i64,
-        user_agent,
-        url: None,
-        value: None,
-        name: None,
-        vital: None,
-        method: None,
-        endpoint_url: None,
-        status: None,
-        raw: Cow::Borrowed(""),
-        warnings: Vec::new(),
+    let mut d = Draft {
+        out: ValidEvent {
+            kind,
+            event_id,
+            session_id,
+            timestamp_ms: ts as i64,
+            user_agent,
+            url,
+            value: None,
+            name: None,
+            vital: None,
+            method: None,
+            endpoint_url: None,
+            status: None,
+            raw: Cow::Borrowed(""),
+            warnings: Vec::new(),
+        },
+        dropped: Vec::new(),
+        max,
     };
-    // Paths (in the raw JSON) of fields dropped as impossible.
-    let mut dropped: Vec<Vec<&'static str>> = Vec::new();
-
     match kind {
-        EventType::PageLoad => {
-            let m = w
-                .metrics
-                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `metrics`"))?;
-            let mut kept = [None; PAGE_LOAD_FIELDS.len()];
-            for ((f, v), kept) in PAGE_LOAD_FIELDS.iter().zip(m.values()).zip(&mut kept) {
-                match v {
-                    None | Some(Value::Null) => {}
-                    Some(v) => match plausible_duration(v) {
-                        Some(ms) => *kept = Some(ms),
-                        None => {
-                            out.warnings.push(format!(
-                                "metrics.{f}: {} dropped (not a duration between 0 and 1h)",
-                                truncate(&v.to_string(), 32)
-                            ));
-                            dropped.push(vec!["metrics", f]);
-                        }
-                    },
-                }
-            }
-            // The seed SDK measures inside the load handler, so onload/total are often missing; dom_complete
-            // is the best remaining measure of page load.
-            let [.., dom_complete, onload, total] = kept;
-            out.value = total.or(onload).or(dom_complete);
-        }
-        EventType::ApiCall => {
-            let api = w
-                .api
-                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `api`"))?;
-            out.method = Some(api.method.map_or(Cow::Borrowed("GET"), |m| m.0));
-            match api.endpoint {
-                Some(Value::String(s)) if !s.is_empty() => {
-                    if s.len() > max {
-                        return Err(reject(
-                            RejectReason::TooLong,
-                            format!("api.endpoint is longer than {max} bytes"),
-                        ));
-                    }
-                    out.endpoint_url = Some(s);
-                }
-                other => out.warnings.push(format!(
-                    "api.endpoint: {} is not a URL, recorded as unknown",
-                    truncate(&other.unwrap_or(Value::Null).to_string(), 32)
-                )),
-            }
-            out.value = optional_duration(api.duration.as_ref(), "api.duration", &mut out.warnings);
-            if api.duration.is_some() && out.value.is_none() {
-                dropped.push(vec!["api", "duration"]);
-            }
-            match api.status {
-                None | Some(Value::Null) => {}
-                Some(v) => match v.as_i64().filter(|s| (0..=999).contains(s)) {
-                    Some(s) => out.status = Some(s as i32),
-                    None => {
-                        out.warnings
-                            .push("api.status: dropped (not an HTTP status)".into());
-                        dropped.push(vec!["api", "status"]);
-                    }
-                },
-            }
-        }
-        EventType::ResourceLoad => {
-            let r = w
-                .resource
-                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `resource`"))?;
-            out.name = r.kind.map(|k| truncate(&k, 64).into());
-            out.value =
-                optional_duration(r.duration.as_ref(), "resource.duration", &mut out.warnings);
-            if r.duration.is_some() && out.value.is_none() {
-                dropped.push(vec!["resource", "duration"]);
-            }
-        }
-        EventType::LongTask | EventType::RouteChange => {
-            out.value = optional_duration(w.duration.as_ref(), "duration", &mut out.warnings);
-            if w.duration.is_some() && out.value.is_none() {
-                dropped.push(vec!["duration"]);
-            }
-            if kind == EventType::LongTask && out.value.is_none() {
-                return Err(reject(
-                    RejectReason::MissingField,
-                    "long_task needs a `duration` between 0 and 1h",
-                ));
-            }
-        }
-        EventType::UserInteraction => {
-            let i = w
-                .interaction
-                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `interaction`"))?;
-            out.name = i.action.map(|a| truncate(&a, 64).into());
-            out.value = optional_duration(
-                i.duration.as_ref(),
-                "interaction.duration",
-                &mut out.warnings,
-            );
-            if i.duration.is_some() && out.value.is_none() {
-                dropped.push(vec!["interaction", "duration"]);
-            }
-        }
-        EventType::Error => {
-            let e = w
-                .error
-                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `error`"))?;
-            let msg = e.message.ok_or_else(|| {
-                reject(RejectReason::MissingField, "missing field `error.message`")
-            })?;
-            out.name = Some(truncate(&msg, max).into());
-            if url.is_none() {
-                url = e
-                    .page
-                    .filter(|p| !p.is_empty() && p.len() <= max)
-                    .map(Cow::Owned);
-            }
-        }
-        EventType::WebVital => {
-            let name = w
-                .name
-                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `name`"))?;
-            let vital = Vital::parse(&name).ok_or_else(|| {
-                reject(
-                    RejectReason::InvalidValue,
-                    format!(
-                        "web vital `{}` is not one of LCP, INP, CLS, FCP, TTFB",
-                        truncate(&name, 32)
-                    ),
-                )
-            })?;
-            let limit = if vital == Vital::Cls {
-                100.0
-            } else {
-                MAX_DURATION_MS
-            };
-            let value = w
-                .value
-                .filter(|v| v.is_finite() && *v >= 0.0 && *v <= limit)
-                .ok_or_else(|| {
-                    reject(
-                        RejectReason::InvalidValue,
-                        format!("web vital value must be between 0 and {limit}"),
-                    )
-                })?;
-            out.vital = Some(vital);
-            out.name = Some(Cow::Borrowed(vital.as_str()));
-            out.value = Some(value);
-        }
-        EventType::Custom => {
-            let name = w
-                .name
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| reject(RejectReason::MissingField, "missing field `name`"))?;
-            if name.len() > 128 {
-                return Err(reject(
-                    RejectReason::TooLong,
-                    "custom name is longer than 128 bytes",
-                ));
-            }
-            if let Some(p) = &w.props {
-                if p.len() > MAX_PROPS
-                    || p.iter().any(|(k, v)| {
-                        k.len() > 128 || v.is_object() || v.is_array() || v.to_string().len() > 1024
-                    })
-                {
-                    return Err(reject(
-                        RejectReason::InvalidValue,
-                        format!("props must be at most {MAX_PROPS} scalar values (keys <= 128 bytes, values <= 1024)"),
-                    ));
-                }
-            }
-            out.name = Some(name.into());
-            out.value = w.value.filter(|v| v.is_finite());
-        }
+        EventType::PageLoad => required(w.metrics, "metrics")?.validate(&mut d)?,
+        EventType::ApiCall => required(w.api, "api")?.validate(&mut d)?,
+        EventType::ResourceLoad => required(w.resource, "resource")?.validate(&mut d),
+        EventType::LongTask => validate_long_task(w.duration.as_ref(), &mut d)?,
+        EventType::RouteChange => validate_route_change(w.duration.as_ref(), &mut d),
+        EventType::UserInteraction => required(w.interaction, "interaction")?.validate(&mut d),
+        EventType::Error => required(w.error, "error")?.validate(&mut d)?,
+        EventType::WebVital => validate_web_vital(w.name, w.value, &mut d)?,
+        EventType::Custom => validate_custom(w.name, w.value, w.props.as_ref(), &mut d)?,
     }
-    out.url = url;
+    let Draft {
+        mut out, dropped, ..
+    } = d;
     out.raw = if dropped.is_empty() {
         Cow::Borrowed(raw.get())
     } else {
@@ -604,26 +445,216 @@ pub fn validate<'a>(
     Ok(out)
 }
 
+/// An event whose common fields passed, while its type's validator adds the type's own.
+struct Draft<'a> {
+    out: ValidEvent<'a>,
+    /// Paths (in the raw JSON) of fields dropped as impossible.
+    dropped: Vec<Vec<&'static str>>,
+    /// `limits.max_string_len`.
+    max: usize,
+}
+
+impl Draft<'_> {
+    /// A duration that can be true, or `None` with the field dropped and a warning saying why.
+    fn duration(&mut self, v: &Value, path: &[&'static str]) -> Option<f64> {
+        let ms = plausible_duration(v);
+        if ms.is_none() {
+            self.out.warnings.push(format!(
+                "{}: {} dropped (not a duration between 0 and 1h)",
+                path.join("."),
+                truncate(&v.to_string(), 32)
+            ));
+            self.dropped.push(path.to_vec());
+        }
+        ms
+    }
+
+    /// An optional duration field (serde reads `null` as absent).
+    fn optional_duration(&mut self, v: Option<&Value>, path: &[&'static str]) -> Option<f64> {
+        self.duration(v?, path)
+    }
+}
+
+/// A field the event type needs.
+fn required<T>(v: Option<T>, field: &str) -> Result<T, Rejection> {
+    v.ok_or_else(|| {
+        reject(
+            RejectReason::MissingField,
+            format!("missing field `{field}`"),
+        )
+    })
+}
+
+/// `page_load`: the timing fields that can be true are kept; the page load time is the best of them.
+impl WireMetrics {
+    fn validate(self, d: &mut Draft<'_>) -> Result<(), Rejection> {
+        let mut kept = [None; PAGE_LOAD_FIELDS.len()];
+        for ((f, v), kept) in PAGE_LOAD_FIELDS.iter().zip(self.values()).zip(&mut kept) {
+            *kept = d.optional_duration(v.as_ref(), &["metrics", f]);
+        }
+        // The seed SDK measures inside the load handler, so onload/total are often missing; dom_complete
+        // is the best remaining measure of page load.
+        let [.., dom_complete, onload, total] = kept;
+        d.out.value = total.or(onload).or(dom_complete);
+        Ok(())
+    }
+}
+
+/// `api_call`: method, endpoint (unknown when it is not a URL), duration and status.
+impl<'a> WireApi<'a> {
+    fn validate(self, d: &mut Draft<'a>) -> Result<(), Rejection> {
+        d.out.method = Some(self.method.map_or(Cow::Borrowed("GET"), |m| m.0));
+        match self.endpoint {
+            Some(Value::String(s)) if !s.is_empty() => {
+                if s.len() > d.max {
+                    return Err(reject(
+                        RejectReason::TooLong,
+                        format!("api.endpoint is longer than {} bytes", d.max),
+                    ));
+                }
+                d.out.endpoint_url = Some(s);
+            }
+            other => d.out.warnings.push(format!(
+                "api.endpoint: {} is not a URL, recorded as unknown",
+                truncate(&other.unwrap_or(Value::Null).to_string(), 32)
+            )),
+        }
+        d.out.value = d.optional_duration(self.duration.as_ref(), &["api", "duration"]);
+        match self.status {
+            None | Some(Value::Null) => {}
+            Some(v) => match v.as_i64().filter(|s| (0..=999).contains(s)) {
+                Some(s) => d.out.status = Some(s as i32),
+                None => {
+                    d.out
+                        .warnings
+                        .push("api.status: dropped (not an HTTP status)".into());
+                    d.dropped.push(vec!["api", "status"]);
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// `resource_load`: the resource type as the name, and its duration.
+impl WireResource {
+    fn validate(self, d: &mut Draft<'_>) {
+        d.out.name = self.kind.map(|k| truncate(&k, 64).into());
+        d.out.value = d.optional_duration(self.duration.as_ref(), &["resource", "duration"]);
+    }
+}
+
+/// `user_interaction`: the action as the name, and its duration.
+impl WireInteraction {
+    fn validate(self, d: &mut Draft<'_>) {
+        d.out.name = self.action.map(|a| truncate(&a, 64).into());
+        d.out.value = d.optional_duration(self.duration.as_ref(), &["interaction", "duration"]);
+    }
+}
+
+/// `error`: the message (cut to the string limit) as the name; `error.page` is the page when `page.url` is not.
+impl WireError {
+    fn validate(self, d: &mut Draft<'_>) -> Result<(), Rejection> {
+        let msg = required(self.message, "error.message")?;
+        d.out.name = Some(truncate(&msg, d.max).into());
+        if d.out.url.is_none() {
+            let max = d.max;
+            d.out.url = self
+                .page
+                .filter(|p| !p.is_empty() && p.len() <= max)
+                .map(Cow::Owned);
+        }
+        Ok(())
+    }
+}
+
+/// `long_task`: a duration is what it is about, so one that cannot be true refuses the event.
+fn validate_long_task(duration: Option<&Value>, d: &mut Draft<'_>) -> Result<(), Rejection> {
+    d.out.value = d.optional_duration(duration, &["duration"]);
+    if d.out.value.is_none() {
+        return Err(reject(
+            RejectReason::MissingField,
+            "long_task needs a `duration` between 0 and 1h",
+        ));
+    }
+    Ok(())
+}
+
+/// `route_change`: an optional duration.
+fn validate_route_change(duration: Option<&Value>, d: &mut Draft<'_>) {
+    d.out.value = d.optional_duration(duration, &["duration"]);
+}
+
+/// `web_vital`: a known vital and a value in its range; the rating is computed later from the value.
+fn validate_web_vital(
+    name: Option<String>,
+    value: Option<f64>,
+    d: &mut Draft<'_>,
+) -> Result<(), Rejection> {
+    let name = required(name, "name")?;
+    let vital = Vital::parse(&name).ok_or_else(|| {
+        reject(
+            RejectReason::InvalidValue,
+            format!(
+                "web vital `{}` is not one of LCP, INP, CLS, FCP, TTFB",
+                truncate(&name, 32)
+            ),
+        )
+    })?;
+    let limit = if vital == Vital::Cls {
+        100.0
+    } else {
+        MAX_DURATION_MS
+    };
+    let value = value
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v <= limit)
+        .ok_or_else(|| {
+            reject(
+                RejectReason::InvalidValue,
+                format!("web vital value must be between 0 and {limit}"),
+            )
+        })?;
+    d.out.vital = Some(vital);
+    d.out.name = Some(Cow::Borrowed(vital.as_str()));
+    d.out.value = Some(value);
+    Ok(())
+}
+
+/// `custom`: a name, an optional number, and a few scalar props.
+fn validate_custom(
+    name: Option<String>,
+    value: Option<f64>,
+    props: Option<&Map<String, Value>>,
+    d: &mut Draft<'_>,
+) -> Result<(), Rejection> {
+    let name = required(name.filter(|n| !n.is_empty()), "name")?;
+    if name.len() > 128 {
+        return Err(reject(
+            RejectReason::TooLong,
+            "custom name is longer than 128 bytes",
+        ));
+    }
+    if let Some(p) = props {
+        if p.len() > MAX_PROPS
+            || p.iter().any(|(k, v)| {
+                k.len() > 128 || v.is_object() || v.is_array() || v.to_string().len() > 1024
+            })
+        {
+            return Err(reject(
+                RejectReason::InvalidValue,
+                format!("props must be at most {MAX_PROPS} scalar values (keys <= 128 bytes, values <= 1024)"),
+            ));
+        }
+    }
+    d.out.name = Some(name.into());
+    d.out.value = value.filter(|v| v.is_finite());
+    Ok(())
+}
+
 /// A duration in ms that can be true: a finite number between 0 and 1 hour.
 fn plausible_duration(v: &Value) -> Option<f64> {
     v.as_f64()
         .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms <= MAX_DURATION_MS)
-}
-
-fn optional_duration(v: Option<&Value>, field: &str, warnings: &mut Vec<String>) -> Option<f64> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let d = plausible_duration(v);
-            if d.is_none() {
-                warnings.push(format!(
-                    "{field}: {} dropped (not a duration between 0 and 1h)",
-                    truncate(&v.to_string(), 32)
-                ));
-            }
-            d
-        }
-    }
 }
 
 /// Re-serialises the event without the dropped fields (rare path: only messy events pay for it).
@@ -639,17 +670,6 @@ fn strip_fields(raw: &str, dropped: &[Vec<&'static str>]) -> String {
         }
     }
     v.to_string()
-}
-
-pub fn truncate(s: &str, max_bytes: usize) -> String {
-    if s.len() <= max_bytes {
-        return s.to_string();
-    }
-    let mut end = max_bytes;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 #[cfg(test)]
@@ -737,6 +757,71 @@ mod tests {
             ),
             RejectReason::InvalidValue
         );
+    }
+
+    /// Each type's own validator names the field it needs or drops.
+    #[test]
+    fn each_type_names_its_fields() {
+        let base = r#""session_id":"s","timestamp":1732350000000"#;
+        for (kind, field) in [
+            ("page_load", "metrics"),
+            ("api_call", "api"),
+            ("resource_load", "resource"),
+            ("user_interaction", "interaction"),
+            ("error", "error"),
+            ("web_vital", "name"),
+            ("custom", "name"),
+        ] {
+            let json = format!(r#"{{"type":"{kind}",{base}}}"#);
+            let e = check(&json).unwrap_err();
+            assert_eq!(e.reason, RejectReason::MissingField, "{kind}");
+            assert_eq!(e.message, format!("missing field `{field}`"), "{kind}");
+        }
+        let json = format!(r#"{{"type":"error",{base},"error":{{}}}}"#);
+        assert_eq!(
+            check(&json).unwrap_err().message,
+            "missing field `error.message`"
+        );
+        let json = format!(r#"{{"type":"long_task",{base},"duration":-1}}"#);
+        let e = check(&json).unwrap_err();
+        assert_eq!(e.reason, RejectReason::MissingField);
+        assert!(e.message.contains("`duration`"), "{}", e.message);
+
+        for (kind, fields, path) in [
+            (
+                "api_call",
+                r#""api":{"endpoint":"/a","duration":-1}"#,
+                "api.duration",
+            ),
+            (
+                "resource_load",
+                r#""resource":{"type":"img","duration":-5}"#,
+                "resource.duration",
+            ),
+            (
+                "user_interaction",
+                r#""interaction":{"action":"click","duration":"x"}"#,
+                "interaction.duration",
+            ),
+            ("route_change", r#""duration":7200000"#, "duration"),
+        ] {
+            let json = format!(r#"{{"type":"{kind}",{base},{fields}}}"#);
+            let e = check(&json).unwrap();
+            assert_eq!(e.value, None, "{kind}");
+            assert_eq!(e.warnings.len(), 1, "{kind}: {:?}", e.warnings);
+            assert!(
+                e.warnings[0].starts_with(&format!("{path}: ")),
+                "{kind}: {:?}",
+                e.warnings
+            );
+            assert!(!e.raw.contains("duration"), "{kind}: {}", e.raw);
+        }
+        // A null duration is an absent one: no warning, the JSON kept as sent.
+        let json =
+            format!(r#"{{"type":"api_call",{base},"api":{{"endpoint":"/a","duration":null}}}}"#);
+        let e = check(&json).unwrap();
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+        assert_eq!(e.raw, json);
     }
 
     #[test]

@@ -4,13 +4,18 @@
 //! # Layout
 //! - [`config`]: the YAML config (`config/ingest.yaml`), defaults and semantic checks.
 //! - [`conn_watchdog`]: deadlines actix leaves open on kept-alive connections (later heads, unread answers).
-//! - [`startup`]: builds the actix app on a given listener and runs it until a [`vantage_common::Shutdown`].
+//! - [`startup`]: builds the state and the actix app on a given listener and runs it until a
+//!   [`vantage_common::Shutdown`].
+//! - [`state`]: [`state::AppState`], what every handler shares.
 //! - [`auth`]: API keys, site tokens and admin tokens (JWT), allowed origins.
 //! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
 //! - [`body_budget`]: the server-wide budget of memory that request bodies in flight may hold.
 //! - [`event`]: the wire format and per-event validation.
-//! - [`shape`]: route templates, endpoint labels, status classes, user-agent parsing.
+//! - [`route_pattern`]: the route patterns a site configures (`/blog/:slug`, `/docs/*`).
+//! - [`shape`]: validated events into store records and metric observations (route templates, endpoint
+//!   labels, status classes, user agents).
 //! - [`clock`]: the wall clock in Unix milliseconds.
+//! - [`truncate`]: untrusted text cut to a byte budget on a character boundary.
 //! - [`cardinality`]: per-site label budgets (values past the budget become `other`).
 //! - [`ratelimit`]: per-site token buckets counted in events.
 //! - [`metrics`]: RUM metrics and the server's own telemetry.
@@ -31,6 +36,9 @@ pub mod http;
 pub mod metrics;
 pub mod protocol_errors;
 pub mod ratelimit;
+pub mod route_pattern;
 pub mod shape;
 pub mod startup;
+pub mod state;
 pub mod store;
+pub mod truncate;

@@ -1,82 +1,145 @@
-//! Shaping raw values into bounded labels: route templates, API endpoint labels, status classes, user agents.
+//! Shaping validated events into store records and metric observations: route templates, API endpoint
+//! labels, status classes, user agents, each label admitted through the site's budget.
 
-use crate::store::Text;
+use crate::cardinality::{Budgets, Label};
+use crate::event::{EventType, ValidEvent};
+use crate::metrics::Observation;
+use crate::route_pattern::{split_path, RoutePattern};
+use crate::store::{EventRecord, RawJson, Text};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// A configured route pattern such as `/blog/:slug` or `/docs/*`; when a path matches, the pattern is the route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoutePattern {
-    text: String,
-    segments: Vec<PatSeg>,
+/// What shaping the events of one sending site needs: its routes and label budget, and the server's label
+/// budgets and user-agent parser.
+pub struct Shaper<'a> {
+    /// The site's index in the config (its label budgets are kept per index).
+    pub site: usize,
+    pub site_id: &'a Text,
+    pub routes: &'a [RoutePattern],
+    pub label_budget: usize,
+    /// `storage.keep_query_params`: whether stored URLs keep their query.
+    pub keep_query: bool,
+    pub budgets: &'a Budgets,
+    pub ua: &'a UaParser,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PatSeg {
-    Literal(String),
-    Param,
-    /// `*` as the last segment: matches the rest (one or more segments).
-    Rest,
-}
-
-impl RoutePattern {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if !s.starts_with('/') {
-            return Err(format!("route pattern `{s}` must start with /"));
-        }
-        let parts: Vec<&str> = split_path(s).collect();
-        let mut segments = Vec::new();
-        for (i, p) in parts.iter().enumerate() {
-            segments.push(if *p == "*" {
-                if i + 1 != parts.len() {
-                    return Err(format!(
-                        "route pattern `{s}`: * may only be the last segment"
-                    ));
+impl Shaper<'_> {
+    /// The records to store and the observations to count once they are stored. `body` is the request body
+    /// the events borrow from: each record keeps its JSON as a slice of it.
+    pub fn shape(
+        &self,
+        valid: Vec<(usize, ValidEvent<'_>)>,
+        body: &Text,
+        now_ms: i64,
+    ) -> (Vec<EventRecord>, Vec<Observation>) {
+        let mut records = Vec::with_capacity(valid.len());
+        let mut obs = Vec::with_capacity(valid.len());
+        // The events of a batch nearly always come from one page, one browser and one session: shape each page
+        // URL and user agent once per run of equal ones, not once per event, and share their text.
+        let mut page: Option<PageShape> = None;
+        let mut agent: Option<(String, UserAgent)> = None;
+        let mut session: Option<Text> = None;
+        for (_, ev) in valid {
+            if page
+                .as_ref()
+                .is_some_and(|p| p.url.as_deref() != ev.url.as_deref())
+            {
+                page = None;
+            }
+            let PageShape {
+                route,
+                stored_url,
+                label,
+                ..
+            } = page.get_or_insert_with(|| self.page(ev.url.as_deref()));
+            if agent.as_ref().is_some_and(|(ua, _)| *ua != ev.user_agent) {
+                agent = None;
+            }
+            let (_, ua) = agent
+                .get_or_insert_with(|| (ev.user_agent.to_string(), self.ua.parse(&ev.user_agent)));
+            if session.as_deref().is_some_and(|s| *s != *ev.session_id) {
+                session = None;
+            }
+            let session_id = session.get_or_insert_with(|| ev.session_id.as_ref().into());
+            let endpoint = (ev.kind == EventType::ApiCall).then(|| match &ev.endpoint_url {
+                Some(e) => {
+                    endpoint_label(ev.method.as_deref().unwrap_or("GET"), e, ev.url.as_deref())
                 }
-                PatSeg::Rest
-            } else if p.starts_with(':') && p.len() > 1 {
-                PatSeg::Param
-            } else if p.contains('*') || p.contains(':') {
-                return Err(format!(
-                    "route pattern `{s}`: use :name for one segment or a final *"
-                ));
-            } else {
-                PatSeg::Literal(p.to_string())
+                None => "unknown".to_string(),
+            });
+            obs.push(Observation {
+                kind: ev.kind,
+                page: label.clone(),
+                value_ms: ev.value,
+                vital: ev.vital,
+                endpoint: endpoint.as_deref().map(|e| {
+                    self.budgets
+                        .admit(self.site, Label::Endpoint, e, self.label_budget)
+                }),
+                status_class: status_class(ev.status),
+            });
+            records.push(EventRecord {
+                event_id: ev.event_id,
+                site: self.site_id.clone(),
+                session_id: session_id.clone(),
+                event_type: ev.kind.as_str().into(),
+                client_ts_ms: ev.timestamp_ms,
+                received_ms: now_ms,
+                route: route.clone(),
+                url: stored_url.clone(),
+                browser: ua.browser.clone(),
+                os: ua.os.clone(),
+                device: ua.device.clone(),
+                value: ev.value,
+                rating: match (ev.vital, ev.value) {
+                    (Some(v), Some(x)) => Some(v.rating(x).into()),
+                    _ => None,
+                },
+                name: ev.name,
+                endpoint,
+                status: ev.status,
+                raw: match ev.raw {
+                    Cow::Borrowed(raw) => RawJson::within(body, raw),
+                    Cow::Owned(raw) => raw.into(),
+                },
             });
         }
-        Ok(Self {
-            text: s.to_string(),
-            segments,
-        })
+        (records, obs)
     }
 
-    fn matches(&self, parts: &[&str]) -> bool {
-        let mut i = 0;
-        for seg in &self.segments {
-            match seg {
-                PatSeg::Rest => return parts.len() > i,
-                PatSeg::Param => {
-                    if i >= parts.len() {
-                        return false;
-                    }
-                }
-                PatSeg::Literal(l) => {
-                    if parts.get(i) != Some(&l.as_str()) {
-                        return false;
-                    }
-                }
-            }
-            i += 1;
+    /// One page URL shaped.
+    fn page(&self, url: Option<&str>) -> PageShape {
+        let route = url
+            .map(|u| route_template(u, self.routes))
+            .unwrap_or_else(|| "unknown".into());
+        let stored_url = url
+            .map(|u| stored_url(u, self.keep_query))
+            .unwrap_or_default();
+        let label = self
+            .budgets
+            .admit(self.site, Label::Page, &route, self.label_budget);
+        PageShape {
+            url: url.map(str::to_string),
+            route: route.into(),
+            stored_url: stored_url.into(),
+            label,
         }
-        i == parts.len()
     }
 }
 
-fn split_path(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|s| !s.is_empty())
+/// One page URL shaped: its route template, the URL as stored, and the route as a metric label (budgeted).
+struct PageShape {
+    url: Option<String>,
+    route: Text,
+    stored_url: Text,
+    label: Text,
 }
 
-/// The path of a URL (absolute or relative); origin, query and fragment dropped.
+// URLs are sliced here rather than parsed by the `url` crate, which would rewrite what labels show
+// (percent-encoding, deleted TAB/CR/LF, resolved `..`, punycode) and is 2.3x slower: bench/README.md.
+
+/// The path of a URL (absolute or relative) as sent; origin, query and fragment dropped.
 pub fn url_path(url: &str) -> &str {
     let no_frag = url.split('#').next().unwrap_or("");
     let no_query = no_frag.split('?').next().unwrap_or("");
@@ -120,7 +183,7 @@ pub fn route_template(url: &str, patterns: &[RoutePattern]) -> String {
     let path = url_path(url);
     let parts: Vec<&str> = split_path(path).collect();
     if let Some(p) = patterns.iter().find(|p| p.matches(&parts)) {
-        return p.text.clone();
+        return p.as_str().to_string();
     }
     if parts.is_empty() {
         return "/".into();
@@ -340,8 +403,6 @@ mod tests {
         assert_eq!(route_template("/docs/a/b/c", &p), "/docs/*");
         assert_eq!(route_template("/docs", &p), "/docs");
         assert_eq!(route_template("/blog/a/b", &p), "/blog/a/b");
-        assert!(RoutePattern::parse("blog").is_err());
-        assert!(RoutePattern::parse("/a/*/b").is_err());
     }
 
     #[test]

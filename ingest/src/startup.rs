@@ -8,6 +8,7 @@ use crate::http;
 use crate::metrics::{route_label, Metrics};
 use crate::ratelimit::RateLimiter;
 use crate::shape::UaParser;
+use crate::state::AppState;
 use crate::store::{Store, StoreConfig};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -17,38 +18,8 @@ use actix_web::{web, App, HttpServer};
 use prometheus_client::registry::Registry;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vantage_common::{Shutdown, ShutdownTrigger};
-
-/// Everything handlers share.
-pub struct AppState {
-    pub settings: Settings,
-    pub store: Store,
-    pub metrics: Metrics,
-    pub registry: Registry,
-    pub budgets: Budgets,
-    pub limiter: RateLimiter,
-    pub ua: UaParser,
-    pub body_budget: BodyBudget,
-    /// Deadlines on kept-alive connections (heads of later requests, answers the client does not read).
-    pub watchdog: Arc<Watchdog>,
-    /// Fires when the server starts shutting down: requests still waiting for their body give up at once.
-    pub shutdown: Shutdown,
-}
-
-impl AppState {
-    /// Whether any site allows this browser origin (preflights carry no key, so no site is known yet).
-    pub fn origin_allowed(&self, origin: &str) -> bool {
-        let Some(origin) = crate::auth::Origin::from_header(origin) else {
-            return false;
-        };
-        self.settings
-            .sites
-            .iter()
-            .any(|s| s.origins.iter().any(|p| p.allows(&origin)))
-    }
-}
 
 /// A server bound to its listener, with its store open, not yet serving.
 pub struct Application {
@@ -79,7 +50,8 @@ impl Application {
         )
         .await
         .map_err(|e| anyhow::anyhow!("{}", settings.redactor.redact(&e.to_string())))?;
-        let limiter = RateLimiter::new(settings.sites.iter().map(|s| s.rate_limit).collect());
+        let limits: Vec<_> = settings.sites.iter().map(|s| s.rate_limit).collect();
+        let limiter = RateLimiter::new(&limits);
         let body_budget = BodyBudget::new(settings.limits.body_memory_bytes, &mut registry);
         let watchdog = Watchdog::new(
             settings.limits.head_timeout,

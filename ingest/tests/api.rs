@@ -488,7 +488,12 @@ async fn metrics_pass_promtool() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("promtool is installed (scripts/test.sh installs it)");
+        .unwrap_or_else(|e| {
+            panic!(
+                "promtool is required by this test and could not be started ({e}); \
+                 install Prometheus' promtool (scripts/test.sh does: apt-get install prometheus)"
+            )
+        });
     child
         .stdin
         .take()

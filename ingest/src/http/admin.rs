@@ -2,7 +2,7 @@
 
 use super::{admin_status, require_admin, AdminAuthError};
 use crate::auth::Scope;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -38,7 +38,9 @@ pub async fn delete_session(
     require_admin(&req, &state, Scope::Admin)?;
     let (site, session_id) = path.into_inner();
     if !state.settings.sites.iter().any(|s| s.id == site) {
-        return Err(AdminError::UnknownSite(crate::event::truncate(&site, 64)));
+        return Err(AdminError::UnknownSite(crate::truncate::truncate(
+            &site, 64,
+        )));
     }
     let deleted = state
         .store

@@ -2,22 +2,19 @@
 
 use crate::auth::{self, AuthError};
 use crate::body_budget::{Exhausted, Reservation};
-use crate::cardinality::Label;
 use crate::decode::{self, DecodeError};
-use crate::event::{self, Batch, EventType, Rejection, ValidEvent};
+use crate::event::{self, Batch, Rejection, ValidEvent};
 use crate::metrics::Observation;
-use crate::shape::{self, UserAgent};
-use crate::startup::AppState;
-use crate::store::{EventRecord, RawJson, SubmitError, SubmitOutcome, Text};
+use crate::shape::Shaper;
+use crate::state::AppState;
+use crate::store::{EventRecord, SubmitError, SubmitOutcome, Text};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
-use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 /// Every way `POST /v1/events` can fail as a whole (single events fail inside a 202).
 #[derive(Debug, thiserror::Error)]
@@ -295,7 +292,7 @@ fn parse<'a>(body: &'a str, state: &AppState, site: usize) -> Result<Batch<'a>, 
     }
     state
         .limiter
-        .take(site, batch.events.len(), Instant::now())
+        .take(site, batch.events.len())
         .map_err(|retry_after| EventsError::RateLimited { retry_after })?;
     Ok(batch)
 }
@@ -338,7 +335,7 @@ fn collect_warnings(valid: &[(usize, ValidEvent<'_>)]) -> Vec<Warning> {
         .collect()
 }
 
-/// Step 4: route templates, endpoint labels, status classes, user agent, into store records.
+/// Step 4: route templates, endpoint labels, status classes, user agent, into store records ([`Shaper`]).
 fn shape(
     valid: Vec<(usize, ValidEvent<'_>)>,
     body: &Text,
@@ -348,110 +345,16 @@ fn shape(
     now_ms: i64,
 ) -> (Vec<EventRecord>, Vec<Observation>) {
     let cfg = &state.settings.sites[site];
-    let keep_query = state.settings.storage.keep_query_params;
-    let mut records = Vec::with_capacity(valid.len());
-    let mut obs = Vec::with_capacity(valid.len());
-    // The events of a batch nearly always come from one page, one browser and one session: shape each page
-    // URL and user agent once per run of equal ones, not once per event, and share their text.
-    let mut page: Option<PageShape> = None;
-    let mut agent: Option<(String, UserAgent)> = None;
-    let mut session: Option<Text> = None;
-    for (_, ev) in valid {
-        if page
-            .as_ref()
-            .is_some_and(|p| p.url.as_deref() != ev.url.as_deref())
-        {
-            page = None;
-        }
-        let PageShape {
-            route,
-            stored_url,
-            label,
-            ..
-        } = page.get_or_insert_with(|| PageShape::new(ev.url.as_deref(), state, site, keep_query));
-        if agent.as_ref().is_some_and(|(ua, _)| *ua != ev.user_agent) {
-            agent = None;
-        }
-        let (_, ua) = agent
-            .get_or_insert_with(|| (ev.user_agent.to_string(), state.ua.parse(&ev.user_agent)));
-        if session.as_deref().is_some_and(|s| *s != *ev.session_id) {
-            session = None;
-        }
-        let session_id = session.get_or_insert_with(|| ev.session_id.as_ref().into());
-        let endpoint = (ev.kind == EventType::ApiCall).then(|| match &ev.endpoint_url {
-            Some(e) => {
-                shape::endpoint_label(ev.method.as_deref().unwrap_or("GET"), e, ev.url.as_deref())
-            }
-            None => "unknown".to_string(),
-        });
-        obs.push(Observation {
-            kind: ev.kind,
-            page: label.clone(),
-            value_ms: ev.value,
-            vital: ev.vital,
-            endpoint: endpoint.as_deref().map(|e| {
-                state
-                    .budgets
-                    .admit(site, Label::Endpoint, e, cfg.label_budget)
-            }),
-            status_class: shape::status_class(ev.status),
-        });
-        records.push(EventRecord {
-            event_id: ev.event_id,
-            site: site_id.clone(),
-            session_id: session_id.clone(),
-            event_type: ev.kind.as_str().into(),
-            client_ts_ms: ev.timestamp_ms,
-            received_ms: now_ms,
-            route: route.clone(),
-            url: stored_url.clone(),
-            browser: ua.browser.clone(),
-            os: ua.os.clone(),
-            device: ua.device.clone(),
-            value: ev.value,
-            rating: match (ev.vital, ev.value) {
-                (Some(v), Some(x)) => Some(v.rating(x).into()),
-                _ => None,
-            },
-            name: ev.name,
-            endpoint,
-            status: ev.status,
-            raw: match ev.raw {
-                Cow::Borrowed(raw) => RawJson::within(body, raw),
-                Cow::Owned(raw) => raw.into(),
-            },
-        });
+    Shaper {
+        site,
+        site_id,
+        routes: &cfg.routes,
+        label_budget: cfg.label_budget,
+        keep_query: state.settings.storage.keep_query_params,
+        budgets: &state.budgets,
+        ua: &state.ua,
     }
-    (records, obs)
-}
-
-/// One page URL shaped: its route template, the URL as stored, and the route as a metric label (budgeted).
-struct PageShape {
-    url: Option<String>,
-    route: Text,
-    stored_url: Text,
-    label: Text,
-}
-
-impl PageShape {
-    fn new(url: Option<&str>, state: &AppState, site: usize, keep_query: bool) -> Self {
-        let cfg = &state.settings.sites[site];
-        let route = url
-            .map(|u| shape::route_template(u, &cfg.routes))
-            .unwrap_or_else(|| "unknown".into());
-        let stored_url = url
-            .map(|u| shape::stored_url(u, keep_query))
-            .unwrap_or_default();
-        let label = state
-            .budgets
-            .admit(site, Label::Page, &route, cfg.label_budget);
-        Self {
-            url: url.map(str::to_string),
-            route: route.into(),
-            stored_url: stored_url.into(),
-            label,
-        }
-    }
+    .shape(valid, body, now_ms)
 }
 
 /// Step 5: durable write; resolves only after COMMIT (or the spool's fsync).

@@ -1,7 +1,7 @@
 //! Operational endpoints: liveness (`/healthz`), readiness (`/readyz`: a request could be stored now),
 //! `/metrics`.
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Readiness;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};

@@ -13,7 +13,7 @@ pub mod sdk;
 pub mod stats;
 
 use crate::auth::{AdminClaims, Scope};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::HttpRequest;
 

@@ -2,7 +2,7 @@
 
 use super::{admin_status, require_admin, AdminAuthError};
 use crate::auth::Scope;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
@@ -58,7 +58,7 @@ pub async fn get(
     if !state.settings.sites.iter().any(|s| s.id == site) {
         return Err(StatsError::BadRequest(format!(
             "unknown site `{}`",
-            crate::event::truncate(site, 64)
+            crate::truncate::truncate(site, 64)
         )));
     }
     let window_text = query.window.as_deref().unwrap_or("24h");
@@ -68,7 +68,7 @@ pub async fn get(
         .ok_or_else(|| {
             StatsError::BadRequest(format!(
                 "window `{}` is not a duration like 24h or 7d (at most 400d)",
-                crate::event::truncate(window_text, 32)
+                crate::truncate::truncate(window_text, 32)
             ))
         })?;
     let since_ms = crate::clock::now_ms() - window.as_millis() as i64;
@@ -86,7 +86,11 @@ pub async fn get(
         "vitals" => {
             serde_json::to_value(store.vital_stats(site, since_ms).await.map_err(internal)?)
         }
-        other => return Err(StatsError::UnknownKind(crate::event::truncate(other, 32))),
+        other => {
+            return Err(StatsError::UnknownKind(crate::truncate::truncate(
+                other, 32,
+            )))
+        }
     }
     .map_err(|e| StatsError::Store(e.to_string()))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
