@@ -102,6 +102,6 @@ checks:
     assert_eq!(api["checks"][0]["labels"]["team"], TEAM);
     assert!(logs.contains(&format!("\"region\":\"{REGION}\"")), "{logs}");
     assert!(logs.contains("\"check\":\"api-health\""), "{logs}");
-    let (ok, msg) = support::promtool_check(&metrics);
+    let (ok, msg) = vantage_testkit::promtool::check_metrics(&metrics);
     assert!(ok, "promtool check metrics: {msg}");
 }

@@ -4,8 +4,9 @@
 mod support;
 
 use std::time::Duration;
-use support::{eventually, load_config, promtool_check, spawn_agent};
+use support::{eventually, load_config, spawn_agent};
 use vantage_agent::reload::Reloaded;
+use vantage_testkit::promtool::check_metrics as promtool_check;
 use vantage_testkit::servers::{TcpServer, TestServer};
 
 const SECRET: &str = "tok-9f8e7d6c5b4a";

@@ -4,8 +4,9 @@
 
 mod support;
 
-use support::{eventually, get, promtool_check, run_bin, write_config as write, AgentProcess};
+use support::{eventually, get, run_bin, write_config as write, AgentProcess};
 use vantage_testkit::demo_api::{self, DemoApi, DemoApiConfig};
+use vantage_testkit::promtool::check_metrics as promtool_check;
 
 const PASSWORD: &str = "wf-agent-pw-93c1";
 const ENV: &str = "WORKFLOW_TEST_PASSWORD";

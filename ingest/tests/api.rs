@@ -482,31 +482,8 @@ async fn metrics_pass_promtool() {
         text.contains("vantage_ingest_store_"),
         "store metrics registered"
     );
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "promtool is required by this test and could not be started ({e}); \
-                 install Prometheus' promtool (scripts/test.sh does: apt-get install prometheus)"
-            )
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, printed) = vantage_testkit::promtool::check_metrics(&text);
+    assert!(ok, "promtool: {printed}");
     // Prometheus itself asks for OpenMetrics.
     let r = app
         .client

@@ -6,8 +6,10 @@
 //! - [`demo_api`]: a small real API (token auth, assignments CRUD) with fault switches, for workflow tests.
 //! - [`fleet`]: a config server for a fleet of agents (ETags, bearer token, faults) and a fault-injecting
 //!   forwarder for remote-write receivers.
+//! - [`promtool`]: `promtool check metrics` on an exposition, required where a test uses it.
 
 pub mod demo_api;
 pub mod fleet;
+pub mod promtool;
 pub mod servers;
 pub mod tls;

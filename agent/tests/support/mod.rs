@@ -111,36 +111,6 @@ where
     }
 }
 
-/// Runs `promtool check metrics` on `text`: (passed, its output). promtool is required (scripts/test.sh installs
-/// the Debian package `prometheus`); a missing one fails the test instead of skipping the check.
-pub fn promtool_check(text: &str) -> (bool, String) {
-    use std::io::Write;
-    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("promtool is not installed (apt-get install prometheus; scripts/test.sh does)");
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msg = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), msg)
-}
-
 /// The agent binary built by cargo for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_vantage-agent");
 
