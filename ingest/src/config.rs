@@ -262,7 +262,8 @@ fn default_max_past() -> Duration {
     Duration::from_secs(7 * 86_400)
 }
 fn default_max_future() -> Duration {
-    Duration::from_secs(600)
+    // The store sizes its stats windows by how far ahead a client clock may be: one value for both.
+    Duration::from_millis(crate::store::StoreConfig::DEFAULT_MAX_CLIENT_AHEAD_MS as u64)
 }
 
 /// A site after validation: patterns compiled, ready for the request path.

@@ -1,7 +1,7 @@
 //! Sending one endpoint's batches, one request at a time and in order (so each series' samples arrive in time
 //! order): 2xx is sent; 5xx, 429 and network errors are retried with exponential backoff and jitter, honouring
 //! `Retry-After`; any other status is final and the batch is counted as failed. Failures are logged when they
-//! start, at most every [`LOG_EVERY`] while they last, and once when sending recovers.
+//! start, at most every `LOG_EVERY` while they last, and once when sending recovers.
 
 use super::config::RemoteWriteConfig;
 use super::queue::SampleQueue;
@@ -51,7 +51,7 @@ impl Sender {
         &self.metrics
     }
 
-    /// Sends batches until `stop` says so, then flushes what is queued for at most [`FLUSH_GRACE`].
+    /// Sends batches until `stop` says so, then flushes what is queued for at most `FLUSH_GRACE`.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let q = self.config.queue;
         let mut log = FailureLog::default();
@@ -202,7 +202,7 @@ fn now_secs() -> f64 {
         .as_secs_f64()
 }
 
-/// Logs a failure when it starts and then at most every [`LOG_EVERY`], and the recovery once.
+/// Logs a failure when it starts and then at most every `LOG_EVERY`, and the recovery once.
 #[derive(Default)]
 struct FailureLog {
     since: Option<Instant>,
