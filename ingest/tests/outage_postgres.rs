@@ -197,32 +197,25 @@ async fn connection_lost_mid_write_answers_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starting_up_57p03_answers_503() {
-    let mut s = setup(|_| "  write_timeout: 5s\n".into()).await;
     // A standby without hot standby refuses every connection with 57P03, as a server does while it starts.
-    let pg = s.pg.clone();
-    blocking(move || pg.restart_as_standby(false)).await;
-    assert_refused(&s.ingest, "starting").await;
-    assert_ready(&s.ingest, 503).await;
-    wait_for_reason(&s.ingest, UNAVAILABLE, "SQLSTATE 57P03").await;
-    let pg = s.pg.clone();
-    blocking(move || {
-        pg.stop();
-        pg.start_again();
-    })
-    .await;
-    assert_recovers(&s.ingest, &mut s.acked).await;
-    assert_stored_once(&s.url, &s.acked).await;
+    standby_answers_503(false, "starting", "SQLSTATE 57P03").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_to_a_read_only_server_answers_503() {
-    let mut s = setup(|_| "  write_timeout: 5s\n".into()).await;
     // The address now leads to a hot standby: connections work, writes get 25006.
+    standby_answers_503(true, "read-only", "SQLSTATE 25006").await;
+}
+
+/// The server restarted as a standby (`hot`: taking connections read-only): writes from `session` get 503,
+/// `reason` is logged, /readyz says 503, and once it is a primary again everything acknowledged is stored once.
+async fn standby_answers_503(hot: bool, session: &str, reason: &str) {
+    let mut s = setup(|_| "  write_timeout: 5s\n".into()).await;
     let pg = s.pg.clone();
-    blocking(move || pg.restart_as_standby(true)).await;
-    assert_refused(&s.ingest, "read-only").await;
+    blocking(move || pg.restart_as_standby(hot)).await;
+    assert_refused(&s.ingest, session).await;
     assert_ready(&s.ingest, 503).await;
-    wait_for_reason(&s.ingest, UNAVAILABLE, "SQLSTATE 25006").await;
+    wait_for_reason(&s.ingest, UNAVAILABLE, reason).await;
     let pg = s.pg.clone();
     blocking(move || {
         pg.stop();
