@@ -258,22 +258,8 @@ async fn bench_agent(
     }
     let config = dir.join(format!("agent-{n}.yaml"));
     std::fs::write(&config, yaml).unwrap();
-    let port = free_port();
     let started = Instant::now();
-    let mut child = Command::new(&args.agent)
-        .args([
-            "run",
-            "-c",
-            config.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.agent.display()));
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{base}/readyz")).await;
+    let (mut child, base) = start_agent(args, &config).await;
     let startup_secs = started.elapsed().as_secs_f64();
     // Warm up one full interval so every check has its phase and connections exist.
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
@@ -312,6 +298,27 @@ async fn bench_agent(
         startup_secs,
         pushed_per_sec: (p1 - p0) as f64 / elapsed,
     }
+}
+
+/// Starts the agent under test on `config` (warnings only, stderr dropped) and waits until it is ready: the
+/// process and its base URL.
+async fn start_agent(args: &Args, config: &Path) -> (Child, String) {
+    let port = free_port();
+    let child = Command::new(&args.agent)
+        .args([
+            "run",
+            "-c",
+            config.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.agent.display()));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/readyz")).await;
+    (child, base)
 }
 
 fn stop(child: &mut Child) {
@@ -419,21 +426,7 @@ async fn bench_memory(args: &Args, dir: &Path, server: &TestServer, secs: u64) {
     );
     let config = dir.join("agent-memory.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let port = free_port();
-    let mut child = Command::new(&args.agent)
-        .args([
-            "run",
-            "-c",
-            config.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.agent.display()));
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{base}/readyz")).await;
+    let (mut child, base) = start_agent(args, &config).await;
     println!("agent memory: a healthy check and an endless-body check, every 1s each, for {secs}s");
     println!(
         "  {:>6}  {:>8}  {:>8}  {:>12}",
