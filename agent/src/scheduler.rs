@@ -1,8 +1,11 @@
 //! Runs every enabled check on its schedule: one task per check, never overlapping itself, under a global
-//! concurrency limit; applies the timeout and retries, records metrics and logs failures. A new config is applied
-//! in place: unchanged checks keep their task, phase and last result.
+//! concurrency limit; applies the timeout and retries, records metrics, history and logs failures. A new config is
+//! applied in place: unchanged checks keep their task, phase, last result and history. Runs asked for outside the
+//! schedule ([`Scheduler::run_now`]) share the limit and the no-overlap rule but only go to the history and their
+//! own counter, never to the check's series.
 
-use crate::config::{AgentConfig, CheckConfig};
+use crate::config::{AgentConfig, CheckConfig, UiConfig};
+use crate::history::History;
 use crate::metrics::{CheckSeries, Metrics};
 use crate::remote_write::Pusher;
 use crate::result::{ErrorType, ProbeError, ProbeResult};
@@ -77,6 +80,10 @@ pub struct CheckState {
     pub config: Arc<CheckConfig>,
     pub series: Arc<CheckSeries>,
     status: Mutex<Status>,
+    /// The last runs, scheduled and run-now.
+    pub history: Mutex<History>,
+    /// Held while the check runs, so a run-now never overlaps a scheduled run (or another run-now).
+    run_lock: tokio::sync::Mutex<()>,
 }
 
 impl CheckState {
@@ -122,8 +129,20 @@ struct Inner {
     shutdown: Shutdown,
     started: AtomicBool,
     redactor: RwLock<Redactor>,
+    ui: RwLock<UiConfig>,
     semaphore: RwLock<(usize, Arc<Semaphore>)>,
     state: Mutex<State>,
+}
+
+/// Why a run-now did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunNowError {
+    /// No check of that name runs on this agent (unknown, disabled, or for other regions).
+    NotRunning,
+    /// The check is running now (on schedule or asked for).
+    Busy,
+    /// The agent is shutting down.
+    ShuttingDown,
 }
 
 #[derive(Default)]
@@ -149,6 +168,7 @@ impl Scheduler {
                 shutdown,
                 started: AtomicBool::new(false),
                 redactor: RwLock::new(Redactor::default()),
+                ui: RwLock::new(UiConfig::default()),
                 semaphore: RwLock::new((0, Arc::new(Semaphore::new(1)))),
                 state: Mutex::new(State::default()),
             }),
@@ -170,10 +190,61 @@ impl Scheduler {
         self.inner.state.lock().unwrap().region.clone()
     }
 
+    /// The scheduler's wall clock.
+    pub fn now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
+    /// The running config's page settings (run-now access, history length).
+    pub fn ui(&self) -> UiConfig {
+        self.inner.ui.read().unwrap().clone()
+    }
+
+    /// Runs a running check once now, outside its schedule: it waits for a slot under the concurrency limit like
+    /// any run, never overlaps the check's own run, goes to the check's history marked as manual and is not
+    /// counted in the check's series. Returns the run's id in the history. The run finishes and is recorded even
+    /// if the caller stops waiting.
+    pub async fn run_now(&self, name: &str) -> Result<u64, RunNowError> {
+        let check = self.check(name).ok_or(RunNowError::NotRunning)?;
+        if check.run_lock.try_lock().is_err() {
+            return Err(RunNowError::Busy);
+        }
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move {
+            let mut shutdown = inner.shutdown.clone();
+            let semaphore = inner.semaphore();
+            // The permit first, then the check's lock, in the same order as scheduled runs.
+            let _permit = tokio::select! {
+                p = semaphore.acquire_owned() => p,
+                _ = shutdown.recv() => return Err(RunNowError::ShuttingDown),
+            };
+            let _running = tokio::select! {
+                g = check.run_lock.lock() => g,
+                _ = shutdown.recv() => return Err(RunNowError::ShuttingDown),
+            };
+            let started = inner.clock.now();
+            check.status.lock().unwrap().running = true;
+            let result = tokio::select! {
+                r = run_check(&check.config) => r,
+                _ = shutdown.recv() => return Err(RunNowError::ShuttingDown),
+            };
+            check.status.lock().unwrap().running = false;
+            inner
+                .metrics
+                .run_now(check.config.name.as_str(), result.success());
+            let redactor = inner.redactor.read().unwrap().clone();
+            let mut history = check.history.lock().unwrap();
+            history.record(&result, started, true, &redactor);
+            Ok(history.latest().map_or(0, |r| r.id))
+        });
+        task.await.unwrap_or(Err(RunNowError::ShuttingDown))
+    }
+
     /// Starts, restarts and stops check tasks so that exactly `config`'s active checks (enabled, for this region)
     /// run. Must be called from within a tokio runtime.
     pub fn apply(&self, config: &AgentConfig) -> Applied {
         *self.inner.redactor.write().unwrap() = config.secrets.clone();
+        *self.inner.ui.write().unwrap() = config.ui.clone();
         {
             let mut sem = self.inner.semaphore.write().unwrap();
             if sem.0 != config.max_concurrency {
@@ -194,6 +265,11 @@ impl Scheduler {
             let running = match old.remove(&name) {
                 Some(r) if !region_changed && r.check.config.same_as(check) => {
                     applied.unchanged += 1;
+                    r.check
+                        .history
+                        .lock()
+                        .unwrap()
+                        .resize(config.ui.history_runs);
                     r
                 }
                 Some(r) => {
@@ -258,6 +334,8 @@ impl Scheduler {
             config,
             series,
             status: Mutex::new(Status::default()),
+            history: Mutex::new(History::new(self.inner.ui.read().unwrap().history_runs)),
+            run_lock: tokio::sync::Mutex::new(()),
         });
         let task = tokio::spawn(check_loop(self.inner.clone(), check.clone()));
         Running { check, task }
@@ -297,6 +375,11 @@ async fn check_loop(inner: Arc<Inner>, check: Arc<CheckState>) {
             p = semaphore.acquire_owned() => p,
             _ = shutdown.recv() => return,
         };
+        // Waits out a run-now of this check, if one is going.
+        let running = tokio::select! {
+            g = check.run_lock.lock() => g,
+            _ = shutdown.recv() => return,
+        };
         let started = Instant::now();
         inner
             .metrics
@@ -307,6 +390,7 @@ async fn check_loop(inner: Arc<Inner>, check: Arc<CheckState>) {
             r = run_check(&cfg) => r,
             _ = shutdown.recv() => return,
         };
+        drop(running);
         drop(permit);
         record(&inner, &check, result, inner.clock.wall(started));
         let now = inner.clock.now();
@@ -333,8 +417,13 @@ fn record(inner: &Inner, check: &CheckState, result: ProbeResult, started: Syste
     inner
         .pusher
         .recorded(check.config.name.as_str(), &check.series, inner.clock.now());
+    let redactor = inner.redactor.read().unwrap().clone();
+    check
+        .history
+        .lock()
+        .unwrap()
+        .record(&result, started, false, &redactor);
     if let Some(err) = &result.error {
-        let redactor = inner.redactor.read().unwrap();
         tracing::warn!(
             check = check.config.name.as_str(),
             error_type = err.error_type.as_str(),
@@ -415,6 +504,7 @@ mod tests {
             log_format: "json".into(),
             checks: checks.into_iter().map(Arc::new).collect(),
             remote_write: Vec::new(),
+            ui: crate::config::UiConfig::default(),
             secrets: Redactor::default(),
             hash: String::new(),
         }
