@@ -300,12 +300,12 @@ pub fn index(s: &Scheduler) -> String {
         let _ = write!(
             html,
             "<tr class=\"row {cls}\" data-check=\"{name}\">\
-<td data-label=\"State\">{pill}</td>\
+<td data-label=\"State\" class=\"state\">{pill}</td>\
 <td data-label=\"Check\" class=\"name\"><a href=\"{href}\">{name}</a> <span class=\"type\">{ty}</span></td>\
 <td data-label=\"Target\" class=\"target\" title=\"{target}\">{target}</td>\
-<td data-label=\"Last\" class=\"num\">{last}</td>\
-<td data-label=\"Success\" class=\"num\" title=\"{ok} of {kept} kept runs\">{ratio}</td>\
-<td data-label=\"Next run\" class=\"num\">{next}</td>\
+<td data-label=\"Last\" class=\"num last\">{last}</td>\
+<td data-label=\"Success\" class=\"num ratio\" title=\"{ok} of {kept} kept runs\">{ratio}</td>\
+<td data-label=\"Next run\" class=\"num next\">{next}</td>\
 <td data-label=\"Recent runs\" class=\"spark\">{strip_html}</td></tr>",
             cls = state.class(),
             name = esc(cfg.name.as_str()),
@@ -521,9 +521,13 @@ fn history_section(
     let shown = selected.unwrap_or(latest.id);
     let _ = write!(
         main,
-        "<section class=\"card\"><h2>Last {} runs <span class=\"muted\">(kept: {} of {}; height by duration; click a bar)</span></h2>\
+        "<section class=\"card\"><h2>{} <span class=\"muted\">(kept: {} of {}; height by duration; click a bar)</span></h2>\
 <div class=\"chart\">{}</div></section>",
-        chart.len(),
+        if chart.len() == 1 {
+            "Last run".to_string()
+        } else {
+            format!("Last {} runs", chart.len())
+        },
         h.summary().runs,
         h.capacity(),
         strip(&chart, 8, 56, Some(href), Some(shown))
@@ -555,7 +559,7 @@ fn history_section(
             main,
             "<tr class=\"{sel}\" data-run=\"{id}\"><td data-label=\"Time\"><a href=\"{href}?run={id}#run\">{time}</a>{manual}</td>\
 <td data-label=\"Result\">{result}</td><td data-label=\"Duration\" class=\"num\">{d}</td>\
-<td data-label=\"HTTP\" class=\"num\">{status}</td><td data-label=\"Error\">{et}</td>\
+<td data-label=\"HTTP\" class=\"num\">{status}</td><td data-label=\"Error\" class=\"err\">{et}</td>\
 <td data-label=\"Message\" class=\"msg\">{msg}</td></tr>",
             sel = if Some(run.id) == selected_id { "selected" } else { "" },
             id = run.id,

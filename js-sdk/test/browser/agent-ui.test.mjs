@@ -2,7 +2,7 @@
 // a passing check, a failing one, a workflow, a disabled one and one that only runs when asked. The list shows
 // their states (also with JavaScript off), clicking a run shows its waterfall, a workflow shows its steps and the
 // names (not values) of what they extracted, and "Run now" (with the admin token) updates the page. Screenshots at
-// 1280x800 and at phone width go to js-sdk/test-output/agent-ui/.
+// 1280x800 and at phone width go to js-sdk/test-output/agent-ui/ (readme-1280.png is docs/agent-page.png).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -196,6 +196,9 @@ test('the agent page shows each check, its runs and waterfalls, and runs a check
   await page.goto(`${agent.url}/`);
   assert.equal(await state('on-demand'), 'passing');
   await shot(page, 'list-full-1280');
+  // The README's picture (docs/agent-page.png is a copy): the list, cropped below the footer.
+  const height = await page.evaluate(() => Math.ceil(document.querySelector('footer').getBoundingClientRect().bottom) + 8);
+  await page.screenshot({ path: path.join(OUT, 'readme-1280.png'), clip: { x: 0, y: 0, width: 1280, height: Math.min(height, 800) } });
   // The one error expected: Chromium logs the 401 the wrong token got.
   const unexpected = problems.filter((p) => !/status of 401 \(Unauthorized\)/.test(p));
   assert.deepEqual(unexpected, [], 'no console errors (CSP violations included)');
