@@ -54,15 +54,22 @@ pub struct RunDetail {
 /// One workflow step of a run.
 #[derive(Debug, PartialEq)]
 pub struct StepRecord {
-    name: Arc<str>,
+    /// Shared with the same step of the previous run when equal (it nearly always is).
+    meta: Arc<StepMeta>,
     message: Option<Arc<str>>,
-    /// Names (never values) of the variables the step extracted.
-    extracted: Arc<[Arc<str>]>,
     duration_us: u32,
     phases_us: [u32; 5],
     http_status: u16,
     error: u8,
     flags: u8,
+}
+
+/// What a step is, as opposed to how it went.
+#[derive(Debug, PartialEq)]
+struct StepMeta {
+    name: Box<str>,
+    /// Names (never values) of the variables the step extracted.
+    extracted: Box<[Box<str>]>,
 }
 
 /// The kept runs of one check, oldest first.
@@ -151,7 +158,12 @@ impl History {
         if result.error.is_some() || result.teardown_error.is_some() || !result.steps.is_empty() {
             let previous = self.details.back().map(|(_, d)| d.clone());
             let detail = detail(result, previous.as_deref(), redactor);
-            self.details.push_back((id, Arc::new(detail)));
+            // A check failing the same way run after run keeps one detail for all those runs.
+            let detail = match previous {
+                Some(p) if *p == detail => p,
+                _ => Arc::new(detail),
+            };
+            self.details.push_back((id, detail));
         }
         match (&result.error, self.failing_since) {
             (None, _) => self.failing_since = None,
@@ -296,7 +308,7 @@ impl<'a> Run<'a> {
 
 impl StepRecord {
     pub fn name(&self) -> &str {
-        &self.name
+        &self.meta.name
     }
 
     pub fn success(&self) -> bool {
@@ -332,7 +344,7 @@ impl StepRecord {
     }
 
     pub fn extracted(&self) -> impl Iterator<Item = &str> {
-        self.extracted.iter().map(|n| &**n)
+        self.meta.extracted.iter().map(|n| &**n)
     }
 
     fn to_json(&self, r: &Redactor) -> Value {
@@ -357,7 +369,6 @@ fn detail(result: &ProbeResult, previous: Option<&RunDetail>, redactor: &Redacto
         known.extend(p.message.iter());
         known.extend(p.teardown_error.iter());
         for s in p.steps.iter() {
-            known.push(&s.name);
             known.extend(s.message.iter());
         }
     }
@@ -384,16 +395,21 @@ fn step_record(
     known: &[&Arc<str>],
     redactor: &Redactor,
 ) -> StepRecord {
-    let extracted = match before {
+    let meta = match before {
         Some(b)
-            if b.extracted
-                .iter()
-                .map(|n| &**n)
-                .eq(s.extracted.iter().map(String::as_str)) =>
+            if *b.meta.name == *s.name
+                && b.meta
+                    .extracted
+                    .iter()
+                    .map(|n| &**n)
+                    .eq(s.extracted.iter().map(String::as_str)) =>
         {
-            b.extracted.clone()
+            b.meta.clone()
         }
-        _ => s.extracted.iter().map(|n| Arc::from(n.as_str())).collect(),
+        _ => Arc::new(StepMeta {
+            name: s.name.as_str().into(),
+            extracted: s.extracted.iter().map(|n| n.as_str().into()).collect(),
+        }),
     };
     let mut flags = 0;
     if s.success {
@@ -406,12 +422,11 @@ fn step_record(
         flags |= STEP_TEARDOWN;
     }
     StepRecord {
-        name: shared(&s.name, known),
+        meta,
         message: s
             .error
             .as_ref()
             .map(|e| shared(&bounded(&redactor.redact(&e.message)), known)),
-        extracted,
         duration_us: micros(s.duration),
         phases_us: compact_phases(&s.phases),
         http_status: s.status.unwrap_or(0),
@@ -569,10 +584,14 @@ mod tests {
         let mut h = History::new(10);
         h.record(&failed("got 500 for s3cret"), at(0), false, &r);
         h.record(&failed("got 500 for s3cret"), at(1), false, &r);
+        assert!(Arc::ptr_eq(&h.details[0].1, &h.details[1].1));
         let a = h.details[0].1.message.clone().unwrap();
-        let b = h.details[1].1.message.clone().unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(&*a, "got 500 for ***");
+        // With another failure in between, a new detail (with the same text).
+        h.record(&failed("other"), at(1), false, &r);
+        h.record(&failed("got 500 for s3cret"), at(1), false, &r);
+        assert!(!Arc::ptr_eq(&h.details[1].1, &h.details[3].1));
+        assert_eq!(h.details[3].1.message.as_deref(), Some("got 500 for ***"));
         let long = format!("{}s3cret", "é".repeat(400));
         h.record(&failed(&long), at(2), false, &r);
         let m = h.latest().unwrap().message().unwrap();

@@ -609,6 +609,36 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn runs_go_to_the_history_which_a_reload_resizes_in_place() {
+        let (s, _, _t) = scheduler();
+        let fake = Fake::default();
+        fake.fail_first.store(2, Ordering::SeqCst);
+        let mut cfg = agent(vec![every("h", 10, fake.runner(Duration::ZERO))], 4);
+        cfg.ui.history_runs = 5;
+        s.apply(&cfg);
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        let state = s.check("h").unwrap();
+        {
+            let h = state.history.lock().unwrap();
+            assert_eq!(h.capacity(), 5);
+            assert_eq!(h.summary().runs, 5);
+            // Six or seven runs (by the check's phase), the first two failed; ids count every run.
+            let latest = h.latest().unwrap().id;
+            assert!((6..=7).contains(&latest), "{latest}");
+            let ids: Vec<u64> = h.newest_first().map(|r| r.id).collect();
+            assert_eq!(ids, (latest - 4..=latest).rev().collect::<Vec<_>>());
+            for r in h.newest_first() {
+                assert_eq!(r.success(), r.id > 2, "run {}", r.id);
+                assert!(!r.manual());
+            }
+        }
+        cfg.ui.history_runs = 2;
+        assert_eq!(s.apply(&cfg).unchanged, 1);
+        let h = state.history.lock().unwrap();
+        assert_eq!((h.capacity(), h.summary().runs), (2, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_global_concurrency_limit_holds() {
         let (s, _, _t) = scheduler();
         let fake = Fake::default();
