@@ -81,7 +81,15 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes
             .expect("static response parts are valid");
     }
     if path == "/" {
-        return page(StatusCode::OK, ui::page::index(&state.scheduler));
+        let filter = req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+        });
+        return page(
+            StatusCode::OK,
+            ui::page::index(&state.scheduler, filter.as_deref()),
+        );
     }
     if let Some(name) = path.strip_prefix("/checks/") {
         let run = req.uri().query().and_then(|q| {

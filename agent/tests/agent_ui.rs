@@ -150,6 +150,37 @@ async fn history_json_and_pages_show_passing_and_failing_checks() {
 }
 
 #[tokio::test]
+async fn the_list_is_bounded_and_filters_by_name() {
+    let mut yaml = String::from("region: test\nchecks:\n");
+    for i in 0..205 {
+        yaml.push_str(&format!(
+            "  - {{name: svc-{i:03}, type: tcp, target: '127.0.0.1:9', every: 1m, enabled: false}}\n"
+        ));
+    }
+    let agent = spawn_agent(&yaml).await;
+    let (status, html) = agent.get("/").await;
+    assert_eq!(status, 200);
+    assert_eq!(html.matches("<tr class=\"row ").count(), 200);
+    assert!(html.contains("Showing 200 of 205 checks"), "{html}");
+    assert!(html.contains("<b>205</b> disabled"), "{html}");
+    let (_, html) = agent.get("/?q=svc-20").await;
+    let rows: Vec<&str> = html
+        .match_indices("data-check=\"")
+        .map(|(i, _)| &html[i + 12..i + 19])
+        .collect();
+    assert_eq!(
+        rows,
+        ["svc-200", "svc-201", "svc-202", "svc-203", "svc-204"]
+    );
+    assert!(html.contains("value=\"svc-20\""));
+    let (_, html) = agent.get("/?q=%3Cb%3Enope").await;
+    assert!(
+        html.contains("No check name contains “&lt;b&gt;nope”"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
 async fn run_now_is_off_by_default() {
     let target = TestServer::http().await;
     let agent = spawn_agent(&format!(

@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 use vantage_common::Redactor;
 
 /// Bars in a check's strip on the list.
-const STRIP_RUNS: usize = 50;
+const STRIP_RUNS: usize = 40;
+/// Rows on the list; the rest is reached by filtering (the page stays a few MB at most, refreshed every 5 s).
+const MAX_ROWS: usize = 200;
 /// Bars in the chart of a check's page.
 const CHART_RUNS: usize = 200;
 /// Rows in the run table of a check's page.
@@ -264,74 +266,39 @@ fn check_href(cfg: &CheckConfig) -> String {
     format!("/checks/{}", esc(cfg.name.as_str()))
 }
 
-/// `GET /`: every check of this agent.
-pub fn index(s: &Scheduler) -> String {
+/// `GET /` (`filter`: `?q=`, part of a check's name): every check of this agent, the ones that need attention
+/// first, at most [`MAX_ROWS`] of them (an agent may run tens of thousands).
+pub fn index(s: &Scheduler, filter: Option<&str>) -> String {
     let region = s.region();
     let redactor = s.redactor();
     let now = s.now();
     let views = s.checks();
-    struct Row {
-        rank: u8,
-        order: usize,
-        html: String,
-        state: State,
-    }
-    let mut rows = Vec::with_capacity(views.len());
-    for (order, view) in views.iter().enumerate() {
-        let cfg = &view.config;
-        let (summary, latest, strip_html, next_run) = match &view.state {
-            Some(st) => {
-                let h = st.history.lock().unwrap();
-                let mut runs: Vec<Run<'_>> = h.newest_first().take(STRIP_RUNS).collect();
-                runs.reverse();
-                let latest = h.latest().map(|r| (r.success(), r.duration()));
-                (
-                    h.summary(),
-                    latest,
-                    strip(&runs, 6, 24, Some(&check_href(cfg)), None),
-                    st.status().next_run,
-                )
-            }
-            None => (Summary::default(), None, String::new(), None),
-        };
-        let state = State::of(view, &region, &summary, latest.map(|l| l.0));
-        let target = redactor.redact(&cfg.target());
-        let mut html = String::new();
-        let _ = write!(
-            html,
-            "<tr class=\"row {cls}\" data-check=\"{name}\">\
-<td data-label=\"State\" class=\"state\">{pill}</td>\
-<td data-label=\"Check\" class=\"name\"><a href=\"{href}\">{name}</a> <span class=\"type\">{ty}</span></td>\
-<td data-label=\"Target\" class=\"target\" title=\"{target}\">{target}</td>\
-<td data-label=\"Last\" class=\"num last\">{last}</td>\
-<td data-label=\"Success\" class=\"num ratio\" title=\"{ok} of {kept} kept runs\">{ratio}</td>\
-<td data-label=\"Next run\" class=\"num next\">{next}</td>\
-<td data-label=\"Recent runs\" class=\"spark\">{strip_html}</td></tr>",
-            cls = state.class(),
-            name = esc(cfg.name.as_str()),
-            pill = state.pill(now),
-            href = check_href(cfg),
-            ty = esc(cfg.check_type),
-            target = esc(&target),
-            last = latest.map_or("–".into(), |l| dur(l.1)),
-            ok = summary.successes,
-            kept = summary.runs,
-            ratio = pct(summary.successes, summary.runs),
-            next = next_run.map_or("–".into(), |t| self::next_run(t, now)),
-        );
-        rows.push(Row {
-            rank: state.rank(),
-            order,
-            html,
-            state,
-        });
-    }
-    rows.sort_by_key(|r| (r.rank, r.order));
-    let count = |f: fn(&State) -> bool| rows.iter().filter(|r| f(&r.state)).count();
+    let filter = filter.map(str::trim).filter(|f| !f.is_empty());
+    // First what every check's state is (cheap), then HTML for the rows shown.
+    let mut entries: Vec<(State, usize)> = views
+        .iter()
+        .enumerate()
+        .map(|(order, view)| {
+            let (summary, latest_ok) = match &view.state {
+                Some(st) => {
+                    let h = st.history.lock().unwrap();
+                    (h.summary(), h.latest().map(|r| r.success()))
+                }
+                None => (Summary::default(), None),
+            };
+            (State::of(view, &region, &summary, latest_ok), order)
+        })
+        .collect();
+    let count = |f: fn(&State) -> bool| entries.iter().filter(|(s, _)| f(s)).count();
     let failing = count(|s| matches!(s, State::Failing(_)));
     let passing = count(|s| matches!(s, State::Passing));
     let pending = count(|s| matches!(s, State::Pending));
     let off = count(|s| matches!(s, State::Disabled | State::Elsewhere));
+    entries.sort_by_key(|(state, order)| (state.rank(), *order));
+    let matching: Vec<&(State, usize)> = entries
+        .iter()
+        .filter(|(_, order)| filter.is_none_or(|f| views[*order].config.name.as_str().contains(f)))
+        .collect();
     let headline = if failing > 0 {
         format!(
             "<h1 class=\"headline failing\">{failing} of {} checks failing</h1>",
@@ -343,6 +310,15 @@ pub fn index(s: &Scheduler) -> String {
         "<h1 class=\"headline\">Waiting for the first runs</h1>".to_string()
     };
     let mut main = String::new();
+    // The filter sits outside the refreshed part, so typing survives a refresh; it works without JavaScript.
+    if views.len() > 10 || filter.is_some() {
+        let _ = write!(
+            main,
+            "<form class=\"filter\" method=\"get\" action=\"/\"><input type=\"search\" name=\"q\" value=\"{}\" \
+placeholder=\"Filter checks by name\" aria-label=\"filter checks by name\"><button type=\"submit\">Filter</button></form>",
+            esc(filter.unwrap_or(""))
+        );
+    }
     let _ = write!(
         main,
         "<div id=\"live\">{headline}\
@@ -351,17 +327,31 @@ pub fn index(s: &Scheduler) -> String {
 <li class=\"asof\">as of {}</li></ul>",
         utc(now)
     );
-    if rows.is_empty() {
+    if views.is_empty() {
         main.push_str("<p class=\"empty\">This agent has no checks. Add some under <code>checks:</code> in its config.</p>");
+    } else if matching.is_empty() {
+        let _ = write!(
+            main,
+            "<p class=\"empty\">No check name contains “{}”. <a href=\"/\">All checks</a></p>",
+            esc(filter.unwrap_or(""))
+        );
     } else {
         main.push_str(
             "<table class=\"checks\"><thead><tr><th>State</th><th>Check</th><th>Target</th>\
 <th class=\"num\">Last</th><th class=\"num\">Success</th><th class=\"num\">Next run</th><th>Recent runs</th></tr></thead><tbody>",
         );
-        for r in &rows {
-            main.push_str(&r.html);
+        for (state, order) in matching.iter().take(MAX_ROWS) {
+            row(&mut main, &views[*order], *state, &redactor, now);
         }
         main.push_str("</tbody></table>");
+        if matching.len() > MAX_ROWS {
+            let _ = write!(
+                main,
+                "<p class=\"muted\">Showing {MAX_ROWS} of {} checks, the ones that need attention first: filter by name to \
+find the others (or see <a href=\"/api/v1/checks\">all as JSON</a>).</p>",
+                matching.len()
+            );
+        }
     }
     main.push_str("</div>");
     let title = if failing > 0 {
@@ -370,6 +360,49 @@ pub fn index(s: &Scheduler) -> String {
         format!("Vantage agent · {region}")
     };
     frame(&title, &region, "index", &main)
+}
+
+/// One check's row on the list.
+fn row(main: &mut String, view: &CheckView, state: State, redactor: &Redactor, now: SystemTime) {
+    let cfg = &view.config;
+    let (summary, latest, strip_html, next_run) = match &view.state {
+        Some(st) => {
+            let h = st.history.lock().unwrap();
+            let mut runs: Vec<Run<'_>> = h.newest_first().take(STRIP_RUNS).collect();
+            runs.reverse();
+            let latest = h.latest().map(|r| r.duration());
+            (
+                h.summary(),
+                latest,
+                strip(&runs, 6, 24, Some(&check_href(cfg)), None),
+                st.status().next_run,
+            )
+        }
+        None => (Summary::default(), None, String::new(), None),
+    };
+    let target = redactor.redact(&cfg.target());
+    let _ = write!(
+        main,
+        "<tr class=\"row {cls}\" data-check=\"{name}\">\
+<td data-label=\"State\" class=\"state\">{pill}</td>\
+<td data-label=\"Check\" class=\"name\"><a href=\"{href}\">{name}</a> <span class=\"type\">{ty}</span></td>\
+<td data-label=\"Target\" class=\"target\" title=\"{target}\">{target}</td>\
+<td data-label=\"Last\" class=\"num last\">{last}</td>\
+<td data-label=\"Success\" class=\"num ratio\" title=\"{ok} of {kept} kept runs\">{ratio}</td>\
+<td data-label=\"Next run\" class=\"num next\">{next}</td>\
+<td data-label=\"Recent runs\" class=\"spark\">{strip_html}</td></tr>",
+        cls = state.class(),
+        name = esc(cfg.name.as_str()),
+        pill = state.pill(now),
+        href = check_href(cfg),
+        ty = esc(cfg.check_type),
+        target = esc(&target),
+        last = latest.map_or("–".into(), dur),
+        ok = summary.successes,
+        kept = summary.runs,
+        ratio = pct(summary.successes, summary.runs),
+        next = next_run.map_or("–".into(), |t| self::next_run(t, now)),
+    );
 }
 
 /// `GET /checks/{name}` (`run`: the selected run's id, else the newest). `None` when no check has that name.
