@@ -84,6 +84,8 @@ pub struct CheckState {
     pub history: Mutex<History>,
     /// Held while the check runs, so a run-now never overlaps a scheduled run (or another run-now).
     run_lock: tokio::sync::Mutex<()>,
+    /// A run-now of this check was asked for and has not finished: a second one is refused, not queued.
+    run_now_pending: AtomicBool,
 }
 
 impl CheckState {
@@ -206,11 +208,23 @@ impl Scheduler {
     /// if the caller stops waiting.
     pub async fn run_now(&self, name: &str) -> Result<u64, RunNowError> {
         let check = self.check(name).ok_or(RunNowError::NotRunning)?;
+        if check.run_now_pending.swap(true, Ordering::AcqRel) {
+            return Err(RunNowError::Busy);
+        }
+        /// Clears the pending flag however the run ends.
+        struct Pending(Arc<CheckState>);
+        impl Drop for Pending {
+            fn drop(&mut self) {
+                self.0.run_now_pending.store(false, Ordering::Release);
+            }
+        }
+        let pending = Pending(check.clone());
         if check.run_lock.try_lock().is_err() {
             return Err(RunNowError::Busy);
         }
         let inner = self.inner.clone();
         let task = tokio::spawn(async move {
+            let _pending = pending;
             let mut shutdown = inner.shutdown.clone();
             let semaphore = inner.semaphore();
             // The permit first, then the check's lock, in the same order as scheduled runs.
@@ -336,6 +350,7 @@ impl Scheduler {
             status: Mutex::new(Status::default()),
             history: Mutex::new(History::new(self.inner.ui.read().unwrap().history_runs)),
             run_lock: tokio::sync::Mutex::new(()),
+            run_now_pending: AtomicBool::new(false),
         });
         let task = tokio::spawn(check_loop(self.inner.clone(), check.clone()));
         Running { check, task }
