@@ -253,16 +253,19 @@
   // overloaded (the ingest answers 503 while its store is away). Network errors are retried too.
   const RETRY = [408, 429, 500, 502, 503, 504];
 
+  // The next batch goes in idle time too, not in the task that handles this answer.
+  const next = () => idle(safe(pump));
+
   function done(b, res) {
     sending = 0;
     const i = outbox.indexOf(b);
-    if (i < 0) return pump();
+    if (i < 0) return next();
     if (res && RETRY.indexOf(res.status) < 0) {
       // Delivered, or refused for good (a 4xx caused by the batch itself): resending would not help. The
       // server counts what it refuses; `dropped` is only what the SDK gave up on, carried to the next batch.
       outbox.splice(i, 1);
       if (res.status > 299) dropped += b.d;
-      return pump();
+      return next();
     }
     b.tries = (b.tries || 0) + 1;
     let t;
