@@ -292,6 +292,8 @@ try {
     const jobs = [];
     for (const v of Object.keys(VARIANTS)) for (const s of ['shop', 'fetch', 'xhr']) jobs.push([v, s]);
     for (const v of ['bare', ...SDKS]) jobs.push([v, 'burst']);
+    // --only SCENARIO: one scenario's jobs (a quicker look; the summary lines of the others print NaN)
+    if (opt('--only')) jobs.splice(0, jobs.length, ...jobs.filter(([, s]) => s === opt('--only')));
     const res = {};
     console.log(`rum-sdk main-thread benchmark: Chromium ${chromiumVersion}, web-vitals ${wvVersion}, SDK ${path.relative(process.cwd(), sdkFile)}${BEFORE ? `, before: ${path.relative(process.cwd(), BEFORE)}` : ''}`);
     console.log(`${ROUNDS} rounds of ${jobs.length} jobs in shuffled order, fresh browser context each; ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);

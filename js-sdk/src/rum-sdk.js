@@ -297,18 +297,21 @@
     return t;
   }
 
-  // Page is being hidden or unloaded: everything not already in flight goes out with sendBeacon.
+  // Page is being hidden or unloaded: what is not already in flight goes out with sendBeacon, one batch per
+  // task so that the hide itself stays short (a beacon costs the page about as much as a fetch). Browsers hold
+  // at most 64 KiB of beacons and keepalive requests in flight: once one is refused, the batches after it stay
+  // in the outbox (sent on if the page lives on) instead of being refused one by one.
   function beaconAll() {
     cut();
-    if (down) return;
-    const u = url();
-    outbox.splice(sending ? 1 : 0).forEach((b) => {
+    const b = !down && outbox.splice(sending ? 1 : 0, 1)[0];
+    if (b) {
       let ok;
       try {
-        ok = nav.sendBeacon(u, b.body);
+        ok = nav.sendBeacon(url(), b.body);
       } catch (e) {}
-      if (!ok && origFetch) send(b.body).catch(() => {});
-    });
+      if (ok) setTimeout(safe(beaconAll));
+      else if (origFetch) send(b.body).catch(() => {});
+    }
   }
 
   // ---- collectors ----

@@ -170,3 +170,23 @@ test('by default a request carries up to 50 events (each request costs the page 
   await b.advance(5000);
   assert.deepEqual(b.requests.map((r) => r.body.events.length), [50, 10]);
 });
+
+test('page hide sends one batch per task, the first at once; after a refused beacon the rest stay queued', async () => {
+  const hang = new Promise(() => {});
+  const b = started({ respond: () => hang }, { batchSize: 2 });
+  for (let i = 0; i < 7; i++) b.rum.track('h' + i);
+  await b.advance(0); // h0, h1 in flight (never answered); h2..h5 in two batches, h6 queued
+  assert.equal(b.requests.length, 1);
+  b.hide();
+  assert.deepEqual(b.beacons.map((x) => x.body.events.map((e) => e.name)), [['h2', 'h3']], 'one beacon inside the hide task');
+  await b.advance(0);
+  assert.deepEqual(b.beacons.map((x) => x.body.events.map((e) => e.name)), [['h2', 'h3'], ['h4', 'h5'], ['h6']]);
+
+  const r = started({ beaconFails: true, respond: () => hang }, { batchSize: 2 });
+  for (let i = 0; i < 7; i++) r.rum.track('r' + i);
+  await r.advance(0);
+  r.hide();
+  await r.advance(0);
+  // the refused batch goes by fetch; the two after it wait in the outbox instead of being refused too
+  assert.deepEqual(r.requests.map((x) => x.body.events.map((e) => e.name)), [['r0', 'r1'], ['r2', 'r3']]);
+});
