@@ -285,7 +285,7 @@ const fmt = (x, d = 1) => (x >= 0 ? '+' : '') + x.toFixed(d);
 
 try {
   if (PROFILE) {
-    const names = ['shop', 'fetch', 'xhr', 'burst'], profiles = [];
+    const names = opt('--only') ? [opt('--only')] : ['shop', 'fetch', 'xhr', 'burst'], profiles = [];
     for (const s of names) profiles.push((await job(opt('--variant', 'sdk'), s, { profile: true })).profile);
     printProfile(profiles, names);
   } else {

@@ -81,7 +81,8 @@
     if (!i) {
       try {
         const x = abs(u), q = new URLSearchParams(), p = x.origin + x.pathname;
-        x.searchParams.forEach((v, k) => cfg.allowParams.indexOf(k) >= 0 && q.append(k, v));
+        // only allow-listed parameters are looked up (none by default), so most URLs never have their query parsed
+        cfg.allowParams.forEach((k) => x.searchParams.getAll(k).forEach((v) => q.append(k, v)));
         q.sort();
         const s = '' + q;
         i = { s: /^https?:$/.test(x.protocol) ? (p + (s ? '?' + s : '')).slice(0, 1000) : x.protocol, o: p.indexOf(endpointBase) == 0, t: cfg.traceOrigins.indexOf(x.origin) >= 0 };
