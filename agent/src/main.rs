@@ -59,7 +59,8 @@ enum Command {
     },
     /// Run the checks once and print the results (a table, JSON or JUnit XML).
     ///
-    /// Exit codes: 0 every check passed, 1 a check failed, 2 the config (or --check) is invalid.
+    /// Exit codes: 0 every check passed, 1 a check failed, 2 the config cannot be loaded or is invalid, or --check
+    /// names no check.
     Once {
         #[command(flatten)]
         source: Source,
