@@ -62,6 +62,12 @@ struct CheckReport<'a> {
     teardown_error: Option<ErrorReport>,
 }
 
+impl CheckReport<'_> {
+    fn failed(&self) -> bool {
+        self.error_type.is_some()
+    }
+}
+
 #[derive(Serialize)]
 struct StepReport<'a> {
     name: &'a str,

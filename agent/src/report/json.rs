@@ -17,7 +17,7 @@ struct Summary {
 }
 
 pub(super) fn render(checks: &[CheckReport]) -> String {
-    let failed = checks.iter().filter(|c| c.error_type.is_some()).count();
+    let failed = checks.iter().filter(|c| c.failed()).count();
     let doc = Document {
         summary: Summary {
             checks: checks.len(),

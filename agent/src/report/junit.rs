@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 pub(super) fn render(checks: &[CheckReport], region: &str) -> String {
-    let failed = checks.iter().filter(|c| c.error_type.is_some()).count();
+    let failed = checks.iter().filter(|c| c.failed()).count();
     // Checks run concurrently; like most JUnit producers, the suite's time is the sum of its cases.
     let total: Duration = checks.iter().map(|c| c.duration).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
