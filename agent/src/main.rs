@@ -57,13 +57,19 @@ enum Command {
         #[command(flatten)]
         source: Source,
     },
-    /// Run the checks once, print a table and exit non-zero if any failed.
+    /// Run the checks once and print the results (a table, JSON or JUnit XML).
+    ///
+    /// Exit codes: 0 every check passed, 1 a check failed, 2 the config cannot be loaded or is invalid, or --check
+    /// names no check.
     Once {
         #[command(flatten)]
         source: Source,
         /// Only this check (even when disabled or meant for other regions).
         #[arg(long)]
         check: Option<String>,
+        /// How to print the results: `table` for people, `json` for scripts, `junit` for CI test reporters.
+        #[arg(long, value_enum, default_value_t = report::Format::Table)]
+        format: report::Format,
     },
 }
 
@@ -85,11 +91,16 @@ fn main() -> ExitCode {
     let token = std::env::var(&source_args.config_token_env)
         .ok()
         .filter(|t| !t.is_empty());
+    // `once` keeps 1 for "a check failed", so CI can tell a broken config (2) from a failing target.
+    let config_error = match cli.command {
+        Command::Once { .. } => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     let source = match ConfigSource::parse(&source_args.config, token, &source_args.state_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::FAILURE;
+            return config_error;
         }
     };
     let region = source_args.region.clone().filter(|r| !r.is_empty());
@@ -102,11 +113,11 @@ fn main() -> ExitCode {
             Err(e @ LoadError::Invalid(_)) => {
                 // Config errors carry their own `source:line:column: field:`.
                 eprintln!("{e}");
-                return ExitCode::FAILURE;
+                return config_error;
             }
             Err(e) => {
                 eprintln!("{}: {e}", source.display());
-                return ExitCode::FAILURE;
+                return config_error;
             }
         };
     match cli.command {
@@ -117,7 +128,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Once { check, .. } => {
+        Command::Once { check, format, .. } => {
             let config = &loaded.config;
             let results = match runtime.block_on(app::once(config, check.as_deref())) {
                 Ok(r) => r,
@@ -126,7 +137,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            print!("{}", report::table(&results, &config.secrets));
+            print!(
+                "{}",
+                report::render(format, &results, &config.region, &config.secrets)
+            );
             if results.iter().all(|(_, r)| r.success()) {
                 ExitCode::SUCCESS
             } else {

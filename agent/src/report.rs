@@ -1,17 +1,176 @@
-//! The table `vantage-agent once` prints: one row per check (result, duration, attempts, phases, failure reason),
-//! workflow steps indented below their check. Reasons (free text) pass through the redactor; names are identity
-//! and shown as they are.
+//! What `vantage-agent once` prints: a table for people (the default), JSON for scripts, JUnit XML for CI test
+//! reporters. Free text (failure messages) passes through the config's redactor in every format; names are
+//! identity and shown as they are.
+
+mod json;
+mod junit;
+mod table;
 
 use crate::config::CheckConfig;
-use crate::result::{Phases, ProbeResult};
+use crate::result::{Phases, ProbeError, ProbeResult, StepResult};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use vantage_common::Redactor;
 
+/// `once --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal.
+    #[default]
+    Table,
+    /// One JSON document: a summary and one object per check.
+    Json,
+    /// JUnit XML: one testsuite, one testcase per check (Jenkins, GitLab, GitHub test reporters).
+    Junit,
+}
+
+/// Renders the results of `once` in `format`; `region` is the agent's.
+pub fn render(
+    format: Format,
+    results: &[(Arc<CheckConfig>, ProbeResult)],
+    region: &str,
+    redactor: &Redactor,
+) -> String {
+    match format {
+        Format::Table => table::table(results, redactor),
+        Format::Json => json::render(&reports(results, region, redactor)),
+        Format::Junit => junit::render(&reports(results, region, redactor), region),
+    }
+}
+
+/// One check's outcome as the machine-readable formats show it, messages already redacted.
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    check_type: &'a str,
+    region: &'a str,
+    /// `success` or `failure`.
+    result: &'static str,
+    #[serde(serialize_with = "seconds")]
+    duration: Duration,
+    attempts: u32,
+    #[serde(serialize_with = "phase_seconds")]
+    phases: &'a Phases,
+    error_type: Option<&'static str>,
+    message: Option<String>,
+    /// Workflow steps in order (empty for other checks).
+    steps: Vec<StepReport<'a>>,
+    /// A teardown failure, apart from the run's own error.
+    teardown_error: Option<ErrorReport>,
+}
+
+impl CheckReport<'_> {
+    fn failed(&self) -> bool {
+        self.error_type.is_some()
+    }
+}
+
+#[derive(Serialize)]
+struct StepReport<'a> {
+    name: &'a str,
+    /// `success`, `failure` or `skipped` (not run because an earlier step failed).
+    result: &'static str,
+    teardown: bool,
+    #[serde(serialize_with = "seconds")]
+    duration: Duration,
+    #[serde(serialize_with = "phase_seconds")]
+    phases: &'a Phases,
+    http_status: Option<u16>,
+    error_type: Option<&'static str>,
+    message: Option<String>,
+    /// Names of the variables the step extracted; their values are never reported.
+    extracted: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ErrorReport {
+    error_type: &'static str,
+    message: String,
+}
+
+impl ErrorReport {
+    fn new(e: &ProbeError, redactor: &Redactor) -> Self {
+        Self {
+            error_type: e.error_type.as_str(),
+            message: redactor.redact(&e.message),
+        }
+    }
+}
+
+fn reports<'a>(
+    results: &'a [(Arc<CheckConfig>, ProbeResult)],
+    region: &'a str,
+    redactor: &Redactor,
+) -> Vec<CheckReport<'a>> {
+    results
+        .iter()
+        .map(|(check, r)| {
+            let error = r.error.as_ref().map(|e| ErrorReport::new(e, redactor));
+            CheckReport {
+                name: check.name.as_str(),
+                check_type: check.check_type,
+                region,
+                result: if r.success() { "success" } else { "failure" },
+                duration: r.duration,
+                attempts: r.attempts,
+                phases: &r.phases,
+                error_type: error.as_ref().map(|e| e.error_type),
+                message: error.map(|e| e.message),
+                steps: r.steps.iter().map(|s| step(s, redactor)).collect(),
+                teardown_error: r
+                    .teardown_error
+                    .as_ref()
+                    .map(|e| ErrorReport::new(e, redactor)),
+            }
+        })
+        .collect()
+}
+
+fn step<'a>(s: &'a StepResult, redactor: &Redactor) -> StepReport<'a> {
+    let error = s.error.as_ref().map(|e| ErrorReport::new(e, redactor));
+    StepReport {
+        name: &s.name,
+        result: step_result(s),
+        teardown: s.teardown,
+        duration: s.duration,
+        phases: &s.phases,
+        http_status: s.status,
+        error_type: error.as_ref().map(|e| e.error_type),
+        message: error.map(|e| e.message),
+        extracted: &s.extracted,
+    }
+}
+
+fn step_result(s: &StepResult) -> &'static str {
+    match (s.skipped, s.success) {
+        (true, _) => "skipped",
+        (false, true) => "success",
+        (false, false) => "failure",
+    }
+}
+
+fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Phases as `{"connect": 0.0015, ...}`, in the order they happen.
+fn phase_seconds<S: Serializer>(p: &&Phases, s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(p.0.len()))?;
+    for (phase, d) in &p.0 {
+        map.serialize_entry(phase.as_str(), &d.as_secs_f64())?;
+    }
+    map.end()
+}
+
+/// `12.3ms`: durations as the table and the JUnit output show them to people.
 fn ms(d: Duration) -> String {
     format!("{:.1}ms", d.as_secs_f64() * 1000.0)
 }
 
+/// `connect 1.5ms, processing 3.0ms`.
 fn phases(p: &Phases) -> String {
     p.0.iter()
         .map(|(phase, d)| format!("{} {}", phase.as_str(), ms(*d)))
@@ -19,155 +178,181 @@ fn phases(p: &Phases) -> String {
         .join(", ")
 }
 
-/// A step's failure and the names (never the values) of the variables it extracted.
-fn step_note(s: &crate::result::StepResult) -> String {
-    let error = s
-        .error
-        .as_ref()
-        .map(|e| format!("{}: {}", e.error_type.as_str(), e.message));
-    let extracted =
-        (!s.extracted.is_empty()).then(|| format!("extracted: {}", s.extracted.join(", ")));
-    [error, extracted]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// Renders the results of `once`.
-pub fn table(results: &[(Arc<CheckConfig>, ProbeResult)], redactor: &Redactor) -> String {
-    let mut rows: Vec<[String; 6]> = vec![[
-        "CHECK".into(),
-        "RESULT".into(),
-        "DURATION".into(),
-        "ATTEMPTS".into(),
-        "PHASES".into(),
-        "REASON".into(),
-    ]];
-    for (check, r) in results {
-        let reason = r
-            .error
-            .as_ref()
-            .map(|e| format!("{}: {}", e.error_type.as_str(), e.message))
-            .unwrap_or_default();
-        rows.push([
-            check.name.to_string(),
-            if r.success() { "ok" } else { "FAIL" }.into(),
-            ms(r.duration),
-            r.attempts.to_string(),
-            phases(&r.phases),
-            reason,
-        ]);
-        for s in &r.steps {
-            let result = match (s.skipped, s.success) {
-                (true, _) => "skipped",
-                (false, true) => "ok",
-                (false, false) => "FAIL",
-            };
-            rows.push([
-                format!("  - {}", s.name),
-                result.into(),
-                ms(s.duration),
-                String::new(),
-                phases(&s.phases),
-                step_note(s),
-            ]);
-        }
-        if let Some(t) = &r.teardown_error {
-            rows.push([
-                "  (teardown)".into(),
-                "FAIL".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-                format!("{}: {}", t.error_type.as_str(), t.message),
-            ]);
-        }
-    }
-    const REASON: usize = 5;
-    let rows: Vec<Vec<String>> = rows
-        .into_iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let c = if i == REASON {
-                        redactor.redact(c)
-                    } else {
-                        c.clone()
-                    };
-                    c.replace('\n', " ")
-                })
-                .collect()
-        })
-        .collect();
-    let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i == 5 {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    let failed = results.iter().filter(|(_, r)| !r.success()).count();
-    out.push_str(&format!(
-        "\n{} checks, {} passed, {} failed\n",
-        results.len(),
-        results.len() - failed,
-        failed
-    ));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::probe::Runner;
-    use crate::result::{ErrorType, Phase, ProbeError};
+    use crate::result::{ErrorType, Phase};
     use crate::schedule::Schedule;
 
-    #[test]
-    fn table_lists_results_and_redacts() {
-        let c = Arc::new(CheckConfig::new(
-            "api",
-            "http",
+    fn check(name: &str, check_type: &'static str) -> Arc<CheckConfig> {
+        Arc::new(CheckConfig::new(
+            name,
+            check_type,
             Schedule::Every(Duration::from_secs(10)),
             Runner::new(|| Box::pin(async { ProbeResult::default() })),
-        ));
+        ))
+    }
+
+    /// A failed workflow: a passing step that extracted a variable, a failing one whose message carries a
+    /// secret, markup and a control character, a skipped one, and a failed teardown.
+    fn failed_workflow() -> ProbeResult {
+        let mut login_phases = Phases::default();
+        login_phases.add(Phase::Connect, Duration::from_micros(1500));
+        let step = |name: &str, success, skipped, error: Option<ProbeError>| StepResult {
+            name: name.into(),
+            teardown: false,
+            success,
+            skipped,
+            duration: Duration::from_millis(4),
+            phases: Phases::default(),
+            status: (!skipped).then_some(if success { 200 } else { 500 }),
+            error,
+            extracted: vec![],
+        };
+        let broken = ProbeError::new(
+            ErrorType::Assertion,
+            "expected body to contain \"<ok & fine>\", got \"s3cret\u{1b}[0m\"",
+        );
+        let mut login = step("login", true, false, None);
+        login.phases = login_phases;
+        login.extracted = vec!["token".into()];
+        ProbeResult {
+            attempts: 2,
+            steps: vec![
+                login,
+                step("read", false, false, Some(broken.clone())),
+                step("update", false, true, None),
+            ],
+            teardown_error: Some(ProbeError::new(
+                ErrorType::HttpStatus,
+                "expected 2xx, got 503",
+            )),
+            ..ProbeResult::failed(broken, Duration::from_millis(12))
+        }
+    }
+
+    fn results() -> Vec<(Arc<CheckConfig>, ProbeResult)> {
         let mut ok = ProbeResult {
-            duration: Duration::from_millis(12),
+            duration: Duration::from_millis(250),
             attempts: 1,
             ..Default::default()
         };
         ok.phases.add(Phase::Connect, Duration::from_micros(1500));
-        let bad = ProbeResult {
-            attempts: 3,
-            ..ProbeResult::failed(
-                ProbeError::new(
-                    ErrorType::HttpStatus,
-                    "expected 2xx, got 500 for token s3cret",
-                ),
-                Duration::from_millis(5),
-            )
-        };
-        let out = table(
-            &[(c.clone(), ok), (c, bad)],
-            &Redactor::new(["s3cret".to_string()]),
+        ok.phases.add(Phase::Processing, Duration::from_millis(3));
+        vec![
+            (check("home", "http"), ok),
+            (check("journey", "api_workflow"), failed_workflow()),
+        ]
+    }
+
+    #[test]
+    fn json_has_one_object_per_check_with_steps_and_redacted_messages() {
+        let redactor = Redactor::new(["s3cret".to_string()]);
+        let out = render(Format::Json, &results(), "eu-1", &redactor);
+        assert!(!out.contains("s3cret"), "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"checks": 2, "passed": 1, "failed": 1})
         );
-        assert!(out.contains("connect 1.5ms"), "{out}");
+        let home = &v["checks"][0];
+        assert_eq!(home["name"], "home");
+        assert_eq!(home["type"], "http");
+        assert_eq!(home["region"], "eu-1");
+        assert_eq!(home["result"], "success");
+        assert_eq!(home["duration"], 0.25);
+        assert_eq!(home["phases"]["connect"], 0.0015);
+        assert_eq!(home["phases"]["processing"], 0.003);
+        assert!(home["error_type"].is_null() && home["message"].is_null());
+        assert_eq!(home["steps"], serde_json::json!([]));
+        let journey = &v["checks"][1];
+        assert_eq!(journey["result"], "failure");
+        assert_eq!(journey["attempts"], 2);
+        assert_eq!(journey["error_type"], "assertion");
+        assert_eq!(
+            journey["message"],
+            "expected body to contain \"<ok & fine>\", got \"***\u{1b}[0m\""
+        );
+        let steps = journey["steps"].as_array().unwrap();
+        let summary: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|s| (s["name"].as_str().unwrap(), s["result"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("login", "success"),
+                ("read", "failure"),
+                ("update", "skipped")
+            ]
+        );
+        assert_eq!(steps[0]["extracted"], serde_json::json!(["token"]));
+        assert_eq!(steps[0]["http_status"], 200);
+        assert_eq!(steps[0]["phases"]["connect"], 0.0015);
+        assert_eq!(steps[1]["error_type"], "assertion");
+        assert!(steps[2]["http_status"].is_null());
+        assert_eq!(
+            journey["teardown_error"],
+            serde_json::json!({"error_type": "http_status", "message": "expected 2xx, got 503"})
+        );
+    }
+
+    #[test]
+    fn junit_parses_and_carries_failures_steps_and_no_forbidden_characters() {
+        let redactor = Redactor::new(["s3cret".to_string()]);
+        let out = render(Format::Junit, &results(), "eu-1", &redactor);
+        assert!(!out.contains("s3cret") && !out.contains('\u{1b}'), "{out}");
+        let doc = roxmltree::Document::parse(&out).unwrap();
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .unwrap();
+        assert_eq!(suite.attribute("name"), Some("vantage"));
+        assert_eq!(suite.attribute("tests"), Some("2"));
+        assert_eq!(suite.attribute("failures"), Some("1"));
+        assert_eq!(suite.attribute("time"), Some("0.262"));
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].attribute("classname"), Some("vantage.http"));
+        assert_eq!(cases[0].attribute("name"), Some("home"));
+        assert_eq!(cases[0].attribute("time"), Some("0.250"));
+        assert!(!cases[0].children().any(|n| n.has_tag_name("failure")));
+        assert_eq!(
+            cases[1].attribute("classname"),
+            Some("vantage.api_workflow")
+        );
+        let failure = cases[1]
+            .children()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert_eq!(failure.attribute("type"), Some("assertion"));
+        assert_eq!(
+            failure.attribute("message"),
+            Some("expected body to contain \"<ok & fine>\", got \"***\\u{1b}[0m\"")
+        );
+        assert!(failure.text().unwrap().ends_with("attempts: 2"));
+        let out_text = cases[1]
+            .children()
+            .find(|n| n.has_tag_name("system-out"))
+            .and_then(|n| n.text())
+            .unwrap();
         assert!(
-            out.contains("http_status: expected 2xx, got 500 for token ***"),
-            "{out}"
+            out_text
+                .contains("  success login: 4.0ms, HTTP 200 (connect 1.5ms); extracted: token\n"),
+            "{out_text}"
         );
-        assert!(!out.contains("s3cret"));
-        assert!(out.contains("2 checks, 1 passed, 1 failed"), "{out}");
+        assert!(
+            out_text.contains("  failure read: 4.0ms, HTTP 500; assertion: expected body"),
+            "{out_text}"
+        );
+        assert!(out_text.contains("  skipped update: 4.0ms\n"), "{out_text}");
+        assert!(
+            out_text.contains("teardown failed: http_status: expected 2xx, got 503"),
+            "{out_text}"
+        );
     }
 }
