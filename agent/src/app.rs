@@ -92,6 +92,40 @@ pub async fn start(
     })
 }
 
+/// The open-file limit before and after [`raise_fd_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdLimit {
+    pub soft_before: u64,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, as Go programs (blackbox_exporter among them) do: every
+/// probe holds a socket, and the usual soft default of 1,024 is far below what thousands of checks need.
+pub fn raise_fd_limit() -> std::io::Result<FdLimit> {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let soft_before = l.rlim_cur;
+    if l.rlim_cur < l.rlim_max {
+        l.rlim_cur = l.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(FdLimit {
+        soft_before,
+        soft: l.rlim_cur,
+        hard: l.rlim_max,
+    })
+}
+
 /// Runs the selected checks once each (all active ones, or the one named, active or not), at most
 /// `max_concurrency` at a time; results in config order. `Err` names an unknown check.
 pub async fn once(
