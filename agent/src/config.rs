@@ -14,6 +14,10 @@
 //! metrics: full                # basic | full (default): series per check, see docs/metrics.md
 //! duration_buckets: [0.5, 2.5] # duration histogram bounds, seconds (default by level)
 //! remote_write: [...]          # push results to Prometheus (see crate::remote_write)
+//! history: {runs: 100}         # runs kept in memory per check for the page and /api/v1/checks/{name}/history
+//! ui:                          # the agent's page (`GET /` on `listen`)
+//!   allow_run_now: false       # the "Run now" button and POST /api/v1/checks/{name}/run, without a token
+//!   admin_token: ${VANTAGE_ADMIN_TOKEN}  # when set, run-now is on and needs `Authorization: Bearer <token>`
 //! checks:
 //!   - name: api-health         # unique; letters, digits, `-`, `_`, `.`, `:`, `/`
 //!     type: http               # http | tcp | dns | tls | api_workflow
@@ -108,6 +112,8 @@ pub struct AgentConfig {
     pub checks: Vec<Arc<CheckConfig>>,
     /// Where results are pushed, besides being served at `/metrics` (only the entries for this region).
     pub remote_write: Vec<crate::remote_write::RemoteWriteConfig>,
+    /// The agent page: run-now access and history length.
+    pub ui: UiConfig,
     /// Every credential of the config, found by field: scrubbed from messages and the status API.
     pub secrets: Redactor,
     /// SHA-256 of the config text as written (before `${ENV}` expansion, so every region of a fleet that runs
@@ -236,6 +242,8 @@ pub struct CheckConfig {
     /// Which series the check exports (`metrics:`, `duration_buckets:`).
     pub detail: Detail,
     pub runner: Runner,
+    /// What the check probes, as written (see [`CheckConfig::target`]).
+    target: Box<str>,
     /// A digest of the check exactly as written (after `${ENV}` expansion), to tell an unchanged check on
     /// reload; a digest, not the YAML tree, which would cost a kilobyte or so per check.
     source: [u8; 32],
@@ -253,6 +261,7 @@ impl CheckConfig {
         let timeout = default_timeout(&schedule);
         let mut source = Mapping::new();
         source.insert(Value::from("name"), Value::from(name));
+        let target = target_of(&source).into_boxed_str();
         let source = source_digest(&source);
         CheckConfig {
             name: CheckName::parse(name).expect("valid check name"),
@@ -267,10 +276,42 @@ impl CheckConfig {
             slo_objective: DEFAULT_SLO_OBJECTIVE,
             detail: Detail::default(),
             runner,
+            target,
             source,
         }
     }
 
+    /// What the check probes, as written: `target:` (a URL, host:port or name), or for a workflow how many steps
+    /// it has. Unredacted: show it only through the config's `Redactor` (URL userinfo and queries are secrets).
+    pub fn target(&self) -> String {
+        self.target.to_string()
+    }
+}
+
+/// [`CheckConfig::target`] from the check as written.
+fn target_of(source: &Mapping) -> String {
+    if let Some(t) = source.get("target").and_then(Value::as_str) {
+        return t.to_string();
+    }
+    let count = |key: &str| {
+        source
+            .get(key)
+            .and_then(Value::as_sequence)
+            .map_or(0, |s| s.len())
+    };
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match (count("steps"), count("teardown")) {
+        (0, _) => String::new(),
+        (steps, 0) => plural(steps, "step"),
+        (steps, teardown) => format!(
+            "{} + {}",
+            plural(steps, "step"),
+            plural(teardown, "teardown step")
+        ),
+    }
+}
+
+impl CheckConfig {
     /// Whether this check runs on an agent in `region`.
     pub fn runs_in(&self, region: &str) -> bool {
         region_matches(&self.regions, region)
@@ -326,7 +367,75 @@ struct RawConfig {
     #[serde(default)]
     remote_write: Vec<crate::remote_write::RawRemoteWrite>,
     #[serde(default)]
+    history: RawHistory,
+    #[serde(default)]
+    ui: RawUi,
+    #[serde(default)]
     checks: Vec<Mapping>,
+}
+
+/// `history: {runs: N}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    #[serde(default)]
+    runs: Option<usize>,
+}
+
+/// `ui: {allow_run_now, admin_token}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    #[serde(default)]
+    allow_run_now: bool,
+    #[serde(default)]
+    admin_token: Option<String>,
+}
+
+/// Runs kept per check when the config says nothing.
+pub const DEFAULT_HISTORY_RUNS: usize = 100;
+/// The most runs a check may keep (memory is bounded by checks x this x the record size).
+pub const MAX_HISTORY_RUNS: usize = 10_000;
+/// The shortest admin token accepted: anything shorter is guessable.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Who may trigger a run outside the schedule (`POST /api/v1/checks/{name}/run`, the page's "Run now").
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum RunNow {
+    /// The default: the listen address may be public.
+    #[default]
+    Off,
+    /// `ui.allow_run_now: true` and no token: anyone who reaches the listen address.
+    Open,
+    /// `ui.admin_token`: requests carrying `Authorization: Bearer <token>`.
+    Token(String),
+}
+
+impl fmt::Debug for RunNow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunNow::Off => f.write_str("Off"),
+            RunNow::Open => f.write_str("Open"),
+            RunNow::Token(_) => f.write_str("Token(***)"),
+        }
+    }
+}
+
+/// The agent page's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiConfig {
+    pub run_now: RunNow,
+    /// Runs kept in memory per check.
+    pub history_runs: usize,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            run_now: RunNow::Off,
+            history_runs: DEFAULT_HISTORY_RUNS,
+        }
+    }
 }
 
 /// `slo: {objective: 99.95%}`.
@@ -483,6 +592,9 @@ pub fn classify_field(path: &str) -> FieldKind {
     if parent == "variables" && crate::probe::workflow::looks_secret(last) {
         return FieldKind::Secret;
     }
+    if n == 2 && parent == "ui" && last == "admin_token" {
+        return FieldKind::Secret;
+    }
     if sender(parent) && matches!(last, "target" | "url" | "proxy_url") {
         return FieldKind::Url;
     }
@@ -582,6 +694,7 @@ fn validate(
         .into_iter()
         .filter(|r| region_matches(&r.regions, &region))
         .collect();
+    let ui = validate_ui(&loaded)?;
     Ok(AgentConfig {
         region,
         listen: raw.listen,
@@ -590,6 +703,7 @@ fn validate(
         log_format: raw.log_format.clone(),
         checks,
         remote_write,
+        ui,
         secrets: Redactor::new(secret_values),
         hash,
     })
@@ -631,6 +745,46 @@ impl Defaults {
         };
         Detail { level, buckets }
     }
+}
+
+/// `history:` and `ui:`. The token's value never appears in an error (only its length).
+fn validate_ui(loaded: &Loaded<RawConfig>) -> Result<UiConfig, ConfigError> {
+    let raw = &loaded.value;
+    let history_runs = match raw.history.runs {
+        None => DEFAULT_HISTORY_RUNS,
+        Some(n) if (1..=MAX_HISTORY_RUNS).contains(&n) => n,
+        Some(n) => {
+            return Err(loaded.error_at(
+                "history.runs",
+                "runs:",
+                0,
+                format!(
+                    "{n} runs per check is out of range; keep between 1 and {MAX_HISTORY_RUNS}"
+                ),
+            ))
+        }
+    };
+    let run_now = match &raw.ui.admin_token {
+        Some(t) if t.trim().len() < MIN_ADMIN_TOKEN_LEN => {
+            return Err(loaded.error_at(
+                "ui.admin_token",
+                "admin_token:",
+                0,
+                format!(
+                    "the admin token is {} characters long (empty when its ${{VAR}} is unset); use at least \
+                     {MIN_ADMIN_TOKEN_LEN} random characters, or remove admin_token",
+                    t.trim().len()
+                ),
+            ))
+        }
+        Some(t) => RunNow::Token(t.trim().to_string()),
+        None if raw.ui.allow_run_now => RunNow::Open,
+        None => RunNow::Off,
+    };
+    Ok(UiConfig {
+        run_now,
+        history_runs,
+    })
 }
 
 /// Parses `regions:` entries; errors name `regions[i]`.
@@ -803,6 +957,7 @@ fn validate_check(
         slo_objective: c.slo.map_or(default_slo, |s| s.objective.0),
         detail,
         runner,
+        target: target_of(mapping).into_boxed_str(),
         source: source_digest(mapping),
     };
     Ok((check, spec))
@@ -959,6 +1114,40 @@ checks:
 
     fn err(text: &str) -> String {
         parse_str(text).unwrap_err()
+    }
+
+    #[test]
+    fn ui_and_history_settings() {
+        let base =
+            "region: r\nchecks:\n  - {name: a, type: tcp, target: '127.0.0.1:9', every: 10s}\n";
+        let c = parse_str(base).unwrap();
+        assert_eq!(c.ui, UiConfig::default());
+        assert_eq!(c.ui.history_runs, 100);
+        assert_eq!(c.ui.run_now, RunNow::Off);
+        let c = parse_str(&format!(
+            "{base}ui: {{allow_run_now: true}}\nhistory: {{runs: 7}}\n"
+        ))
+        .unwrap();
+        assert_eq!((c.ui.run_now, c.ui.history_runs), (RunNow::Open, 7));
+        let e = err(&format!("{base}history: {{runs: 0}}\n"));
+        assert!(
+            e.contains("history.runs: 0 runs per check is out of range"),
+            "{e}"
+        );
+        let e = err(&format!("{base}history: {{keep: 5}}\n"));
+        assert!(e.contains("unknown field `keep`"), "{e}");
+        // A token turns run-now on (with auth) and is a secret: redacted, never in an error.
+        let token = "tok-0123456789abcdef";
+        let c = parse_str(&format!("{base}ui: {{admin_token: {token}}}\n")).unwrap();
+        assert_eq!(c.ui.run_now, RunNow::Token(token.into()));
+        assert_eq!(c.secrets.redact(&format!("x {token}")), "x ***");
+        assert!(!format!("{:?}", c.ui).contains(token));
+        let e = err(&format!("{base}ui: {{admin_token: short-s3cr3t}}\n"));
+        assert!(
+            e.contains("ui.admin_token: the admin token is 12 characters long"),
+            "{e}"
+        );
+        assert!(!e.contains("short-s3cr3t"), "{e}");
     }
 
     #[test]

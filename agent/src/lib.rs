@@ -11,8 +11,10 @@
 //!   the HTTP exchange and response assertions (`probe::http`), TLS client options (`probe::tls_config`),
 //!   multi-step API workflows (`probe::workflow`).
 //! - [`result`]: `ProbeResult`, the one shape every probe returns, and the closed set of error types.
+//! - [`history`]: the last runs of each check, a bounded ring of compact records (the page and its JSON).
 //! - [`metrics`]: per-check Prometheus series and the agent's own metrics (OpenMetrics text).
-//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/checks`.
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/checks`, a check's history and run-now, the page.
+//! - [`ui`]: the agent's own page (`/`, `/checks/{name}`): server-rendered HTML and its embedded assets.
 //! - [`reload`]: loading and applying configs: at boot, on SIGHUP, on file change, at every poll of a URL.
 //! - [`remote_write`]: pushing every run's samples to Prometheus (remote write 1.0), per endpoint queues.
 //! - [`client`]: the reqwest client for what is not a probe (config URLs, remote write).
@@ -21,6 +23,7 @@
 pub mod app;
 pub mod client;
 pub mod config;
+pub mod history;
 pub mod metrics;
 pub mod probe;
 pub mod reload;
@@ -31,3 +34,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod server;
 pub mod source;
+pub mod ui;

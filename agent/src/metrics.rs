@@ -52,6 +52,8 @@ pub struct Metrics {
     last_reload_success: Gauge<f64, AtomicU64>,
     last_reload_successful: Gauge,
     config_info: Family<Vec<(&'static str, String)>, Gauge>,
+    /// Runs asked for outside the schedule (the page's "Run now"), by check and result; never in the check's series.
+    run_now: Family<Vec<(&'static str, String)>, Counter>,
     /// Remote write, per endpoint.
     pub remote_write: Arc<RemoteWriteFamilies>,
 }
@@ -443,6 +445,12 @@ impl Metrics {
              connection); not counted as failures of the check",
             errors,
         );
+        let run_now = Family::<Vec<(&'static str, String)>, Counter>::default();
+        registry.register(
+            "vantage_agent_run_now",
+            "Runs asked for outside the schedule (POST /api/v1/checks/{name}/run), by check and result; not in the check's rates",
+            run_now.clone(),
+        );
         let remote_write = Arc::new(RemoteWriteFamilies::new());
         remote_write.register(&mut registry);
         Metrics {
@@ -456,8 +464,20 @@ impl Metrics {
             last_reload_success,
             last_reload_successful,
             config_info,
+            run_now,
             remote_write,
         }
+    }
+
+    /// A run-now of `check` finished.
+    pub fn run_now(&self, check: &str, success: bool) {
+        let result = if success { "success" } else { "failure" };
+        self.run_now
+            .get_or_create(&vec![
+                ("endpoint", check.to_string()),
+                ("result", result.into()),
+            ])
+            .inc();
     }
 
     /// The series for `check`, created (or replaced) with the labels and detail of this config.

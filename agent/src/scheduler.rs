@@ -1,8 +1,11 @@
 //! Runs every enabled check on its schedule: one task per check, never overlapping itself, under a global
-//! concurrency limit; applies the timeout and retries, records metrics and logs failures. A new config is applied
-//! in place: unchanged checks keep their task, phase and last result.
+//! concurrency limit; applies the timeout and retries, records metrics, history and logs failures. A new config is
+//! applied in place: unchanged checks keep their task, phase, last result and history. Runs asked for outside the
+//! schedule ([`Scheduler::run_now`]) share the limit and the no-overlap rule but only go to the history and their
+//! own counter, never to the check's series.
 
-use crate::config::{AgentConfig, CheckConfig};
+use crate::config::{AgentConfig, CheckConfig, UiConfig};
+use crate::history::History;
 use crate::metrics::{CheckSeries, Metrics};
 use crate::remote_write::Pusher;
 use crate::result::{ErrorType, ProbeError, ProbeResult};
@@ -77,6 +80,12 @@ pub struct CheckState {
     pub config: Arc<CheckConfig>,
     pub series: Arc<CheckSeries>,
     status: Mutex<Status>,
+    /// The last runs, scheduled and run-now.
+    pub history: Mutex<History>,
+    /// Held while the check runs, so a run-now never overlaps a scheduled run (or another run-now).
+    run_lock: tokio::sync::Mutex<()>,
+    /// A run-now of this check was asked for and has not finished: a second one is refused, not queued.
+    run_now_pending: AtomicBool,
 }
 
 impl CheckState {
@@ -122,8 +131,20 @@ struct Inner {
     shutdown: Shutdown,
     started: AtomicBool,
     redactor: RwLock<Redactor>,
+    ui: RwLock<UiConfig>,
     semaphore: RwLock<(usize, Arc<Semaphore>)>,
     state: Mutex<State>,
+}
+
+/// Why a run-now did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunNowError {
+    /// No check of that name runs on this agent (unknown, disabled, or for other regions).
+    NotRunning,
+    /// The check is running now (on schedule or asked for).
+    Busy,
+    /// The agent is shutting down.
+    ShuttingDown,
 }
 
 #[derive(Default)]
@@ -149,6 +170,7 @@ impl Scheduler {
                 shutdown,
                 started: AtomicBool::new(false),
                 redactor: RwLock::new(Redactor::default()),
+                ui: RwLock::new(UiConfig::default()),
                 semaphore: RwLock::new((0, Arc::new(Semaphore::new(1)))),
                 state: Mutex::new(State::default()),
             }),
@@ -170,10 +192,73 @@ impl Scheduler {
         self.inner.state.lock().unwrap().region.clone()
     }
 
+    /// The scheduler's wall clock.
+    pub fn now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
+    /// The running config's page settings (run-now access, history length).
+    pub fn ui(&self) -> UiConfig {
+        self.inner.ui.read().unwrap().clone()
+    }
+
+    /// Runs a running check once now, outside its schedule: it waits for a slot under the concurrency limit like
+    /// any run, never overlaps the check's own run, goes to the check's history marked as manual and is not
+    /// counted in the check's series. Returns the run's id in the history. The run finishes and is recorded even
+    /// if the caller stops waiting.
+    pub async fn run_now(&self, name: &str) -> Result<u64, RunNowError> {
+        let check = self.check(name).ok_or(RunNowError::NotRunning)?;
+        if check.run_now_pending.swap(true, Ordering::AcqRel) {
+            return Err(RunNowError::Busy);
+        }
+        /// Clears the pending flag however the run ends.
+        struct Pending(Arc<CheckState>);
+        impl Drop for Pending {
+            fn drop(&mut self) {
+                self.0.run_now_pending.store(false, Ordering::Release);
+            }
+        }
+        let pending = Pending(check.clone());
+        if check.run_lock.try_lock().is_err() {
+            return Err(RunNowError::Busy);
+        }
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move {
+            let _pending = pending;
+            let mut shutdown = inner.shutdown.clone();
+            let semaphore = inner.semaphore();
+            // The permit first, then the check's lock, in the same order as scheduled runs.
+            let _permit = tokio::select! {
+                p = semaphore.acquire_owned() => p,
+                _ = shutdown.recv() => return Err(RunNowError::ShuttingDown),
+            };
+            let _running = tokio::select! {
+                g = check.run_lock.lock() => g,
+                _ = shutdown.recv() => return Err(RunNowError::ShuttingDown),
+            };
+            let started = inner.clock.now();
+            check.status.lock().unwrap().running = true;
+            let result = tokio::select! {
+                r = run_check(&check.config) => r,
+                _ = shutdown.recv() => return Err(RunNowError::ShuttingDown),
+            };
+            check.status.lock().unwrap().running = false;
+            inner
+                .metrics
+                .run_now(check.config.name.as_str(), result.success());
+            let redactor = inner.redactor.read().unwrap().clone();
+            let mut history = check.history.lock().unwrap();
+            history.record(&result, started, true, &redactor);
+            Ok(history.latest().map_or(0, |r| r.id))
+        });
+        task.await.unwrap_or(Err(RunNowError::ShuttingDown))
+    }
+
     /// Starts, restarts and stops check tasks so that exactly `config`'s active checks (enabled, for this region)
     /// run. Must be called from within a tokio runtime.
     pub fn apply(&self, config: &AgentConfig) -> Applied {
         *self.inner.redactor.write().unwrap() = config.secrets.clone();
+        *self.inner.ui.write().unwrap() = config.ui.clone();
         {
             let mut sem = self.inner.semaphore.write().unwrap();
             if sem.0 != config.max_concurrency {
@@ -194,6 +279,11 @@ impl Scheduler {
             let running = match old.remove(&name) {
                 Some(r) if !region_changed && r.check.config.same_as(check) => {
                     applied.unchanged += 1;
+                    r.check
+                        .history
+                        .lock()
+                        .unwrap()
+                        .resize(config.ui.history_runs);
                     r
                 }
                 Some(r) => {
@@ -258,6 +348,9 @@ impl Scheduler {
             config,
             series,
             status: Mutex::new(Status::default()),
+            history: Mutex::new(History::new(self.inner.ui.read().unwrap().history_runs)),
+            run_lock: tokio::sync::Mutex::new(()),
+            run_now_pending: AtomicBool::new(false),
         });
         let task = tokio::spawn(check_loop(self.inner.clone(), check.clone()));
         Running { check, task }
@@ -297,6 +390,11 @@ async fn check_loop(inner: Arc<Inner>, check: Arc<CheckState>) {
             p = semaphore.acquire_owned() => p,
             _ = shutdown.recv() => return,
         };
+        // Waits out a run-now of this check, if one is going.
+        let running = tokio::select! {
+            g = check.run_lock.lock() => g,
+            _ = shutdown.recv() => return,
+        };
         let started = Instant::now();
         inner
             .metrics
@@ -307,6 +405,7 @@ async fn check_loop(inner: Arc<Inner>, check: Arc<CheckState>) {
             r = run_check(&cfg) => r,
             _ = shutdown.recv() => return,
         };
+        drop(running);
         drop(permit);
         record(&inner, &check, result, inner.clock.wall(started));
         let now = inner.clock.now();
@@ -333,8 +432,13 @@ fn record(inner: &Inner, check: &CheckState, result: ProbeResult, started: Syste
     inner
         .pusher
         .recorded(check.config.name.as_str(), &check.series, inner.clock.now());
+    let redactor = inner.redactor.read().unwrap().clone();
+    check
+        .history
+        .lock()
+        .unwrap()
+        .record(&result, started, false, &redactor);
     if let Some(err) = &result.error {
-        let redactor = inner.redactor.read().unwrap();
         tracing::warn!(
             check = check.config.name.as_str(),
             error_type = err.error_type.as_str(),
@@ -415,6 +519,7 @@ mod tests {
             log_format: "json".into(),
             checks: checks.into_iter().map(Arc::new).collect(),
             remote_write: Vec::new(),
+            ui: crate::config::UiConfig::default(),
             secrets: Redactor::default(),
             hash: String::new(),
         }
@@ -516,6 +621,36 @@ mod tests {
             .unwrap();
         // Each 25 s run covers two further due times.
         assert!(skipped >= 4, "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_go_to_the_history_which_a_reload_resizes_in_place() {
+        let (s, _, _t) = scheduler();
+        let fake = Fake::default();
+        fake.fail_first.store(2, Ordering::SeqCst);
+        let mut cfg = agent(vec![every("h", 10, fake.runner(Duration::ZERO))], 4);
+        cfg.ui.history_runs = 5;
+        s.apply(&cfg);
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        let state = s.check("h").unwrap();
+        {
+            let h = state.history.lock().unwrap();
+            assert_eq!(h.capacity(), 5);
+            assert_eq!(h.summary().runs, 5);
+            // Six or seven runs (by the check's phase), the first two failed; ids count every run.
+            let latest = h.latest().unwrap().id;
+            assert!((6..=7).contains(&latest), "{latest}");
+            let ids: Vec<u64> = h.newest_first().map(|r| r.id).collect();
+            assert_eq!(ids, (latest - 4..=latest).rev().collect::<Vec<_>>());
+            for r in h.newest_first() {
+                assert_eq!(r.success(), r.id > 2, "run {}", r.id);
+                assert!(!r.manual());
+            }
+        }
+        cfg.ui.history_runs = 2;
+        assert_eq!(s.apply(&cfg).unchanged, 1);
+        let h = state.history.lock().unwrap();
+        assert_eq!((h.capacity(), h.summary().runs), (2, 2));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,7 +1,11 @@
-//! The agent's HTTP server: `GET /metrics`, `/healthz`, `/readyz` and `/api/v1/checks` (status JSON, redacted).
+//! The agent's HTTP server: `GET /metrics`, `/healthz`, `/readyz`, `/api/v1/checks` (status JSON, redacted),
+//! `/api/v1/checks/{name}/history`, `POST /api/v1/checks/{name}/run`, and the page (`/`, `/checks/{name}`,
+//! `/ui/*`, see [`crate::ui`]).
 
+use crate::config::RunNow;
 use crate::metrics::{Format, Metrics};
-use crate::scheduler::{CheckView, Scheduler};
+use crate::scheduler::{CheckView, RunNowError, Scheduler};
+use crate::ui;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{header, Method, Request, Response, StatusCode};
@@ -42,12 +46,7 @@ pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: Shutdow
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let state = state.clone();
-                async move {
-                    if req.uri().path() == "/metrics" && req.method() == Method::GET {
-                        return Ok::<_, Infallible>(metrics(&state, &req).await);
-                    }
-                    Ok::<_, Infallible>(handle(&state, req))
-                }
+                async move { Ok::<_, Infallible>(handle(&state, req).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -59,11 +58,60 @@ pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: Shutdow
     }
 }
 
-fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if let Some(name) = api_check(path, "/run") {
+        if req.method() != Method::POST {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "only POST\n");
+        }
+        return run_now(state, name, &req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
-    match req.uri().path() {
+    if let Some(name) = api_check(path, "/history") {
+        return history(state, name);
+    }
+    if let Some(a) = ui::asset(path) {
+        return Response::builder()
+            .header(header::CONTENT_TYPE, a.content_type)
+            .header(header::CACHE_CONTROL, "public, max-age=300")
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            .body(Full::new(Bytes::from_static(a.body)))
+            .expect("static response parts are valid");
+    }
+    if path == "/" {
+        let filter = req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+        });
+        return page(
+            StatusCode::OK,
+            ui::page::index(&state.scheduler, filter.as_deref()),
+        );
+    }
+    if let Some(name) = path.strip_prefix("/checks/") {
+        let run = req.uri().query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("run="))
+                .and_then(|v| v.parse::<u64>().ok())
+        });
+        return match ui::page::check(&state.scheduler, name, run) {
+            Some(html) => page(StatusCode::OK, html),
+            None => page(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>No such check</title>\
+<link rel=\"stylesheet\" href=\"/ui/app.css\"></head><body><main><h1>No check named “{}”</h1>\
+<p><a href=\"/\">All checks</a></p></main></body></html>",
+                    ui::page::esc(name)
+                ),
+            ),
+        };
+    }
+    match path {
+        "/metrics" if req.method() == Method::GET => metrics(state, &req).await,
         // HEAD: the headers a GET would get, without encoding a body.
         "/metrics" => text(StatusCode::OK, ""),
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -122,6 +170,126 @@ async fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Full<Byt
             text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n")
         }
     }
+}
+
+/// `/api/v1/checks/{name}{suffix}` -> `name`.
+fn api_check<'a>(path: &'a str, suffix: &str) -> Option<&'a str> {
+    path.strip_prefix("/api/v1/checks/")?
+        .strip_suffix(suffix)
+        .filter(|n| !n.is_empty())
+}
+
+/// An HTML page with the UI's security headers.
+fn page(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CONTENT_SECURITY_POLICY, ui::CSP)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::X_FRAME_OPTIONS, "DENY")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
+fn json_error(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        "application/json",
+        json!({ "error": message }).to_string(),
+    )
+}
+
+/// `GET /api/v1/checks/{name}/history`: the kept runs, newest first (see README).
+fn history(state: &AppState, name: &str) -> Response<Full<Bytes>> {
+    let Some(check) = state.scheduler.check(name) else {
+        return not_running(state, name);
+    };
+    let redactor = state.scheduler.redactor();
+    let mut body = check.history.lock().unwrap().to_json(&redactor);
+    body["check"] = Value::from(name);
+    respond(
+        StatusCode::OK,
+        "application/json",
+        serde_json::to_string_pretty(&body).expect("JSON values always serialize"),
+    )
+}
+
+fn not_running(state: &AppState, name: &str) -> Response<Full<Bytes>> {
+    let configured = state
+        .scheduler
+        .checks()
+        .iter()
+        .any(|c| c.config.name.as_str() == name);
+    let why = if configured {
+        format!("check {name:?} does not run on this agent (disabled, or not for its region)")
+    } else {
+        format!("no check named {name:?}")
+    };
+    json_error(StatusCode::NOT_FOUND, why)
+}
+
+/// `POST /api/v1/checks/{name}/run`: runs the check once now and answers with the run (as in its history).
+async fn run_now(state: &AppState, name: &str, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    match state.scheduler.ui().run_now {
+        RunNow::Off => {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "run-now is off on this agent: set ui.allow_run_now: true or ui.admin_token in its config".into(),
+            )
+        }
+        RunNow::Open => {}
+        RunNow::Token(token) => {
+            let given = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if !token_matches(given.trim(), &token) {
+                let mut r = json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "run-now needs Authorization: Bearer <ui.admin_token>".into(),
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+                return r;
+            }
+        }
+    }
+    match state.scheduler.run_now(name).await {
+        Ok(id) => {
+            let Some(check) = state.scheduler.check(name) else {
+                return not_running(state, name);
+            };
+            let redactor = state.scheduler.redactor();
+            let history = check.history.lock().unwrap();
+            let run = history.get(id).map(|r| r.to_json(&redactor));
+            respond(
+                StatusCode::OK,
+                "application/json",
+                json!({ "check": name, "run": run }).to_string(),
+            )
+        }
+        Err(RunNowError::NotRunning) => not_running(state, name),
+        Err(RunNowError::Busy) => json_error(
+            StatusCode::CONFLICT,
+            format!("check {name:?} is running now; try again when it is done"),
+        ),
+        Err(RunNowError::ShuttingDown) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the agent is shutting down".into(),
+        ),
+    }
+}
+
+/// Compares in constant time (for equal lengths; the length of a token is no secret worth hiding).
+fn token_matches(given: &str, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    given.len() == token.len() && bool::from(given.as_bytes().ct_eq(token.as_bytes()))
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
@@ -191,6 +359,7 @@ fn check_json(c: &CheckView, region: &str, r: &Redactor) -> Value {
     json!({
         "name": cfg.name.as_str(),
         "type": cfg.check_type,
+        "target": r.redact(&cfg.target()),
         "enabled": cfg.enabled,
         "regions": regions,
         "runs_here": cfg.enabled && cfg.runs_in(region),

@@ -127,16 +127,16 @@ checks:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn descriptors_running_out_is_an_agent_error_not_a_target_failure() {
-    // Every run holds its connection for 300 ms; 200 checks every 2 s keep ~30 connections open at once on
-    // average and far more at the start, when every check runs within its first interval.
+    // Every run holds its connection for 1 s: 400 checks every 4 s keep ~100 connections open at once on
+    // average, well over the limit below whatever the machine's load, with 2 s to spare before the timeout.
     let target = TestServer::http().await;
     let dir = tempfile::tempdir().unwrap();
     let mut yaml =
         String::from("region: test-1\nlog_format: json\nmax_concurrency: 512\nchecks:\n");
-    for i in 0..200 {
+    for i in 0..400 {
         yaml.push_str(&format!(
-            "  - {{name: c{i}, type: http, target: '{}', every: 2s, timeout: 1500ms}}\n",
-            target.url("/slow-headers/300")
+            "  - {{name: c{i}, type: http, target: '{}', every: 4s, timeout: 3s}}\n",
+            target.url("/slow-headers/1000")
         ));
     }
     let config = write_config(dir.path(), &yaml);

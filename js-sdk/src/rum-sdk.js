@@ -11,7 +11,7 @@
   const d = w.document, nav = w.navigator || {}, perf = w.performance || {}, loc = w.location;
   const origFetch = w.fetch, script = d.currentScript;
   const DEFAULTS = {
-    batchSize: 10, // events per request
+    batchSize: 50, // events per request (each request costs the page's main thread about as much as a fetch)
     flushInterval: 5000, // ms before a partial batch is sent
     maxQueue: 100, // events waiting to be batched; oldest dropped beyond this
     maxBatches: 10, // batches held for sending/retry; oldest dropped beyond this
@@ -33,9 +33,10 @@
   const TH = { LCP: [2500, 4000], INP: [200, 500], CLS: [0.1, 0.25], FCP: [1800, 3000], TTFB: [800, 1800] };
   const SKEY = 'vantage_rum_session';
 
-  let cfg, started, sess, userId, dropped = 0, endpointBase, pageUrl, referrer;
-  let queue = [], outbox = [], sending, flushTimer, retryTimer, down;
-  let seen = {}, errCount = 0, resCount = 0, taskCount = 0;
+  let cfg, started, sess, userId, dropped = 0, endpointBase, pageUrl, referrer, vw, vh, idleId;
+  // queue[qh..] are the events waiting; dropping the oldest moves qh instead of shifting the array.
+  let queue = [], qh = 0, outbox = [], sending, flushTimer, retryTimer, down;
+  let seen = {}, errCount = 0, resCount = 0, taskCount = 0, urls = new Map(), rnd, ri = 256;
 
   const safe = (fn) => function () {
     try {
@@ -46,33 +47,52 @@
   const now = () => (perf.now ? perf.now() : Date.now());
   const r1 = (x) => Math.round(x * 10) / 10;
   const abs = (u) => new URL(u, loc.href);
+  // Work that can wait runs when the page is idle (or at the latest 2 s later); setTimeout where there is no
+  // requestIdleCallback (Safari), for which the options object is a delay of 0.
+  const idle = (fn) => (w.requestIdleCallback || setTimeout)(fn, { timeout: 2000 });
 
   // UUIDv7: the first 48 bits are Unix milliseconds, so ids arrive roughly in time order and the ingest's
   // id index grows at one end (random v4 ids made every insert touch a random index page).
-  function uuid() {
-    let b = [], r, i, t = Date.now();
-    try {
-      r = w.crypto.getRandomValues(new Uint8Array(16));
-    } catch (e) {}
-    // `&` keeps the low 32 bits of the (truncated) quotient, which is the byte we want.
-    for (i = 0; i < 16; i++) b[i] = i < 6 ? (t / 2 ** (40 - 8 * i)) & 255 : r ? r[i] : (Math.random() * 256) | 0;
-    b[6] = (b[6] & 15) | 112;
-    b[8] = (b[8] & 63) | 128;
-    return b.map((x) => (x + 256).toString(16).slice(1)).join('').replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+  // Random bytes are drawn 256 at a time (16 ids per getRandomValues call).
+  function uuid(dashes = 680) {
+    let s = '', i, x, t = Date.now();
+    if (ri > 240) {
+      ri = 0;
+      try {
+        rnd = w.crypto.getRandomValues(new Uint8Array(256));
+      } catch (e) {}
+    }
+    for (i = 0; i < 16; i++) {
+      // `&` keeps the low 32 bits of the (truncated) quotient, which is the byte we want.
+      x = i < 6 ? (t / 2 ** (40 - 8 * i)) & 255 : rnd ? rnd[ri + i] : (Math.random() * 256) | 0;
+      // version 7 in byte 6, variant in byte 8; a dash after bytes 3, 5, 7 and 9 (the bits of 680)
+      s += ((i == 6 ? (x & 15) | 112 : i == 8 ? (x & 63) | 128 : x) + 256).toString(16).slice(1) + ((dashes >> i) & 1 ? '-' : '');
+    }
+    ri += 16;
+    return s;
   }
 
-  // Query and fragment removed unless the parameter is allow-listed; non-http URLs keep only the scheme.
-  function scrub(u) {
-    try {
-      const x = abs(u), q = new URLSearchParams();
-      if (!/^https?:$/.test(x.protocol)) return x.protocol;
-      x.searchParams.forEach((v, k) => cfg.allowParams.indexOf(k) >= 0 && q.append(k, v));
-      q.sort();
-      const s = '' + q;
-      return (x.origin + x.pathname + (s ? '?' + s : '')).slice(0, 1000);
-    } catch (e) {
-      return '';
+  // What the SDK needs to know about a URL, parsed once per URL string (up to 100 kept; the cache is emptied
+  // when full and on route changes, which move the base of relative URLs): `s` scrubbed (query and fragment
+  // removed unless the parameter is allow-listed; non-http URLs keep only the scheme), `o` the SDK's own
+  // endpoint, `t` gets a traceparent.
+  function info(u) {
+    let i = urls.get(u);
+    if (!i) {
+      try {
+        const x = abs(u), q = new URLSearchParams(), p = x.origin + x.pathname;
+        // only allow-listed parameters are looked up (none by default), so most URLs never have their query parsed
+        cfg.allowParams.forEach((k) => x.searchParams.getAll(k).forEach((v) => q.append(k, v)));
+        q.sort();
+        const s = '' + q;
+        i = { s: /^https?:$/.test(x.protocol) ? (p + (s ? '?' + s : '')).slice(0, 1000) : x.protocol, o: p.indexOf(endpointBase) == 0, t: cfg.traceOrigins.indexOf(x.origin) >= 0 };
+      } catch (e) {
+        i = { s: '' };
+      }
+      if (urls.size > 99) urls.clear();
+      urls.set(u, i);
     }
+    return i;
   }
 
   // Query strings and fragments of URLs inside stack traces and sources ("https://x/a.js?t=1:3:7").
@@ -93,6 +113,8 @@
     return s;
   }
 
+  // The session's last activity lives in memory; sessionStorage is written when a session starts or rolls
+  // over and at page hide (so the next page in the tab continues it), never per event.
   function session() {
     const t = Date.now();
     let s = sess;
@@ -101,13 +123,18 @@
         s = JSON.parse(w.sessionStorage.getItem(SKEY));
       } catch (e) {}
     }
-    if (!s || !s.id || !(t - s.last < cfg.sessionTimeout)) s = { id: uuid(), sampled: Math.random() < cfg.sampleRate };
+    if (!s || !s.id || !(t - s.last < cfg.sessionTimeout)) {
+      sess = s = { id: uuid(), sampled: Math.random() < cfg.sampleRate, last: t };
+      store();
+    }
     s.last = t;
-    sess = s;
+    return (sess = s);
+  }
+
+  function store() {
     try {
-      w.sessionStorage.setItem(SKEY, JSON.stringify(s));
+      w.sessionStorage.setItem(SKEY, JSON.stringify(sess));
     } catch (e) {}
-    return s;
   }
 
   function emit(type, data) {
@@ -120,7 +147,8 @@
       session_id: s.id,
       timestamp: Date.now(),
       user_agent: nav.userAgent,
-      viewport: { width: w.innerWidth, height: w.innerHeight },
+      // read at start and on resize: innerWidth can force a layout when read in the middle of the page's work
+      viewport: { width: vw, height: vh },
       page: { url: pageUrl, referrer },
       ...data,
     };
@@ -133,14 +161,31 @@
       }
       if (!ev) return;
     }
-    if (queue.length >= cfg.maxQueue) {
-      queue.shift();
-      dropped++;
+    if (queue.length - qh >= cfg.maxQueue) {
+      // Full before the page was idle: full batches move to the outbox now (cut also compacts the queue);
+      // the oldest event is dropped only when that leaves the queue full (maxQueue under batchSize).
+      cut(1);
+      if (queue.length >= cfg.maxQueue) {
+        queue[qh++] = 0;
+        dropped++;
+      }
     }
     queue.push(ev);
-    if (queue.length >= cfg.batchSize) flush();
-    else if (!flushTimer) flushTimer = setTimeout(safe(flush), cfg.flushInterval);
+    if (queue.length - qh >= cfg.batchSize) soon();
+    else if (!flushTimer) flushTimer = setTimeout(() => idle(safe(flush)), cfg.flushInterval);
   }
+
+  // Full batches are sent in idle time, not in the middle of the page's task; a partial one waits for the
+  // flush interval.
+  const soon = () =>
+    idleId ||
+    (idleId = idle(
+      safe(() => {
+        idleId = 0;
+        cut(1);
+        pump();
+      })
+    ));
 
   // ---- batcher and transport ----
 
@@ -149,20 +194,27 @@
   }
 
   function drop(b) {
-    if (b) dropped += b.events.length + (b.dropped || 0);
+    if (b) dropped += b.n + b.d;
   }
 
-  // Move queued events into batches, each with an idempotency key and the count of events dropped so far.
-  function cut() {
-    clearTimeout(flushTimer);
-    flushTimer = 0;
-    while (queue.length) {
-      const b = { events: queue.splice(0, cfg.batchSize), batch_id: uuid() };
-      if (dropped) b.dropped = dropped;
-      dropped = 0;
-      outbox.push(b);
-      if (outbox.length > cfg.maxBatches) drop(outbox.splice(sending ? 1 : 0, 1)[0]);
+  // Move queued events into batches, each with an idempotency key and the count of events dropped so far,
+  // serialized once here (n events, d dropped, body) for every attempt and for the beacon at hide.
+  function cut(full) {
+    if (!full) {
+      clearTimeout(flushTimer);
+      flushTimer = 0;
     }
+    while (queue.length - qh >= (full ? cfg.batchSize : 1)) {
+      const events = queue.slice(qh, (qh += cfg.batchSize)), b = { events, batch_id: uuid() };
+      if (dropped) b.dropped = dropped;
+      outbox.push({ n: events.length, d: dropped, body: JSON.stringify(b) });
+      dropped = 0;
+      // the head batch is never the one dropped: it is in flight, waiting for its retry (its attempts count
+      // against maxRetries) or next
+      if (outbox.length > cfg.maxBatches) drop(outbox.splice(1, 1)[0]);
+    }
+    queue = queue.slice(qh);
+    qh = 0;
   }
 
   function flush() {
@@ -170,29 +222,22 @@
     pump();
   }
 
-  function bytes(s) {
-    try {
-      return new Blob([s]).size;
-    } catch (e) {
-      return s.length * 3;
-    }
-  }
-
   async function post(b) {
-    let body = JSON.stringify(b);
+    let body = b.body;
     let headers;
     if (cfg.gzip && w.CompressionStream) {
       try {
-        body = await new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
+        body = await new Response(new Response(body).body.pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
         headers = { 'Content-Type': 'text/plain', 'Content-Encoding': 'gzip' };
       } catch (e) {}
     }
     return send(body, headers);
   }
 
-  // keepalive requests share a 64 KiB budget per page; larger bodies go as a normal fetch.
+  // keepalive requests share a 64 KiB budget per page; larger bodies go as a normal fetch. A string body is
+  // not encoded to be measured: at most 3 UTF-8 bytes per UTF-16 unit, so under 20,000 units is under 60,000 bytes.
   const send = (body, headers) =>
-    origFetch.call(w, url(), { method: 'POST', body, headers: headers || { 'Content-Type': 'text/plain' }, keepalive: (body.byteLength || bytes(body)) < 6e4, credentials: 'omit' });
+    origFetch.call(w, url(), { method: 'POST', body, headers: headers || { 'Content-Type': 'text/plain' }, keepalive: (body.byteLength || body.length * 3) < 6e4, credentials: 'omit' });
 
   // One request in flight; the head batch is retried until it succeeds or gives up, so order is kept.
   function pump() {
@@ -209,16 +254,19 @@
   // overloaded (the ingest answers 503 while its store is away). Network errors are retried too.
   const RETRY = [408, 429, 500, 502, 503, 504];
 
+  // The next batch goes in idle time too, not in the task that handles this answer.
+  const next = () => idle(safe(pump));
+
   function done(b, res) {
     sending = 0;
     const i = outbox.indexOf(b);
-    if (i < 0) return pump();
+    if (i < 0) return next();
     if (res && RETRY.indexOf(res.status) < 0) {
       // Delivered, or refused for good (a 4xx caused by the batch itself): resending would not help. The
       // server counts what it refuses; `dropped` is only what the SDK gave up on, carried to the next batch.
       outbox.splice(i, 1);
-      if (res.status > 299) dropped += b.dropped || 0;
-      return pump();
+      if (res.status > 299) dropped += b.d;
+      return next();
     }
     b.tries = (b.tries || 0) + 1;
     let t;
@@ -250,19 +298,21 @@
     return t;
   }
 
-  // Page is being hidden or unloaded: everything not already in flight goes out with sendBeacon.
+  // Page is being hidden or unloaded: what is not already in flight goes out with sendBeacon, one batch per
+  // task so that the hide itself stays short (a beacon costs the page about as much as a fetch). Browsers hold
+  // at most 64 KiB of beacons and keepalive requests in flight: once one is refused, the batches after it stay
+  // in the outbox (sent on if the page lives on) instead of being refused one by one.
   function beaconAll() {
     cut();
-    if (down) return;
-    outbox.slice(sending ? 1 : 0).forEach((b) => {
-      const body = JSON.stringify(b);
+    const b = !down && outbox.splice(sending ? 1 : 0, 1)[0];
+    if (b) {
       let ok;
       try {
-        ok = nav.sendBeacon(url(), body);
+        ok = nav.sendBeacon(url(), b.body);
       } catch (e) {}
-      if (!ok && origFetch) send(body).catch(() => {});
-      outbox.splice(outbox.indexOf(b), 1);
-    });
+      if (ok) setTimeout(safe(beaconAll));
+      else if (origFetch) send(b.body).catch(() => {});
+    }
   }
 
   // ---- collectors ----
@@ -393,24 +443,11 @@
     if (n.responseStart > 0) vital('TTFB', Math.max(n.responseStart - (n.activationStart || 0), 0));
   }
 
-  function own(u) {
-    try {
-      const x = abs(u);
-      return (x.origin + x.pathname).indexOf(endpointBase) == 0;
-    } catch (e) {}
-  }
-
-  function traced(u) {
-    try {
-      return cfg.traceOrigins.indexOf(abs(u).origin) >= 0;
-    } catch (e) {}
-  }
-
-  const hex = () => uuid().replace(/-/g, '');
+  const hex = () => uuid(0);
   const traceparent = () => '00-' + hex() + '-' + hex().slice(16) + '-01';
 
   const api = safe((m, u, status, t0, tp) =>
-    emit('api_call', { api: { method: m, endpoint: scrub(u), duration: r1(now() - t0), status }, ...(tp && { trace_id: tp.slice(3, 35) }) })
+    emit('api_call', { api: { method: m, endpoint: info(u).s, duration: r1(now() - t0), status }, ...(tp && { trace_id: tp.slice(3, 35) }) })
   );
 
   // fetch: the page gets the very promise the browser returned; we only observe it.
@@ -423,8 +460,9 @@
         const req = typeof Request == 'function' && input instanceof Request && input;
         u = String(req ? req.url : input);
         m = String((init && init.method) || (req && req.method) || 'GET').toUpperCase();
-        if (own(u)) u = 0;
-        else if (traced(u)) {
+        const i = info(u);
+        if (i.o) u = 0;
+        else if (i.t) {
           const h = new Headers((init && init.headers) || (req && req.headers) || undefined);
           if (!h.has('traceparent')) {
             h.set('traceparent', (tp = traceparent()));
@@ -451,6 +489,13 @@
     const X = w.XMLHttpRequest && w.XMLHttpRequest.prototype;
     if (!X) return;
     const open = X.open, send = X.send, meta = new WeakMap();
+    function xhrDone() {
+      const c = meta.get(this);
+      if (this.readyState == 4 && c.t) {
+        api(c.m, c.u, this.status, c.t, c.tp);
+        c.t = 0;
+      }
+    }
     // Per request: method, URL, start; one listener per XHR object, however often it is reopened. Recorded at
     // readyState 4, which fires before load/loadend, so a page that reopens the XHR in onload does not confuse it.
     X.open = function (m, u) {
@@ -462,18 +507,13 @@
     X.send = function () {
       const x = this, r = meta.get(x);
       try {
-        if (r && !own(r.u)) {
-          if (traced(r.u)) x.setRequestHeader('traceparent', (r.tp = traceparent()));
+        const i = r && info(r.u);
+        if (i && !i.o) {
+          if (i.t) x.setRequestHeader('traceparent', (r.tp = traceparent()));
           r.t = now();
           if (!r.h) {
             r.h = 1;
-            x.addEventListener('readystatechange', () => {
-              const c = meta.get(x);
-              if (x.readyState == 4 && c.t) {
-                api(c.m, c.u, x.status, c.t, c.tp);
-                c.t = 0;
-              }
-            });
+            x.addEventListener('readystatechange', xhrDone);
           }
         }
       } catch (e) {}
@@ -492,7 +532,8 @@
 
   // Soft page view: URL changed through the history API; per-page caps start again.
   const route = safe(() => {
-    const u = scrub(loc.href);
+    urls.clear();
+    const u = info(loc.href).s;
     if (u == pageUrl) return;
     const from = pageUrl;
     referrer = pageUrl;
@@ -519,26 +560,34 @@
   }
 
   function start() {
-    endpointBase = (() => {
-      const x = abs(cfg.endpoint);
-      return x.origin + x.pathname;
-    })();
-    pageUrl = scrub(loc.href);
-    referrer = d.referrer ? scrub(d.referrer) : '';
-    if (!session().sampled) return;
-    const report = vitals();
+    const x = abs(cfg.endpoint);
+    endpointBase = x.origin + x.pathname;
+    pageUrl = info(loc.href).s;
+    referrer = d.referrer ? info(d.referrer).s : '';
+    const size = () => {
+      vw = w.innerWidth;
+      vh = w.innerHeight;
+    };
+    size();
+    on(w, 'resize', size);
+    let report;
     const hide = safe(() => {
-      report();
-      beaconAll();
+      store();
+      if (report) {
+        report();
+        beaconAll();
+      }
     });
     on(w, 'visibilitychange', () => d.visibilityState == 'hidden' && hide(), true);
     on(w, 'pagehide', hide, true);
-    const load = safe(() => setTimeout(safe(() => pageLoad(0))));
+    if (!session().sampled) return;
+    report = vitals();
+    const load = safe(() => idle(safe(() => pageLoad(0))));
     d.readyState == 'complete' ? load() : on(w, 'load', load);
     observe('resource', (e) => {
-      if (/^(fetch|xmlhttprequest|beacon)$/.test(e.initiatorType) || own(e.name) || resCount >= cfg.maxResources || Math.random() >= cfg.resourceSampleRate) return;
+      if (/^(fetch|xmlhttprequest|beacon)$/.test(e.initiatorType) || info(e.name).o || resCount >= cfg.maxResources || Math.random() >= cfg.resourceSampleRate) return;
       resCount++;
-      emit('resource_load', { resource: { name: scrub(e.name), type: e.initiatorType, duration: r1(e.duration), size: e.transferSize || 0 } });
+      emit('resource_load', { resource: { name: info(e.name).s, type: e.initiatorType, duration: r1(e.duration), size: e.transferSize || 0 } });
     });
     observe('longtask', (e) => taskCount++ < cfg.maxLongTasks && emit('long_task', { duration: r1(e.duration) }));
     wrapFetch();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The browser SDK (js-sdk/): npm ci, unit tests (node's test runner), a check that the committed minified build
-# is fresh, and the browser tests (headless Debian chromium via playwright-core) against the real vantage-ingest.
+# is fresh, and the browser tests (headless Debian chromium via playwright-core) against the real vantage-ingest,
+# and the agent's own page against the real vantage-agent (screenshots in js-sdk/test-output/agent-ui/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -35,12 +36,18 @@ if ! cmp -s dist/rum-sdk.min.js "$tmp/rum-sdk.min.js"; then
     exit 1
 fi
 
-echo "-- browser tests against the real vantage-ingest"
+echo "-- browser tests against the real vantage-ingest (and the agent's page against the real vantage-agent)"
 # Build (or confirm fresh) the ingest binary the tests start; it embeds the SDK, so it must match the source.
 if [ -z "${VANTAGE_INGEST_BIN:-}" ]; then
     (cd "$ROOT" && cargo build -p vantage-ingest --bins --locked -q)
     VANTAGE_INGEST_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/vantage-ingest"
     export VANTAGE_INGEST_BIN
+fi
+# The agent page's test (agent-ui.test.mjs) starts the real vantage-agent.
+if [ -z "${VANTAGE_AGENT_BIN:-}" ]; then
+    (cd "$ROOT" && cargo build -p vantage-agent --bins --locked -q)
+    VANTAGE_AGENT_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/vantage-agent"
+    export VANTAGE_AGENT_BIN
 fi
 # One file at a time: each starts its own ingest and browser, and the machine may be small.
 for t in test/browser/*.test.mjs; do

@@ -1,6 +1,7 @@
 // support.mjs: fixtures for the browser tests: headless Chromium (playwright-core, system chromium), a static
 // server for the test pages and their APIs, a real vantage-ingest with a SQLite store, and a recording proxy
-// in front of it that can answer errors of its own instead of forwarding (the first N batches, or by a schedule).
+// in front of it that can answer errors of its own instead of forwarding (the first N batches, or by a schedule);
+// a real vantage-agent on a given config (its own page is tested in agent-ui.test.mjs).
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -42,7 +43,7 @@ function closer(server) {
     });
 }
 
-function listen(server) {
+export function listen(server) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`));
@@ -106,12 +107,62 @@ export async function startStatic(vars = {}) {
   return { url, webVitals, vars, close: closer(server) };
 }
 
-export function ingestBinary() {
-  if (process.env.VANTAGE_INGEST_BIN) return process.env.VANTAGE_INGEST_BIN;
+/** A workspace binary: `$ENV_VAR`, else `$CARGO_TARGET_DIR/debug/NAME`, else `target/debug/NAME`. */
+function workspaceBinary(name, envVar) {
+  if (process.env[envVar]) return process.env[envVar];
   const candidates = [];
-  if (process.env.CARGO_TARGET_DIR) candidates.push(path.join(process.env.CARGO_TARGET_DIR, 'debug', 'vantage-ingest'));
-  candidates.push(path.resolve(SDK_ROOT, '..', 'target', 'debug', 'vantage-ingest'));
+  if (process.env.CARGO_TARGET_DIR) candidates.push(path.join(process.env.CARGO_TARGET_DIR, 'debug', name));
+  candidates.push(path.resolve(SDK_ROOT, '..', 'target', 'debug', name));
   return candidates.find((c) => fs.existsSync(c)) || candidates[0];
+}
+
+export function ingestBinary() {
+  return workspaceBinary('vantage-ingest', 'VANTAGE_INGEST_BIN');
+}
+
+/**
+ * Starts the real `vantage-agent run -c <tmp config> --listen 127.0.0.1:PORT` on `yaml` (the agent's config
+ * text) with the environment variables `env`; resolves once /readyz answers. `stop()` ends it.
+ */
+export async function startAgent(yaml, env = {}) {
+  const bin = workspaceBinary('vantage-agent', 'VANTAGE_AGENT_BIN');
+  if (!fs.existsSync(bin)) {
+    throw new Error(`vantage-agent binary not found at ${bin}. Build it first (cargo build -p vantage-agent) or set VANTAGE_AGENT_BIN.`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vantage-agent-ui-'));
+  fs.writeFileSync(path.join(dir, 'agent.yaml'), yaml);
+  const port = await freePort();
+  const log = [];
+  // The region comes from the config unless the test says otherwise.
+  const childEnv = { ...process.env, ...env };
+  if (!('VANTAGE_REGION' in env)) delete childEnv.VANTAGE_REGION;
+  const child = spawn(bin, ['run', '-c', path.join(dir, 'agent.yaml'), '--listen', `127.0.0.1:${port}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: childEnv,
+  });
+  child.stdout.on('data', (d) => log.push(d.toString()));
+  child.stderr.on('data', (d) => log.push(d.toString()));
+  let exited = null;
+  child.on('exit', (code) => (exited = code));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (exited === null) {
+      child.kill('SIGTERM');
+      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(10000)]);
+      if (exited === null) child.kill('SIGKILL');
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor('vantage-agent /readyz', async () => {
+      if (exited !== null) throw new Error(`vantage-agent exited with ${exited}:\n${log.join('')}`);
+      return (await fetch(`${url}/readyz`)).ok;
+    }, 30000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { url, log, stop };
 }
 
 function b64url(x) {
@@ -249,13 +300,20 @@ export async function startProxy(target, { fail = 0, fault } = {}) {
   return { url, log, close: closer(server) };
 }
 
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Headless Chromium from the system package, for tests that need several contexts (JavaScript off, phone size). */
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+}
+
 /** Headless Chromium from the system package, with a fresh profile. */
 export async function launch() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'vantage-sdk-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   return {
     context,

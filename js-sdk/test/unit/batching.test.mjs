@@ -7,10 +7,12 @@ import { started, browser } from './harness.mjs';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const idMs = (id) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
 
-test('ten events go out at once as one text/plain POST with the key in the query string', async () => {
+test('ten events go out in the next idle time as one text/plain POST with the key in the query string', async () => {
   const b = started();
   for (let i = 0; i < 10; i++) b.rum.track('click_' + i, { n: i });
   await b.settle();
+  assert.equal(b.requests.length, 0, 'not in the middle of the page\'s task');
+  await b.advance(0); // the idle callback (setTimeout where there is no requestIdleCallback)
   assert.equal(b.requests.length, 1);
   const [r] = b.requests;
   assert.equal(r.url, 'https://rum.example.com/v1/events?api_key=k3y%2F%26');
@@ -52,7 +54,7 @@ test('a partial batch waits for the flush interval, then goes out', async () => 
 test('flush() sends immediately; batch size and interval are configurable', async () => {
   const b = started({}, { batchSize: 3, flushInterval: 1000 });
   for (let i = 0; i < 7; i++) b.rum.track('e' + i);
-  await b.settle();
+  await b.advance(0);
   // one request in flight at a time: the second batch follows once the first answered
   assert.deepEqual(b.requests.map((r) => r.body.events.length), [3, 3]);
   await b.advance(1000);
@@ -93,9 +95,9 @@ test('keepalive only under 60,000 bytes', async () => {
   const b = started({}, { batchSize: 15 });
   const big = 'x'.repeat(250);
   for (let i = 0; i < 15; i++) b.rum.track('small', { s: 'y' });
-  await b.settle();
+  await b.advance(0);
   for (let i = 0; i < 15; i++) b.rum.track('big', Object.fromEntries([...Array(20).keys()].map((k) => ['k' + k, big])));
-  await b.settle();
+  await b.advance(0);
   assert.equal(b.requests.length, 2);
   assert.equal(b.requests[0].init.keepalive, true);
   assert.ok(JSON.stringify(b.requests[1].body).length > 60_000);
@@ -105,6 +107,7 @@ test('keepalive only under 60,000 bytes', async () => {
 test('gzip option compresses the body with CompressionStream', async () => {
   const b = started({}, { gzip: true });
   for (let i = 0; i < 10; i++) b.rum.track('z' + i);
+  await b.advance(0);
   await b.until(() => b.requests.length === 1);
   const r = b.requests[0];
   assert.equal(r.headers['Content-Encoding'], 'gzip');
@@ -149,7 +152,41 @@ test('other options can be given as data attributes', async () => {
   b.load();
   b.rum.track('a');
   b.rum.track('b');
-  await b.settle();
+  await b.advance(0);
   assert.equal(b.requests.length, 1);
   assert.equal(b.requests[0].body.events[0].page.url, 'https://shop.example.com/cart/42?utm_source=news');
+});
+
+test('by default a request carries up to 50 events (each request costs the page about as much as a fetch)', async () => {
+  const b = browser();
+  b.load().init({ endpoint: 'https://rum.example.com/v1/events', apiKey: 'k' });
+  for (let i = 0; i < 49; i++) b.rum.track('e' + i);
+  await b.advance(0);
+  assert.equal(b.requests.length, 0, 'a partial batch waits for the flush interval');
+  b.rum.track('e49');
+  for (let i = 50; i < 60; i++) b.rum.track('e' + i);
+  await b.advance(0);
+  assert.deepEqual(b.requests.map((r) => r.body.events.length), [50]);
+  await b.advance(5000);
+  assert.deepEqual(b.requests.map((r) => r.body.events.length), [50, 10]);
+});
+
+test('page hide sends one batch per task, the first at once; after a refused beacon the rest stay queued', async () => {
+  const hang = new Promise(() => {});
+  const b = started({ respond: () => hang }, { batchSize: 2 });
+  for (let i = 0; i < 7; i++) b.rum.track('h' + i);
+  await b.advance(0); // h0, h1 in flight (never answered); h2..h5 in two batches, h6 queued
+  assert.equal(b.requests.length, 1);
+  b.hide();
+  assert.deepEqual(b.beacons.map((x) => x.body.events.map((e) => e.name)), [['h2', 'h3']], 'one beacon inside the hide task');
+  await b.advance(0);
+  assert.deepEqual(b.beacons.map((x) => x.body.events.map((e) => e.name)), [['h2', 'h3'], ['h4', 'h5'], ['h6']]);
+
+  const r = started({ beaconFails: true, respond: () => hang }, { batchSize: 2 });
+  for (let i = 0; i < 7; i++) r.rum.track('r' + i);
+  await r.advance(0);
+  r.hide();
+  await r.advance(0);
+  // the refused batch goes by fetch; the two after it wait in the outbox instead of being refused too
+  assert.deepEqual(r.requests.map((x) => x.body.events.map((e) => e.name)), [['r0', 'r1'], ['r2', 'r3']]);
 });

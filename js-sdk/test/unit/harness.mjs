@@ -155,7 +155,8 @@ export function browser(opts = {}) {
 export function started(opts = {}, config = {}) {
   const b = browser(opts);
   const rum = b.load();
-  const ok = rum.init({ endpoint: 'https://rum.example.com/v1/events', apiKey: 'k3y/&', ...config });
+  // Batches of 10 (and 10 of them held), the mechanics these tests were written with; the defaults are larger.
+  const ok = rum.init({ endpoint: 'https://rum.example.com/v1/events', apiKey: 'k3y/&', batchSize: 10, maxBatches: 10, ...config });
   if (!ok) throw new Error('init failed');
   return b;
 }

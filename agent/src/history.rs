@@ -1,0 +1,601 @@
+//! The last runs of each check, kept in memory in a bounded ring of compact records: what the agent page and
+//! `/api/v1/checks/{name}/history` show.
+//!
+//! Memory is what matters here (an agent may run tens of thousands of checks): a run is a fixed 36-byte
+//! [`RunRecord`] (start, duration, result, error type, HTTP status, phase durations in microseconds). Only runs
+//! that have more to say (a failure message, workflow steps) get a [`RunDetail`] beside it, and a detail reuses
+//! the previous one's strings (`Arc<str>`) when they are the same, so a check failing the same way every run
+//! stores its message once. Messages are redacted before they are kept and bounded in length.
+
+use crate::result::{ErrorType, Phase, Phases, ProbeError, ProbeResult, StepResult};
+use serde_json::{json, Map, Value};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use vantage_common::Redactor;
+
+/// A message longer than this is cut (after redaction, so a secret is never cut into an unrecognisable prefix).
+const MAX_MESSAGE_BYTES: usize = 512;
+/// A phase that did not happen.
+const NO_PHASE: u32 = u32::MAX;
+
+const MANUAL: u8 = 1;
+const STEP_SUCCESS: u8 = 1;
+const STEP_SKIPPED: u8 = 2;
+const STEP_TEARDOWN: u8 = 4;
+
+/// One finished run, fixed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRecord {
+    /// Wall-clock start, Unix seconds and milliseconds.
+    started_s: u32,
+    started_ms: u16,
+    /// Of the last response; 0 when there was none.
+    http_status: u16,
+    /// Saturates at about 71 minutes (far above any timeout).
+    duration_us: u32,
+    /// Per [`Phase::ALL`] index; [`NO_PHASE`] when it did not happen.
+    phases_us: [u32; 5],
+    /// 0 on success, else 1 + the index in [`ErrorType::ALL`].
+    error: u8,
+    /// [`MANUAL`]: run now, outside the schedule.
+    flags: u8,
+    attempts: u8,
+}
+
+/// What a run has beyond its record: messages and workflow steps.
+#[derive(Debug, PartialEq)]
+pub struct RunDetail {
+    message: Option<Arc<str>>,
+    teardown_error: Option<Arc<str>>,
+    steps: Box<[StepRecord]>,
+}
+
+/// One workflow step of a run.
+#[derive(Debug, PartialEq)]
+pub struct StepRecord {
+    /// Shared with the same step of the previous run when equal (it nearly always is).
+    meta: Arc<StepMeta>,
+    message: Option<Arc<str>>,
+    duration_us: u32,
+    phases_us: [u32; 5],
+    http_status: u16,
+    error: u8,
+    flags: u8,
+}
+
+/// What a step is, as opposed to how it went.
+#[derive(Debug, PartialEq)]
+struct StepMeta {
+    name: Box<str>,
+    /// Names (never values) of the variables the step extracted.
+    extracted: Box<[Box<str>]>,
+}
+
+/// The kept runs of one check, oldest first.
+#[derive(Debug)]
+pub struct History {
+    capacity: usize,
+    runs: VecDeque<RunRecord>,
+    /// The id of `runs[0]`; ids count every run of the check since it started, so they stay stable.
+    first_id: u64,
+    /// Details of the kept runs that have one, by run id, ascending.
+    details: VecDeque<(u64, Arc<RunDetail>)>,
+    /// When the current streak of failed runs began (kept even when the streak is longer than the ring).
+    failing_since: Option<SystemTime>,
+}
+
+/// A kept run, as read.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub id: u64,
+    record: &'a RunRecord,
+    detail: Option<&'a RunDetail>,
+}
+
+/// What the check list shows about a check's history.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub runs: usize,
+    pub successes: usize,
+    pub failing_since: Option<SystemTime>,
+}
+
+impl History {
+    /// An empty history keeping at most `capacity` runs (at least one). Nothing is allocated before the first run.
+    pub fn new(capacity: usize) -> Self {
+        History {
+            capacity: capacity.max(1),
+            runs: VecDeque::new(),
+            first_id: 1,
+            details: VecDeque::new(),
+            failing_since: None,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Keeps at most `capacity` runs from now on, dropping the oldest if there are more.
+    pub fn resize(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        while self.runs.len() > self.capacity {
+            self.pop_oldest();
+        }
+        self.runs.shrink_to(self.capacity);
+    }
+
+    /// Adds a finished run (the oldest one leaves when the ring is full). `manual`: a run-now. Messages pass
+    /// through `redactor` before they are kept.
+    pub fn record(
+        &mut self,
+        result: &ProbeResult,
+        started: SystemTime,
+        manual: bool,
+        redactor: &Redactor,
+    ) {
+        if self.runs.len() == self.capacity {
+            self.pop_oldest();
+        }
+        if self.runs.capacity() < self.capacity {
+            // Exactly the ring's size, once: growth by doubling would waste up to half of it.
+            self.runs.reserve_exact(self.capacity - self.runs.len());
+        }
+        let since_epoch = started.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let record = RunRecord {
+            started_s: u32::try_from(since_epoch.as_secs()).unwrap_or(u32::MAX),
+            started_ms: since_epoch.subsec_millis() as u16,
+            http_status: result.http.as_ref().map_or(0, |h| h.status),
+            duration_us: micros(result.duration),
+            phases_us: compact_phases(&result.phases),
+            error: error_code(result.error.as_ref()),
+            flags: if manual { MANUAL } else { 0 },
+            attempts: result.attempts.min(u8::MAX as u32) as u8,
+        };
+        let id = self.first_id + self.runs.len() as u64;
+        self.runs.push_back(record);
+        if result.error.is_some() || result.teardown_error.is_some() || !result.steps.is_empty() {
+            let previous = self.details.back().map(|(_, d)| d.clone());
+            let detail = detail(result, previous.as_deref(), redactor);
+            // A check failing the same way run after run keeps one detail for all those runs.
+            let detail = match previous {
+                Some(p) if *p == detail => p,
+                _ => Arc::new(detail),
+            };
+            self.details.push_back((id, detail));
+        }
+        match (&result.error, self.failing_since) {
+            (None, _) => self.failing_since = None,
+            (Some(_), None) => self.failing_since = Some(started),
+            (Some(_), Some(_)) => {}
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if self.runs.pop_front().is_some() {
+            if self
+                .details
+                .front()
+                .is_some_and(|(id, _)| *id == self.first_id)
+            {
+                self.details.pop_front();
+            }
+            self.first_id += 1;
+        }
+    }
+
+    /// The kept runs, newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = Run<'_>> {
+        let mut details = self.details.iter().rev().peekable();
+        self.runs.iter().enumerate().rev().map(move |(i, record)| {
+            let id = self.first_id + i as u64;
+            while details.peek().is_some_and(|(d, _)| *d > id) {
+                details.next();
+            }
+            let detail = match details.peek() {
+                Some((d, detail)) if *d == id => Some(&**detail),
+                _ => None,
+            };
+            Run { id, record, detail }
+        })
+    }
+
+    /// The run with this id, while it is kept.
+    pub fn get(&self, id: u64) -> Option<Run<'_>> {
+        let i = usize::try_from(id.checked_sub(self.first_id)?).ok()?;
+        let record = self.runs.get(i)?;
+        let detail = self
+            .details
+            .binary_search_by_key(&id, |(d, _)| *d)
+            .ok()
+            .map(|j| &*self.details[j].1);
+        Some(Run { id, record, detail })
+    }
+
+    pub fn latest(&self) -> Option<Run<'_>> {
+        self.newest_first().next()
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            runs: self.runs.len(),
+            successes: self.runs.iter().filter(|r| r.error == 0).count(),
+            failing_since: self.failing_since,
+        }
+    }
+
+    /// The JSON of `/api/v1/checks/{name}/history` (newest run first). Messages pass through `redactor`, as in
+    /// `/api/v1/checks`.
+    pub fn to_json(&self, redactor: &Redactor) -> Value {
+        let summary = self.summary();
+        json!({
+            "capacity": self.capacity,
+            "kept": summary.runs,
+            "successes": summary.successes,
+            "failing_since": summary.failing_since.map(rfc3339),
+            "runs": self.newest_first().map(|r| r.to_json(redactor)).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl<'a> Run<'a> {
+    pub fn started(&self) -> SystemTime {
+        UNIX_EPOCH
+            + Duration::from_secs(self.record.started_s as u64)
+            + Duration::from_millis(self.record.started_ms as u64)
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_micros(self.record.duration_us as u64)
+    }
+
+    pub fn success(&self) -> bool {
+        self.record.error == 0
+    }
+
+    pub fn error_type(&self) -> Option<ErrorType> {
+        error_type(self.record.error)
+    }
+
+    pub fn manual(&self) -> bool {
+        self.record.flags & MANUAL != 0
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.record.attempts as u32
+    }
+
+    pub fn http_status(&self) -> Option<u16> {
+        (self.record.http_status != 0).then_some(self.record.http_status)
+    }
+
+    /// The phases that happened, in order.
+    pub fn phases(&self) -> Vec<(Phase, Duration)> {
+        expand_phases(&self.record.phases_us)
+    }
+
+    /// Already redacted when kept; pass it through the redactor again when showing it.
+    pub fn message(&self) -> Option<&'a str> {
+        self.detail.and_then(|d| d.message.as_deref())
+    }
+
+    pub fn teardown_error(&self) -> Option<&'a str> {
+        self.detail.and_then(|d| d.teardown_error.as_deref())
+    }
+
+    pub fn steps(&self) -> &'a [StepRecord] {
+        self.detail.map_or(&[], |d| &d.steps)
+    }
+
+    pub fn to_json(&self, r: &Redactor) -> Value {
+        json!({
+            "id": self.id,
+            "started": rfc3339(self.started()),
+            "duration_seconds": self.duration().as_secs_f64(),
+            "success": self.success(),
+            "manual": self.manual(),
+            "attempts": self.attempts(),
+            "http_status": self.http_status(),
+            "error_type": self.error_type().map(ErrorType::as_str),
+            "message": self.message().map(|m| r.redact(m)),
+            "teardown_error": self.teardown_error().map(|m| r.redact(m)),
+            "phases": phases_json(&self.phases()),
+            "steps": self.steps().iter().map(|s| s.to_json(r)).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl StepRecord {
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+
+    pub fn success(&self) -> bool {
+        self.flags & STEP_SUCCESS != 0
+    }
+
+    pub fn skipped(&self) -> bool {
+        self.flags & STEP_SKIPPED != 0
+    }
+
+    pub fn teardown(&self) -> bool {
+        self.flags & STEP_TEARDOWN != 0
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_micros(self.duration_us as u64)
+    }
+
+    pub fn phases(&self) -> Vec<(Phase, Duration)> {
+        expand_phases(&self.phases_us)
+    }
+
+    pub fn http_status(&self) -> Option<u16> {
+        (self.http_status != 0).then_some(self.http_status)
+    }
+
+    pub fn error_type(&self) -> Option<ErrorType> {
+        error_type(self.error)
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    pub fn extracted(&self) -> impl Iterator<Item = &str> {
+        self.meta.extracted.iter().map(|n| &**n)
+    }
+
+    fn to_json(&self, r: &Redactor) -> Value {
+        json!({
+            "name": self.name(),
+            "success": self.success(),
+            "skipped": self.skipped(),
+            "teardown": self.teardown(),
+            "duration_seconds": self.duration().as_secs_f64(),
+            "http_status": self.http_status(),
+            "error_type": self.error_type().map(ErrorType::as_str),
+            "message": self.message().map(|m| r.redact(m)),
+            "phases": phases_json(&self.phases()),
+            "extracted": self.extracted().collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn detail(result: &ProbeResult, previous: Option<&RunDetail>, redactor: &Redactor) -> RunDetail {
+    let mut known: Vec<&Arc<str>> = Vec::new();
+    if let Some(p) = previous {
+        known.extend(p.message.iter());
+        known.extend(p.teardown_error.iter());
+        for s in p.steps.iter() {
+            known.extend(s.message.iter());
+        }
+    }
+    let message = |e: &ProbeError| shared(&bounded(&redactor.redact(&e.message)), &known);
+    let steps = result
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let before = previous.and_then(|p| p.steps.get(i));
+            step_record(s, before, &known, redactor)
+        })
+        .collect();
+    RunDetail {
+        message: result.error.as_ref().map(message),
+        teardown_error: result.teardown_error.as_ref().map(message),
+        steps,
+    }
+}
+
+fn step_record(
+    s: &StepResult,
+    before: Option<&StepRecord>,
+    known: &[&Arc<str>],
+    redactor: &Redactor,
+) -> StepRecord {
+    let meta = match before {
+        Some(b)
+            if *b.meta.name == *s.name
+                && b.meta
+                    .extracted
+                    .iter()
+                    .map(|n| &**n)
+                    .eq(s.extracted.iter().map(String::as_str)) =>
+        {
+            b.meta.clone()
+        }
+        _ => Arc::new(StepMeta {
+            name: s.name.as_str().into(),
+            extracted: s.extracted.iter().map(|n| n.as_str().into()).collect(),
+        }),
+    };
+    let mut flags = 0;
+    if s.success {
+        flags |= STEP_SUCCESS;
+    }
+    if s.skipped {
+        flags |= STEP_SKIPPED;
+    }
+    if s.teardown {
+        flags |= STEP_TEARDOWN;
+    }
+    StepRecord {
+        meta,
+        message: s
+            .error
+            .as_ref()
+            .map(|e| shared(&bounded(&redactor.redact(&e.message)), known)),
+        duration_us: micros(s.duration),
+        phases_us: compact_phases(&s.phases),
+        http_status: s.status.unwrap_or(0),
+        error: error_code(s.error.as_ref()),
+        flags,
+    }
+}
+
+/// `text` as an `Arc<str>`, reusing one of `known` when equal.
+fn shared(text: &str, known: &[&Arc<str>]) -> Arc<str> {
+    for k in known {
+        if &***k == text {
+            return Arc::clone(k);
+        }
+    }
+    Arc::from(text)
+}
+
+/// At most [`MAX_MESSAGE_BYTES`], cut at a character boundary with an ellipsis.
+fn bounded(text: &str) -> String {
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return text.to_string();
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX - 1)
+}
+
+fn compact_phases(p: &Phases) -> [u32; 5] {
+    let mut out = [NO_PHASE; 5];
+    for (i, phase) in Phase::ALL.iter().enumerate() {
+        if let Some(d) = p.get(*phase) {
+            out[i] = micros(d);
+        }
+    }
+    out
+}
+
+fn expand_phases(p: &[u32; 5]) -> Vec<(Phase, Duration)> {
+    Phase::ALL
+        .iter()
+        .zip(p)
+        .filter(|(_, us)| **us != NO_PHASE)
+        .map(|(phase, us)| (*phase, Duration::from_micros(*us as u64)))
+        .collect()
+}
+
+fn error_code(e: Option<&ProbeError>) -> u8 {
+    e.map_or(0, |e| {
+        1 + ErrorType::ALL
+            .iter()
+            .position(|t| *t == e.error_type)
+            .expect("ALL lists every error type") as u8
+    })
+}
+
+fn error_type(code: u8) -> Option<ErrorType> {
+    code.checked_sub(1)
+        .and_then(|i| ErrorType::ALL.get(i as usize).copied())
+}
+
+fn phases_json(p: &[(Phase, Duration)]) -> Value {
+    Value::Object(
+        p.iter()
+            .map(|(phase, d)| (phase.as_str().to_string(), Value::from(d.as_secs_f64())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// RFC 3339 with milliseconds, UTC (as `/api/v1/checks` writes times).
+pub fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::HttpFacts;
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_767_225_600 + s)
+    }
+
+    fn ok(ms: u64) -> ProbeResult {
+        let mut phases = Phases::default();
+        phases.add(Phase::Connect, Duration::from_millis(1));
+        phases.add(Phase::Processing, Duration::from_millis(ms));
+        ProbeResult {
+            duration: Duration::from_millis(ms + 1),
+            phases,
+            http: Some(HttpFacts {
+                status: 200,
+                ..Default::default()
+            }),
+            attempts: 1,
+            ..Default::default()
+        }
+    }
+
+    fn failed(msg: &str) -> ProbeResult {
+        ProbeResult::failed(
+            ProbeError::new(ErrorType::HttpStatus, msg),
+            Duration::from_millis(3),
+        )
+    }
+
+    #[test]
+    fn a_record_is_compact() {
+        assert!(std::mem::size_of::<RunRecord>() <= 36);
+    }
+
+    #[test]
+    fn the_ring_keeps_the_last_runs_with_stable_ids() {
+        let r = Redactor::default();
+        let mut h = History::new(3);
+        for i in 0..5 {
+            h.record(&failed(&format!("m{i}")), at(i), false, &r);
+        }
+        let ids: Vec<u64> = h.newest_first().map(|r| r.id).collect();
+        assert_eq!(ids, [5, 4, 3]);
+        let msgs: Vec<&str> = h.newest_first().filter_map(|r| r.message()).collect();
+        assert_eq!(msgs, ["m4", "m3", "m2"]);
+        assert_eq!(h.details.len(), 3);
+        assert_eq!(h.get(4).unwrap().message(), Some("m3"));
+        assert!(h.get(2).is_none());
+        assert_eq!(h.summary().failing_since, Some(at(0)));
+        h.record(&ok(5), at(9), true, &r);
+        let latest = h.latest().unwrap();
+        assert!(latest.success() && latest.manual());
+        assert_eq!(latest.message(), None);
+        assert_eq!(latest.http_status(), Some(200));
+        assert_eq!(
+            latest.phases(),
+            [
+                (Phase::Connect, Duration::from_millis(1)),
+                (Phase::Processing, Duration::from_millis(5))
+            ]
+        );
+        assert_eq!(h.summary().failing_since, None);
+        assert_eq!(h.summary().successes, 1);
+        h.resize(2);
+        assert_eq!(h.newest_first().map(|r| r.id).collect::<Vec<_>>(), [6, 5]);
+        assert_eq!(h.details.len(), 1);
+    }
+
+    #[test]
+    fn repeated_messages_are_stored_once_redacted_and_bounded() {
+        let r = Redactor::new(["s3cret".to_string()]);
+        let mut h = History::new(10);
+        h.record(&failed("got 500 for s3cret"), at(0), false, &r);
+        h.record(&failed("got 500 for s3cret"), at(1), false, &r);
+        assert!(Arc::ptr_eq(&h.details[0].1, &h.details[1].1));
+        let a = h.details[0].1.message.clone().unwrap();
+        assert_eq!(&*a, "got 500 for ***");
+        // With another failure in between, a new detail (with the same text).
+        h.record(&failed("other"), at(1), false, &r);
+        h.record(&failed("got 500 for s3cret"), at(1), false, &r);
+        assert!(!Arc::ptr_eq(&h.details[1].1, &h.details[3].1));
+        assert_eq!(h.details[3].1.message.as_deref(), Some("got 500 for ***"));
+        let long = format!("{}s3cret", "é".repeat(400));
+        h.record(&failed(&long), at(2), false, &r);
+        let m = h.latest().unwrap().message().unwrap();
+        assert!(m.len() <= MAX_MESSAGE_BYTES + 3 && m.ends_with('…'), "{m}");
+        assert!(!h.to_json(&r).to_string().contains("s3cret"));
+    }
+}

@@ -1,0 +1,341 @@
+// run.mjs: main-thread cost of rum-sdk.js in headless Chromium, beside Google's web-vitals (issue #21).
+//
+//   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--profile [--variant sdk+trace+gzip]]
+//
+// Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
+// hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
+// browser context; the jobs of a round run in shuffled order. Main-thread time is CDP Performance.getMetrics
+// (ScriptDuration, TaskDuration) on thread CPU time (Performance.enable {timeDomain: 'threadTicks'}).
+// Scenarios:
+//   shop     load, six fetch + json(), a pushState route change, a click, page hidden: script and task time
+//   fetch    200 fetch + json() in a row, then hide: main-thread time per call (also 'xhr' with XMLHttpRequest)
+//   burst    500 events (custom, clicks, fetch, XHR, errors, route changes) against an endpoint that answers
+//            after 10 s (so the SDK's queue and outbox are full), then hide: the page-hide work with a full
+//            queue, and from a Chromium trace the longest task the SDK adds
+// --src serves the unminified js-sdk/src/rum-sdk.js instead of dist/rum-sdk.min.js (--sdk another build, e.g.
+// main's, for a before/after); --profile takes a CDP CPU profile of the unminified SDK through all scenarios and
+// prints where its time goes.
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SDK = path.resolve(HERE, '../../js-sdk');
+if (!fs.existsSync(path.join(SDK, 'node_modules', 'playwright-core'))) execFileSync('npm', ['ci'], { cwd: SDK, stdio: 'inherit' });
+const require = createRequire(path.join(SDK, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const args = process.argv.slice(2);
+const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
+const ROUNDS = +opt('--rounds', 12);
+const PROFILE = args.includes('--profile');
+const SRC = args.includes('--src') || PROFILE;
+const CALLS = 200;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function listen(server) {
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}`)));
+}
+
+// The collector the SDK and web-vitals report to (another origin, as in production): answers at once, or after
+// 10 s for the burst's `?slow=1` endpoint. It only counts what it receives.
+let received = 0;
+const sink = http.createServer((req, res) => {
+  const cors = { 'access-control-allow-origin': req.headers.origin || '*', 'access-control-allow-headers': 'content-type, content-encoding', 'access-control-max-age': '600' };
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    if (req.method === 'POST') received++;
+    const answer = () => {
+      res.writeHead(req.method === 'OPTIONS' ? 204 : 202, cors);
+      res.end();
+    };
+    req.url.includes('slow=1') && req.method === 'POST' ? setTimeout(answer, 10000).unref() : answer();
+  });
+});
+const SINK = await listen(sink);
+
+const PNG = fs.readFileSync(path.join(HERE, 'photo.png'));
+const SHOP = fs.readFileSync(path.join(HERE, 'shop.html'), 'utf8');
+const sdkFile = path.resolve(opt('--sdk', SRC ? path.join(SDK, 'src', 'rum-sdk.js') : path.join(SDK, 'dist', 'rum-sdk.min.js')));
+// --before FILE: another build of the SDK (e.g. main's dist) measured as one more variant, default options.
+const BEFORE = opt('--before') && path.resolve(opt('--before'));
+const wvFile = path.join(SDK, 'node_modules', 'web-vitals', 'dist', 'web-vitals.iife.js');
+const wvVersion = JSON.parse(fs.readFileSync(path.join(SDK, 'node_modules', 'web-vitals', 'package.json'), 'utf8')).version;
+
+let ORIGIN;
+const VARIANTS = {
+  bare: () => '',
+  // web-vitals as its README shows it: metrics queued, one sendBeacon when the page is hidden.
+  'web-vitals': () => `<script src="/web-vitals.js"></script>
+<script>
+  (function () {
+    var queue = new Set();
+    var add = function (m) { queue.add(m); };
+    webVitals.onLCP(add); webVitals.onCLS(add); webVitals.onINP(add); webVitals.onFCP(add); webVitals.onTTFB(add);
+    addEventListener('visibilitychange', function () {
+      if (document.visibilityState === 'hidden' && queue.size) {
+        navigator.sendBeacon('${SINK}/wv', JSON.stringify([...queue]));
+        queue.clear();
+      }
+    });
+  })();
+</script>`,
+  sdk: (slow) => `<script src="/rum-sdk.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" defer></script>`,
+  'sdk+trace+gzip': (slow) =>
+    `<script src="/rum-sdk.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" data-trace-origins="${ORIGIN}" data-gzip="true" defer></script>`,
+};
+if (BEFORE) VARIANTS.before = (slow) => `<script src="/rum-sdk-before.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" defer></script>`;
+const SDKS = Object.keys(VARIANTS).filter((v) => v !== 'bare' && v !== 'web-vitals');
+
+const site = http.createServer((req, res) => {
+  const u = new URL(req.url, 'http://x');
+  const send = (type, body) => {
+    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+    res.end(body);
+  };
+  if (u.pathname === '/rum-sdk.js') return send('text/javascript', fs.readFileSync(sdkFile));
+  if (u.pathname === '/rum-sdk-before.js' && BEFORE) return send('text/javascript', fs.readFileSync(BEFORE));
+  if (u.pathname === '/web-vitals.js') return send('text/javascript', fs.readFileSync(wvFile));
+  if (u.pathname === '/img/photo.png') return send('image/png', PNG);
+  if (u.pathname.startsWith('/api/item/')) return send('application/json', JSON.stringify({ id: u.pathname.slice(10), name: 'Item ' + u.pathname.slice(10), price: 9.99, tags: ['a', 'b'] }));
+  if (u.pathname === '/favicon.ico') return send('image/x-icon', '');
+  const variant = VARIANTS[u.searchParams.get('v')];
+  if (!variant) return res.writeHead(404).end();
+  send('text/html; charset=utf-8', SHOP.replace('<!--VARIANT-->', variant(u.searchParams.get('slow') === '1')));
+});
+ORIGIN = await listen(site);
+
+const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vantage-sdk-bench-'));
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const chromiumVersion = browser.version();
+
+async function metrics(cdp) {
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+  return { script: m.ScriptDuration * 1000, task: m.TaskDuration * 1000 };
+}
+const diff = (a, b) => ({ script: b.script - a.script, task: b.task - a.task });
+
+// Page hide: headless Chromium keeps a page visible whatever happens to its window or tabs, so the bench does
+// what the browser does when the user switches tabs: visibilityState becomes 'hidden' and visibilitychange
+// (then pagehide) fire at the document, as one task of their own.
+// Returns the main-thread time of that task (thread CPU time, read just before and just after it) and the wall
+// time its listeners took (performance.now() around the two dispatches).
+async function hide(page, cdp) {
+  const before = await metrics(cdp);
+  const wall = await page.evaluate(
+    () =>
+      new Promise((resolve) =>
+        setTimeout(() => {
+          const t0 = performance.now();
+          Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+          Object.defineProperty(document, 'hidden', { value: true, configurable: true });
+          document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
+          window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false }));
+          resolve(performance.now() - t0);
+        })
+      )
+  );
+  return { cpu: diff(before, await metrics(cdp)).task, wall };
+}
+
+// The longest task the SDK adds, from a Chromium trace: per main-thread task, the time of the SDK's own
+// callbacks (outermost FunctionCall events in the SDK's script); a task that runs nothing but SDK callbacks
+// (its timers, idle callbacks, observers, listeners) counts whole.
+function longestSdkTask(events) {
+  const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-before)?\.js/.test((e.args.data && e.args.data.url) || '');
+  const first = events.find(isSdk);
+  if (!first) return { longest: 0, tasks: 0, over5: 0, what: '' };
+  const thread = events.filter((e) => e.pid === first.pid && e.tid === first.tid && e.ph === 'X');
+  const tasks = thread.filter((e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask').sort((a, b) => a.ts - b.ts);
+  const calls = thread.filter((e) => e.name === 'FunctionCall').sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+  let ci = 0, longest = 0, n = 0, over5 = 0, what = '';
+  for (const t of tasks) {
+    while (ci < calls.length && calls[ci].ts < t.ts) ci++;
+    let sdk = 0, other = 0, end = -1, names = [];
+    for (let j = ci; j < calls.length && calls[j].ts <= t.ts + t.dur; j++) {
+      const c = calls[j];
+      if (c.ts < end) continue; // nested in an outer call already counted
+      end = c.ts + c.dur;
+      if (isSdk(c)) {
+        sdk += c.dur;
+        names.push(`${c.args.data.functionName || '(anonymous)'}:${c.args.data.lineNumber}`);
+      } else other += c.dur;
+    }
+    if (!sdk) continue;
+    const ms = (other ? sdk : t.dur) / 1000;
+    n++;
+    if (ms > 5) over5++;
+    if (ms > longest) {
+      longest = ms;
+      what = `${names.slice(0, 3).join(', ')}${other ? ' (beside the page\'s own calls)' : ''}`;
+    }
+  }
+  return { longest, tasks: n, over5, what };
+}
+
+async function job(variant, scenario, { trace, profile } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && !/burst error|reported/.test(m.text()) && errors.push(m.text()));
+  if (profile) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
+    await cdp.send('Profiler.start');
+  }
+  const out = {};
+  const slow = scenario === 'burst' ? '&slow=1' : '';
+  const start = await metrics(cdp);
+  await page.goto(`${ORIGIN}/shop?v=${encodeURIComponent(variant)}${slow}`, { waitUntil: 'load' });
+  if (scenario === 'shop') {
+    await page.evaluate(() => window.bench.shop());
+    await page.click('#buy');
+    await sleep(500);
+    const h = await hide(page, cdp);
+    await sleep(300);
+    Object.assign(out, diff(start, await metrics(cdp)), { hide: h.cpu, hideWall: h.wall });
+  } else if (scenario === 'fetch' || scenario === 'xhr') {
+    await sleep(1000); // load-time work (idle callbacks, page_load) out of the way
+    const before = await metrics(cdp);
+    await page.evaluate(([k, n]) => window.bench.calls(k, n), [scenario, CALLS]);
+    await sleep(300);
+    await hide(page, cdp);
+    await sleep(300);
+    out.perCall = diff(before, await metrics(cdp)).task / CALLS;
+  } else if (scenario === 'burst') {
+    await sleep(1000);
+    const events = [];
+    if (trace) {
+      cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+      await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel', transferMode: 'ReportEvents' });
+    }
+    await page.evaluate(() => window.bench.burst());
+    await sleep(500);
+    const h = await hide(page, cdp);
+    Object.assign(out, { hide: h.cpu, hideWall: h.wall });
+    await sleep(300);
+    if (trace) {
+      const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
+      await cdp.send('Tracing.end');
+      await done;
+      Object.assign(out, longestSdkTask(events));
+    }
+  }
+  if (profile) out.profile = (await cdp.send('Profiler.stop')).profile;
+  if (errors.length) out.errors = errors;
+  await context.close();
+  return out;
+}
+
+function printProfile(profiles, names) {
+  // Self time per SDK function (line) over all scenarios, and the SDK's total per scenario: samples with an SDK
+  // frame on the stack, less the page's own fetch/XHR/history calls passing through the SDK's wrappers.
+  const WRAPPERS = new Set(['w.fetch', 'X.send', 'X.open', 'h.<computed>']);
+  const self = new Map();
+  const totals = [], tops = [];
+  for (const p of profiles) {
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    const parent = new Map();
+    for (const n of p.nodes) for (const c of n.children || []) parent.set(c, n.id);
+    const isSdk = (id) => byId.get(id).callFrame.url.endsWith('/rum-sdk.js');
+    // 1 when the deepest SDK frame on the stack is not one of the wrappers (whose self time is the native
+    // fetch/XHR/pushState the page asked for)
+    const owner = (id) => {
+      for (let x = id; x !== undefined; x = parent.get(x)) if (isSdk(x)) return WRAPPERS.has(byId.get(x).callFrame.functionName) ? 0 : 1;
+      return 0;
+    };
+    const memo = new Map(), mine = new Map();
+    let total = 0;
+    p.samples.forEach((id, i) => {
+      const dt = (p.timeDeltas[i + 1] || 0) / 1000;
+      if (!memo.has(id)) memo.set(id, owner(id));
+      if (!memo.get(id)) return;
+      total += dt;
+      const f = byId.get(id).callFrame;
+      const k = `${f.functionName || '(anonymous)'} ${isSdk(id) ? 'rum-sdk.js:' + (f.lineNumber + 1) : f.url ? path.basename(f.url) : '(native)'}`;
+      self.set(k, (self.get(k) || 0) + dt);
+      mine.set(k, (mine.get(k) || 0) + dt);
+    });
+    totals.push(total);
+    tops.push([...mine].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${v.toFixed(1)}`).join('; '));
+  }
+  console.log(`\nCPU profile of the unminified SDK (50 us sampling; the page's own calls through the SDK's wrappers excluded)`);
+  console.log(`SDK time per scenario: ${names.map((n, i) => `${n} ${totals[i].toFixed(1)} ms`).join(', ')}; self time:`);
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${v.toFixed(2).padStart(8)} ms  ${k}`);
+  names.forEach((n, i) => console.log(`${n}: ${tops[i]}`));
+}
+
+const fmt = (x, d = 1) => (x >= 0 ? '+' : '') + x.toFixed(d);
+
+try {
+  if (PROFILE) {
+    const names = opt('--only') ? [opt('--only')] : ['shop', 'fetch', 'xhr', 'burst'], profiles = [];
+    for (const s of names) profiles.push((await job(opt('--variant', 'sdk'), s, { profile: true })).profile);
+    printProfile(profiles, names);
+  } else {
+    const jobs = [];
+    for (const v of Object.keys(VARIANTS)) for (const s of ['shop', 'fetch', 'xhr']) jobs.push([v, s]);
+    for (const v of ['bare', ...SDKS]) jobs.push([v, 'burst']);
+    // --only SCENARIO: one scenario's jobs (a quicker look; the summary lines of the others print NaN)
+    if (opt('--only')) jobs.splice(0, jobs.length, ...jobs.filter(([, s]) => s === opt('--only')));
+    const res = {};
+    console.log(`rum-sdk main-thread benchmark: Chromium ${chromiumVersion}, web-vitals ${wvVersion}, SDK ${path.relative(process.cwd(), sdkFile)}${BEFORE ? `, before: ${path.relative(process.cwd(), BEFORE)}` : ''}`);
+    console.log(`${ROUNDS} rounds of ${jobs.length} jobs in shuffled order, fresh browser context each; ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = jobs.map((j) => [Math.random(), j]).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+      for (const [v, s] of order) {
+        const o = await job(v, s, { trace: s === 'burst' && v !== 'bare' });
+        if (o.errors) console.log(`  ${v} ${s}: console errors: ${o.errors.slice(0, 3).join(' | ')}`);
+        for (const [k, x] of Object.entries(o)) ((res[`${v}/${s}/${k}`] ||= [])).push(x);
+      }
+      process.stdout.write(`  round ${r + 1}/${ROUNDS} done\r`);
+    }
+    const m = (v, s, k) => median(res[`${v}/${s}/${k}`] || [NaN]);
+    const bare = { script: m('bare', 'shop', 'script'), task: m('bare', 'shop', 'task') };
+    const wv = { script: m('web-vitals', 'shop', 'script') - bare.script, task: m('web-vitals', 'shop', 'task') - bare.task };
+    console.log(`\nload to hide (shop page), medians of thread CPU time; the bare page: script ${bare.script.toFixed(1)} ms, task ${bare.task.toFixed(1)} ms`);
+    console.log(`  ${'on top of the bare page'.padEnd(20)} ${'script'.padStart(9)} ${'vs wv'.padStart(6)} ${'task'.padStart(9)} ${'vs wv'.padStart(6)} ${'hide'.padStart(8)} ${'(wall)'.padStart(8)}`);
+    for (const v of ['web-vitals', ...SDKS]) {
+      const sc = m(v, 'shop', 'script') - bare.script, tk = m(v, 'shop', 'task') - bare.task, hd = m(v, 'shop', 'hide') - m('bare', 'shop', 'hide');
+      console.log(`  ${v.padEnd(20)} ${fmt(sc).padStart(6)} ms ${(sc / wv.script).toFixed(2).padStart(5)}x ${fmt(tk).padStart(6)} ms ${(tk / wv.task).toFixed(2).padStart(5)}x ${fmt(hd, 2).padStart(5)} ms ${m(v, 'shop', 'hideWall').toFixed(2).padStart(5)} ms`);
+    }
+    for (const s of ['fetch', 'xhr']) {
+      const b = m('bare', s, 'perCall');
+      console.log(`\nper ${s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse'} (${CALLS} in a row, then hide), main-thread task time per call; bare page ${(b * 1000).toFixed(0)} us`);
+      for (const v of ['web-vitals', ...SDKS]) {
+        const x = m(v, s, 'perCall');
+        console.log(`  ${v.padEnd(20)} ${(x * 1000).toFixed(0).padStart(6)} us  ${fmt(((x - b) / b) * 100)}% over bare (${fmt((x - b) * 1000, 0)} us)`);
+      }
+    }
+    console.log(`\nburst: 500 events against an endpoint that answers after 10 s (queue and outbox full), then hide`);
+    for (const v of SDKS) {
+      const hd = m(v, 'burst', 'hide') - m('bare', 'burst', 'hide');
+      const worst = Math.max(...(res[`${v}/burst/longest`] || [NaN]));
+      const worstWhat = (res[`${v}/burst/what`] || [])[(res[`${v}/burst/longest`] || []).indexOf(worst)];
+      console.log(`  ${v.padEnd(20)} page-hide task ${fmt(hd, 2)} ms over bare (listeners ${m(v, 'burst', 'hideWall').toFixed(2)} ms wall); longest SDK task ${m(v, 'burst', 'longest').toFixed(2)} ms median, ${worst.toFixed(2)} ms worst of ${ROUNDS}; SDK tasks per run ${m(v, 'burst', 'tasks')}, over 5 ms: ${Math.max(...(res[`${v}/burst/over5`] || [0]))}`);
+      console.log(`  ${''.padEnd(20)} the worst: ${worstWhat}`);
+    }
+    console.log(`\n(${received} requests and beacons reached the collector)`);
+  }
+} finally {
+  await browser.close();
+  site.close();
+  sink.close();
+  fs.rmSync(profileDir, { recursive: true, force: true });
+}
