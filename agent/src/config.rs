@@ -11,6 +11,8 @@
 //! max_concurrency: 512         # probes running at once, across all checks
 //! log_format: json             # json | text
 //! slo: {objective: 99.9%}      # default availability objective of every check
+//! metrics: full                # basic | full (default): series per check, see docs/metrics.md
+//! duration_buckets: [0.5, 2.5] # duration histogram bounds, seconds (default by level)
 //! remote_write: [...]          # push results to Prometheus (see crate::remote_write)
 //! history: {runs: 100}         # runs kept in memory per check for the page and /api/v1/checks/{name}/history
 //! ui:                          # the agent's page (`GET /` on `listen`)
@@ -29,6 +31,8 @@
 //!     when_failing: {every: 10s}   # run faster while the last run failed
 //!     regions: [eu-west-1, "us-*"] # run only on agents whose region matches one of these globs (default: all)
 //!     slo: {objective: 99.95%}     # this check's availability objective (or a ratio: 0.9995)
+//!     metrics: basic               # this check's level and buckets (default: the agent-wide ones)
+//!     duration_buckets: [1, 5]
 //! ```
 //!
 //! Credentials are found by the field that holds them ([`classify_field`]): header values (but for a few
@@ -38,6 +42,7 @@
 //! and the userinfo and query of URLs. Those values are scrubbed from messages, logs and the status API; everything
 //! else (names, regions, labels, hosts, paths) is identity and shown as it is, wherever it came from.
 
+use crate::metrics::{validate_buckets, Detail, Level};
 use crate::probe::{ProbeSpec, Runner, SpecError};
 use crate::schedule::{CronExpr, Schedule};
 use serde::Deserialize;
@@ -52,7 +57,7 @@ use vantage_common::secrets::{self, FieldKind};
 use vantage_common::{ConfigError, Loaded, Redactor};
 
 /// Keys every check understands; everything else belongs to the check's type.
-const COMMON_KEYS: [&str; 11] = [
+const COMMON_KEYS: [&str; 13] = [
     "name",
     "type",
     "every",
@@ -64,6 +69,8 @@ const COMMON_KEYS: [&str; 11] = [
     "when_failing",
     "regions",
     "slo",
+    "metrics",
+    "duration_buckets",
 ];
 
 /// The environment variable that names the agent's region (what `--region` reads).
@@ -232,9 +239,20 @@ pub struct CheckConfig {
     pub regions: Vec<RegionPattern>,
     /// The availability objective, a ratio (0.999 for 99.9%).
     pub slo_objective: f64,
+    /// Which series the check exports (`metrics:`, `duration_buckets:`).
+    pub detail: Detail,
     pub runner: Runner,
-    /// The check exactly as written (after `${ENV}` expansion), to tell an unchanged check on reload.
-    source: Mapping,
+    /// What the check probes, as written (see [`CheckConfig::target`]).
+    target: Box<str>,
+    /// A digest of the check exactly as written (after `${ENV}` expansion), to tell an unchanged check on
+    /// reload; a digest, not the YAML tree, which would cost a kilobyte or so per check.
+    source: [u8; 32],
+}
+
+fn source_digest(mapping: &Mapping) -> [u8; 32] {
+    use sha2::Digest;
+    let text = serde_norway::to_string(mapping).unwrap_or_default();
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 impl CheckConfig {
@@ -243,6 +261,8 @@ impl CheckConfig {
         let timeout = default_timeout(&schedule);
         let mut source = Mapping::new();
         source.insert(Value::from("name"), Value::from(name));
+        let target = target_of(&source).into_boxed_str();
+        let source = source_digest(&source);
         CheckConfig {
             name: CheckName::parse(name).expect("valid check name"),
             check_type,
@@ -254,7 +274,9 @@ impl CheckConfig {
             when_failing: None,
             regions: Vec::new(),
             slo_objective: DEFAULT_SLO_OBJECTIVE,
+            detail: Detail::default(),
             runner,
+            target,
             source,
         }
     }
@@ -262,27 +284,34 @@ impl CheckConfig {
     /// What the check probes, as written: `target:` (a URL, host:port or name), or for a workflow how many steps
     /// it has. Unredacted: show it only through the config's `Redactor` (URL userinfo and queries are secrets).
     pub fn target(&self) -> String {
-        if let Some(t) = self.source.get("target").and_then(Value::as_str) {
-            return t.to_string();
-        }
-        let count = |key: &str| {
-            self.source
-                .get(key)
-                .and_then(Value::as_sequence)
-                .map_or(0, |s| s.len())
-        };
-        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-        match (count("steps"), count("teardown")) {
-            (0, _) => String::new(),
-            (steps, 0) => plural(steps, "step"),
-            (steps, teardown) => format!(
-                "{} + {}",
-                plural(steps, "step"),
-                plural(teardown, "teardown step")
-            ),
-        }
+        self.target.to_string()
     }
+}
 
+/// [`CheckConfig::target`] from the check as written.
+fn target_of(source: &Mapping) -> String {
+    if let Some(t) = source.get("target").and_then(Value::as_str) {
+        return t.to_string();
+    }
+    let count = |key: &str| {
+        source
+            .get(key)
+            .and_then(Value::as_sequence)
+            .map_or(0, |s| s.len())
+    };
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match (count("steps"), count("teardown")) {
+        (0, _) => String::new(),
+        (steps, 0) => plural(steps, "step"),
+        (steps, teardown) => format!(
+            "{} + {}",
+            plural(steps, "step"),
+            plural(teardown, "teardown step")
+        ),
+    }
+}
+
+impl CheckConfig {
     /// Whether this check runs on an agent in `region`.
     pub fn runs_in(&self, region: &str) -> bool {
         region_matches(&self.regions, region)
@@ -307,6 +336,7 @@ impl CheckConfig {
             && self.when_failing == other.when_failing
             && self.regions == other.regions
             && self.slo_objective == other.slo_objective
+            && self.detail == other.detail
             && self.source == other.source
     }
 }
@@ -330,6 +360,10 @@ struct RawConfig {
     log_format: String,
     #[serde(default)]
     slo: Option<Slo>,
+    #[serde(default)]
+    metrics: Option<Level>,
+    #[serde(default)]
+    duration_buckets: Option<Vec<f64>>,
     #[serde(default)]
     remote_write: Vec<crate::remote_write::RawRemoteWrite>,
     #[serde(default)]
@@ -478,6 +512,10 @@ struct RawCommon {
     regions: Vec<String>,
     #[serde(default)]
     slo: Option<Slo>,
+    #[serde(default)]
+    metrics: Option<Level>,
+    #[serde(default)]
+    duration_buckets: Option<Vec<f64>>,
 }
 
 fn yes() -> bool {
@@ -625,6 +663,11 @@ fn validate(
         .slo
         .as_ref()
         .map_or(DEFAULT_SLO_OBJECTIVE, |s| s.objective.0);
+    if let Some(b) = &raw.duration_buckets {
+        validate_buckets(b)
+            .map_err(|m| loaded.error_at("duration_buckets", "duration_buckets:", 0, m))?;
+    }
+    let defaults = Defaults::new(raw);
     let mut secret_values = secrets::collect(
         &serde_norway::from_str::<Value>(&loaded.text).unwrap_or(Value::Null),
         classify_field,
@@ -632,7 +675,7 @@ fn validate(
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut checks = Vec::with_capacity(raw.checks.len());
     for (i, mapping) in raw.checks.iter().enumerate() {
-        let (check, spec) = validate_check(&loaded, i, mapping, default_slo)?;
+        let (check, spec) = validate_check(&loaded, i, mapping, default_slo, &defaults)?;
         secret_values.extend(spec.secret_values());
         if let Some(first) = seen.insert(check.name.0.clone(), i) {
             return Err(loaded.error_at(
@@ -664,6 +707,44 @@ fn validate(
         secrets: Redactor::new(secret_values),
         hash,
     })
+}
+
+/// The agent-wide metric detail, each distinct bucket list allocated once and shared by the checks.
+struct Defaults {
+    level: Level,
+    /// `duration_buckets:` at the top, or the level's own.
+    buckets: Arc<[f64]>,
+    /// The other level's default buckets, for checks that switch level without giving buckets.
+    other: Arc<[f64]>,
+}
+
+impl Defaults {
+    fn new(raw: &RawConfig) -> Self {
+        let level = raw.metrics.unwrap_or_default();
+        let other_level = match level {
+            Level::Basic => Level::Full,
+            Level::Full => Level::Basic,
+        };
+        Defaults {
+            level,
+            buckets: match &raw.duration_buckets {
+                Some(b) => Arc::from(b.as_slice()),
+                None => Arc::from(level.default_buckets()),
+            },
+            other: Arc::from(other_level.default_buckets()),
+        }
+    }
+
+    /// A check's detail: its own level and buckets where given, else the agent-wide ones.
+    fn detail(&self, level: Option<Level>, buckets: Option<Vec<f64>>, top_buckets: bool) -> Detail {
+        let level = level.unwrap_or(self.level);
+        let buckets = match buckets {
+            Some(b) => Arc::from(b),
+            None if level == self.level || top_buckets => self.buckets.clone(),
+            None => self.other.clone(),
+        };
+        Detail { level, buckets }
+    }
 }
 
 /// `history:` and `ui:`. The token's value never appears in an error (only its length).
@@ -721,6 +802,7 @@ fn validate_check(
     i: usize,
     mapping: &Mapping,
     default_slo: f64,
+    defaults: &Defaults,
 ) -> Result<(CheckConfig, ProbeSpec), ConfigError> {
     let at = |field: &str, key: &str, msg: String| {
         let path = if field.is_empty() {
@@ -818,6 +900,14 @@ fn validate_check(
     for label in c.labels.keys() {
         check_label_name(label).map_err(|m| at(&format!("labels.{label}"), label, m))?;
     }
+    if let Some(b) = &c.duration_buckets {
+        validate_buckets(b).map_err(|m| at("duration_buckets", "duration_buckets", m))?;
+    }
+    let detail = defaults.detail(
+        c.metrics,
+        c.duration_buckets,
+        loaded.value.duration_buckets.is_some(),
+    );
     let regions =
         region_patterns(&c.regions).map_err(|e| at(&e.field, "regions", e.message.clone()))?;
     let spec = ProbeSpec::from_yaml(&c.check_type, Value::Mapping(rest))
@@ -865,8 +955,10 @@ fn validate_check(
         when_failing: c.when_failing.map(|w| w.every),
         regions,
         slo_objective: c.slo.map_or(default_slo, |s| s.objective.0),
+        detail,
         runner,
-        source: mapping.clone(),
+        target: target_of(mapping).into_boxed_str(),
+        source: source_digest(mapping),
     };
     Ok((check, spec))
 }
@@ -924,6 +1016,74 @@ checks:
         assert!(CheckName::parse("").is_err());
         assert!(CheckName::parse("has space").unwrap_err().contains("' '"));
         assert!(CheckName::parse(&"x".repeat(200)).is_err());
+    }
+
+    #[test]
+    fn metric_level_and_buckets_agent_wide_and_per_check() {
+        let c = parse_str(MINIMAL).unwrap();
+        assert_eq!(c.checks[0].detail, Detail::default());
+        assert_eq!(c.checks[0].detail.level, Level::Full);
+        let text = "region: eu
+metrics: basic
+checks:
+  - {name: a, type: tcp, target: 127.0.0.1:9, every: 30s}
+  - {name: b, type: tcp, target: 127.0.0.1:9, every: 30s, metrics: full}
+  - {name: c, type: tcp, target: 127.0.0.1:9, every: 30s, duration_buckets: [1, 5]}
+  - {name: d, type: tcp, target: 127.0.0.1:9, every: 30s}
+";
+        let c = parse_str(text).unwrap();
+        let d: Vec<(Level, Vec<f64>)> = c
+            .checks
+            .iter()
+            .map(|c| (c.detail.level, c.detail.buckets.to_vec()))
+            .collect();
+        assert_eq!(
+            d,
+            vec![
+                (Level::Basic, vec![0.5, 2.5]),
+                (Level::Full, Level::Full.default_buckets().to_vec()),
+                (Level::Basic, vec![1.0, 5.0]),
+                (Level::Basic, vec![0.5, 2.5]),
+            ]
+        );
+        // Checks with the default buckets share one list.
+        assert!(Arc::ptr_eq(
+            &c.checks[0].detail.buckets,
+            &c.checks[3].detail.buckets
+        ));
+        // Agent-wide buckets apply to every level that does not set its own.
+        let c =
+            parse_str(&text.replace("metrics: basic\n", "duration_buckets: [0.2, 2]\n")).unwrap();
+        assert_eq!(c.checks[0].detail.level, Level::Full);
+        assert_eq!(c.checks[0].detail.buckets.to_vec(), vec![0.2, 2.0]);
+        assert_eq!(c.checks[1].detail.buckets.to_vec(), vec![0.2, 2.0]);
+        // A changed level is a changed check (its series are made again).
+        let mut other = (*c.checks[0]).clone();
+        assert!(other.same_as(&c.checks[0]));
+        other.detail.level = Level::Basic;
+        assert!(!other.same_as(&c.checks[0]));
+    }
+
+    #[test]
+    fn bad_metric_settings_name_the_field() {
+        let e = parse_str(&MINIMAL.replace("checks:", "metrics: lean\nchecks:")).unwrap_err();
+        assert!(e.contains("metrics") && e.contains("basic"), "{e}");
+        let e = parse_str(&MINIMAL.replace("checks:", "duration_buckets: [2, 1]\nchecks:"))
+            .unwrap_err();
+        assert!(
+            e.contains("duration_buckets") && e.contains("increasing"),
+            "{e}"
+        );
+        let e =
+            parse_str(&MINIMAL.replace("timeout: 5s", "timeout: 5s\n    duration_buckets: [-1]"))
+                .unwrap_err();
+        assert!(
+            e.contains("checks[0].duration_buckets") && e.contains("positive"),
+            "{e}"
+        );
+        let e = parse_str(&MINIMAL.replace("timeout: 5s", "timeout: 5s\n    metrics: all"))
+            .unwrap_err();
+        assert!(e.contains("checks[0].metrics"), "{e}");
     }
 
     #[test]

@@ -153,6 +153,15 @@ fn main() -> ExitCode {
             ..
         } => {
             vantage_common::logging::init(&loaded.config.log_format);
+            match app::raise_fd_limit() {
+                Ok(l) => tracing::info!(
+                    soft = l.soft,
+                    hard = l.hard,
+                    soft_before = l.soft_before,
+                    "open file limit (RLIMIT_NOFILE)"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+            }
             run(
                 &runtime,
                 app::Options {

@@ -7,17 +7,17 @@
 //! when it is removed; a collector encodes them at scrape time, so a removed check leaves no stale series.
 
 use crate::config::CheckConfig;
+use crate::config::DEFAULT_SLO_OBJECTIVE;
 use crate::result::{ErrorType, ProbeResult};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,6 +27,8 @@ pub type Labels = Vec<(String, String)>;
 const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
 ];
+/// `metrics: basic`: enough for the latency alert (p95 above 2 s) and a coarse heatmap in 5 series per check.
+const BASIC_DURATION_BUCKETS: [f64; 2] = [0.5, 2.5];
 const SEND_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
@@ -39,9 +41,9 @@ const LATENESS_BUCKETS: [f64; 14] = [
 pub struct Metrics {
     /// The agent's own metrics.
     own: Registry,
-    /// The per-check series (one collector).
-    checks_registry: Registry,
-    checks: Arc<CheckSet>,
+    /// The per-check series, written by [`Metrics::write`].
+    checks: CheckSet,
+    agent_errors: Arc<AgentErrors>,
     /// How long after its due time a run started (waiting for the concurrency limit included).
     pub lateness: Histogram,
     pub checks_configured: Gauge,
@@ -230,29 +232,146 @@ impl RemoteWriteMetrics {
 #[derive(Debug, Default)]
 struct CheckSet(RwLock<BTreeMap<String, Arc<CheckSeries>>>);
 
+/// How much a check exports (`metrics: basic | full`, agent-wide and per check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// What the shipped rules and the dashboards' overview need: runs by outcome, a coarse duration histogram,
+    /// `probe_success`, certificate expiry and workflow step outcomes. Skipped runs and a non-default SLO
+    /// objective appear only when there is something to say (see docs/metrics.md).
+    Basic,
+    /// Everything: the last run's blackbox-style gauges (phases, status, redirects, ...) and step histograms.
+    #[default]
+    Full,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Basic => "basic",
+            Level::Full => "full",
+        }
+    }
+
+    /// The duration buckets of a check that sets none.
+    pub fn default_buckets(self) -> &'static [f64] {
+        match self {
+            Level::Basic => &BASIC_DURATION_BUCKETS,
+            Level::Full => &DURATION_BUCKETS,
+        }
+    }
+}
+
+/// What one check exports: its level and the upper bounds of its duration histograms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub level: Level,
+    /// Shared by every check with the same bounds.
+    pub buckets: Arc<[f64]>,
+}
+
+impl Default for Detail {
+    fn default() -> Self {
+        Detail {
+            level: Level::Full,
+            buckets: Arc::from(&DURATION_BUCKETS[..]),
+        }
+    }
+}
+
+/// The most bucket boundaries a duration histogram may have (each is one series per check).
+pub const MAX_BUCKETS: usize = 30;
+
+/// `duration_buckets:` must be 1 to [`MAX_BUCKETS`] positive, finite, strictly increasing seconds.
+pub fn validate_buckets(bounds: &[f64]) -> Result<(), String> {
+    if bounds.is_empty() || bounds.len() > MAX_BUCKETS {
+        return Err(format!(
+            "{} bucket boundaries; give 1 to {MAX_BUCKETS} (seconds, e.g. [0.5, 2.5])",
+            bounds.len()
+        ));
+    }
+    for (i, b) in bounds.iter().enumerate() {
+        if !b.is_finite() || *b <= 0.0 {
+            return Err(format!(
+                "[{i}] = {b}: a boundary is a positive, finite number of seconds"
+            ));
+        }
+        if i > 0 && *b <= bounds[i - 1] {
+            return Err(format!(
+                "[{i}] = {b} is not above [{}] = {}: boundaries go in increasing order, without repeats",
+                i - 1,
+                bounds[i - 1]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A duration histogram with shared bounds: one atomic per bucket, the sum as `f64` bits.
+#[derive(Debug)]
+struct DurationHistogram {
+    bounds: Arc<[f64]>,
+    /// Per bucket (not cumulative), the last one above every bound (`+Inf`).
+    counts: Box<[AtomicU64]>,
+    sum: AtomicU64,
+}
+
+impl DurationHistogram {
+    fn new(bounds: Arc<[f64]>) -> Self {
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        DurationHistogram {
+            bounds,
+            counts,
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, v: f64) {
+        let i = self.bounds.partition_point(|b| *b < v);
+        self.counts[i].fetch_add(1, Relaxed);
+        let mut cur = self.sum.load(Relaxed);
+        loop {
+            let next = (f64::from_bits(cur) + v).to_bits();
+            match self.sum.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
 /// The series of one check. Recording touches only atomics and one uncontended lock.
 #[derive(Debug)]
 pub struct CheckSeries {
-    labels: Labels,
+    /// The identifying labels, rendered once: `region="..",endpoint="..",check_type="..",...`.
+    labels: Box<str>,
     check_type: &'static str,
-    duration: Histogram,
-    success: Counter,
-    failures: [Counter; ErrorType::ALL.len()],
-    skipped: Counter,
+    level: Level,
+    duration: DurationHistogram,
+    success: AtomicU64,
+    failures: [AtomicU64; ErrorType::ALL.len()],
+    skipped: AtomicU64,
     /// The check's availability objective, a ratio.
     slo_objective: f64,
     last: Mutex<Option<Arc<ProbeResult>>>,
-    /// Workflow steps by name: duration histograms (the last result gives the gauges).
-    steps: Mutex<BTreeMap<String, Histogram>>,
+    /// Workflow steps by name: duration histograms (the last result gives the gauges). Full level only.
+    steps: Mutex<BTreeMap<String, DurationHistogram>>,
     /// Workflow step failures by (step, error type).
-    step_failures: Mutex<BTreeMap<(String, ErrorType), Counter>>,
+    step_failures: Mutex<BTreeMap<(String, ErrorType), u64>>,
+    /// `vantage_agent_errors_total{reason}`: runs that failed on the agent's side, not the target's.
+    agent_errors: Arc<AgentErrors>,
+}
+
+/// Runs the agent could not carry out, by reason (`vantage_agent_errors_total`).
+#[derive(Debug)]
+pub struct AgentErrors {
+    fd_exhausted: Counter,
 }
 
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let mut checks_registry = Registry::default();
-        let checks = Arc::new(CheckSet::default());
+        let checks = CheckSet::default();
         // A gauge rather than an OpenMetrics `info`: promtool and the Prometheus text parser reject that type.
         let build = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
         build
@@ -313,6 +432,19 @@ impl Metrics {
             "The running config: hash of its text before ${ENV} expansion (always 1)",
             config_info.clone(),
         );
+        let errors = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        // The checks count through clones of these counters; present at 0 from the start.
+        let agent_errors = Arc::new(AgentErrors {
+            fd_exhausted: errors
+                .get_or_create(&vec![("reason", "fd_exhausted")])
+                .clone(),
+        });
+        registry.register(
+            "vantage_agent_errors",
+            "Runs the agent could not carry out, by reason (fd_exhausted: no file descriptor left to open a \
+             connection); not counted as failures of the check",
+            errors,
+        );
         let run_now = Family::<Vec<(&'static str, String)>, Counter>::default();
         registry.register(
             "vantage_agent_run_now",
@@ -321,11 +453,10 @@ impl Metrics {
         );
         let remote_write = Arc::new(RemoteWriteFamilies::new());
         remote_write.register(&mut registry);
-        checks_registry.register_collector(Box::new(checks.clone()));
         Metrics {
             own: registry,
-            checks_registry,
             checks,
+            agent_errors,
             lateness,
             checks_configured,
             reloads,
@@ -349,25 +480,35 @@ impl Metrics {
             .inc();
     }
 
-    /// The series for `check`, created (or replaced) with the labels of this config.
+    /// The series for `check`, created (or replaced) with the labels and detail of this config.
     pub fn add_check(&self, region: &str, check: &CheckConfig) -> Arc<CheckSeries> {
-        let mut labels: Labels = vec![
-            ("region".into(), region.into()),
-            ("endpoint".into(), check.name.to_string()),
-            ("check_type".into(), check.check_type.into()),
-        ];
-        labels.extend(check.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut labels = String::new();
+        for (k, v) in [
+            ("region", region),
+            ("endpoint", check.name.as_str()),
+            ("check_type", check.check_type),
+        ]
+        .into_iter()
+        .chain(check.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        {
+            if !labels.is_empty() {
+                labels.push(',');
+            }
+            push_label(&mut labels, k, v);
+        }
         let series = Arc::new(CheckSeries {
-            labels,
+            labels: labels.into_boxed_str(),
             check_type: check.check_type,
-            duration: Histogram::new(DURATION_BUCKETS),
-            success: Counter::default(),
+            level: check.detail.level,
+            duration: DurationHistogram::new(check.detail.buckets.clone()),
+            success: AtomicU64::new(0),
             failures: Default::default(),
-            skipped: Counter::default(),
+            skipped: AtomicU64::new(0),
             slo_objective: check.slo_objective,
             last: Mutex::new(None),
             steps: Mutex::new(BTreeMap::new()),
             step_failures: Mutex::new(BTreeMap::new()),
+            agent_errors: self.agent_errors.clone(),
         });
         self.checks
             .0
@@ -432,11 +573,76 @@ impl Metrics {
 
     /// OpenMetrics text of everything (what Prometheus asks for with `Accept: application/openmetrics-text`).
     pub fn encode(&self) -> String {
-        let mut out = encode_registry(&self.own);
-        // One exposition: the first part's `# EOF` goes, the second part's ends it.
-        out.truncate(out.len() - EOF.len());
-        out.push_str(&encode_registry(&self.checks_registry));
-        out
+        self.encode_as(Format::OpenMetrics)
+    }
+
+    /// The classic Prometheus text format (0.0.4), for scrapers and tools (`promtool check metrics`) that do not
+    /// speak OpenMetrics: counter families take their `_total` name, `# EOF` and `# UNIT` go.
+    pub fn encode_prometheus(&self) -> String {
+        self.encode_as(Format::Prometheus)
+    }
+
+    fn encode_as(&self, format: Format) -> String {
+        let mut out = Vec::new();
+        self.write(format, &mut out)
+            .expect("writing to a Vec cannot fail");
+        String::from_utf8(out).expect("the exposition is UTF-8")
+    }
+
+    /// Writes the whole exposition to `out` in pieces of about [`CHUNK`] bytes, so a 50,000-check scrape never
+    /// sits in memory whole when `out` compresses or sends as it goes. CPU-heavy at that size: call it off the
+    /// scheduler's threads (the server uses `spawn_blocking`).
+    pub fn write(&self, format: Format, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut own = encode_registry(&self.own);
+        own.truncate(own.len() - EOF.len());
+        let own = match format {
+            Format::OpenMetrics => own,
+            Format::Prometheus => openmetrics_to_prometheus(&own),
+        };
+        out.write_all(own.as_bytes())?;
+        let rows = self.checks.rows();
+        let mut w = Writer {
+            format,
+            buf: String::with_capacity(CHUNK + 4096),
+            out,
+        };
+        write_checks(&mut w, &rows)?;
+        if format == Format::OpenMetrics {
+            w.buf.push_str(EOF);
+        }
+        w.flush()
+    }
+
+    /// The `/metrics` body, gzip-compressed (level 1, piece by piece, so the text is never held whole) or
+    /// plain, encoded on a thread of its own at a lower CPU priority (nice +10): at 50,000 checks this takes
+    /// seconds of CPU, which must neither run on the runtime threads nor take the cores from them while probes are
+    /// due.
+    pub async fn encode_off_runtime(
+        self: Arc<Self>,
+        format: Format,
+        gzip: bool,
+    ) -> std::io::Result<Vec<u8>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("metrics-encode".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                let _ = tx.send(self.encode_body(format, gzip));
+            })?;
+        rx.await
+            .unwrap_or_else(|_| Err(std::io::Error::other("the encoding thread panicked")))
+    }
+
+    fn encode_body(&self, format: Format, gzip: bool) -> std::io::Result<Vec<u8>> {
+        if gzip {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            self.write(format, &mut z)?;
+            z.finish()
+        } else {
+            let mut out = Vec::new();
+            self.write(format, &mut out)?;
+            Ok(out)
+        }
     }
 
     /// OpenMetrics text of the agent's own metrics only.
@@ -446,18 +652,16 @@ impl Metrics {
 
     /// OpenMetrics text of one check's series, exactly as [`Metrics::encode`] writes them.
     pub fn encode_check(&self, series: &Arc<CheckSeries>) -> String {
-        let mut r = Registry::default();
-        r.register_collector(Box::new(CheckSet(RwLock::new(BTreeMap::from([(
-            String::new(),
-            series.clone(),
-        )])))));
-        encode_registry(&r)
-    }
-
-    /// The classic Prometheus text format (0.0.4), for scrapers and tools (`promtool check metrics`) that do not
-    /// speak OpenMetrics: counter families take their `_total` name, `# EOF` and `# UNIT` go.
-    pub fn encode_prometheus(&self) -> String {
-        openmetrics_to_prometheus(&self.encode())
+        let mut out = Vec::new();
+        let mut w = Writer {
+            format: Format::OpenMetrics,
+            buf: String::new(),
+            out: &mut out,
+        };
+        write_checks(&mut w, &[Row::of(series)]).expect("writing to a Vec cannot fail");
+        w.buf.push_str(EOF);
+        w.flush().expect("writing to a Vec cannot fail");
+        String::from_utf8(out).expect("the exposition is UTF-8")
     }
 }
 
@@ -468,28 +672,34 @@ impl Default for Metrics {
 }
 
 impl CheckSeries {
-    /// Records one finished run.
+    /// Records one finished run. A run the agent could not carry out (no file descriptor left) counts as an
+    /// agent error, not as a run of the check: the target was never tried, so no failure and no alert.
     pub fn record(&self, result: &Arc<ProbeResult>) {
+        if result.agent_fault().is_some() {
+            self.agent_errors.fd_exhausted.inc();
+            return;
+        }
         self.duration.observe(result.duration.as_secs_f64());
         match &result.error {
-            None => self.success.inc(),
-            Some(e) => self.failures[error_index(e.error_type)].inc(),
+            None => self.success.fetch_add(1, Relaxed),
+            Some(e) => self.failures[error_index(e.error_type)].fetch_add(1, Relaxed),
         };
         if !result.steps.is_empty() {
-            let mut steps = self.steps.lock().unwrap();
-            for step in result.steps.iter().filter(|s| !s.skipped) {
-                steps
-                    .entry(step.name.clone())
-                    .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
-                    .observe(step.duration.as_secs_f64());
+            if self.level == Level::Full {
+                let mut steps = self.steps.lock().unwrap();
+                for step in result.steps.iter().filter(|s| !s.skipped) {
+                    steps
+                        .entry(step.name.clone())
+                        .or_insert_with(|| DurationHistogram::new(self.duration.bounds.clone()))
+                        .observe(step.duration.as_secs_f64());
+                }
             }
             let mut failures = self.step_failures.lock().unwrap();
             for step in result.steps.iter().filter(|s| !s.skipped) {
                 if let Some(e) = &step.error {
-                    failures
+                    *failures
                         .entry((step.name.clone(), e.error_type))
-                        .or_default()
-                        .inc();
+                        .or_default() += 1;
                 }
             }
         }
@@ -498,15 +708,47 @@ impl CheckSeries {
 
     /// A due run did not start because the previous one was still going.
     pub fn skipped(&self, n: u64) {
-        self.skipped.inc_by(n);
+        self.skipped.fetch_add(n, Relaxed);
     }
 
-    pub fn labels(&self) -> &Labels {
+    /// The identifying labels as they appear in the exposition.
+    pub fn labels(&self) -> &str {
         &self.labels
     }
 }
 
+/// Nice +10 for the calling thread (on Linux the nice value is per thread): the scheduler preempts it. Best
+/// effort; failing leaves it at the process's priority.
+fn lower_this_threads_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 const EOF: &str = "# EOF\n";
+
+/// How much the writer buffers before handing a piece to its output.
+pub const CHUNK: usize = 64 * 1024;
+
+/// The text format of a scrape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 (what Prometheus asks for).
+    OpenMetrics,
+    /// The classic Prometheus text format 0.0.4.
+    Prometheus,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
 
 fn encode_registry(r: &Registry) -> String {
     let mut out = String::new();
@@ -550,304 +792,442 @@ fn error_index(t: ErrorType) -> usize {
     ErrorType::ALL.iter().position(|e| *e == t).unwrap_or(0)
 }
 
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
+/// `name="value"` with the value escaped as both text formats require.
+fn push_label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
-
-type Extra<'a> = [(&'static str, &'a str); 1];
 
 /// One check as seen by a scrape.
 struct Row {
     series: Arc<CheckSeries>,
     last: Option<Arc<ProbeResult>>,
-    steps: BTreeMap<String, Histogram>,
-    step_failures: BTreeMap<(String, ErrorType), Counter>,
 }
 
-/// Writes one family: a descriptor and, for each check, the samples `f` yields.
-fn family<'a, M: EncodeMetric>(
-    encoder: &mut DescriptorEncoder,
-    descriptor: (&str, &str, MetricType),
-    rows: &'a [Row],
-    f: impl Fn(&'a Row) -> Vec<(Option<Extra<'a>>, M)>,
-) -> Result<(), std::fmt::Error> {
-    family_with(encoder, descriptor, rows, f)
-}
-
-/// [`family`] with any set of extra labels.
-fn family_with<'a, M: EncodeMetric, E: EncodeLabelSet>(
-    encoder: &mut DescriptorEncoder,
-    (name, help, metric_type): (&str, &str, MetricType),
-    rows: &'a [Row],
-    f: impl Fn(&'a Row) -> Vec<(Option<E>, M)>,
-) -> Result<(), std::fmt::Error> {
-    let mut m = encoder.encode_descriptor(name, help, None, metric_type)?;
-    for row in rows {
-        let labels = &row.series.labels;
-        for (extra, metric) in f(row) {
-            match extra {
-                None => metric.encode(m.encode_family(labels)?)?,
-                Some(extra) => metric.encode(m.encode_family(&(labels.as_slice(), extra))?)?,
-            }
+impl Row {
+    fn of(series: &Arc<CheckSeries>) -> Row {
+        Row {
+            series: series.clone(),
+            last: series.last.lock().unwrap().clone(),
         }
     }
-    Ok(())
+
+    fn full(&self) -> bool {
+        self.series.level == Level::Full
+    }
 }
 
-/// Writes one gauge family over the checks that have a last result.
-fn last_run<'a>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    rows: &'a [Row],
-    f: impl Fn(&'a CheckSeries, &'a ProbeResult) -> Vec<(Option<Extra<'a>>, f64)>,
-) -> Result<(), std::fmt::Error> {
-    family(
-        encoder,
-        (name, help, MetricType::Gauge),
-        rows,
-        |row| match &row.last {
-            Some(r) => f(&row.series, r)
-                .into_iter()
-                .map(|(extra, v)| (extra, ConstGauge::new(v)))
-                .collect(),
-            None => vec![],
-        },
-    )
+impl CheckSet {
+    /// A snapshot of every check (by name), so a scrape holds the set's lock only while copying pointers.
+    fn rows(&self) -> Vec<Row> {
+        self.0.read().unwrap().values().map(Row::of).collect()
+    }
 }
 
-fn one(v: f64) -> Vec<(Option<Extra<'static>>, f64)> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Writes per-check families as text, handing `out` a piece whenever [`CHUNK`] bytes are buffered.
+struct Writer<'a, W: std::io::Write> {
+    format: Format,
+    buf: String,
+    out: &'a mut W,
+}
+
+impl<W: std::io::Write> Writer<'_, W> {
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.write_all(self.buf.as_bytes())?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn maybe_flush(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// `# HELP` and `# TYPE`; a Prometheus-format counter family is named with its `_total`.
+    fn header(&mut self, name: &str, help: &str, kind: Kind) {
+        let total = if kind == Kind::Counter && self.format == Format::Prometheus {
+            "_total"
+        } else {
+            ""
+        };
+        let kind = match kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        };
+        let _ = write!(
+            self.buf,
+            "# HELP {name}{total} {help}\n# TYPE {name}{total} {kind}\n"
+        );
+    }
+
+    /// `name{labels,extra...} ` – the value follows.
+    fn start(&mut self, name: &str, labels: &str, extra: &[(&str, &str)]) {
+        self.buf.push_str(name);
+        self.buf.push('{');
+        self.label_rest(labels, extra);
+    }
+
+    /// The labels after `{` (and any labels already written), then `} `.
+    fn label_rest(&mut self, labels: &str, extra: &[(&str, &str)]) {
+        self.buf.push_str(labels);
+        for (k, v) in extra {
+            self.buf.push(',');
+            push_label(&mut self.buf, k, v);
+        }
+        self.buf.push_str("} ");
+    }
+
+    fn int(&mut self, name: &str, labels: &str, extra: &[(&str, &str)], v: u64) {
+        self.start(name, labels, extra);
+        let _ = writeln!(self.buf, "{v}");
+    }
+
+    fn float(&mut self, name: &str, labels: &str, extra: &[(&str, &str)], v: f64) {
+        self.start(name, labels, extra);
+        let _ = writeln!(self.buf, "{v:?}");
+    }
+
+    fn histogram(
+        &mut self,
+        name: &str,
+        labels: &str,
+        extra: &[(&str, &str)],
+        h: &DurationHistogram,
+    ) {
+        let mut cumulative = 0;
+        for (i, count) in h.counts.iter().enumerate() {
+            cumulative += count.load(Relaxed);
+            // `le` first, as prometheus_client wrote it.
+            let _ = match h.bounds.get(i) {
+                Some(b) => write!(self.buf, "{name}_bucket{{le=\"{b:?}\","),
+                None => write!(self.buf, "{name}_bucket{{le=\"+Inf\","),
+            };
+            self.label_rest(labels, extra);
+            let _ = writeln!(self.buf, "{cumulative}");
+        }
+        self.buf.push_str(name);
+        self.float("_sum", labels, extra, f64::from_bits(h.sum.load(Relaxed)));
+        self.buf.push_str(name);
+        self.int("_count", labels, extra, cumulative);
+    }
+
+    /// One family: its header, then what `f` writes for each row (flushing between rows).
+    fn family<'r>(
+        &mut self,
+        (name, help, kind): (&str, &str, Kind),
+        rows: &'r [Row],
+        mut f: impl FnMut(&mut Self, &'r Row),
+    ) -> std::io::Result<()> {
+        self.header(name, help, kind);
+        for row in rows {
+            f(self, row);
+            self.maybe_flush()?;
+        }
+        Ok(())
+    }
+
+    /// A gauge family over the rows that have a last result: `f` gives (extra label, value) pairs.
+    fn last_run<'r>(
+        &mut self,
+        (name, help): (&str, &str),
+        rows: &'r [Row],
+        level: Level,
+        f: impl Fn(&'r CheckSeries, &'r ProbeResult) -> Vec<(Option<(&'static str, &'r str)>, f64)>,
+    ) -> std::io::Result<()> {
+        self.family((name, help, Kind::Gauge), rows, |w, row| {
+            if level == Level::Full && !row.full() {
+                return;
+            }
+            let Some(r) = &row.last else { return };
+            for (extra, v) in f(&row.series, r) {
+                let extra: &[(&str, &str)] = match &extra {
+                    Some(e) => std::slice::from_ref(e),
+                    None => &[],
+                };
+                w.float(name, &row.series.labels, extra, v);
+            }
+        })
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn one<'a>(v: f64) -> Vec<(Option<(&'static str, &'a str)>, f64)> {
     vec![(None, v)]
 }
 
-impl Collector for CheckSet {
-    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let rows: Vec<Row> = self
-            .0
-            .read()
-            .unwrap()
-            .values()
-            .map(|s| Row {
-                series: s.clone(),
-                last: s.last.lock().unwrap().clone(),
-                steps: s.steps.lock().unwrap().clone(),
-                step_failures: s.step_failures.lock().unwrap().clone(),
-            })
-            .collect();
-        let e = &mut e;
-        use MetricType::{Counter as C, Histogram as H};
-        family(
-            e,
-            (
+/// Every per-check family, in a fixed order. Families a level leaves out still get their header.
+fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::io::Result<()> {
+    use Kind::{Counter as C, Gauge as G, Histogram as H};
+    // Counter samples end in `_total` in both formats (only the family name differs).
+    let total = |name: &str| format!("{name}_total");
+    w.family(
+        (
+            "synthetic_request_duration_seconds",
+            "Duration of check runs",
+            H,
+        ),
+        rows,
+        |w, r| {
+            w.histogram(
                 "synthetic_request_duration_seconds",
-                "Duration of check runs",
-                H,
-            ),
-            &rows,
-            |r| vec![(None, r.series.duration.clone())],
-        )?;
-        family(
-            e,
-            ("synthetic_request_success", "Successful check runs", C),
-            &rows,
-            |r| vec![(None, r.series.success.clone())],
-        )?;
-        family(
-            e,
-            (
-                "synthetic_request_failure",
-                "Failed check runs by error type",
-                C,
-            ),
-            &rows,
-            |r| {
-                ErrorType::ALL
-                    .iter()
-                    .zip(&r.series.failures)
-                    .filter(|(_, n)| n.get() > 0)
-                    .map(|(t, n)| (Some([("error_type", t.as_str())]), n.clone()))
-                    .collect()
-            },
-        )?;
-        family(
-            e,
-            (
-                "synthetic_runs_skipped",
-                "Due runs skipped because the previous run was still going",
-                C,
-            ),
-            &rows,
-            |r| vec![(None, r.series.skipped.clone())],
-        )?;
-        family(
-            e,
-            (
-                "vantage_check_slo_objective_ratio",
-                "Availability objective of the check (the share of runs that should succeed)",
-                MetricType::Gauge,
-            ),
-            &rows,
-            |r| vec![(None, ConstGauge::new(r.series.slo_objective))],
-        )?;
-        // blackbox_exporter-compatible gauges for the last run.
-        last_run(
-            e,
-            "probe_success",
-            "Whether the last run succeeded",
-            &rows,
-            |_, r| one(if r.success() { 1.0 } else { 0.0 }),
-        )?;
-        last_run(
-            e,
-            "probe_duration_seconds",
-            "Duration of the last run",
-            &rows,
-            |_, r| one(secs(r.duration)),
-        )?;
-        last_run(
-            e,
-            "synthetic_probe_attempts",
-            "Attempts made by the last run",
-            &rows,
-            |_, r| one(f64::from(r.attempts)),
-        )?;
-        last_run(
-            e,
+                &r.series.labels,
+                &[],
+                &r.series.duration,
+            )
+        },
+    )?;
+    let name = total("synthetic_request_success");
+    w.family(
+        ("synthetic_request_success", "Successful check runs", C),
+        rows,
+        |w, r| w.int(&name, &r.series.labels, &[], r.series.success.load(Relaxed)),
+    )?;
+    let name = total("synthetic_request_failure");
+    w.family(
+        (
+            "synthetic_request_failure",
+            "Failed check runs by error type",
+            C,
+        ),
+        rows,
+        |w, r| {
+            for (t, n) in ErrorType::ALL.iter().zip(&r.series.failures) {
+                let n = n.load(Relaxed);
+                if n > 0 {
+                    w.int(&name, &r.series.labels, &[("error_type", t.as_str())], n);
+                }
+            }
+        },
+    )?;
+    let name = total("synthetic_runs_skipped");
+    w.family(
+        (
+            "synthetic_runs_skipped",
+            "Due runs skipped because the previous run was still going",
+            C,
+        ),
+        rows,
+        |w, r| {
+            let n = r.series.skipped.load(Relaxed);
+            // Basic: only once a run was skipped (the alert on it needs no zero).
+            if r.full() || n > 0 {
+                w.int(&name, &r.series.labels, &[], n);
+            }
+        },
+    )?;
+    w.family(
+        (
+            "vantage_check_slo_objective_ratio",
+            "Availability objective of the check (the share of runs that should succeed)",
+            G,
+        ),
+        rows,
+        |w, r| {
+            let o = r.series.slo_objective;
+            // Basic: the SLO rules fall back to the default objective, so only another one needs a series.
+            if r.full() || o != DEFAULT_SLO_OBJECTIVE {
+                w.float(
+                    "vantage_check_slo_objective_ratio",
+                    &r.series.labels,
+                    &[],
+                    o,
+                );
+            }
+        },
+    )?;
+    // blackbox_exporter-compatible gauges for the last run.
+    let (basic, full) = (Level::Basic, Level::Full);
+    w.last_run(
+        ("probe_success", "Whether the last run succeeded"),
+        rows,
+        basic,
+        |_, r| one(if r.success() { 1.0 } else { 0.0 }),
+    )?;
+    w.last_run(
+        ("probe_duration_seconds", "Duration of the last run"),
+        rows,
+        full,
+        |_, r| one(secs(r.duration)),
+    )?;
+    w.last_run(
+        ("synthetic_probe_attempts", "Attempts made by the last run"),
+        rows,
+        full,
+        |_, r| one(f64::from(r.attempts)),
+    )?;
+    w.last_run(
+        (
             "probe_http_status_code",
             "HTTP status of the last response (0: none)",
-            &rows,
-            |s, r| match (&r.http, s.check_type) {
-                (Some(h), _) => one(f64::from(h.status)),
-                (None, "http") => one(0.0),
-                _ => vec![],
-            },
-        )?;
-        last_run(
-            e,
+        ),
+        rows,
+        full,
+        |s, r| match (&r.http, s.check_type) {
+            (Some(h), _) => one(f64::from(h.status)),
+            (None, "http") => one(0.0),
+            _ => vec![],
+        },
+    )?;
+    w.last_run(
+        (
             "probe_http_duration_seconds",
             "Duration of each phase of the last run",
-            &rows,
-            |_, r| {
-                r.phases
-                    .0
-                    .iter()
-                    .map(|(p, d)| (Some([("phase", p.as_str())]), secs(*d)))
-                    .collect()
-            },
-        )?;
-        last_run(
-            e,
-            "probe_http_redirects",
-            "Redirects followed by the last run",
-            &rows,
-            |_, r| {
-                r.http
-                    .as_ref()
-                    .map(|h| one(f64::from(h.redirects)))
-                    .unwrap_or_default()
-            },
-        )?;
-        last_run(
-            e,
+        ),
+        rows,
+        full,
+        |_, r| {
+            r.phases
+                .0
+                .iter()
+                .map(|(p, d)| (Some(("phase", p.as_str())), secs(*d)))
+                .collect()
+        },
+    )?;
+    w.last_run(
+        ("probe_http_redirects", "Redirects followed by the last run"),
+        rows,
+        full,
+        |_, r| {
+            r.http
+                .as_ref()
+                .map(|h| one(f64::from(h.redirects)))
+                .unwrap_or_default()
+        },
+    )?;
+    w.last_run(
+        (
             "probe_http_content_length",
             "Body bytes of the last response",
-            &rows,
-            |_, r| {
-                r.http
-                    .as_ref()
-                    .map(|h| one(h.content_length as f64))
-                    .unwrap_or_default()
-            },
-        )?;
-        last_run(
-            e,
+        ),
+        rows,
+        full,
+        |_, r| {
+            r.http
+                .as_ref()
+                .map(|h| one(h.content_length as f64))
+                .unwrap_or_default()
+        },
+    )?;
+    w.last_run(
+        (
             "probe_ssl_earliest_cert_expiry",
             "Earliest certificate expiry, Unix seconds",
-            &rows,
-            |_, r| {
-                r.tls
-                    .as_ref()
-                    .and_then(|t| t.earliest_cert_expiry)
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map(|d| one(d.as_secs_f64()))
-                    .unwrap_or_default()
-            },
-        )?;
-        last_run(
-            e,
+        ),
+        rows,
+        basic,
+        |_, r| {
+            r.tls
+                .as_ref()
+                .and_then(|t| t.earliest_cert_expiry)
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| one(d.as_secs_f64()))
+                .unwrap_or_default()
+        },
+    )?;
+    w.last_run(
+        (
             "probe_tls_version_info",
             "TLS version of the last handshake",
-            &rows,
-            |_, r| {
-                r.tls
-                    .as_ref()
-                    .map(|t| vec![(Some([("version", t.version.as_str())]), 1.0)])
-                    .unwrap_or_default()
-            },
-        )?;
-        last_run(
-            e,
+        ),
+        rows,
+        full,
+        |_, r| {
+            r.tls
+                .as_ref()
+                .map(|t| vec![(Some(("version", t.version.as_str())), 1.0)])
+                .unwrap_or_default()
+        },
+    )?;
+    w.last_run(
+        (
             "probe_dns_lookup_time_seconds",
             "Name resolution time of the last run",
-            &rows,
-            |_, r| r.dns_lookup.map(|d| one(secs(d))).unwrap_or_default(),
-        )?;
-        // Workflow steps.
-        family(
-            e,
-            (
-                "synthetic_step_duration_seconds",
-                "Duration of workflow steps",
-                H,
-            ),
-            &rows,
-            |r| {
-                r.steps
-                    .iter()
-                    .map(|(name, h)| (Some([("step", name.as_str())]), h.clone()))
-                    .collect()
-            },
-        )?;
-        last_run(
-            e,
+        ),
+        rows,
+        full,
+        |_, r| r.dns_lookup.map(|d| one(secs(d))).unwrap_or_default(),
+    )?;
+    // Workflow steps.
+    w.family(
+        (
+            "synthetic_step_duration_seconds",
+            "Duration of workflow steps",
+            H,
+        ),
+        rows,
+        |w, r| {
+            for (step, h) in r.series.steps.lock().unwrap().iter() {
+                w.histogram(
+                    "synthetic_step_duration_seconds",
+                    &r.series.labels,
+                    &[("step", step)],
+                    h,
+                );
+            }
+        },
+    )?;
+    w.last_run(
+        (
             "synthetic_step_success",
             "Whether each workflow step of the last run succeeded",
-            &rows,
-            |_, r| {
-                r.steps
-                    .iter()
-                    .filter(|s| !s.skipped)
-                    .map(|s| {
-                        (
-                            Some([("step", s.name.as_str())]),
-                            if s.success { 1.0 } else { 0.0 },
-                        )
-                    })
-                    .collect()
-            },
-        )?;
-        family_with(
-            e,
-            (
-                "synthetic_step_failure",
-                "Failed workflow steps by error type",
-                C,
-            ),
-            &rows,
-            |r| {
-                r.step_failures
-                    .iter()
-                    .map(|((step, t), n)| {
-                        (
-                            Some([("step", step.as_str()), ("error_type", t.as_str())]),
-                            n.clone(),
-                        )
-                    })
-                    .collect()
-            },
-        )?;
-        Ok(())
-    }
+        ),
+        rows,
+        basic,
+        |_, r| {
+            r.steps
+                .iter()
+                .filter(|s| !s.skipped)
+                .map(|s| {
+                    (
+                        Some(("step", s.name.as_str())),
+                        if s.success { 1.0 } else { 0.0 },
+                    )
+                })
+                .collect()
+        },
+    )?;
+    let name = total("synthetic_step_failure");
+    w.family(
+        (
+            "synthetic_step_failure",
+            "Failed workflow steps by error type",
+            C,
+        ),
+        rows,
+        |w, r| {
+            for ((step, t), n) in r.series.step_failures.lock().unwrap().iter() {
+                w.int(
+                    &name,
+                    &r.series.labels,
+                    &[("step", step), ("error_type", t.as_str())],
+                    *n,
+                );
+            }
+        },
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -919,5 +1299,200 @@ mod tests {
         assert!(!classic.contains("# EOF"));
         m.remove_check("api");
         assert!(!m.encode().contains("endpoint=\"api\""));
+    }
+
+    /// The series of check `name` in `text` (sample lines only).
+    fn series_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        let needle = format!("endpoint=\"{name}\"");
+        text.lines()
+            .filter(|l| !l.starts_with('#') && l.contains(&needle))
+            .collect()
+    }
+
+    fn https_result(ok: bool) -> Arc<ProbeResult> {
+        let mut phases = Phases::default();
+        for p in [
+            Phase::Connect,
+            Phase::Tls,
+            Phase::Processing,
+            Phase::Transfer,
+        ] {
+            phases.add(p, Duration::from_millis(5));
+        }
+        Arc::new(ProbeResult {
+            error: (!ok).then(|| ProbeError::new(ErrorType::HttpStatus, "503")),
+            duration: Duration::from_millis(30),
+            phases,
+            http: Some(HttpFacts {
+                status: if ok { 200 } else { 503 },
+                version: "HTTP/1.1".into(),
+                redirects: 0,
+                content_length: 2,
+            }),
+            tls: Some(crate::result::TlsFacts {
+                version: "TLS 1.3".into(),
+                earliest_cert_expiry: Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000)),
+            }),
+            attempts: 1,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn basic_keeps_what_the_rules_need_in_at_most_ten_series_per_http_check() {
+        let m = Metrics::new();
+        let mut basic = check("basic");
+        basic.detail = Detail {
+            level: Level::Basic,
+            buckets: Arc::from(Level::Basic.default_buckets()),
+        };
+        let b = m.add_check("eu", &basic);
+        let f = m.add_check("eu", &check("full"));
+        for s in [&b, &f] {
+            s.record(&https_result(true));
+            s.record(&https_result(false));
+        }
+        let text = m.encode();
+        let basic_series = series_of(&text, "basic");
+        let l = r#"region="eu",endpoint="basic",check_type="http",team="sre""#;
+        for line in [
+            format!("synthetic_request_duration_seconds_bucket{{le=\"0.5\",{l}}} 2"),
+            format!("synthetic_request_duration_seconds_bucket{{le=\"2.5\",{l}}} 2"),
+            format!("synthetic_request_duration_seconds_bucket{{le=\"+Inf\",{l}}} 2"),
+            format!("synthetic_request_duration_seconds_count{{{l}}} 2"),
+            format!("synthetic_request_success_total{{{l}}} 1"),
+            format!("synthetic_request_failure_total{{{l},error_type=\"http_status\"}} 1"),
+            format!("probe_success{{{l}}} 0.0"),
+            format!("probe_ssl_earliest_cert_expiry{{{l}}} 2000000000.0"),
+        ] {
+            assert!(
+                basic_series.iter().any(|s| s.starts_with(&line)),
+                "missing {line} in {basic_series:#?}"
+            );
+        }
+        // Failing, over TLS, default objective, nothing skipped: 9 series; an objective of its own makes 10.
+        assert_eq!(basic_series.len(), 9, "{basic_series:#?}");
+        assert!(!text.contains(&format!("probe_http_status_code{{{l}}}")));
+        assert!(!text.contains(&format!("synthetic_runs_skipped_total{{{l}}}")));
+        assert!(!text.contains(&format!("vantage_check_slo_objective_ratio{{{l}}}")));
+        // Today's set on full: 17 histogram series, 4 phases, and the rest.
+        let full_series = series_of(&text, "full");
+        assert_eq!(full_series.len(), 33, "{full_series:#?}");
+        // The skip counter shows up on basic once a run was skipped.
+        b.skipped(1);
+        assert!(m
+            .encode()
+            .contains(&format!("synthetic_runs_skipped_total{{{l}}} 1\n")));
+    }
+
+    #[test]
+    fn buckets_are_configurable_and_validated() {
+        let m = Metrics::new();
+        let mut c = check("api");
+        c.detail.buckets = Arc::from(&[0.1, 1.0, 10.0][..]);
+        let s = m.add_check("eu", &c);
+        for ms in [50, 100, 150, 20_000] {
+            s.record(&Arc::new(ProbeResult {
+                duration: Duration::from_millis(ms),
+                ..Default::default()
+            }));
+        }
+        let text = m.encode();
+        let l = r#"region="eu",endpoint="api",check_type="http",team="sre""#;
+        for line in [
+            format!("synthetic_request_duration_seconds_bucket{{le=\"0.1\",{l}}} 2\n"),
+            format!("synthetic_request_duration_seconds_bucket{{le=\"1.0\",{l}}} 3\n"),
+            format!("synthetic_request_duration_seconds_bucket{{le=\"10.0\",{l}}} 3\n"),
+            format!("synthetic_request_duration_seconds_bucket{{le=\"+Inf\",{l}}} 4\n"),
+            format!("synthetic_request_duration_seconds_sum{{{l}}} 20.3"),
+        ] {
+            assert!(text.contains(&line), "missing {line} in\n{text}");
+        }
+        assert!(validate_buckets(&[0.5, 2.5]).is_ok());
+        for (bad, why) in [
+            (vec![], "0 bucket boundaries"),
+            (vec![1.0, 0.5], "[1] = 0.5 is not above [0] = 1"),
+            (vec![1.0, 1.0], "not above"),
+            (vec![0.0], "positive"),
+            (vec![f64::INFINITY], "finite"),
+            (vec![f64::NAN], "finite"),
+            ((1..=31).map(f64::from).collect(), "31 bucket boundaries"),
+        ] {
+            let e = validate_buckets(&bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::new();
+        let mut c = check("api");
+        c.labels.insert("note".into(), "say \"hi\"\\\nbye".into());
+        m.add_check("eu", &c);
+        assert!(
+            m.encode()
+                .contains(r#"note="say \"hi\"\\\nbye",team="sre"} 0"#),
+            "{}",
+            m.encode()
+        );
+    }
+
+    #[test]
+    fn a_run_without_file_descriptors_is_an_agent_error_not_a_failure() {
+        let m = Metrics::new();
+        let s = m.add_check("eu", &check("api"));
+        s.record(&https_result(true));
+        s.record(&Arc::new(ProbeResult::failed(
+            ProbeError::agent(
+                ErrorType::Connect,
+                crate::result::AgentFault::FdExhausted,
+                "Too many open files (os error 24)",
+            ),
+            Duration::from_millis(1),
+        )));
+        let text = m.encode();
+        let l = r#"region="eu",endpoint="api",check_type="http",team="sre""#;
+        assert!(
+            text.contains("vantage_agent_errors_total{reason=\"fd_exhausted\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("synthetic_request_failure_total{"), "{text}");
+        assert!(
+            text.contains(&format!("probe_success{{{l}}} 1.0")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "synthetic_request_duration_seconds_count{{{l}}} 1\n"
+        )));
+    }
+
+    #[test]
+    fn written_in_pieces_the_same_as_whole() {
+        let m = Metrics::new();
+        for i in 0..2_000 {
+            m.add_check("eu", &check(&format!("c{i}")))
+                .record(&https_result(i % 3 == 0));
+        }
+        /// Counts the pieces it is handed.
+        struct Pieces(Vec<u8>, usize);
+        impl std::io::Write for Pieces {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.extend_from_slice(b);
+                self.1 += 1;
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut p = Pieces(Vec::new(), 0);
+        m.write(Format::OpenMetrics, &mut p).unwrap();
+        let whole = m.encode();
+        assert_eq!(String::from_utf8(p.0).unwrap(), whole);
+        assert!(p.1 > whole.len() / CHUNK, "{} pieces", p.1);
+        assert!(whole.ends_with("# EOF\n"));
+        let classic = m.encode_prometheus();
+        assert!(!classic.contains("# EOF"));
+        assert!(classic.contains("# TYPE synthetic_request_failure_total counter\n"));
     }
 }

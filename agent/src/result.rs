@@ -63,6 +63,26 @@ impl ErrorType {
 pub struct ProbeError {
     pub error_type: ErrorType,
     pub message: String,
+    /// Set when the agent itself could not carry the run out: the target was never tried, so the run is not a
+    /// failure of the check (it counts in `vantage_agent_errors_total{reason}` instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_fault: Option<AgentFault>,
+}
+
+/// Why the agent could not carry a run out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentFault {
+    /// No file descriptor left for a socket (EMFILE/ENFILE).
+    FdExhausted,
+}
+
+impl AgentFault {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentFault::FdExhausted => "fd_exhausted",
+        }
+    }
 }
 
 impl ProbeError {
@@ -70,8 +90,22 @@ impl ProbeError {
         Self {
             error_type,
             message: message.into(),
+            agent_fault: None,
         }
     }
+
+    /// An error of the agent's own (`error_type` says where it happened).
+    pub fn agent(error_type: ErrorType, fault: AgentFault, message: impl Into<String>) -> Self {
+        Self {
+            agent_fault: Some(fault),
+            ..Self::new(error_type, message)
+        }
+    }
+}
+
+/// Whether an I/O error means the process (EMFILE) or the system (ENFILE) ran out of file descriptors.
+pub fn is_fd_exhaustion(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 impl std::fmt::Display for ProbeError {
@@ -197,6 +231,11 @@ pub struct ProbeResult {
 impl ProbeResult {
     pub fn success(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// Set when the run failed on the agent's side (see [`ProbeError::agent_fault`]).
+    pub fn agent_fault(&self) -> Option<AgentFault> {
+        self.error.as_ref().and_then(|e| e.agent_fault)
     }
 
     pub fn failed(error: ProbeError, duration: Duration) -> Self {

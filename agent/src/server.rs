@@ -3,7 +3,7 @@
 //! `/ui/*`, see [`crate::ui`]).
 
 use crate::config::RunNow;
-use crate::metrics::Metrics;
+use crate::metrics::{Format, Metrics};
 use crate::scheduler::{CheckView, RunNowError, Scheduler};
 use crate::ui;
 use bytes::Bytes;
@@ -111,28 +111,9 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes
         };
     }
     match path {
-        "/metrics" => {
-            // OpenMetrics for scrapers that ask for it (Prometheus does), the classic text format otherwise.
-            let openmetrics = req.headers().get_all(header::ACCEPT).iter().any(|v| {
-                v.to_str()
-                    .unwrap_or("")
-                    .contains("application/openmetrics-text")
-            });
-            // Never passed through a redactor: series hold names, regions and labels, no credential.
-            if openmetrics {
-                respond(
-                    StatusCode::OK,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    state.metrics.encode(),
-                )
-            } else {
-                respond(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    state.metrics.encode_prometheus(),
-                )
-            }
-        }
+        "/metrics" if req.method() == Method::GET => metrics(state, &req).await,
+        // HEAD: the headers a GET would get, without encoding a body.
+        "/metrics" => text(StatusCode::OK, ""),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" if state.scheduler.is_started() => text(StatusCode::OK, "ready\n"),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "no config applied yet\n"),
@@ -150,6 +131,44 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes
             respond(StatusCode::OK, "application/json", body)
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// `GET /metrics`: OpenMetrics for scrapers that ask for it (Prometheus does), the classic text format otherwise;
+/// gzip when the scraper accepts it (Prometheus always does). Encoded off the runtime threads the probes use (see
+/// [`Metrics::encode_off_runtime`]). Never passed through a redactor: series hold names, regions and labels, no
+/// credential.
+async fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let headers = req.headers();
+    let accepts = |name: header::HeaderName, what: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .any(|v| v.to_str().unwrap_or("").contains(what))
+    };
+    let format = if accepts(header::ACCEPT, "application/openmetrics-text") {
+        Format::OpenMetrics
+    } else {
+        Format::Prometheus
+    };
+    let gzip = accepts(header::ACCEPT_ENCODING, "gzip");
+    let body = state.metrics.clone().encode_off_runtime(format, gzip).await;
+    match body {
+        Ok(body) => {
+            let mut r = Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, format.content_type())
+                .header(header::VARY, "Accept, Accept-Encoding");
+            if gzip {
+                r = r.header(header::CONTENT_ENCODING, "gzip");
+            }
+            r.body(Full::new(Bytes::from(body)))
+                .expect("static response parts are valid")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode /metrics");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n")
+        }
     }
 }
 

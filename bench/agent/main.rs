@@ -1,12 +1,17 @@
-//! Agent benchmark: N HTTP checks every 10 s against a local target, measured from outside the agent process
-//! (CPU from /proc, peak RSS, probes/s and scheduler lateness from /metrics), then the same probe rate through
-//! Debian's prometheus-blackbox-exporter driven by a scraper, for the CPU-per-probe ratio.
+//! Agent benchmark: N HTTP checks every 10 s against a local target in its own process (this binary started
+//! again with `--serve-target`), measured from outside the agent process (CPU from /proc, peak RSS, probes/s and
+//! scheduler lateness from /metrics) while `/metrics` is scraped every 15 s as Prometheus does (OpenMetrics,
+//! gzip), then the same probe rate through Debian's prometheus-blackbox-exporter driven by a scraper, for the
+//! CPU-per-probe ratio. Each case also reports series per check, the scrape's bytes (plain and gzip) and time,
+//! and memory per check over an agent with no checks.
+//!
+//! `--metrics basic|full` sets the agent-wide metric level of the checks (default: the agent's default, full).
 //!
 //! With `--remote-write`, each case also runs with a `remote_write` endpoint (a receiver in this process that
 //! decodes and counts every sample) beside the scrape, in the same run, for its extra CPU and RSS.
 //!
 //! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]
-//! [--remote-write]`
+//! [--remote-write] [--metrics basic] [--no-blackbox]`
 //!
 //! `--memory SECS` instead runs the agent for SECS with one healthy check and one whose target sends an endless
 //! body (the agent reads `max_body_bytes`, 10 MiB, and gives up), both every second, and prints its RSS every
@@ -23,6 +28,8 @@ use std::time::{Duration, Instant};
 use vantage_testkit::servers::TestServer;
 
 const INTERVAL_SECS: u64 = 10;
+/// How often the bench scrapes the agent while measuring (a common Prometheus scrape interval).
+const SCRAPE_SECS: u64 = 15;
 const BLACKBOX: &str = "/usr/bin/prometheus-blackbox-exporter";
 
 struct Args {
@@ -32,6 +39,9 @@ struct Args {
     remote_write: bool,
     memory: Option<u64>,
     probe_rate: bool,
+    /// `--metrics basic|full`: the agent-wide level (None: the agent's default).
+    metrics: Option<String>,
+    blackbox: bool,
 }
 
 fn args() -> Args {
@@ -48,10 +58,16 @@ fn args() -> Args {
         remote_write: false,
         memory: None,
         probe_rate: false,
+        metrics: None,
+        blackbox: true,
     };
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = argv.iter().position(|a| a == "--remote-write") {
         a.remote_write = true;
+        argv.remove(i);
+    }
+    if let Some(i) = argv.iter().position(|a| a == "--no-blackbox") {
+        a.blackbox = false;
         argv.remove(i);
     }
     if let Some(i) = argv.iter().position(|a| a == "--probe-rate") {
@@ -69,8 +85,9 @@ fn args() -> Args {
             }
             ("--agent", Some(v)) => a.agent = PathBuf::from(v),
             ("--memory", Some(v)) => a.memory = Some(v.parse().expect("--memory SECS")),
+            ("--metrics", Some(v)) => a.metrics = Some(v.clone()),
             _ => panic!(
-                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--memory SECS] [--probe-rate]"
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--no-blackbox] [--memory SECS] [--probe-rate]"
             ),
         }
     }
@@ -187,6 +204,81 @@ struct AgentFigures {
     startup_secs: f64,
     /// Samples the remote-write receiver got per second (0 without remote write).
     pushed_per_sec: f64,
+    /// Per-check series in the last scrape, per check.
+    series_per_check: f64,
+    /// The last scrape as Prometheus makes it (OpenMetrics, gzip): bytes on the wire and decompressed.
+    gzip_bytes: usize,
+    plain_bytes: usize,
+    /// Median time of the gzip scrapes during the measurement, and of one plain scrape after it.
+    gzip_scrape_secs: f64,
+    plain_scrape_secs: f64,
+}
+
+/// One scrape of `/metrics`: the text, the bytes on the wire and how long it took (request to last byte).
+struct Scrape {
+    text: String,
+    wire_bytes: usize,
+    secs: f64,
+}
+
+/// Scrapes as Prometheus does (`Accept: application/openmetrics-text`, `Accept-Encoding: gzip`), or plain.
+async fn scrape(base: &str, gzip: bool) -> Scrape {
+    use std::io::Read;
+    // No transparent decompression: the bench counts the compressed bytes and inflates them itself.
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let mut req = client.get(format!("{base}/metrics")).header(
+        "accept",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    );
+    if gzip {
+        req = req.header("accept-encoding", "gzip");
+    }
+    let t = Instant::now();
+    let r = req.send().await.unwrap();
+    let compressed = r.headers().get("content-encoding").is_some();
+    let body = r.bytes().await.unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(
+        compressed, gzip,
+        "gzip asked for: {gzip}, served: {compressed}"
+    );
+    let text = if compressed {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    } else {
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    Scrape {
+        text,
+        wire_bytes: body.len(),
+        secs,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Peak RSS (MB) of an agent with no checks after two scrapes: what per-check memory is measured over.
+async fn empty_agent_rss(args: &Args, dir: &Path) -> f64 {
+    let config = dir.join("agent-empty.yaml");
+    std::fs::write(&config, "region: bench\nlog_format: json\nchecks: []\n").unwrap();
+    let (mut child, base) = start_agent(args, &config).await;
+    for _ in 0..2 {
+        scrape(&base, true).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let rss = peak_rss_mb(child.id());
+    stop(&mut child);
+    rss
 }
 
 /// A remote-write receiver: decodes every request and counts its samples.
@@ -247,6 +339,9 @@ async fn bench_agent(
     remote_write: Option<(&str, &Arc<AtomicU64>)>,
 ) -> AgentFigures {
     let mut yaml = String::from("region: bench\nlog_format: json\nmax_concurrency: 1024\n");
+    if let Some(level) = &args.metrics {
+        yaml.push_str(&format!("metrics: {level}\n"));
+    }
     if let Some((url, _)) = remote_write {
         yaml.push_str(&format!("remote_write:\n  - url: {url}\n"));
     }
@@ -263,29 +358,40 @@ async fn bench_agent(
     let startup_secs = started.elapsed().as_secs_f64();
     // Warm up one full interval so every check has its phase and connections exist.
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
-    let scrape = || async {
-        reqwest::get(format!("{base}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
     let pushed = || remote_write.map_or(0, |(_, n)| n.load(Ordering::Relaxed));
-    let m0 = scrape().await;
+    // The window runs from the start of the first scrape to the start of the last: the counters are read at the
+    // start of a scrape (the agent writes them first), and a 50,000-check scrape takes seconds.
     let (c0, t0, p0) = (cpu_secs(child.id()), Instant::now(), pushed());
-    tokio::time::sleep(Duration::from_secs(args.secs)).await;
+    let first = scrape(&base, true).await;
+    let end = t0 + Duration::from_secs(args.secs);
+    // Scraped every SCRAPE_SECS meanwhile, as Prometheus would; the last scrape ends the measurement.
+    let mut times = vec![first.secs];
+    let mut next = t0 + Duration::from_secs(SCRAPE_SECS);
+    while next < end {
+        tokio::time::sleep_until(next.into()).await;
+        times.push(scrape(&base, true).await.secs);
+        next += Duration::from_secs(SCRAPE_SECS);
+    }
+    tokio::time::sleep_until(end.into()).await;
     let (c1, elapsed, p1) = (cpu_secs(child.id()), t0.elapsed().as_secs_f64(), pushed());
-    let m1 = scrape().await;
+    let last = scrape(&base, true).await;
+    times.push(last.secs);
     let rss_mb = peak_rss_mb(child.id());
+    // After the peak is read: a plain scrape holds the whole text in the agent's memory.
+    let plain = scrape(&base, false).await;
     stop(&mut child);
-    let ok = sum(&m1, "synthetic_request_success_total", "")
-        - sum(&m0, "synthetic_request_success_total", "");
-    let failures = sum(&m1, "synthetic_request_failure_total", "")
-        - sum(&m0, "synthetic_request_failure_total", "");
+    let (m0, m1) = (&first.text, &last.text);
+    let series = m1
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("endpoint=\""))
+        .count();
+    let ok = sum(m1, "synthetic_request_success_total", "")
+        - sum(m0, "synthetic_request_success_total", "");
+    let failures = sum(m1, "synthetic_request_failure_total", "")
+        - sum(m0, "synthetic_request_failure_total", "");
     let probes = ok + failures;
     let lat = "vantage_agent_scheduler_lateness_seconds";
-    let (b0, b1) = (buckets(&m0, lat), buckets(&m1, lat));
+    let (b0, b1) = (buckets(m0, lat), buckets(m1, lat));
     AgentFigures {
         probes_per_sec: probes / elapsed,
         failures,
@@ -293,10 +399,15 @@ async fn bench_agent(
         rss_mb,
         p50_ms: quantile(&b0, &b1, 0.5) * 1000.0,
         p99_ms: quantile(&b0, &b1, 0.99) * 1000.0,
-        skipped: sum(&m1, "synthetic_runs_skipped_total", "")
-            - sum(&m0, "synthetic_runs_skipped_total", ""),
+        skipped: sum(m1, "synthetic_runs_skipped_total", "")
+            - sum(m0, "synthetic_runs_skipped_total", ""),
         startup_secs,
         pushed_per_sec: (p1 - p0) as f64 / elapsed,
+        series_per_check: series as f64 / n.max(1) as f64,
+        gzip_bytes: last.wire_bytes,
+        plain_bytes: last.text.len(),
+        gzip_scrape_secs: median(times),
+        plain_scrape_secs: plain.secs,
     }
 }
 
@@ -328,9 +439,15 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Most /probe requests the driver keeps open at once; beyond, a due probe is not sent and counted as missed
+/// (blackbox_exporter is not keeping up), so the bench never runs out of descriptors.
+const BLACKBOX_IN_FLIGHT: usize = 4096;
+
 struct BlackboxFigures {
     probes_per_sec: f64,
     failures: u64,
+    /// Due probes not sent because BLACKBOX_IN_FLIGHT were still open.
+    missed: u64,
     cpu_per_1000: f64,
     rss_mb: f64,
 }
@@ -371,18 +488,26 @@ async fn bench_blackbox(
     let url = format!("{base}/probe?module=http_2xx&target={}", target);
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let missed = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(BLACKBOX_IN_FLIGHT));
     let drive = |secs: u64| {
         let (client, url, done, failed) =
             (client.clone(), url.clone(), done.clone(), failed.clone());
+        let (missed, in_flight) = (missed.clone(), in_flight.clone());
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let end = Instant::now() + Duration::from_secs(secs);
             while Instant::now() < end {
                 tick.tick().await;
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    missed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
                 let (client, url, done, failed) =
                     (client.clone(), url.clone(), done.clone(), failed.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let ok = match client.get(&url).send().await {
                         Ok(r) => r
                             .text()
@@ -401,7 +526,11 @@ async fn bench_blackbox(
     };
     drive(5).await; // warm up
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (d0, f0) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (d0, f0, m0) = (
+        done.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        missed.load(Ordering::Relaxed),
+    );
     let (c0, t0) = (cpu_secs(child.id()), Instant::now());
     drive(args.secs).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -412,6 +541,7 @@ async fn bench_blackbox(
     Some(BlackboxFigures {
         probes_per_sec: probes / elapsed,
         failures: failed.load(Ordering::Relaxed) - f0,
+        missed: missed.load(Ordering::Relaxed) - m0,
         cpu_per_1000: (c1 - c0) / probes * 1000.0,
         rss_mb,
     })
@@ -498,8 +628,46 @@ fn probe_rate(url: &str) -> (usize, Duration, usize) {
     })
 }
 
-#[tokio::main]
-async fn main() {
+/// `--serve-target`: the target in a process of its own, so it does not share the bench's runtime; prints its
+/// URL and serves until killed.
+fn serve_target() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let server = TestServer::http().await;
+        println!("{}", server.url("/ok"));
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Starts `--serve-target` and reads its URL.
+fn start_target() -> (Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--serve-target")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_string())
+}
+
+fn main() {
+    // Thousands of checks hold thousands of sockets in the target and in blackbox_exporter's driver.
+    let limit = vantage_agent::app::raise_fd_limit().expect("raise RLIMIT_NOFILE");
+    if std::env::args().nth(1).as_deref() == Some("--serve-target") {
+        return serve_target();
+    }
+    println!(
+        "open file limit: {} (hard {}; was {})",
+        limit.soft, limit.hard, limit.soft_before
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(bench());
+}
+
+async fn bench() {
     let args = args();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::http().await;
@@ -516,14 +684,17 @@ async fn main() {
         println!("http probe: {total} runs in {elapsed:.2?} on one core = {rate:.0} probes/s ({failures} failed)");
         return;
     }
-    let target = server.url("/ok");
-    println!("agent benchmark: HTTP checks every {INTERVAL_SECS}s against {target}, {}s measured per case", args.secs);
+    let (mut target_process, target) = start_target();
+    println!("agent benchmark: HTTP checks every {INTERVAL_SECS}s against {target}, {}s measured per case, /metrics scraped every {SCRAPE_SECS}s (OpenMetrics, gzip)", args.secs);
     println!(
-        "machine: {} CPUs; target server and load driver run in this process",
+        "machine: {} CPUs; the target runs in its own process, the load driver and scraper in this one; metrics: {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(0)
+            .unwrap_or(0),
+        args.metrics.as_deref().unwrap_or("agent default")
     );
+    let empty = empty_agent_rss(&args, dir.path()).await;
+    println!("empty agent (no checks): peak RSS {empty:.1} MB");
     for &n in &args.checks {
         let rate = n as f64 / INTERVAL_SECS as f64;
         println!("\n== {n} checks (expected {rate:.0} probes/s)");
@@ -531,6 +702,15 @@ async fn main() {
         println!(
             "  vantage-agent:     {:8.1} probes/s  {:6.3} CPU s/1000 probes  peak RSS {:6.1} MB  lateness p50 {:.2} ms p99 {:.2} ms  failures {}  skipped {}  startup {:.1}s",
             a.probes_per_sec, a.cpu_per_1000, a.rss_mb, a.p50_ms, a.p99_ms, a.failures, a.skipped, a.startup_secs
+        );
+        println!(
+            "  memory: {:.2} KB per check over the empty agent  series: {:.1} per check  /metrics: {:.1} MB plain, {:.2} MB gzip; scrape {:.0} ms gzip (median), {:.0} ms plain",
+            (a.rss_mb - empty) * 1024.0 / n as f64,
+            a.series_per_check,
+            a.plain_bytes as f64 / 1e6,
+            a.gzip_bytes as f64 / 1e6,
+            a.gzip_scrape_secs * 1000.0,
+            a.plain_scrape_secs * 1000.0
         );
         if args.remote_write {
             let (url, samples) = start_receiver().await;
@@ -545,15 +725,25 @@ async fn main() {
                 r.rss_mb - a.rss_mb
             );
         }
+        if !args.blackbox {
+            continue;
+        }
         if let Some(b) = bench_blackbox(&args, dir.path(), &target, rate).await {
             println!(
-                "  blackbox_exporter: {:8.1} probes/s  {:6.3} CPU s/1000 probes  peak RSS {:6.1} MB  failures {}",
-                b.probes_per_sec, b.cpu_per_1000, b.rss_mb, b.failures
+                "  blackbox_exporter: {:8.1} probes/s  {:6.3} CPU s/1000 probes  peak RSS {:6.1} MB  failures {}  not sent (over {BLACKBOX_IN_FLIGHT} open) {}",
+                b.probes_per_sec, b.cpu_per_1000, b.rss_mb, b.failures, b.missed
             );
+            if b.probes_per_sec < rate * 0.95 {
+                println!(
+                    "  blackbox_exporter does NOT keep up on this machine: {:.0} of {rate:.0} probes/s",
+                    b.probes_per_sec
+                );
+            }
             println!(
                 "  CPU per probe, agent / blackbox_exporter: {:.2}",
                 a.cpu_per_1000 / b.cpu_per_1000
             );
         }
     }
+    stop(&mut target_process);
 }

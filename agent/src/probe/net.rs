@@ -103,6 +103,14 @@ pub(crate) async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, ProbeErro
     for a in addrs {
         match TcpStream::connect(a).await {
             Ok(s) => return Ok(s),
+            // No socket could be made: the agent's problem, not the target's (and no other address will do).
+            Err(e) if crate::result::is_fd_exhaustion(&e) => {
+                return Err(ProbeError::agent(
+                    ErrorType::Connect,
+                    crate::result::AgentFault::FdExhausted,
+                    format!("cannot open a socket to connect to {a}: {e}"),
+                ))
+            }
             Err(e) => last = Some(format!("cannot connect to {a}: {e}")),
         }
     }

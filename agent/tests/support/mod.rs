@@ -162,15 +162,43 @@ impl AgentProcess {
     /// [`AgentProcess::spawn`] with any number of environment variables (and no VANTAGE_REGION but theirs).
     /// Returns once the agent is listening.
     pub async fn spawn_with_env(config_path: &str, envs: &[(&str, &str)]) -> Self {
-        use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(BIN)
-            .args(["run", "-c", config_path, "--listen", "127.0.0.1:0"])
+        Self::spawn_command(Self::command(config_path, envs)).await
+    }
+
+    /// [`AgentProcess::spawn`] with both the soft and the hard `RLIMIT_NOFILE` at `nofile` (set in the child
+    /// before it runs the agent), so the agent cannot raise it.
+    pub async fn spawn_with_fd_limit(config_path: &str, nofile: u64) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Self::command(config_path, &[]);
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let l = libc::rlimit {
+                    rlim_cur: nofile as libc::rlim_t,
+                    rlim_max: nofile as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn_command(cmd).await
+    }
+
+    fn command(config_path: &str, envs: &[(&str, &str)]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["run", "-c", config_path, "--listen", "127.0.0.1:0"])
             .env_remove("VANTAGE_REGION")
             .envs(envs.iter().copied())
             .env("RUST_LOG", "info")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(std::process::Stdio::piped());
+        cmd
+    }
+
+    async fn spawn_command(mut cmd: std::process::Command) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel::<String>();
         let reader = std::thread::spawn(move || {
