@@ -438,14 +438,23 @@ fn record(inner: &Inner, check: &CheckState, result: ProbeResult, started: Syste
         .lock()
         .unwrap()
         .record(&result, started, false, &redactor);
-    if let Some(err) = &result.error {
-        tracing::warn!(
+    match &result.error {
+        // The agent could not carry the run out (the target was never tried): say so, so no one reads it as the
+        // target being down.
+        Some(err) if err.agent_fault.is_some() => tracing::error!(
+            check = check.config.name.as_str(),
+            reason = err.agent_fault.map_or("", |f| f.as_str()),
+            "agent error, not a check failure: {}",
+            redactor.redact(&err.message)
+        ),
+        Some(err) => tracing::warn!(
             check = check.config.name.as_str(),
             error_type = err.error_type.as_str(),
             attempts = result.attempts,
             "{}",
             redactor.redact(&err.message)
-        );
+        ),
+        None => {}
     }
     let mut status = check.status.lock().unwrap();
     status.running = false;

@@ -200,4 +200,11 @@ async fn descriptors_running_out_is_an_agent_error_not_a_target_failure() {
         logs.contains("os error 24"),
         "the runs' warnings name the cause"
     );
+    // The log line says whose fault it is (the agent's), not the check's error class.
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("agent error, not a check failure")
+                && l.contains("\"reason\":\"fd_exhausted\"")),
+        "no agent-error line with reason fd_exhausted"
+    );
 }
