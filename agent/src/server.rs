@@ -81,32 +81,19 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes
             .expect("static response parts are valid");
     }
     if path == "/" {
-        let filter = req.uri().query().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "q")
-                .map(|(_, v)| v.into_owned())
-        });
+        let filter = query_param(&req, "q");
         return page(
             StatusCode::OK,
             ui::page::index(&state.scheduler, filter.as_deref()),
         );
     }
     if let Some(name) = path.strip_prefix("/checks/") {
-        let run = req.uri().query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("run="))
-                .and_then(|v| v.parse::<u64>().ok())
-        });
+        let run = query_param(&req, "run").and_then(|v| v.parse::<u64>().ok());
         return match ui::page::check(&state.scheduler, name, run) {
             Some(html) => page(StatusCode::OK, html),
             None => page(
                 StatusCode::NOT_FOUND,
-                format!(
-                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>No such check</title>\
-<link rel=\"stylesheet\" href=\"/ui/app.css\"></head><body><main><h1>No check named “{}”</h1>\
-<p><a href=\"/\">All checks</a></p></main></body></html>",
-                    ui::page::esc(name)
-                ),
+                ui::page::not_found(&state.scheduler, name),
             ),
         };
     }
@@ -170,6 +157,13 @@ async fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Full<Byt
             text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n")
         }
     }
+}
+
+/// The first value of the query parameter `key`, percent-decoded.
+fn query_param(req: &Request<Incoming>, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.uri().query()?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// `/api/v1/checks/{name}{suffix}` -> `name`.

@@ -142,8 +142,12 @@ async fn history_json_and_pages_show_passing_and_failing_checks() {
         page.contains("class=\"error\"><b>http_status</b>"),
         "{page}"
     );
-    let (status, _) = agent.get("/checks/nope").await;
+    let (status, page) = agent.get("/checks/nope").await;
     assert_eq!(status, 404);
+    assert!(
+        page.contains("No check named “nope”") && page.contains("href=\"/ui/app.css"),
+        "{page}"
+    );
     for asset in ["/ui/app.css", "/ui/app.js", "/ui/favicon.svg"] {
         assert_eq!(agent.get(asset).await.0, 200, "{asset}");
     }

@@ -405,6 +405,15 @@ fn row(main: &mut String, view: &CheckView, state: State, redactor: &Redactor, n
     );
 }
 
+/// The page for a check name this agent does not know (served with 404).
+pub fn not_found(s: &Scheduler, name: &str) -> String {
+    let main = format!(
+        "<p class=\"crumbs\"><a href=\"/\">← All checks</a></p><h1>No check named “{}”</h1>",
+        esc(name)
+    );
+    frame("No such check", &s.region(), "check", &main)
+}
+
 /// `GET /checks/{name}` (`run`: the selected run's id, else the newest). `None` when no check has that name.
 pub fn check(s: &Scheduler, name: &str, run: Option<u64>) -> Option<String> {
     let view = s
