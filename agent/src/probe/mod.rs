@@ -7,11 +7,14 @@
 //!   steps, and the response assertions ([`http::assertion`]).
 //! - [`tcp`], [`dns`], [`tls`]: the other single-target checks.
 //! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
-//! - [`net`]: resolving a target and connecting to it, for every probe that dials.
+//! - [`net`]: resolving a target (`resolve_to`, `resolver`) and connecting to it (Happy Eyeballs), for every
+//!   probe that dials.
+//! - [`nameserver`]: the DNS server a check asks and its transport (UDP, TCP, DoT, DoH).
 //! - [`tls_config`]: TLS client options and the rustls config built from them (HTTP, TLS, workflows).
 
 pub mod dns;
 pub mod http;
+pub mod nameserver;
 pub mod net;
 pub mod tcp;
 pub mod tls;

@@ -6,7 +6,8 @@
 
 use crate::probe::tls_config::{self, TlsOptions};
 
-use crate::probe::net::{self, IpVersion};
+use crate::probe::nameserver::ResolverSpec;
+use crate::probe::net::{self, IpVersion, ResolveTo, Resolver};
 use crate::probe::SpecError;
 use crate::result::{ErrorType, Phase, Phases, ProbeError, TlsFacts};
 use bytes::{Bytes, BytesMut};
@@ -30,6 +31,10 @@ pub use url;
 pub struct ClientOptions {
     pub tls: TlsOptions,
     pub ip_version: IpVersion,
+    /// Addresses to use for hosts instead of asking DNS (curl's `--resolve`).
+    pub resolve_to: ResolveTo,
+    /// DNS server to ask instead of the system's.
+    pub resolver: Option<ResolverSpec>,
     /// `http://host:port` of an HTTP proxy (CONNECT tunnel for https, absolute-form requests for http).
     pub proxy_url: Option<String>,
     /// Hosts that bypass the proxy: exact names, `.suffix` / `suffix` domain matches, IP literals, or `*`.
@@ -44,6 +49,8 @@ impl Default for ClientOptions {
         Self {
             tls: TlsOptions::default(),
             ip_version: IpVersion::Auto,
+            resolve_to: ResolveTo::new(),
+            resolver: None,
             proxy_url: None,
             no_proxy: Vec::new(),
             follow_redirects: true,
@@ -67,6 +74,7 @@ struct Inner {
     tls: Arc<rustls::ClientConfig>,
     server_name: Option<ServerName<'static>>,
     ip_version: IpVersion,
+    resolver: Resolver,
     proxy: Option<Proxy>,
     follow_redirects: bool,
     max_redirects: u32,
@@ -223,6 +231,7 @@ impl HttpClient {
                 tls,
                 server_name,
                 ip_version: opts.ip_version,
+                resolver: net::Resolver::new(&opts.resolve_to, opts.resolver.as_ref())?,
                 proxy,
                 follow_redirects: opts.follow_redirects,
                 max_redirects: opts.max_redirects,
@@ -490,7 +499,10 @@ impl HttpClient {
             Some(p) => (p.host.as_str(), p.port),
             None => (host, port),
         };
-        let resolved = net::resolve(dial_host, dial_port, inner.ip_version).await?;
+        let resolved = inner
+            .resolver
+            .resolve(dial_host, dial_port, inner.ip_version)
+            .await?;
         if let Some(d) = resolved.lookup {
             phases.add(Phase::Resolve, d);
         }

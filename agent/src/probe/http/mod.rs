@@ -9,7 +9,8 @@ pub mod exchange;
 
 use self::assertion::{Assertion, AssertionSpec, ExpectedStatus};
 use self::exchange::{ClientOptions, ExchangeRequest, HttpClient};
-use super::net::IpVersion;
+use super::nameserver::ResolverSpec;
+use super::net::{IpVersion, ResolveTo};
 use super::SpecError;
 use crate::probe::tls_config::TlsOptions;
 use crate::result::{HttpFacts, Phase, ProbeResult};
@@ -57,9 +58,17 @@ pub struct HttpSpec {
     /// Most body bytes to read; more fails with `body_too_large`. Default 10 MiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: u64,
-    /// `ip4`, `ip6` or `auto` (default).
+    /// `ip4`, `ip6` or `auto` (default: both families raced, Happy Eyeballs).
     #[serde(default)]
     pub ip_version: IpVersion,
+    /// Addresses to use for a host instead of asking DNS, like curl's `--resolve`: `{"host[:port]": ip or
+    /// [ips]}`. The URL, Host header, SNI and certificate check keep the original name.
+    #[serde(default)]
+    pub resolve_to: ResolveTo,
+    /// DNS server to resolve hosts with instead of the system's: `ip[:port]`, or `{server, transport, tls}` as
+    /// on a DNS check (DNS over TLS or HTTPS).
+    #[serde(default, deserialize_with = "ResolverSpec::deserialize_opt")]
+    pub resolver: Option<ResolverSpec>,
     /// `http://[user:pass@]host:port` of an HTTP proxy.
     #[serde(default)]
     pub proxy_url: Option<String>,
@@ -104,6 +113,8 @@ impl HttpSpec {
         ClientOptions {
             tls: self.tls.clone(),
             ip_version: self.ip_version,
+            resolve_to: self.resolve_to.clone(),
+            resolver: self.resolver.clone(),
             proxy_url: self.proxy_url.clone(),
             no_proxy: self.no_proxy.clone(),
             follow_redirects: self.follow_redirects,

@@ -62,6 +62,8 @@ impl Workflow {
         let client = HttpClient::new(&ClientOptions {
             tls: spec.tls.clone(),
             follow_redirects: spec.follow_redirects,
+            resolve_to: spec.resolve_to.clone(),
+            resolver: spec.resolver.clone(),
             ..ClientOptions::default()
         })?;
         Ok(Workflow {

@@ -8,6 +8,8 @@ use super::extract::{looks_secret, Extractor};
 use super::jwt::JwtAuth;
 use super::template::{Template, TemplateValue, GENERATED};
 use crate::probe::http::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use crate::probe::nameserver::ResolverSpec;
+use crate::probe::net::ResolveTo;
 use crate::probe::tls_config::TlsOptions;
 use crate::probe::{from_value, SpecError};
 use serde::Deserialize;
@@ -29,6 +31,10 @@ pub struct WorkflowSpec {
     pub tls: TlsOptions,
     /// Whether steps follow redirects (default false: a step sees the response it asked for).
     pub follow_redirects: bool,
+    /// Addresses to use for hosts instead of asking DNS, for every step (as on HTTP checks).
+    pub resolve_to: ResolveTo,
+    /// DNS server every step resolves hosts with instead of the system's (as on HTTP checks).
+    pub resolver: Option<ResolverSpec>,
     /// The keys as written, for equality (compiled regexes and keys cannot be compared).
     source: serde_norway::Value,
 }
@@ -248,6 +254,10 @@ struct Raw {
     tls: TlsOptions,
     #[serde(default)]
     follow_redirects: bool,
+    #[serde(default)]
+    resolve_to: ResolveTo,
+    #[serde(default, deserialize_with = "ResolverSpec::deserialize_opt")]
+    resolver: Option<ResolverSpec>,
 }
 
 /// A variable: a scalar (`port: 8080`), or `{value: ..., secret: true|false}` to say whether it is a credential
@@ -322,6 +332,8 @@ impl WorkflowSpec {
             teardown: raw.teardown,
             tls: raw.tls,
             follow_redirects: raw.follow_redirects,
+            resolve_to: raw.resolve_to,
+            resolver: raw.resolver,
             source,
         };
         spec.validate()?;
