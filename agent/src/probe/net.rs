@@ -55,10 +55,10 @@ struct Pin {
 }
 
 /// How a check finds a host's addresses: its `resolve_to` pins first, then its `resolver`, else the system's.
-/// Built once per config load; cheap to clone.
-#[derive(Debug, Clone, Default)]
+/// Built once per config load; without options it allocates nothing.
+#[derive(Debug, Default)]
 pub struct Resolver {
-    pins: Arc<Vec<Pin>>,
+    pins: Vec<Pin>,
     server: Option<Arc<NameServer>>,
 }
 
@@ -123,10 +123,7 @@ impl Resolver {
                     .map_err(|e| e.within("resolver"))?,
             )),
         };
-        Ok(Resolver {
-            pins: Arc::new(pins),
-            server,
-        })
+        Ok(Resolver { pins, server })
     }
 
     /// Resolves `host:port` (`[::1]` and other IP literals and pinned hosts without a lookup) to the addresses
