@@ -361,27 +361,26 @@ impl ConnectionProvider for Provider {
 
 /// `https://host[:port][/path]` -> (host, port, path); the path defaults to `/dns-query`.
 fn parse_doh_url(server: &str) -> Result<(String, u16, String), SpecError> {
+    // Messages never repeat the value: a malformed URL may carry credentials.
     let bad = |why: String| SpecError::new("server", why);
-    let url = url::Url::parse(server.trim()).map_err(|e| {
-        bad(format!(
-            "{server:?} is not a DoH URL (https://host/dns-query): {e}"
-        ))
-    })?;
+    let url = url::Url::parse(server.trim())
+        .map_err(|e| bad(format!("not a DoH URL (https://host/dns-query): {e}")))?;
     if url.scheme() != "https" {
         return Err(bad(format!(
-            "{server:?}: transport https needs an https:// URL"
+            "transport https needs an https:// URL, not {}:",
+            url.scheme()
         )));
+    }
+    if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "a DoH URL is https://host[:port]/path, without credentials or query".into(),
+        ));
     }
     let host = match url.host() {
         Some(url::Host::Ipv6(ip)) => ip.to_string(),
         Some(h) => h.to_string(),
-        None => return Err(bad(format!("{server:?} has no host"))),
+        None => return Err(bad("the DoH URL has no host".into())),
     };
-    if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(format!(
-            "{server:?}: a DoH URL has no query or credentials"
-        )));
-    }
     let path = match url.path() {
         "" | "/" => "/dns-query".to_string(),
         p => p.to_string(),
@@ -426,6 +425,8 @@ mod tests {
         assert_eq!(e.field, "server");
         let e = err("http://dns.example/dns-query", Transport::Https, None);
         assert!(e.message.contains("https://"), "{e}");
+        let e = err("https://user:s3cret@dns.example/q", Transport::Https, None);
+        assert!(!e.message.contains("s3cret"), "{e}");
         let e = err("127.0.0.1", Transport::Udp, Some(&TlsOptions::default()));
         assert_eq!(e.field, "tls");
         let missing = TlsOptions {
