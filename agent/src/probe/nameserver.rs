@@ -119,7 +119,8 @@ impl NameServer {
                 (host, port, String::new())
             }
         };
-        if !encrypted && host.parse::<IpAddr>().is_err() {
+        let ip = host.parse::<IpAddr>().ok();
+        if !encrypted && ip.is_none() {
             return Err(SpecError::new(
                 "server",
                 format!("{server:?} is not an ip or ip:port (a name needs transport tls or https)"),
@@ -144,11 +145,7 @@ impl NameServer {
             tls,
             shared: None,
         };
-        if !encrypted {
-            let ip = ns
-                .host
-                .parse()
-                .map_err(|_| SpecError::new("server", "not an IP"))?;
+        if let (false, Some(ip)) = (encrypted, ip) {
             ns.shared = Some(ns.build(&[ip]).map_err(|e| {
                 SpecError::new("server", format!("cannot build the resolver: {e}"))
             })?);
