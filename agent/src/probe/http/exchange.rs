@@ -3,12 +3,16 @@
 //! Built on hyper's connection API over a socket we open ourselves, so every phase has its own clock:
 //! `resolve` (absent for IP literals), `connect`, `tls` (from its own start), `processing` (request sent ->
 //! response head) and `transfer` (head -> body fully read). Phases are summed over redirects.
+//!
+//! Every request sent (redirects included) carries the client's `User-Agent` and, when the request has a trace
+//! id, a `traceparent` with a fresh span id; the same headers set by the caller win.
 
 use crate::probe::tls_config::{self, TlsOptions};
 
 use crate::probe::net::{self, IpVersion};
 use crate::probe::SpecError;
 use crate::result::{ErrorType, Phase, Phases, ProbeError, TlsFacts};
+use crate::trace::{self, SpanId, TraceId};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt, Full};
@@ -37,6 +41,8 @@ pub struct ClientOptions {
     pub follow_redirects: bool,
     pub max_redirects: u32,
     pub max_body_bytes: u64,
+    /// Sent as `User-Agent` unless the request sets one; `None` sends none.
+    pub user_agent: Option<HeaderValue>,
 }
 
 impl Default for ClientOptions {
@@ -49,13 +55,13 @@ impl Default for ClientOptions {
             follow_redirects: true,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            user_agent: Some(trace::default_user_agent(Default::default())),
         }
     }
 }
 
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
-const USER_AGENT: &str = concat!("vantage-agent/", env!("CARGO_PKG_VERSION"));
 
 /// An HTTP client prepared once per check (TLS config built, proxy parsed). Cheap to clone.
 #[derive(Clone)]
@@ -71,6 +77,7 @@ struct Inner {
     follow_redirects: bool,
     max_redirects: u32,
     max_body_bytes: u64,
+    user_agent: Option<HeaderValue>,
 }
 
 struct Proxy {
@@ -87,6 +94,8 @@ pub struct ExchangeRequest {
     pub url: Url,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The run's trace: every request of the exchange carries it in `traceparent`, each with its own span id.
+    pub trace: Option<TraceId>,
 }
 
 impl ExchangeRequest {
@@ -96,6 +105,7 @@ impl ExchangeRequest {
             url,
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            trace: None,
         }
     }
 }
@@ -227,6 +237,7 @@ impl HttpClient {
                 follow_redirects: opts.follow_redirects,
                 max_redirects: opts.max_redirects,
                 max_body_bytes: opts.max_body_bytes,
+                user_agent: opts.user_agent.clone(),
             }),
         })
     }
@@ -245,10 +256,19 @@ impl HttpClient {
             mut url,
             mut headers,
             mut body,
+            trace,
         } = req;
         let mut visited: Vec<(Method, Url)> = vec![(method.clone(), url.clone())];
         let mut redirects = 0u32;
+        // A caller's own `traceparent` is sent as written; else each request is a new span of the trace.
+        let trace = trace.filter(|_| !headers.contains_key(trace::TRACEPARENT));
         loop {
+            if let Some(trace) = trace {
+                headers.insert(
+                    trace::TRACEPARENT,
+                    trace::traceparent(trace, SpanId::random()),
+                );
+            }
             let rt = self
                 .round_trip(
                     &method,
@@ -382,8 +402,9 @@ impl HttpClient {
                 h.entry(http::header::HOST).or_insert(v);
             }
         }
-        h.entry(http::header::USER_AGENT)
-            .or_insert(HeaderValue::from_static(USER_AGENT));
+        if let Some(ua) = &self.inner.user_agent {
+            h.entry(http::header::USER_AGENT).or_insert(ua.clone());
+        }
         h.entry(http::header::ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
         if let Some(cookie) = session.as_deref().and_then(|s| s.cookie_header(&host)) {

@@ -13,6 +13,7 @@ use super::net::IpVersion;
 use super::SpecError;
 use crate::probe::tls_config::TlsOptions;
 use crate::result::{HttpFacts, Phase, ProbeResult};
+use crate::trace::{CheckIdentity, TraceId, UserAgent, TRACEPARENT};
 use http::{HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -78,6 +79,13 @@ pub struct HttpSpec {
     /// Assertions on the response, all of which must pass.
     #[serde(default)]
     pub assert: Vec<AssertionSpec>,
+    /// Send a W3C `traceparent` (a trace per run, a span per request). Default true.
+    #[serde(default = "default_true")]
+    pub trace_context: bool,
+    /// `true` (default): `Vantage/<version> (+check=<name>; region=<region>)`; `false`: no `User-Agent`; a
+    /// string: that string.
+    #[serde(default)]
+    pub user_agent: UserAgent,
 }
 
 /// `basic_auth: {username, password}`.
@@ -99,9 +107,9 @@ impl HttpSpec {
         })
     }
 
-    /// The connection options for [`HttpClient::new`].
-    pub fn client_options(&self) -> ClientOptions {
-        ClientOptions {
+    /// The connection options for [`HttpClient::new`]; `id` names the check in the default `User-Agent`.
+    pub fn client_options(&self, id: CheckIdentity<'_>) -> Result<ClientOptions, SpecError> {
+        Ok(ClientOptions {
             tls: self.tls.clone(),
             ip_version: self.ip_version,
             proxy_url: self.proxy_url.clone(),
@@ -109,7 +117,11 @@ impl HttpSpec {
             follow_redirects: self.follow_redirects,
             max_redirects: self.max_redirects,
             max_body_bytes: self.max_body_bytes,
-        }
+            user_agent: self
+                .user_agent
+                .header(id)
+                .map_err(|m| SpecError::new("user_agent", m))?,
+        })
     }
 }
 
@@ -124,12 +136,14 @@ pub fn compile_assertions(list: &[AssertionSpec]) -> Result<Vec<Assertion>, Spec
 pub struct HttpProbe {
     client: HttpClient,
     request: ExchangeRequest,
+    /// Whether requests carry the run's `traceparent`.
+    traced: bool,
     expected_status: ExpectedStatus,
     assertions: Vec<Assertion>,
 }
 
 impl HttpProbe {
-    pub fn new(spec: &HttpSpec) -> Result<HttpProbe, SpecError> {
+    pub fn new(spec: &HttpSpec, id: CheckIdentity<'_>) -> Result<HttpProbe, SpecError> {
         let url = url::Url::parse(spec.target.trim())
             .map_err(|e| SpecError::new("target", format!("invalid URL {:?}: {e}", spec.target)))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -166,7 +180,7 @@ impl HttpProbe {
                 sensitive(&format!("Bearer {token}"), "bearer_token")?,
             );
         }
-        let client = HttpClient::new(&spec.client_options())?;
+        let client = HttpClient::new(&spec.client_options(id)?)?;
         let request = ExchangeRequest {
             method,
             url,
@@ -176,21 +190,36 @@ impl HttpProbe {
                 .clone()
                 .map(bytes::Bytes::from)
                 .unwrap_or_default(),
+            trace: None,
         };
+        // A `traceparent` in `headers` is sent as written: the run then has no trace of the agent's own.
+        let traced = spec.trace_context && !request.headers.contains_key(TRACEPARENT);
         Ok(HttpProbe {
             client,
             request,
+            traced,
             expected_status: spec.expected_status.clone(),
             assertions: compile_assertions(&spec.assert)?,
         })
     }
 
-    pub async fn run(&self) -> ProbeResult {
-        let resp = match self.client.exchange(self.request.clone(), None).await {
+    /// Whether the run's requests carry its trace id (see [`ProbeResult::trace_id`]).
+    pub fn traced(&self) -> bool {
+        self.traced
+    }
+
+    pub async fn run(&self, trace: TraceId) -> ProbeResult {
+        let trace_id = self.traced.then_some(trace);
+        let request = ExchangeRequest {
+            trace: trace_id,
+            ..self.request.clone()
+        };
+        let resp = match self.client.exchange(request, None).await {
             Ok(r) => r,
             Err(e) => {
                 return ProbeResult {
                     error: Some(e),
+                    trace_id,
                     ..Default::default()
                 }
             }
@@ -211,6 +240,7 @@ impl HttpProbe {
             }),
             tls: resp.tls.clone(),
             phases: resp.phases,
+            trace_id,
             ..Default::default()
         }
     }

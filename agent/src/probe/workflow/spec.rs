@@ -10,6 +10,7 @@ use super::template::{Template, TemplateValue, GENERATED};
 use crate::probe::http::assertion::{Assertion, AssertionSpec, ExpectedStatus};
 use crate::probe::tls_config::TlsOptions;
 use crate::probe::{from_value, SpecError};
+use crate::trace::UserAgent;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -29,6 +30,10 @@ pub struct WorkflowSpec {
     pub tls: TlsOptions,
     /// Whether steps follow redirects (default false: a step sees the response it asked for).
     pub follow_redirects: bool,
+    /// Send a W3C `traceparent`: one trace per run, a span per step request (default true).
+    pub trace_context: bool,
+    /// `User-Agent` of every step, as on HTTP checks (`true`, `false` or a string).
+    pub user_agent: UserAgent,
     /// The keys as written, for equality (compiled regexes and keys cannot be compared).
     source: serde_norway::Value,
 }
@@ -248,6 +253,14 @@ struct Raw {
     tls: TlsOptions,
     #[serde(default)]
     follow_redirects: bool,
+    #[serde(default = "yes")]
+    trace_context: bool,
+    #[serde(default)]
+    user_agent: UserAgent,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A variable: a scalar (`port: 8080`), or `{value: ..., secret: true|false}` to say whether it is a credential
@@ -322,6 +335,8 @@ impl WorkflowSpec {
             teardown: raw.teardown,
             tls: raw.tls,
             follow_redirects: raw.follow_redirects,
+            trace_context: raw.trace_context,
+            user_agent: raw.user_agent,
             source,
         };
         spec.validate()?;
