@@ -4,6 +4,10 @@
 //! `resolve` (absent for IP literals), `connect`, `tls` (from its own start), `processing` (request sent ->
 //! response head) and `transfer` (head -> body fully read). Phases are summed over redirects.
 //!
+//! `http_version` picks the protocol: by default HTTP/1.1, or HTTP/2 when TLS ALPN agrees on `h2`; `"1.1"` offers
+//! only HTTP/1.1; `"2"` speaks HTTP/2 only (prior knowledge over cleartext, ALPN `h2` alone over TLS) and fails with
+//! `protocol` when the server does not.
+//!
 //! Every request sent (redirects included) carries the client's `User-Agent` and, when the request has a trace
 //! id, a `traceparent` with a fresh span id; the same headers set by the caller win.
 
@@ -29,9 +33,55 @@ use url::Url;
 
 pub use url;
 
+/// `http_version:` of an HTTP check or a workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/1.1, or HTTP/2 when TLS ALPN agrees on it (unset).
+    #[default]
+    Auto,
+    /// `"1.1"`: HTTP/1.1 only.
+    Http1,
+    /// `"2"`: HTTP/2 only: prior knowledge over cleartext, ALPN `h2` alone over TLS.
+    Http2,
+}
+
+impl<'de> serde::Deserialize<'de> for HttpVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // YAML reads `2` and `1.1` unquoted as numbers: take the text whatever the scalar type.
+        let v = serde_norway::Value::deserialize(d)?;
+        let text = match &v {
+            serde_norway::Value::String(s) => s.clone(),
+            serde_norway::Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        match text.as_str() {
+            "1.1" => Ok(HttpVersion::Http1),
+            "2" | "2.0" => Ok(HttpVersion::Http2),
+            "3" | "3.0" => Err(serde::de::Error::custom(
+                "HTTP/3 (QUIC) is not supported yet; use \"1.1\" or \"2\"",
+            )),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown HTTP version {v:?}; use \"1.1\" or \"2\""
+            ))),
+        }
+    }
+}
+
+impl HttpVersion {
+    /// The ALPN protocols offered over TLS.
+    fn alpn(self) -> &'static [&'static [u8]] {
+        match self {
+            HttpVersion::Auto => &[b"h2", b"http/1.1"],
+            HttpVersion::Http1 => &[b"http/1.1"],
+            HttpVersion::Http2 => &[b"h2"],
+        }
+    }
+}
+
 /// Connection-level options of an HTTP check (and of every workflow step).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientOptions {
+    pub http_version: HttpVersion,
     pub tls: TlsOptions,
     pub ip_version: IpVersion,
     /// `http://host:port` of an HTTP proxy (CONNECT tunnel for https, absolute-form requests for http).
@@ -48,6 +98,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
+            http_version: HttpVersion::Auto,
             tls: TlsOptions::default(),
             ip_version: IpVersion::Auto,
             proxy_url: None,
@@ -70,6 +121,7 @@ pub struct HttpClient {
 }
 
 struct Inner {
+    http_version: HttpVersion,
     tls: Arc<rustls::ClientConfig>,
     server_name: Option<ServerName<'static>>,
     ip_version: IpVersion,
@@ -214,7 +266,7 @@ impl HttpClient {
     pub fn new(opts: &ClientOptions) -> Result<HttpClient, SpecError> {
         let tls = opts
             .tls
-            .client_config(&[b"h2", b"http/1.1"])
+            .client_config(opts.http_version.alpn())
             .map_err(|e| e.within("tls"))?;
         let server_name = match &opts.tls.server_name {
             Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {
@@ -230,6 +282,7 @@ impl HttpClient {
         };
         Ok(HttpClient {
             inner: Arc::new(Inner {
+                http_version: opts.http_version,
                 tls,
                 server_name,
                 ip_version: opts.ip_version,
@@ -422,9 +475,15 @@ impl HttpClient {
             Sender::H2(s) => s.send_request(req).await,
         }
         .map_err(|e| {
+            let hint = match (self.inner.http_version, &conn.tls) {
+                (HttpVersion::Http2, None) => {
+                    " (http_version 2 over cleartext: does it speak h2c?)"
+                }
+                _ => "",
+            };
             err(
                 ErrorType::Protocol,
-                format!("no response from {host}: {}", hyper_error(&e)),
+                format!("no response from {host}{hint}: {}", hyper_error(&e)),
             )
         })?;
         let head = Instant::now();
@@ -544,9 +603,17 @@ impl HttpClient {
                     .and_then(tls_config::earliest_expiry),
             };
             let h2 = conn.alpn_protocol() == Some(b"h2");
+            if inner.http_version == HttpVersion::Http2 && !h2 {
+                return Err(err(
+                    ErrorType::Protocol,
+                    format!("http_version 2: {host} did not agree to HTTP/2 (no ALPN h2 in the TLS handshake)"),
+                ));
+            }
             (Box::new(tls), Some(facts), h2)
         } else {
-            (Box::new(stream), None, false)
+            // Cleartext HTTP/2 only by prior knowledge (no upgrade dance): the client simply starts speaking it.
+            let h2 = inner.http_version == HttpVersion::Http2;
+            (Box::new(stream), None, h2)
         };
         let io = TokioIo::new(io);
         let (sender, driver) = if h2 {

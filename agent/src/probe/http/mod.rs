@@ -8,7 +8,7 @@ pub mod assertion;
 pub mod exchange;
 
 use self::assertion::{Assertion, AssertionSpec, ExpectedStatus};
-use self::exchange::{ClientOptions, ExchangeRequest, HttpClient};
+use self::exchange::{ClientOptions, ExchangeRequest, HttpClient, HttpVersion};
 use super::net::IpVersion;
 use super::SpecError;
 use crate::probe::tls_config::TlsOptions;
@@ -61,6 +61,10 @@ pub struct HttpSpec {
     /// `ip4`, `ip6` or `auto` (default).
     #[serde(default)]
     pub ip_version: IpVersion,
+    /// `"1.1"` or `"2"` (HTTP/2 only: prior knowledge over cleartext, ALPN `h2` over TLS). Unset: HTTP/1.1, or
+    /// HTTP/2 when TLS ALPN agrees on it.
+    #[serde(default)]
+    pub http_version: HttpVersion,
     /// `http://[user:pass@]host:port` of an HTTP proxy.
     #[serde(default)]
     pub proxy_url: Option<String>,
@@ -110,6 +114,7 @@ impl HttpSpec {
     /// The connection options for [`HttpClient::new`]; `id` names the check in the default `User-Agent`.
     pub fn client_options(&self, id: CheckIdentity<'_>) -> Result<ClientOptions, SpecError> {
         Ok(ClientOptions {
+            http_version: self.http_version,
             tls: self.tls.clone(),
             ip_version: self.ip_version,
             proxy_url: self.proxy_url.clone(),

@@ -68,6 +68,7 @@ impl Workflow {
         let client = HttpClient::new(&ClientOptions {
             tls: spec.tls.clone(),
             follow_redirects: spec.follow_redirects,
+            http_version: spec.http_version,
             user_agent: spec
                 .user_agent
                 .header(id)

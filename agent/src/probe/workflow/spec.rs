@@ -8,6 +8,7 @@ use super::extract::{looks_secret, Extractor};
 use super::jwt::JwtAuth;
 use super::template::{Template, TemplateValue, GENERATED};
 use crate::probe::http::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use crate::probe::http::exchange::HttpVersion;
 use crate::probe::tls_config::TlsOptions;
 use crate::probe::{from_value, SpecError};
 use crate::trace::UserAgent;
@@ -32,6 +33,8 @@ pub struct WorkflowSpec {
     pub follow_redirects: bool,
     /// Send a W3C `traceparent`: one trace per run, a span per step request (default true).
     pub trace_context: bool,
+    /// HTTP version of every step, as on HTTP checks (`"1.1"`, `"2"`; unset: 1.1 or h2 by ALPN).
+    pub http_version: HttpVersion,
     /// `User-Agent` of every step, as on HTTP checks (`true`, `false` or a string).
     pub user_agent: UserAgent,
     /// The keys as written, for equality (compiled regexes and keys cannot be compared).
@@ -256,6 +259,8 @@ struct Raw {
     #[serde(default = "yes")]
     trace_context: bool,
     #[serde(default)]
+    http_version: HttpVersion,
+    #[serde(default)]
     user_agent: UserAgent,
 }
 
@@ -336,6 +341,7 @@ impl WorkflowSpec {
             tls: raw.tls,
             follow_redirects: raw.follow_redirects,
             trace_context: raw.trace_context,
+            http_version: raw.http_version,
             user_agent: raw.user_agent,
             source,
         };
