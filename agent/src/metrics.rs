@@ -1144,6 +1144,21 @@ fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::
     )?;
     w.last_run(
         (
+            "probe_http_version",
+            "HTTP version of the last response (1.1, 2, 3), as blackbox_exporter reports it",
+        ),
+        rows,
+        full,
+        |_, r| {
+            r.http
+                .as_ref()
+                .and_then(|h| h.version.strip_prefix("HTTP/")?.parse::<f64>().ok())
+                .map(one)
+                .unwrap_or_default()
+        },
+    )?;
+    w.last_run(
+        (
             "probe_http_duration_seconds",
             "Duration of each phase of the last run",
         ),
@@ -1469,9 +1484,12 @@ mod tests {
         assert!(!text.contains(&format!("probe_http_status_code{{{l}}}")));
         assert!(!text.contains(&format!("synthetic_runs_skipped_total{{{l}}}")));
         assert!(!text.contains(&format!("vantage_check_slo_objective_ratio{{{l}}}")));
-        // Today's set on full: 17 histogram series, 4 phases, and the rest.
+        // Today's set on full: 17 histogram series, 4 phases, and the rest (probe_http_version included).
         let full_series = series_of(&text, "full");
-        assert_eq!(full_series.len(), 33, "{full_series:#?}");
+        assert_eq!(full_series.len(), 34, "{full_series:#?}");
+        assert!(full_series
+            .iter()
+            .any(|s| s.starts_with("probe_http_version{") && s.ends_with("} 1.1")));
         // The skip counter shows up on basic once a run was skipped.
         b.skipped(1);
         assert!(m

@@ -1,10 +1,17 @@
 //! `http_version` on HTTP checks and workflows against real servers: unset keeps HTTP/1.1 (h2 when TLS ALPN agrees),
 //! `"1.1"` stays on HTTP/1.1, `"2"` speaks HTTP/2 by prior knowledge over cleartext (hyper's h2c server) and by ALPN
-//! `h2` alone over TLS, and fails with a clear `protocol` error where the server does not speak it.
+//! `h2` alone over TLS, and fails with a clear `protocol` error where the server does not speak it; `"3"` speaks
+//! HTTP/3 over QUIC to the testkit's quinn + h3 server.
 
+use std::sync::Arc;
+use std::time::Duration;
+use vantage_agent::config::CheckConfig;
+use vantage_agent::metrics::Metrics;
 use vantage_agent::probe::workflow::{Workflow, WorkflowSpec};
-use vantage_agent::probe::{Probe, ProbeSpec};
-use vantage_agent::result::{ErrorType, ProbeResult};
+use vantage_agent::probe::{Probe, ProbeSpec, Runner};
+use vantage_agent::result::{ErrorType, Phase, ProbeResult};
+use vantage_agent::schedule::Schedule;
+use vantage_testkit::h3::H3Server;
 use vantage_testkit::servers::{TcpServer, TestServer};
 use vantage_testkit::tls::TestPki;
 
@@ -84,8 +91,8 @@ async fn http2_to_a_server_that_does_not_speak_it_fails_clearly() {
 #[tokio::test]
 async fn versions_are_validated_and_workflows_take_one_too() {
     for (v, needle) in [
-        ("'3'", "not supported yet"),
         ("'1.0'", "unknown HTTP version"),
+        ("[2]", "unknown HTTP version"),
     ] {
         let value: serde_norway::Value =
             serde_norway::from_str(&format!("{{target: 'http://x/', http_version: {v}}}")).unwrap();
@@ -107,4 +114,87 @@ async fn versions_are_validated_and_workflows_take_one_too() {
     assert_eq!(version(&r), "HTTP/2");
     // Both steps shared one HTTP/2 connection.
     assert_eq!(srv.connections(), 1);
+}
+
+#[tokio::test]
+async fn http3_over_quic_with_phases_tls_facts_redirects_and_trace_context() {
+    let pki = TestPki::new();
+    let srv = H3Server::start(&pki.valid_leaf()).await;
+    let ca = pki.ca_file.display();
+    let r = run(&format!(
+        "{{target: '{}', http_version: '3', tls: {{ca_file: '{ca}'}}}}",
+        srv.localhost_url("/redirect/2")
+    ))
+    .await;
+    assert_eq!(version(&r), "HTTP/3");
+    let http = r.http.as_ref().unwrap();
+    assert_eq!(
+        (http.status, http.redirects, http.content_length),
+        (200, 2, 2)
+    );
+    let tls = r.tls.as_ref().unwrap();
+    assert_eq!(tls.version, "TLS 1.3");
+    assert!(tls.earliest_cert_expiry.is_some());
+    // The QUIC handshake is one `connect` phase (transport and TLS together); no `tls` phase.
+    for p in [
+        Phase::Resolve,
+        Phase::Connect,
+        Phase::Processing,
+        Phase::Transfer,
+    ] {
+        assert!(r.phases.get(p).is_some(), "missing {p:?}: {:?}", r.phases);
+    }
+    assert_eq!(r.phases.get(Phase::Tls), None);
+    // probe_http_version reports 3, as blackbox_exporter does.
+    let metrics = Metrics::new();
+    let check = CheckConfig::new(
+        "h3",
+        "http",
+        Schedule::Every(Duration::from_secs(10)),
+        Runner::new(|| Box::pin(async { ProbeResult::default() })),
+    );
+    metrics.add_check("eu", &check).record(&Arc::new(r.clone()));
+    let text = metrics.encode();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("probe_http_version{") && l.ends_with("} 3.0")),
+        "{text}"
+    );
+    // Every request carried the run's trace.
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 3);
+    let trace = r.trace_id.unwrap().to_hex();
+    for q in &reqs {
+        let tp = q.header("traceparent").unwrap();
+        assert!(tp.starts_with(&format!("00-{trace}-")), "{tp}");
+    }
+    // Status failures and untrusted certificates fail as they do over TCP.
+    let r = run(&format!(
+        "{{target: '{}', http_version: '3', tls: {{ca_file: '{ca}'}}}}",
+        srv.url("/status/503")
+    ))
+    .await;
+    assert_eq!(r.error.unwrap().error_type, ErrorType::HttpStatus);
+    assert_eq!(r.http.unwrap().status, 503);
+    let r = run(&format!(
+        "{{target: '{}', http_version: '3'}}",
+        srv.url("/ok")
+    ))
+    .await;
+    let e = r.error.expect("self-signed CA not trusted");
+    assert_eq!(e.error_type, ErrorType::Tls, "{e}");
+    // HTTP/3 needs https and no proxy: config errors naming the field.
+    for (yaml, field) in [
+        ("{target: 'http://x/', http_version: 3}", "http_version"),
+        (
+            "{target: 'https://x/', http_version: 3, proxy_url: 'http://127.0.0.1:1'}",
+            "proxy_url",
+        ),
+    ] {
+        let v: serde_norway::Value = serde_norway::from_str(yaml).unwrap();
+        let e = Probe::new(&ProbeSpec::from_yaml("http", v).unwrap())
+            .err()
+            .expect("refused");
+        assert_eq!(e.field, field, "{e}");
+    }
 }

@@ -61,8 +61,8 @@ pub struct HttpSpec {
     /// `ip4`, `ip6` or `auto` (default).
     #[serde(default)]
     pub ip_version: IpVersion,
-    /// `"1.1"` or `"2"` (HTTP/2 only: prior knowledge over cleartext, ALPN `h2` over TLS). Unset: HTTP/1.1, or
-    /// HTTP/2 when TLS ALPN agrees on it.
+    /// `"1.1"`, `"2"` (HTTP/2 only: prior knowledge over cleartext, ALPN `h2` over TLS) or `"3"` (HTTP/3 over
+    /// QUIC, https only). Unset: HTTP/1.1, or HTTP/2 when TLS ALPN agrees on it.
     #[serde(default)]
     pub http_version: HttpVersion,
     /// `http://[user:pass@]host:port` of an HTTP proxy.
@@ -155,6 +155,12 @@ impl HttpProbe {
             return Err(SpecError::new(
                 "target",
                 "the URL must be http:// or https:// with a host",
+            ));
+        }
+        if spec.http_version == HttpVersion::Http3 && url.scheme() != "https" {
+            return Err(SpecError::new(
+                "http_version",
+                "HTTP/3 runs over QUIC, which is always TLS: use an https:// target",
             ));
         }
         let method = Method::from_bytes(spec.method.to_ascii_uppercase().as_bytes())
