@@ -121,8 +121,9 @@ async fn http3_over_quic_with_phases_tls_facts_redirects_and_trace_context() {
     let pki = TestPki::new();
     let srv = H3Server::start(&pki.valid_leaf()).await;
     let ca = pki.ca_file.display();
+    // By name (resolve phase, DNS SAN); ip4 because the server listens on 127.0.0.1 and QUIC tries one address.
     let r = run(&format!(
-        "{{target: '{}', http_version: '3', tls: {{ca_file: '{ca}'}}}}",
+        "{{target: '{}', http_version: '3', ip_version: ip4, tls: {{ca_file: '{ca}'}}}}",
         srv.localhost_url("/redirect/2")
     ))
     .await;

@@ -704,6 +704,7 @@ impl HttpClient {
         if let Some(d) = resolved.lookup {
             phases.add(Phase::Resolve, d);
         }
+        // The first address only: no fallback to the next one yet (a silent UDP port gives no quick refusal).
         let addr = *resolved
             .addrs
             .first()
