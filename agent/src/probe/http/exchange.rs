@@ -517,7 +517,10 @@ impl HttpClient {
         let resp = match &mut conn.sender {
             Sender::H1(s) => s.send_request(req).await,
             Sender::H2(s) => s.send_request(req).await,
-            Sender::H3 { .. } => unreachable!("sent above"),
+            // Sent above; never here.
+            Sender::H3 { .. } => {
+                return Err(err(ErrorType::Protocol, "HTTP/3 request on the TCP path"))
+            }
         }
         .map_err(|e| {
             let hint = match (self.inner.http_version, &conn.tls) {
