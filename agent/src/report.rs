@@ -60,6 +60,8 @@ struct CheckReport<'a> {
     steps: Vec<StepReport<'a>>,
     /// A teardown failure, apart from the run's own error.
     teardown_error: Option<ErrorReport>,
+    /// The W3C trace id the run's requests carried (HTTP checks and workflows with trace context).
+    trace_id: Option<String>,
 }
 
 impl CheckReport<'_> {
@@ -124,6 +126,7 @@ fn reports<'a>(
                     .teardown_error
                     .as_ref()
                     .map(|e| ErrorReport::new(e, redactor)),
+                trace_id: r.trace_id.map(|t| t.to_hex()),
             }
         })
         .collect()

@@ -11,6 +11,8 @@
 //! - `/headers` -> 200 with `x-id: abc123`, `content-type: text/plain; charset=utf-8`, `cache-control: no-store`
 //! - `/echo` -> JSON `{method, path, headers:{name:value}, body}` of the request
 //! - `/set-cookie` -> sets `session=s3cr3t; Path=/`
+//!
+//! Every request's path and headers are recorded, in arrival order ([`TestServer::requests`]).
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -21,7 +23,7 @@ use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -36,7 +38,22 @@ pub struct TestServer {
     pub addr: SocketAddr,
     tls: bool,
     connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
     task: JoinHandle<()>,
+}
+
+/// A request as the server received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub path: String,
+    pub headers: http::HeaderMap,
+}
+
+impl RecordedRequest {
+    /// A header's value as text (`None` when absent or not text).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl Drop for TestServer {
@@ -61,6 +78,8 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
+        let requests: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
+        let log = requests.clone();
         let is_tls = tls.is_some();
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(async move {
@@ -70,8 +89,15 @@ impl TestServer {
                 };
                 counter.fetch_add(1, Ordering::SeqCst);
                 let acceptor = acceptor.clone();
+                let log = log.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(route);
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        log.lock().unwrap().push(RecordedRequest {
+                            path: req.uri().path().to_string(),
+                            headers: req.headers().clone(),
+                        });
+                        route(req)
+                    });
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match acceptor {
                         Some(acceptor) => {
@@ -93,6 +119,7 @@ impl TestServer {
             addr,
             tls: is_tls,
             connections,
+            requests,
             task,
         }
     }
@@ -112,6 +139,11 @@ impl TestServer {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests.lock().unwrap().clone()
     }
 }
 
