@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`tls`]: certificate authorities and leaf certificates made with rcgen (valid, expired, wrong host).
 //! - [`servers`]: HTTP/TCP targets that misbehave on purpose (slow headers, slow body, redirect loops, large bodies).
+//! - [`grpc`]: a real gRPC health server (tonic-health), plaintext or TLS, per-service statuses, slow answers.
 //! - [`demo_api`]: a small real API (token auth, assignments CRUD) with fault switches, for workflow tests.
 //! - [`fleet`]: a config server for a fleet of agents (ETags, bearer token, faults) and a fault-injecting
 //!   forwarder for remote-write receivers.
@@ -10,6 +11,7 @@
 
 pub mod demo_api;
 pub mod fleet;
+pub mod grpc;
 pub mod promtool;
 pub mod servers;
 pub mod tls;
