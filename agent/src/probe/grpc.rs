@@ -255,20 +255,18 @@ impl GrpcProbe {
                 format!("{target} answered in HTTP/1, not HTTP/2: not a gRPC server"),
             );
         }
-        match (io, first.is_empty()) {
-            (Some(io), true) => {
-                return ProbeError::new(
+        if let Some(io) = io {
+            return if first.is_empty() {
+                ProbeError::new(
                     ErrorType::Protocol,
-                    format!("{target} closed the connection without an HTTP/2 answer (not a gRPC server?): {io}"),
+                    format!("{target} closed the connection without an HTTP/2 answer: {io}"),
                 )
-            }
-            (Some(io), false) => {
-                return ProbeError::new(
+            } else {
+                ProbeError::new(
                     ErrorType::Connect,
                     format!("connection to {target} failed during the health check: {io}"),
                 )
-            }
-            (None, _) => {}
+            };
         }
         let detail = if text.is_empty() {
             status.message().to_string()
@@ -282,19 +280,17 @@ impl GrpcProbe {
     }
 }
 
+const INVALID_METADATA_NAME: &str =
+    "not a valid gRPC metadata name (ASCII letters, digits, `-_.`; no `-bin` suffix)";
+
 /// Validates `metadata` once: lowercase-able ASCII names (not `-bin`), visible ASCII values. Errors name the
 /// key, never the value (it may be a secret).
 fn metadata(pairs: &BTreeMap<String, String>) -> Result<MetadataMap, SpecError> {
     let mut map = MetadataMap::new();
     for (name, value) in pairs {
         let field = format!("metadata.{name}");
-        let key =
-            AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
-                SpecError::new(
-                &field,
-                "not a valid gRPC metadata name (ASCII letters, digits, `-_.`; no `-bin` suffix)",
-            )
-            })?;
+        let key = AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| SpecError::new(&field, INVALID_METADATA_NAME))?;
         let mut value = AsciiMetadataValue::try_from(value.as_str())
             .map_err(|_| SpecError::new(&field, "the value must be visible ASCII characters"))?;
         // Never indexed by HPACK compression tables on the way (as HTTP/2 does for credentials).
