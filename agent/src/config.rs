@@ -35,10 +35,10 @@
 //!     duration_buckets: [1, 5]
 //! ```
 //!
-//! Credentials are found by the field that holds them ([`classify_field`]): header values (but for a few
-//! descriptive headers such as `Accept`), raw bodies, the values of `json:` body keys that name a credential
-//! (`password`, `token`, ...; the whole rendered body at run time), basic and bearer auth, JWT keys, TCP `send`
-//! payloads, step `query` values, workflow variables whose name names a credential or that say `secret: true`,
+//! Credentials are found by the field that holds them ([`classify_field`]): header and gRPC `metadata` values (but
+//! for a few descriptive headers such as `Accept`), raw bodies, the values of `json:` body keys that name a
+//! credential (`password`, `token`, ...; the whole rendered body at run time), basic and bearer auth, JWT keys, TCP
+//! `send` payloads, step `query` values, workflow variables whose name names a credential or that say `secret: true`,
 //! and the userinfo and query of URLs. Those values are scrubbed from messages, logs and the status API; everything
 //! else (names, regions, labels, hosts, paths) is identity and shown as it is, wherever it came from.
 
@@ -568,7 +568,8 @@ pub fn classify_field(path: &str) -> FieldKind {
     let grandparent = if n >= 3 { seg[n - 3] } else { "" };
     // What sends requests: a check, a workflow step, a remote_write endpoint.
     let sender = |s: &str| matches!(s, "checks" | "steps" | "teardown" | "remote_write");
-    if parent == "headers" && sender(grandparent) {
+    // gRPC `metadata` is sent as HTTP/2 headers: the same rule.
+    if matches!(parent, "headers" | "metadata") && sender(grandparent) {
         return if secrets::is_descriptive_header(last) {
             FieldKind::Plain
         } else {
@@ -1334,6 +1335,17 @@ checks:
         .unwrap_err()
         .to_string();
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn grpc_metadata_values_are_secrets_like_header_values() {
+        let text = "region: eu-west-1\nchecks:\n  - name: grpc-api\n    type: grpc\n    target: 'api.internal:50051'\n    every: 10s\n    metadata: {authorization: \"Bearer ${TOKEN}\", x-tenant: m3ta-tenant, user-agent: probe-ua}\n";
+        let c = parse(Path::new("a.yaml"), text, env, None).unwrap();
+        for secret in ["Bearer hunter2-secret", "m3ta-tenant"] {
+            assert_eq!(c.secrets.redact(&format!("x {secret} y")), "x *** y");
+        }
+        assert_eq!(c.secrets.redact("probe-ua"), "probe-ua");
+        assert_eq!(c.checks[0].check_type, "grpc");
     }
 
     #[test]

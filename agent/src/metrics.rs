@@ -12,7 +12,7 @@
 
 use crate::config::CheckConfig;
 use crate::config::DEFAULT_SLO_OBJECTIVE;
-use crate::result::{ErrorType, ProbeResult};
+use crate::result::{ErrorType, ProbeResult, ServingStatus};
 use crate::trace::TraceId;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -1164,12 +1164,10 @@ fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::
         ),
         rows,
         full,
-        |_, r| {
-            r.phases
-                .0
-                .iter()
-                .map(|(p, d)| (Some(("phase", p.as_str())), secs(*d)))
-                .collect()
+        // gRPC checks report their phases as probe_grpc_duration_seconds, as blackbox_exporter does.
+        |s, r| match s.check_type {
+            GRPC => vec![],
+            _ => phase_values(r),
         },
     )?;
     w.last_run(
@@ -1236,6 +1234,7 @@ fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::
         full,
         |_, r| r.dns_lookup.map(|d| one(secs(d))).unwrap_or_default(),
     )?;
+    write_grpc(w, rows)?;
     // Workflow steps.
     w.family(
         (
@@ -1296,6 +1295,69 @@ fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::
         },
     )?;
     Ok(())
+}
+
+const GRPC: &str = "grpc";
+
+/// `phase` label and seconds of each phase of the last run.
+fn phase_values(r: &ProbeResult) -> Vec<(Option<(&'static str, &str)>, f64)> {
+    r.phases
+        .0
+        .iter()
+        .map(|(p, d)| (Some(("phase", p.as_str())), secs(*d)))
+        .collect()
+}
+
+/// blackbox_exporter's gRPC families, on full only: a failing health check already shows in `probe_success` and
+/// `synthetic_request_failure_total{error_type}`, which is what the rules read; these say why.
+fn write_grpc<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::io::Result<()> {
+    w.last_run(
+        (
+            "probe_grpc_healthcheck_response",
+            "Serving status of the last health check answer (1 for the one received, 0 for the others)",
+        ),
+        rows,
+        Level::Full,
+        |s, r| {
+            if s.check_type != GRPC {
+                return vec![];
+            }
+            let got = r.grpc.as_ref().and_then(|g| g.serving_status);
+            ServingStatus::ALL
+                .iter()
+                .map(|st| {
+                    let v = if got == Some(*st) { 1.0 } else { 0.0 };
+                    (Some(("serving_status", st.as_str())), v)
+                })
+                .collect()
+        },
+    )?;
+    w.last_run(
+        (
+            "probe_grpc_status_code",
+            "gRPC status code of the last health check answer (0: OK; absent when no gRPC answer came)",
+        ),
+        rows,
+        Level::Full,
+        |_, r| {
+            r.grpc
+                .as_ref()
+                .map(|g| one(f64::from(g.status_code)))
+                .unwrap_or_default()
+        },
+    )?;
+    w.last_run(
+        (
+            "probe_grpc_duration_seconds",
+            "Duration of each phase of the last gRPC health check",
+        ),
+        rows,
+        Level::Full,
+        |s, r| match s.check_type {
+            GRPC => phase_values(r),
+            _ => vec![],
+        },
+    )
 }
 
 #[cfg(test)]
@@ -1495,6 +1557,63 @@ mod tests {
         assert!(m
             .encode()
             .contains(&format!("synthetic_runs_skipped_total{{{l}}} 1\n")));
+    }
+
+    #[test]
+    fn grpc_checks_write_blackbox_grpc_families_on_full() {
+        let m = Metrics::new();
+        let mut c = check("health");
+        c.check_type = "grpc";
+        let s = m.add_check("eu", &c);
+        let mut phases = Phases::default();
+        phases.add(Phase::Connect, Duration::from_millis(2));
+        phases.add(Phase::Processing, Duration::from_millis(4));
+        s.record(&Arc::new(ProbeResult {
+            error: Some(ProbeError::new(ErrorType::Assertion, "NOT_SERVING")),
+            phases,
+            grpc: Some(crate::result::GrpcFacts {
+                status_code: 0,
+                serving_status: Some(ServingStatus::NotServing),
+            }),
+            attempts: 1,
+            ..Default::default()
+        }));
+        let text = m.encode();
+        let l = r#"region="eu",endpoint="health",check_type="grpc",team="sre""#;
+        for line in [
+            format!("probe_grpc_healthcheck_response{{{l},serving_status=\"NOT_SERVING\"}} 1.0"),
+            format!("probe_grpc_healthcheck_response{{{l},serving_status=\"SERVING\"}} 0.0"),
+            format!("probe_grpc_healthcheck_response{{{l},serving_status=\"UNKNOWN\"}} 0.0"),
+            format!(
+                "probe_grpc_healthcheck_response{{{l},serving_status=\"SERVICE_UNKNOWN\"}} 0.0"
+            ),
+            format!("probe_grpc_status_code{{{l}}} 0.0"),
+            format!("probe_grpc_duration_seconds{{{l},phase=\"connect\"}} 0.002"),
+            format!("probe_grpc_duration_seconds{{{l},phase=\"processing\"}} 0.004"),
+        ] {
+            assert!(text.contains(&line), "missing {line} in\n{text}");
+        }
+        assert!(!text.contains(&format!("probe_http_duration_seconds{{{l}")));
+        assert!(!text.contains(&format!("probe_http_status_code{{{l}")));
+        // No gRPC answer (refused): the serving statuses are all 0 and no status code is made up.
+        s.record(&Arc::new(ProbeResult::failed(
+            ProbeError::new(ErrorType::Connect, "refused"),
+            Duration::from_millis(1),
+        )));
+        let text = m.encode();
+        assert!(!text.contains("probe_grpc_status_code{"), "{text}");
+        assert_eq!(
+            text.lines()
+                .filter(|x| x.starts_with("probe_grpc_healthcheck_response{") && x.ends_with(" 0.0"))
+                .count(),
+            4
+        );
+        // Basic leaves the gRPC families out.
+        let m = Metrics::new();
+        c.detail.level = Level::Basic;
+        m.add_check("eu", &c)
+            .record(&Arc::new(ProbeResult::default()));
+        assert!(!m.encode().contains("probe_grpc_healthcheck_response{"));
     }
 
     #[test]

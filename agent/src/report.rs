@@ -7,7 +7,7 @@ mod junit;
 mod table;
 
 use crate::config::CheckConfig;
-use crate::result::{Phases, ProbeError, ProbeResult, StepResult};
+use crate::result::{GrpcFacts, Phases, ProbeError, ProbeResult, StepResult};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::sync::Arc;
@@ -56,6 +56,9 @@ struct CheckReport<'a> {
     phases: &'a Phases,
     error_type: Option<&'static str>,
     message: Option<String>,
+    /// What a gRPC health check was answered (`status_code`, `serving_status`); gRPC checks only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grpc: Option<&'a GrpcFacts>,
     /// Workflow steps in order (empty for other checks).
     steps: Vec<StepReport<'a>>,
     /// A teardown failure, apart from the run's own error.
@@ -121,6 +124,7 @@ fn reports<'a>(
                 phases: &r.phases,
                 error_type: error.as_ref().map(|e| e.error_type),
                 message: error.map(|e| e.message),
+                grpc: r.grpc.as_ref(),
                 steps: r.steps.iter().map(|s| step(s, redactor)).collect(),
                 teardown_error: r
                     .teardown_error

@@ -1,4 +1,4 @@
-//! `ProbeResult`: the one shape every probe (http, tcp, dns, tls, workflow) returns.
+//! `ProbeResult`: the one shape every probe (http, tcp, dns, tls, grpc, workflow) returns.
 
 use std::time::{Duration, SystemTime};
 
@@ -192,6 +192,45 @@ pub struct TlsFacts {
     pub earliest_cert_expiry: Option<SystemTime>,
 }
 
+/// The serving status a `grpc.health.v1` answer carries (`SERVICE_UNKNOWN` comes from `Watch`, but servers may
+/// send it from `Check` too). Values outside the protocol's enum count as `UNKNOWN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServingStatus {
+    Unknown,
+    Serving,
+    NotServing,
+    ServiceUnknown,
+}
+
+impl ServingStatus {
+    pub const ALL: [ServingStatus; 4] = [
+        ServingStatus::Unknown,
+        ServingStatus::Serving,
+        ServingStatus::NotServing,
+        ServingStatus::ServiceUnknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServingStatus::Unknown => "UNKNOWN",
+            ServingStatus::Serving => "SERVING",
+            ServingStatus::NotServing => "NOT_SERVING",
+            ServingStatus::ServiceUnknown => "SERVICE_UNKNOWN",
+        }
+    }
+}
+
+/// What a gRPC server answered to a health check. Absent when no gRPC answer came (connect, TLS or HTTP/2
+/// failure, a server that is not gRPC).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GrpcFacts {
+    /// The call's gRPC status code (0 = OK, 5 = NOT_FOUND, 12 = UNIMPLEMENTED, ...).
+    pub status_code: u8,
+    /// The serving status of the answer; `None` when the call failed (status code not 0).
+    pub serving_status: Option<ServingStatus>,
+}
+
 /// One workflow step's outcome (empty for simple checks).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StepResult {
@@ -219,6 +258,8 @@ pub struct ProbeResult {
     pub phases: Phases,
     pub http: Option<HttpFacts>,
     pub tls: Option<TlsFacts>,
+    /// The answer of a gRPC health check.
+    pub grpc: Option<GrpcFacts>,
     /// Time spent resolving names (DNS checks and the resolve phase of HTTP).
     pub dns_lookup: Option<Duration>,
     /// Attempts made (1 + retries used).

@@ -11,7 +11,10 @@
 //! decodes and counts every sample) beside the scrape, in the same run, for its extra CPU and RSS.
 //!
 //! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]
-//! [--remote-write] [--metrics basic] [--no-blackbox]`
+//! [--remote-write] [--metrics basic] [--no-blackbox] [--type http|grpc]`
+//!
+//! `--type grpc` runs gRPC health checks instead (`type: grpc`, plaintext) against a tonic-health server in the
+//! target process, and blackbox_exporter's `grpc` prober on the same target.
 //!
 //! `--memory SECS` instead runs the agent for SECS with one healthy check and one whose target sends an endless
 //! body (the agent reads `max_body_bytes`, 10 MiB, and gives up), both every second, and prints its RSS every
@@ -25,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vantage_testkit::grpc::GrpcHealthServer;
 use vantage_testkit::servers::TestServer;
 
 const INTERVAL_SECS: u64 = 10;
@@ -44,6 +48,8 @@ struct Args {
     /// `--history-runs N`: the agent's `history.runs` (None: the agent's default, 100).
     history_runs: Option<usize>,
     blackbox: bool,
+    /// `--type http|grpc`: the kind of check measured.
+    check_type: String,
 }
 
 fn args() -> Args {
@@ -63,6 +69,7 @@ fn args() -> Args {
         metrics: None,
         history_runs: None,
         blackbox: true,
+        check_type: "http".into(),
     };
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = argv.iter().position(|a| a == "--remote-write") {
@@ -92,8 +99,9 @@ fn args() -> Args {
             ("--history-runs", Some(v)) => {
                 a.history_runs = Some(v.parse().expect("--history-runs N"))
             }
+            ("--type", Some(v)) if matches!(v.as_str(), "http" | "grpc") => a.check_type = v.clone(),
             _ => panic!(
-                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--history-runs N] [--no-blackbox] [--memory SECS] [--probe-rate]"
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--history-runs N] [--no-blackbox] [--memory SECS] [--probe-rate] [--type http|grpc]"
             ),
         }
     }
@@ -357,7 +365,8 @@ async fn bench_agent(
     yaml.push_str("checks:\n");
     for i in 0..n {
         yaml.push_str(&format!(
-            "  - name: check-{i}\n    type: http\n    target: {target}\n    every: {INTERVAL_SECS}s\n    timeout: 5s\n"
+            "  - name: check-{i}\n    type: {}\n    target: '{target}'\n    every: {INTERVAL_SECS}s\n    timeout: 5s\n",
+            args.check_type
         ));
     }
     let config = dir.join(format!("agent-{n}.yaml"));
@@ -473,11 +482,12 @@ async fn bench_blackbox(
         return None;
     }
     let config = dir.join("blackbox.yml");
-    std::fs::write(
-        &config,
-        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n",
-    )
-    .unwrap();
+    let module = match args.check_type.as_str() {
+        "grpc" => "grpc_plain:\n    prober: grpc\n    timeout: 5s\n    grpc: {tls: false}\n",
+        _ => "http_2xx:\n    prober: http\n    timeout: 5s\n",
+    };
+    std::fs::write(&config, format!("modules:\n  {module}")).unwrap();
+    let module = module.split(':').next().unwrap();
     let port = free_port();
     let mut child = Command::new(BLACKBOX)
         .args([
@@ -494,7 +504,7 @@ async fn bench_blackbox(
         .pool_max_idle_per_host(2048)
         .build()
         .unwrap();
-    let url = format!("{base}/probe?module=http_2xx&target={}", target);
+    let url = format!("{base}/probe?module={module}&target={target}");
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let missed = Arc::new(AtomicU64::new(0));
@@ -637,22 +647,33 @@ fn probe_rate(url: &str) -> (usize, Duration, usize) {
     })
 }
 
-/// `--serve-target`: the target in a process of its own, so it does not share the bench's runtime; prints its
-/// URL and serves until killed.
-fn serve_target() {
+/// `--serve-target http|grpc`: the target in a process of its own, so it does not share the bench's runtime;
+/// prints its URL (gRPC: `host:port`) and serves until killed.
+fn serve_target(check_type: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let server = TestServer::http().await;
-        println!("{}", server.url("/ok"));
+        // Kept alive until the process is killed.
+        let _servers = match check_type {
+            "grpc" => {
+                let server = GrpcHealthServer::plaintext().await;
+                println!("{}", server.target());
+                (None, Some(server))
+            }
+            _ => {
+                let server = TestServer::http().await;
+                println!("{}", server.url("/ok"));
+                (Some(server), None)
+            }
+        };
         std::future::pending::<()>().await;
     });
 }
 
 /// Starts `--serve-target` and reads its URL.
-fn start_target() -> (Child, String) {
+fn start_target(check_type: &str) -> (Child, String) {
     use std::io::BufRead;
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .arg("--serve-target")
+        .args(["--serve-target", check_type])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -667,7 +688,7 @@ fn main() {
     // Thousands of checks hold thousands of sockets in the target and in blackbox_exporter's driver.
     let limit = vantage_agent::app::raise_fd_limit().expect("raise RLIMIT_NOFILE");
     if std::env::args().nth(1).as_deref() == Some("--serve-target") {
-        return serve_target();
+        return serve_target(&std::env::args().nth(2).unwrap_or_default());
     }
     println!(
         "open file limit: {} (hard {}; was {})",
@@ -693,8 +714,8 @@ async fn bench() {
         println!("http probe: {total} runs in {elapsed:.2?} on one core = {rate:.0} probes/s ({failures} failed)");
         return;
     }
-    let (mut target_process, target) = start_target();
-    println!("agent benchmark: HTTP checks every {INTERVAL_SECS}s against {target}, {}s measured per case, /metrics scraped every {SCRAPE_SECS}s (OpenMetrics, gzip)", args.secs);
+    let (mut target_process, target) = start_target(&args.check_type);
+    println!("agent benchmark: {} checks every {INTERVAL_SECS}s against {target}, {}s measured per case, /metrics scraped every {SCRAPE_SECS}s (OpenMetrics, gzip)", args.check_type, args.secs);
     println!(
         "machine: {} CPUs; the target runs in its own process, the load driver and scraper in this one; metrics: {}",
         std::thread::available_parallelism()

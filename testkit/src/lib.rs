@@ -6,6 +6,7 @@
 //! - [`dns`]: an authoritative DNS server over UDP/TCP, TLS (DoT) and HTTPS (DoH).
 //! - [`servers`]: HTTP/TCP targets that misbehave on purpose (slow headers, slow body, redirect loops, large bodies).
 //! - [`h3`]: an HTTP/3 (QUIC) target with a test-PKI certificate.
+//! - [`grpc`]: a real gRPC health server (tonic-health), plaintext or TLS, per-service statuses, slow answers.
 //! - [`demo_api`]: a small real API (token auth, assignments CRUD) with fault switches, for workflow tests.
 //! - [`fleet`]: a config server for a fleet of agents (ETags, bearer token, faults) and a fault-injecting
 //!   forwarder for remote-write receivers.
@@ -15,6 +16,7 @@ pub mod blackhole;
 pub mod demo_api;
 pub mod dns;
 pub mod fleet;
+pub mod grpc;
 pub mod h3;
 pub mod promtool;
 pub mod servers;

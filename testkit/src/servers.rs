@@ -65,15 +65,20 @@ impl Drop for TestServer {
 impl TestServer {
     /// Plain HTTP (HTTP/1.1, and h2 with prior knowledge).
     pub async fn http() -> TestServer {
-        Self::start(None).await
+        Self::start(None, false).await
+    }
+
+    /// Plain HTTP/1.1 only: an HTTP/2 client's preface is answered the way an HTTP/1 server does.
+    pub async fn http1_only() -> TestServer {
+        Self::start(None, true).await
     }
 
     /// HTTPS with the given rustls config (see [`crate::tls::Leaf::server_config`]).
     pub async fn https(config: Arc<rustls::ServerConfig>) -> TestServer {
-        Self::start(Some(config)).await
+        Self::start(Some(config), false).await
     }
 
-    async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
+    async fn start(tls: Option<Arc<rustls::ServerConfig>>, http1_only: bool) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let connections = Arc::new(AtomicUsize::new(0));
@@ -98,7 +103,10 @@ impl TestServer {
                         });
                         route(req)
                     });
-                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    if http1_only {
+                        builder = builder.http1_only();
+                    }
                     match acceptor {
                         Some(acceptor) => {
                             // Handshake failures are what some tests provoke; just drop the connection.

@@ -5,14 +5,15 @@
 //! # Layout
 //! - [`http`]: the HTTP check, the one HTTP exchange function ([`http::exchange`]) it shares with workflow
 //!   steps, and the response assertions ([`http::assertion`]).
-//! - [`tcp`], [`dns`], [`tls`]: the other single-target checks.
+//! - [`tcp`], [`dns`], [`tls`], [`grpc`]: the other single-target checks.
 //! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
 //! - [`net`]: resolving a target (`resolve_to`, `resolver`) and connecting to it (Happy Eyeballs), for every
 //!   probe that dials.
 //! - [`nameserver`]: the DNS server a check asks and its transport (UDP, TCP, DoT, DoH).
-//! - [`tls_config`]: TLS client options and the rustls config built from them (HTTP, TLS, workflows).
+//! - [`tls_config`]: TLS client options and the rustls config built from them (HTTP, TLS, gRPC, workflows).
 
 pub mod dns;
+pub mod grpc;
 pub mod http;
 pub mod nameserver;
 pub mod net;
@@ -37,6 +38,8 @@ pub enum ProbeSpec {
     Tcp(tcp::TcpSpec),
     Dns(dns::DnsSpec),
     Tls(tls::TlsSpec),
+    /// `type: grpc`: the standard gRPC health check.
+    Grpc(grpc::GrpcSpec),
     /// `type: api_workflow` (or `workflow`): multi-step API journeys (owned by [`workflow`]).
     Workflow(crate::probe::workflow::WorkflowSpec),
 }
@@ -118,13 +121,14 @@ impl ProbeSpec {
             "tcp" => Ok(ProbeSpec::Tcp(from_value(fields)?)),
             "dns" => Ok(ProbeSpec::Dns(from_value(fields)?)),
             "tls" => Ok(ProbeSpec::Tls(from_value(fields)?)),
+            "grpc" => Ok(ProbeSpec::Grpc(from_value(fields)?)),
             "api_workflow" | "workflow" => Ok(ProbeSpec::Workflow(
                 crate::probe::workflow::WorkflowSpec::from_yaml(fields)?,
             )),
             other => Err(SpecError::new(
                 "type",
                 format!(
-                    "unknown check type {other:?}; expected http, tcp, dns, tls or api_workflow"
+                    "unknown check type {other:?}; expected http, tcp, dns, tls, grpc or api_workflow"
                 ),
             )),
         }
@@ -150,13 +154,14 @@ impl ProbeSpec {
         }
     }
 
-    /// `http` | `tcp` | `dns` | `tls`: the `check_type` metric label.
+    /// `http` | `tcp` | `dns` | `tls` | `grpc` | `api_workflow`: the `check_type` metric label.
     pub fn check_type(&self) -> &'static str {
         match self {
             ProbeSpec::Http(_) => "http",
             ProbeSpec::Tcp(_) => "tcp",
             ProbeSpec::Dns(_) => "dns",
             ProbeSpec::Tls(_) => "tls",
+            ProbeSpec::Grpc(_) => "grpc",
             ProbeSpec::Workflow(_) => crate::probe::workflow::CHECK_TYPE,
         }
     }
@@ -172,6 +177,7 @@ enum Kind {
     Tcp(tcp::TcpProbe),
     Dns(dns::DnsProbe),
     Tls(tls::TlsProbe),
+    Grpc(grpc::GrpcProbe),
     Workflow(crate::probe::workflow::Workflow),
 }
 
@@ -188,6 +194,7 @@ impl Probe {
             ProbeSpec::Tcp(s) => Kind::Tcp(tcp::TcpProbe::new(s)?),
             ProbeSpec::Dns(s) => Kind::Dns(dns::DnsProbe::new(s)?),
             ProbeSpec::Tls(s) => Kind::Tls(tls::TlsProbe::new(s)?),
+            ProbeSpec::Grpc(s) => Kind::Grpc(grpc::GrpcProbe::new(s)?),
             ProbeSpec::Workflow(s) => Kind::Workflow(workflow::Workflow::for_check(s, id)?),
         };
         Ok(Probe { kind })
@@ -215,6 +222,7 @@ impl Probe {
             Kind::Tcp(p) => p.run().await,
             Kind::Dns(p) => p.run().await,
             Kind::Tls(p) => p.run().await,
+            Kind::Grpc(p) => p.run().await,
             Kind::Workflow(p) => p.run_in(trace).await,
         };
         result.duration = start.elapsed();

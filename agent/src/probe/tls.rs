@@ -3,7 +3,7 @@
 
 use super::SpecError;
 use crate::probe::tls_config::{self, TlsOptions};
-use crate::result::{ErrorType, Phase, Phases, ProbeError, ProbeResult, TlsFacts};
+use crate::result::{ErrorType, Phase, Phases, ProbeError, ProbeResult};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -92,14 +92,9 @@ impl TlsProbe {
                 )
             })?;
         phases.add(Phase::Tls, t.elapsed());
-        let (_, conn) = tls.get_ref();
-        let expiry = conn
-            .peer_certificates()
-            .and_then(tls_config::earliest_expiry);
-        result.tls = Some(TlsFacts {
-            version: tls_config::version_name(conn.protocol_version()),
-            earliest_cert_expiry: expiry,
-        });
+        let facts = tls_config::facts(tls.get_ref().1);
+        let expiry = facts.earliest_cert_expiry;
+        result.tls = Some(facts);
         if let (Some(days), Some(expiry)) = (self.cert_valid_days, expiry) {
             let now = SystemTime::now();
             let left = expiry.duration_since(now).unwrap_or_default();

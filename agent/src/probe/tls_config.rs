@@ -208,6 +208,14 @@ pub fn earliest_expiry(chain: &[CertificateDer<'_>]) -> Option<std::time::System
         .map(|secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64))
 }
 
+/// The facts every probe reports from a finished handshake: version and earliest certificate expiry.
+pub fn facts(conn: &rustls::ClientConnection) -> crate::result::TlsFacts {
+    crate::result::TlsFacts {
+        version: version_name(conn.protocol_version()),
+        earliest_cert_expiry: conn.peer_certificates().and_then(earliest_expiry),
+    }
+}
+
 /// `TLS 1.3` style name of a negotiated version.
 pub fn version_name(v: Option<rustls::ProtocolVersion>) -> String {
     match v {

@@ -1,6 +1,6 @@
-//! The table for people: one row per check (result, duration, attempts, phases, failure reason), workflow steps
-//! indented below their check. The reason column passes through the redactor; a failure's reason ends with the
-//! run's trace id, where the backend trace that explains it is found.
+//! The table for people: one row per check (result, duration, attempts, phases, failure reason or a gRPC check's
+//! serving status), workflow steps indented below their check. The reason column passes through the redactor; a
+//! failure's reason ends with the run's trace id, where the backend trace that explains it is found.
 
 use super::{ms, phases};
 use crate::config::CheckConfig;
@@ -34,15 +34,19 @@ pub fn table(results: &[(Arc<CheckConfig>, ProbeResult)], redactor: &Redactor) -
         "REASON".into(),
     ]];
     for (check, r) in results {
-        let reason = r
-            .error
-            .as_ref()
-            .map(|e| format!("{}: {}", e.error_type.as_str(), e.message))
-            .map(|reason| match r.trace_id {
-                Some(t) => format!("{reason} [trace_id={t}]"),
-                None => reason,
-            })
-            .unwrap_or_default();
+        let serving = r.grpc.as_ref().and_then(|g| g.serving_status);
+        let reason = match (&r.error, serving) {
+            (Some(e), _) => {
+                let reason = format!("{}: {}", e.error_type.as_str(), e.message);
+                match r.trace_id {
+                    Some(t) => format!("{reason} [trace_id={t}]"),
+                    None => reason,
+                }
+            }
+            // A gRPC health check says what it was answered even when it passed.
+            (None, Some(s)) => s.as_str().to_string(),
+            (None, None) => String::new(),
+        };
         rows.push([
             check.name.to_string(),
             if r.success() { "ok" } else { "FAIL" }.into(),
@@ -163,5 +167,29 @@ mod tests {
         );
         assert!(!out.contains("s3cret"));
         assert!(out.contains("2 checks, 1 passed, 1 failed"), "{out}");
+    }
+
+    #[test]
+    fn a_grpc_check_shows_its_serving_status() {
+        let c = Arc::new(CheckConfig::new(
+            "orders",
+            "grpc",
+            Schedule::Every(Duration::from_secs(10)),
+            Runner::new(|| Box::pin(async { ProbeResult::default() })),
+        ));
+        let ok = ProbeResult {
+            grpc: Some(crate::result::GrpcFacts {
+                status_code: 0,
+                serving_status: Some(crate::result::ServingStatus::Serving),
+            }),
+            attempts: 1,
+            ..Default::default()
+        };
+        let out = table(&[(c, ok)], &Redactor::new(Vec::<String>::new()));
+        let row = out.lines().find(|l| l.starts_with("orders")).unwrap();
+        assert!(
+            row.starts_with("orders") && row.ends_with("SERVING"),
+            "{out}"
+        );
     }
 }
