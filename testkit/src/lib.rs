@@ -7,9 +7,11 @@
 //! - [`fleet`]: a config server for a fleet of agents (ETags, bearer token, faults) and a fault-injecting
 //!   forwarder for remote-write receivers.
 //! - [`promtool`]: `promtool check metrics` on an exposition, required where a test uses it.
+//! - [`netns`]: throwaway network namespaces (packet loss with nftables, per-namespace sysctls).
 
 pub mod demo_api;
 pub mod fleet;
+pub mod netns;
 pub mod promtool;
 pub mod servers;
 pub mod tls;

@@ -6,12 +6,14 @@
 //! - [`http`]: the HTTP check, the one HTTP exchange function ([`http::exchange`]) it shares with workflow
 //!   steps, and the response assertions ([`http::assertion`]).
 //! - [`tcp`], [`dns`], [`tls`]: the other single-target checks.
+//! - [`icmp`]: echo requests over datagram or raw ICMP sockets (packet loss, round trips).
 //! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
 //! - [`net`]: resolving a target and connecting to it, for every probe that dials.
 //! - [`tls_config`]: TLS client options and the rustls config built from them (HTTP, TLS, workflows).
 
 pub mod dns;
 pub mod http;
+pub mod icmp;
 pub mod net;
 pub mod tcp;
 pub mod tls;
@@ -33,6 +35,7 @@ pub enum ProbeSpec {
     Tcp(tcp::TcpSpec),
     Dns(dns::DnsSpec),
     Tls(tls::TlsSpec),
+    Icmp(icmp::IcmpSpec),
     /// `type: api_workflow` (or `workflow`): multi-step API journeys (owned by [`workflow`]).
     Workflow(crate::probe::workflow::WorkflowSpec),
 }
@@ -114,13 +117,14 @@ impl ProbeSpec {
             "tcp" => Ok(ProbeSpec::Tcp(from_value(fields)?)),
             "dns" => Ok(ProbeSpec::Dns(from_value(fields)?)),
             "tls" => Ok(ProbeSpec::Tls(from_value(fields)?)),
+            "icmp" => Ok(ProbeSpec::Icmp(from_value(fields)?)),
             "api_workflow" | "workflow" => Ok(ProbeSpec::Workflow(
                 crate::probe::workflow::WorkflowSpec::from_yaml(fields)?,
             )),
             other => Err(SpecError::new(
                 "type",
                 format!(
-                    "unknown check type {other:?}; expected http, tcp, dns, tls or api_workflow"
+                    "unknown check type {other:?}; expected http, tcp, dns, tls, icmp or api_workflow"
                 ),
             )),
         }
@@ -146,13 +150,14 @@ impl ProbeSpec {
         }
     }
 
-    /// `http` | `tcp` | `dns` | `tls`: the `check_type` metric label.
+    /// `http` | `tcp` | `dns` | `tls` | `icmp` | `api_workflow`: the `check_type` metric label.
     pub fn check_type(&self) -> &'static str {
         match self {
             ProbeSpec::Http(_) => "http",
             ProbeSpec::Tcp(_) => "tcp",
             ProbeSpec::Dns(_) => "dns",
             ProbeSpec::Tls(_) => "tls",
+            ProbeSpec::Icmp(_) => "icmp",
             ProbeSpec::Workflow(_) => crate::probe::workflow::CHECK_TYPE,
         }
     }
@@ -168,6 +173,7 @@ enum Kind {
     Tcp(tcp::TcpProbe),
     Dns(dns::DnsProbe),
     Tls(tls::TlsProbe),
+    Icmp(icmp::IcmpProbe),
     Workflow(crate::probe::workflow::Workflow),
 }
 
@@ -178,6 +184,7 @@ impl Probe {
             ProbeSpec::Tcp(s) => Kind::Tcp(tcp::TcpProbe::new(s)?),
             ProbeSpec::Dns(s) => Kind::Dns(dns::DnsProbe::new(s)?),
             ProbeSpec::Tls(s) => Kind::Tls(tls::TlsProbe::new(s)?),
+            ProbeSpec::Icmp(s) => Kind::Icmp(icmp::IcmpProbe::new(s)?),
             ProbeSpec::Workflow(s) => Kind::Workflow(workflow::Workflow::new(s)?),
         };
         Ok(Probe { kind })
@@ -191,6 +198,7 @@ impl Probe {
             Kind::Tcp(p) => p.run().await,
             Kind::Dns(p) => p.run().await,
             Kind::Tls(p) => p.run().await,
+            Kind::Icmp(p) => p.run().await,
             Kind::Workflow(p) => p.run().await,
         };
         result.duration = start.elapsed();
