@@ -60,6 +60,9 @@ fn details(c: &CheckReport) -> String {
     if !c.phases.0.is_empty() {
         let _ = writeln!(out, "phases: {}", phases(c.phases));
     }
+    if let Some(icmp) = &c.icmp {
+        let _ = writeln!(out, "icmp: {}", icmp.summary());
+    }
     if !c.steps.is_empty() {
         out.push_str("steps:\n");
     }

@@ -1,7 +1,7 @@
 //! The table for people: one row per check (result, duration, attempts, phases, failure reason), workflow steps
 //! indented below their check. The reason column passes through the redactor.
 
-use super::{ms, phases};
+use super::{icmp_summary, ms, phases};
 use crate::config::CheckConfig;
 use crate::result::ProbeResult;
 use std::sync::Arc;
@@ -43,7 +43,10 @@ pub fn table(results: &[(Arc<CheckConfig>, ProbeResult)], redactor: &Redactor) -
             if r.success() { "ok" } else { "FAIL" }.into(),
             ms(r.duration),
             r.attempts.to_string(),
-            phases(&r.phases),
+            match &r.icmp {
+                Some(icmp) => icmp_summary(icmp),
+                None => phases(&r.phases),
+            },
             reason,
         ]);
         for s in &r.steps {
