@@ -1532,6 +1532,8 @@ mod tests {
         // The histogram (3 buckets, sum, count), success and failure counters, probe_success, the two packet
         // counts: 10, as many as an HTTP check's basic at most.
         assert_eq!(basic.len(), 10, "{basic:#?}");
+        // Full, failing, to a name: docs/metrics.md's 34 for a host name, + the failure counter.
+        assert_eq!(series_of(&text, "full").len(), 35);
     }
 
     #[test]

@@ -385,7 +385,10 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&render(Format::Json, &results, "eu", &redactor)).unwrap();
         let icmp = &json["checks"][0]["icmp"];
-        assert_eq!((icmp["sent"].as_u64(), icmp["received"].as_u64()), (Some(4), Some(3)));
+        assert_eq!(
+            (icmp["sent"].as_u64(), icmp["received"].as_u64()),
+            (Some(4), Some(3))
+        );
         assert_eq!(icmp["loss"], 0.25);
         assert_eq!(icmp["rtt_max"], 0.003);
         assert_eq!(icmp["hop_limit"], 64);

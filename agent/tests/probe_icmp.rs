@@ -185,3 +185,27 @@ async fn names_that_do_not_resolve_are_dns_errors() {
     assert_eq!(r.error.map(|e| e.error_type), Some(ErrorType::Dns));
     assert!(r.icmp.is_none());
 }
+
+/// The commented example in config/agent.yaml, uncommented, loads and passes against 127.0.0.1 (made quicker).
+#[tokio::test]
+async fn the_example_in_agent_yaml_loads_and_passes() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agent.yaml"))
+            .unwrap();
+    let start = example
+        .find("  # - name: loopback-ping")
+        .expect("the icmp example in config/agent.yaml");
+    let block: String = example[start..]
+        .lines()
+        .map_while(|l| l.strip_prefix("  # ").map(|rest| format!("  {rest}\n")))
+        .collect();
+    let text = format!("region: test\nchecks:\n{block}")
+        .replace("packet_interval: 1s", "packet_interval: 10ms");
+    let config =
+        vantage_agent::config::parse(std::path::Path::new("agent.yaml"), &text, |_| None, None)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let check = &config.checks[0];
+    assert_eq!(check.check_type, "icmp");
+    let r = check.runner.run().await;
+    assert_all_answered(&r, 5);
+}
