@@ -209,3 +209,31 @@ async fn the_example_in_agent_yaml_loads_and_passes() {
     let r = check.runner.run().await;
     assert_all_answered(&r, 5);
 }
+
+#[test]
+fn dont_fragment_fails_over_the_mtu_and_fragments_pass_without_it() {
+    let ns = Netns::new();
+    // IPv6 needs at least 1280 on the link to keep ::1.
+    ns.exec(&["ip", "link", "set", "lo", "mtu", "1400"]);
+    for target in ["127.0.0.1", "::1"] {
+        let (_, r) = run_in(&ns, &format!("{{target: '{target}', payload_size: 2000}}"));
+        assert_all_answered(&r, 1);
+        let (_, r) = run_in(
+            &ns,
+            &format!("{{target: '{target}', payload_size: 1000, dont_fragment: true}}"),
+        );
+        assert_all_answered(&r, 1);
+        let (_, r) = run_in(
+            &ns,
+            &format!("{{target: '{target}', payload_size: 2000, dont_fragment: true}}"),
+        );
+        let e = r
+            .error
+            .expect("2000 bytes do not fit a 1400-byte MTU unfragmented");
+        assert_eq!(e.error_type, ErrorType::Connect, "{target}: {}", e.message);
+        assert_eq!(
+            e.message,
+            format!("cannot send an echo request to {target}: Message too long (os error 90)")
+        );
+    }
+}
