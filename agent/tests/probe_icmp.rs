@@ -109,7 +109,7 @@ fn partial_loss_passes_or_fails_by_max_packet_loss() {
         let ns = Netns::new();
         ns.nft(HALF_LOST);
         let base =
-            format!("target: '{target}', packets: 4, packet_interval: 10ms, reply_timeout: 300ms");
+            format!("target: '{target}', packets: 4, packet_interval: 10ms, reply_timeout: 1s");
         let (_, r) = run_in(&ns, &format!("{{{base}, max_packet_loss: 50%}}"));
         assert!(r.success(), "{target}: {:?}", r.error);
         let icmp = r.icmp.as_ref().unwrap();
@@ -122,7 +122,7 @@ fn partial_loss_passes_or_fails_by_max_packet_loss() {
         assert_eq!(
             e.message,
             format!(
-                "2 of 4 echo requests to {target} unanswered within 300ms: loss 50% over max_packet_loss 20%"
+                "2 of 4 echo requests to {target} unanswered within 1s: loss 50% over max_packet_loss 20%"
             )
         );
         // Default: any loss fails.
