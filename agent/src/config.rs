@@ -944,6 +944,27 @@ fn validate_check(
         (Some(need), None) => need,
         _ => timeout,
     };
+    // An ICMP run waits for its last request's reply: a timeout that cuts it would turn loss into `timeout`.
+    if let ProbeSpec::Icmp(icmp) = &spec {
+        let need = icmp.longest_run();
+        if timeout <= need {
+            let key = if c.timeout.is_some() {
+                "timeout"
+            } else {
+                "type"
+            };
+            return Err(at(
+                "timeout",
+                key,
+                format!(
+                    "timeout {} is not above the longest ICMP run ({}: (packets - 1) x packet_interval + \
+                     reply_timeout); raise timeout or lower packets, packet_interval or reply_timeout",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(need)
+                ),
+            ));
+        }
+    }
     let runner = crate::probe::runner(&spec)
         .map_err(|e| at(&e.field, e.key().unwrap_or(""), e.message.clone()))?;
     let mut labels = loaded.value.labels.clone();

@@ -237,3 +237,36 @@ fn dont_fragment_fails_over_the_mtu_and_fragments_pass_without_it() {
         );
     }
 }
+
+/// A timeout that would cut a run before its last reply may arrive is a config error, set or defaulted.
+#[test]
+fn the_timeout_must_cover_the_longest_run() {
+    let load = |keys: &str| {
+        let text = format!(
+            "region: test\nchecks:\n  - name: ping\n    type: icmp\n    target: 127.0.0.1\n    every: 1m\n{keys}"
+        );
+        vantage_agent::config::parse(std::path::Path::new("agent.yaml"), &text, |_| None, None)
+            .err()
+            .map(|e| e.to_string())
+    };
+    let e =
+        load("    timeout: 5s\n    packets: 5\n    packet_interval: 1s\n    reply_timeout: 1s\n")
+            .unwrap();
+    assert!(
+        e.ends_with(
+            "checks[0].timeout: timeout 5s is not above the longest ICMP run (5s: (packets - 1) x packet_interval + \
+             reply_timeout); raise timeout or lower packets, packet_interval or reply_timeout"
+        ),
+        "{e}"
+    );
+    // The default timeout (10s) against 10 requests a second apart.
+    let e = load("    packets: 10\n").unwrap();
+    assert!(
+        e.contains("timeout 10s is not above the longest ICMP run (11s"),
+        "{e}"
+    );
+    assert_eq!(
+        load("    timeout: 6s\n    packets: 5\n    packet_interval: 1s\n    reply_timeout: 1s\n"),
+        None
+    );
+}

@@ -64,7 +64,7 @@ pub struct IcmpSpec {
     )]
     pub packet_interval: Duration,
     /// How long after its request a reply still counts. Default 2s. A run lasts at most
-    /// `(packets - 1) * packet_interval + reply_timeout`; the check's `timeout` must be longer.
+    /// [`IcmpSpec::longest_run`]; the check's `timeout` must be longer.
     #[serde(
         default = "default_reply_timeout",
         deserialize_with = "vantage_common::serde_duration::deserialize"
@@ -79,6 +79,17 @@ pub struct IcmpSpec {
     /// Highest share of lost requests that still passes: `20%` or `0.2`. Default 0: any loss fails.
     #[serde(default)]
     pub max_packet_loss: LossRatio,
+}
+
+impl IcmpSpec {
+    /// The longest a run can take: the last request is sent `(packets - 1) * packet_interval` after the first,
+    /// and its reply may take `reply_timeout`. The check's timeout must be above it (checked at config load).
+    pub fn longest_run(&self) -> Duration {
+        self.packet_interval
+            .checked_mul(self.packets.saturating_sub(1))
+            .and_then(|d| d.checked_add(self.reply_timeout))
+            .unwrap_or(Duration::MAX)
+    }
 }
 
 /// `max_packet_loss`: a share in [0, 1).
