@@ -7,11 +7,14 @@
 //!
 //! `--metrics basic|full` sets the agent-wide metric level of the checks (default: the agent's default, full).
 //!
+//! `--type icmp` runs ICMP checks (one echo request to 127.0.0.1 each) instead of HTTP ones, and blackbox_exporter's
+//! `icmp` prober for the comparison (both as root: raw sockets, or datagram ones where the sysctl allows).
+//!
 //! With `--remote-write`, each case also runs with a `remote_write` endpoint (a receiver in this process that
 //! decodes and counts every sample) beside the scrape, in the same run, for its extra CPU and RSS.
 //!
 //! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]
-//! [--remote-write] [--metrics basic] [--no-blackbox]`
+//! [--remote-write] [--metrics basic] [--no-blackbox] [--type http|icmp]`
 //!
 //! `--memory SECS` instead runs the agent for SECS with one healthy check and one whose target sends an endless
 //! body (the agent reads `max_body_bytes`, 10 MiB, and gives up), both every second, and prints its RSS every
@@ -42,6 +45,39 @@ struct Args {
     /// `--metrics basic|full`: the agent-wide level (None: the agent's default).
     metrics: Option<String>,
     blackbox: bool,
+    /// `--type http|icmp`: what every check probes.
+    check_type: CheckType,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CheckType {
+    Http,
+    Icmp,
+}
+
+impl CheckType {
+    /// The check's type-specific YAML lines (indented as a check's keys), for an HTTP target URL.
+    fn check_yaml(self, http_target: &str) -> String {
+        match self {
+            CheckType::Http => format!("    type: http\n    target: {http_target}\n"),
+            CheckType::Icmp => "    type: icmp\n    target: 127.0.0.1\n".into(),
+        }
+    }
+
+    /// blackbox_exporter's module for the same probe, and its target.
+    fn blackbox(self, http_target: &str) -> (&'static str, String) {
+        match self {
+            CheckType::Http => ("http_2xx:\n    prober: http\n", http_target.to_string()),
+            CheckType::Icmp => ("icmp:\n    prober: icmp\n", "127.0.0.1".into()),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            CheckType::Http => "HTTP",
+            CheckType::Icmp => "ICMP",
+        }
+    }
 }
 
 fn args() -> Args {
@@ -60,6 +96,7 @@ fn args() -> Args {
         probe_rate: false,
         metrics: None,
         blackbox: true,
+        check_type: CheckType::Http,
     };
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = argv.iter().position(|a| a == "--remote-write") {
@@ -86,8 +123,15 @@ fn args() -> Args {
             ("--agent", Some(v)) => a.agent = PathBuf::from(v),
             ("--memory", Some(v)) => a.memory = Some(v.parse().expect("--memory SECS")),
             ("--metrics", Some(v)) => a.metrics = Some(v.clone()),
+            ("--type", Some(v)) => {
+                a.check_type = match v.as_str() {
+                    "http" => CheckType::Http,
+                    "icmp" => CheckType::Icmp,
+                    _ => panic!("--type http|icmp"),
+                }
+            }
             _ => panic!(
-                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--no-blackbox] [--memory SECS] [--probe-rate]"
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--no-blackbox] [--type http|icmp] [--memory SECS] [--probe-rate]"
             ),
         }
     }
@@ -348,7 +392,8 @@ async fn bench_agent(
     yaml.push_str("checks:\n");
     for i in 0..n {
         yaml.push_str(&format!(
-            "  - name: check-{i}\n    type: http\n    target: {target}\n    every: {INTERVAL_SECS}s\n    timeout: 5s\n"
+            "  - name: check-{i}\n{}    every: {INTERVAL_SECS}s\n    timeout: 5s\n",
+            args.check_type.check_yaml(target)
         ));
     }
     let config = dir.join(format!("agent-{n}.yaml"));
@@ -464,11 +509,9 @@ async fn bench_blackbox(
         return None;
     }
     let config = dir.join("blackbox.yml");
-    std::fs::write(
-        &config,
-        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n",
-    )
-    .unwrap();
+    let (module, target) = args.check_type.blackbox(target);
+    std::fs::write(&config, format!("modules:\n  {module}    timeout: 5s\n")).unwrap();
+    let module_name = module.split(':').next().unwrap();
     let port = free_port();
     let mut child = Command::new(BLACKBOX)
         .args([
@@ -485,7 +528,7 @@ async fn bench_blackbox(
         .pool_max_idle_per_host(2048)
         .build()
         .unwrap();
-    let url = format!("{base}/probe?module=http_2xx&target={}", target);
+    let url = format!("{base}/probe?module={module_name}&target={target}");
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let missed = Arc::new(AtomicU64::new(0));
@@ -685,7 +728,11 @@ async fn bench() {
         return;
     }
     let (mut target_process, target) = start_target();
-    println!("agent benchmark: HTTP checks every {INTERVAL_SECS}s against {target}, {}s measured per case, /metrics scraped every {SCRAPE_SECS}s (OpenMetrics, gzip)", args.secs);
+    let against = match args.check_type {
+        CheckType::Http => target.clone(),
+        CheckType::Icmp => "127.0.0.1".into(),
+    };
+    println!("agent benchmark: {} checks every {INTERVAL_SECS}s against {against}, {}s measured per case, /metrics scraped every {SCRAPE_SECS}s (OpenMetrics, gzip)", args.check_type.name(), args.secs);
     println!(
         "machine: {} CPUs; the target runs in its own process, the load driver and scraper in this one; metrics: {}",
         std::thread::available_parallelism()
