@@ -679,7 +679,7 @@ fn validate(
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut checks = Vec::with_capacity(raw.checks.len());
     for (i, mapping) in raw.checks.iter().enumerate() {
-        let (check, spec) = validate_check(&loaded, i, mapping, default_slo, &defaults)?;
+        let (check, spec) = validate_check(&loaded, i, mapping, default_slo, &defaults, &region)?;
         secret_values.extend(spec.secret_values());
         if let Some(first) = seen.insert(check.name.0.clone(), i) {
             return Err(loaded.error_at(
@@ -807,6 +807,7 @@ fn validate_check(
     mapping: &Mapping,
     default_slo: f64,
     defaults: &Defaults,
+    region: &str,
 ) -> Result<(CheckConfig, ProbeSpec), ConfigError> {
     let at = |field: &str, key: &str, msg: String| {
         let path = if field.is_empty() {
@@ -965,7 +966,11 @@ fn validate_check(
             ));
         }
     }
-    let runner = crate::probe::runner(&spec)
+    let id = crate::trace::CheckIdentity {
+        check: name.as_str(),
+        region,
+    };
+    let runner = crate::probe::runner(&spec, id)
         .map_err(|e| at(&e.field, e.key().unwrap_or(""), e.message.clone()))?;
     let mut labels = loaded.value.labels.clone();
     labels.extend(c.labels);

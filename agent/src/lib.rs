@@ -11,6 +11,7 @@
 //!   the HTTP exchange and response assertions (`probe::http`), TLS client options (`probe::tls_config`),
 //!   multi-step API workflows (`probe::workflow`).
 //! - [`result`]: `ProbeResult`, the one shape every probe returns, and the closed set of error types.
+//! - [`trace`]: trace context on probe requests (W3C `traceparent`, `User-Agent`) and the run's trace id.
 //! - [`history`]: the last runs of each check, a bounded ring of compact records (the page and its JSON).
 //! - [`metrics`]: per-check Prometheus series and the agent's own metrics (OpenMetrics text).
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/checks`, a check's history and run-now, the page.
@@ -34,4 +35,5 @@ pub mod schedule;
 pub mod scheduler;
 pub mod server;
 pub mod source;
+pub mod trace;
 pub mod ui;

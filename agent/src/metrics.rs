@@ -5,10 +5,15 @@
 //! `check_type`, then the agent's default labels and the check's static labels – so one selector works across
 //! all of them. Per-check series live in one [`CheckSeries`] per check, created when the check starts and dropped
 //! when it is removed; a collector encodes them at scrape time, so a removed check leaves no stale series.
+//!
+//! In the OpenMetrics format, `synthetic_request_duration_seconds` carries one exemplar per check: the last run's
+//! trace id (`# {trace_id="..."} <duration> <time>`) on the bucket that run fell into, so a dashboard jumps from a
+//! slow or failed probe to the backend trace. The classic text format has no exemplars.
 
 use crate::config::CheckConfig;
 use crate::config::DEFAULT_SLO_OBJECTIVE;
 use crate::result::{ErrorType, ProbeResult};
+use crate::trace::TraceId;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -354,6 +359,8 @@ pub struct CheckSeries {
     /// The check's availability objective, a ratio.
     slo_objective: f64,
     last: Mutex<Option<Arc<ProbeResult>>>,
+    /// When `last` was recorded (milliseconds since the epoch): the timestamp of its exemplar.
+    last_at_ms: AtomicU64,
     /// Workflow steps by name: duration histograms (the last result gives the gauges). Full level only.
     steps: Mutex<BTreeMap<String, DurationHistogram>>,
     /// Workflow step failures by (step, error type).
@@ -506,6 +513,7 @@ impl Metrics {
             skipped: AtomicU64::new(0),
             slo_objective: check.slo_objective,
             last: Mutex::new(None),
+            last_at_ms: AtomicU64::new(0),
             steps: Mutex::new(BTreeMap::new()),
             step_failures: Mutex::new(BTreeMap::new()),
             agent_errors: self.agent_errors.clone(),
@@ -703,7 +711,12 @@ impl CheckSeries {
                 }
             }
         }
-        *self.last.lock().unwrap() = Some(result.clone());
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut last = self.last.lock().unwrap();
+        self.last_at_ms.store(now_ms, Relaxed);
+        *last = Some(result.clone());
     }
 
     /// A due run did not start because the previous one was still going.
@@ -811,14 +824,36 @@ fn push_label(out: &mut String, name: &str, value: &str) {
 struct Row {
     series: Arc<CheckSeries>,
     last: Option<Arc<ProbeResult>>,
+    /// When `last` was recorded, in milliseconds since the epoch.
+    last_at_ms: u64,
+}
+
+/// The trace of one run on the duration histogram: the bucket the run's duration fell into gets
+/// `# {trace_id="..."} <duration> <time>`.
+struct Exemplar {
+    trace: TraceId,
+    value: f64,
+    at_ms: u64,
 }
 
 impl Row {
     fn of(series: &Arc<CheckSeries>) -> Row {
+        let last = series.last.lock().unwrap();
         Row {
             series: series.clone(),
-            last: series.last.lock().unwrap().clone(),
+            last: last.clone(),
+            last_at_ms: series.last_at_ms.load(Relaxed),
         }
+    }
+
+    /// The last run's trace as an exemplar, when it had one.
+    fn exemplar(&self) -> Option<Exemplar> {
+        let last = self.last.as_ref()?;
+        Some(Exemplar {
+            trace: last.trace_id?,
+            value: last.duration.as_secs_f64(),
+            at_ms: self.last_at_ms,
+        })
     }
 
     fn full(&self) -> bool {
@@ -906,13 +941,18 @@ impl<W: std::io::Write> Writer<'_, W> {
         let _ = writeln!(self.buf, "{v:?}");
     }
 
+    /// A histogram's buckets, sum and count; `exemplar` goes on the bucket its value fell into (OpenMetrics only).
     fn histogram(
         &mut self,
         name: &str,
         labels: &str,
         extra: &[(&str, &str)],
         h: &DurationHistogram,
+        exemplar: Option<Exemplar>,
     ) {
+        let exemplar = exemplar
+            .filter(|_| self.format == Format::OpenMetrics)
+            .map(|e| (h.bounds.partition_point(|b| *b < e.value), e));
         let mut cumulative = 0;
         for (i, count) in h.counts.iter().enumerate() {
             cumulative += count.load(Relaxed);
@@ -922,7 +962,18 @@ impl<W: std::io::Write> Writer<'_, W> {
                 None => write!(self.buf, "{name}_bucket{{le=\"+Inf\","),
             };
             self.label_rest(labels, extra);
-            let _ = writeln!(self.buf, "{cumulative}");
+            let _ = write!(self.buf, "{cumulative}");
+            if let Some((_, e)) = exemplar.as_ref().filter(|(at, _)| *at == i) {
+                let _ = write!(
+                    self.buf,
+                    " # {{trace_id=\"{}\"}} {:?} {}.{:03}",
+                    e.trace,
+                    e.value,
+                    e.at_ms / 1000,
+                    e.at_ms % 1000
+                );
+            }
+            self.buf.push('\n');
         }
         self.buf.push_str(name);
         self.float("_sum", labels, extra, f64::from_bits(h.sum.load(Relaxed)));
@@ -995,6 +1046,7 @@ fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::
                 &r.series.labels,
                 &[],
                 &r.series.duration,
+                r.exemplar(),
             )
         },
     )?;
@@ -1088,6 +1140,21 @@ fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::
             (Some(h), _) => one(f64::from(h.status)),
             (None, "http") => one(0.0),
             _ => vec![],
+        },
+    )?;
+    w.last_run(
+        (
+            "probe_http_version",
+            "HTTP version of the last response (1.1, 2, 3), as blackbox_exporter reports it",
+        ),
+        rows,
+        full,
+        |_, r| {
+            r.http
+                .as_ref()
+                .and_then(|h| h.version.strip_prefix("HTTP/")?.parse::<f64>().ok())
+                .map(one)
+                .unwrap_or_default()
         },
     )?;
     w.last_run(
@@ -1271,6 +1338,7 @@ fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::
                     &r.series.labels,
                     &[("step", step)],
                     h,
+                    None,
                 );
             }
         },
@@ -1388,6 +1456,47 @@ mod tests {
         assert!(!m.encode().contains("endpoint=\"api\""));
     }
 
+    #[test]
+    fn the_last_runs_trace_is_an_exemplar_on_its_bucket_in_openmetrics_only() {
+        let m = Metrics::new();
+        let s = m.add_check("eu", &check("api"));
+        let trace = TraceId::from_bytes([0x4b; 16]);
+        s.record(&Arc::new(ProbeResult {
+            duration: Duration::from_millis(70),
+            trace_id: Some(trace),
+            attempts: 1,
+            ..Default::default()
+        }));
+        let text = m.encode();
+        let with: Vec<&str> = text.lines().filter(|l| l.contains(" # {")).collect();
+        assert_eq!(with.len(), 1, "{text}");
+        // 70 ms falls into le="0.1" (the first bound at or above it), and only there.
+        let line = with[0];
+        assert!(
+            line.starts_with("synthetic_request_duration_seconds_bucket{le=\"0.1\","),
+            "{line}"
+        );
+        let (sample, exemplar) = line.split_once(" # ").unwrap();
+        assert!(sample.ends_with("} 1"), "{line}");
+        let parts: Vec<&str> = exemplar.split(' ').collect();
+        assert_eq!(parts[0], format!("{{trace_id=\"{trace}\"}}"));
+        assert_eq!(parts[1], "0.07");
+        let ts: f64 = parts[2].parse().unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((now - ts).abs() < 60.0, "{ts} vs {now}");
+        assert!(!m.encode_prometheus().contains(" # {"));
+        // A run without a trace (tcp, trace_context: false) leaves no exemplar behind.
+        s.record(&Arc::new(ProbeResult {
+            duration: Duration::from_millis(70),
+            attempts: 1,
+            ..Default::default()
+        }));
+        assert!(!m.encode().contains(" # {"));
+    }
+
     /// The series of check `name` in `text` (sample lines only).
     fn series_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
         let needle = format!("endpoint=\"{name}\"");
@@ -1462,9 +1571,12 @@ mod tests {
         assert!(!text.contains(&format!("probe_http_status_code{{{l}}}")));
         assert!(!text.contains(&format!("synthetic_runs_skipped_total{{{l}}}")));
         assert!(!text.contains(&format!("vantage_check_slo_objective_ratio{{{l}}}")));
-        // Today's set on full: 17 histogram series, 4 phases, and the rest.
+        // Today's set on full: 17 histogram series, 4 phases, and the rest (probe_http_version included).
         let full_series = series_of(&text, "full");
-        assert_eq!(full_series.len(), 33, "{full_series:#?}");
+        assert_eq!(full_series.len(), 34, "{full_series:#?}");
+        assert!(full_series
+            .iter()
+            .any(|s| s.starts_with("probe_http_version{") && s.ends_with("} 1.1")));
         // The skip counter shows up on basic once a run was skipped.
         b.skipped(1);
         assert!(m

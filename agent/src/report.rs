@@ -61,6 +61,8 @@ struct CheckReport<'a> {
     steps: Vec<StepReport<'a>>,
     /// A teardown failure, apart from the run's own error.
     teardown_error: Option<ErrorReport>,
+    /// The W3C trace id the run's requests carried (HTTP checks and workflows with trace context).
+    trace_id: Option<String>,
     /// ICMP checks: packets, loss and round trips (absent for other types).
     #[serde(skip_serializing_if = "Option::is_none")]
     icmp: Option<IcmpReport>,
@@ -189,6 +191,7 @@ fn reports<'a>(
                     .as_ref()
                     .map(|e| ErrorReport::new(e, redactor)),
                 icmp: r.icmp.as_ref().map(IcmpReport::new),
+                trace_id: r.trace_id.map(|t| t.to_hex()),
             }
         })
         .collect()

@@ -283,6 +283,9 @@ pub struct ProbeResult {
     pub steps: Vec<StepResult>,
     /// A teardown failure, reported apart so it never hides the original failure.
     pub teardown_error: Option<ProbeError>,
+    /// The W3C trace id the run's requests carried in `traceparent`; `None` when no request carried the
+    /// agent's (not an HTTP probe, `trace_context: false`, or a `traceparent` set in `headers`).
+    pub trace_id: Option<crate::trace::TraceId>,
 }
 
 impl ProbeResult {

@@ -10,6 +10,7 @@ use crate::metrics::{CheckSeries, Metrics};
 use crate::remote_write::Pusher;
 use crate::result::{ErrorType, ProbeError, ProbeResult};
 use crate::schedule::{Clock, Schedule};
+use crate::trace::TraceId;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,13 +25,15 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs one check once: each attempt bounded by the check's timeout, failed attempts retried with exponential
-/// backoff. `attempts` in the result says how many were made.
+/// backoff. `attempts` in the result says how many were made. One trace for the whole run: every attempt's
+/// requests are spans of it, and a run cut by the timeout still reports it.
 pub async fn run_check(check: &CheckConfig) -> ProbeResult {
+    let trace = TraceId::random();
     let mut attempt = 0u32;
     loop {
         attempt += 1;
         let started = Instant::now();
-        let mut result = match tokio::time::timeout(check.timeout, check.runner.run()).await {
+        let mut result = match tokio::time::timeout(check.timeout, check.runner.run(trace)).await {
             Ok(r) => r,
             Err(_) => ProbeResult::failed(
                 ProbeError::new(
@@ -44,6 +47,7 @@ pub async fn run_check(check: &CheckConfig) -> ProbeResult {
             ),
         };
         result.attempts = attempt;
+        result.trace_id = check.runner.is_traced().then_some(trace);
         if result.success() || attempt > check.retries {
             return result;
         }
@@ -401,8 +405,10 @@ async fn check_loop(inner: Arc<Inner>, check: Arc<CheckState>) {
             .lateness
             .observe(started.saturating_duration_since(due).as_secs_f64());
         check.status.lock().unwrap().running = true;
+        // Boxed: the run's state (timeout, retries, the probe's future) is allocated while it runs, not kept in every
+        // waiting check's task (~400 bytes each at 50,000 checks).
         let result = tokio::select! {
-            r = run_check(&cfg) => r,
+            r = Box::pin(run_check(&cfg)) => r,
             _ = shutdown.recv() => return,
         };
         drop(running);
@@ -451,6 +457,7 @@ fn record(inner: &Inner, check: &CheckState, result: ProbeResult, started: Syste
             check = check.config.name.as_str(),
             error_type = err.error_type.as_str(),
             attempts = result.attempts,
+            trace_id = result.trace_id.map(tracing::field::display),
             "{}",
             redactor.redact(&err.message)
         ),
@@ -551,6 +558,28 @@ mod tests {
             Schedule::Every(Duration::from_secs(secs)),
             runner,
         )
+    }
+
+    /// Every check's task lives as long as the check: what it holds while waiting is paid 50,000 times (issue #22).
+    #[tokio::test]
+    async fn a_waiting_check_holds_no_run_state() {
+        let (s, _, _t) = scheduler();
+        let cfg = Arc::new(every("a", 10, Fake::default().runner(Duration::ZERO)));
+        let check = Arc::new(CheckState {
+            config: cfg.clone(),
+            series: s.inner.metrics.add_check("r", &cfg),
+            status: Mutex::new(Status::default()),
+            history: Mutex::new(History::new(100)),
+            run_lock: tokio::sync::Mutex::new(()),
+            run_now_pending: AtomicBool::new(false),
+        });
+        let waiting = std::mem::size_of_val(&check_loop(s.inner.clone(), check));
+        let run = std::mem::size_of_val(&run_check(&cfg));
+        // Without the box the loop's future held the run's (~400 bytes) on top of its own waits.
+        assert!(
+            waiting < 600,
+            "a waiting check's task holds {waiting} bytes (a run's state: {run})"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -706,6 +735,54 @@ mod tests {
         let r = run_check(&c).await;
         assert_eq!(r.attempts, 2);
         assert_eq!(r.error.unwrap().error_type, ErrorType::Connect);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_is_one_trace_across_retries_and_a_timeout_keeps_it() {
+        let seen: Arc<Mutex<Vec<TraceId>>> = Arc::default();
+        let log = seen.clone();
+        let runner = Runner::traced(move |trace| {
+            let attempt = {
+                let mut seen = log.lock().unwrap();
+                seen.push(trace);
+                seen.len()
+            };
+            Box::pin(async move {
+                if attempt % 2 == 1 {
+                    std::future::pending::<()>().await;
+                }
+                ProbeResult::failed(
+                    ProbeError::new(ErrorType::Connect, "refused"),
+                    Duration::ZERO,
+                )
+            })
+        });
+        let mut c = every("traced", 60, runner);
+        c.timeout = Duration::from_secs(1);
+        c.retries = 1;
+        let first = run_check(&c).await;
+        let second = run_check(&c).await;
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4);
+        // Both attempts of a run share its trace; the next run has a new one.
+        assert_eq!(seen[0], seen[1]);
+        assert_eq!(seen[2], seen[3]);
+        assert_ne!(seen[0], seen[2]);
+        assert_eq!(first.trace_id, Some(seen[0]));
+        assert_eq!(second.trace_id, Some(seen[2]));
+        // A run cut by the timeout (the odd attempts hang) still reports its trace.
+        c.retries = 0;
+        let timed_out = run_check(&c).await;
+        assert_eq!(timed_out.error.unwrap().error_type, ErrorType::Timeout);
+        assert!(timed_out.trace_id.is_some());
+        // A runner without trace context reports none.
+        let fake = Fake::default();
+        assert_eq!(
+            run_check(&every("plain", 60, fake.runner(Duration::ZERO)))
+                .await
+                .trace_id,
+            None
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -345,6 +345,7 @@ fn check_json(c: &CheckView, region: &str, r: &Redactor) -> Value {
             "phases": phases,
             "http_status": res.http.as_ref().map(|h| h.status),
             "attempts": res.attempts,
+            "trace_id": res.trace_id.map(|t| t.to_hex()),
             "steps": steps,
             "started": time(l.started),
         })

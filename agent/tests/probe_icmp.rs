@@ -206,7 +206,10 @@ async fn the_example_in_agent_yaml_loads_and_passes() {
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
     let check = &config.checks[0];
     assert_eq!(check.check_type, "icmp");
-    let r = check.runner.run().await;
+    let r = check
+        .runner
+        .run(vantage_agent::trace::TraceId::random())
+        .await;
     assert_all_answered(&r, 5);
 }
 

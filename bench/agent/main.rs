@@ -44,6 +44,8 @@ struct Args {
     probe_rate: bool,
     /// `--metrics basic|full`: the agent-wide level (None: the agent's default).
     metrics: Option<String>,
+    /// `--history-runs N`: the agent's `history.runs` (None: the agent's default, 100).
+    history_runs: Option<usize>,
     blackbox: bool,
     /// `--type http|icmp`: what every check probes.
     check_type: CheckType,
@@ -95,6 +97,7 @@ fn args() -> Args {
         memory: None,
         probe_rate: false,
         metrics: None,
+        history_runs: None,
         blackbox: true,
         check_type: CheckType::Http,
     };
@@ -130,8 +133,11 @@ fn args() -> Args {
                     _ => panic!("--type http|icmp"),
                 }
             }
+            ("--history-runs", Some(v)) => {
+                a.history_runs = Some(v.parse().expect("--history-runs N"))
+            }
             _ => panic!(
-                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--no-blackbox] [--type http|icmp] [--memory SECS] [--probe-rate]"
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--history-runs N] [--no-blackbox] [--type http|icmp] [--memory SECS] [--probe-rate]"
             ),
         }
     }
@@ -385,6 +391,9 @@ async fn bench_agent(
     let mut yaml = String::from("region: bench\nlog_format: json\nmax_concurrency: 1024\n");
     if let Some(level) = &args.metrics {
         yaml.push_str(&format!("metrics: {level}\n"));
+    }
+    if let Some(runs) = args.history_runs {
+        yaml.push_str(&format!("history:\n  runs: {runs}\n"));
     }
     if let Some((url, _)) = remote_write {
         yaml.push_str(&format!("remote_write:\n  - url: {url}\n"));

@@ -1,5 +1,5 @@
 //! Misbehaving-on-purpose targets on 127.0.0.1 port 0: an HTTP(S) server with fault routes, a TCP banner/echo
-//! server and a tiny authoritative DNS server. Each stops when dropped.
+//! server and an HTTP proxy. Each stops when dropped. (The DNS server lives in [`crate::dns`].)
 //!
 //! HTTP routes (any method):
 //! - `/ok` -> 200 `ok`; `/status/N` -> status N
@@ -11,6 +11,8 @@
 //! - `/headers` -> 200 with `x-id: abc123`, `content-type: text/plain; charset=utf-8`, `cache-control: no-store`
 //! - `/echo` -> JSON `{method, path, headers:{name:value}, body}` of the request
 //! - `/set-cookie` -> sets `session=s3cr3t; Path=/`
+//!
+//! Every request's path and headers are recorded, in arrival order ([`TestServer::requests`]).
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -21,11 +23,13 @@ use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+pub use crate::dns::DnsServer;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -34,7 +38,22 @@ pub struct TestServer {
     pub addr: SocketAddr,
     tls: bool,
     connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
     task: JoinHandle<()>,
+}
+
+/// A request as the server received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub path: String,
+    pub headers: http::HeaderMap,
+}
+
+impl RecordedRequest {
+    /// A header's value as text (`None` when absent or not text).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl Drop for TestServer {
@@ -59,6 +78,8 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
+        let requests: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
+        let log = requests.clone();
         let is_tls = tls.is_some();
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(async move {
@@ -68,8 +89,15 @@ impl TestServer {
                 };
                 counter.fetch_add(1, Ordering::SeqCst);
                 let acceptor = acceptor.clone();
+                let log = log.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(route);
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        log.lock().unwrap().push(RecordedRequest {
+                            path: req.uri().path().to_string(),
+                            headers: req.headers().clone(),
+                        });
+                        route(req)
+                    });
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match acceptor {
                         Some(acceptor) => {
@@ -91,6 +119,7 @@ impl TestServer {
             addr,
             tls: is_tls,
             connections,
+            requests,
             task,
         }
     }
@@ -110,6 +139,11 @@ impl TestServer {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests.lock().unwrap().clone()
     }
 }
 
@@ -278,104 +312,6 @@ impl TcpServer {
             }
         });
         TcpServer { addr, task }
-    }
-}
-
-/// A minimal authoritative DNS server over UDP: answers the configured records, NXDOMAIN for unknown names.
-pub struct DnsServer {
-    pub addr: SocketAddr,
-    queries: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl DnsServer {
-    /// `records`: (name, type, value) with type one of A, AAAA, TXT, MX (value `10 mail.example.`).
-    pub async fn start(records: &[(&str, &str, &str)]) -> DnsServer {
-        use hickory_resolver::proto::op::{Message, Metadata, ResponseCode};
-        use hickory_resolver::proto::rr::{rdata, Name, RData, Record, RecordType};
-
-        let mut table: Vec<(Name, RecordType, RData)> = Vec::new();
-        for (name, rtype, value) in records {
-            let name =
-                Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).expect("dns name");
-            let (rt, data) = match *rtype {
-                "A" => (
-                    RecordType::A,
-                    RData::A(rdata::A(value.parse().expect("ipv4"))),
-                ),
-                "AAAA" => (
-                    RecordType::AAAA,
-                    RData::AAAA(rdata::AAAA(value.parse().expect("ipv6"))),
-                ),
-                "TXT" => (
-                    RecordType::TXT,
-                    RData::TXT(rdata::TXT::new(vec![value.to_string()])),
-                ),
-                "MX" => {
-                    let (pref, host) = value.split_once(' ').expect("MX value: 'PREF HOST'");
-                    let mx = rdata::MX::new(
-                        pref.parse().expect("pref"),
-                        Name::from_ascii(host).expect("mx host"),
-                    );
-                    (RecordType::MX, RData::MX(mx))
-                }
-                other => panic!("unsupported record type {other}"),
-            };
-            table.push((name, rt, data));
-        }
-        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
-        let addr = socket.local_addr().expect("local addr");
-        let queries = Arc::new(AtomicUsize::new(0));
-        let counter = queries.clone();
-        let task = tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-                    continue;
-                };
-                let Ok(req) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
-                resp.metadata = Metadata::response_from_request(&req.metadata);
-                resp.metadata.authoritative = true;
-                let mut known = false;
-                for q in &req.queries {
-                    resp.add_query(q.clone());
-                    for (name, rt, data) in &table {
-                        if name.eq_case(q.name()) || name == q.name() {
-                            known = true;
-                            if *rt == q.query_type() {
-                                resp.add_answer(Record::from_rdata(name.clone(), 60, data.clone()));
-                            }
-                        }
-                    }
-                }
-                if !known {
-                    resp.metadata.response_code = ResponseCode::NXDomain;
-                }
-                if let Ok(bytes) = resp.to_vec() {
-                    let _ = socket.send_to(&bytes, peer).await;
-                }
-            }
-        });
-        DnsServer {
-            addr,
-            queries,
-            task,
-        }
-    }
-
-    /// Queries answered so far.
-    pub fn queries(&self) -> usize {
-        self.queries.load(Ordering::SeqCst)
     }
 }
 

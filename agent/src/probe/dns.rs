@@ -1,13 +1,12 @@
-//! DNS check: resolve a name for one record type (hickory-resolver, no cache), optionally expect values.
+//! DNS check: resolve a name for one record type (hickory-resolver, no cache) over UDP, TCP, TLS or HTTPS,
+//! optionally expect values.
 
+use super::nameserver::{DnsClient, NameServer, Transport};
+use super::tls_config::TlsOptions;
 use super::SpecError;
 use crate::result::{ErrorType, Phase, Phases, ProbeError, ProbeResult};
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::TokioResolver;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -24,9 +23,17 @@ pub struct DnsSpec {
     /// A, AAAA, CNAME, MX, TXT, NS, SRV, ... Default A.
     #[serde(default = "default_record_type")]
     pub record_type: String,
-    /// DNS server `ip[:port]` to ask instead of the system resolvers (port 53 by default).
+    /// DNS server to ask instead of the system resolvers: `ip[:port]` (port 53; 853 for `tls`), `host[:port]`
+    /// for `tls`, or the `https://host[:port]/path` URL for `https` (path `/dns-query` when absent).
     #[serde(default)]
     pub server: Option<String>,
+    /// `udp` (default; TCP when truncated), `tcp`, `tls` (DNS over TLS) or `https` (DNS over HTTPS).
+    #[serde(default)]
+    pub transport: Transport,
+    /// For `tls`/`https`: CA file, skip verify, client certificate, and `server_name` (the name the server's
+    /// certificate is verified against; default the host of `server`).
+    #[serde(default)]
+    pub tls: Option<TlsOptions>,
     /// Values that must all be among the answers (`127.0.0.1`, `10 mail.example.com`, TXT text...).
     #[serde(default)]
     pub expect: Vec<String>,
@@ -35,7 +42,7 @@ pub struct DnsSpec {
 pub struct DnsProbe {
     name: String,
     record_type: RecordType,
-    resolver: TokioResolver,
+    resolver: Resolver,
     expect: Vec<String>,
 }
 
@@ -48,47 +55,18 @@ impl DnsProbe {
                     format!("unknown record type {:?}", spec.record_type),
                 )
             })?;
-        let mut builder = match &spec.server {
-            Some(server) => {
-                let addr = match server.parse::<SocketAddr>() {
-                    Ok(a) => a,
-                    Err(_) => {
-                        let ip = server
-                            .trim_start_matches('[')
-                            .trim_end_matches(']')
-                            .parse()
-                            .map_err(|_| {
-                                SpecError::new(
-                                    "server",
-                                    format!("{server:?} is not an ip or ip:port"),
-                                )
-                            })?;
-                        SocketAddr::new(ip, 53)
-                    }
-                };
-                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                for c in &mut ns.connections {
-                    c.port = addr.port();
-                }
-                TokioResolver::builder_with_config(
-                    ResolverConfig::from_name_servers(vec![ns]),
-                    TokioRuntimeProvider::default(),
-                )
+        let resolver = match (&spec.server, spec.transport) {
+            (Some(server), transport) => {
+                Resolver::Server(NameServer::new(server, transport, spec.tls.as_ref())?)
             }
-            None => TokioResolver::builder_tokio().map_err(|e| {
-                SpecError::new(
+            (None, Transport::Udp) if spec.tls.is_none() => Resolver::System(DnsClient::system()?),
+            (None, _) => {
+                return Err(SpecError::new(
                     "server",
-                    format!("cannot read the system DNS configuration: {e}"),
-                )
-            })?,
+                    "transport and tls need a server to ask",
+                ))
+            }
         };
-        let opts = builder.options_mut();
-        // A monitor must ask every time; a cached answer would hide an outage.
-        opts.cache_size = 0;
-        opts.attempts = 1;
-        let resolver = builder
-            .build()
-            .map_err(|e| SpecError::new("server", format!("cannot build the resolver: {e}")))?;
         let name = spec.target.trim().to_string();
         if name.is_empty() {
             return Err(SpecError::new("target", "the name to resolve is empty"));
@@ -102,11 +80,15 @@ impl DnsProbe {
     }
 
     pub async fn run(&self) -> ProbeResult {
+        // `resolve` is the time to the answer, including the handshake of an encrypted transport.
         let t = Instant::now();
-        let lookup = self
-            .resolver
-            .lookup(self.name.as_str(), self.record_type)
-            .await;
+        let lookup = match &self.resolver {
+            Resolver::System(c) => c.lookup(&self.name, self.record_type).await,
+            Resolver::Server(ns) => match ns.client().await {
+                Ok(c) => c.lookup(&self.name, self.record_type).await,
+                Err(e) => Err(e),
+            },
+        };
         let took = t.elapsed();
         let mut phases = Phases::default();
         phases.add(Phase::Resolve, took);
@@ -118,10 +100,7 @@ impl DnsProbe {
         let lookup = match lookup {
             Ok(l) => l,
             Err(e) => {
-                result.error = Some(ProbeError::new(
-                    ErrorType::Dns,
-                    format!("{} lookup of {} failed: {e}", self.record_type, self.name),
-                ));
+                result.error = Some(e);
                 return result;
             }
         };
@@ -150,6 +129,12 @@ impl DnsProbe {
         }
         result
     }
+}
+
+/// Who answers: the system's resolvers, or the configured server.
+enum Resolver {
+    System(DnsClient),
+    Server(NameServer),
 }
 
 fn value_text(data: &RData) -> String {

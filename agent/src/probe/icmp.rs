@@ -386,7 +386,10 @@ impl IcmpProbe {
 
     pub async fn run(&self) -> ProbeResult {
         let mut result = ProbeResult::default();
-        let resolved = match net::resolve(&self.host, 0, self.ip_version).await {
+        let resolved = match net::Resolver::system()
+            .resolve(&self.host, 0, self.ip_version)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 result.error = Some(e);

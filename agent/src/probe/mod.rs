@@ -8,12 +8,15 @@
 //! - [`tcp`], [`dns`], [`tls`]: the other single-target checks.
 //! - [`icmp`]: echo requests over datagram or raw ICMP sockets (packet loss, round trips).
 //! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
-//! - [`net`]: resolving a target and connecting to it, for every probe that dials.
+//! - [`net`]: resolving a target (`resolve_to`, `resolver`) and connecting to it (Happy Eyeballs), for every
+//!   probe that dials.
+//! - [`nameserver`]: the DNS server a check asks and its transport (UDP, TCP, DoT, DoH).
 //! - [`tls_config`]: TLS client options and the rustls config built from them (HTTP, TLS, workflows).
 
 pub mod dns;
 pub mod http;
 pub mod icmp;
+pub mod nameserver;
 pub mod net;
 pub mod tcp;
 pub mod tls;
@@ -21,6 +24,7 @@ pub mod tls_config;
 pub mod workflow;
 
 use crate::result::ProbeResult;
+use crate::trace::{CheckIdentity, TraceId};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Instant;
@@ -178,28 +182,48 @@ enum Kind {
 }
 
 impl Probe {
+    /// A probe whose `User-Agent` names no check (tests, benchmarks); checks use [`Probe::for_check`].
     pub fn new(spec: &ProbeSpec) -> Result<Probe, SpecError> {
+        Self::for_check(spec, CheckIdentity::default())
+    }
+
+    /// A check's probe; `id` names it in the default `User-Agent` of HTTP requests.
+    pub fn for_check(spec: &ProbeSpec, id: CheckIdentity<'_>) -> Result<Probe, SpecError> {
         let kind = match spec {
-            ProbeSpec::Http(s) => Kind::Http(http::HttpProbe::new(s)?),
+            ProbeSpec::Http(s) => Kind::Http(http::HttpProbe::new(s, id)?),
             ProbeSpec::Tcp(s) => Kind::Tcp(tcp::TcpProbe::new(s)?),
             ProbeSpec::Dns(s) => Kind::Dns(dns::DnsProbe::new(s)?),
             ProbeSpec::Tls(s) => Kind::Tls(tls::TlsProbe::new(s)?),
             ProbeSpec::Icmp(s) => Kind::Icmp(icmp::IcmpProbe::new(s)?),
-            ProbeSpec::Workflow(s) => Kind::Workflow(workflow::Workflow::new(s)?),
+            ProbeSpec::Workflow(s) => Kind::Workflow(workflow::Workflow::for_check(s, id)?),
         };
         Ok(Probe { kind })
     }
 
-    /// One attempt. No timeout inside (the scheduler wraps it), no retries. Never panics.
+    /// One attempt in a trace of its own. No timeout inside (the scheduler wraps it), no retries. Never panics.
     pub async fn run(&self) -> ProbeResult {
+        self.run_in(TraceId::random()).await
+    }
+
+    /// Whether the probe's requests carry the run's trace id (HTTP checks and workflows with `trace_context`).
+    pub fn traced(&self) -> bool {
+        match &self.kind {
+            Kind::Http(p) => p.traced(),
+            Kind::Workflow(p) => p.traced(),
+            _ => false,
+        }
+    }
+
+    /// One attempt whose requests belong to trace `trace` (the scheduler keeps one trace across retries).
+    pub async fn run_in(&self, trace: TraceId) -> ProbeResult {
         let start = Instant::now();
         let mut result = match &self.kind {
-            Kind::Http(p) => p.run().await,
+            Kind::Http(p) => p.run(trace).await,
             Kind::Tcp(p) => p.run().await,
             Kind::Dns(p) => p.run().await,
             Kind::Tls(p) => p.run().await,
             Kind::Icmp(p) => p.run().await,
-            Kind::Workflow(p) => p.run().await,
+            Kind::Workflow(p) => p.run_in(trace).await,
         };
         result.duration = start.elapsed();
         result.attempts = 1;
@@ -210,25 +234,55 @@ impl Probe {
 /// Runs one attempt of a check's probe (no timeout, no retries: the scheduler applies those). What a
 /// [`crate::config::CheckConfig`] holds; tests and benchmarks make their own with [`Runner::new`].
 #[derive(Clone)]
-pub struct Runner(Arc<dyn Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync>);
+pub struct Runner {
+    run: Arc<RunFn>,
+    /// Whether runs carry their trace id (so a run cut by the timeout still reports it).
+    traced: bool,
+}
+
+type RunFn = dyn Fn(TraceId) -> BoxFuture<'static, ProbeResult> + Send + Sync;
 
 impl Runner {
+    /// A runner that sends no trace context.
     pub fn new(f: impl Fn() -> BoxFuture<'static, ProbeResult> + Send + Sync + 'static) -> Self {
-        Runner(Arc::new(f))
+        Runner {
+            run: Arc::new(move |_| f()),
+            traced: false,
+        }
     }
 
-    pub fn run(&self) -> BoxFuture<'static, ProbeResult> {
-        (self.0)()
+    /// A runner whose runs belong to the trace they are given.
+    pub fn traced(
+        f: impl Fn(TraceId) -> BoxFuture<'static, ProbeResult> + Send + Sync + 'static,
+    ) -> Self {
+        Runner {
+            run: Arc::new(f),
+            traced: true,
+        }
+    }
+
+    /// Whether runs carry the trace id they are given.
+    pub fn is_traced(&self) -> bool {
+        self.traced
+    }
+
+    pub fn run(&self, trace: TraceId) -> BoxFuture<'static, ProbeResult> {
+        (self.run)(trace)
     }
 }
 
 impl From<Probe> for Runner {
     fn from(probe: Probe) -> Self {
+        let traced = probe.traced();
         let probe = Arc::new(probe);
-        Runner::new(move || {
+        let run = move |trace| {
             let probe = probe.clone();
-            Box::pin(async move { probe.run().await })
-        })
+            Box::pin(async move { probe.run_in(trace).await }) as BoxFuture<'static, ProbeResult>
+        };
+        Runner {
+            run: Arc::new(run),
+            traced,
+        }
     }
 }
 
@@ -240,8 +294,8 @@ impl std::fmt::Debug for Runner {
 
 /// Prepares a check's probe from its validated spec, once per config load: the one place config turns into
 /// something that runs.
-pub fn runner(spec: &ProbeSpec) -> Result<Runner, SpecError> {
-    Probe::new(spec).map(Runner::from)
+pub fn runner(spec: &ProbeSpec, id: CheckIdentity<'_>) -> Result<Runner, SpecError> {
+    Probe::for_check(spec, id).map(Runner::from)
 }
 
 /// Split `host:port` (IPv6 as `[::1]:443`); `default_port` when the port is absent.

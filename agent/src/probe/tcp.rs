@@ -26,9 +26,19 @@ pub struct TcpSpec {
     /// Most bytes to read while waiting for `expect`. Default 64 KiB.
     #[serde(default = "default_max_read")]
     pub max_read_bytes: usize,
+    /// Addresses to use for a host instead of asking DNS: `{"host[:port]": ip or [ips]}`.
+    #[serde(default)]
+    pub resolve_to: super::net::ResolveTo,
+    /// DNS server to resolve the target with instead of the system's (`ip[:port]` or `{server, transport, tls}`).
+    #[serde(
+        default,
+        deserialize_with = "super::nameserver::ResolverSpec::deserialize_opt"
+    )]
+    pub resolver: Option<super::nameserver::ResolverSpec>,
 }
 
 pub struct TcpProbe {
+    resolver: super::net::Resolver,
     host: String,
     port: u16,
     send: Option<Vec<u8>>,
@@ -54,6 +64,7 @@ impl TcpProbe {
             b
         });
         Ok(TcpProbe {
+            resolver: super::net::Resolver::new(&spec.resolve_to, spec.resolver.as_ref())?,
             host,
             port,
             send,
@@ -78,7 +89,8 @@ impl TcpProbe {
         phases: &mut Phases,
         result: &mut ProbeResult,
     ) -> Result<(), ProbeError> {
-        let mut stream = super::net::open_tcp(&self.host, self.port, phases, result).await?;
+        let mut stream =
+            super::net::open_tcp(&self.resolver, &self.host, self.port, phases, result).await?;
         let t = Instant::now();
         if let Some(line) = &self.send {
             stream.write_all(line).await.map_err(|e| {

@@ -21,9 +21,19 @@ pub struct TlsSpec {
     /// Fail when the earliest certificate of the chain expires within this many days.
     #[serde(default)]
     pub cert_valid_days: Option<u32>,
+    /// Addresses to use for a host instead of asking DNS: `{"host[:port]": ip or [ips]}`.
+    #[serde(default)]
+    pub resolve_to: super::net::ResolveTo,
+    /// DNS server to resolve the target with instead of the system's (`ip[:port]` or `{server, transport, tls}`).
+    #[serde(
+        default,
+        deserialize_with = "super::nameserver::ResolverSpec::deserialize_opt"
+    )]
+    pub resolver: Option<super::nameserver::ResolverSpec>,
 }
 
 pub struct TlsProbe {
+    resolver: super::net::Resolver,
     host: String,
     port: u16,
     server_name: ServerName<'static>,
@@ -44,6 +54,7 @@ impl TlsProbe {
         })?;
         let config = spec.tls.client_config(&[]).map_err(|e| e.within("tls"))?;
         Ok(TlsProbe {
+            resolver: super::net::Resolver::new(&spec.resolve_to, spec.resolver.as_ref())?,
             host,
             port,
             server_name,
@@ -67,7 +78,8 @@ impl TlsProbe {
         phases: &mut Phases,
         result: &mut ProbeResult,
     ) -> Result<(), ProbeError> {
-        let stream = super::net::open_tcp(&self.host, self.port, phases, result).await?;
+        let stream =
+            super::net::open_tcp(&self.resolver, &self.host, self.port, phases, result).await?;
         let t = Instant::now();
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         let tls = connector

@@ -1,6 +1,7 @@
 //! The JUnit XML report, the shape Jenkins, GitLab and GitHub test reporters render: one `<testsuite
 //! name="vantage">`, one `<testcase classname="vantage.<type>" name="<check>">` per check, a failed check's
-//! error as `<failure type message>`, attempts, phases and workflow steps in `<system-out>`.
+//! error as `<failure type message>`, the run's trace id as a testcase `<property name="trace_id">`, attempts,
+//! phases, trace id and workflow steps in `<system-out>`.
 
 use super::{ms, phases, CheckReport};
 use std::fmt::Write;
@@ -31,6 +32,13 @@ pub(super) fn render(checks: &[CheckReport], region: &str) -> String {
             attr(c.name),
             secs(c.duration)
         );
+        if let Some(trace_id) = &c.trace_id {
+            let _ = writeln!(
+                out,
+                "      <properties>\n        <property name=\"trace_id\" value=\"{}\"/>\n      </properties>",
+                attr(trace_id)
+            );
+        }
         if let (Some(error_type), Some(message)) = (c.error_type, &c.message) {
             let _ = writeln!(
                 out,
@@ -54,7 +62,8 @@ fn secs(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64())
 }
 
-/// What a CI log shows under the test case: attempts, phases, then each workflow step and a teardown failure.
+/// What a CI log shows under the test case: attempts, phases, the trace id, then each workflow step and a teardown
+/// failure.
 fn details(c: &CheckReport) -> String {
     let mut out = format!("attempts: {}\n", c.attempts);
     if !c.phases.0.is_empty() {
@@ -62,6 +71,9 @@ fn details(c: &CheckReport) -> String {
     }
     if let Some(icmp) = &c.icmp {
         let _ = writeln!(out, "icmp: {}", icmp.summary());
+    }
+    if let Some(trace_id) = &c.trace_id {
+        let _ = writeln!(out, "trace_id: {trace_id}");
     }
     if !c.steps.is_empty() {
         out.push_str("steps:\n");

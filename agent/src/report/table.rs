@@ -1,5 +1,6 @@
 //! The table for people: one row per check (result, duration, attempts, phases, failure reason), workflow steps
-//! indented below their check. The reason column passes through the redactor.
+//! indented below their check. The reason column passes through the redactor; a failure's reason ends with the
+//! run's trace id, where the backend trace that explains it is found.
 
 use super::{icmp_summary, ms, phases};
 use crate::config::CheckConfig;
@@ -37,6 +38,10 @@ pub fn table(results: &[(Arc<CheckConfig>, ProbeResult)], redactor: &Redactor) -
             .error
             .as_ref()
             .map(|e| format!("{}: {}", e.error_type.as_str(), e.message))
+            .map(|reason| match r.trace_id {
+                Some(t) => format!("{reason} [trace_id={t}]"),
+                None => reason,
+            })
             .unwrap_or_default();
         rows.push([
             check.name.to_string(),

@@ -3,12 +3,22 @@
 //! Built on hyper's connection API over a socket we open ourselves, so every phase has its own clock:
 //! `resolve` (absent for IP literals), `connect`, `tls` (from its own start), `processing` (request sent ->
 //! response head) and `transfer` (head -> body fully read). Phases are summed over redirects.
+//!
+//! `http_version` picks the protocol: by default HTTP/1.1, or HTTP/2 when TLS ALPN agrees on `h2`; `"1.1"` offers
+//! only HTTP/1.1; `"2"` speaks HTTP/2 only (prior knowledge over cleartext, ALPN `h2` alone over TLS) and fails with
+//! `protocol` when the server does not; `"3"` speaks HTTP/3 over QUIC (quinn + h3), where the QUIC handshake
+//! (transport and TLS 1.3 at once) is timed as one `connect` phase and `tls` is absent.
+//!
+//! Every request sent (redirects included) carries the client's `User-Agent` and, when the request has a trace
+//! id, a `traceparent` with a fresh span id; the same headers set by the caller win.
 
 use crate::probe::tls_config::{self, TlsOptions};
 
-use crate::probe::net::{self, IpVersion};
+use crate::probe::nameserver::ResolverSpec;
+use crate::probe::net::{self, IpVersion, ResolveTo, Resolver};
 use crate::probe::SpecError;
 use crate::result::{ErrorType, Phase, Phases, ProbeError, TlsFacts};
+use crate::trace::{self, SpanId, TraceId};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt, Full};
@@ -25,11 +35,62 @@ use url::Url;
 
 pub use url;
 
+/// `http_version:` of an HTTP check or a workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/1.1, or HTTP/2 when TLS ALPN agrees on it (unset).
+    #[default]
+    Auto,
+    /// `"1.1"`: HTTP/1.1 only.
+    Http1,
+    /// `"2"`: HTTP/2 only: prior knowledge over cleartext, ALPN `h2` alone over TLS.
+    Http2,
+    /// `"3"`: HTTP/3 over QUIC (https only, no proxy).
+    Http3,
+}
+
+impl<'de> serde::Deserialize<'de> for HttpVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // YAML reads `2` and `1.1` unquoted as numbers: take the text whatever the scalar type.
+        let v = serde_norway::Value::deserialize(d)?;
+        let text = match &v {
+            serde_norway::Value::String(s) => s.clone(),
+            serde_norway::Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        match text.as_str() {
+            "1.1" => Ok(HttpVersion::Http1),
+            "2" | "2.0" => Ok(HttpVersion::Http2),
+            "3" | "3.0" => Ok(HttpVersion::Http3),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown HTTP version {v:?}; use \"1.1\", \"2\" or \"3\""
+            ))),
+        }
+    }
+}
+
+impl HttpVersion {
+    /// The ALPN protocols offered over TLS.
+    fn alpn(self) -> &'static [&'static [u8]] {
+        match self {
+            HttpVersion::Auto => &[b"h2", b"http/1.1"],
+            HttpVersion::Http1 => &[b"http/1.1"],
+            HttpVersion::Http2 => &[b"h2"],
+            HttpVersion::Http3 => &[b"h3"],
+        }
+    }
+}
+
 /// Connection-level options of an HTTP check (and of every workflow step).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientOptions {
+    pub http_version: HttpVersion,
     pub tls: TlsOptions,
     pub ip_version: IpVersion,
+    /// Addresses to use for hosts instead of asking DNS (curl's `--resolve`).
+    pub resolve_to: ResolveTo,
+    /// DNS server to ask instead of the system's.
+    pub resolver: Option<ResolverSpec>,
     /// `http://host:port` of an HTTP proxy (CONNECT tunnel for https, absolute-form requests for http).
     pub proxy_url: Option<String>,
     /// Hosts that bypass the proxy: exact names, `.suffix` / `suffix` domain matches, IP literals, or `*`.
@@ -37,25 +98,30 @@ pub struct ClientOptions {
     pub follow_redirects: bool,
     pub max_redirects: u32,
     pub max_body_bytes: u64,
+    /// Sent as `User-Agent` unless the request sets one; `None` sends none.
+    pub user_agent: Option<HeaderValue>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
+            http_version: HttpVersion::Auto,
             tls: TlsOptions::default(),
             ip_version: IpVersion::Auto,
+            resolve_to: ResolveTo::new(),
+            resolver: None,
             proxy_url: None,
             no_proxy: Vec::new(),
             follow_redirects: true,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            user_agent: Some(trace::default_user_agent(Default::default())),
         }
     }
 }
 
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
-const USER_AGENT: &str = concat!("vantage-agent/", env!("CARGO_PKG_VERSION"));
 
 /// An HTTP client prepared once per check (TLS config built, proxy parsed). Cheap to clone.
 #[derive(Clone)]
@@ -64,13 +130,18 @@ pub struct HttpClient {
 }
 
 struct Inner {
+    http_version: HttpVersion,
     tls: Arc<rustls::ClientConfig>,
+    /// The QUIC client config (ALPN `h3`) when `http_version` is 3.
+    quic: Option<quinn::ClientConfig>,
     server_name: Option<ServerName<'static>>,
     ip_version: IpVersion,
+    resolver: Resolver,
     proxy: Option<Proxy>,
     follow_redirects: bool,
     max_redirects: u32,
     max_body_bytes: u64,
+    user_agent: Option<HeaderValue>,
 }
 
 struct Proxy {
@@ -87,6 +158,8 @@ pub struct ExchangeRequest {
     pub url: Url,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The run's trace: every request of the exchange carries it in `traceparent`, each with its own span id.
+    pub trace: Option<TraceId>,
 }
 
 impl ExchangeRequest {
@@ -96,6 +169,7 @@ impl ExchangeRequest {
             url,
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            trace: None,
         }
     }
 }
@@ -182,6 +256,11 @@ struct Conn {
 enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
     H2(http2::SendRequest<Full<Bytes>>),
+    /// HTTP/3, with the QUIC endpoint (UDP socket) that carries it, kept open as long as the connection.
+    H3 {
+        send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+        _endpoint: quinn::Endpoint,
+    },
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -204,13 +283,32 @@ impl HttpClient {
     pub fn new(opts: &ClientOptions) -> Result<HttpClient, SpecError> {
         let tls = opts
             .tls
-            .client_config(&[b"h2", b"http/1.1"])
+            .client_config(opts.http_version.alpn())
             .map_err(|e| e.within("tls"))?;
         let server_name = match &opts.tls.server_name {
             Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {
                 SpecError::new("tls.server_name", format!("invalid server name {n:?}"))
             })?),
             None => None,
+        };
+        let quic = match opts.http_version {
+            HttpVersion::Http3 => {
+                if opts.proxy_url.is_some() {
+                    return Err(SpecError::new(
+                        "proxy_url",
+                        "an HTTP proxy cannot carry HTTP/3 (QUIC is UDP); remove proxy_url or the http_version",
+                    ));
+                }
+                let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls.clone())
+                    .map_err(|e| {
+                        SpecError::new(
+                            "http_version",
+                            format!("no QUIC with these TLS options: {e}"),
+                        )
+                    })?;
+                Some(quinn::ClientConfig::new(Arc::new(crypto)))
+            }
+            _ => None,
         };
         let proxy = match &opts.proxy_url {
             None => None,
@@ -220,13 +318,17 @@ impl HttpClient {
         };
         Ok(HttpClient {
             inner: Arc::new(Inner {
+                http_version: opts.http_version,
                 tls,
+                quic,
                 server_name,
                 ip_version: opts.ip_version,
+                resolver: net::Resolver::new(&opts.resolve_to, opts.resolver.as_ref())?,
                 proxy,
                 follow_redirects: opts.follow_redirects,
                 max_redirects: opts.max_redirects,
                 max_body_bytes: opts.max_body_bytes,
+                user_agent: opts.user_agent.clone(),
             }),
         })
     }
@@ -245,10 +347,19 @@ impl HttpClient {
             mut url,
             mut headers,
             mut body,
+            trace,
         } = req;
         let mut visited: Vec<(Method, Url)> = vec![(method.clone(), url.clone())];
         let mut redirects = 0u32;
+        // A caller's own `traceparent` is sent as written; else each request is a new span of the trace.
+        let trace = trace.filter(|_| !headers.contains_key(trace::TRACEPARENT));
         loop {
+            if let Some(trace) = trace {
+                headers.insert(
+                    trace::TRACEPARENT,
+                    trace::traceparent(trace, SpanId::random()),
+                );
+            }
             let rt = self
                 .round_trip(
                     &method,
@@ -353,7 +464,7 @@ impl HttpClient {
             None => url.host_str().unwrap_or_default().to_string(),
         };
         let uri: http::Uri = match (&conn.sender, conn.absolute_form) {
-            (Sender::H2(_), _) | (_, true) => url.as_str().parse(),
+            (Sender::H2(_) | Sender::H3 { .. }, _) | (_, true) => url.as_str().parse(),
             (Sender::H1(_), false) => {
                 let mut path = url.path().to_string();
                 if let Some(q) = url.query() {
@@ -382,8 +493,9 @@ impl HttpClient {
                 h.entry(http::header::HOST).or_insert(v);
             }
         }
-        h.entry(http::header::USER_AGENT)
-            .or_insert(HeaderValue::from_static(USER_AGENT));
+        if let Some(ua) = &self.inner.user_agent {
+            h.entry(http::header::USER_AGENT).or_insert(ua.clone());
+        }
         h.entry(http::header::ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
         if let Some(cookie) = session.as_deref().and_then(|s| s.cookie_header(&host)) {
@@ -395,15 +507,40 @@ impl HttpClient {
             }
         }
 
+        let max = self.inner.max_body_bytes;
+        if let Sender::H3 { send: s, .. } = &mut conn.sender {
+            let (status, headers, body) = send_h3(s, req, &host, max, phases).await?;
+            // An HTTP/3 connection is not kept for the next step: each request gets its own.
+            if let Some(s) = session {
+                s.store_cookies(&host, &headers);
+            }
+            return Ok(RoundTrip {
+                status,
+                version: "HTTP/3".into(),
+                headers,
+                body,
+                tls: conn.tls.clone(),
+            });
+        }
         let sent = Instant::now();
         let resp = match &mut conn.sender {
             Sender::H1(s) => s.send_request(req).await,
             Sender::H2(s) => s.send_request(req).await,
+            // Sent above; never here.
+            Sender::H3 { .. } => {
+                return Err(err(ErrorType::Protocol, "HTTP/3 request on the TCP path"))
+            }
         }
         .map_err(|e| {
+            let hint = match (self.inner.http_version, &conn.tls) {
+                (HttpVersion::Http2, None) => {
+                    " (http_version 2 over cleartext: does it speak h2c?)"
+                }
+                _ => "",
+            };
             err(
                 ErrorType::Protocol,
-                format!("no response from {host}: {}", hyper_error(&e)),
+                format!("no response from {host}{hint}: {}", hyper_error(&e)),
             )
         })?;
         let head = Instant::now();
@@ -418,19 +555,7 @@ impl HttpClient {
         }
         .to_string();
         let (parts, mut incoming) = resp.into_parts();
-        let max = self.inner.max_body_bytes;
-        if let Some(len) = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        {
-            if len > max {
-                return Err(err(
-                    ErrorType::BodyTooLarge,
-                    format!("response body of {len} bytes (Content-Length) exceeds max_body_bytes {max}"),
-                ));
-            }
-        }
+        check_content_length(&parts.headers, max)?;
         let mut body = BodyChunks::default();
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|e| {
@@ -443,13 +568,7 @@ impl HttpClient {
                 )
             })?;
             if let Ok(data) = frame.into_data() {
-                if body.len as u64 + data.len() as u64 > max {
-                    return Err(err(
-                        ErrorType::BodyTooLarge,
-                        format!("response body exceeds max_body_bytes {max} (stopped reading)"),
-                    ));
-                }
-                body.push(data);
+                body.push(data, max)?;
             }
         }
         phases.add(Phase::Transfer, head.elapsed());
@@ -471,6 +590,9 @@ impl HttpClient {
     /// Resolve, connect (through the proxy if any), TLS, HTTP handshake.
     async fn connect(&self, url: &Url, phases: &mut Phases) -> Result<Conn, ProbeError> {
         let inner = &self.inner;
+        if let Some(quic) = &inner.quic {
+            return self.connect_h3(quic, url, phases).await;
+        }
         let https = match url.scheme() {
             "https" => true,
             "http" => false,
@@ -490,7 +612,10 @@ impl HttpClient {
             Some(p) => (p.host.as_str(), p.port),
             None => (host, port),
         };
-        let resolved = net::resolve(dial_host, dial_port, inner.ip_version).await?;
+        let resolved = inner
+            .resolver
+            .resolve(dial_host, dial_port, inner.ip_version)
+            .await?;
         if let Some(d) = resolved.lookup {
             phases.add(Phase::Resolve, d);
         }
@@ -523,9 +648,17 @@ impl HttpClient {
                     .and_then(tls_config::earliest_expiry),
             };
             let h2 = conn.alpn_protocol() == Some(b"h2");
+            if inner.http_version == HttpVersion::Http2 && !h2 {
+                return Err(err(
+                    ErrorType::Protocol,
+                    format!("http_version 2: {host} did not agree to HTTP/2 (no ALPN h2 in the TLS handshake)"),
+                ));
+            }
             (Box::new(tls), Some(facts), h2)
         } else {
-            (Box::new(stream), None, false)
+            // Cleartext HTTP/2 only by prior knowledge (no upgrade dance): the client simply starts speaking it.
+            let h2 = inner.http_version == HttpVersion::Http2;
+            (Box::new(stream), None, h2)
         };
         let io = TokioIo::new(io);
         let (sender, driver) = if h2 {
@@ -566,6 +699,185 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// Resolve, then the QUIC handshake (transport and TLS 1.3 together: one `connect` phase), then HTTP/3.
+    async fn connect_h3(
+        &self,
+        quic: &quinn::ClientConfig,
+        url: &Url,
+        phases: &mut Phases,
+    ) -> Result<Conn, ProbeError> {
+        let host = url.host_str().unwrap_or_default();
+        if url.scheme() != "https" {
+            return Err(err(
+                ErrorType::Protocol,
+                format!("HTTP/3 needs an https:// URL, got {url}"),
+            ));
+        }
+        let port = url.port_or_known_default().unwrap_or(443);
+        let resolved = self
+            .inner
+            .resolver
+            .resolve(host, port, self.inner.ip_version)
+            .await?;
+        if let Some(d) = resolved.lookup {
+            phases.add(Phase::Resolve, d);
+        }
+        // The first address only: no fallback to the next one yet (a silent UDP port gives no quick refusal).
+        let addr = *resolved
+            .addrs
+            .first()
+            .ok_or_else(|| err(ErrorType::Dns, format!("no address for {host}")))?;
+        let t = Instant::now();
+        let local: std::net::SocketAddr = if addr.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let endpoint = quinn::Endpoint::client(local).map_err(|e| {
+            let fault = crate::result::is_fd_exhaustion(&e);
+            let msg = format!("cannot open a UDP socket for QUIC: {e}");
+            match fault {
+                true => ProbeError::agent(
+                    ErrorType::Connect,
+                    crate::result::AgentFault::FdExhausted,
+                    msg,
+                ),
+                false => err(ErrorType::Connect, msg),
+            }
+        })?;
+        let name = match &self.inner.server_name {
+            Some(n) => n.to_str().into_owned(),
+            None => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        };
+        let connection = endpoint
+            .connect_with(quic.clone(), addr, &name)
+            .map_err(|e| err(ErrorType::Connect, format!("QUIC to {addr}: {e}")))?
+            .await
+            .map_err(|e| quic_error(&e, host))?;
+        phases.add(Phase::Connect, t.elapsed());
+        let chain = connection.peer_identity().and_then(|id| {
+            id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        });
+        let facts = TlsFacts {
+            // QUIC always runs TLS 1.3 (RFC 9001).
+            version: "TLS 1.3".into(),
+            earliest_cert_expiry: chain.and_then(|c| tls_config::earliest_expiry(&c)),
+        };
+        let (mut driver, sender) = h3::client::new(h3_quinn::Connection::new(connection))
+            .await
+            .map_err(|e| {
+                err(
+                    ErrorType::Protocol,
+                    format!("HTTP/3 handshake with {host} failed: {e}"),
+                )
+            })?;
+        let driver = tokio::spawn(async move {
+            let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+        });
+        Ok(Conn {
+            sender: Sender::H3 {
+                send: sender,
+                _endpoint: endpoint,
+            },
+            tls: Some(facts),
+            absolute_form: false,
+            _driver: AbortOnDrop(driver),
+        })
+    }
+}
+
+/// Why a QUIC handshake failed, classed as the TCP+TLS path classes it: certificate and TLS alerts are `tls`,
+/// the rest (no answer, refused) `connect`.
+fn quic_error(e: &quinn::ConnectionError, host: &str) -> ProbeError {
+    match e {
+        // CRYPTO_ERROR codes (0x100-0x1ff, RFC 9000 20.1) carry the TLS alert.
+        quinn::ConnectionError::TransportError(t) if u64::from(t.code) >> 8 == 1 => err(
+            ErrorType::Tls,
+            format!("QUIC handshake with {host} failed: {}", t.reason),
+        ),
+        quinn::ConnectionError::TimedOut => err(
+            ErrorType::Connect,
+            format!("no QUIC answer from {host} (UDP): handshake timed out"),
+        ),
+        quinn::ConnectionError::ConnectionClosed(c) if u64::from(c.error_code) >> 8 == 1 => err(
+            ErrorType::Tls,
+            format!("{host} refused the QUIC handshake: {c}"),
+        ),
+        other => err(
+            ErrorType::Connect,
+            format!("QUIC handshake with {host} failed: {other}"),
+        ),
+    }
+}
+
+/// One HTTP/3 request on its own stream: head, body, then the response read to the end (bounded by `max`).
+async fn send_h3(
+    sender: &mut h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    req: http::Request<Full<Bytes>>,
+    host: &str,
+    max: u64,
+    phases: &mut Phases,
+) -> Result<(u16, HeaderMap, Bytes), ProbeError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        err(
+            ErrorType::Protocol,
+            format!("no response from {host} (HTTP/3): {e}"),
+        )
+    };
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let sent = Instant::now();
+    let mut stream = sender
+        .send_request(http::Request::from_parts(parts, ()))
+        .await
+        .map_err(|e| failed(&e))?;
+    if !body.is_empty() {
+        stream.send_data(body).await.map_err(|e| failed(&e))?;
+    }
+    stream.finish().await.map_err(|e| failed(&e))?;
+    let resp = stream.recv_response().await.map_err(|e| failed(&e))?;
+    let head = Instant::now();
+    phases.add(Phase::Processing, head - sent);
+    check_content_length(resp.headers(), max)?;
+    let mut chunks = BodyChunks::default();
+    while let Some(mut data) = stream.recv_data().await.map_err(|e| {
+        err(
+            ErrorType::Protocol,
+            format!("error reading response body from {host} (HTTP/3): {e}"),
+        )
+    })? {
+        use bytes::Buf;
+        let bytes = data.copy_to_bytes(data.remaining());
+        chunks.push(bytes, max)?;
+    }
+    phases.add(Phase::Transfer, head.elapsed());
+    let (parts, ()) = resp.into_parts();
+    Ok((parts.status.as_u16(), parts.headers, chunks.join()))
+}
+
+/// A declared body larger than `max_body_bytes` fails before reading it.
+fn check_content_length(headers: &HeaderMap, max: u64) -> Result<(), ProbeError> {
+    match headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
+        Some(len) if len > max => Err(err(
+            ErrorType::BodyTooLarge,
+            format!("response body of {len} bytes (Content-Length) exceeds max_body_bytes {max}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A response body as received: the chunks hyper read, joined once at the end into a buffer of exactly the
 /// body's size. Growing one buffer instead doubled it up to 16 MiB for a 10 MiB body, copying as it went, and
 /// left the allocator with ever larger blocks that it kept (issue #17).
@@ -576,9 +888,17 @@ struct BodyChunks {
 }
 
 impl BodyChunks {
-    fn push(&mut self, data: Bytes) {
+    /// Adds a chunk; more than `max` bytes in all fails (reading stops there).
+    fn push(&mut self, data: Bytes, max: u64) -> Result<(), ProbeError> {
+        if self.len as u64 + data.len() as u64 > max {
+            return Err(err(
+                ErrorType::BodyTooLarge,
+                format!("response body exceeds max_body_bytes {max} (stopped reading)"),
+            ));
+        }
         self.len += data.len();
         self.chunks.push(data);
+        Ok(())
     }
 
     fn join(mut self) -> Bytes {
@@ -607,6 +927,7 @@ impl Sender {
         match self {
             Sender::H1(s) => s.ready().await.is_ok(),
             Sender::H2(s) => s.ready().await.is_ok(),
+            Sender::H3 { .. } => false,
         }
     }
 }

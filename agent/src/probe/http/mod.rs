@@ -8,11 +8,13 @@ pub mod assertion;
 pub mod exchange;
 
 use self::assertion::{Assertion, AssertionSpec, ExpectedStatus};
-use self::exchange::{ClientOptions, ExchangeRequest, HttpClient};
-use super::net::IpVersion;
+use self::exchange::{ClientOptions, ExchangeRequest, HttpClient, HttpVersion};
+use super::nameserver::ResolverSpec;
+use super::net::{IpVersion, ResolveTo};
 use super::SpecError;
 use crate::probe::tls_config::TlsOptions;
 use crate::result::{HttpFacts, Phase, ProbeResult};
+use crate::trace::{CheckIdentity, TraceId, UserAgent, TRACEPARENT};
 use http::{HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -57,9 +59,21 @@ pub struct HttpSpec {
     /// Most body bytes to read; more fails with `body_too_large`. Default 10 MiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: u64,
-    /// `ip4`, `ip6` or `auto` (default).
+    /// `ip4`, `ip6` or `auto` (default: both families raced, Happy Eyeballs).
     #[serde(default)]
     pub ip_version: IpVersion,
+    /// Addresses to use for a host instead of asking DNS, like curl's `--resolve`: `{"host[:port]": ip or
+    /// [ips]}`. The URL, Host header, SNI and certificate check keep the original name.
+    #[serde(default)]
+    pub resolve_to: ResolveTo,
+    /// DNS server to resolve hosts with instead of the system's: `ip[:port]`, or `{server, transport, tls}` as
+    /// on a DNS check (DNS over TLS or HTTPS).
+    #[serde(default, deserialize_with = "ResolverSpec::deserialize_opt")]
+    pub resolver: Option<ResolverSpec>,
+    /// `"1.1"`, `"2"` (HTTP/2 only: prior knowledge over cleartext, ALPN `h2` over TLS) or `"3"` (HTTP/3 over
+    /// QUIC, https only). Unset: HTTP/1.1, or HTTP/2 when TLS ALPN agrees on it.
+    #[serde(default)]
+    pub http_version: HttpVersion,
     /// `http://[user:pass@]host:port` of an HTTP proxy.
     #[serde(default)]
     pub proxy_url: Option<String>,
@@ -78,6 +92,13 @@ pub struct HttpSpec {
     /// Assertions on the response, all of which must pass.
     #[serde(default)]
     pub assert: Vec<AssertionSpec>,
+    /// Send a W3C `traceparent` (a trace per run, a span per request). Default true.
+    #[serde(default = "default_true")]
+    pub trace_context: bool,
+    /// `true` (default): `Vantage/<version> (+check=<name>; region=<region>)`; `false`: no `User-Agent`; a
+    /// string: that string.
+    #[serde(default)]
+    pub user_agent: UserAgent,
 }
 
 /// `basic_auth: {username, password}`.
@@ -99,17 +120,24 @@ impl HttpSpec {
         })
     }
 
-    /// The connection options for [`HttpClient::new`].
-    pub fn client_options(&self) -> ClientOptions {
-        ClientOptions {
+    /// The connection options for [`HttpClient::new`]; `id` names the check in the default `User-Agent`.
+    pub fn client_options(&self, id: CheckIdentity<'_>) -> Result<ClientOptions, SpecError> {
+        Ok(ClientOptions {
+            http_version: self.http_version,
             tls: self.tls.clone(),
             ip_version: self.ip_version,
+            resolve_to: self.resolve_to.clone(),
+            resolver: self.resolver.clone(),
             proxy_url: self.proxy_url.clone(),
             no_proxy: self.no_proxy.clone(),
             follow_redirects: self.follow_redirects,
             max_redirects: self.max_redirects,
             max_body_bytes: self.max_body_bytes,
-        }
+            user_agent: self
+                .user_agent
+                .header(id)
+                .map_err(|m| SpecError::new("user_agent", m))?,
+        })
     }
 }
 
@@ -124,18 +152,26 @@ pub fn compile_assertions(list: &[AssertionSpec]) -> Result<Vec<Assertion>, Spec
 pub struct HttpProbe {
     client: HttpClient,
     request: ExchangeRequest,
+    /// Whether requests carry the run's `traceparent`.
+    traced: bool,
     expected_status: ExpectedStatus,
     assertions: Vec<Assertion>,
 }
 
 impl HttpProbe {
-    pub fn new(spec: &HttpSpec) -> Result<HttpProbe, SpecError> {
+    pub fn new(spec: &HttpSpec, id: CheckIdentity<'_>) -> Result<HttpProbe, SpecError> {
         let url = url::Url::parse(spec.target.trim())
             .map_err(|e| SpecError::new("target", format!("invalid URL {:?}: {e}", spec.target)))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(SpecError::new(
                 "target",
                 "the URL must be http:// or https:// with a host",
+            ));
+        }
+        if spec.http_version == HttpVersion::Http3 && url.scheme() != "https" {
+            return Err(SpecError::new(
+                "http_version",
+                "HTTP/3 runs over QUIC, which is always TLS: use an https:// target",
             ));
         }
         let method = Method::from_bytes(spec.method.to_ascii_uppercase().as_bytes())
@@ -166,7 +202,7 @@ impl HttpProbe {
                 sensitive(&format!("Bearer {token}"), "bearer_token")?,
             );
         }
-        let client = HttpClient::new(&spec.client_options())?;
+        let client = HttpClient::new(&spec.client_options(id)?)?;
         let request = ExchangeRequest {
             method,
             url,
@@ -176,21 +212,36 @@ impl HttpProbe {
                 .clone()
                 .map(bytes::Bytes::from)
                 .unwrap_or_default(),
+            trace: None,
         };
+        // A `traceparent` in `headers` is sent as written: the run then has no trace of the agent's own.
+        let traced = spec.trace_context && !request.headers.contains_key(TRACEPARENT);
         Ok(HttpProbe {
             client,
             request,
+            traced,
             expected_status: spec.expected_status.clone(),
             assertions: compile_assertions(&spec.assert)?,
         })
     }
 
-    pub async fn run(&self) -> ProbeResult {
-        let resp = match self.client.exchange(self.request.clone(), None).await {
+    /// Whether the run's requests carry its trace id (see [`ProbeResult::trace_id`]).
+    pub fn traced(&self) -> bool {
+        self.traced
+    }
+
+    pub async fn run(&self, trace: TraceId) -> ProbeResult {
+        let trace_id = self.traced.then_some(trace);
+        let request = ExchangeRequest {
+            trace: trace_id,
+            ..self.request.clone()
+        };
+        let resp = match self.client.exchange(request, None).await {
             Ok(r) => r,
             Err(e) => {
                 return ProbeResult {
                     error: Some(e),
+                    trace_id,
                     ..Default::default()
                 }
             }
@@ -211,6 +262,7 @@ impl HttpProbe {
             }),
             tls: resp.tls.clone(),
             phases: resp.phases,
+            trace_id,
             ..Default::default()
         }
     }

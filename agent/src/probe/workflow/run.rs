@@ -18,6 +18,7 @@ use crate::probe::SpecError;
 use crate::result::{
     ErrorType, HttpFacts, Phase, Phases, ProbeError, ProbeResult, StepResult, TlsFacts,
 };
+use crate::trace::{CheckIdentity, TraceId};
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -57,11 +58,23 @@ struct StepRun {
 }
 
 impl Workflow {
-    /// Builds the HTTP client; errors are config errors naming the field, such as `tls.ca_file`.
+    /// Builds the HTTP client, with a `User-Agent` that names no check (tests, benchmarks); see [`Workflow::for_check`].
     pub fn new(spec: &WorkflowSpec) -> Result<Workflow, SpecError> {
+        Self::for_check(spec, CheckIdentity::default())
+    }
+
+    /// Builds the HTTP client; errors are config errors naming the field, such as `tls.ca_file`.
+    pub fn for_check(spec: &WorkflowSpec, id: CheckIdentity<'_>) -> Result<Workflow, SpecError> {
         let client = HttpClient::new(&ClientOptions {
             tls: spec.tls.clone(),
             follow_redirects: spec.follow_redirects,
+            resolve_to: spec.resolve_to.clone(),
+            resolver: spec.resolver.clone(),
+            http_version: spec.http_version,
+            user_agent: spec
+                .user_agent
+                .header(id)
+                .map_err(|m| SpecError::new("user_agent", m))?,
             ..ClientOptions::default()
         })?;
         Ok(Workflow {
@@ -74,8 +87,20 @@ impl Workflow {
         &self.spec
     }
 
-    /// Runs every step once. Never panics; never returns a secret in a message.
+    /// Whether step requests carry the run's trace id in `traceparent`.
+    pub fn traced(&self) -> bool {
+        self.spec.trace_context
+    }
+
+    /// Runs every step once in a trace of its own; see [`Workflow::run_in`].
     pub async fn run(&self) -> ProbeResult {
+        self.run_in(TraceId::random()).await
+    }
+
+    /// Runs every step once, all in trace `trace` (a span per request). Never panics; never returns a secret in
+    /// a message.
+    pub async fn run_in(&self, trace: TraceId) -> ProbeResult {
+        let trace = self.traced().then_some(trace);
         let start = Instant::now();
         let mut scope = Scope::new();
         for v in &self.spec.variables {
@@ -84,6 +109,7 @@ impl Workflow {
         let mut session = Session::new();
         let mut result = ProbeResult {
             attempts: 1,
+            trace_id: trace,
             ..Default::default()
         };
         let mut last_facts: Option<HttpFacts> = None;
@@ -110,7 +136,7 @@ impl Workflow {
                 });
                 continue;
             }
-            let run = self.run_step(step, &mut scope, &mut session).await;
+            let run = self.run_step(step, &mut scope, &mut session, trace).await;
             result.phases.merge(&run.phases);
             if let Some((facts, tls)) = run.facts {
                 last_facts = Some(facts);
@@ -179,7 +205,13 @@ impl Workflow {
         result
     }
 
-    async fn run_step(&self, step: &StepSpec, scope: &mut Scope, session: &mut Session) -> StepRun {
+    async fn run_step(
+        &self,
+        step: &StepSpec,
+        scope: &mut Scope,
+        session: &mut Session,
+        trace: Option<TraceId>,
+    ) -> StepRun {
         let mut run = StepRun {
             status: None,
             phases: Phases::default(),
@@ -188,7 +220,7 @@ impl Workflow {
             outcome: Ok(()),
         };
         let req = match build_request(step, scope) {
-            Ok(r) => r,
+            Ok(r) => ExchangeRequest { trace, ..r },
             Err(f) => {
                 run.outcome = Err(f);
                 return run;
@@ -320,6 +352,7 @@ fn build_request(step: &StepSpec, scope: &mut Scope) -> Result<ExchangeRequest, 
         url,
         headers,
         body,
+        trace: None,
     })
 }
 

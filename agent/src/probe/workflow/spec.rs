@@ -8,8 +8,12 @@ use super::extract::{looks_secret, Extractor};
 use super::jwt::JwtAuth;
 use super::template::{Template, TemplateValue, GENERATED};
 use crate::probe::http::assertion::{Assertion, AssertionSpec, ExpectedStatus};
+use crate::probe::http::exchange::HttpVersion;
+use crate::probe::nameserver::ResolverSpec;
+use crate::probe::net::ResolveTo;
 use crate::probe::tls_config::TlsOptions;
 use crate::probe::{from_value, SpecError};
+use crate::trace::UserAgent;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -29,6 +33,16 @@ pub struct WorkflowSpec {
     pub tls: TlsOptions,
     /// Whether steps follow redirects (default false: a step sees the response it asked for).
     pub follow_redirects: bool,
+    /// Addresses to use for hosts instead of asking DNS, for every step (as on HTTP checks).
+    pub resolve_to: ResolveTo,
+    /// DNS server every step resolves hosts with instead of the system's (as on HTTP checks).
+    pub resolver: Option<ResolverSpec>,
+    /// Send a W3C `traceparent`: one trace per run, a span per step request (default true).
+    pub trace_context: bool,
+    /// HTTP version of every step, as on HTTP checks (`"1.1"`, `"2"`; unset: 1.1 or h2 by ALPN).
+    pub http_version: HttpVersion,
+    /// `User-Agent` of every step, as on HTTP checks (`true`, `false` or a string).
+    pub user_agent: UserAgent,
     /// The keys as written, for equality (compiled regexes and keys cannot be compared).
     source: serde_norway::Value,
 }
@@ -248,6 +262,20 @@ struct Raw {
     tls: TlsOptions,
     #[serde(default)]
     follow_redirects: bool,
+    #[serde(default)]
+    resolve_to: ResolveTo,
+    #[serde(default, deserialize_with = "ResolverSpec::deserialize_opt")]
+    resolver: Option<ResolverSpec>,
+    #[serde(default = "yes")]
+    trace_context: bool,
+    #[serde(default)]
+    http_version: HttpVersion,
+    #[serde(default)]
+    user_agent: UserAgent,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A variable: a scalar (`port: 8080`), or `{value: ..., secret: true|false}` to say whether it is a credential
@@ -322,6 +350,11 @@ impl WorkflowSpec {
             teardown: raw.teardown,
             tls: raw.tls,
             follow_redirects: raw.follow_redirects,
+            resolve_to: raw.resolve_to,
+            resolver: raw.resolver,
+            trace_context: raw.trace_context,
+            http_version: raw.http_version,
+            user_agent: raw.user_agent,
             source,
         };
         spec.validate()?;
