@@ -53,6 +53,8 @@ step "prerequisites"
 install_debs pg_isready:postgresql-client promtool:prometheus prometheus:prometheus \
     prometheus-alertmanager:prometheus-alertmanager chromium:chromium node:nodejs npm:npm curl:curl jq:jq
 install_debs chattr:e2fsprogs mkfs.ext2:e2fsprogs losetup:mount pgrep:procps runuser:util-linux
+# ICMP probe tests: network namespaces (iproute2), packet loss (nftables), per-namespace sysctls (procps).
+install_debs ip:iproute2 nft:nftables sysctl:procps
 ensure_postgres
 ensure_postgres_server
 export VANTAGE_TEST_POSTGRES_URL=${VANTAGE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}

@@ -20,7 +20,7 @@
 //!   admin_token: ${VANTAGE_ADMIN_TOKEN}  # when set, run-now is on and needs `Authorization: Bearer <token>`
 //! checks:
 //!   - name: api-health         # unique; letters, digits, `-`, `_`, `.`, `:`, `/`
-//!     type: http               # http | tcp | dns | tls | api_workflow
+//!     type: http               # http | tcp | dns | tls | icmp | api_workflow
 //!     target: https://api.example.com/health
 //!     every: 30s               # or: schedule: "*/5 * * * *" (5 fields, or 6/7 with seconds)
 //!     timeout: 5s              # default: 10s, or 90% of the interval when that is shorter; for workflows
@@ -223,7 +223,7 @@ impl fmt::Display for CheckName {
 #[derive(Debug, Clone)]
 pub struct CheckConfig {
     pub name: CheckName,
-    /// `http`, `tcp`, `dns`, `tls`, `api_workflow`.
+    /// `http`, `tcp`, `dns`, `tls`, `icmp`, `api_workflow`.
     pub check_type: &'static str,
     pub schedule: Schedule,
     /// Per attempt; always shorter than the shortest interval.
@@ -445,26 +445,30 @@ struct Slo {
     objective: Objective,
 }
 
+/// A share written as a percentage (`99.95%`) or a ratio (`0.9995`); `None` when it is neither. Range checks are
+/// the caller's (an SLO objective, an ICMP check's `max_packet_loss`).
+pub(crate) fn ratio_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::String(s) if s.trim().ends_with('%') => s
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|p| p / 100.0),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
 /// An availability objective: `99.95%` or a ratio `0.9995`, strictly between 0 and 1.
 #[derive(Debug, Clone, Copy)]
 struct Objective(f64);
 
 impl<'de> Deserialize<'de> for Objective {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        let ratio = match &v {
-            Value::String(s) if s.trim().ends_with('%') => s
-                .trim()
-                .trim_end_matches('%')
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .map(|p| p / 100.0),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
-            Value::Number(n) => n.as_f64(),
-            _ => None,
-        };
-        match ratio {
+        match ratio_of(&Value::deserialize(d)?) {
             Some(r) if r > 0.0 && r < 1.0 => Ok(Objective(r)),
             Some(_) => Err(serde::de::Error::custom(
                 "an objective lies strictly between 0% and 100% (100% leaves no error budget); write e.g. 99.95% or 0.9995",
@@ -942,6 +946,27 @@ fn validate_check(
         (Some(need), None) => need,
         _ => timeout,
     };
+    // An ICMP run waits for its last request's reply: a timeout that cuts it would turn loss into `timeout`.
+    if let ProbeSpec::Icmp(icmp) = &spec {
+        let need = icmp.longest_run();
+        if timeout <= need {
+            let key = if c.timeout.is_some() {
+                "timeout"
+            } else {
+                "type"
+            };
+            return Err(at(
+                "timeout",
+                key,
+                format!(
+                    "timeout {} is not above the longest ICMP run ({}: (packets - 1) x packet_interval + \
+                     reply_timeout); raise timeout or lower packets, packet_interval or reply_timeout",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(need)
+                ),
+            ));
+        }
+    }
     let id = crate::trace::CheckIdentity {
         check: name.as_str(),
         region,

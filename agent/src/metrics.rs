@@ -1234,6 +1234,93 @@ fn write_checks<W: std::io::Write>(w: &mut Writer<'_, W>, rows: &[Row]) -> std::
         full,
         |_, r| r.dns_lookup.map(|d| one(secs(d))).unwrap_or_default(),
     )?;
+    // ICMP checks: the packet counts (basic: what a loss alert needs), then blackbox's phases and hop limit and
+    // the run's round-trip statistics.
+    w.last_run(
+        (
+            "probe_icmp_packets_sent",
+            "Echo requests sent by the last run",
+        ),
+        rows,
+        basic,
+        |_, r| {
+            r.icmp
+                .as_ref()
+                .map(|i| one(f64::from(i.sent)))
+                .unwrap_or_default()
+        },
+    )?;
+    w.last_run(
+        (
+            "probe_icmp_packets_received",
+            "Echo replies received in time by the last run",
+        ),
+        rows,
+        basic,
+        |_, r| {
+            r.icmp
+                .as_ref()
+                .map(|i| one(f64::from(i.received)))
+                .unwrap_or_default()
+        },
+    )?;
+    w.last_run(
+        (
+            "probe_icmp_duration_seconds",
+            "Duration of each phase of the last ICMP run (rtt: the mean round trip)",
+        ),
+        rows,
+        full,
+        |_, r| {
+            let Some(i) = &r.icmp else { return vec![] };
+            [
+                r.dns_lookup.map(|d| ("resolve", d)),
+                Some(("setup", i.setup)),
+                i.rtt.map(|s| ("rtt", s.avg)),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|(phase, d)| (Some(("phase", phase)), secs(d)))
+            .collect()
+        },
+    )?;
+    w.last_run(
+        (
+            "probe_icmp_rtt_seconds",
+            "Round-trip statistics over the replies of the last run",
+        ),
+        rows,
+        full,
+        |_, r| {
+            let Some(s) = r.icmp.as_ref().and_then(|i| i.rtt) else {
+                return vec![];
+            };
+            [
+                ("min", s.min),
+                ("avg", s.avg),
+                ("max", s.max),
+                ("stddev", s.stddev),
+            ]
+            .into_iter()
+            .map(|(stat, d)| (Some(("stat", stat)), secs(d)))
+            .collect()
+        },
+    )?;
+    w.last_run(
+        (
+            "probe_icmp_reply_hop_limit",
+            "TTL (IPv4) or hop limit (IPv6) of the last echo reply",
+        ),
+        rows,
+        full,
+        |_, r| {
+            r.icmp
+                .as_ref()
+                .and_then(|i| i.hop_limit)
+                .map(|h| one(f64::from(h)))
+                .unwrap_or_default()
+        },
+    )?;
     write_grpc(w, rows)?;
     // Workflow steps.
     w.family(
@@ -1614,6 +1701,70 @@ mod tests {
         m.add_check("eu", &c)
             .record(&Arc::new(ProbeResult::default()));
         assert!(!m.encode().contains("probe_grpc_healthcheck_response{"));
+    }
+
+    #[test]
+    fn icmp_checks_export_packets_on_basic_and_phases_round_trips_hop_limit_on_full() {
+        use crate::result::{IcmpFacts, RttStats};
+        let m = Metrics::new();
+        let icmp_check = |name: &str, level: Level| {
+            let mut c = check(name);
+            c.check_type = "icmp";
+            c.detail = Detail {
+                level,
+                buckets: Arc::from(level.default_buckets()),
+            };
+            c
+        };
+        let ms = Duration::from_millis;
+        let result = Arc::new(ProbeResult {
+            error: Some(ProbeError::new(ErrorType::Timeout, "1 of 4 unanswered")),
+            dns_lookup: Some(ms(2)),
+            icmp: Some(IcmpFacts {
+                sent: 4,
+                received: 3,
+                setup: ms(1),
+                rtt: RttStats::of(&[ms(10), ms(20), ms(30)]),
+                hop_limit: Some(64),
+            }),
+            attempts: 1,
+            ..Default::default()
+        });
+        for level in [Level::Basic, Level::Full] {
+            m.add_check("eu", &icmp_check(level.as_str(), level))
+                .record(&result);
+        }
+        let text = m.encode();
+        let l =
+            |name: &str| format!(r#"region="eu",endpoint="{name}",check_type="icmp",team="sre""#);
+        let (b, f) = (l("basic"), l("full"));
+        for line in [
+            format!("probe_icmp_packets_sent{{{b}}} 4.0"),
+            format!("probe_icmp_packets_received{{{b}}} 3.0"),
+            format!("probe_icmp_packets_received{{{f}}} 3.0"),
+            format!("probe_icmp_duration_seconds{{{f},phase=\"resolve\"}} 0.002"),
+            format!("probe_icmp_duration_seconds{{{f},phase=\"setup\"}} 0.001"),
+            format!("probe_icmp_duration_seconds{{{f},phase=\"rtt\"}} 0.02"),
+            format!("probe_icmp_rtt_seconds{{{f},stat=\"min\"}} 0.01"),
+            format!("probe_icmp_rtt_seconds{{{f},stat=\"max\"}} 0.03"),
+            format!("probe_icmp_rtt_seconds{{{f},stat=\"stddev\"}} 0.008164"),
+            format!("probe_icmp_reply_hop_limit{{{f}}} 64.0"),
+            format!("probe_dns_lookup_time_seconds{{{f}}} 0.002"),
+        ] {
+            assert!(text.contains(&line), "missing {line} in\n{text}");
+        }
+        let basic = series_of(&text, "basic");
+        assert!(
+            !basic.iter().any(|s| s.starts_with("probe_icmp_rtt")
+                || s.starts_with("probe_icmp_duration")
+                || s.starts_with("probe_icmp_reply")),
+            "{basic:#?}"
+        );
+        // The histogram (3 buckets, sum, count), success and failure counters, probe_success, the two packet
+        // counts: 10, as many as an HTTP check's basic at most.
+        assert_eq!(basic.len(), 10, "{basic:#?}");
+        // Full, failing, to a name: docs/metrics.md's 34 for a host name, + the failure counter.
+        assert_eq!(series_of(&text, "full").len(), 35);
     }
 
     #[test]

@@ -7,9 +7,10 @@ mod junit;
 mod table;
 
 use crate::config::CheckConfig;
-use crate::result::{GrpcFacts, Phases, ProbeError, ProbeResult, StepResult};
+use crate::result::{GrpcFacts, IcmpFacts, Phases, ProbeError, ProbeResult, StepResult};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 use vantage_common::Redactor;
@@ -65,6 +66,69 @@ struct CheckReport<'a> {
     teardown_error: Option<ErrorReport>,
     /// The W3C trace id the run's requests carried (HTTP checks and workflows with trace context).
     trace_id: Option<String>,
+    /// ICMP checks: packets, loss and round trips (absent for other types).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp: Option<IcmpReport>,
+}
+
+/// An ICMP run in the JSON report; times in seconds.
+#[derive(Serialize)]
+struct IcmpReport {
+    sent: u32,
+    received: u32,
+    /// Share of requests unanswered, 0..1.
+    loss: f64,
+    rtt_min: Option<f64>,
+    rtt_avg: Option<f64>,
+    rtt_max: Option<f64>,
+    rtt_stddev: Option<f64>,
+    hop_limit: Option<u8>,
+}
+
+impl IcmpReport {
+    fn new(f: &IcmpFacts) -> Self {
+        let rtt = |pick: fn(&crate::result::RttStats) -> Duration| {
+            f.rtt.as_ref().map(|s| pick(s).as_secs_f64())
+        };
+        Self {
+            sent: f.sent,
+            received: f.received,
+            loss: f.loss(),
+            rtt_min: rtt(|s| s.min),
+            rtt_avg: rtt(|s| s.avg),
+            rtt_max: rtt(|s| s.max),
+            rtt_stddev: rtt(|s| s.stddev),
+            hop_limit: f.hop_limit,
+        }
+    }
+
+    /// `3/3 replies, loss 0%, rtt min/avg/max 0.05/0.06/0.08ms, hop limit 64`: for people (table, JUnit).
+    fn summary(&self) -> String {
+        let mut out = format!(
+            "{}/{} replies, loss {:.0}%",
+            self.received,
+            self.sent,
+            self.loss * 100.0
+        );
+        if let (Some(min), Some(avg), Some(max)) = (self.rtt_min, self.rtt_avg, self.rtt_max) {
+            let _ = write!(
+                out,
+                ", rtt min/avg/max {:.2}/{:.2}/{:.2}ms",
+                min * 1000.0,
+                avg * 1000.0,
+                max * 1000.0
+            );
+        }
+        if let Some(h) = self.hop_limit {
+            let _ = write!(out, ", hop limit {h}");
+        }
+        out
+    }
+}
+
+/// An ICMP run's packets, loss and round trips in one line.
+fn icmp_summary(f: &IcmpFacts) -> String {
+    IcmpReport::new(f).summary()
 }
 
 impl CheckReport<'_> {
@@ -130,6 +194,7 @@ fn reports<'a>(
                     .teardown_error
                     .as_ref()
                     .map(|e| ErrorReport::new(e, redactor)),
+                icmp: r.icmp.as_ref().map(IcmpReport::new),
                 trace_id: r.trace_id.map(|t| t.to_hex()),
             }
         })
@@ -303,6 +368,42 @@ mod tests {
             journey["teardown_error"],
             serde_json::json!({"error_type": "http_status", "message": "expected 2xx, got 503"})
         );
+    }
+
+    #[test]
+    fn icmp_runs_show_packets_loss_and_round_trips_in_every_format() {
+        let ms = Duration::from_millis;
+        let r = ProbeResult {
+            attempts: 1,
+            icmp: Some(IcmpFacts {
+                sent: 4,
+                received: 3,
+                setup: ms(1),
+                rtt: crate::result::RttStats::of(&[ms(1), ms(2), ms(3)]),
+                hop_limit: Some(64),
+            }),
+            ..Default::default()
+        };
+        let results = vec![(check("gw", "icmp"), r)];
+        let redactor = Redactor::new(Vec::<String>::new());
+        let table = render(Format::Table, &results, "eu", &redactor);
+        let summary = "3/4 replies, loss 25%, rtt min/avg/max 1.00/2.00/3.00ms, hop limit 64";
+        assert!(table.contains(summary), "{table}");
+        let json: serde_json::Value =
+            serde_json::from_str(&render(Format::Json, &results, "eu", &redactor)).unwrap();
+        let icmp = &json["checks"][0]["icmp"];
+        assert_eq!(
+            (icmp["sent"].as_u64(), icmp["received"].as_u64()),
+            (Some(4), Some(3))
+        );
+        assert_eq!(icmp["loss"], 0.25);
+        assert_eq!(icmp["rtt_max"], 0.003);
+        assert_eq!(icmp["hop_limit"], 64);
+        let junit = render(Format::Junit, &results, "eu", &redactor);
+        assert!(junit.contains(&format!("icmp: {summary}")), "{junit}");
+        // Other types keep their JSON shape.
+        let other = vec![(check("home", "http"), ProbeResult::default())];
+        assert!(!render(Format::Json, &other, "eu", &redactor).contains("icmp"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `ProbeResult`: the one shape every probe (http, tcp, dns, tls, grpc, workflow) returns.
+//! `ProbeResult`: the one shape every probe (http, tcp, dns, tls, grpc, icmp, workflow) returns.
 
 use std::time::{Duration, SystemTime};
 
@@ -231,6 +231,61 @@ pub struct GrpcFacts {
     pub serving_status: Option<ServingStatus>,
 }
 
+/// What an ICMP check's echo exchange measured (`type: icmp`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct IcmpFacts {
+    /// Echo requests sent.
+    pub sent: u32,
+    /// Echo replies received in time (each request's reply within `reply_timeout`).
+    pub received: u32,
+    /// Opening and configuring the socket (blackbox's `setup` phase).
+    pub setup: Duration,
+    /// Round trips of the replies; `None` when none came back.
+    pub rtt: Option<RttStats>,
+    /// TTL (IPv4) or hop limit (IPv6) of the last reply.
+    pub hop_limit: Option<u8>,
+}
+
+impl IcmpFacts {
+    /// Share of the requests sent that got no reply (0 when none was sent).
+    pub fn loss(&self) -> f64 {
+        if self.sent == 0 {
+            return 0.0;
+        }
+        f64::from(self.sent - self.received) / f64::from(self.sent)
+    }
+}
+
+/// Round-trip statistics over the replies of one run (population standard deviation, as ping's `mdev`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RttStats {
+    pub min: Duration,
+    pub avg: Duration,
+    pub max: Duration,
+    pub stddev: Duration,
+}
+
+impl RttStats {
+    /// `None` for no round trips.
+    pub fn of(rtts: &[Duration]) -> Option<RttStats> {
+        let n = rtts.len() as f64;
+        let min = *rtts.iter().min()?;
+        let max = *rtts.iter().max()?;
+        let mean = rtts.iter().map(Duration::as_secs_f64).sum::<f64>() / n;
+        let var = rtts
+            .iter()
+            .map(|d| (d.as_secs_f64() - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        Some(RttStats {
+            min,
+            avg: Duration::from_secs_f64(mean),
+            max,
+            stddev: Duration::from_secs_f64(var.sqrt()),
+        })
+    }
+}
+
 /// One workflow step's outcome (empty for simple checks).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StepResult {
@@ -260,6 +315,8 @@ pub struct ProbeResult {
     pub tls: Option<TlsFacts>,
     /// The answer of a gRPC health check.
     pub grpc: Option<GrpcFacts>,
+    /// Packets and round trips of an ICMP check.
+    pub icmp: Option<IcmpFacts>,
     /// Time spent resolving names (DNS checks and the resolve phase of HTTP).
     pub dns_lookup: Option<Duration>,
     /// Attempts made (1 + retries used).

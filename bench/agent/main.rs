@@ -11,7 +11,10 @@
 //! decodes and counts every sample) beside the scrape, in the same run, for its extra CPU and RSS.
 //!
 //! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]
-//! [--remote-write] [--metrics basic] [--no-blackbox] [--type http|grpc]`
+//! [--remote-write] [--metrics basic] [--no-blackbox] [--type http|grpc|icmp]`
+//!
+//! `--type icmp` runs ICMP checks to 127.0.0.1 instead (one echo request per run; raw sockets as root), and
+//! blackbox_exporter's `icmp` prober on the same address.
 //!
 //! `--type grpc` runs gRPC health checks instead (`type: grpc`, plaintext) against a tonic-health server in the
 //! target process, and blackbox_exporter's `grpc` prober on the same target.
@@ -99,9 +102,9 @@ fn args() -> Args {
             ("--history-runs", Some(v)) => {
                 a.history_runs = Some(v.parse().expect("--history-runs N"))
             }
-            ("--type", Some(v)) if matches!(v.as_str(), "http" | "grpc") => a.check_type = v.clone(),
+            ("--type", Some(v)) if matches!(v.as_str(), "http" | "grpc" | "icmp") => a.check_type = v.clone(),
             _ => panic!(
-                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--history-runs N] [--no-blackbox] [--memory SECS] [--probe-rate] [--type http|grpc]"
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--history-runs N] [--no-blackbox] [--memory SECS] [--probe-rate] [--type http|grpc|icmp]"
             ),
         }
     }
@@ -363,6 +366,8 @@ async fn bench_agent(
         yaml.push_str(&format!("remote_write:\n  - url: {url}\n"));
     }
     yaml.push_str("checks:\n");
+    // ICMP checks ping the loopback address; the others probe the target process.
+    let target = icmp_or(args, target);
     for i in 0..n {
         yaml.push_str(&format!(
             "  - name: check-{i}\n    type: {}\n    target: '{target}'\n    every: {INTERVAL_SECS}s\n    timeout: 5s\n",
@@ -482,8 +487,10 @@ async fn bench_blackbox(
         return None;
     }
     let config = dir.join("blackbox.yml");
+    let target = icmp_or(args, target);
     let module = match args.check_type.as_str() {
         "grpc" => "grpc_plain:\n    prober: grpc\n    timeout: 5s\n    grpc: {tls: false}\n",
+        "icmp" => "icmp:\n    prober: icmp\n    timeout: 5s\n",
         _ => "http_2xx:\n    prober: http\n    timeout: 5s\n",
     };
     std::fs::write(&config, format!("modules:\n  {module}")).unwrap();
@@ -649,6 +656,15 @@ fn probe_rate(url: &str) -> (usize, Duration, usize) {
 
 /// `--serve-target http|grpc`: the target in a process of its own, so it does not share the bench's runtime;
 /// prints its URL (gRPC: `host:port`) and serves until killed.
+/// What `--type icmp` checks ping instead of the target process: the loopback address.
+fn icmp_or<'a>(args: &Args, target: &'a str) -> &'a str {
+    if args.check_type == "icmp" {
+        "127.0.0.1"
+    } else {
+        target
+    }
+}
+
 fn serve_target(check_type: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -715,7 +731,7 @@ async fn bench() {
         return;
     }
     let (mut target_process, target) = start_target(&args.check_type);
-    println!("agent benchmark: {} checks every {INTERVAL_SECS}s against {target}, {}s measured per case, /metrics scraped every {SCRAPE_SECS}s (OpenMetrics, gzip)", args.check_type, args.secs);
+    println!("agent benchmark: {} checks every {INTERVAL_SECS}s against {}, {}s measured per case, /metrics scraped every {SCRAPE_SECS}s (OpenMetrics, gzip)", args.check_type, icmp_or(&args, &target), args.secs);
     println!(
         "machine: {} CPUs; the target runs in its own process, the load driver and scraper in this one; metrics: {}",
         std::thread::available_parallelism()

@@ -11,6 +11,7 @@
 //! - [`fleet`]: a config server for a fleet of agents (ETags, bearer token, faults) and a fault-injecting
 //!   forwarder for remote-write receivers.
 //! - [`promtool`]: promtool on an exposition (classic and OpenMetrics), required where a test uses it.
+//! - [`netns`]: throwaway network namespaces (packet loss with nftables, per-namespace sysctls).
 
 pub mod blackhole;
 pub mod demo_api;
@@ -18,6 +19,7 @@ pub mod dns;
 pub mod fleet;
 pub mod grpc;
 pub mod h3;
+pub mod netns;
 pub mod promtool;
 pub mod servers;
 pub mod tls;

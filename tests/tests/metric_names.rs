@@ -1,6 +1,6 @@
 //! No rule or dashboard panel points at a metric that does not exist: every metric name referenced by
 //! `config/prometheus/rules/*.yml` and `config/grafana/dashboards/*.json` must appear in the real `/metrics` of a
-//! running agent (HTTP, HTTPS, workflow and gRPC checks, passing and failing) or ingest (after a batch with every
+//! running agent (HTTP, HTTPS, workflow, gRPC and ICMP checks, passing and failing) or ingest (after a batch with every
 //! event type and an invalid one). Names defined by recording rules and Prometheus's own series (`up`, `ALERTS`) are
 //! exempt. The label names they select or group by must exist on those series too. Also: every dashboard query is
 //! valid PromQL for a real Prometheus.
@@ -117,6 +117,11 @@ fn grpc_check(target: &str) -> String {
     format!("  - name: e2e-grpc\n    type: grpc\n    target: '{target}'\n    every: 1s\n    timeout: 800ms\n")
 }
 
+/// ICMP to 127.0.0.1 (the test runs as root: raw sockets), for the `probe_icmp_*` families.
+fn icmp_check() -> &'static str {
+    "  - name: e2e-icmp\n    type: icmp\n    target: 127.0.0.1\n    every: 1s\n    timeout: 800ms\n    packets: 2\n    packet_interval: 10ms\n    reply_timeout: 300ms\n"
+}
+
 /// A batch with every event type the ingest knows, one event with an unknown type (rejected) among them.
 fn every_event_type() -> serde_json::Value {
     let now = std::time::SystemTime::now()
@@ -195,21 +200,22 @@ async fn every_metric_used_by_rules_and_dashboards_exists() -> Result<()> {
     );
     let dir = tempfile::tempdir()?;
 
-    // Agent: a passing check, a failing one, HTTPS (certificate, TLS version), a workflow with a failing step and
-    // a gRPC health check.
+    // Agent: a passing check, a failing one, HTTPS (certificate, TLS version), a workflow with a failing step, a
+    // gRPC health check and ICMP.
     let http = TestServer::http().await;
     let grpc = GrpcHealthServer::plaintext().await;
     let pki = TestPki::new();
     let https = TestServer::https(pki.valid_leaf().server_config()).await;
     // Remote write to a receiver that accepts everything, so the remote-write series exist.
     let extra = format!(
-        "{}{}{}remote_write:\n  - url: {}\n    refresh_interval: 1s\n    queue: {{batch_send_deadline: 200ms}}\n",
+        "{}{}{}{}remote_write:\n  - url: {}\n    refresh_interval: 1s\n    queue: {{batch_send_deadline: 200ms}}\n",
         tls_check(
             &https.localhost_url("/ok"),
             &pki.ca_file.display().to_string()
         ),
         workflow_check(&http.url("")),
         grpc_check(&grpc.target()),
+        icmp_check(),
         http.url("/ok"),
     );
     let checks = [

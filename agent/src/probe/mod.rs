@@ -6,6 +6,7 @@
 //! - [`http`]: the HTTP check, the one HTTP exchange function ([`http::exchange`]) it shares with workflow
 //!   steps, and the response assertions ([`http::assertion`]).
 //! - [`tcp`], [`dns`], [`tls`], [`grpc`]: the other single-target checks.
+//! - [`icmp`]: echo requests over datagram or raw ICMP sockets (packet loss, round trips).
 //! - [`workflow`]: multi-step API workflows (variables, extraction, assertions, teardown, JWT auth).
 //! - [`net`]: resolving a target (`resolve_to`, `resolver`) and connecting to it (Happy Eyeballs), for every
 //!   probe that dials.
@@ -15,6 +16,7 @@
 pub mod dns;
 pub mod grpc;
 pub mod http;
+pub mod icmp;
 pub mod nameserver;
 pub mod net;
 pub mod tcp;
@@ -40,6 +42,7 @@ pub enum ProbeSpec {
     Tls(tls::TlsSpec),
     /// `type: grpc`: the standard gRPC health check.
     Grpc(grpc::GrpcSpec),
+    Icmp(icmp::IcmpSpec),
     /// `type: api_workflow` (or `workflow`): multi-step API journeys (owned by [`workflow`]).
     Workflow(crate::probe::workflow::WorkflowSpec),
 }
@@ -122,13 +125,14 @@ impl ProbeSpec {
             "dns" => Ok(ProbeSpec::Dns(from_value(fields)?)),
             "tls" => Ok(ProbeSpec::Tls(from_value(fields)?)),
             "grpc" => Ok(ProbeSpec::Grpc(from_value(fields)?)),
+            "icmp" => Ok(ProbeSpec::Icmp(from_value(fields)?)),
             "api_workflow" | "workflow" => Ok(ProbeSpec::Workflow(
                 crate::probe::workflow::WorkflowSpec::from_yaml(fields)?,
             )),
             other => Err(SpecError::new(
                 "type",
                 format!(
-                    "unknown check type {other:?}; expected http, tcp, dns, tls, grpc or api_workflow"
+                    "unknown check type {other:?}; expected http, tcp, dns, tls, grpc, icmp or api_workflow"
                 ),
             )),
         }
@@ -154,7 +158,7 @@ impl ProbeSpec {
         }
     }
 
-    /// `http` | `tcp` | `dns` | `tls` | `grpc` | `api_workflow`: the `check_type` metric label.
+    /// `http` | `tcp` | `dns` | `tls` | `grpc` | `icmp` | `api_workflow`: the `check_type` metric label.
     pub fn check_type(&self) -> &'static str {
         match self {
             ProbeSpec::Http(_) => "http",
@@ -162,6 +166,7 @@ impl ProbeSpec {
             ProbeSpec::Dns(_) => "dns",
             ProbeSpec::Tls(_) => "tls",
             ProbeSpec::Grpc(_) => "grpc",
+            ProbeSpec::Icmp(_) => "icmp",
             ProbeSpec::Workflow(_) => crate::probe::workflow::CHECK_TYPE,
         }
     }
@@ -178,6 +183,7 @@ enum Kind {
     Dns(dns::DnsProbe),
     Tls(tls::TlsProbe),
     Grpc(grpc::GrpcProbe),
+    Icmp(icmp::IcmpProbe),
     Workflow(crate::probe::workflow::Workflow),
 }
 
@@ -195,6 +201,7 @@ impl Probe {
             ProbeSpec::Dns(s) => Kind::Dns(dns::DnsProbe::new(s)?),
             ProbeSpec::Tls(s) => Kind::Tls(tls::TlsProbe::new(s)?),
             ProbeSpec::Grpc(s) => Kind::Grpc(grpc::GrpcProbe::new(s)?),
+            ProbeSpec::Icmp(s) => Kind::Icmp(icmp::IcmpProbe::new(s)?),
             ProbeSpec::Workflow(s) => Kind::Workflow(workflow::Workflow::for_check(s, id)?),
         };
         Ok(Probe { kind })
@@ -223,6 +230,7 @@ impl Probe {
             Kind::Dns(p) => p.run().await,
             Kind::Tls(p) => p.run().await,
             Kind::Grpc(p) => p.run().await,
+            Kind::Icmp(p) => p.run().await,
             Kind::Workflow(p) => p.run_in(trace).await,
         };
         result.duration = start.elapsed();

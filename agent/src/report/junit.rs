@@ -69,6 +69,9 @@ fn details(c: &CheckReport) -> String {
     if !c.phases.0.is_empty() {
         let _ = writeln!(out, "phases: {}", phases(c.phases));
     }
+    if let Some(icmp) = &c.icmp {
+        let _ = writeln!(out, "icmp: {}", icmp.summary());
+    }
     if let Some(trace_id) = &c.trace_id {
         let _ = writeln!(out, "trace_id: {trace_id}");
     }

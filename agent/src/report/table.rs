@@ -2,7 +2,7 @@
 //! serving status), workflow steps indented below their check. The reason column passes through the redactor; a
 //! failure's reason ends with the run's trace id, where the backend trace that explains it is found.
 
-use super::{ms, phases};
+use super::{icmp_summary, ms, phases};
 use crate::config::CheckConfig;
 use crate::result::ProbeResult;
 use std::sync::Arc;
@@ -52,7 +52,10 @@ pub fn table(results: &[(Arc<CheckConfig>, ProbeResult)], redactor: &Redactor) -
             if r.success() { "ok" } else { "FAIL" }.into(),
             ms(r.duration),
             r.attempts.to_string(),
-            phases(&r.phases),
+            match &r.icmp {
+                Some(icmp) => icmp_summary(icmp),
+                None => phases(&r.phases),
+            },
             reason,
         ]);
         for s in &r.steps {
