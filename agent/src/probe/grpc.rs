@@ -131,32 +131,27 @@ impl GrpcProbe {
     }
 
     async fn check(&self, phases: &mut Phases, result: &mut ProbeResult) -> Result<(), ProbeError> {
-        let resolved = self
-            .resolver
-            .resolve(&self.host, self.port, self.ip_version)
-            .await?;
-        if let Some(d) = resolved.lookup {
-            phases.add(Phase::Resolve, d);
-            result.dns_lookup = Some(d);
-        }
-        let t = Instant::now();
-        let stream = net::connect(&resolved.addrs).await?;
+        let stream = net::open_tcp(
+            &self.resolver,
+            &self.host,
+            self.port,
+            self.ip_version,
+            phases,
+            result,
+        )
+        .await?;
         let _ = stream.set_nodelay(true);
-        phases.add(Phase::Connect, t.elapsed());
         let Some(tls) = &self.tls else {
             return self.health_check(stream, phases, result).await;
         };
-        let t = Instant::now();
-        let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
-            .connect(tls.server_name.clone(), stream)
-            .await
-            .map_err(|e| {
-                ProbeError::new(
-                    ErrorType::Tls,
-                    tls_config::describe_tls_error(&e, &self.host),
-                )
-            })?;
-        phases.add(Phase::Tls, t.elapsed());
+        let stream = tls_config::handshake(
+            &tls.config,
+            tls.server_name.clone(),
+            stream,
+            &self.host,
+            phases,
+        )
+        .await?;
         result.tls = Some(tls_config::facts(stream.get_ref().1));
         self.health_check(stream, phases, result).await
     }

@@ -322,10 +322,11 @@ pub(crate) async fn open_tcp(
     resolver: &Resolver,
     host: &str,
     port: u16,
+    family: IpVersion,
     phases: &mut Phases,
     result: &mut ProbeResult,
 ) -> Result<TcpStream, ProbeError> {
-    let resolved = resolver.resolve(host, port, IpVersion::Auto).await?;
+    let resolved = resolver.resolve(host, port, family).await?;
     if let Some(d) = resolved.lookup {
         phases.add(Phase::Resolve, d);
         result.dns_lookup = Some(d);

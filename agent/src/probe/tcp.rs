@@ -89,8 +89,15 @@ impl TcpProbe {
         phases: &mut Phases,
         result: &mut ProbeResult,
     ) -> Result<(), ProbeError> {
-        let mut stream =
-            super::net::open_tcp(&self.resolver, &self.host, self.port, phases, result).await?;
+        let mut stream = super::net::open_tcp(
+            &self.resolver,
+            &self.host,
+            self.port,
+            super::net::IpVersion::Auto,
+            phases,
+            result,
+        )
+        .await?;
         let t = Instant::now();
         if let Some(line) = &self.send {
             stream.write_all(line).await.map_err(|e| {

@@ -3,11 +3,11 @@
 
 use super::SpecError;
 use crate::probe::tls_config::{self, TlsOptions};
-use crate::result::{ErrorType, Phase, Phases, ProbeError, ProbeResult};
+use crate::result::{ErrorType, Phases, ProbeError, ProbeResult};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// `type: tls` options.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -78,20 +78,23 @@ impl TlsProbe {
         phases: &mut Phases,
         result: &mut ProbeResult,
     ) -> Result<(), ProbeError> {
-        let stream =
-            super::net::open_tcp(&self.resolver, &self.host, self.port, phases, result).await?;
-        let t = Instant::now();
-        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
-        let tls = connector
-            .connect(self.server_name.clone(), stream)
-            .await
-            .map_err(|e| {
-                ProbeError::new(
-                    ErrorType::Tls,
-                    tls_config::describe_tls_error(&e, &self.host),
-                )
-            })?;
-        phases.add(Phase::Tls, t.elapsed());
+        let stream = super::net::open_tcp(
+            &self.resolver,
+            &self.host,
+            self.port,
+            super::net::IpVersion::Auto,
+            phases,
+            result,
+        )
+        .await?;
+        let tls = tls_config::handshake(
+            &self.config,
+            self.server_name.clone(),
+            stream,
+            &self.host,
+            phases,
+        )
+        .await?;
         let facts = tls_config::facts(tls.get_ref().1);
         let expiry = facts.earliest_cert_expiry;
         result.tls = Some(facts);

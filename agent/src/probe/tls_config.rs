@@ -209,6 +209,32 @@ pub fn earliest_expiry(chain: &[CertificateDer<'_>]) -> Option<std::time::System
 }
 
 /// The facts every probe reports from a finished handshake: version and earliest certificate expiry.
+/// The TLS handshake of a probe over a connection it opened, timed as the `tls` phase; a failure is `tls` and
+/// names `host` (HTTP exchanges, TLS and gRPC checks).
+pub(crate) async fn handshake<S>(
+    config: &Arc<ClientConfig>,
+    name: ServerName<'static>,
+    stream: S,
+    host: &str,
+    phases: &mut crate::result::Phases,
+) -> Result<tokio_rustls::client::TlsStream<S>, crate::result::ProbeError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let t = std::time::Instant::now();
+    let tls = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(name, stream)
+        .await
+        .map_err(|e| {
+            crate::result::ProbeError::new(
+                crate::result::ErrorType::Tls,
+                describe_tls_error(&e, host),
+            )
+        })?;
+    phases.add(crate::result::Phase::Tls, t.elapsed());
+    Ok(tls)
+}
+
 pub fn facts(conn: &rustls::ClientConnection) -> crate::result::TlsFacts {
     crate::result::TlsFacts {
         version: version_name(conn.protocol_version()),

@@ -629,24 +629,13 @@ impl HttpClient {
         phases.add(Phase::Connect, t.elapsed());
 
         let (io, tls, h2): (Box<dyn Io>, Option<TlsFacts>, bool) = if https {
-            let t = Instant::now();
             let name = match &inner.server_name {
                 Some(n) => n.clone(),
                 None => server_name(host)?,
             };
-            let connector = tokio_rustls::TlsConnector::from(inner.tls.clone());
-            let tls = connector
-                .connect(name, stream)
-                .await
-                .map_err(|e| err(ErrorType::Tls, tls_config::describe_tls_error(&e, host)))?;
-            phases.add(Phase::Tls, t.elapsed());
+            let tls = tls_config::handshake(&inner.tls, name, stream, host, phases).await?;
             let (_, conn) = tls.get_ref();
-            let facts = TlsFacts {
-                version: tls_config::version_name(conn.protocol_version()),
-                earliest_cert_expiry: conn
-                    .peer_certificates()
-                    .and_then(tls_config::earliest_expiry),
-            };
+            let facts = tls_config::facts(conn);
             let h2 = conn.alpn_protocol() == Some(b"h2");
             if inner.http_version == HttpVersion::Http2 && !h2 {
                 return Err(err(
