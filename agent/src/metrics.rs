@@ -1720,13 +1720,13 @@ mod tests {
         let result = Arc::new(ProbeResult {
             error: Some(ProbeError::new(ErrorType::Timeout, "1 of 4 unanswered")),
             dns_lookup: Some(ms(2)),
-            icmp: Some(IcmpFacts {
+            icmp: Some(Box::new(IcmpFacts {
                 sent: 4,
                 received: 3,
                 setup: ms(1),
                 rtt: RttStats::of(&[ms(10), ms(20), ms(30)]),
                 hop_limit: Some(64),
-            }),
+            })),
             attempts: 1,
             ..Default::default()
         });

@@ -194,7 +194,7 @@ fn reports<'a>(
                     .teardown_error
                     .as_ref()
                     .map(|e| ErrorReport::new(e, redactor)),
-                icmp: r.icmp.as_ref().map(IcmpReport::new),
+                icmp: r.icmp.as_deref().map(IcmpReport::new),
                 trace_id: r.trace_id.map(|t| t.to_hex()),
             }
         })
@@ -375,13 +375,13 @@ mod tests {
         let ms = Duration::from_millis;
         let r = ProbeResult {
             attempts: 1,
-            icmp: Some(IcmpFacts {
+            icmp: Some(Box::new(IcmpFacts {
                 sent: 4,
                 received: 3,
                 setup: ms(1),
                 rtt: crate::result::RttStats::of(&[ms(1), ms(2), ms(3)]),
                 hop_limit: Some(64),
-            }),
+            })),
             ..Default::default()
         };
         let results = vec![(check("gw", "icmp"), r)];

@@ -315,8 +315,9 @@ pub struct ProbeResult {
     pub tls: Option<TlsFacts>,
     /// The answer of a gRPC health check.
     pub grpc: Option<GrpcFacts>,
-    /// Packets and round trips of an ICMP check.
-    pub icmp: Option<IcmpFacts>,
+    /// Packets and round trips of an ICMP check. Boxed: every check keeps its last result, and only ICMP checks
+    /// fill this (~100 bytes).
+    pub icmp: Option<Box<IcmpFacts>>,
     /// Time spent resolving names (DNS checks and the resolve phase of HTTP).
     pub dns_lookup: Option<Duration>,
     /// Attempts made (1 + retries used).

@@ -401,7 +401,7 @@ impl IcmpProbe {
         let mut facts = IcmpFacts::default();
         let outcome = self.exchange(addr, &mut facts).await;
         result.error = outcome.err().or_else(|| self.verdict(addr, &facts));
-        result.icmp = Some(facts);
+        result.icmp = Some(Box::new(facts));
         result
     }
 
