@@ -11,7 +11,11 @@
 //! decodes and counts every sample) beside the scrape, in the same run, for its extra CPU and RSS.
 //!
 //! Run (release): `cargo run --release -p vantage-agent --example bench-agent -- [--secs 60] [--checks 1000,10000]
-//! [--remote-write] [--metrics basic] [--no-blackbox] [--type http|grpc|icmp]`
+//! [--remote-write] [--metrics basic] [--no-blackbox] [--type http|https|http3|grpc|icmp]`
+//!
+//! `--type https` probes an HTTPS (HTTP/1.1 over TLS) target and `--type http3` the same over QUIC (`http_version:
+//! "3"`), both with `insecure_skip_verify` (the test certificate is the target process's); blackbox_exporter has no
+//! HTTP/3, so that case runs the agent alone.
 //!
 //! `--type icmp` runs ICMP checks to 127.0.0.1 instead (one echo request per run; raw sockets as root), and
 //! blackbox_exporter's `icmp` prober on the same address.
@@ -32,7 +36,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vantage_testkit::grpc::GrpcHealthServer;
+use vantage_testkit::h3::H3Server;
 use vantage_testkit::servers::TestServer;
+use vantage_testkit::tls::TestPki;
 
 const INTERVAL_SECS: u64 = 10;
 /// How often the bench scrapes the agent while measuring (a common Prometheus scrape interval).
@@ -102,9 +108,13 @@ fn args() -> Args {
             ("--history-runs", Some(v)) => {
                 a.history_runs = Some(v.parse().expect("--history-runs N"))
             }
-            ("--type", Some(v)) if matches!(v.as_str(), "http" | "grpc" | "icmp") => a.check_type = v.clone(),
+            ("--type", Some(v))
+                if matches!(v.as_str(), "http" | "https" | "http3" | "grpc" | "icmp") =>
+            {
+                a.check_type = v.clone()
+            }
             _ => panic!(
-                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--history-runs N] [--no-blackbox] [--memory SECS] [--probe-rate] [--type http|grpc|icmp]"
+                "usage: bench-agent [--secs 60] [--checks 1000,10000] [--agent PATH] [--remote-write] [--metrics basic|full] [--history-runs N] [--no-blackbox] [--memory SECS] [--probe-rate] [--type http|https|http3|grpc|icmp]"
             ),
         }
     }
@@ -366,12 +376,10 @@ async fn bench_agent(
         yaml.push_str(&format!("remote_write:\n  - url: {url}\n"));
     }
     yaml.push_str("checks:\n");
-    // ICMP checks ping the loopback address; the others probe the target process.
-    let target = icmp_or(args, target);
+    let keys = check_keys(args, target);
     for i in 0..n {
         yaml.push_str(&format!(
-            "  - name: check-{i}\n    type: {}\n    target: '{target}'\n    every: {INTERVAL_SECS}s\n    timeout: 5s\n",
-            args.check_type
+            "  - name: check-{i}\n{keys}    every: {INTERVAL_SECS}s\n    timeout: 5s\n"
         ));
     }
     let config = dir.join(format!("agent-{n}.yaml"));
@@ -491,6 +499,11 @@ async fn bench_blackbox(
     let module = match args.check_type.as_str() {
         "grpc" => "grpc_plain:\n    prober: grpc\n    timeout: 5s\n    grpc: {tls: false}\n",
         "icmp" => "icmp:\n    prober: icmp\n    timeout: 5s\n",
+        "https" => "http_tls:\n    prober: http\n    timeout: 5s\n    http:\n      tls_config: {insecure_skip_verify: true}\n",
+        "http3" => {
+            println!("  blackbox_exporter: SKIPPED (it has no HTTP/3 prober)");
+            return None;
+        }
         _ => "http_2xx:\n    prober: http\n    timeout: 5s\n",
     };
     std::fs::write(&config, format!("modules:\n  {module}")).unwrap();
@@ -656,6 +669,19 @@ fn probe_rate(url: &str) -> (usize, Duration, usize) {
 
 /// `--serve-target http|grpc`: the target in a process of its own, so it does not share the bench's runtime;
 /// prints its URL (gRPC: `host:port`) and serves until killed.
+/// A bench check's type-specific keys (indented as a check's), for `--type`.
+fn check_keys(args: &Args, target: &str) -> String {
+    let insecure = "    tls: {insecure_skip_verify: true}\n";
+    match args.check_type.as_str() {
+        "https" => format!("    type: http\n    target: '{target}'\n{insecure}"),
+        "http3" => format!(
+            "    type: http\n    target: '{target}'\n    http_version: \"3\"\n    ip_version: ip4\n{insecure}"
+        ),
+        // ICMP checks ping the loopback address; the others probe the target process.
+        t => format!("    type: {t}\n    target: '{}'\n", icmp_or(args, target)),
+    }
+}
+
 /// What `--type icmp` checks ping instead of the target process: the loopback address.
 fn icmp_or<'a>(args: &Args, target: &'a str) -> &'a str {
     if args.check_type == "icmp" {
@@ -663,6 +689,15 @@ fn icmp_or<'a>(args: &Args, target: &'a str) -> &'a str {
     } else {
         target
     }
+}
+
+/// The servers `--serve-target` keeps alive until it is killed.
+#[allow(dead_code)]
+enum Target {
+    Http(TestServer),
+    Https(TestServer, TestPki),
+    Http3(H3Server, TestPki),
+    Grpc(GrpcHealthServer),
 }
 
 fn serve_target(check_type: &str) {
@@ -673,12 +708,24 @@ fn serve_target(check_type: &str) {
             "grpc" => {
                 let server = GrpcHealthServer::plaintext().await;
                 println!("{}", server.target());
-                (None, Some(server))
+                Target::Grpc(server)
+            }
+            "https" => {
+                let pki = TestPki::new();
+                let server = TestServer::https(pki.valid_leaf().server_config()).await;
+                println!("{}", server.url("/ok"));
+                Target::Https(server, pki)
+            }
+            "http3" => {
+                let pki = TestPki::new();
+                let server = H3Server::start(&pki.valid_leaf()).await;
+                println!("{}", server.url("/ok"));
+                Target::Http3(server, pki)
             }
             _ => {
                 let server = TestServer::http().await;
                 println!("{}", server.url("/ok"));
-                (Some(server), None)
+                Target::Http(server)
             }
         };
         std::future::pending::<()>().await;
