@@ -47,30 +47,63 @@ fn webpki_roots() -> RootCertStore {
         .clone()
 }
 
+/// See [`TlsOptions::client_config`].
+#[derive(PartialEq, Eq)]
+struct ShareKey {
+    alpn: Vec<Vec<u8>>,
+    insecure_skip_verify: bool,
+    ca: Option<[u8; 32]>,
+    client_cert: Option<[u8; 32]>,
+    client_key: Option<[u8; 32]>,
+}
+
 impl TlsOptions {
     /// Build the client config: reads the CA and client-certificate files. `alpn` e.g. `[b"h2", b"http/1.1"]`.
     /// Errors name the field inside `tls` (`ca_file`); callers put `tls` in front with [`SpecError::within`].
     pub fn client_config(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, SpecError> {
-        // Most checks use the default options: share one config per ALPN list instead of building one per
-        // check (each holds its own root store and session cache; at 10,000 checks that was most of the RSS).
+        // Checks with the same options share one config instead of building one each: a config holds its own root
+        // store and session cache (~20 KB), which at 50,000 checks with a `ca_file` or `insecure_skip_verify` was
+        // most of the agent's memory. The key holds the files' contents (digests), not their names, so a reload
+        // after a CA file changed builds a new config; entries are weak, so a config no check uses any more goes.
         // `server_name` is applied per connection, so it does not make a config different.
-        let uses_defaults = self.ca_file.is_none()
-            && !self.insecure_skip_verify
-            && self.client_cert.is_none()
-            && self.client_key.is_none();
-        if !uses_defaults {
+        let Some(key) = self.share_key(alpn) else {
+            // A file could not be read: building reports which and why.
             return self.build_client_config(alpn);
-        }
-        type Shared = Vec<(Vec<Vec<u8>>, Arc<ClientConfig>)>;
+        };
+        type Shared = Vec<(ShareKey, std::sync::Weak<ClientConfig>)>;
         static SHARED: std::sync::Mutex<Shared> = std::sync::Mutex::new(Vec::new());
-        let key: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
         let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, config)) = shared.iter().find(|(k, _)| *k == key) {
-            return Ok(config.clone());
+        if let Some(config) = shared
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, c)| c.upgrade())
+        {
+            return Ok(config);
         }
         let config = self.build_client_config(alpn)?;
-        shared.push((key, config.clone()));
+        shared.retain(|(k, c)| c.strong_count() > 0 && *k != key);
+        shared.push((key, Arc::downgrade(&config)));
         Ok(config)
+    }
+
+    /// What makes two checks' configs the same; `None` when one of the files cannot be read.
+    fn share_key(&self, alpn: &[&[u8]]) -> Option<ShareKey> {
+        use sha2::Digest;
+        let digest = |path: &Option<PathBuf>| -> Option<Option<[u8; 32]>> {
+            match path {
+                None => Some(None),
+                Some(p) => std::fs::read(p)
+                    .ok()
+                    .map(|data| Some(sha2::Sha256::digest(data).into())),
+            }
+        };
+        Some(ShareKey {
+            alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+            insecure_skip_verify: self.insecure_skip_verify,
+            ca: digest(&self.ca_file)?,
+            client_cert: digest(&self.client_cert)?,
+            client_key: digest(&self.client_key)?,
+        })
     }
 
     fn build_client_config(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, SpecError> {
@@ -325,4 +358,45 @@ pub fn format_date(secs: u64) -> String {
     chrono::DateTime::from_timestamp(secs as i64, 0)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| secs.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_with_the_same_options_share_one_config_until_a_file_changes() {
+        let pki = vantage_testkit::tls::TestPki::new();
+        let with_ca = |path: &std::path::Path| TlsOptions {
+            ca_file: Some(path.to_path_buf()),
+            ..TlsOptions::default()
+        };
+        let a = with_ca(&pki.ca_file).client_config(&[b"h2"]).unwrap();
+        let b = with_ca(&pki.ca_file).client_config(&[b"h2"]).unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "same CA file and ALPN: one config");
+        // Another ALPN list, skipping verification, or another CA: configs of their own.
+        let h1 = with_ca(&pki.ca_file).client_config(&[b"http/1.1"]).unwrap();
+        assert!(!Arc::ptr_eq(&a, &h1));
+        let insecure = TlsOptions {
+            insecure_skip_verify: true,
+            ..TlsOptions::default()
+        };
+        let i1 = insecure.client_config(&[b"h2"]).unwrap();
+        assert!(Arc::ptr_eq(&i1, &insecure.client_config(&[b"h2"]).unwrap()));
+        assert!(!Arc::ptr_eq(&a, &i1));
+        // The same path with other contents (a CA rotated before a reload) is another config.
+        let other = vantage_testkit::tls::TestPki::new();
+        let copy = pki.dir.path().join("rotated.pem");
+        std::fs::write(&copy, &pki.ca_pem).unwrap();
+        let before = with_ca(&copy).client_config(&[b"h2"]).unwrap();
+        assert!(Arc::ptr_eq(&before, &a), "same contents under another name");
+        std::fs::write(&copy, &other.ca_pem).unwrap();
+        let after = with_ca(&copy).client_config(&[b"h2"]).unwrap();
+        assert!(!Arc::ptr_eq(&before, &after));
+        // A file that cannot be read is still reported by name.
+        let missing = with_ca(&pki.dir.path().join("missing.pem"))
+            .client_config(&[b"h2"])
+            .unwrap_err();
+        assert_eq!(missing.field, "ca_file");
+    }
 }
