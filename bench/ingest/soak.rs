@@ -310,6 +310,8 @@ async fn soak(args: Args) -> i32 {
         .unwrap();
     let latencies: Arc<Mutex<(Vec<f64>, Vec<f64>)>> = Arc::default();
     let errors = Arc::new(AtomicU64::new(0));
+    // The first failure's reason, so a failed run says what went wrong (a status, a timeout, a reset).
+    let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let peak_rss = Arc::new(Mutex::new(rss_idle));
     let sampler = {
         let peak = peak_rss.clone();
@@ -339,10 +341,11 @@ async fn soak(args: Args) -> i32 {
             kept.clone()
         };
         let (url, body) = (format!("{base}/v1/events"), batch(seq));
-        let (latencies, errors) = (latencies.clone(), errors.clone());
+        let (latencies, errors, first_error) =
+            (latencies.clone(), errors.clone(), first_error.clone());
         inflight.push(tokio::spawn(async move {
             let t = Instant::now();
-            let ok = match client
+            let outcome = match client
                 .post(url)
                 .header("x-api-key", KEY)
                 .header("content-type", "application/json")
@@ -350,8 +353,28 @@ async fn soak(args: Args) -> i32 {
                 .send()
                 .await
             {
-                Ok(r) => r.status() == 202 && r.bytes().await.is_ok(),
-                Err(_) => false,
+                Ok(r) if r.status() == 202 => r
+                    .bytes()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("reading the answer: {e}")),
+                Ok(r) => Err(format!("answered {}", r.status())),
+                Err(e) => Err(format!("{e:?}")),
+            };
+            let ok = match outcome {
+                Ok(()) => true,
+                Err(reason) => {
+                    let seconds = t.elapsed().as_secs_f64();
+                    first_error.lock().unwrap().get_or_insert(format!(
+                        "{reason} (after {seconds:.2} s, {})",
+                        if on_fresh {
+                            "fresh connection"
+                        } else {
+                            "kept-alive connection"
+                        }
+                    ));
+                    false
+                }
             };
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             if ok {
@@ -415,6 +438,9 @@ async fn soak(args: Args) -> i32 {
     line("  on a fresh conn each", &fresh_ms);
     let errors = errors.load(Ordering::Relaxed);
     println!("  normal POSTs failed or timed out: {errors}");
+    if let Some(reason) = first_error.lock().unwrap().as_ref() {
+        println!("    first failure: {reason}");
+    }
     let grep = |name: &str| {
         metrics
             .lines()
