@@ -14,6 +14,7 @@ use crate::config::CheckConfig;
 use crate::config::DEFAULT_SLO_OBJECTIVE;
 use crate::result::{ErrorType, ProbeResult, ServingStatus};
 use crate::trace::TraceId;
+use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -621,36 +622,37 @@ impl Metrics {
         w.flush()
     }
 
-    /// The `/metrics` body, gzip-compressed (level 1, piece by piece, so the text is never held whole) or
-    /// plain, encoded on a thread of its own at a lower CPU priority (nice +10): at 50,000 checks this takes
-    /// seconds of CPU, which must neither run on the runtime threads nor take the cores from them while probes are
-    /// due.
-    pub async fn encode_off_runtime(
+    /// The exposition as a body handed over in pieces while it is written: encoded (and gzip-compressed when
+    /// `gzip`) on a thread of its own at a lower priority, never on the runtime threads that run the probes, and
+    /// at most a few [`CHUNK`]-sized pieces held at once, however large the scrape (a 50,000-check one is ~150 MB
+    /// of text). The thread stops when the scraper goes away.
+    pub fn encode_streaming(
         self: Arc<Self>,
         format: Format,
         gzip: bool,
-    ) -> std::io::Result<Vec<u8>> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+    ) -> std::io::Result<MetricsBody> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
         std::thread::Builder::new()
             .name("metrics-encode".into())
             .spawn(move || {
                 lower_this_threads_priority();
-                let _ = tx.send(self.encode_body(format, gzip));
+                let mut sink = ChunkSender {
+                    tx: tx.clone(),
+                    buf: Vec::with_capacity(CHUNK),
+                };
+                let written = if gzip {
+                    let mut z =
+                        flate2::write::GzEncoder::new(&mut sink, flate2::Compression::fast());
+                    self.write(format, &mut z)
+                        .and_then(|_| z.finish().map(|_| ()))
+                } else {
+                    self.write(format, &mut sink)
+                };
+                if let Err(e) = written.and_then(|_| sink.send()) {
+                    let _ = tx.blocking_send(Err(e));
+                }
             })?;
-        rx.await
-            .unwrap_or_else(|_| Err(std::io::Error::other("the encoding thread panicked")))
-    }
-
-    fn encode_body(&self, format: Format, gzip: bool) -> std::io::Result<Vec<u8>> {
-        if gzip {
-            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            self.write(format, &mut z)?;
-            z.finish()
-        } else {
-            let mut out = Vec::new();
-            self.write(format, &mut out)?;
-            Ok(out)
-        }
+        Ok(MetricsBody(rx))
     }
 
     /// OpenMetrics text of the agent's own metrics only.
@@ -744,6 +746,56 @@ const EOF: &str = "# EOF\n";
 
 /// How much the writer buffers before handing a piece to its output.
 pub const CHUNK: usize = 64 * 1024;
+
+/// Hands what is written to a [`MetricsBody`] in pieces of about [`CHUNK`] bytes, waiting while the body holds
+/// as many as it takes.
+struct ChunkSender {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkSender {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(piece)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the scraper went away")
+        })
+    }
+}
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The `/metrics` response body of [`Metrics::encode_streaming`].
+pub struct MetricsBody(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl hyper::body::Body for MetricsBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|piece| piece.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
 
 /// The text format of a scrape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,13 +3,13 @@
 //! `/ui/*`, see [`crate::ui`]).
 
 use crate::config::RunNow;
-use crate::metrics::{Format, Metrics};
+use crate::metrics::{Format, Metrics, MetricsBody};
 use crate::scheduler::{CheckView, RunNowError, Scheduler};
 use crate::ui;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -46,7 +46,7 @@ pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: Shutdow
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                async move { Ok::<_, Infallible>(route(&state, req).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -56,6 +56,16 @@ pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: Shutdow
             }
         });
     }
+}
+
+/// A response body: whole, or `/metrics` streamed while it is encoded.
+type Body = Either<Full<Bytes>, MetricsBody>;
+
+async fn route(state: &AppState, req: Request<Incoming>) -> Response<Body> {
+    if req.uri().path() == "/metrics" && req.method() == Method::GET {
+        return metrics(state, &req);
+    }
+    handle(state, req).await.map(Either::Left)
 }
 
 async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -98,8 +108,7 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes
         };
     }
     match path {
-        "/metrics" if req.method() == Method::GET => metrics(state, &req).await,
-        // HEAD: the headers a GET would get, without encoding a body.
+        // HEAD (GET is streamed, see `route`): the headers a GET would get, without encoding a body.
         "/metrics" => text(StatusCode::OK, ""),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" if state.scheduler.is_started() => text(StatusCode::OK, "ready\n"),
@@ -122,10 +131,10 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes
 }
 
 /// `GET /metrics`: OpenMetrics for scrapers that ask for it (Prometheus does), the classic text format otherwise;
-/// gzip when the scraper accepts it (Prometheus always does). Encoded off the runtime threads the probes use (see
-/// [`Metrics::encode_off_runtime`]). Never passed through a redactor: series hold names, regions and labels, no
-/// credential.
-async fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// gzip when the scraper accepts it (Prometheus always does). Encoded off the runtime threads the probes use and
+/// streamed as it is written (see [`Metrics::encode_streaming`]). Never passed through a redactor: series hold
+/// names, regions and labels, no credential.
+fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let headers = req.headers();
     let accepts = |name: header::HeaderName, what: &str| {
         headers
@@ -139,8 +148,7 @@ async fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Full<Byt
         Format::Prometheus
     };
     let gzip = accepts(header::ACCEPT_ENCODING, "gzip");
-    let body = state.metrics.clone().encode_off_runtime(format, gzip).await;
-    match body {
+    match state.metrics.clone().encode_streaming(format, gzip) {
         Ok(body) => {
             let mut r = Response::builder()
                 .status(StatusCode::OK)
@@ -149,12 +157,12 @@ async fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Full<Byt
             if gzip {
                 r = r.header(header::CONTENT_ENCODING, "gzip");
             }
-            r.body(Full::new(Bytes::from(body)))
+            r.body(Either::Right(body))
                 .expect("static response parts are valid")
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot encode /metrics");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n")
+            text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n").map(Either::Left)
         }
     }
 }
