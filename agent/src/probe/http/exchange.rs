@@ -260,7 +260,19 @@ enum Sender {
     H3 {
         send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
         _endpoint: quinn::Endpoint,
+        _close: CloseQuic,
     },
+}
+
+/// Closes a QUIC connection when the run is done with it. Dropping it silently would leave both ends holding the
+/// connection (and the client its endpoint: a UDP socket and its buffers) until the idle timeout, so memory would
+/// follow the probe rate times that timeout.
+struct CloseQuic(quinn::Connection);
+
+impl Drop for CloseQuic {
+    fn drop(&mut self) {
+        self.0.close(0u32.into(), b"done");
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -757,6 +769,7 @@ impl HttpClient {
             version: "TLS 1.3".into(),
             earliest_cert_expiry: chain.and_then(|c| tls_config::earliest_expiry(&c)),
         };
+        let close = CloseQuic(connection.clone());
         let (mut driver, sender) = h3::client::new(h3_quinn::Connection::new(connection))
             .await
             .map_err(|e| {
@@ -772,6 +785,7 @@ impl HttpClient {
             sender: Sender::H3 {
                 send: sender,
                 _endpoint: endpoint,
+                _close: close,
             },
             tls: Some(facts),
             absolute_form: false,
