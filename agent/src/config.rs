@@ -370,8 +370,10 @@ struct RawConfig {
     history: RawHistory,
     #[serde(default)]
     ui: RawUi,
-    #[serde(default)]
-    checks: Vec<Mapping>,
+    /// Taken out of the tree before the rest is typed (see [`parse`]); here only to be refused when it is not
+    /// a list.
+    #[serde(default, rename = "checks")]
+    _checks: Vec<serde::de::IgnoredAny>,
 }
 
 /// `history: {runs: N}`.
@@ -555,8 +557,28 @@ pub fn parse(
         Some(r) if name == REGION_ENV => Some(r.to_string()),
         _ => env(name),
     };
-    let loaded = vantage_common::parse_config_classified(path, text, lookup, classify_field)?;
-    validate(loaded, region, config_hash(text))
+    // One parse: the secrets are found in the whole tree, then the checks are taken out of it and built one by
+    // one (each check's tree dropped once built), so a config of 50,000 checks is never held twice.
+    let (loaded, (secret_values, checks)) =
+        vantage_common::parse_config_split(path, text, lookup, classify_field, |tree| {
+            (secrets::collect(tree, classify_field), take_checks(tree))
+        })?;
+    validate(loaded, checks, secret_values, region, config_hash(text))
+}
+
+/// The `checks:` list taken out of the config tree, when it is a list (else it is left for the typed parse to
+/// reject with its position).
+fn take_checks(tree: &mut Value) -> Vec<Value> {
+    let Some(top) = tree.as_mapping_mut() else {
+        return Vec::new();
+    };
+    if !top.get("checks").is_some_and(Value::is_sequence) {
+        return Vec::new();
+    }
+    match top.remove("checks") {
+        Some(Value::Sequence(checks)) => checks,
+        _ => Vec::new(),
+    }
 }
 
 /// Which fields of the agent config hold credentials (see the module docs); `path` as serde writes it
@@ -615,6 +637,8 @@ pub fn config_hash(text: &str) -> String {
 
 fn validate(
     loaded: Loaded<RawConfig>,
+    raw_checks: Vec<Value>,
+    mut secret_values: std::collections::BTreeSet<String>,
     region_override: Option<&str>,
     hash: String,
 ) -> Result<AgentConfig, ConfigError> {
@@ -673,13 +697,11 @@ fn validate(
             .map_err(|m| loaded.error_at("duration_buckets", "duration_buckets:", 0, m))?;
     }
     let defaults = Defaults::new(raw);
-    let mut secret_values = secrets::collect(
-        &serde_norway::from_str::<Value>(&loaded.text).unwrap_or(Value::Null),
-        classify_field,
-    );
     let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut checks = Vec::with_capacity(raw.checks.len());
-    for (i, mapping) in raw.checks.iter().enumerate() {
+    let mut checks = Vec::with_capacity(raw_checks.len());
+    for (i, tree) in raw_checks.into_iter().enumerate() {
+        let mapping = serde_norway::from_value::<Mapping>(tree)
+            .map_err(|e| loaded.error_at(&format!("checks[{i}]"), "checks:", 0, e.to_string()))?;
         let (check, spec) = validate_check(&loaded, i, mapping, default_slo, &defaults, &region)?;
         secret_values.extend(spec.secret_values());
         if let Some(first) = seen.insert(check.name.0.clone(), i) {
@@ -805,7 +827,7 @@ pub(crate) fn region_patterns(list: &[String]) -> Result<Vec<RegionPattern>, Spe
 fn validate_check(
     loaded: &Loaded<RawConfig>,
     i: usize,
-    mapping: &Mapping,
+    mapping: Mapping,
     default_slo: f64,
     defaults: &Defaults,
     region: &str,
@@ -818,12 +840,14 @@ fn validate_check(
         };
         loaded.error_at(&path, &format!("{key}:"), 0, msg)
     };
+    let target = target_of(&mapping).into_boxed_str();
+    let source = source_digest(&mapping);
     let mut common = Mapping::new();
     let mut rest = Mapping::new();
     for (k, v) in mapping {
         match k.as_str() {
-            Some(key) if COMMON_KEYS.contains(&key) => common.insert(k.clone(), v.clone()),
-            _ => rest.insert(k.clone(), v.clone()),
+            Some(key) if COMMON_KEYS.contains(&key) => common.insert(k, v),
+            _ => rest.insert(k, v),
         };
     }
     let c: RawCommon = serde_path_to_error::deserialize(Value::Mapping(common)).map_err(|e| {
@@ -988,8 +1012,8 @@ fn validate_check(
         slo_objective: c.slo.map_or(default_slo, |s| s.objective.0),
         detail,
         runner,
-        target: target_of(mapping).into_boxed_str(),
-        source: source_digest(mapping),
+        target,
+        source,
     };
     Ok((check, spec))
 }
@@ -1227,6 +1251,28 @@ checks:
         );
         let e = err(&format!("{base}    every: 10s\n    retries: 99\n"));
         assert!(e.contains("checks[0].retries: 99 retries"), "{e}");
+        // A later check's field is found where it stands, not at the first key of that name in the file.
+        let e = err(&format!(
+            "{base}    every: 10s\n    timeout: 5s\n  - name: b\n    type: tcp\n    target: 127.0.0.1:9\n    every: 10s\n    timeout: 20s\n"
+        ));
+        assert!(
+            e.starts_with("agent.yaml:12:5: checks[1].timeout: timeout 20s must be shorter"),
+            "{e}"
+        );
+        // `checks:` must be a list of mappings.
+        let e = err("region: r\nchecks: 5\n");
+        assert!(
+            e.starts_with("agent.yaml:2:") && e.contains("checks: invalid type: integer `5`"),
+            "{e}"
+        );
+        let e = err("region: r\nchecks:\n  - just-a-name\n");
+        assert!(
+            e.starts_with("agent.yaml:3:")
+                && e.contains(
+                    "checks[0]: invalid type: string \"just-a-name\", expected a YAML mapping"
+                ),
+            "{e}"
+        );
     }
 
     fn env(name: &str) -> Option<String> {

@@ -101,7 +101,61 @@ pub fn parse_config_classified<T: DeserializeOwned>(
     lookup: impl Fn(&str) -> Option<String>,
     classify: Classify,
 ) -> Result<Loaded<T>, ConfigError> {
-    let expanded = env::expand(raw, lookup).map_err(|missing| {
+    let expanded = expand(path, raw, lookup)?;
+    let env_values = Redactor::new(expanded.substituted.iter().cloned());
+    let de = serde_norway::Deserializer::from_str(&expanded.text);
+    let value: T = serde_path_to_error::deserialize(de)
+        .map_err(|e| invalid(path, &expanded.text, &env_values, classify, e))?;
+    Ok(Loaded {
+        value,
+        file: path.to_path_buf(),
+        text: expanded.text,
+        env_values,
+        classify,
+    })
+}
+
+/// [`parse_config_classified`] for a config with a part handled apart from the typed rest (a long list whose
+/// items are validated one by one): the text is read once into a YAML tree, `split` looks at the whole tree and
+/// takes out what it wants, by value, and the rest is deserialized into `T`. A large config is then never held
+/// twice (the typed config's trees beside a second parse for another purpose).
+pub fn parse_config_split<T: DeserializeOwned, P>(
+    path: &Path,
+    raw: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    classify: Classify,
+    split: impl FnOnce(&mut serde_norway::Value) -> P,
+) -> Result<(Loaded<T>, P), ConfigError> {
+    let expanded = expand(path, raw, lookup)?;
+    let env_values = Redactor::new(expanded.substituted.iter().cloned());
+    let fail = |e| invalid(path, &expanded.text, &env_values, classify, e);
+    let de = serde_norway::Deserializer::from_str(&expanded.text);
+    let mut tree: serde_norway::Value = serde_path_to_error::deserialize(de).map_err(fail)?;
+    let part = split(&mut tree);
+    // An empty document is an empty mapping, as it is for the typed parse.
+    if tree.is_null() {
+        tree = serde_norway::Value::Mapping(Default::default());
+    }
+    let value: T = serde_path_to_error::deserialize(tree).map_err(fail)?;
+    Ok((
+        Loaded {
+            value,
+            file: path.to_path_buf(),
+            text: expanded.text,
+            env_values,
+            classify,
+        },
+        part,
+    ))
+}
+
+/// `${ENV}` expansion of `raw`; a variable that is not set is an error at its position.
+fn expand(
+    path: &Path,
+    raw: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<env::Expanded, ConfigError> {
+    env::expand(raw, lookup).map_err(|missing| {
         let m = &missing[0];
         ConfigError::Invalid {
             file: path.to_path_buf(),
@@ -113,39 +167,43 @@ pub fn parse_config_classified<T: DeserializeOwned>(
                 m.name, m.name
             ),
         }
-    })?;
-    let env_values = Redactor::new(expanded.substituted.iter().cloned());
-    let scrubbed = |field: &str, message: &str| scrub(&env_values, classify, field, message);
-    let de = serde_norway::Deserializer::from_str(&expanded.text);
-    let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.inner();
-        let (line, column) = crate::locate::locate(&expanded.text, &field)
-            .filter(|_| !field.is_empty() && field != ".")
-            .or_else(|| inner.location().map(|l| (l.line(), l.column())))
-            .unwrap_or((1, 1));
-        let mut message = scrubbed(&field, &strip_location(&inner.to_string()));
-        // serde_norway prefixes its own (shorter) path; ours is more precise.
-        if let Some((prefix, rest)) = message.split_once(": ") {
-            if !prefix.contains(' ') && field.starts_with(prefix) {
-                message = rest.to_string();
-            }
-        }
-        ConfigError::Invalid {
-            file: path.to_path_buf(),
-            line,
-            column,
-            field: clean_field(&field),
-            message,
-        }
-    })?;
-    Ok(Loaded {
-        value,
-        file: path.to_path_buf(),
-        text: expanded.text,
+    })
+}
+
+/// A deserialization error of the config `text` as a [`ConfigError`]: the field's position in the text (or
+/// the parser's), the field, and a message scrubbed of environment values unless the field is plainly identity.
+fn invalid(
+    path: &Path,
+    text: &str,
+    env_values: &Redactor,
+    classify: Classify,
+    e: serde_path_to_error::Error<serde_norway::Error>,
+) -> ConfigError {
+    let field = e.path().to_string();
+    let inner = e.inner();
+    let (line, column) = crate::locate::locate(text, &field)
+        .filter(|_| !field.is_empty() && field != ".")
+        .or_else(|| inner.location().map(|l| (l.line(), l.column())))
+        .unwrap_or((1, 1));
+    let mut message = scrub(
         env_values,
         classify,
-    })
+        &field,
+        &strip_location(&inner.to_string()),
+    );
+    // serde_norway prefixes its own (shorter) path; ours is more precise.
+    if let Some((prefix, rest)) = message.split_once(": ") {
+        if !prefix.contains(' ') && field.starts_with(prefix) {
+            message = rest.to_string();
+        }
+    }
+    ConfigError::Invalid {
+        file: path.to_path_buf(),
+        line,
+        column,
+        field: clean_field(&field),
+        message,
+    }
 }
 
 /// `message` about `field`, without environment values when the field is not plainly identity or settings.
@@ -177,11 +235,13 @@ impl<T> Loaded<T> {
         nth: usize,
         message: impl Into<String>,
     ) -> ConfigError {
-        let (line, column) = self
-            .text
-            .match_indices(needle)
-            .nth(nth)
-            .map(|(i, _)| line_col(&self.text, i))
+        let (line, column) = crate::locate::locate(&self.text, field)
+            .or_else(|| {
+                self.text
+                    .match_indices(needle)
+                    .nth(nth)
+                    .map(|(i, _)| line_col(&self.text, i))
+            })
             .unwrap_or((1, 1));
         ConfigError::Invalid {
             file: self.file.clone(),

@@ -19,6 +19,8 @@ pub mod secrets;
 pub mod serde_duration;
 pub mod shutdown;
 
-pub use config::{load_config, parse_config, parse_config_classified, ConfigError, Loaded};
+pub use config::{
+    load_config, parse_config, parse_config_classified, parse_config_split, ConfigError, Loaded,
+};
 pub use redact::Redactor;
 pub use shutdown::{Shutdown, ShutdownTrigger};
