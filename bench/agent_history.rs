@@ -64,7 +64,7 @@ fn passing(i: u64) -> ProbeResult {
         phases: phases(i),
         http: Some(HttpFacts {
             status: 200,
-            version: "HTTP/1.1".into(),
+            version: "HTTP/1.1",
             ..Default::default()
         }),
         attempts: 1,

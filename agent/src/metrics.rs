@@ -1529,7 +1529,7 @@ mod tests {
             phases,
             http: Some(HttpFacts {
                 status: 200,
-                version: "HTTP/1.1".into(),
+                version: "HTTP/1.1",
                 redirects: 1,
                 content_length: 42,
             }),
@@ -1635,7 +1635,7 @@ mod tests {
             phases,
             http: Some(HttpFacts {
                 status: if ok { 200 } else { 503 },
-                version: "HTTP/1.1".into(),
+                version: "HTTP/1.1",
                 redirects: 0,
                 content_length: 2,
             }),

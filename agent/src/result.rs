@@ -176,8 +176,8 @@ impl Phases {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct HttpFacts {
     pub status: u16,
-    /// `HTTP/1.1`, `HTTP/2`.
-    pub version: String,
+    /// `HTTP/1.1`, `HTTP/2`, `HTTP/3` (every check keeps its last result: no allocation for it).
+    pub version: &'static str,
     pub redirects: u32,
     /// Bytes of body read (after any redirects, of the final response).
     pub content_length: u64,

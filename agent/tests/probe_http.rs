@@ -36,7 +36,7 @@ async fn ok_request_reports_status_version_and_phases() {
     assert_eq!(
         (
             http.status,
-            http.version.as_str(),
+            http.version,
             http.redirects,
             http.content_length
         ),

@@ -1,10 +1,13 @@
 //! An HTTP/3 target: QUIC (quinn) + HTTP/3 (h3) on 127.0.0.1 UDP port 0 with a test-PKI certificate, ALPN `h3`.
-//! Routes: `/ok` -> 200 `ok`; `/status/N` -> N; `/redirect/N` -> 302 chain ending at `/ok`. Request paths and
-//! headers are recorded in arrival order. Stops when dropped.
+//! Routes: `/ok` -> 200 `ok`; `/status/N` -> N; `/redirect/N` -> 302 chain ending at `/ok`; `/early` -> 200
+//! `early` sent without reading the request body, whose sending the server stops (`H3_NO_ERROR`, RFC 9114 4.1.1).
+//! Request paths and headers are recorded in arrival order, and the distinct client addresses (UDP source address
+//! and port) seen. Stops when dropped.
 
 use crate::servers::RecordedRequest;
 use crate::tls::Leaf;
 use bytes::Bytes;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
@@ -12,6 +15,7 @@ use tokio::task::JoinHandle;
 pub struct H3Server {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    clients: Arc<Mutex<BTreeSet<SocketAddr>>>,
     task: JoinHandle<()>,
 }
 
@@ -33,8 +37,11 @@ impl H3Server {
         let addr = endpoint.local_addr().expect("local addr");
         let requests: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
         let log = requests.clone();
+        let clients: Arc<Mutex<BTreeSet<SocketAddr>>> = Arc::default();
+        let seen = clients.clone();
         let task = tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
+                seen.lock().unwrap().insert(incoming.remote_address());
                 let log = log.clone();
                 tokio::spawn(async move {
                     // Failed handshakes are what some tests provoke; just drop them.
@@ -55,6 +62,9 @@ impl H3Server {
                                 path: req.uri().path().to_string(),
                                 headers: req.headers().clone(),
                             });
+                            if req.uri().path() == "/early" {
+                                stream.stop_sending(h3::error::Code::H3_NO_ERROR);
+                            }
                             let (status, body, location) = route(req.uri().path());
                             let mut resp = http::Response::builder().status(status);
                             if let Some(l) = location {
@@ -71,6 +81,7 @@ impl H3Server {
         H3Server {
             addr,
             requests,
+            clients,
             task,
         }
     }
@@ -89,6 +100,11 @@ impl H3Server {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// The distinct addresses connections came from: one per client UDP socket.
+    pub fn client_addrs(&self) -> BTreeSet<SocketAddr> {
+        self.clients.lock().unwrap().clone()
+    }
 }
 
 /// (status, body, Location).
@@ -101,6 +117,7 @@ fn route(path: &str) -> (u16, String, Option<String>) {
         .unwrap_or(0);
     match head {
         "ok" | "" => (200, "ok".into(), None),
+        "early" => (200, "early".into(), None),
         "status" => (arg, format!("status {arg}"), None),
         "redirect" if arg <= 1 => (302, String::new(), Some("/ok".into())),
         "redirect" => (302, String::new(), Some(format!("/redirect/{}", arg - 1))),

@@ -178,8 +178,8 @@ impl ExchangeRequest {
 #[derive(Debug, Clone)]
 pub struct ExchangeResponse {
     pub status: u16,
-    /// `HTTP/1.1`, `HTTP/2`.
-    pub version: String,
+    /// `HTTP/1.1`, `HTTP/2`, `HTTP/3`.
+    pub version: &'static str,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// Summed over every round trip of the exchange.
@@ -192,7 +192,8 @@ pub struct ExchangeResponse {
     pub elapsed: Duration,
 }
 
-/// Per-run state for workflows: a cookie jar and one reusable connection per origin.
+/// Per-run state for workflows: a cookie jar and one reusable connection per origin and HTTP version (steps may
+/// speak different versions to the same origin).
 #[derive(Default)]
 pub struct Session {
     cookies: Vec<Cookie>,
@@ -256,17 +257,15 @@ struct Conn {
 enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
     H2(http2::SendRequest<Full<Bytes>>),
-    /// HTTP/3, with the QUIC endpoint (UDP socket) that carries it, kept open as long as the connection.
+    /// HTTP/3 over a connection of the agent's shared QUIC endpoint, closed when the run is done with it.
     H3 {
         send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
-        _endpoint: quinn::Endpoint,
         _close: CloseQuic,
     },
 }
 
 /// Closes a QUIC connection when the run is done with it. Dropping it silently would leave both ends holding the
-/// connection (and the client its endpoint: a UDP socket and its buffers) until the idle timeout, so memory would
-/// follow the probe rate times that timeout.
+/// connection until the idle timeout, so memory would follow the probe rate times that timeout.
 struct CloseQuic(quinn::Connection);
 
 impl Drop for CloseQuic {
@@ -456,7 +455,11 @@ impl HttpClient {
             .host_str()
             .ok_or_else(|| err(ErrorType::Protocol, format!("URL {url} has no host")))?
             .to_string();
-        let origin = url.origin().ascii_serialization();
+        let origin = format!(
+            "{} {:?}",
+            url.origin().ascii_serialization(),
+            self.inner.http_version
+        );
         let mut conn = None;
         if let Some(s) = session.as_deref_mut() {
             if let Some(mut c) = s.conns.remove(&origin) {
@@ -528,7 +531,7 @@ impl HttpClient {
             }
             return Ok(RoundTrip {
                 status,
-                version: "HTTP/3".into(),
+                version: "HTTP/3",
                 headers,
                 body,
                 tls: conn.tls.clone(),
@@ -564,8 +567,7 @@ impl HttpClient {
             http::Version::HTTP_10 => "HTTP/1.0",
             http::Version::HTTP_09 => "HTTP/0.9",
             _ => "HTTP/1.1",
-        }
-        .to_string();
+        };
         let (parts, mut incoming) = resp.into_parts();
         check_content_length(&parts.headers, max)?;
         let mut body = BodyChunks::default();
@@ -730,15 +732,9 @@ impl HttpClient {
             .first()
             .ok_or_else(|| err(ErrorType::Dns, format!("no address for {host}")))?;
         let t = Instant::now();
-        let local: std::net::SocketAddr = if addr.is_ipv6() {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        };
-        let endpoint = quinn::Endpoint::client(local).map_err(|e| {
-            let fault = crate::result::is_fd_exhaustion(&e);
+        let endpoint = super::quic::endpoint_for(addr).map_err(|e| {
             let msg = format!("cannot open a UDP socket for QUIC: {e}");
-            match fault {
+            match crate::result::is_fd_exhaustion(&e) {
                 true => ProbeError::agent(
                     ErrorType::Connect,
                     crate::result::AgentFault::FdExhausted,
@@ -784,7 +780,6 @@ impl HttpClient {
         Ok(Conn {
             sender: Sender::H3 {
                 send: sender,
-                _endpoint: endpoint,
                 _close: close,
             },
             tls: Some(facts),
@@ -843,11 +838,19 @@ async fn send_h3(
         .send_request(http::Request::from_parts(parts, ()))
         .await
         .map_err(|e| failed(&e))?;
-    if !body.is_empty() {
-        stream.send_data(body).await.map_err(|e| failed(&e))?;
+    // A server may answer before it has read the whole request and stop the client's sending side; the client
+    // must not discard that response (RFC 9114, 4.1.1). So a failed send counts only when no response comes.
+    let sending = async {
+        if !body.is_empty() {
+            stream.send_data(body).await?;
+        }
+        stream.finish().await
     }
-    stream.finish().await.map_err(|e| failed(&e))?;
-    let resp = stream.recv_response().await.map_err(|e| failed(&e))?;
+    .await;
+    let resp = match stream.recv_response().await {
+        Ok(resp) => resp,
+        Err(e) => return Err(sending.err().map_or_else(|| failed(&e), |s| failed(&s))),
+    };
     let head = Instant::now();
     phases.add(Phase::Processing, head - sent);
     check_content_length(resp.headers(), max)?;
@@ -918,7 +921,7 @@ impl BodyChunks {
 
 struct RoundTrip {
     status: u16,
-    version: String,
+    version: &'static str,
     headers: HeaderMap,
     body: Bytes,
     tls: Option<TlsFacts>,

@@ -2,10 +2,12 @@
 //!
 //! - [`exchange`]: the one HTTP exchange function (hyper + rustls), timed by phase; used by HTTP checks and
 //!   every workflow step.
+//! - `quic`: the QUIC endpoints HTTP/3 runs share.
 //! - [`assertion`]: assertions on an HTTP response (status, header, body, JSON path, latency, certificate days).
 
 pub mod assertion;
 pub mod exchange;
+mod quic;
 
 use self::assertion::{Assertion, AssertionSpec, ExpectedStatus};
 use self::exchange::{ClientOptions, ExchangeRequest, HttpClient, HttpVersion};
@@ -256,7 +258,7 @@ impl HttpProbe {
             dns_lookup: resp.phases.get(Phase::Resolve),
             http: Some(HttpFacts {
                 status: resp.status,
-                version: resp.version.clone(),
+                version: resp.version,
                 redirects: resp.redirects,
                 content_length: resp.body.len() as u64,
             }),

@@ -12,7 +12,7 @@ use super::jwt::MintError;
 use super::spec::{Auth, StepAssertion, StepSpec, WorkflowSpec};
 use super::template::{Missing, Scope};
 use crate::probe::http::exchange::{
-    ClientOptions, ExchangeRequest, ExchangeResponse, HttpClient, Session,
+    ClientOptions, ExchangeRequest, ExchangeResponse, HttpClient, HttpVersion, Session,
 };
 use crate::probe::SpecError;
 use crate::result::{
@@ -27,11 +27,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 use vantage_common::{secrets, Redactor};
 
-/// A workflow ready to run: its spec and an HTTP client built once.
+/// A workflow ready to run: its spec and its HTTP clients built once, one per HTTP version its steps speak (the
+/// workflow's `http_version`, and any other a step asks for).
 #[derive(Clone)]
 pub struct Workflow {
     spec: Arc<WorkflowSpec>,
-    client: HttpClient,
+    clients: Arc<[(HttpVersion, HttpClient)]>,
 }
 
 impl std::fmt::Debug for Workflow {
@@ -63,24 +64,51 @@ impl Workflow {
         Self::for_check(spec, CheckIdentity::default())
     }
 
-    /// Builds the HTTP client; errors are config errors naming the field, such as `tls.ca_file`.
+    /// Builds the HTTP clients; errors are config errors naming the field, such as `tls.ca_file` or
+    /// `steps[1].http_version`.
     pub fn for_check(spec: &WorkflowSpec, id: CheckIdentity<'_>) -> Result<Workflow, SpecError> {
-        let client = HttpClient::new(&ClientOptions {
-            tls: spec.tls.clone(),
-            follow_redirects: spec.follow_redirects,
-            resolve_to: spec.resolve_to.clone(),
-            resolver: spec.resolver.clone(),
-            http_version: spec.http_version,
-            user_agent: spec
-                .user_agent
-                .header(id)
-                .map_err(|m| SpecError::new("user_agent", m))?,
-            ..ClientOptions::default()
-        })?;
+        let user_agent = spec
+            .user_agent
+            .header(id)
+            .map_err(|m| SpecError::new("user_agent", m))?;
+        let client = |http_version| {
+            HttpClient::new(&ClientOptions {
+                tls: spec.tls.clone(),
+                follow_redirects: spec.follow_redirects,
+                resolve_to: spec.resolve_to.clone(),
+                resolver: spec.resolver.clone(),
+                http_version,
+                user_agent: user_agent.clone(),
+                ..ClientOptions::default()
+            })
+        };
+        let mut clients = vec![(spec.http_version, client(spec.http_version)?)];
+        let steps = spec
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("steps[{i}]"), s));
+        let teardown =
+            (spec.teardown.iter().enumerate()).map(|(i, s)| (format!("teardown[{i}]"), s));
+        for (at, step) in steps.chain(teardown) {
+            let Some(v) = step.http_version else { continue };
+            if !clients.iter().any(|(have, _)| *have == v) {
+                clients.push((v, client(v).map_err(|e| e.within(&at))?));
+            }
+        }
         Ok(Workflow {
             spec: Arc::new(spec.clone()),
-            client,
+            clients: clients.into(),
         })
+    }
+
+    /// The client for `step`'s HTTP version.
+    fn client_for(&self, step: &StepSpec) -> &HttpClient {
+        let v = step.http_version.unwrap_or(self.spec.http_version);
+        self.clients
+            .iter()
+            .find(|(have, _)| *have == v)
+            .map_or(&self.clients[0].1, |(_, c)| c)
     }
 
     pub fn spec(&self) -> &WorkflowSpec {
@@ -228,7 +256,9 @@ impl Workflow {
         };
         let timeout = step.timeout();
         let resp =
-            match tokio::time::timeout(timeout, self.client.exchange(req, Some(session))).await {
+            match tokio::time::timeout(timeout, self.client_for(step).exchange(req, Some(session)))
+                .await
+            {
                 Err(_) => {
                     run.outcome = Err(StepFailure::Failed(ProbeError::new(
                         ErrorType::Timeout,
@@ -250,7 +280,7 @@ impl Workflow {
         run.facts = Some((
             HttpFacts {
                 status: resp.status,
-                version: resp.version.clone(),
+                version: resp.version,
                 redirects: resp.redirects,
                 content_length: resp.body.len() as u64,
             },

@@ -118,6 +118,9 @@ pub struct StepSpec {
     pub always: bool,
     #[serde(default)]
     pub auth: Option<Auth>,
+    /// This step's HTTP version, when it is not the workflow's `http_version`.
+    #[serde(default)]
+    pub http_version: Option<HttpVersion>,
 }
 
 fn default_method() -> http::Method {
