@@ -566,17 +566,11 @@ pub fn parse(
     validate(loaded, checks, secret_values, region, config_hash(text))
 }
 
-/// The `checks:` list taken out of the config tree, when it is a list (else it is left for the typed parse to
-/// reject with its position).
+/// The `checks:` list taken out of the config tree (an empty list left in its place), when it is a list; else it
+/// is left for the typed parse to reject with its position.
 fn take_checks(tree: &mut Value) -> Vec<Value> {
-    let Some(top) = tree.as_mapping_mut() else {
-        return Vec::new();
-    };
-    if !top.get("checks").is_some_and(Value::is_sequence) {
-        return Vec::new();
-    }
-    match top.remove("checks") {
-        Some(Value::Sequence(checks)) => checks,
+    match tree.get_mut("checks") {
+        Some(Value::Sequence(checks)) => std::mem::take(checks),
         _ => Vec::new(),
     }
 }

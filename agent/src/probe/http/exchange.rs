@@ -36,7 +36,7 @@ use url::Url;
 pub use url;
 
 /// `http_version:` of an HTTP check or a workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum HttpVersion {
     /// HTTP/1.1, or HTTP/2 when TLS ALPN agrees on it (unset).
     #[default]
@@ -197,7 +197,7 @@ pub struct ExchangeResponse {
 #[derive(Default)]
 pub struct Session {
     cookies: Vec<Cookie>,
-    conns: HashMap<String, Conn>,
+    conns: HashMap<(String, HttpVersion), Conn>,
 }
 
 struct Cookie {
@@ -455,11 +455,7 @@ impl HttpClient {
             .host_str()
             .ok_or_else(|| err(ErrorType::Protocol, format!("URL {url} has no host")))?
             .to_string();
-        let origin = format!(
-            "{} {:?}",
-            url.origin().ascii_serialization(),
-            self.inner.http_version
-        );
+        let origin = (url.origin().ascii_serialization(), self.inner.http_version);
         let mut conn = None;
         if let Some(s) = session.as_deref_mut() {
             if let Some(mut c) = s.conns.remove(&origin) {
