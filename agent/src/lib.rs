@@ -20,8 +20,10 @@
 //! - [`remote_write`]: pushing every run's samples to Prometheus (remote write 1.0), per endpoint queues.
 //! - [`client`]: the reqwest client for what is not a probe (config URLs, remote write).
 //! - [`report`]: the table `vantage-agent once` prints.
+//! - [`blackbox`]: a drop-in for blackbox_exporter (its module file, `/probe`, its flags) and `convert-blackbox`.
 //! - [`app`]: wiring the parts into a running agent, and one-shot runs.
 pub mod app;
+pub mod blackbox;
 pub mod client;
 pub mod config;
 pub mod history;

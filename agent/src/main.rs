@@ -1,4 +1,4 @@
-//! `vantage-agent`: command-line wiring only (run, check-config, once).
+//! `vantage-agent`: command-line wiring only (run, check-config, once, blackbox, convert-blackbox).
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use vantage_agent::config::{AgentConfig, REGION_ENV};
 use vantage_agent::reload::{self, LoadError, Loaded};
 use vantage_agent::source::{ConfigSource, DEFAULT_TOKEN_ENV};
-use vantage_agent::{app, report};
+use vantage_agent::{app, blackbox, report};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +71,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t = report::Format::Table)]
         format: report::Format,
     },
+    /// Serve blackbox_exporter's /probe from its module file, on its flags (a drop-in: change the binary name).
+    Blackbox(blackbox::cli::BlackboxArgs),
+    /// Print the Vantage checks that probe like a module file's modules, for a list of targets.
+    ConvertBlackbox(blackbox::cli::ConvertArgs),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -83,10 +87,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let source_args = match &cli.command {
-        Command::Run { source, .. }
-        | Command::CheckConfig { source }
-        | Command::Once { source, .. } => source,
+    let source_args = match cli.command {
+        Command::Blackbox(args) => return blackbox::cli::run(args),
+        Command::ConvertBlackbox(args) => return blackbox::cli::convert(args),
+        Command::Run { ref source, .. }
+        | Command::CheckConfig { ref source }
+        | Command::Once { ref source, .. } => source,
     };
     let token = std::env::var(&source_args.config_token_env)
         .ok()
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Blackbox(_) | Command::ConvertBlackbox(_) => unreachable!("handled above"),
         Command::Run {
             listen,
             config_poll,

@@ -24,9 +24,9 @@ use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::collections::HashMap;
-
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -190,6 +190,21 @@ pub struct ExchangeResponse {
     pub final_url: Url,
     /// Wall time of the whole exchange.
     pub elapsed: Duration,
+    /// The address of the connection that carried the final response.
+    pub peer: Option<SocketAddr>,
+    /// The certificate chain that connection presented, when the session asked for it ([`Dial::keep_chain`]).
+    pub chain: Option<Vec<CertificateDer<'static>>>,
+}
+
+/// What a blackbox-exporter-compatible probe asks of an exchange beyond a check's needs: the exporter picks the
+/// target's address itself (by its IP protocol preference) before any request, and reports on the presented
+/// certificate chain.
+#[derive(Debug, Clone, Default)]
+pub struct Dial {
+    /// Connect to this address for this host (not through a proxy) instead of resolving it.
+    pub pin: Option<(String, IpAddr)>,
+    /// Keep the peer's certificate chain in [`ExchangeResponse::chain`].
+    pub keep_chain: bool,
 }
 
 /// Per-run state for workflows: a cookie jar and one reusable connection per origin and HTTP version (steps may
@@ -198,6 +213,7 @@ pub struct ExchangeResponse {
 pub struct Session {
     cookies: Vec<Cookie>,
     conns: HashMap<(String, HttpVersion), Conn>,
+    dial: Dial,
 }
 
 struct Cookie {
@@ -209,6 +225,14 @@ struct Cookie {
 impl Session {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A session whose connections are dialled as `dial` says.
+    pub fn with_dial(dial: Dial) -> Self {
+        Self {
+            dial,
+            ..Self::default()
+        }
     }
 
     fn cookie_header(&self, host: &str) -> Option<HeaderValue> {
@@ -251,6 +275,9 @@ struct Conn {
     tls: Option<TlsFacts>,
     /// Plain-HTTP request through a proxy: the request line carries the absolute URL.
     absolute_form: bool,
+    peer: Option<SocketAddr>,
+    /// Kept only when the session asks ([`Dial::keep_chain`]).
+    chain: Option<Vec<CertificateDer<'static>>>,
     _driver: AbortOnDrop,
 }
 
@@ -438,6 +465,8 @@ impl HttpClient {
                 redirects,
                 final_url: url,
                 elapsed: start.elapsed(),
+                peer: rt.peer,
+                chain: rt.chain,
             });
         }
     }
@@ -466,7 +495,10 @@ impl HttpClient {
         }
         let mut conn = match conn {
             Some(c) => c,
-            None => self.connect(url, phases).await?,
+            None => {
+                let dial = session.as_deref().map(|s| &s.dial);
+                self.connect(url, phases, dial).await?
+            }
         };
 
         let mut builder = http::Request::builder().method(method.clone());
@@ -531,6 +563,8 @@ impl HttpClient {
                 headers,
                 body,
                 tls: conn.tls.clone(),
+                peer: conn.peer,
+                chain: conn.chain.take(),
             });
         }
         let sent = Instant::now();
@@ -584,6 +618,7 @@ impl HttpClient {
         phases.add(Phase::Transfer, head.elapsed());
 
         let tls = conn.tls.clone();
+        let (peer, chain) = (conn.peer, conn.chain.clone());
         if let Some(s) = session {
             s.store_cookies(&host, &parts.headers);
             s.conns.insert(origin, conn);
@@ -594,14 +629,22 @@ impl HttpClient {
             headers: parts.headers,
             body: body.join(),
             tls,
+            peer,
+            chain,
         })
     }
 
     /// Resolve, connect (through the proxy if any), TLS, HTTP handshake.
-    async fn connect(&self, url: &Url, phases: &mut Phases) -> Result<Conn, ProbeError> {
+    async fn connect(
+        &self,
+        url: &Url,
+        phases: &mut Phases,
+        dial: Option<&Dial>,
+    ) -> Result<Conn, ProbeError> {
         let inner = &self.inner;
+        let keep_chain = dial.is_some_and(|d| d.keep_chain);
         if let Some(quic) = &inner.quic {
-            return self.connect_h3(quic, url, phases).await;
+            return self.connect_h3(quic, url, phases, keep_chain).await;
         }
         let https = match url.scheme() {
             "https" => true,
@@ -622,22 +665,36 @@ impl HttpClient {
             Some(p) => (p.host.as_str(), p.port),
             None => (host, port),
         };
-        let resolved = inner
-            .resolver
-            .resolve(dial_host, dial_port, inner.ip_version)
-            .await?;
-        if let Some(d) = resolved.lookup {
-            phases.add(Phase::Resolve, d);
-        }
+        let pinned = match (proxy, dial.and_then(|d| d.pin.as_ref())) {
+            (None, Some((h, ip))) if h.eq_ignore_ascii_case(host) => {
+                Some(SocketAddr::new(*ip, port))
+            }
+            _ => None,
+        };
+        let addrs = match pinned {
+            Some(a) => vec![a],
+            None => {
+                let resolved = inner
+                    .resolver
+                    .resolve(dial_host, dial_port, inner.ip_version)
+                    .await?;
+                if let Some(d) = resolved.lookup {
+                    phases.add(Phase::Resolve, d);
+                }
+                resolved.addrs
+            }
+        };
 
         let t = Instant::now();
-        let mut stream = net::connect(&resolved.addrs).await?;
+        let mut stream = net::connect(&addrs).await?;
+        let peer = stream.peer_addr().ok();
         let _ = stream.set_nodelay(true);
         if let (Some(p), true) = (proxy, https) {
             p.tunnel(&mut stream, host, port).await?;
         }
         phases.add(Phase::Connect, t.elapsed());
 
+        let mut chain = None;
         let (io, tls, h2): (Box<dyn Io>, Option<TlsFacts>, bool) = if https {
             let name = match &inner.server_name {
                 Some(n) => n.clone(),
@@ -646,6 +703,9 @@ impl HttpClient {
             let tls = tls_config::handshake(&inner.tls, name, stream, host, phases).await?;
             let (_, conn) = tls.get_ref();
             let facts = tls_config::facts(conn);
+            if keep_chain {
+                chain = conn.peer_certificates().map(|c| c.to_vec());
+            }
             let h2 = conn.alpn_protocol() == Some(b"h2");
             if inner.http_version == HttpVersion::Http2 && !h2 {
                 return Err(err(
@@ -693,6 +753,8 @@ impl HttpClient {
             sender,
             tls,
             absolute_form: proxy.is_some() && !https,
+            peer,
+            chain,
             _driver: AbortOnDrop(driver),
         })
     }
@@ -705,6 +767,7 @@ impl HttpClient {
         quic: &quinn::ClientConfig,
         url: &Url,
         phases: &mut Phases,
+        keep_chain: bool,
     ) -> Result<Conn, ProbeError> {
         let host = url.host_str().unwrap_or_default();
         if url.scheme() != "https" {
@@ -759,8 +822,9 @@ impl HttpClient {
         let facts = TlsFacts {
             // QUIC always runs TLS 1.3 (RFC 9001).
             version: "TLS 1.3".into(),
-            earliest_cert_expiry: chain.and_then(|c| tls_config::earliest_expiry(&c)),
+            earliest_cert_expiry: chain.as_ref().and_then(|c| tls_config::earliest_expiry(c)),
         };
+        let chain = chain.filter(|_| keep_chain).map(|c| *c);
         let close = CloseQuic(connection.clone());
         let (mut driver, sender) = h3::client::new(h3_quinn::Connection::new(connection))
             .await
@@ -780,6 +844,8 @@ impl HttpClient {
             },
             tls: Some(facts),
             absolute_form: false,
+            peer: Some(addr),
+            chain,
             _driver: AbortOnDrop(driver),
         })
     }
@@ -921,6 +987,8 @@ struct RoundTrip {
     headers: HeaderMap,
     body: Bytes,
     tls: Option<TlsFacts>,
+    peer: Option<SocketAddr>,
+    chain: Option<Vec<CertificateDer<'static>>>,
 }
 
 impl Sender {
