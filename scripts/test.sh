@@ -55,6 +55,18 @@ install_debs pg_isready:postgresql-client promtool:prometheus prometheus:prometh
 install_debs chattr:e2fsprogs mkfs.ext2:e2fsprogs losetup:mount pgrep:procps runuser:util-linux
 # ICMP probe tests: network namespaces (iproute2), packet loss (nftables), per-namespace sysctls (procps).
 install_debs ip:iproute2 nft:nftables sysctl:procps
+# `vantage-agent blackbox` is tested against the real blackbox_exporter (agent/tests/blackbox_differential.rs), which
+# the tests start themselves on 127.0.0.1:<free port>. When this script installs the package, the service its
+# postinst may start (on :9115) is stopped and disabled again.
+if ! command -v prometheus-blackbox-exporter >/dev/null 2>&1; then
+    install_debs prometheus-blackbox-exporter:prometheus-blackbox-exporter
+    if [ -d /run/systemd/system ]; then
+        need_root systemctl disable --now prometheus-blackbox-exporter >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/prometheus-blackbox-exporter ]; then
+        need_root /etc/init.d/prometheus-blackbox-exporter stop >/dev/null 2>&1 || true
+        need_root update-rc.d prometheus-blackbox-exporter disable >/dev/null 2>&1 || true
+    fi
+fi
 ensure_postgres
 ensure_postgres_server
 export VANTAGE_TEST_POSTGRES_URL=${VANTAGE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}

@@ -27,6 +27,9 @@ pub struct Options {
     pub poll: Duration,
 }
 
+/// Seconds `/probe` takes off the scrape's timeout, as blackbox_exporter's default `--timeout-offset`.
+const BLACKBOX_TIMEOUT_OFFSET: f64 = 0.5;
+
 /// A running agent.
 pub struct Agent {
     /// Where the HTTP server listens.
@@ -57,6 +60,7 @@ pub async fn start(
         shutdown.clone(),
     );
     let (region, hash) = (config.region.clone(), config.hash.clone());
+    let blackbox_modules = config.blackbox_modules.clone();
     let mut reloader = Reloader::new(
         options.source,
         options.region,
@@ -78,9 +82,24 @@ pub async fn start(
         checks = applied.added,
         "agent started"
     );
+    let blackbox = match &blackbox_modules {
+        Some(path) => {
+            match crate::blackbox::server::Exporter::load(path.clone(), BLACKBOX_TIMEOUT_OFFSET) {
+                Ok(e) => {
+                    tracing::info!(file = %path.display(), modules = e.modules().modules.len(), "serving /probe for blackbox modules");
+                    crate::blackbox::server::reload_on_sighup(e.clone());
+                    Some(e)
+                }
+                // Checked when the config was loaded; the file changed since.
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
+        None => None,
+    };
     let state = AppState {
         metrics: metrics.clone(),
         scheduler: scheduler.clone(),
+        blackbox,
     };
     tokio::spawn(server::serve(listener, state, shutdown.clone()));
     tokio::spawn(reloader.clone().watch(shutdown));

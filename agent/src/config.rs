@@ -14,6 +14,7 @@
 //! metrics: full                # basic | full (default): series per check, see docs/metrics.md
 //! duration_buckets: [0.5, 2.5] # duration histogram bounds, seconds (default by level)
 //! remote_write: [...]          # push results to Prometheus (see crate::remote_write)
+//! blackbox_modules: blackbox.yml # a blackbox_exporter module file: also serve its /probe on `listen`
 //! history: {runs: 100}         # runs kept in memory per check for the page and /api/v1/checks/{name}/history
 //! ui:                          # the agent's page (`GET /` on `listen`)
 //!   allow_run_now: false       # the "Run now" button and POST /api/v1/checks/{name}/run, without a token
@@ -114,6 +115,8 @@ pub struct AgentConfig {
     pub remote_write: Vec<crate::remote_write::RemoteWriteConfig>,
     /// The agent page: run-now access and history length.
     pub ui: UiConfig,
+    /// A blackbox_exporter module file whose `/probe` the agent also answers (read at start and on SIGHUP).
+    pub blackbox_modules: Option<std::path::PathBuf>,
     /// Every credential of the config, found by field: scrubbed from messages and the status API.
     pub secrets: Redactor,
     /// SHA-256 of the config text as written (before `${ENV}` expansion, so every region of a fleet that runs
@@ -366,6 +369,8 @@ struct RawConfig {
     duration_buckets: Option<Vec<f64>>,
     #[serde(default)]
     remote_write: Vec<crate::remote_write::RawRemoteWrite>,
+    #[serde(default)]
+    blackbox_modules: Option<std::path::PathBuf>,
     #[serde(default)]
     history: RawHistory,
     #[serde(default)]
@@ -716,6 +721,11 @@ fn validate(
         .filter(|r| region_matches(&r.regions, &region))
         .collect();
     let ui = validate_ui(&loaded)?;
+    if let Some(path) = &raw.blackbox_modules {
+        crate::blackbox::modules::Modules::load(path).map_err(|e| {
+            loaded.error_at("blackbox_modules", "blackbox_modules:", 0, e.to_string())
+        })?;
+    }
     Ok(AgentConfig {
         region,
         listen: raw.listen,
@@ -725,6 +735,7 @@ fn validate(
         checks,
         remote_write,
         ui,
+        blackbox_modules: raw.blackbox_modules.clone(),
         secrets: Redactor::new(secret_values),
         hash,
     })

@@ -536,6 +536,7 @@ mod tests {
             checks: checks.into_iter().map(Arc::new).collect(),
             remote_write: Vec::new(),
             ui: crate::config::UiConfig::default(),
+            blackbox_modules: None,
             secrets: Redactor::default(),
             hash: String::new(),
         }

@@ -25,6 +25,8 @@ use vantage_common::{Redactor, Shutdown};
 pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub scheduler: Scheduler,
+    /// `/probe` of the config's `blackbox_modules`.
+    pub blackbox: Option<Arc<crate::blackbox::server::Exporter>>,
 }
 
 /// Serves until shutdown.
@@ -70,6 +72,13 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Response<Body> {
 
 async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
+    if let (Some(exporter), "/probe") = (&state.blackbox, path) {
+        let timeout = req
+            .headers()
+            .get(crate::blackbox::server::SCRAPE_TIMEOUT_HEADER)
+            .and_then(|v| v.to_str().ok());
+        return exporter.probe_response(req.uri().query(), timeout).await;
+    }
     if let Some(name) = api_check(path, "/run") {
         if req.method() != Method::POST {
             return text(StatusCode::METHOD_NOT_ALLOWED, "only POST\n");

@@ -283,6 +283,18 @@ async fn assertions_pass() {
         ("/json", "{json: $.name, exists: true}"),
         ("/json", "{json: $.nope, exists: false}"),
         ("/ok", "{duration_under: 2s}"),
+        ("/ok", "{body_not_regex: 'error|fail'}"),
+        ("/headers", "{header: content-type, not_matches: json}"),
+        (
+            "/headers",
+            "{header: x-missing, matches: '.', allow_missing: true}",
+        ),
+        (
+            "/headers",
+            "{header: x-missing, not_matches: '.', allow_missing: true}",
+        ),
+        ("/ok", "{http_version: ['HTTP/1.1', 'HTTP/2.0']}"),
+        ("/ok", "{tls: false}"),
     ];
     for (path, assertion) in cases {
         let r = run(&format!(
@@ -329,6 +341,27 @@ async fn assertions_fail_with_specific_messages() {
             "{body_regex: 'v\\d+'}",
             "expected body to match /v\\d+/, got \"ok\"",
         ),
+        (
+            "/json",
+            "{body_not_regex: '\"status\":\\s*\"\\w+\"'}",
+            "expected body not to match /\"status\":\\s*\"\\w+\"/, found \"\\\"status\\\":\\\"up\\\"\"",
+        ),
+        (
+            "/headers",
+            "{header: content-type, not_matches: text}",
+            "expected header content-type not to match /text/, got \"text/plain; charset=utf-8\"",
+        ),
+        (
+            "/headers",
+            "{header: x-missing, not_matches: '.'}",
+            "expected header x-missing not to match /./, header is missing",
+        ),
+        (
+            "/ok",
+            "{http_version: ['HTTP/2']}",
+            "expected HTTP version HTTP/2, got HTTP/1.1",
+        ),
+        ("/ok", "{tls: true}", "expected the answer over TLS, got it over plain HTTP from http://127.0.0.1:"),
         (
             "/json",
             "{json: $.status, equals: down}",

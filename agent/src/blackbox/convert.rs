@@ -107,7 +107,7 @@ pub fn check(name: &str, module: &Module, target: &str, interval: &str) -> Resul
     let mut out = map(vec![
         ("name", name.into()),
         ("type", kind.into()),
-        ("interval", interval.into()),
+        ("every", interval.into()),
     ]);
     if !module.timeout.is_zero() {
         out.insert(

@@ -1,7 +1,9 @@
 //! blackbox_exporter's `grpc` prober over the agent's gRPC health check: `grpc.health.v1.Health/Check` of
 //! `service` on the chosen address; families `probe_grpc_duration_seconds{phase=resolve|check}`,
-//! `probe_grpc_ssl`, `probe_grpc_status_code`, `probe_grpc_healthcheck_response{serving_status}` and
-//! `probe_ssl_earliest_cert_expiry` (0 without TLS, as blackbox_exporter answers).
+//! `probe_grpc_ssl`, `probe_grpc_status_code`, `probe_grpc_healthcheck_response{serving_status}`, and after a
+//! TLS handshake `probe_ssl_earliest_cert_expiry` and `probe_tls_version_info`. blackbox_exporter 0.23 also
+//! answers `probe_ssl_earliest_cert_expiry 0` without TLS, which makes "certificate expires soon" alerts fire
+//! (prometheus/blackbox_exporter#1120, fixed upstream by #1338): Vantage follows the fix.
 
 use super::families::Families;
 use super::modules::Module;
@@ -28,11 +30,6 @@ pub async fn probe(module: &Module, target: &str, f: &mut Families, log: &mut Pr
         0.0,
     );
     f.set("probe_grpc_status_code", "Response gRPC status code", 0.0);
-    f.set(
-        "probe_ssl_earliest_cert_expiry",
-        "Returns last SSL chain expiry in unixtime",
-        0.0,
-    );
     for s in ServingStatus::ALL {
         f.set_labelled(
             RESPONSE.0,

@@ -227,21 +227,22 @@ async fn route(exporter: &Exporter, req: Request<Incoming>) -> Response<Full<Byt
     }
 }
 
+/// Reads the module file again on every SIGHUP (a task of its own).
+pub fn reload_on_sighup(exporter: Arc<Exporter>) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = exporter.reload();
+        }
+    });
+}
+
 /// Serves until shutdown; SIGHUP reloads the module file.
 pub async fn serve(listener: TcpListener, exporter: Arc<Exporter>, mut shutdown: Shutdown) {
-    {
-        let exporter = exporter.clone();
-        tokio::spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
-            while hup.recv().await.is_some() {
-                let _ = exporter.reload();
-            }
-        });
-    }
+    reload_on_sighup(exporter.clone());
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {

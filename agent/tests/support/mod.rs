@@ -196,7 +196,32 @@ impl AgentProcess {
         cmd
     }
 
-    async fn spawn_command(mut cmd: std::process::Command) -> Self {
+    /// `vantage-agent blackbox --config.file <config_path> --web.listen-address 127.0.0.1:0` plus `args`, at log
+    /// level info whatever the test's environment says; returns once its `"blackbox exporter started"` line gave the
+    /// address it bound (`base`).
+    pub async fn spawn_blackbox(config_path: &str, args: &[&str]) -> Self {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["blackbox", "--config.file", config_path])
+            .args(["--web.listen-address", "127.0.0.1:0", "--log.level", "info"])
+            .args(args)
+            .env_remove("VANTAGE_REGION")
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::piped());
+        Self::spawn_until(
+            cmd,
+            "the blackbox exporter to start listening",
+            "\"blackbox exporter started\"",
+        )
+        .await
+    }
+
+    async fn spawn_command(cmd: std::process::Command) -> Self {
+        Self::spawn_until(cmd, "the agent to start listening", "\"agent started\"").await
+    }
+
+    /// Spawns `cmd` (stderr piped) and waits for its JSON start line containing `needle`, which carries the bound
+    /// address in `"listen"`.
+    async fn spawn_until(mut cmd: std::process::Command, what: &str, needle: &str) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
@@ -213,13 +238,7 @@ impl AgentProcess {
             reader: Some(reader),
             logs: Vec::new(),
         };
-        let started = agent
-            .wait_for_log(
-                STARTUP_SECS,
-                "the agent to start listening",
-                "\"agent started\"",
-            )
-            .await;
+        let started = agent.wait_for_log(STARTUP_SECS, what, needle).await;
         agent.base = format!("http://{}", listen_address(&started));
         agent
     }
@@ -281,7 +300,8 @@ impl AgentProcess {
     }
 }
 
-/// The address in the agent's JSON "agent started" line (`"listen":"127.0.0.1:PORT"`).
+/// The address in the agent's JSON start line ("agent started", "blackbox exporter started"):
+/// `"listen":"127.0.0.1:PORT"`.
 fn listen_address(line: &str) -> std::net::SocketAddr {
     let v: serde_json::Value = serde_json::from_str(line)
         .unwrap_or_else(|e| panic!("the agent's start line is not JSON ({e}): {line}"));

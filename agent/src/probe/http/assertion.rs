@@ -5,10 +5,14 @@
 //! ```yaml
 //! assert:
 //!   - status: 200                 # or "2xx", or [200, 204, "3xx"]
-//!   - header: content-type        # with exactly one of: exists: true|false, equals: "...", matches: "regex"
-//!     matches: json
+//!   - header: content-type        # with exactly one of: exists: true|false, equals: "...", matches: "regex",
+//!     matches: json               # not_matches: "regex" (with matches/not_matches, allow_missing: true lets
+//!                                 # a missing header pass)
 //!   - body_contains: ok
 //!   - body_regex: 'v\d+'
+//!   - body_not_regex: 'error'     # the body must not match
+//!   - http_version: ["HTTP/1.1", "HTTP/2"]   # the final answer's version is one of these
+//!   - tls: true                   # the final answer came over TLS (false: it did not)
 //!   - json: $.status              # with exactly one of: equals: <value>, exists: true|false
 //!     equals: up
 //!   - duration_under: 500ms
@@ -162,12 +166,28 @@ pub struct AssertionSpec {
     /// With `header`: a regex the value must match.
     #[serde(default)]
     pub matches: Option<String>,
+    /// With `header`: a regex the value must not match.
+    #[serde(default)]
+    pub not_matches: Option<String>,
+    /// With `header` and `matches` / `not_matches`: a missing header passes (it fails by default).
+    #[serde(default)]
+    pub allow_missing: bool,
     /// The body must contain this text.
     #[serde(default)]
     pub body_contains: Option<String>,
     /// The body must match this regex.
     #[serde(default)]
     pub body_regex: Option<String>,
+    /// The body must not match this regex.
+    #[serde(default)]
+    pub body_not_regex: Option<String>,
+    /// The final answer's HTTP version is one of these (`HTTP/1.1`, `HTTP/2`, `HTTP/3`; `HTTP/2.0` as Go writes
+    /// it is the same as `HTTP/2`).
+    #[serde(default)]
+    pub http_version: Option<Vec<String>>,
+    /// The final answer came over TLS (`true`) or not (`false`).
+    #[serde(default)]
+    pub tls: Option<bool>,
     /// The whole exchange (redirects included) must take less than this, e.g. `500ms`.
     #[serde(default, deserialize_with = "vantage_common::serde_duration::option")]
     pub duration_under: Option<Duration>,
@@ -191,9 +211,19 @@ pub enum Assertion {
     HeaderMatches {
         name: String,
         regex: Regex,
+        allow_missing: bool,
+    },
+    HeaderNotMatches {
+        name: String,
+        regex: Regex,
+        allow_missing: bool,
     },
     BodyContains(String),
     BodyRegex(Regex),
+    BodyNotRegex(Regex),
+    /// Accepted versions as the exchange names them (`HTTP/1.1`, `HTTP/2`, `HTTP/3`).
+    HttpVersion(Vec<String>),
+    Tls(bool),
     JsonEquals {
         path: JsonPath,
         path_text: String,
@@ -220,8 +250,10 @@ impl AssertionSpec {
         }
         let fields = [
             &mut out.matches,
+            &mut out.not_matches,
             &mut out.body_contains,
             &mut out.body_regex,
+            &mut out.body_not_regex,
             &mut out.header,
             &mut out.json,
         ];
@@ -239,6 +271,9 @@ impl AssertionSpec {
             self.json.is_some(),
             self.body_contains.is_some(),
             self.body_regex.is_some(),
+            self.body_not_regex.is_some(),
+            self.http_version.is_some(),
+            self.tls.is_some(),
             self.duration_under.is_some(),
             self.cert_valid_days.is_some(),
         ];
@@ -248,7 +283,7 @@ impl AssertionSpec {
                 "",
                 format!(
                     "each assertion needs exactly one of status, header, json, body_contains, body_regex, \
-                     duration_under, cert_valid_days (found {n})"
+                     body_not_regex, http_version, tls, duration_under, cert_valid_days (found {n})"
                 ),
             ));
         }
@@ -256,13 +291,20 @@ impl AssertionSpec {
             self.exists.is_some(),
             self.equals.is_some(),
             self.matches.is_some(),
+            self.not_matches.is_some(),
         ];
+        if self.allow_missing && self.matches.is_none() && self.not_matches.is_none() {
+            return Err(SpecError::new(
+                "allow_missing",
+                "allow_missing only goes with header and matches or not_matches",
+            ));
+        }
         let nq = qualifiers.iter().filter(|k| **k).count();
         if let Some(name) = &self.header {
             if nq != 1 {
                 return Err(SpecError::new(
                     "header",
-                    "a header assertion needs exactly one of exists, equals, matches",
+                    "a header assertion needs exactly one of exists, equals, matches, not_matches",
                 ));
             }
             if let Some(exists) = self.exists {
@@ -281,16 +323,26 @@ impl AssertionSpec {
                     value,
                 });
             }
+            if let Some(re) = &self.not_matches {
+                let regex = Regex::new(re)
+                    .map_err(|e| SpecError::new("not_matches", format!("invalid regex: {e}")))?;
+                return Ok(Assertion::HeaderNotMatches {
+                    name: name.clone(),
+                    regex,
+                    allow_missing: self.allow_missing,
+                });
+            }
             let re = self.matches.as_deref().unwrap_or_default();
             let regex = Regex::new(re)
                 .map_err(|e| SpecError::new("matches", format!("invalid regex: {e}")))?;
             return Ok(Assertion::HeaderMatches {
                 name: name.clone(),
                 regex,
+                allow_missing: self.allow_missing,
             });
         }
         if let Some(path_text) = &self.json {
-            if nq != 1 || self.matches.is_some() {
+            if nq != 1 || self.matches.is_some() || self.not_matches.is_some() {
                 return Err(SpecError::new(
                     "json",
                     "a json assertion needs exactly one of equals, exists",
@@ -315,7 +367,7 @@ impl AssertionSpec {
         if nq != 0 {
             return Err(SpecError::new(
                 "",
-                "exists/equals/matches only go with header or json",
+                "exists/equals/matches/not_matches only go with header or json",
             ));
         }
         if let Some(s) = &self.status {
@@ -328,6 +380,34 @@ impl AssertionSpec {
             return Regex::new(re)
                 .map(Assertion::BodyRegex)
                 .map_err(|e| SpecError::new("body_regex", format!("invalid regex: {e}")));
+        }
+        if let Some(re) = &self.body_not_regex {
+            return Regex::new(re)
+                .map(Assertion::BodyNotRegex)
+                .map_err(|e| SpecError::new("body_not_regex", format!("invalid regex: {e}")));
+        }
+        if let Some(list) = &self.http_version {
+            let versions = list
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v.trim().to_ascii_uppercase().as_str() {
+                    "HTTP/1.0" => Ok("HTTP/1.0".to_string()),
+                    "HTTP/1.1" => Ok("HTTP/1.1".to_string()),
+                    "HTTP/2" | "HTTP/2.0" => Ok("HTTP/2".to_string()),
+                    "HTTP/3" | "HTTP/3.0" => Ok("HTTP/3".to_string()),
+                    _ => Err(SpecError::new(
+                        format!("http_version[{i}]"),
+                        format!("{v:?}: use HTTP/1.0, HTTP/1.1, HTTP/2 or HTTP/3"),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if versions.is_empty() {
+                return Err(SpecError::new("http_version", "the list is empty"));
+            }
+            return Ok(Assertion::HttpVersion(versions));
+        }
+        if let Some(tls) = self.tls {
+            return Ok(Assertion::Tls(tls));
         }
         if let Some(d) = self.duration_under {
             return Ok(Assertion::DurationUnder(d));
@@ -385,14 +465,34 @@ impl Assertion {
                     "expected header {name} = {value:?}, header is missing"
                 )),
             },
-            Assertion::HeaderMatches { name, regex } => match header_text(resp, name) {
+            Assertion::HeaderMatches {
+                name,
+                regex,
+                allow_missing,
+            } => match header_text(resp, name) {
                 Some(v) if regex.is_match(&v) => Ok(()),
                 Some(v) => fail(format!(
                     "expected header {name} to match /{regex}/, got {}",
                     preview(&v)
                 )),
+                None if *allow_missing => Ok(()),
                 None => fail(format!(
                     "expected header {name} to match /{regex}/, header is missing"
+                )),
+            },
+            Assertion::HeaderNotMatches {
+                name,
+                regex,
+                allow_missing,
+            } => match header_text(resp, name) {
+                Some(v) if regex.is_match(&v) => fail(format!(
+                    "expected header {name} not to match /{regex}/, got {}",
+                    preview(&v)
+                )),
+                Some(_) => Ok(()),
+                None if *allow_missing => Ok(()),
+                None => fail(format!(
+                    "expected header {name} not to match /{regex}/, header is missing"
                 )),
             },
             Assertion::BodyContains(text) => {
@@ -417,6 +517,38 @@ impl Assertion {
                     ))
                 }
             }
+            Assertion::BodyNotRegex(regex) => {
+                let body = String::from_utf8_lossy(&resp.body);
+                match regex.find(&body) {
+                    None => Ok(()),
+                    Some(m) => fail(format!(
+                        "expected body not to match /{regex}/, found {}",
+                        preview(m.as_str())
+                    )),
+                }
+            }
+            Assertion::HttpVersion(versions) => {
+                if versions.iter().any(|v| v == resp.version) {
+                    Ok(())
+                } else {
+                    fail(format!(
+                        "expected HTTP version {}, got {}",
+                        versions.join(" or "),
+                        resp.version
+                    ))
+                }
+            }
+            Assertion::Tls(wanted) => match (resp.tls.is_some(), wanted) {
+                (true, true) | (false, false) => Ok(()),
+                (false, true) => fail(format!(
+                    "expected the answer over TLS, got it over plain HTTP from {}",
+                    resp.final_url
+                )),
+                (true, false) => fail(format!(
+                    "expected the answer over plain HTTP, got it over TLS from {}",
+                    resp.final_url
+                )),
+            },
             Assertion::JsonEquals {
                 path,
                 path_text,
