@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::AgentProcess;
 use vantage_testkit::grpc::{GrpcHealthServer, ServingStatus};
-use vantage_testkit::servers::{DnsServer, TcpServer, TestServer};
+use vantage_testkit::servers::{DnsServer, StartTlsServer, TcpServer, TestServer};
 use vantage_testkit::tls::TestPki;
 
 /// Debian's blackbox_exporter.
@@ -729,6 +729,34 @@ const MODULES: &str = r#"modules:
         - expect: '^SSH-2\.0-'
         - send: hello vantage
         - expect: '^echo: hello vantage$'
+  tcp_starttls:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+      tls_config:
+        ca_file: CA_FILE
+        server_name: localhost
+      query_response:
+        - expect: '^220 ready'
+        - send: STARTTLS
+        - expect: '^220 go ahead'
+        - starttls: true
+        - send: EHLO vantage
+        - expect: '^250 EHLO vantage$'
+  tcp_starttls_wrong_name:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+      tls_config:
+        ca_file: CA_FILE
+        server_name: wrong.example
+      query_response:
+        - expect: '^220 ready'
+        - send: STARTTLS
+        - expect: '^220 go ahead'
+        - starttls: true
   tcp_banner_mismatch:
     prober: tcp
     timeout: 2s
@@ -822,6 +850,7 @@ struct Fixtures {
     https_wrong_host: TestServer,
     https_expired: TestServer,
     banner: TcpServer,
+    starttls: StartTlsServer,
     closed_port: u16,
     dns: DnsServer,
     grpc: GrpcHealthServer,
@@ -845,6 +874,7 @@ impl Fixtures {
             https_wrong_host,
             https_expired,
             banner: TcpServer::start(Some("SSH-2.0-vantage")).await,
+            starttls: StartTlsServer::start(pki.valid_leaf().server_config()).await,
             closed_port,
             dns: DnsServer::start(&[
                 ("probe.example", "A", "127.0.0.1"),
@@ -1060,6 +1090,21 @@ impl Fixtures {
                 self.banner.addr.to_string(),
                 true,
                 "",
+            ),
+            // SMTP-style STARTTLS: plaintext lines, the upgrade, a line over TLS; the TLS families follow.
+            c(
+                "tcp_starttls",
+                "tcp_starttls",
+                self.starttls.addr.to_string(),
+                true,
+                "STARTTLS, then EHLO over TLS",
+            ),
+            c(
+                "tcp_starttls_wrong_name",
+                "tcp_starttls_wrong_name",
+                self.starttls.addr.to_string(),
+                false,
+                "the certificate is not for wrong.example",
             ),
             // No line matches: blackbox keeps reading until the module's 2 s timeout (probe_duration_seconds ~2).
             c(

@@ -402,3 +402,78 @@ impl ProxyServer {
         self.requests.load(Ordering::SeqCst)
     }
 }
+
+/// An SMTP-like line server that upgrades to TLS on request: it greets `220 ready`; a `STARTTLS` line is answered
+/// `220 go ahead` and the TLS handshake follows (with `config`); over TLS each line is answered `250 <line>`, and
+/// before it `500 <line>`.
+pub struct StartTlsServer {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for StartTlsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl StartTlsServer {
+    pub async fn start(config: Arc<rustls::ServerConfig>) -> StartTlsServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if stream.write_all(b"220 ready\r\n").await.is_err() {
+                        return;
+                    }
+                    // Byte by byte, so nothing past the STARTTLS line is buffered away from the handshake.
+                    let mut line = Vec::new();
+                    let mut byte = [0u8; 1];
+                    loop {
+                        match tokio::io::AsyncReadExt::read(&mut stream, &mut byte).await {
+                            Ok(1) if byte[0] == b'\n' => {
+                                let text = String::from_utf8_lossy(&line).trim().to_string();
+                                line.clear();
+                                if text.eq_ignore_ascii_case("STARTTLS") {
+                                    if stream.write_all(b"220 go ahead\r\n").await.is_err() {
+                                        return;
+                                    }
+                                    break;
+                                }
+                                if stream
+                                    .write_all(format!("500 {text}\r\n").as_bytes())
+                                    .await
+                                    .is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Ok(1) => line.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let (r, mut w) = tokio::io::split(tls);
+                    let mut lines = BufReader::new(r).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if w.write_all(format!("250 {line}\r\n").as_bytes())
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        StartTlsServer { addr, task }
+    }
+}
