@@ -224,6 +224,15 @@ async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
             );
             resp
         }
+        "gzip" => {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(br#"{"status":"up"}"#).expect("in memory");
+            let mut resp = full(200, enc.finish().expect("in memory"));
+            resp.headers_mut()
+                .insert(http::header::CONTENT_ENCODING, "gzip".parse().unwrap());
+            resp
+        }
         "headers" => {
             let mut resp = full(200, "headers");
             let h = resp.headers_mut();

@@ -335,7 +335,8 @@ pub async fn probe(
         Err(e) => {
             log.info("Failed to decompress HTTP response body", &[("err", e)]);
             success = false;
-            resp.body.to_vec()
+            // Nothing was read as the body, as blackbox_exporter reports it.
+            Vec::new()
         }
     };
     if success && (!c.body_must_not_match.is_empty() || !c.body_must_match.is_empty()) {
