@@ -30,7 +30,24 @@ pub struct AppState {
 }
 
 /// Serves until shutdown.
-pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: Shutdown) {
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: Shutdown) {
+    accept_loop(listener, shutdown, move |req| {
+        let state = state.clone();
+        async move { route(&state, req).await }
+    })
+    .await
+}
+
+/// Accepts connections until shutdown and serves each (HTTP/1.1 or HTTP/2) with `handler`; an open connection
+/// ends at shutdown too. The agent's server and `vantage-agent blackbox` both run on it.
+pub async fn accept_loop<F, Fut, B>(listener: TcpListener, mut shutdown: Shutdown, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
@@ -43,12 +60,12 @@ pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: Shutdow
             },
             _ = shutdown.recv() => return,
         };
-        let state = state.clone();
+        let handler = handler.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(route(&state, req).await) }
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection(TokioIo::new(stream), service);

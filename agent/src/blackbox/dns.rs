@@ -96,28 +96,17 @@ pub async fn probe(module: &Module, target: &str, f: &mut Families, log: &mut Pr
             return false;
         }
     };
-    let ip = match super::choose_address(
+    let Some(ip) = super::resolve_target(
         &host,
         d.preferred_ip_protocol,
         d.ip_protocol_fallback,
+        Some(PHASES),
         f,
         log,
     )
     .await
-    {
-        Ok((ip, took)) => {
-            f.add_labelled(
-                PHASES.0,
-                PHASES.1,
-                vec![("phase", "resolve".into())],
-                took.as_secs_f64(),
-            );
-            ip
-        }
-        Err(e) => {
-            log.error("Error resolving address", &[("err", e)]);
-            return false;
-        }
+    else {
+        return false;
     };
     let query = match build_query(module) {
         Ok(q) => q,

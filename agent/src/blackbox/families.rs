@@ -32,11 +32,7 @@ impl Families {
         labels: Labels,
         value: f64,
     ) {
-        let family = self.family(name, help);
-        match family.samples.iter_mut().find(|(l, _)| *l == labels) {
-            Some((_, v)) => *v = value,
-            None => family.samples.push((labels, value)),
-        }
+        *self.sample(name, help, labels) = value;
     }
 
     /// Adds to a sample (0 when it did not exist): phases summed over round trips.
@@ -47,11 +43,20 @@ impl Families {
         labels: Labels,
         value: f64,
     ) {
+        *self.sample(name, help, labels) += value;
+    }
+
+    /// The sample of `name` with these labels, registered at 0 when it was not.
+    fn sample(&mut self, name: &'static str, help: &'static str, labels: Labels) -> &mut f64 {
         let family = self.family(name, help);
-        match family.samples.iter_mut().find(|(l, _)| *l == labels) {
-            Some((_, v)) => *v += value,
-            None => family.samples.push((labels, value)),
-        }
+        let i = match family.samples.iter().position(|(l, _)| *l == labels) {
+            Some(i) => i,
+            None => {
+                family.samples.push((labels, 0.0));
+                family.samples.len() - 1
+            }
+        };
+        &mut family.samples[i].1
     }
 
     /// Registers a family with no sample yet (a labelled family with none is not written, as in Go).

@@ -45,28 +45,17 @@ pub async fn probe(module: &Module, target: &str, f: &mut Families, log: &mut Pr
             return false;
         }
     };
-    let ip = match super::choose_address(
+    let Some(ip) = super::resolve_target(
         &host,
         g.preferred_ip_protocol,
         g.ip_protocol_fallback,
+        Some(PHASES),
         f,
         log,
     )
     .await
-    {
-        Ok((ip, took)) => {
-            f.add_labelled(
-                PHASES.0,
-                PHASES.1,
-                vec![("phase", "resolve".into())],
-                took.as_secs_f64(),
-            );
-            ip
-        }
-        Err(e) => {
-            log.error("Error resolving address", &[("err", e)]);
-            return false;
-        }
+    else {
+        return false;
     };
     let addr = std::net::SocketAddr::new(ip, port).to_string();
     let fields = super::convert::grpc_fields(module, &addr, &host);

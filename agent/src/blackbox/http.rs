@@ -208,29 +208,19 @@ pub async fn probe(
     let pin = if h.skip_resolve_phase_with_proxy && h.proxy_url.is_some() {
         None
     } else {
-        match super::choose_address(
+        let ip = super::resolve_target(
             &host,
             h.preferred_ip_protocol,
             h.ip_protocol_fallback,
+            Some(PHASES),
             f,
             log,
         )
-        .await
-        {
-            Ok((ip, took)) => {
-                f.add_labelled(
-                    PHASES.0,
-                    PHASES.1,
-                    vec![("phase", "resolve".into())],
-                    took.as_secs_f64(),
-                );
-                Some(ip)
-            }
-            Err(e) => {
-                log.error("Error resolving address", &[("err", e)]);
-                return false;
-            }
+        .await;
+        if ip.is_none() {
+            return false;
         }
+        ip
     };
 
     let mut headers = prepared.headers.clone();

@@ -17,28 +17,17 @@ pub async fn probe(module: &Module, target: &str, f: &mut Families, log: &mut Pr
     for phase in ["resolve", "setup", "rtt"] {
         f.add_labelled(PHASES.0, PHASES.1, vec![("phase", phase.into())], 0.0);
     }
-    let ip = match super::choose_address(
+    let Some(ip) = super::resolve_target(
         target,
         i.preferred_ip_protocol,
         i.ip_protocol_fallback,
+        Some(PHASES),
         f,
         log,
     )
     .await
-    {
-        Ok((ip, took)) => {
-            f.add_labelled(
-                PHASES.0,
-                PHASES.1,
-                vec![("phase", "resolve".into())],
-                took.as_secs_f64(),
-            );
-            ip
-        }
-        Err(e) => {
-            log.error("Error resolving address", &[("err", e)]);
-            return false;
-        }
+    else {
+        return false;
     };
     let fields = super::convert::icmp_fields(module, &ip.to_string());
     let probe = match ProbeSpec::from_yaml("icmp", fields.into()).and_then(|s| Probe::new(&s)) {

@@ -253,6 +253,35 @@ pub async fn choose_address(
     Ok((chosen, took))
 }
 
+/// [`choose_address`] as a prober starts with it: the lookup time is also the `resolve` sample of `phases` (a
+/// prober's duration family) when given, and a failure is logged. `None` ends the probe as failed.
+pub async fn resolve_target(
+    host: &str,
+    preferred: IpProtocol,
+    fallback: bool,
+    phases: Option<(&'static str, &'static str)>,
+    families: &mut Families,
+    log: &mut ProbeLog,
+) -> Option<IpAddr> {
+    match choose_address(host, preferred, fallback, families, log).await {
+        Ok((ip, took)) => {
+            if let Some((name, help)) = phases {
+                families.add_labelled(
+                    name,
+                    help,
+                    vec![("phase", "resolve".into())],
+                    took.as_secs_f64(),
+                );
+            }
+            Some(ip)
+        }
+        Err(e) => {
+            log.error("Error resolving address", &[("err", e)]);
+            None
+        }
+    }
+}
+
 /// FNV-1a (32 bits) of the address's bytes (4 for IPv4), as blackbox_exporter hashes it.
 pub fn ip_hash(ip: IpAddr) -> f64 {
     let bytes: Vec<u8> = match ip {

@@ -9,9 +9,6 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -241,33 +238,11 @@ pub fn reload_on_sighup(exporter: Arc<Exporter>) {
 }
 
 /// Serves until shutdown; SIGHUP reloads the module file.
-pub async fn serve(listener: TcpListener, exporter: Arc<Exporter>, mut shutdown: Shutdown) {
+pub async fn serve(listener: TcpListener, exporter: Arc<Exporter>, shutdown: Shutdown) {
     reload_on_sighup(exporter.clone());
-    loop {
-        let (stream, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.recv() => return,
-        };
+    crate::server::accept_loop(listener, shutdown, move |req| {
         let exporter = exporter.clone();
-        let mut conn_shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let exporter = exporter.clone();
-                async move { Ok::<_, Infallible>(route(&exporter, req).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {}
-                _ = conn_shutdown.recv() => {}
-            }
-        });
-    }
+        async move { route(&exporter, req).await }
+    })
+    .await
 }

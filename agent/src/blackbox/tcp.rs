@@ -30,20 +30,17 @@ pub async fn probe(module: &Module, target: &str, f: &mut Families, log: &mut Pr
             return false;
         }
     };
-    let ip = match super::choose_address(
+    let Some(ip) = super::resolve_target(
         &host,
         t.preferred_ip_protocol,
         t.ip_protocol_fallback,
+        None,
         f,
         log,
     )
     .await
-    {
-        Ok((ip, _)) => ip,
-        Err(e) => {
-            log.error("Error resolving address", &[("err", e)]);
-            return false;
-        }
+    else {
+        return false;
     };
     log.info("Dialing TCP without TLS", &[]);
     let stream = match tokio::net::TcpStream::connect(SocketAddr::new(ip, port)).await {
