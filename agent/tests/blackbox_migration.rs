@@ -308,3 +308,52 @@ fn blackbox_exporters_flags() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_probe_ends_by_the_scrapes_timeout_minus_the_offset() {
+    let http = TestServer::http().await;
+    let dir = tempfile::tempdir().unwrap();
+    let modules = dir.path().join("blackbox.yml");
+    std::fs::write(&modules, MODULES).unwrap();
+    let exporter =
+        AgentProcess::spawn_blackbox(modules.to_str().unwrap(), &["--timeout-offset", "0.5"]).await;
+    let started = std::time::Instant::now();
+    let body = reqwest::Client::new()
+        .get(format!("{}/probe", exporter.base))
+        .query(&[
+            ("module", "http_2xx"),
+            ("target", http.url("/hang").as_str()),
+        ])
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "1.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let took = started.elapsed().as_secs_f64();
+    assert!(body.contains("probe_success 0"), "{body}");
+    let duration: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("probe_duration_seconds "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 1.5 s - 0.5 s: the module sets no timeout of its own.
+    assert!(
+        (0.95..1.4).contains(&duration),
+        "probe_duration_seconds {duration}"
+    );
+    assert!(took < 1.45, "answered after {took:.2} s");
+    let (status, body) =
+        support::get(&format!("{}/probe?module=http_2xx&target=x", exporter.base)).await;
+    assert_eq!(status, 200, "{body}");
+    let status = reqwest::Client::new()
+        .get(format!("{}/probe?module=http_2xx&target=x", exporter.base))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "soon")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 500);
+}
