@@ -538,6 +538,16 @@ impl Metrics {
             .collect()
     }
 
+    /// Whether `series` is still the check's (it was not removed or replaced since).
+    pub fn is_current(&self, name: &str, series: &Arc<CheckSeries>) -> bool {
+        self.checks
+            .0
+            .read()
+            .unwrap()
+            .get(name)
+            .is_some_and(|s| Arc::ptr_eq(s, series))
+    }
+
     /// Drops every series of the check.
     pub fn remove_check(&self, name: &str) {
         self.checks.0.write().unwrap().remove(name);

@@ -9,6 +9,12 @@
 //! agent shutting down) gets a staleness marker at once, as a scrape would give it. Every endpoint has its own
 //! bounded queue and sender, so a slow or broken one never holds up the others.
 //!
+//! None of it runs on the probes' threads: a finished run only marks its check as due (the latest run of each
+//! check, so what waits is bounded by the number of checks), and a thread of its own, at a lower CPU priority
+//! (nice 10), turns due checks into samples, encodes and sends them. When CPU is short, probes keep their
+//! schedule and remote write lags behind (a check that ran twice meanwhile is pushed at its latest run; a full
+//! queue drops its oldest samples, counted).
+//!
 //! # Layout
 //! - [`config`]: the `remote_write:` section.
 //! - [`samples`]: samples taken from the text exposition, with interned label sets and staleness markers.
@@ -28,9 +34,10 @@ use crate::metrics::{CheckSeries, Metrics};
 use samples::{Sample, SeriesCache};
 use sender::Sender;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::watch;
+use tokio::runtime::Handle;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 /// Fans finished runs out to every configured endpoint. Cheap to clone; does nothing when no endpoint is
@@ -51,6 +58,57 @@ struct Inner {
     region: RwLock<String>,
     /// The refresh task and its interval.
     refresh: Mutex<Option<(Duration, JoinHandle<()>)>>,
+    /// Checks whose latest run is not pushed yet, with when it was recorded.
+    due: Mutex<HashMap<String, (Arc<CheckSeries>, SystemTime)>>,
+    /// Wakes the task that pushes due checks.
+    wake: Arc<Notify>,
+    /// That task, started with the first endpoint.
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The worker wakes, finds the pusher gone and ends.
+        self.wake.notify_one();
+    }
+}
+
+/// Due checks pushed between two yields to the endpoints' senders on the remote-write thread.
+const PUSHES_PER_YIELD: usize = 64;
+
+/// The runtime of the remote-write thread (every pusher's work and every endpoint's sender), started on first
+/// use at nice 10, so that the probes' threads get the CPU first.
+fn runtime() -> Handle {
+    static HANDLE: OnceLock<Handle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("build the remote-write runtime");
+            let handle = runtime.handle().clone();
+            std::thread::Builder::new()
+                .name("vantage-remote-write".into())
+                .spawn(move || {
+                    lower_priority();
+                    runtime.block_on(std::future::pending::<()>())
+                })
+                .expect("start the remote-write thread");
+            handle
+        })
+        .clone()
+}
+
+/// Nice 10 for the calling thread (Linux keeps a nice value per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority only read their arguments; failure leaves the priority as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, 10) != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "remote write keeps the normal priority");
+        }
+    }
 }
 
 struct Tracked {
@@ -87,6 +145,9 @@ impl Pusher {
                 own: Mutex::new(SeriesCache::default()),
                 region: RwLock::new(String::new()),
                 refresh: Mutex::new(None),
+                due: Mutex::new(HashMap::new()),
+                wake: Arc::new(Notify::new()),
+                worker: Mutex::new(None),
             }),
         }
     }
@@ -148,12 +209,21 @@ impl Pusher {
             *refresh = interval.map(|d| {
                 (
                     d,
-                    tokio::spawn(refresh_loop(Arc::downgrade(&self.inner), d)),
+                    runtime().spawn(refresh_loop(Arc::downgrade(&self.inner), d)),
                 )
             });
         }
+        let mut worker = self.inner.worker.lock().unwrap();
+        if interval.is_some() && worker.is_none() {
+            *worker = Some(runtime().spawn(push_due(
+                Arc::downgrade(&self.inner),
+                self.inner.wake.clone(),
+            )));
+        }
+        drop(worker);
         if interval.is_none() {
             self.inner.checks.lock().unwrap().clear();
+            self.inner.due.lock().unwrap().clear();
             *self.inner.own.lock().unwrap() = SeriesCache::default();
         }
     }
@@ -162,7 +232,7 @@ impl Pusher {
         let endpoint_metrics = metrics.remote_write.endpoint(&cfg.name);
         let sender = Arc::new(Sender::new(cfg, endpoint_metrics)?);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(sender.clone().run(stop_rx));
+        let task = runtime().spawn(sender.clone().run(stop_rx));
         tracing::info!(remote = %sender.config.name, "remote write started");
         Ok(Arc::new(Endpoint {
             sender,
@@ -171,15 +241,24 @@ impl Pusher {
         }))
     }
 
-    /// Pushes the series of a check whose run was just recorded.
+    /// Marks a check whose run was just recorded as due (its series are pushed from the remote-write thread).
     pub fn recorded(&self, check: &str, series: &Arc<CheckSeries>, at: SystemTime) {
         if self.is_enabled() {
-            self.inner.push_check(check, series, at);
+            let mut due = self.inner.due.lock().unwrap();
+            match due.get_mut(check) {
+                Some(entry) => entry.1 = at,
+                None => {
+                    due.insert(check.to_string(), (series.clone(), at));
+                }
+            }
+            drop(due);
+            self.inner.wake.notify_one();
         }
     }
 
     /// Ends every series of a check that no longer runs here.
     pub fn removed(&self, check: &str, at: SystemTime) {
+        self.inner.due.lock().unwrap().remove(check);
         let tracked = self.inner.checks.lock().unwrap().remove(check);
         if let Some(t) = tracked {
             let ended = t.lock().unwrap().end(millis(at));
@@ -192,6 +271,13 @@ impl Pusher {
     pub async fn shutdown(&self) {
         if let Some((_, task)) = self.inner.refresh.lock().unwrap().take() {
             task.abort();
+        }
+        if let Some(task) = self.inner.worker.lock().unwrap().take() {
+            task.abort();
+        }
+        // The last runs, then the end of every series.
+        for (check, (series, at)) in self.inner.take_due() {
+            self.inner.push_check(&check, &series, at);
         }
         let now = millis(SystemTime::now());
         let mut ended = self.inner.own.lock().unwrap().end(now);
@@ -222,14 +308,21 @@ impl Pusher {
 }
 
 impl Inner {
+    fn take_due(&self) -> HashMap<String, (Arc<CheckSeries>, SystemTime)> {
+        std::mem::take(&mut *self.due.lock().unwrap())
+    }
+
     /// Encodes and queues a check's series. Under the check's lock, so a run and a refresh of the same check
     /// never interleave, and each check's timestamps strictly increase (a receiver refuses a sample older than,
     /// or as old as, one it has).
     fn push_check(&self, check: &str, series: &Arc<CheckSeries>, at: SystemTime) {
-        let tracked = self
-            .checks
-            .lock()
-            .unwrap()
+        let mut checks = self.checks.lock().unwrap();
+        // A run that waited while its check was removed (or replaced) must not bring its series back: checked
+        // under the lock `removed` takes after the metrics forget the check.
+        if !self.metrics.is_current(check, series) {
+            return;
+        }
+        let tracked = checks
             .entry(check.to_string())
             .or_insert_with(|| {
                 Arc::new(Mutex::new(Tracked {
@@ -240,6 +333,7 @@ impl Inner {
                 }))
             })
             .clone();
+        drop(checks);
         self.push_tracked(check, &mut tracked.lock().unwrap(), series, at);
     }
 
@@ -313,6 +407,28 @@ impl Inner {
 impl Endpoint {
     fn stop(&self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// Pushes the due checks whenever woken, yielding to the senders now and then; ends with the pusher.
+async fn push_due(inner: std::sync::Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let due = strong.take_due();
+        drop(strong);
+        for (i, (check, (series, at))) in due.into_iter().enumerate() {
+            let Some(strong) = inner.upgrade() else {
+                return;
+            };
+            strong.push_check(&check, &series, at);
+            drop(strong);
+            if (i + 1) % PUSHES_PER_YIELD == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
     }
 }
 
