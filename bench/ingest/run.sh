@@ -42,15 +42,8 @@ python3 bench/ingest/make_corpus.py 500 "$now_ms" > "$WORK/corpus.jsonl"
 export CORPUS=$WORK/corpus.jsonl
 TICKS=$(getconf CLK_TCK)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
-wait_ready() {
-    for _ in $(seq 1 100); do
-        curl -fs "$1" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "server did not become ready: $1" >&2; return 1
-}
+# cpu_ticks PID, rss_kb PID, wait_ready URL
+source bench/lib.sh
 
 # load SCRIPT URL SECS: one closed-loop run of the chosen load generator; prints its RESULT line.
 load() {
