@@ -88,7 +88,7 @@ fn runtime() -> Handle {
                 .expect("build the remote-write runtime");
             let handle = runtime.handle().clone();
             std::thread::Builder::new()
-                .name("vantage-remote-write".into())
+                .name("remote-write".into())
                 .spawn(move || {
                     lower_priority();
                     runtime.block_on(std::future::pending::<()>())
@@ -446,4 +446,27 @@ fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_millis() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    /// The remote-write thread runs at nice 10, below the probes' threads.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_remote_write_thread_runs_at_a_lower_priority() {
+        let handle = super::runtime();
+        // Its first task runs after the priority was set.
+        let (tx, rx) = std::sync::mpsc::channel();
+        handle.spawn(async move {
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+            tx.send(tid).unwrap();
+        });
+        let tid = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap();
+        assert_eq!(comm.trim(), "remote-write");
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        // Fields after the command name's closing parenthesis: state is field 3, nice field 19.
+        let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+        assert_eq!(fields[19 - 3], "10", "{stat}");
+    }
 }
