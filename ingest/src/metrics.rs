@@ -263,7 +263,7 @@ impl Metrics {
 
 /// Bounded route label for self-metrics: the matched pattern among ours, else `unmatched`.
 pub fn route_label(pattern: Option<&str>) -> &'static str {
-    const ROUTES: [&str; 10] = [
+    const ROUTES: [&str; 11] = [
         "/v1/events",
         "/v1/stats/{kind}",
         "/v1/admin/sessions/{site}/{session_id}",
@@ -271,6 +271,7 @@ pub fn route_label(pattern: Option<&str>) -> &'static str {
         "/healthz",
         "/readyz",
         "/rum-sdk.js",
+        "/rum-sdk.{version}.js",
         "/v1/stats/pages",
         "/v1/stats/api",
         "/v1/stats/errors",

@@ -99,6 +99,14 @@ impl Application {
                 .route("/rum-sdk.js", web::get().to(http::sdk::get))
                 // CDNs and uptime checks ask with HEAD; actix sends the same headers without the body.
                 .route("/rum-sdk.js", web::head().to(http::sdk::get))
+                .route(
+                    "/rum-sdk.{version}.js",
+                    web::get().to(http::sdk::get_versioned),
+                )
+                .route(
+                    "/rum-sdk.{version}.js",
+                    web::head().to(http::sdk::get_versioned),
+                )
         })
         // Every plain TCP connection is registered with the watchdog for as long as actix keeps it.
         .on_connect(move |io, data| {

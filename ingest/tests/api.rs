@@ -450,6 +450,7 @@ async fn operational_endpoints() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(get("/nope").await.unwrap().status(), 404);
+    sdk_encodings_and_versioned_url(&app).await;
     assert_eq!(
         app.client
             .get(app.url("/v1/events"))
@@ -612,4 +613,86 @@ async fn control_characters_never_reach_metric_labels() {
     );
     assert!(m.contains("api.example.com/x%00y%1B"), "{m}");
     app.stop().await;
+}
+
+/// `/rum-sdk.js` in each encoding a browser may ask for, each with its own ETag, and the versioned immutable URL.
+async fn sdk_encodings_and_versioned_url(app: &TestApp) {
+    use std::io::Read;
+    let plain = reqwest::Client::builder().no_gzip().build().unwrap();
+    let fetch = |path: String, accept: &'static str| {
+        let req = plain.get(app.url(&path));
+        let req = if accept.is_empty() {
+            req
+        } else {
+            req.header("accept-encoding", accept)
+        };
+        async move { req.send().await.unwrap() }
+    };
+    let identity = fetch("/rum-sdk.js".into(), "").await;
+    assert_eq!(identity.headers()["vary"], "Accept-Encoding");
+    assert!(identity.headers().get("content-encoding").is_none());
+    let link = identity.headers()["link"].to_str().unwrap().to_string();
+    let sdk = identity.bytes().await.unwrap();
+
+    let br = fetch("/rum-sdk.js".into(), "gzip, deflate, br").await;
+    assert_eq!(br.headers()["content-encoding"], "br");
+    let br_tag = br.headers()["etag"].to_str().unwrap().to_string();
+    let body = br.bytes().await.unwrap();
+    let mut out = Vec::new();
+    brotli::Decompressor::new(&body[..], 4096)
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, sdk);
+    assert!(
+        body.len() * 2 < sdk.len(),
+        "{} brotli bytes for {}",
+        body.len(),
+        sdk.len()
+    );
+
+    let gz = fetch("/rum-sdk.js".into(), "gzip").await;
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let gz_tag = gz.headers()["etag"].to_str().unwrap().to_string();
+    let body = gz.bytes().await.unwrap();
+    out.clear();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, sdk);
+    assert_ne!(gz_tag, br_tag);
+
+    // A cached brotli copy revalidates as brotli; its tag is not the gzip copy's.
+    let r = plain
+        .get(app.url("/rum-sdk.js"))
+        .header("accept-encoding", "br")
+        .header("if-none-match", format!("W/{br_tag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = plain
+        .get(app.url("/rum-sdk.js"))
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &br_tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The versioned URL the stable one names: immutable, same content.
+    let versioned = link
+        .strip_prefix('<')
+        .and_then(|l| l.split_once('>'))
+        .map(|(u, _)| u.to_string())
+        .unwrap();
+    assert!(versioned.starts_with("/rum-sdk.") && versioned.len() > "/rum-sdk..js".len());
+    let v = fetch(versioned.clone(), "").await;
+    assert_eq!(v.status(), 200);
+    assert!(v.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert_eq!(v.bytes().await.unwrap(), sdk);
+    let other = fetch("/rum-sdk.0000000000000000.js".into(), "").await;
+    assert_eq!(other.status(), 404);
 }
