@@ -47,7 +47,7 @@ modules:
     http:
       preferred_ip_protocol: ip4
       method: POST
-      headers: {Content-Type: application/json}
+      headers: {Content-Type: application/json, X-Token: "${PROBE_TOKEN:-s3cr3t-value}"}
       body: '{"ping": 1}'
   banner:
     prober: tcp
@@ -64,7 +64,10 @@ modules:
 
 /// `once --format json`'s results by check name.
 fn once_results(config: &str) -> BTreeMap<String, bool> {
-    let (code, out, err) = run_bin(&["once", "-c", config, "--format", "json"], ("X", "x"));
+    let (code, out, err) = run_bin(
+        &["once", "-c", config, "--format", "json"],
+        ("PROBE_TOKEN", "s3cr3t-value"),
+    );
     assert!(code == 0 || code == 1, "once exited {code}: {err}\n{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     v["checks"]
@@ -122,11 +125,17 @@ async fn converted_checks_pass_and_fail_where_probe_does() {
             "--interval",
             "30s",
         ],
-        ("X", "x"),
+        ("PROBE_TOKEN", "s3cr3t-value"),
     );
     assert_eq!(code, 0, "convert-blackbox failed: {err}");
+    // The secret stays a reference (run_bin sets PROBE_TOKEN in the environment).
+    assert!(yaml.contains("X-Token: ${PROBE_TOKEN}"), "{yaml}");
+    assert!(!yaml.contains("s3cr3t-value"), "{yaml}");
     let config = write_config(dir.path(), &format!("region: test\n{yaml}"));
-    let (code, out, err) = run_bin(&["check-config", "-c", &config], ("X", "x"));
+    let (code, out, err) = run_bin(
+        &["check-config", "-c", &config],
+        ("PROBE_TOKEN", "s3cr3t-value"),
+    );
     assert_eq!(code, 0, "the converted config is not valid: {err}\n{yaml}");
     assert!(out.contains(&format!("{} checks", cases.len())), "{out}");
 

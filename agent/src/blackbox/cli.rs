@@ -160,7 +160,17 @@ pub fn run(args: BlackboxArgs) -> ExitCode {
 
 /// Prints the converted checks as a `checks:` list; exit 1 naming the module option with no equivalent.
 pub fn convert(args: ConvertArgs) -> ExitCode {
-    let modules = match super::modules::Modules::load(&args.file) {
+    let raw = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read the module file: {e}", args.file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    // `${VAR}` stays a reference in the checks printed (Vantage's config expands it too; a `:-default` is not
+    // kept), so no secret of the environment is written out.
+    let keep_reference = |name: &str| Some(format!("${{{name}}}"));
+    let modules = match super::modules::Modules::parse(&args.file, &raw, keep_reference) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");
