@@ -11,7 +11,8 @@
 #          9480 ingest (/v1/events, /v1/stats/*, /rum-sdk.js, /metrics, /healthz, /readyz)
 # Volume:  /var/lib/vantage  working directory and data: the ingest's SQLite store (storage.url sqlite://data/rum.db
 #          resolves to /var/lib/vantage/data/rum.db). Use PostgreSQL (postgres://...) for more than one ingest node.
-# Config:  /etc/vantage/agent.yaml, /etc/vantage/ingest.yaml (the examples from config/; mount your own over them).
+# Config:  /etc/vantage/agent.yaml, /etc/vantage/ingest.yaml, /etc/vantage/blackbox.yml (the examples from config/;
+#          mount your own over them; `vantage-agent blackbox --config.file /etc/vantage/blackbox.yml`).
 #          Secrets come from the environment: ${VAR} in the config files is expanded at load.
 
 FROM rust:1-bookworm AS build
@@ -41,7 +42,7 @@ RUN apt-get update \
     && install -d -o vantage -g vantage -m 0750 /var/lib/vantage /var/lib/vantage/data \
     && install -d -m 0755 /etc/vantage
 COPY --from=build /out/vantage-agent /out/vantage-ingest /usr/local/bin/
-COPY config/agent.yaml config/ingest.yaml /etc/vantage/
+COPY config/agent.yaml config/ingest.yaml config/blackbox.yml /etc/vantage/
 USER vantage:vantage
 WORKDIR /var/lib/vantage
 VOLUME ["/var/lib/vantage"]

@@ -366,3 +366,24 @@ async fn a_probe_ends_by_the_scrapes_timeout_minus_the_offset() {
         .status();
     assert_eq!(status, 500);
 }
+
+/// config/blackbox.yml, the example shipped (and copied into the image), loads in both exporters.
+#[test]
+fn the_shipped_module_file_loads_here_and_in_blackbox_exporter() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/blackbox.yml");
+    let (code, out, err) = run_bin(
+        &["blackbox", "--config.file", file, "--config.check"],
+        ("X", "x"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("OK: 9 modules"), "{out}");
+    let real = std::process::Command::new("/usr/bin/prometheus-blackbox-exporter")
+        .args(["--config.file", file, "--config.check"])
+        .output()
+        .expect("prometheus-blackbox-exporter is installed by scripts/test.sh");
+    assert!(
+        real.status.success(),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+}

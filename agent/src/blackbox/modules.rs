@@ -884,14 +884,6 @@ modules:
     }
 
     #[test]
-    fn the_shipped_example_loads() {
-        let text = include_str!("../../../config/blackbox.yml");
-        let m = parse(text).unwrap();
-        assert_eq!(m.modules.len(), 9);
-        assert!(m.get("smtp_starttls").unwrap().tcp.query_response[5].starttls);
-    }
-
-    #[test]
     fn go_durations() {
         assert_eq!(parse_go_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(
