@@ -412,6 +412,22 @@ async fn retries_with_the_same_event_id_are_stored_once() {
     assert_eq!(b["duplicates"], 2, "{b}");
     let pages = app.stats("pages").await;
     assert_eq!(pages["pages"][0]["samples"], 1, "{pages}");
+    // A batch sent again as a whole (a retry whose first answer was lost) is counted in the metrics once.
+    let mut a = page_load("s", "https://shop.example.com/b", 300.0);
+    a["event_id"] = json!("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60");
+    let mut b2 = page_load("s", "https://shop.example.com/b", 400.0);
+    b2["event_id"] = json!("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a61");
+    let batch = json!({"events": [a, b2], "batch_id": "7c0e2d1a-0000-4000-8000-000000000001"});
+    for _ in 0..3 {
+        let r: Value = app.send(&batch).await.json().await.unwrap();
+        assert_eq!(r["accepted"], 2, "{r}");
+    }
+    let metrics = app.metrics().await;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("rum_page_load_seconds_count{") && l.contains("page=\"/b\""))
+        .unwrap_or_else(|| panic!("no page load count for /b in\n{metrics}"));
+    assert!(line.ends_with(" 2"), "{line}");
     app.stop().await;
 }
 

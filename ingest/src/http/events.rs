@@ -187,7 +187,12 @@ async fn accept(
     let site_id: Text = state.settings.sites[site].id.as_str().into();
     let (records, observations) = shape(valid, &body, state, site, &site_id, now_ms);
     let outcome = store(state, records).await?;
-    observe(state, &site_id, &observations);
+    // A batch whose every event was already stored is a retry of one acknowledged before (its answer was lost,
+    // or a beacon and a fetch carried it): its events are counted in the metrics once, when first stored.
+    let retry = outcome.duplicates > 0 && outcome.inserted == 0 && outcome.spooled == 0;
+    if !retry {
+        observe(state, &site_id, &observations);
+    }
     rejected.sort_by_key(|r| r.index);
     Ok(HttpResponse::Accepted().json(EventsResponse {
         accepted: outcome.accepted(),
