@@ -67,9 +67,11 @@ async fn an_endless_body_costs_about_max_body_bytes_per_run() {
             .expect_err("the body never ends");
         assert_eq!(e.error_type, ErrorType::BodyTooLarge, "{e:?}");
         let peak = PEAK.load(Ordering::Relaxed) - before;
-        // The body read so far plus hyper's read buffer; growing one buffer by doubling peaked at 24 MiB.
+        // The body read so far plus hyper's read buffer; growing one buffer by doubling peaked at 24 MiB. The
+        // target runs in this process, so its own write buffers count too: under a loaded CI run they added up to
+        // 3 MiB (13.0 MiB seen once), hence the margin of half the limit.
         assert!(
-            peak < max + max / 4,
+            peak < max + max / 2,
             "run {run}: {:.1} MiB live at the peak for a {} MiB limit",
             peak as f64 / (1 << 20) as f64,
             max >> 20
