@@ -82,20 +82,13 @@ pub async fn start(
         checks = applied.added,
         "agent started"
     );
-    let blackbox = match &blackbox_modules {
-        Some(path) => {
-            match crate::blackbox::server::Exporter::load(path.clone(), BLACKBOX_TIMEOUT_OFFSET) {
-                Ok(e) => {
-                    tracing::info!(file = %path.display(), modules = e.modules().modules.len(), "serving /probe for blackbox modules");
-                    crate::blackbox::server::reload_on_sighup(e.clone());
-                    Some(e)
-                }
-                // Checked when the config was loaded; the file changed since.
-                Err(e) => return Err(std::io::Error::other(e.to_string())),
-            }
-        }
-        None => None,
-    };
+    // The modules read and validated with the config: not read a second time here.
+    let blackbox = blackbox_modules.map(|(path, modules)| {
+        tracing::info!(file = %path.display(), modules = modules.modules.len(), "serving /probe for blackbox modules");
+        let e = crate::blackbox::server::Exporter::with(path, modules, BLACKBOX_TIMEOUT_OFFSET);
+        crate::blackbox::server::reload_on_sighup(e.clone());
+        e
+    });
     let state = AppState {
         metrics: metrics.clone(),
         scheduler: scheduler.clone(),

@@ -115,8 +115,9 @@ pub struct AgentConfig {
     pub remote_write: Vec<crate::remote_write::RemoteWriteConfig>,
     /// The agent page: run-now access and history length.
     pub ui: UiConfig,
-    /// A blackbox_exporter module file whose `/probe` the agent also answers (read at start and on SIGHUP).
-    pub blackbox_modules: Option<std::path::PathBuf>,
+    /// A blackbox_exporter module file whose `/probe` the agent also answers, and its modules as validated with
+    /// the config (read again on SIGHUP).
+    pub blackbox_modules: Option<(std::path::PathBuf, Arc<crate::blackbox::modules::Modules>)>,
     /// Every credential of the config, found by field: scrubbed from messages and the status API.
     pub secrets: Redactor,
     /// SHA-256 of the config text as written (before `${ENV}` expansion, so every region of a fleet that runs
@@ -721,11 +722,15 @@ fn validate(
         .filter(|r| region_matches(&r.regions, &region))
         .collect();
     let ui = validate_ui(&loaded)?;
-    if let Some(path) = &raw.blackbox_modules {
-        crate::blackbox::modules::Modules::load(path).map_err(|e| {
-            loaded.error_at("blackbox_modules", "blackbox_modules:", 0, e.to_string())
-        })?;
-    }
+    let blackbox_modules = match &raw.blackbox_modules {
+        Some(path) => Some((
+            path.clone(),
+            Arc::new(crate::blackbox::modules::Modules::load(path).map_err(|e| {
+                loaded.error_at("blackbox_modules", "blackbox_modules:", 0, e.to_string())
+            })?),
+        )),
+        None => None,
+    };
     Ok(AgentConfig {
         region,
         listen: raw.listen,
@@ -735,7 +740,7 @@ fn validate(
         checks,
         remote_write,
         ui,
-        blackbox_modules: raw.blackbox_modules.clone(),
+        blackbox_modules,
         secrets: Redactor::new(secret_values),
         hash,
     })

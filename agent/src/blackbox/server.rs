@@ -35,17 +35,22 @@ impl Exporter {
         path: PathBuf,
         offset: f64,
     ) -> Result<Arc<Exporter>, vantage_common::config::ConfigError> {
-        let modules = Modules::load(&path)?;
-        Ok(Arc::new(Exporter {
+        let modules = Arc::new(Modules::load(&path)?);
+        Ok(Self::with(path, modules, offset))
+    }
+
+    /// An exporter on modules already read from `path` (which reloads read again).
+    pub fn with(path: PathBuf, modules: Arc<Modules>, offset: f64) -> Arc<Exporter> {
+        Arc::new(Exporter {
             path,
-            modules: RwLock::new(Arc::new(modules)),
+            modules: RwLock::new(modules),
             offset,
             unknown_module: AtomicU64::new(0),
             reload_ok: AtomicU64::new(1),
             reload_at: AtomicU64::new(now_secs()),
             probes_ok: AtomicU64::new(0),
             probes_failed: AtomicU64::new(0),
-        }))
+        })
     }
 
     pub fn modules(&self) -> Arc<Modules> {

@@ -246,7 +246,8 @@ impl Pusher {
         if self.is_enabled() {
             let mut due = self.inner.due.lock().unwrap();
             match due.get_mut(check) {
-                Some(entry) => entry.1 = at,
+                // The series too: a check changed by a reload has new ones.
+                Some(entry) => *entry = (series.clone(), at),
                 None => {
                     due.insert(check.to_string(), (series.clone(), at));
                 }
