@@ -150,6 +150,8 @@
       // read at start and on resize: innerWidth can force a layout when read in the middle of the page's work
       viewport: { width: vw, height: vh },
       page: { url: pageUrl, referrer },
+      // data-release / init({release}): the build the page runs, which picks the source maps for its stacks
+      release: cfg.release,
       ...data,
     };
     if (userId) ev.user_id = userId;
