@@ -97,6 +97,9 @@ fn page_load() -> EventRecord {
         status: None,
         rating: None,
         raw: r#"{"type":"page_load","session_id":"3f1c0a9e-5d1b-4c7e-9a0e-2b8f6f1d7c11","timestamp":1700000000000,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36","viewport":{"width":1920,"height":1080},"page":{"url":"https://shop.example.com/products/123","referrer":""},"metrics":{"dns_lookup":1,"tcp_connection":2,"tls_negotiation":3,"ttfb":120,"content_download":20,"dom_processing":300,"dom_complete":900,"total":1234.5}}"#.into(),
+        release: None,
+        fingerprint: None,
+        stack: None,
     }
 }
 

@@ -27,6 +27,56 @@ pub struct Config {
     pub admin: Option<KeyConfig>,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub sourcemaps: SourceMaps,
+}
+
+/// Source maps uploaded through `POST /v1/admin/sourcemaps` (admin token) to symbolicate error stacks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceMaps {
+    /// Largest map accepted (bytes, after gzip inflation). Larger -> 413. Default 10485760 (10 MiB). At
+    /// most `limits.body_memory_bytes`.
+    #[serde(default = "default_map_bytes")]
+    pub max_bytes: usize,
+    /// Most maps one release of one site may have; a new one past it -> 413 (replacing one is not new).
+    /// Default 200.
+    #[serde(default = "default_maps_per_release")]
+    pub max_per_release: usize,
+    /// Memory for parsed maps kept between errors (an LRU cache; estimated as the map's size plus 40 bytes
+    /// per mapping). Default 134217728 (128 MiB).
+    #[serde(default = "default_map_cache_bytes")]
+    pub cache_bytes: usize,
+    /// Longest time an upload's body may take to arrive. Default 60s.
+    #[serde(
+        default = "default_upload_timeout",
+        with = "vantage_common::serde_duration"
+    )]
+    pub upload_timeout: Duration,
+}
+
+impl Default for SourceMaps {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_map_bytes(),
+            max_per_release: default_maps_per_release(),
+            cache_bytes: default_map_cache_bytes(),
+            upload_timeout: default_upload_timeout(),
+        }
+    }
+}
+
+fn default_map_bytes() -> usize {
+    10 << 20
+}
+fn default_maps_per_release() -> usize {
+    200
+}
+fn default_map_cache_bytes() -> usize {
+    128 << 20
+}
+fn default_upload_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// Where and how events are stored.
@@ -298,6 +348,7 @@ pub struct Settings {
     pub site_tokens: Option<crate::auth::Verifier>,
     pub admin: Option<crate::auth::Verifier>,
     pub limits: Limits,
+    pub sourcemaps: SourceMaps,
     pub redactor: vantage_common::Redactor,
 }
 
@@ -408,6 +459,26 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
             "must be above 0",
         ));
     }
+    let m = &c.sourcemaps;
+    if m.max_bytes == 0 || m.max_bytes > l.body_memory_bytes {
+        return Err(loaded.error_at(
+            "sourcemaps.max_bytes",
+            "max_bytes:",
+            0,
+            format!(
+                "must be between 1 and limits.body_memory_bytes ({}): an upload is held in memory",
+                l.body_memory_bytes
+            ),
+        ));
+    }
+    if m.max_per_release == 0 || m.upload_timeout.is_zero() {
+        return Err(loaded.error_at(
+            "sourcemaps",
+            "sourcemaps:",
+            0,
+            "max_per_release and upload_timeout must be above 0",
+        ));
+    }
     let mut sites = Vec::new();
     for (i, s) in c.sites.iter().enumerate() {
         let at = |field: &str, msg: String| {
@@ -507,6 +578,7 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
         site_tokens,
         admin,
         limits: c.limits.clone(),
+        sourcemaps: c.sourcemaps.clone(),
         redactor: loaded.env_values.clone(),
     })
 }
@@ -600,6 +672,17 @@ mod tests {
             parse_str(&MIN.replace("sqlite://data/rum.db", "sqlite://x.db\n  write_timeout: 0s"))
                 .unwrap_err();
         assert!(e.contains("storage.write_timeout"), "{e}");
+    }
+
+    #[test]
+    fn sourcemap_limits() {
+        let s = parse_str(MIN).unwrap().sourcemaps;
+        assert_eq!((s.max_bytes, s.max_per_release), (10 << 20, 200));
+        let e = parse_str(&format!(
+            "{MIN}limits:\n  body_memory_bytes: 2000000\nsourcemaps:\n  max_bytes: 3000000\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("sourcemaps.max_bytes"), "{e}");
     }
 
     #[test]

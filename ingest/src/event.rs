@@ -204,6 +204,9 @@ struct WireEvent<'a> {
     value: Option<f64>,
     #[serde(default)]
     props: Option<Map<String, Value>>,
+    /// The release of the page's code (`data-release` / `init({release})`), on every event.
+    #[serde(default)]
+    release: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,6 +289,8 @@ struct WireError {
     message: Option<String>,
     #[serde(default)]
     page: Option<String>,
+    #[serde(default)]
+    stack: Option<Value>,
 }
 
 /// The page_load timing fields (ms).
@@ -304,6 +309,9 @@ pub const PAGE_LOAD_FIELDS: [&str; 9] = [
 /// Durations above this (1 hour, in ms) are treated as impossible.
 const MAX_DURATION_MS: f64 = 3_600_000.0;
 const MAX_SESSION_LEN: usize = 128;
+/// Longest `release` (bytes). A longer one, or one that is not a string or holds control characters, is
+/// dropped with a warning (the event is kept): a cut release would name no uploaded source maps.
+pub const MAX_RELEASE_LEN: usize = 200;
 const MAX_PROPS: usize = 32;
 
 /// An event that passed validation; impossible fields are already removed from `raw`. Text borrows from the
@@ -326,6 +334,12 @@ pub struct ValidEvent<'a> {
     pub status: Option<i32>,
     /// The event's JSON: the body's own text, or re-serialised without the dropped fields.
     pub raw: Cow<'a, str>,
+    /// The page's release ([`MAX_RELEASE_LEN`]), when it sent a usable one.
+    pub release: Option<String>,
+    /// error: `error.stack` as sent, cut to `limits.max_string_len` like the message.
+    pub stack: Option<String>,
+    /// error: its group and symbolicated stack, added after validation (`jserror::analyze`).
+    pub error: Option<crate::jserror::ErrorInfo>,
     /// What was dropped and why, reported back to the sender.
     pub warnings: Vec<String>,
 }
@@ -418,11 +432,15 @@ pub fn validate<'a>(
             endpoint_url: None,
             status: None,
             raw: Cow::Borrowed(""),
+            release: None,
+            stack: None,
+            error: None,
             warnings: Vec::new(),
         },
         dropped: Vec::new(),
         max,
     };
+    d.out.release = d.release(w.release);
     match kind {
         EventType::PageLoad => required(w.metrics, "metrics")?.validate(&mut d)?,
         EventType::ApiCall => required(w.api, "api")?.validate(&mut d)?,
@@ -467,6 +485,28 @@ impl Draft<'_> {
             self.dropped.push(path.to_vec());
         }
         ms
+    }
+
+    /// `release`: a non-empty string of at most [`MAX_RELEASE_LEN`] bytes without control characters, or
+    /// dropped with a warning saying why.
+    fn release(&mut self, v: Option<Value>) -> Option<String> {
+        let why = match v? {
+            Value::Null => return None,
+            Value::String(s) if s.is_empty() => return None,
+            Value::String(s) if s.len() > MAX_RELEASE_LEN => {
+                format!("longer than {MAX_RELEASE_LEN} bytes")
+            }
+            Value::String(s) if s.chars().any(char::is_control) => {
+                "holds control characters".to_string()
+            }
+            Value::String(s) => return Some(s),
+            other => format!("{} is not a string", truncate(&other.to_string(), 32)),
+        };
+        self.out.warnings.push(format!(
+            "release: dropped ({why}); source maps cannot apply"
+        ));
+        self.dropped.push(vec!["release"]);
+        None
     }
 
     /// An optional duration field (serde reads `null` as absent).
@@ -557,6 +597,11 @@ impl WireError {
     fn validate(self, d: &mut Draft<'_>) -> Result<(), Rejection> {
         let msg = required(self.message, "error.message")?;
         d.out.name = Some(truncate(&msg, d.max).into());
+        // Free text like the message: cut, not refused; a stack that is not a string is no stack.
+        d.out.stack = match self.stack {
+            Some(Value::String(s)) if !s.is_empty() => Some(truncate(&s, d.max)),
+            _ => None,
+        };
         if d.out.url.is_none() {
             let max = d.max;
             d.out.url = self
@@ -822,6 +867,40 @@ mod tests {
         let e = check(&json).unwrap();
         assert!(e.warnings.is_empty(), "{:?}", e.warnings);
         assert_eq!(e.raw, json);
+    }
+
+    #[test]
+    fn release_kept_or_dropped_with_a_warning() {
+        let base = r#""type":"error","session_id":"s","timestamp":1732350000000,"error":{"message":"m","stack":"at f (https://a.test/x.js:1:2)"}"#;
+        let json = format!(r#"{{{base},"release":"shop@1.4.2"}}"#);
+        let e = check(&json).unwrap();
+        assert_eq!(e.release.as_deref(), Some("shop@1.4.2"));
+        assert_eq!(e.stack.as_deref(), Some("at f (https://a.test/x.js:1:2)"));
+        assert!(e.warnings.is_empty());
+        let long = "r".repeat(MAX_RELEASE_LEN + 1);
+        for (release, why) in [
+            (format!("\"{long}\""), "longer than 200 bytes"),
+            ("42".to_string(), "42 is not a string"),
+            ("\"a\\nb\"".to_string(), "holds control characters"),
+        ] {
+            let json = format!(r#"{{{base},"release":{release}}}"#);
+            let e = check(&json).unwrap();
+            assert_eq!(e.release, None, "{release}");
+            assert_eq!(
+                e.warnings,
+                vec![format!(
+                    "release: dropped ({why}); source maps cannot apply"
+                )]
+            );
+            assert!(!e.raw.contains("release"), "{}", e.raw);
+        }
+        let exact = "r".repeat(MAX_RELEASE_LEN);
+        let json = format!(r#"{{{base},"release":"{exact}"}}"#);
+        let e = check(&json).unwrap();
+        assert_eq!(e.release.as_deref(), Some(exact.as_str()));
+        // An empty or null release is no release; a stack that is not a string is no stack.
+        let e = check(r#"{"type":"error","session_id":"s","timestamp":1732350000000,"release":"","error":{"message":"m","stack":{}}}"#).unwrap();
+        assert_eq!((e.release, e.stack, e.warnings.len()), (None, None, 0));
     }
 
     #[test]

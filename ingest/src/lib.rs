@@ -11,6 +11,7 @@
 //! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
 //! - [`body_budget`]: the server-wide budget of memory that request bodies in flight may hold.
 //! - [`event`]: the wire format and per-event validation.
+//! - [`jserror`]: error stacks parsed, symbolicated with uploaded source maps, and grouped.
 //! - [`route_pattern`]: the route patterns a site configures (`/blog/:slug`, `/docs/*`).
 //! - [`shape`]: validated events into store records and metric observations (route templates, endpoint
 //!   labels, status classes, user agents).
@@ -22,7 +23,8 @@
 //! - [`protocol_errors`]: client mistakes at the HTTP level, counted instead of logged at ERROR.
 //! - [`http`]: one module per endpoint group.
 //! - [`store`]: the durable event store (SQLite / PostgreSQL) with group commit, its health while the database
-//!   is away, and a PostgreSQL store's local spool.
+//!   is away, and a PostgreSQL store's local spool; uploaded source maps and error groups.
+//! - [`upload`]: `vantage-ingest sourcemaps upload`, the client CI runs to upload a release's maps.
 
 pub mod auth;
 pub mod body_budget;
@@ -33,6 +35,7 @@ pub mod conn_watchdog;
 pub mod decode;
 pub mod event;
 pub mod http;
+pub mod jserror;
 pub mod metrics;
 pub mod protocol_errors;
 pub mod ratelimit;
@@ -42,3 +45,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod truncate;
+pub mod upload;

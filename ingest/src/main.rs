@@ -1,4 +1,4 @@
-//! `vantage-ingest` command line: `run` the server or `check-config`.
+//! `vantage-ingest` command line: `run` the server, `check-config`, or `sourcemaps upload` (the CI client).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +33,40 @@ enum Command {
         #[arg(short, long, default_value = "config/ingest.yaml")]
         config: PathBuf,
     },
+    /// Source maps of a release (for symbolicated error stacks).
+    Sourcemaps {
+        #[command(subcommand)]
+        command: SourcemapsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourcemapsCommand {
+    /// Upload source maps: one line per map stored; stops at the first refusal (exit 1).
+    Upload {
+        /// The ingest's base URL, e.g. https://rum.example.com.
+        #[arg(long)]
+        url: String,
+        /// Admin token (JWT, scope `admin`). Prefer the VANTAGE_TOKEN environment variable: arguments are
+        /// visible to other users of the machine.
+        #[arg(long, env = "VANTAGE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Site id, as in the ingest config.
+        #[arg(long)]
+        site: String,
+        /// The release the maps belong to, as the page sends it (data-release).
+        #[arg(long)]
+        release: String,
+        /// URL prefix of the scripts: the map of app.min.js is for <url-prefix>app.min.js.
+        #[arg(long)]
+        url_prefix: String,
+        /// Seconds each upload may take.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+        /// The maps, e.g. dist/*.js.map.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -48,6 +82,35 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Sourcemaps {
+            command:
+                SourcemapsCommand::Upload {
+                    url,
+                    token,
+                    site,
+                    release,
+                    url_prefix,
+                    timeout_secs,
+                    files,
+                },
+        } => {
+            let upload = vantage_ingest::upload::Upload {
+                url,
+                token,
+                site,
+                release,
+                url_prefix,
+                files,
+                timeout: std::time::Duration::from_secs(timeout_secs),
+            };
+            match upload.run(&mut std::io::stdout()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vantage-ingest sourcemaps upload: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run {
             config,
             listen,

@@ -29,6 +29,11 @@ pub struct ApiLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SiteLabels {
+    pub site: Text,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     pub route: &'static str,
     pub status: u16,
@@ -89,6 +94,7 @@ pub struct Metrics {
     ttfb: Hist<PageLabels>,
     cls: Hist<PageLabels>,
     errors: Family<PageLabels, Counter>,
+    new_error_groups: Family<SiteLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Hist<RouteLabels>,
     rejected: Family<RejectLabels, Counter>,
@@ -118,6 +124,7 @@ impl Metrics {
             ttfb: Family::new_with_constructor(ttfb_hist),
             cls: Family::new_with_constructor(cls_hist),
             errors: Family::default(),
+            new_error_groups: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(request_hist),
             rejected: Family::default(),
@@ -172,6 +179,13 @@ impl Metrics {
             "rum_errors",
             "JavaScript errors reported by pages",
             m.errors.clone(),
+        );
+        // Labelled by site alone: sites come from the config, so the series are bounded by construction.
+        registry.register(
+            "rum_error_groups_new",
+            "Error groups seen for the first time (a group is a fingerprint of type, normalised message and \
+             top in-app frame), by site",
+            m.new_error_groups.clone(),
         );
         registry.register(
             "vantage_ingest_http_requests",
@@ -242,6 +256,15 @@ impl Metrics {
         }
     }
 
+    /// Counts error groups first seen (their group row created by this node).
+    pub fn new_error_groups(&self, site: &Text, n: usize) {
+        if n > 0 {
+            self.new_error_groups
+                .get_or_create(&SiteLabels { site: site.clone() })
+                .inc_by(n as u64);
+        }
+    }
+
     pub fn rejected(&self, site: &str, reason: RejectReason) {
         self.rejected
             .get_or_create(&RejectLabels {
@@ -263,9 +286,11 @@ impl Metrics {
 
 /// Bounded route label for self-metrics: the matched pattern among ours, else `unmatched`.
 pub fn route_label(pattern: Option<&str>) -> &'static str {
-    const ROUTES: [&str; 11] = [
+    const ROUTES: [&str; 13] = [
         "/v1/events",
         "/v1/stats/{kind}",
+        "/v1/stats/errors/{group}",
+        "/v1/admin/sourcemaps",
         "/v1/admin/sessions/{site}/{session_id}",
         "/metrics",
         "/healthz",

@@ -103,6 +103,9 @@ impl Shaper<'_> {
                     Cow::Borrowed(raw) => RawJson::within(body, raw),
                     Cow::Owned(raw) => raw.into(),
                 },
+                release: ev.release.map(Into::into),
+                fingerprint: ev.error.as_ref().map(|e| e.fingerprint.clone()),
+                stack: ev.error.and_then(|e| e.stack),
             });
         }
         (records, obs)

@@ -61,9 +61,15 @@ impl Application {
         let (stopping, shutdown) = vantage_common::shutdown::channel();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let max_connections = connection_cap(settings.limits.max_connections);
+        let symbolicator = crate::jserror::symbolicate::Symbolicator::new(
+            store.clone(),
+            settings.sourcemaps.cache_bytes,
+        );
         let state = web::Data::new(AppState {
             settings,
             store,
+            symbolicator,
+            known_groups: Default::default(),
             metrics,
             registry,
             budgets: Budgets::default(),
@@ -89,6 +95,16 @@ impl Application {
                         ),
                 )
                 .route("/v1/stats/{kind}", web::get().to(http::stats::get))
+                .route(
+                    "/v1/stats/errors/{group}",
+                    web::get().to(http::stats::error_group),
+                )
+                .service(
+                    web::resource("/v1/admin/sourcemaps")
+                        .route(web::post().to(http::sourcemaps::upload))
+                        .route(web::get().to(http::sourcemaps::list))
+                        .route(web::delete().to(http::sourcemaps::delete)),
+                )
                 .route(
                     "/v1/admin/sessions/{site}/{session_id}",
                     web::delete().to(http::admin::delete_session),

@@ -5,6 +5,8 @@ use crate::body_budget::BodyBudget;
 use crate::cardinality::Budgets;
 use crate::config::Settings;
 use crate::conn_watchdog::Watchdog;
+use crate::jserror::groups::KnownGroups;
+use crate::jserror::symbolicate::Symbolicator;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::shape::UaParser;
@@ -23,6 +25,10 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub ua: UaParser,
     pub body_budget: BodyBudget,
+    /// Error stacks rewritten with uploaded source maps (and its cache of parsed maps).
+    pub symbolicator: Symbolicator,
+    /// Error groups this node wrote lately (the new-groups counter).
+    pub known_groups: KnownGroups,
     /// Deadlines on kept-alive connections (heads of later requests, answers the client does not read).
     pub watchdog: Arc<Watchdog>,
     /// Fires when the server starts shutting down: requests still waiting for their body give up at once.

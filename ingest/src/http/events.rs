@@ -1,4 +1,5 @@
-//! `POST /v1/events` (and its CORS preflight): auth -> decode -> validate -> shape -> store -> metrics.
+//! `POST /v1/events` (and its CORS preflight): auth -> decode -> validate -> errors (symbolicate, group) ->
+//! shape -> store -> metrics.
 
 use crate::auth::{self, AuthError};
 use crate::body_budget::{Exhausted, Reservation};
@@ -122,15 +123,23 @@ pub async fn post(
     match accept(&req, &mut body, &state).await {
         Ok(res) => res,
         Err(e) if body.ended() => e.error_response(),
-        Err(e) => refuse_early(e, body).await,
+        Err(e) => {
+            let stalled = matches!(&e, EventsError::Decode(d) if d.is_stall());
+            refuse_early(e, stalled, body).await
+        }
     }
 }
 
 /// A request refused before its body was read to the end (bad key, too large, too slow, ...): the answer
 /// goes out after at most a few KiB more of the body are read, and the connection is closed after it, so a
-/// sender of an endless body costs neither reading nor memory.
-async fn refuse_early(e: EventsError, mut body: decode::Body) -> HttpResponse {
-    if !matches!(&e, EventsError::Decode(d) if d.is_stall()) {
+/// sender of an endless body costs neither reading nor memory. (`stalled`: the sender stopped sending, so
+/// nothing more is read.)
+pub(super) async fn refuse_early(
+    e: impl ResponseError,
+    stalled: bool,
+    mut body: decode::Body,
+) -> HttpResponse {
+    if !stalled {
         body.drain_briefly().await;
     }
     let mut res = e.error_response();
@@ -182,16 +191,19 @@ async fn accept(
     let body = decode(req, body, &mut reservation, state).await?;
     let batch = parse(&body, state, site)?;
     let now_ms = crate::clock::now_ms();
-    let (valid, mut rejected) = validate(&batch, state, site, now_ms);
+    let (mut valid, mut rejected) = validate(&batch, state, site, now_ms);
     let warnings = collect_warnings(&valid);
     let site_id: Text = state.settings.sites[site].id.as_str().into();
+    crate::jserror::analyze(&mut valid, &site_id, &state.symbolicator).await;
     let (records, observations) = shape(valid, &body, state, site, &site_id, now_ms);
+    let groups = error_groups(&records);
     let outcome = store(state, records).await?;
     // A batch whose every event was already stored is a retry of one acknowledged before (its answer was lost,
     // or a beacon and a fetch carried it): its events are counted in the metrics once, when first stored.
     let retry = outcome.duplicates > 0 && outcome.inserted == 0 && outcome.spooled == 0;
     if !retry {
         observe(state, &site_id, &observations);
+        record_groups(state, &site_id, &groups, now_ms).await;
     }
     rejected.sort_by_key(|r| r.index);
     Ok(HttpResponse::Accepted().json(EventsResponse {
@@ -381,6 +393,34 @@ async fn store(state: &AppState, records: Vec<EventRecord>) -> Result<SubmitOutc
             EventsError::Store(m)
         }
     })
+}
+
+/// The error groups of a batch's records (each once).
+fn error_groups(records: &[EventRecord]) -> Vec<String> {
+    let mut groups: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.fingerprint.clone())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
+/// Step 6b: the groups of stored errors, and `rum_error_groups_new_total` for those seen first. The events
+/// are stored already: a failure here is logged, the answer stays 202 (the group is written with its next
+/// event).
+async fn record_groups(state: &AppState, site: &Text, groups: &[String], now_ms: i64) {
+    if groups.is_empty() {
+        return;
+    }
+    match state
+        .known_groups
+        .record(&state.store, site, groups, now_ms)
+        .await
+    {
+        Ok(new) => state.metrics.new_error_groups(site, new),
+        Err(e) => tracing::warn!(site = %site, error = %e, "error groups could not be recorded"),
+    }
 }
 
 /// Step 6: metrics, for committed events only.

@@ -24,6 +24,10 @@
 //! - [`spool`]: a PostgreSQL store's local spool (a SQLite file) for the events it cannot write now.
 //! - [`drain`]: moves spooled events into PostgreSQL once it is back, oldest first, at a bounded rate.
 //! - [`stats`]: the stats queries (shared SQL, nearest-rank percentiles) and their result shapes.
+//! - [`error_groups`]: error groups and their occurrences (shared SQL) and their result shapes.
+//!
+//! Besides events, the store keeps uploaded source maps (`sourcemaps`: written and read on the query side,
+//! never by the writer) and the error groups that exist (`error_groups`, for the new-groups counter).
 //!
 //! # Time base
 //! Stats windows (`since_ms`) compare against the event's **client** timestamp (`client_ts_ms`): that is when
@@ -77,6 +81,12 @@ pub struct EventRecord {
     pub rating: Option<Cow<'static, str>>,
     /// The event as received (after dropping impossible fields), JSON text.
     pub raw: RawJson,
+    /// The release of the page's code that sent it (`shop@1.4.2`), when the page said.
+    pub release: Option<Text>,
+    /// error: the group's fingerprint (16 hex digits, `jserror::fingerprint`).
+    pub fingerprint: Option<String>,
+    /// error: the stack, symbolicated where a source map of its release covers a frame.
+    pub stack: Option<String>,
 }
 
 /// An event's JSON text: usually a slice of its request's body, shared by all of the request's events
@@ -155,6 +165,7 @@ impl std::fmt::Debug for RawJson {
 }
 
 mod drain;
+mod error_groups;
 mod health;
 mod migrate;
 mod postgres;
@@ -170,8 +181,44 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 
+pub use error_groups::{ErrorGroup, Facet, Occurrence, Sample, MAX_OCCURRENCES};
 pub use spool::SpoolConfig;
 pub use stats::{ApiStats, ErrorStats, MessageCount, PageStats, VitalStats};
+
+/// A source map to store: the map of the script at `url` in `release` of `site`.
+#[derive(Debug, Clone)]
+pub struct NewSourceMap {
+    pub site: String,
+    pub release: String,
+    /// The script's URL (query and fragment dropped), as frames of that release name it.
+    pub url: String,
+    /// The uploaded file's name (`app.min.js.map`), for listings.
+    pub name: String,
+    /// The map's JSON, checked (`jserror::symbolicate::check_map`).
+    pub content: String,
+    pub uploaded_ms: i64,
+    /// Most maps one release may have; a new one past it is refused (a replacement is not new).
+    pub max_per_release: usize,
+}
+
+/// What storing a map did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Stored; `replaced` when it took the place of an earlier upload for the same script.
+    Stored { replaced: bool },
+    /// Refused: the release has `maps` maps already, the limit.
+    ReleaseFull { maps: usize },
+}
+
+/// A stored map as listed (never its content).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceMapInfo {
+    pub release: String,
+    pub url: String,
+    pub name: String,
+    pub bytes: u64,
+    pub uploaded_ms: i64,
+}
 
 use health::Health;
 use queue::{Queue, StoreMetrics};
@@ -532,16 +579,126 @@ impl Store {
         stats::vital_stats(rows)
     }
 
+    /// Error groups since `since_ms` (client time), most frequent first, at most
+    /// [`error_groups::MAX_GROUPS`].
+    pub async fn error_groups(
+        &self,
+        site: &str,
+        since_ms: i64,
+    ) -> Result<Vec<ErrorGroup>, StoreError> {
+        let totals = self
+            .query(error_groups::GROUP_TOTALS_SQL, site, since_ms)
+            .await?;
+        let facets = self
+            .query(error_groups::GROUP_FACETS_SQL, site, since_ms)
+            .await?;
+        let samples = self
+            .query(error_groups::GROUP_SAMPLES_SQL, site, since_ms)
+            .await?;
+        error_groups::error_groups(totals, facets, samples)
+    }
+
+    /// The latest occurrences of one group since `since_ms`, newest first, at most `limit` (capped at
+    /// [`MAX_OCCURRENCES`]).
+    pub async fn error_occurrences(
+        &self,
+        site: &str,
+        fingerprint: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Occurrence>, StoreError> {
+        let extra = vec![
+            stats::Param::Text(fingerprint.to_string()),
+            stats::Param::Int(limit.min(MAX_OCCURRENCES) as i64),
+        ];
+        let rows = self
+            .query_with(error_groups::OCCURRENCES_SQL, site, since_ms, extra)
+            .await?;
+        error_groups::occurrences(rows)
+    }
+
+    /// Stores (or replaces) a source map, within the per-release limit.
+    pub async fn put_sourcemap(&self, map: NewSourceMap) -> Result<PutOutcome, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.put_sourcemap(map).await,
+            Backend::Postgres(r) => r.put_sourcemap(map).await,
+        }
+    }
+
+    /// The maps of a site (of one release, when given), by release and URL.
+    pub async fn list_sourcemaps(
+        &self,
+        site: &str,
+        release: Option<&str>,
+    ) -> Result<Vec<SourceMapInfo>, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.list_sourcemaps(site, release).await,
+            Backend::Postgres(r) => r.list_sourcemaps(site, release).await,
+        }
+    }
+
+    /// One map's JSON.
+    pub async fn get_sourcemap(
+        &self,
+        site: &str,
+        release: &str,
+        url: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.get_sourcemap(site, release, url).await,
+            Backend::Postgres(r) => r.get_sourcemap(site, release, url).await,
+        }
+    }
+
+    /// Deletes every map of a release; how many.
+    pub async fn delete_sourcemaps(&self, site: &str, release: &str) -> Result<u64, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.delete_sourcemaps(site, release).await,
+            Backend::Postgres(r) => r.delete_sourcemaps(site, release).await,
+        }
+    }
+
+    /// Records that events of these groups were stored at `now_ms`: creates the groups that did not exist
+    /// (returns how many) and moves the others' last-seen time. [`Store::delete_older_than`] deletes
+    /// groups last seen before its cutoff.
+    pub async fn touch_error_groups(
+        &self,
+        site: &str,
+        fingerprints: &[String],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.touch_error_groups(site, fingerprints, now_ms).await,
+            Backend::Postgres(r) => r.touch_error_groups(site, fingerprints, now_ms).await,
+        }
+    }
+
     async fn query(
         &self,
         sql: &'static str,
         site: &str,
         since_ms: i64,
     ) -> Result<Vec<Vec<stats::Cell>>, StoreError> {
+        self.query_with(sql, site, since_ms, Vec::new()).await
+    }
+
+    async fn query_with(
+        &self,
+        sql: &'static str,
+        site: &str,
+        since_ms: i64,
+        extra: Vec<stats::Param>,
+    ) -> Result<Vec<Vec<stats::Cell>>, StoreError> {
         let received_since_ms = since_ms.saturating_sub(self.inner.max_client_ahead_ms);
         match &self.inner.backend {
-            Backend::Sqlite(r) => r.stats_query(sql, site, since_ms, received_since_ms).await,
-            Backend::Postgres(r) => r.stats_query(sql, site, since_ms, received_since_ms).await,
+            Backend::Sqlite(r) => {
+                r.stats_query(sql, site, since_ms, received_since_ms, extra)
+                    .await
+            }
+            Backend::Postgres(r) => {
+                r.stats_query(sql, site, since_ms, received_since_ms, extra)
+                    .await
+            }
         }
     }
 }

@@ -29,8 +29,8 @@ use super::migrate;
 use super::queue::{take_batch, Pending, Queue, WriteError, Written};
 use super::schema::{text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS};
 use super::spool::Spool;
-use super::stats::{postgres_sql, Cell};
-use super::{EventRecord, StoreError};
+use super::stats::{postgres_sql, Cell, Param};
+use super::{EventRecord, NewSourceMap, PutOutcome, SourceMapInfo, StoreError};
 
 /// Serialises migrations of several ingest nodes starting at once against one database.
 const MIGRATION_LOCK_KEY: i64 = 0x0076_616e_7461_6765; // "vantage"
@@ -333,7 +333,7 @@ fn insert_sql() -> String {
         "INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM UNNEST(\
          $1::text[]::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[], \
          $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::int4[], \
-         $16::text[], $17::text[]) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING \
+         $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING \
          RETURNING site, session_id, event_id::text"
     )
 }
@@ -393,6 +393,11 @@ impl Session {
             Vec::with_capacity(n),
         );
         let (mut rating, mut raw) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut release, mut fingerprint, mut stack) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for e in events {
             ids.push(e.event_id.to_string());
             site.push(text_safe(&e.site));
@@ -411,10 +416,31 @@ impl Session {
             status.push(e.status);
             rating.push(e.rating.as_deref().map(text_safe));
             raw.push(text_safe(&e.raw));
+            release.push(e.release.as_deref().map(text_safe));
+            fingerprint.push(e.fingerprint.as_deref().map(text_safe));
+            stack.push(e.stack.as_deref().map(text_safe));
         }
-        let params: [&(dyn ToSql + Sync); 17] = [
-            &ids, &site, &session, &kind, &client_ts, &received, &route, &url, &browser, &os,
-            &device, &value, &name, &endpoint, &status, &rating, &raw,
+        let params: [&(dyn ToSql + Sync); 20] = [
+            &ids,
+            &site,
+            &session,
+            &kind,
+            &client_ts,
+            &received,
+            &route,
+            &url,
+            &browser,
+            &os,
+            &device,
+            &value,
+            &name,
+            &endpoint,
+            &status,
+            &rating,
+            &raw,
+            &release,
+            &fingerprint,
+            &stack,
         ];
         self.client.query(&self.insert, &params).await
     }
@@ -667,9 +693,151 @@ impl Reader {
                 .map_err(|e| self.db(e))?;
             total += n;
             if (n as i64) < DELETE_CHUNK_ROWS {
+                // Groups not seen since the cutoff go with their events.
+                c.execute(
+                    "DELETE FROM error_groups WHERE last_seen_ms < $1",
+                    &[&cutoff_ms],
+                )
+                .await
+                .map_err(|e| self.db(e))?;
                 return Ok(total);
             }
         }
+    }
+
+    /// Stores a map in one transaction on a connection of its own (uploads are rare), under an advisory
+    /// lock per (site, release) so that nodes uploading at once cannot pass the per-release limit together.
+    pub async fn put_sourcemap(&self, m: NewSourceMap) -> Result<PutOutcome, StoreError> {
+        let (mut client, task) = self
+            .connector
+            .connect()
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let result = async {
+            let tx = client.transaction().await?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
+                &[&m.site, &m.release],
+            )
+            .await?;
+            let row = tx
+                .query_one(
+                    "SELECT COUNT(*) FILTER (WHERE url <> $3), COUNT(*) FILTER (WHERE url = $3) \
+                     FROM sourcemaps WHERE site = $1 AND release = $2",
+                    &[&m.site, &m.release, &m.url],
+                )
+                .await?;
+            let (others, same): (i64, i64) = (row.get(0), row.get(1));
+            if others as usize >= m.max_per_release {
+                return Ok(PutOutcome::ReleaseFull {
+                    maps: others as usize,
+                });
+            }
+            tx.execute(
+                "INSERT INTO sourcemaps (site, release, url, name, bytes, uploaded_ms, content) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (site, release, url) DO UPDATE SET \
+                 name = EXCLUDED.name, bytes = EXCLUDED.bytes, uploaded_ms = EXCLUDED.uploaded_ms, \
+                 content = EXCLUDED.content",
+                &[
+                    &m.site,
+                    &m.release,
+                    &m.url,
+                    &m.name,
+                    &(m.content.len() as i64),
+                    &m.uploaded_ms,
+                    &m.content,
+                ],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(PutOutcome::Stored { replaced: same > 0 })
+        }
+        .await
+        .map_err(|e| self.db(e));
+        drop(client);
+        task.abort();
+        result
+    }
+
+    pub async fn list_sourcemaps(
+        &self,
+        site: &str,
+        release: Option<&str>,
+    ) -> Result<Vec<SourceMapInfo>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT release, url, name, bytes, uploaded_ms FROM sourcemaps \
+                 WHERE site = $1 AND ($2::text IS NULL OR release = $2) ORDER BY release, url",
+                &[&site, &release],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| SourceMapInfo {
+                release: r.get(0),
+                url: r.get(1),
+                name: r.get(2),
+                bytes: r.get::<_, i64>(3) as u64,
+                uploaded_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    pub async fn get_sourcemap(
+        &self,
+        site: &str,
+        release: &str,
+        url: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT content FROM sourcemaps WHERE site = $1 AND release = $2 AND url = $3",
+                &[&site, &release, &url],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub async fn delete_sourcemaps(&self, site: &str, release: &str) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM sourcemaps WHERE site = $1 AND release = $2",
+            &[&site, &release],
+        )
+        .await
+        .map_err(|e| self.db(e))
+    }
+
+    /// Creates the groups not stored yet (counted: the rows this statement inserted) and moves the others'
+    /// `last_seen_ms`.
+    pub async fn touch_error_groups(
+        &self,
+        site: &str,
+        fingerprints: &[String],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let c = self.client().await?;
+        let created = c
+            .execute(
+                "INSERT INTO error_groups (site, fingerprint, first_seen_ms, last_seen_ms) \
+                 SELECT $1, f, $3, $3 FROM UNNEST($2::text[]) AS f \
+                 ON CONFLICT (site, fingerprint) DO NOTHING",
+                &[&site, &fingerprints, &now_ms],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        c.execute(
+            "UPDATE error_groups SET last_seen_ms = $3 \
+             WHERE site = $1 AND fingerprint = ANY($2::text[]) AND last_seen_ms < $3",
+            &[&site, &fingerprints, &now_ms],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(created as usize)
     }
 
     pub async fn stats_query(
@@ -678,10 +846,22 @@ impl Reader {
         site: &str,
         since_ms: i64,
         received_since_ms: i64,
+        extra: Vec<Param>,
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
         let c = self.client().await?;
+        let extra: Vec<Box<dyn ToSql + Sync + Send>> = extra
+            .into_iter()
+            .map(|p| -> Box<dyn ToSql + Sync + Send> {
+                match p {
+                    Param::Text(t) => Box::new(t),
+                    Param::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&site, &since_ms, &received_since_ms];
+        params.extend(extra.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)));
         let rows = c
-            .query(&postgres_sql(sql), &[&site, &since_ms, &received_since_ms])
+            .query(&postgres_sql(sql), &params)
             .await
             .map_err(|e| self.db(e))?;
         let mut out = Vec::with_capacity(rows.len());

@@ -372,6 +372,9 @@ mod tests {
             status: None,
             rating: None,
             raw: "{}".into(),
+            release: None,
+            fingerprint: None,
+            stack: None,
         }
     }
 

@@ -17,10 +17,11 @@ pub(crate) struct Migration {
 /// Columns written by the insert, in bind order (both backends).
 pub(crate) const INSERT_COLUMNS: &str =
     "event_id, site, session_id, event_type, client_ts_ms, received_ms, \
-     route, url, browser, os, device, value, name, endpoint, status, rating, raw";
+     route, url, browser, os, device, value, name, endpoint, status, rating, raw, \
+     release, fingerprint, stack";
 
 /// Number of columns in [`INSERT_COLUMNS`].
-pub(crate) const INSERT_COLUMN_COUNT: usize = 17;
+pub(crate) const INSERT_COLUMN_COUNT: usize = 20;
 
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -144,6 +145,57 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 6,
         sqlite: "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);",
         postgres: "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at_ms BIGINT NOT NULL);",
+    },
+    Migration {
+        // Releases, source maps and error groups (issue #15). Every event may carry its `release`; an error
+        // carries its group's `fingerprint` and its symbolicated `stack`. Nullable columns without a default:
+        // adding them rewrites no row on either engine. `sourcemaps` holds uploaded maps (never served
+        // back); `error_groups` remembers which groups exist, for the new-groups counter.
+        version: 7,
+        sqlite: r#"
+        ALTER TABLE events ADD COLUMN release TEXT;
+        ALTER TABLE events ADD COLUMN fingerprint TEXT;
+        ALTER TABLE events ADD COLUMN stack TEXT;
+        CREATE TABLE sourcemaps (
+            site         TEXT NOT NULL,
+            release      TEXT NOT NULL,
+            url          TEXT NOT NULL,
+            name         TEXT NOT NULL,
+            bytes        INTEGER NOT NULL,
+            uploaded_ms  INTEGER NOT NULL,
+            content      TEXT NOT NULL,
+            PRIMARY KEY (site, release, url)
+        );
+        CREATE TABLE error_groups (
+            site          TEXT NOT NULL,
+            fingerprint   TEXT NOT NULL,
+            first_seen_ms INTEGER NOT NULL,
+            last_seen_ms  INTEGER NOT NULL,
+            PRIMARY KEY (site, fingerprint)
+        );
+    "#,
+        postgres: r#"
+        ALTER TABLE events ADD COLUMN release TEXT COLLATE "C";
+        ALTER TABLE events ADD COLUMN fingerprint TEXT COLLATE "C";
+        ALTER TABLE events ADD COLUMN stack TEXT;
+        CREATE TABLE sourcemaps (
+            site         TEXT COLLATE "C" NOT NULL,
+            release      TEXT COLLATE "C" NOT NULL,
+            url          TEXT COLLATE "C" NOT NULL,
+            name         TEXT COLLATE "C" NOT NULL,
+            bytes        BIGINT NOT NULL,
+            uploaded_ms  BIGINT NOT NULL,
+            content      TEXT NOT NULL,
+            PRIMARY KEY (site, release, url)
+        );
+        CREATE TABLE error_groups (
+            site          TEXT COLLATE "C" NOT NULL,
+            fingerprint   TEXT COLLATE "C" NOT NULL,
+            first_seen_ms BIGINT NOT NULL,
+            last_seen_ms  BIGINT NOT NULL,
+            PRIMARY KEY (site, fingerprint)
+        );
+    "#,
     },
 ];
 

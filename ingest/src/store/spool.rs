@@ -92,7 +92,10 @@ CREATE TABLE IF NOT EXISTS spool (
     endpoint     TEXT,
     status       INTEGER,
     rating       TEXT,
-    raw          TEXT NOT NULL
+    raw          TEXT NOT NULL,
+    release      TEXT,
+    fingerprint  TEXT,
+    stack        TEXT
 );
 CREATE TABLE IF NOT EXISTS spool_probe (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);
 ";
@@ -171,6 +174,7 @@ impl Spool {
         }
         let conn = sqlite::connect(&cfg.path, Duration::from_secs(5))?;
         conn.execute_batch(SPOOL_SCHEMA)
+            .and_then(|()| add_missing_columns(&conn))
             .map_err(|e| StoreError::Database(format!("spool {}: {e}", cfg.path.display())))?;
         // The file's directory entry must survive a crash too (SQLite syncs the file, not its directory).
         if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -281,7 +285,7 @@ impl Spool {
             {
                 let mut stmt = conn.prepare_cached(&append_sql())?;
                 for e in events {
-                    stmt.raw_bind_parameter(18, record_bytes(e) as i64)?;
+                    stmt.raw_bind_parameter(BYTES_PARAM, record_bytes(e) as i64)?;
                     insert_row(&mut stmt, e)?;
                 }
             }
@@ -389,6 +393,9 @@ impl Spool {
                         status: r.get(16)?,
                         rating: r.get::<_, Option<String>>(17)?.map(Into::into),
                         raw: RawJson::from(r.get::<_, String>(18)?),
+                        release: r.get::<_, Option<String>>(19)?.map(Into::into),
+                        fingerprint: r.get(20)?,
+                        stack: r.get(21)?,
                     },
                 })
             })?;
@@ -485,8 +492,29 @@ pub(crate) struct Spooled {
     pub event: EventRecord,
 }
 
+/// A spool file left by an earlier build lacks the columns added since (its rows drain with them NULL).
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let have: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('spool')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (column, ty) in [
+        ("release", "TEXT"),
+        ("fingerprint", "TEXT"),
+        ("stack", "TEXT"),
+    ] {
+        if !have.iter().any(|h| h == column) {
+            conn.execute_batch(&format!("ALTER TABLE spool ADD COLUMN {column} {ty}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The parameter of the event's size, after [`INSERT_COLUMNS`]'s.
+const BYTES_PARAM: usize = super::schema::INSERT_COLUMN_COUNT + 1;
+
 fn append_sql() -> String {
-    let params: Vec<String> = (1..=18).map(|i| format!("?{i}")).collect();
+    let params: Vec<String> = (1..=BYTES_PARAM).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO spool ({INSERT_COLUMNS}, bytes) VALUES ({})",
         params.join(",")
@@ -518,6 +546,9 @@ fn record_bytes(e: &EventRecord) -> u64 {
         e.endpoint.as_deref().map_or(0, str::len),
         e.rating.as_deref().map_or(0, str::len),
         e.raw.len(),
+        e.release.as_deref().map_or(0, str::len),
+        e.fingerprint.as_deref().map_or(0, str::len),
+        e.stack.as_deref().map_or(0, str::len),
     ];
     // id, two timestamps, value, status, sequence number and size
     (text.iter().sum::<usize>() + 16 + 5 * 8) as u64
@@ -577,6 +608,9 @@ mod tests {
             status: Some(200),
             rating: Some("good".into()),
             raw: r#"{"type":"web_vital"}"#.into(),
+            release: Some("shop@1.4.2".into()),
+            fingerprint: None,
+            stack: None,
         }
     }
 

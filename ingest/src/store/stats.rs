@@ -157,13 +157,23 @@ FROM v GROUP BY route, name";
 
 /// Every stats query, for the tests that check them all.
 #[cfg(test)]
-pub(crate) const ALL_SQL: [&str; 5] = [
+pub(crate) const ALL_SQL: [&str; 8] = [
     PAGE_SQL,
     API_SQL,
     ERROR_TOTALS_SQL,
     ERROR_MESSAGES_SQL,
     VITAL_SQL,
+    super::error_groups::GROUP_TOTALS_SQL,
+    super::error_groups::GROUP_FACETS_SQL,
+    super::error_groups::GROUP_SAMPLES_SQL,
 ];
+
+/// A query parameter after the three every stats query has (`?4`, `?5`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
 
 /// The same query with PostgreSQL's `$n` placeholders.
 pub(crate) fn postgres_sql(sql: &str) -> String {
@@ -178,18 +188,18 @@ pub(crate) fn sqlite_sql(sql: &str) -> String {
         .replace("FROM events\n", "FROM events NOT INDEXED\n")
 }
 
-fn bad_row(what: &str) -> StoreError {
+pub(super) fn bad_row(what: &str) -> StoreError {
     StoreError::Database(format!("unexpected result shape in {what} stats"))
 }
 
-fn text(row: &mut [Cell], i: usize, what: &str) -> Result<String, StoreError> {
+pub(super) fn text(row: &mut [Cell], i: usize, what: &str) -> Result<String, StoreError> {
     match row.get_mut(i).map(|c| std::mem::replace(c, Cell::Null)) {
         Some(Cell::Text(s)) => Ok(s),
         _ => Err(bad_row(what)),
     }
 }
 
-fn count(row: &[Cell], i: usize, what: &str) -> Result<u64, StoreError> {
+pub(super) fn count(row: &[Cell], i: usize, what: &str) -> Result<u64, StoreError> {
     match row.get(i) {
         Some(Cell::Int(v)) if *v >= 0 => Ok(*v as u64),
         // SUM over no rows; cannot happen inside a group but costs nothing to accept.
@@ -340,6 +350,16 @@ mod tests {
             );
         }
         assert!(ERROR_MESSAGES_SQL.contains(&format!("rn <= {TOP_MESSAGES}")));
+        // The occurrences of one group take two more parameters, and the same bounds.
+        let occurrences = super::super::error_groups::OCCURRENCES_SQL;
+        assert_eq!(occurrences.matches('?').count(), 5);
+        assert_eq!(occurrences.matches(RECEIVED_BOUND).count(), 1);
+        assert_eq!(
+            sqlite_sql(occurrences)
+                .matches("FROM events NOT INDEXED\n")
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -529,5 +529,8 @@ pub fn event_record(
         status: None,
         rating: None,
         raw: format!(r#"{{"type":"{event_type}","session_id":"{session}"}}"#).into(),
+        release: None,
+        fingerprint: None,
+        stack: None,
     }
 }

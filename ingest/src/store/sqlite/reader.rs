@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::super::stats::{self, Cell};
-use super::super::StoreError;
+use super::super::stats::{self, Cell, Param};
+use super::super::{NewSourceMap, PutOutcome, SourceMapInfo, StoreError};
 use super::db;
 
 /// Rows are appended in receive order, so rowid order is receive order, up to the moments a submit spends
@@ -121,6 +121,129 @@ impl Reader {
         .await
     }
 
+    /// Stores a map in one immediate transaction: refused when its release has `max_per_release` other maps.
+    pub async fn put_sourcemap(&self, m: NewSourceMap) -> Result<PutOutcome, StoreError> {
+        self.with_conn(move |c| {
+            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+            let (others, same): (i64, i64) = c.query_row(
+                "SELECT COUNT(*) - COALESCE(SUM(url = ?3), 0), COALESCE(SUM(url = ?3), 0) \
+                 FROM sourcemaps WHERE site = ?1 AND release = ?2",
+                (&m.site, &m.release, &m.url),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if others as usize >= m.max_per_release {
+                return Ok(PutOutcome::ReleaseFull { maps: others as usize });
+            }
+            c.execute(
+                "INSERT INTO sourcemaps (site, release, url, name, bytes, uploaded_ms, content) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (site, release, url) DO UPDATE SET \
+                 name = excluded.name, bytes = excluded.bytes, uploaded_ms = excluded.uploaded_ms, \
+                 content = excluded.content",
+                (
+                    &m.site,
+                    &m.release,
+                    &m.url,
+                    &m.name,
+                    m.content.len() as i64,
+                    m.uploaded_ms,
+                    &m.content,
+                ),
+            )?;
+            tx.commit()?;
+            Ok(PutOutcome::Stored { replaced: same > 0 })
+        })
+        .await
+    }
+
+    pub async fn list_sourcemaps(
+        &self,
+        site: &str,
+        release: Option<&str>,
+    ) -> Result<Vec<SourceMapInfo>, StoreError> {
+        let (site, release) = (site.to_owned(), release.map(str::to_owned));
+        self.with_conn(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT release, url, name, bytes, uploaded_ms FROM sourcemaps \
+                 WHERE site = ?1 AND (?2 IS NULL OR release = ?2) ORDER BY release, url",
+            )?;
+            let rows = stmt.query_map((site, release), |r| {
+                Ok(SourceMapInfo {
+                    release: r.get(0)?,
+                    url: r.get(1)?,
+                    name: r.get(2)?,
+                    bytes: r.get::<_, i64>(3)? as u64,
+                    uploaded_ms: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub async fn get_sourcemap(
+        &self,
+        site: &str,
+        release: &str,
+        url: &str,
+    ) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let key = (site.to_owned(), release.to_owned(), url.to_owned());
+        self.with_conn(move |c| {
+            c.prepare_cached(
+                "SELECT content FROM sourcemaps WHERE site = ?1 AND release = ?2 AND url = ?3",
+            )?
+            .query_row(key, |r| r.get(0))
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn delete_sourcemaps(&self, site: &str, release: &str) -> Result<u64, StoreError> {
+        let key = (site.to_owned(), release.to_owned());
+        self.with_conn(move |c| {
+            c.execute(
+                "DELETE FROM sourcemaps WHERE site = ?1 AND release = ?2",
+                key,
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    /// Creates the groups not stored yet (counted) and moves the others' `last_seen_ms`, in one transaction.
+    pub async fn touch_error_groups(
+        &self,
+        site: &str,
+        fingerprints: &[String],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let (site, fps) = (site.to_owned(), fingerprints.to_vec());
+        self.with_conn(move |c| {
+            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+            let mut created = 0;
+            {
+                let mut insert = c.prepare_cached(
+                    "INSERT INTO error_groups (site, fingerprint, first_seen_ms, last_seen_ms) \
+                     VALUES (?1, ?2, ?3, ?3) ON CONFLICT (site, fingerprint) DO NOTHING",
+                )?;
+                let mut touch = c.prepare_cached(
+                    "UPDATE error_groups SET last_seen_ms = ?3 \
+                     WHERE site = ?1 AND fingerprint = ?2 AND last_seen_ms < ?3",
+                )?;
+                for f in &fps {
+                    if insert.execute((&site, f, now_ms))? == 1 {
+                        created += 1;
+                    } else {
+                        touch.execute((&site, f, now_ms))?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
     /// There is no `received_ms` index (migration 3), but rowid order is receive order
     /// ([`RECEIVE_ORDER_SLACK_MS`]). The walk goes from the oldest rowid in chunks, deleting what is older
     /// than the cutoff, and stops at the first row received [`RECEIVE_ORDER_SLACK_MS`] after it.
@@ -137,6 +260,10 @@ impl Reader {
                     })?
                     .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
                 let Some(&(last, _)) = rows.last() else {
+                    c.execute(
+                        "DELETE FROM error_groups WHERE last_seen_ms < ?1",
+                        [cutoff_ms],
+                    )?;
                     return Ok(total);
                 };
                 let old: Vec<i64> = rows
@@ -149,6 +276,11 @@ impl Reader {
                     .iter()
                     .any(|(_, at)| *at >= cutoff_ms.saturating_add(RECEIVE_ORDER_SLACK_MS));
                 if past_cutoff || (rows.len() as i64) < DELETE_CHUNK_ROWS {
+                    // Groups not seen since the cutoff go with their events.
+                    c.execute(
+                        "DELETE FROM error_groups WHERE last_seen_ms < ?1",
+                        [cutoff_ms],
+                    )?;
                     return Ok(total);
                 }
                 after = last;
@@ -163,7 +295,9 @@ impl Reader {
         site: &str,
         since_ms: i64,
         received_since_ms: i64,
+        extra: Vec<Param>,
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        use rusqlite::types::Value;
         let site = site.to_owned();
         self.with_conn(move |c| {
             let first = first_rowid_received_since(
@@ -172,7 +306,17 @@ impl Reader {
             )?;
             let mut stmt = c.prepare_cached(&stats::sqlite_sql(sql))?;
             let columns = stmt.column_count();
-            let mut rows = stmt.query((site, since_ms, first))?;
+            let params = [
+                Value::Text(site),
+                Value::Integer(since_ms),
+                Value::Integer(first),
+            ]
+            .into_iter()
+            .chain(extra.into_iter().map(|p| match p {
+                Param::Text(t) => Value::Text(t),
+                Param::Int(i) => Value::Integer(i),
+            }));
+            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let mut cells = Vec::with_capacity(columns);

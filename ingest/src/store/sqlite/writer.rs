@@ -227,7 +227,7 @@ fn insert_sql() -> String {
     )
 }
 
-/// Binds parameters 1 to 17 ([`INSERT_COLUMNS`] in order) and runs the cached statement; true when it
+/// Binds parameters 1 to 20 ([`INSERT_COLUMNS`] in order) and runs the cached statement; true when it
 /// inserted a row (a retry's conflict inserts none). The spool's append shares it.
 pub(in crate::store) fn insert_row(
     stmt: &mut rusqlite::CachedStatement<'_>,
@@ -251,6 +251,9 @@ pub(in crate::store) fn insert_row(
     stmt.raw_bind_parameter(16, e.rating.as_deref().map(text_safe))?;
     // JSON text never holds a NUL byte (the serializer escapes it): bound without the scan.
     stmt.raw_bind_parameter(17, e.raw.as_str())?;
+    stmt.raw_bind_parameter(18, e.release.as_deref().map(text_safe))?;
+    stmt.raw_bind_parameter(19, e.fingerprint.as_deref().map(text_safe))?;
+    stmt.raw_bind_parameter(20, e.stack.as_deref().map(text_safe))?;
     Ok(stmt.raw_execute()? == 1)
 }
 
