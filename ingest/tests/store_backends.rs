@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry;
 use vantage_ingest::store::{
-    ApiStats, ErrorStats, EventRecord, MessageCount, PageStats, Store, StoreConfig, StoreError,
-    SubmitError, SubmitOutcome, VitalStats,
+    ApiStats, ErrorGroup, ErrorStats, EventRecord, Facet, MessageCount, Occurrence, PageStats,
+    Sample, Store, StoreConfig, StoreError, SubmitError, SubmitOutcome, VitalStats,
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -149,6 +149,8 @@ both_backends!(
     delete_session_removes_only_that_session,
     delete_older_than_uses_receive_time,
     stats_on_a_known_data_set,
+    error_groups_on_a_known_data_set,
+    sourcemaps_and_error_group_rows,
 );
 
 // ---------------------------------------------------------------------------------------------------------
@@ -391,7 +393,7 @@ async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
     }
 
     let store = db.open().await;
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7]);
     assert_eq!(store.count_events(None).await.unwrap(), 50);
     // The old rows are retries now; a new one is not.
     let mut retry = old[..5].to_vec();
@@ -575,7 +577,7 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
         );
         store.shutdown().await;
     }
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7]);
 }
 
 /// The migration runner: a migration that fails leaves the recorded versions as they were (one
@@ -583,28 +585,28 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
 async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind) {
     let db = TestDb::new(kind).await;
     db.open().await.shutdown().await;
-    // Version 6 unrecorded but its table kept: applying it again fails.
-    db.execute("DELETE FROM schema_migrations WHERE version = 6")
+    // Version 7 unrecorded but its columns and tables kept: applying it again fails.
+    db.execute("DELETE FROM schema_migrations WHERE version = 7")
         .await;
     let cfg = db.config(100, 10);
     let e = Store::open(&cfg, &mut Registry::default())
         .await
-        .expect_err("migration 6 cannot create its table twice")
+        .expect_err("migration 7 cannot add its columns twice")
         .to_string();
-    assert!(e.contains("migration 6"), "{e}");
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5]);
+    assert!(e.contains("migration 7"), "{e}");
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
 
-    db.execute("INSERT INTO schema_migrations (version, applied_ms) VALUES (6, 0), (99, 0)")
+    db.execute("INSERT INTO schema_migrations (version, applied_ms) VALUES (7, 0), (99, 0)")
         .await;
     let e = Store::open(&cfg, &mut Registry::default())
         .await
         .expect_err("a newer schema is refused")
         .to_string();
     assert!(
-        e.contains("database schema version 99 is newer than this build knows (6)"),
+        e.contains("database schema version 99 is newer than this build knows (7)"),
         "{e}"
     );
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 99]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7, 99]);
 }
 
 async fn commit_error_fails_every_waiter(kind: Kind) {
@@ -954,4 +956,248 @@ fn test_db_urls() {
         with_db("postgres://u@h/db?sslmode=disable", "x"),
         "postgres://u@h/x?sslmode=disable"
     );
+}
+
+/// One error of group `fingerprint`.
+fn grouped(
+    fingerprint: &str,
+    session: &str,
+    ts: i64,
+    (route, browser, release): (&str, &str, Option<&str>),
+    (message, stack): (&str, Option<&str>),
+) -> EventRecord {
+    let mut e = event("shop", session, "error", ts);
+    e.route = route.into();
+    e.url = format!("https://shop.example.com{route}").into();
+    e.browser = browser.into();
+    e.release = release.map(Into::into);
+    e.fingerprint = Some(fingerprint.into());
+    e.name = Some(message.to_string().into());
+    e.stack = stack.map(str::to_string);
+    e
+}
+
+const GROUP_A: &str = "aaaaaaaaaaaaaaaa";
+const GROUP_B: &str = "bbbbbbbbbbbbbbbb";
+const STACK_A: &str = "TypeError: x is 42\n    at addToCart (src/cart.js:42:31)";
+
+/// Error groups: the same answer on both engines, computed by hand.
+async fn error_groups_on_a_known_data_set(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    let a = |session, ts, place, msg| grouped(GROUP_A, session, ts, place, (msg, Some(STACK_A)));
+    let mut events = vec![
+        a(
+            "s1",
+            SINCE + 10,
+            ("/cart", "Chrome", Some("r2")),
+            "TypeError: x is 7",
+        ),
+        a(
+            "s1",
+            SINCE + 20,
+            ("/cart", "Firefox", Some("r1")),
+            "TypeError: x is 9",
+        ),
+        a(
+            "s2",
+            SINCE + 30,
+            ("/", "Chrome", Some("r2")),
+            "TypeError: x is 42",
+        ),
+        grouped(
+            GROUP_B,
+            "s3",
+            SINCE + 5,
+            ("/", "Safari", None),
+            ("boom", None),
+        ),
+        // Excluded: before the window, another site, an error without a group.
+        a(
+            "s9",
+            SINCE - 1,
+            ("/old", "Chrome", Some("r0")),
+            "TypeError: x is 1",
+        ),
+    ];
+    let mut blog = a("s9", SINCE + 40, ("/", "Chrome", None), "TypeError: x");
+    blog.site = "blog".into();
+    events.push(blog);
+    events.push(error("/", "s9", "no group"));
+    events.sort_by_key(|e| e.received_ms);
+    store.submit(events).await.unwrap();
+
+    let facet = |v: &str, count| Facet {
+        value: v.into(),
+        count,
+    };
+    assert_eq!(
+        store.error_groups("shop", SINCE).await.unwrap(),
+        vec![
+            ErrorGroup {
+                id: GROUP_A.into(),
+                error_type: "TypeError".into(),
+                message: "x is <n>".into(),
+                count: 3,
+                sessions: 2,
+                first_seen_ms: SINCE + 10,
+                last_seen_ms: SINCE + 30,
+                releases: vec!["r2".into(), "r1".into()],
+                top_pages: vec![facet("/cart", 2), facet("/", 1)],
+                top_browsers: vec![facet("Chrome", 2), facet("Firefox", 1)],
+                sample: Sample {
+                    message: "TypeError: x is 42".into(),
+                    release: Some("r2".into()),
+                    stack: Some(STACK_A.into()),
+                },
+            },
+            ErrorGroup {
+                id: GROUP_B.into(),
+                error_type: "Error".into(),
+                message: "boom".into(),
+                count: 1,
+                sessions: 1,
+                first_seen_ms: SINCE + 5,
+                last_seen_ms: SINCE + 5,
+                releases: vec![],
+                top_pages: vec![facet("/", 1)],
+                top_browsers: vec![facet("Safari", 1)],
+                sample: Sample {
+                    message: "boom".into(),
+                    release: None,
+                    stack: None,
+                },
+            },
+        ]
+    );
+    let occ =
+        |session: &str, ts, route: &str, browser: &str, release: &str, msg: &str| Occurrence {
+            time_ms: ts,
+            session_id: session.into(),
+            page: format!("https://shop.example.com{route}"),
+            route: route.into(),
+            release: Some(release.into()),
+            browser: browser.into(),
+            message: msg.into(),
+            stack: Some(STACK_A.into()),
+        };
+    assert_eq!(
+        store
+            .error_occurrences("shop", GROUP_A, SINCE, 2)
+            .await
+            .unwrap(),
+        vec![
+            occ("s2", SINCE + 30, "/", "Chrome", "r2", "TypeError: x is 42"),
+            occ(
+                "s1",
+                SINCE + 20,
+                "/cart",
+                "Firefox",
+                "r1",
+                "TypeError: x is 9"
+            ),
+        ]
+    );
+    assert!(store
+        .error_occurrences("shop", GROUP_B, SINCE + 6, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store.shutdown().await;
+}
+
+/// Source maps (limit per release, replace, list, delete) and error group rows (created once, retention).
+async fn sourcemaps_and_error_group_rows(kind: Kind) {
+    use vantage_ingest::store::{NewSourceMap, PutOutcome};
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    let map = |release: &str, url: &str, content: &str| NewSourceMap {
+        site: "shop".into(),
+        release: release.into(),
+        url: url.into(),
+        name: "x.js.map".into(),
+        content: content.into(),
+        uploaded_ms: 1_000,
+        max_per_release: 2,
+    };
+    let put = |m| store.put_sourcemap(m);
+    assert_eq!(
+        put(map("r1", "https://a/1.js", "{}")).await.unwrap(),
+        PutOutcome::Stored { replaced: false }
+    );
+    assert_eq!(
+        put(map("r1", "https://a/2.js", "{}")).await.unwrap(),
+        PutOutcome::Stored { replaced: false }
+    );
+    assert_eq!(
+        put(map("r1", "https://a/3.js", "{}")).await.unwrap(),
+        PutOutcome::ReleaseFull { maps: 2 }
+    );
+    assert_eq!(
+        put(map("r1", "https://a/2.js", "{\"v\":2}")).await.unwrap(),
+        PutOutcome::Stored { replaced: true }
+    );
+    assert_eq!(
+        put(map("r2", "https://a/1.js", "{}")).await.unwrap(),
+        PutOutcome::Stored { replaced: false }
+    );
+    assert_eq!(
+        store
+            .get_sourcemap("shop", "r1", "https://a/2.js")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"v\":2}")
+    );
+    assert_eq!(
+        store
+            .get_sourcemap("shop", "r1", "https://a/3.js")
+            .await
+            .unwrap(),
+        None
+    );
+    let listed = store.list_sourcemaps("shop", Some("r1")).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|m| (m.url.as_str(), m.bytes))
+            .collect::<Vec<_>>(),
+        [("https://a/1.js", 2), ("https://a/2.js", 7)]
+    );
+    assert_eq!(store.list_sourcemaps("shop", None).await.unwrap().len(), 3);
+    assert_eq!(store.delete_sourcemaps("shop", "r1").await.unwrap(), 2);
+    assert_eq!(store.list_sourcemaps("shop", None).await.unwrap().len(), 1);
+
+    let fps = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        store
+            .touch_error_groups("shop", &fps(&["a", "b"]), 1_000)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .touch_error_groups("shop", &fps(&["a", "c"]), 5_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .touch_error_groups("blog", &fps(&["a"]), 5_000)
+            .await
+            .unwrap(),
+        1
+    );
+    // Retention deletes the groups not seen since its cutoff ("b"): it is new again when it comes back.
+    store.delete_older_than(2_000).await.unwrap();
+    assert_eq!(
+        store
+            .touch_error_groups("shop", &fps(&["a", "b", "c"]), 6_000)
+            .await
+            .unwrap(),
+        1
+    );
+    store.shutdown().await;
 }
