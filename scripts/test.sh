@@ -80,6 +80,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo build (binaries used by end-to-end tests)"
 cargo build --workspace --bins --locked
 
+# ingest/tests/sourcemaps.rs bundles a fixture with js-sdk's esbuild and runs it under node.
+step "npm ci (js-sdk/: esbuild for the ingest's source map test)"
+(cd js-sdk && npm ci --no-audit --no-fund --loglevel=error)
+
 step "cargo test --workspace"
 cargo test --workspace --locked
 
