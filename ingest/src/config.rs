@@ -35,8 +35,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceMaps {
-    /// Largest map accepted (bytes, after gzip inflation). Larger -> 413. Default 10485760 (10 MiB). At
-    /// most `limits.body_memory_bytes`.
+    /// Largest map accepted (bytes, after gzip inflation). Larger -> 413. Default 10485760 (10 MiB). An
+    /// upload is held in memory: `limits.body_memory_bytes` caps it when smaller.
     #[serde(default = "default_map_bytes")]
     pub max_bytes: usize,
     /// Most maps one release of one site may have; a new one past it -> 413 (replacing one is not new).
@@ -460,23 +460,12 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
         ));
     }
     let m = &c.sourcemaps;
-    if m.max_bytes == 0 || m.max_bytes > l.body_memory_bytes {
-        return Err(loaded.error_at(
-            "sourcemaps.max_bytes",
-            "max_bytes:",
-            0,
-            format!(
-                "must be between 1 and limits.body_memory_bytes ({}): an upload is held in memory",
-                l.body_memory_bytes
-            ),
-        ));
-    }
-    if m.max_per_release == 0 || m.upload_timeout.is_zero() {
+    if m.max_bytes == 0 || m.max_per_release == 0 || m.upload_timeout.is_zero() {
         return Err(loaded.error_at(
             "sourcemaps",
             "sourcemaps:",
             0,
-            "max_per_release and upload_timeout must be above 0",
+            "max_bytes, max_per_release and upload_timeout must be above 0",
         ));
     }
     let mut sites = Vec::new();
@@ -678,11 +667,8 @@ mod tests {
     fn sourcemap_limits() {
         let s = parse_str(MIN).unwrap().sourcemaps;
         assert_eq!((s.max_bytes, s.max_per_release), (10 << 20, 200));
-        let e = parse_str(&format!(
-            "{MIN}limits:\n  body_memory_bytes: 2000000\nsourcemaps:\n  max_bytes: 3000000\n"
-        ))
-        .unwrap_err();
-        assert!(e.contains("sourcemaps.max_bytes"), "{e}");
+        let e = parse_str(&format!("{MIN}sourcemaps:\n  max_per_release: 0\n")).unwrap_err();
+        assert!(e.contains("sourcemaps"), "{e}");
     }
 
     #[test]

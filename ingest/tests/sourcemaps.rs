@@ -372,7 +372,10 @@ async fn upload_limits_and_bad_maps_are_clear_errors(backend: Backend) {
     let (status, e) =
         error_of(upload(&app, Some(&admin), big.as_bytes(), &q("a.js.map", "r1")).await).await;
     assert_eq!(status, 413);
-    assert!(e.contains("4096 bytes (sourcemaps.max_bytes)"), "{e}");
+    assert!(
+        e.contains("larger than 4096 bytes (sourcemaps.max_bytes"),
+        "{e}"
+    );
     // Not a map: 400 saying why.
     let (status, e) =
         error_of(upload(&app, Some(&admin), b"{\"version\":3", &q("a.js.map", "r1")).await).await;

@@ -410,7 +410,9 @@ fn error_groups(records: &[EventRecord]) -> Vec<String> {
 /// are stored already: a failure here is logged, the answer stays 202 (the group is written with its next
 /// event).
 async fn record_groups(state: &AppState, site: &Text, groups: &[String], now_ms: i64) {
-    if groups.is_empty() {
+    // While the database cannot write (events go to the spool, or are refused), neither can the groups: they
+    // are recorded with their next event then, and the outage is logged once by the store, not per request.
+    if groups.is_empty() || state.store.readiness() != crate::store::Readiness::Writing {
         return;
     }
     match state

@@ -34,7 +34,7 @@ pub enum SourceMapError {
     BadRequest(String),
     #[error("unknown site `{0}`")]
     UnknownSite(String),
-    #[error("source map is larger than {limit} bytes (sourcemaps.max_bytes)")]
+    #[error("source map is larger than {limit} bytes (sourcemaps.max_bytes, at most limits.body_memory_bytes)")]
     TooLarge { limit: usize },
     #[error("release already has {maps} source maps; the limit is {limit} (sourcemaps.max_per_release): delete the release's maps or raise it")]
     ReleaseFull { maps: usize, limit: usize },
@@ -195,6 +195,8 @@ async fn store_map(
     // The prefix and name are checked now, the map's own `file` once it is read.
     script_for(q, Some("x"))?;
     let cfg = &state.settings.sourcemaps;
+    // An upload is held in memory, within the server's budget for bodies.
+    let max_bytes = cfg.max_bytes.min(state.settings.limits.body_memory_bytes);
     let h = req.headers();
     let header_str = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok());
     let gzip = decode::is_gzip(header_str(header::CONTENT_ENCODING))?;
@@ -203,7 +205,7 @@ async fn store_map(
         .reserve()
         .map_err(|Exhausted| DecodeError::OverBudget)?;
     let limits = decode::BodyLimits {
-        max_bytes: cfg.max_bytes,
+        max_bytes,
         timeout: cfg.upload_timeout,
         min_rate: state.settings.limits.body_min_rate,
     };
@@ -213,7 +215,7 @@ async fn store_map(
         .read(len, &limits, &mut reservation, &mut shutdown)
         .await?;
     let bytes = if gzip {
-        let inflated = decode::gunzip(&bytes, cfg.max_bytes)?;
+        let inflated = decode::gunzip(&bytes, max_bytes)?;
         reservation
             .grow(inflated.len())
             .map_err(|Exhausted| DecodeError::OverBudget)?;

@@ -134,7 +134,12 @@ impl Symbolicator {
         let listed = match self.release_maps(site, release).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(site, error = %e, "source maps of a release could not be listed; stacks stored as they came");
+                // During an outage the store logs once; here it would be once per request.
+                if self.store.readiness() == crate::store::Readiness::Writing {
+                    tracing::warn!(site, error = %e, "source maps of a release could not be listed; stacks stored as they came");
+                } else {
+                    tracing::debug!(site, error = %e, "source maps of a release could not be listed");
+                }
                 return stacks;
             }
         };
