@@ -36,7 +36,7 @@
   let cfg, started, sess, userId, dropped = 0, endpointBase, pageUrl, referrer, vw, vh, idleId;
   // queue[qh..] are the events waiting; dropping the oldest moves qh instead of shifting the array.
   let queue = [], qh = 0, outbox = [], sending, flushTimer, retryTimer, down;
-  let seen = {}, errCount = 0, resCount = 0, taskCount = 0, urls = new Map(), rnd, ri = 256;
+  let seen = {}, errCount = 0, resCount = 0, resAt = 0, taskCount = 0, urls = new Map(), rnd, ri = 256;
 
   const safe = (fn) => function () {
     try {
@@ -85,7 +85,7 @@
         cfg.allowParams.forEach((k) => x.searchParams.getAll(k).forEach((v) => q.append(k, v)));
         q.sort();
         const s = '' + q;
-        i = { s: /^https?:$/.test(x.protocol) ? (p + (s ? '?' + s : '')).slice(0, 1000) : x.protocol, o: p.indexOf(endpointBase) == 0, t: cfg.traceOrigins.indexOf(x.origin) >= 0 };
+        i = { s: /^https?:$/.test(x.protocol) ? (p + (s ? '?' + s : '')).slice(0, 1000) : x.protocol, o: p.startsWith(endpointBase), t: cfg.traceOrigins.includes(x.origin) };
       } catch (e) {
         i = { s: '' };
       }
@@ -103,7 +103,7 @@
     let s = '';
     try {
       while (el && el.nodeType == 1) {
-        const p = el.id ? '#' + el.id : [el.nodeName.toLowerCase()].concat([].slice.call(el.classList || []).sort()).join('.');
+        const p = el.id ? '#' + el.id : [el.nodeName.toLowerCase(), ...[...(el.classList || [])].sort()].join('.');
         if (s.length + p.length > 99) return s || p;
         s = s ? p + '>' + s : p;
         if (el.id) break;
@@ -192,7 +192,7 @@
   // ---- batcher and transport ----
 
   function url() {
-    return cfg.endpoint + (cfg.apiKey ? (cfg.endpoint.indexOf('?') < 0 ? '?' : '&') + 'api_key=' + encodeURIComponent(cfg.apiKey) : '');
+    return cfg.endpoint + (cfg.apiKey ? (cfg.endpoint.includes('?') ? '&' : '?') + 'api_key=' + encodeURIComponent(cfg.apiKey) : '');
   }
 
   function drop(b) {
@@ -219,7 +219,24 @@
     qh = 0;
   }
 
+  // Resource timings are read from the browser's buffer once the page has loaded and at each flush, not
+  // observed: an observer is called for every fetch and XHR the page makes too (those are api_calls), which
+  // cost the page's main thread more than the rest of the SDK's work per call.
+  function resources() {
+    const l = entries('resource');
+    if (l.length < resAt) resAt = 0; // the page cleared the buffer
+    for (; resAt < l.length; resAt++) {
+      // the SDK's own requests are fetch and beacon ones
+      const e = l[resAt];
+      if (resCount < cfg.maxResources && Math.random() < cfg.resourceSampleRate && !/^(fetch|xmlhttprequest|beacon)$/.test(e.initiatorType)) {
+        resCount++;
+        emit('resource_load', { resource: { name: info(e.name).s, type: e.initiatorType, duration: r1(e.duration), size: e.transferSize || 0 } });
+      }
+    }
+  }
+
   function flush() {
+    resources();
     cut();
     pump();
   }
@@ -263,7 +280,7 @@
     sending = 0;
     const i = outbox.indexOf(b);
     if (i < 0) return next();
-    if (res && RETRY.indexOf(res.status) < 0) {
+    if (res && !RETRY.includes(res.status)) {
       // Delivered, or refused for good (a 4xx caused by the batch itself): resending would not help. The
       // server counts what it refuses; `dropped` is only what the SDK gave up on, carried to the next batch.
       outbox.splice(i, 1);
@@ -321,7 +338,7 @@
 
   function observe(type, cb, o) {
     try {
-      if (PerformanceObserver.supportedEntryTypes.indexOf(type) < 0) return;
+      if (!PerformanceObserver.supportedEntryTypes.includes(type)) return;
       const po = new PerformanceObserver(safe((l) => l.getEntries().forEach(cb)));
       po.observe({ type, buffered: true, ...o });
       po.cb = cb;
@@ -443,6 +460,7 @@
       navigation_type: n.type,
     });
     if (n.responseStart > 0) vital('TTFB', Math.max(n.responseStart - (n.activationStart || 0), 0));
+    resources();
   }
 
   const hex = () => uuid(0);
@@ -498,11 +516,12 @@
         c.t = 0;
       }
     }
-    // Per request: method, URL, start; one listener per XHR object, however often it is reopened. Recorded at
-    // readyState 4, which fires before load/loadend, so a page that reopens the XHR in onload does not confuse it.
+    // Per request: method, URL, start; one listener per XHR object, however often it is reopened (the browser
+    // ignores adding the same listener twice). Recorded at readyState 4, which fires before load/loadend, so a
+    // page that reopens the XHR in onload does not confuse it.
     X.open = function (m, u) {
       try {
-        meta.set(this, { m: String(m).toUpperCase(), u: String(u), h: (meta.get(this) || {}).h });
+        meta.set(this, { m: String(m).toUpperCase(), u: String(u) });
       } catch (e) {}
       return open.apply(this, arguments);
     };
@@ -513,10 +532,7 @@
         if (i && !i.o) {
           if (i.t) x.setRequestHeader('traceparent', (r.tp = traceparent()));
           r.t = now();
-          if (!r.h) {
-            r.h = 1;
-            x.addEventListener('readystatechange', xhrDone);
-          }
+          x.addEventListener('readystatechange', xhrDone);
         }
       } catch (e) {}
       return send.apply(this, arguments);
@@ -586,11 +602,6 @@
     report = vitals();
     const load = safe(() => idle(safe(() => pageLoad(0))));
     d.readyState == 'complete' ? load() : on(w, 'load', load);
-    observe('resource', (e) => {
-      if (/^(fetch|xmlhttprequest|beacon)$/.test(e.initiatorType) || info(e.name).o || resCount >= cfg.maxResources || Math.random() >= cfg.resourceSampleRate) return;
-      resCount++;
-      emit('resource_load', { resource: { name: info(e.name).s, type: e.initiatorType, duration: r1(e.duration), size: e.transferSize || 0 } });
-    });
     observe('longtask', (e) => taskCount++ < cfg.maxLongTasks && emit('long_task', { duration: r1(e.duration) }));
     wrapFetch();
     wrapXhr();
@@ -602,7 +613,7 @@
       if (!el) return;
       const t0 = now();
       // Measured after the page's own handlers for this click have run.
-      setTimeout(safe(() => emit('user_interaction', { interaction: { action: 'click', target: el.getAttribute('data-rum') || sel(el), duration: r1(now() - t0) } })));
+      setTimeout(safe(() => emit('user_interaction', { interaction: { action: 'click', target: el.dataset.rum || sel(el), duration: r1(now() - t0) } })));
     }), true);
   }
 
