@@ -9,6 +9,8 @@
 // Scenarios:
 //   shop     load, six fetch + json(), a pushState route change, a click, page hidden: script and task time
 //   fetch    200 fetch + json() in a row, then hide: main-thread time per call (also 'xhr' with XMLHttpRequest)
+//   paired   in one SDK page, blocks of 50 calls through the page's (wrapped) fetch/XHR alternate with blocks
+//            through the browser's own methods: the SDK's cost per call with the process and the load the same
 //   burst    500 events (custom, clicks, fetch, XHR, errors, route changes) against an endpoint that answers
 //            after 10 s (so the SDK's queue and outbox are full), then hide: the page-hide work with a full
 //            queue, and from a Chromium trace the longest task the SDK adds
@@ -35,6 +37,9 @@ const ROUNDS = +opt('--rounds', 12);
 const PROFILE = args.includes('--profile');
 const SRC = args.includes('--src') || PROFILE;
 const CALLS = 200;
+// paired per-call measurement: blocks per arm, calls per block (one full batch of the SDK's default batchSize)
+const PAIRED_BLOCKS = 4, PAIRED_CALLS = 50;
+let flip = 0;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
@@ -218,6 +223,22 @@ async function job(variant, scenario, { trace, profile } = {}) {
     await hide(page, cdp);
     await sleep(300);
     out.perCall = diff(before, await metrics(cdp)).task / CALLS;
+  } else if (scenario === 'paired-fetch' || scenario === 'paired-xhr') {
+    // The same page makes blocks of calls through the browser's own fetch/XHR (bare) and through the page's
+    // (wrapped by the SDK when it is there), alternating, so that the process, its caches and the machine's load
+    // are the same for both arms. A block is one full batch (batchSize 50), and the time after it lets the SDK's
+    // idle work (cutting and sending that batch, reading its answer) land in the block's window.
+    await sleep(1000);
+    const kind = scenario.slice(7), per = { bare: 0, page: 0 };
+    for (let b = 0; b < PAIRED_BLOCKS * 2; b++) {
+      const bare = (b + flip) % 2 === 0;
+      const before = await metrics(cdp);
+      await page.evaluate(([k, n, x]) => window.bench.calls(k, n, x), [kind, PAIRED_CALLS, bare]);
+      await sleep(300);
+      per[bare ? 'bare' : 'page'] += diff(before, await metrics(cdp)).task;
+    }
+    out.overBare = per.page / per.bare - 1;
+    out.perCallBare = per.bare / (PAIRED_BLOCKS * PAIRED_CALLS);
   } else if (scenario === 'burst') {
     await sleep(1000);
     const events = [];
@@ -292,6 +313,8 @@ try {
     const jobs = [];
     for (const v of Object.keys(VARIANTS)) for (const s of ['shop', 'fetch', 'xhr']) jobs.push([v, s]);
     for (const v of ['bare', ...SDKS]) jobs.push([v, 'burst']);
+    // web-vitals wraps nothing, so its paired figure is the method's own zero
+    for (const v of ['web-vitals', ...SDKS]) for (const s of ['paired-fetch', 'paired-xhr']) jobs.push([v, s]);
     // --only SCENARIO: one scenario's jobs (a quicker look; the summary lines of the others print NaN)
     if (opt('--only')) jobs.splice(0, jobs.length, ...jobs.filter(([, s]) => s === opt('--only')));
     const res = {};
@@ -300,6 +323,7 @@ try {
     for (let r = 0; r < ROUNDS; r++) {
       const order = jobs.map((j) => [Math.random(), j]).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
       for (const [v, s] of order) {
+        flip = r % 2; // which arm of the paired measurement goes first
         const o = await job(v, s, { trace: s === 'burst' && v !== 'bare' });
         if (o.errors) console.log(`  ${v} ${s}: console errors: ${o.errors.slice(0, 3).join(' | ')}`);
         for (const [k, x] of Object.entries(o)) ((res[`${v}/${s}/${k}`] ||= [])).push(x);
@@ -321,6 +345,13 @@ try {
       for (const v of ['web-vitals', ...SDKS]) {
         const x = m(v, s, 'perCall');
         console.log(`  ${v.padEnd(20)} ${(x * 1000).toFixed(0).padStart(6)} us  ${fmt(((x - b) / b) * 100)}% over bare (${fmt((x - b) * 1000, 0)} us)`);
+      }
+    }
+    console.log(`\npaired, in one page: ${PAIRED_BLOCKS} blocks of ${PAIRED_CALLS} calls through the page's fetch/XHR (wrapped by the SDK) against as many through the browser's own, alternating; task time, median over ${ROUNDS} pages`);
+    for (const s of ['fetch', 'xhr']) {
+      for (const v of ['web-vitals', ...SDKS]) {
+        const o = res[`${v}/paired-${s}/overBare`] || [NaN], b = m(v, `paired-${s}`, 'perCallBare');
+        console.log(`  ${(s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse').padEnd(17)} ${v.padEnd(16)} ${fmt(median(o) * 100)}% over bare (${fmt(median(o) * b * 1000, 0)} us of ${(b * 1000).toFixed(0)} us per call; pages from ${fmt(Math.min(...o) * 100)}% to ${fmt(Math.max(...o) * 100)}%)`);
       }
     }
     console.log(`\nburst: 500 events against an endpoint that answers after 10 s (queue and outbox full), then hide`);
