@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod env;
+pub mod error_chain;
 pub mod locate;
 pub mod logging;
 pub mod redact;

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
+use vantage_common::error_chain::error_chain;
 
 /// What to upload where.
 #[derive(Debug, Clone)]
@@ -111,20 +112,6 @@ fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data)?;
     e.finish()
-}
-
-/// An error with its causes (`error sending request: ... Connection refused`).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let c_text = c.to_string();
-        if !text.contains(&c_text) {
-            text = format!("{text}: {c_text}");
-        }
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

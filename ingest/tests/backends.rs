@@ -1,23 +1,11 @@
 //! The same HTTP cases against real SQLite and real PostgreSQL: stats on a known data set, restart durability,
 //! backpressure (503) while the writer is stalled, privacy deletion, the periodic retention pass.
 
+#[macro_use]
 mod support;
 
 use serde_json::{json, Value};
 use support::*;
-
-macro_rules! both {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $case() { super::$case(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $case() { super::$case(super::Backend::Postgres).await } )*
-        }
-    };
-}
 
 both!(
     stats_on_a_known_data_set,

@@ -4,24 +4,12 @@
 //! `src/cart.js:42` frame. Needs `js-sdk/node_modules` (`cd js-sdk && npm ci`; scripts/test.sh does it) and
 //! `node`.
 
+#[macro_use]
 mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use support::*;
-
-macro_rules! both {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $case() { super::$case(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $case() { super::$case(super::Backend::Postgres).await } )*
-        }
-    };
-}
 
 both!(
     uploaded_map_symbolicates_and_groups_errors,

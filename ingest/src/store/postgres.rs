@@ -99,18 +99,7 @@ impl Connector {
     fn describe(&self, e: &tokio_postgres::Error) -> String {
         let text = match e.as_db_error() {
             Some(d) => format!("{} (SQLSTATE {})", d.message(), d.code().code()),
-            None => {
-                let mut text = e.to_string();
-                let mut cause = std::error::Error::source(e);
-                while let Some(c) = cause {
-                    let c_text = c.to_string();
-                    if !text.contains(&c_text) {
-                        text = format!("{text}: {c_text}");
-                    }
-                    cause = c.source();
-                }
-                text
-            }
+            None => vantage_common::error_chain::error_chain(e),
         };
         self.redactor.redact(&text)
     }

@@ -2,7 +2,21 @@
 //! 127.0.0.1:0 over them. For the outage tests: [`pg_cluster`] (a PostgreSQL cluster of the test's own, to
 //! stop and start), [`mounts`] (file systems that fill up or fail), [`ingest_process`] (the binary, its logs,
 //! SIGKILL, and a recording load).
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+/// `both!(case, ...)`: each `async fn case(backend: Backend)` as a test on SQLite and one on PostgreSQL.
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case(super::Backend::Postgres).await } )*
+        }
+    };
+}
 
 pub mod ingest_process;
 pub mod mounts;
