@@ -9,7 +9,7 @@ src=src/rum-sdk.js
 min=dist/rum-sdk.min.js
 raw=$(wc -c <"$src")
 minified=$(wc -c <"$min")
-gz=$(gzip -9c "$min" | wc -c)
+gz=$(gzip -9 <"$min" | wc -c) # as served: no file name in the header
 printf '%-34s %8s\n' "file" "bytes"
 printf '%-34s %8d\n' "raw source ($src)" "$raw"
 printf '%-34s %8d\n' "minified ($min)" "$minified"
