@@ -145,6 +145,38 @@ async fn each_event_of_a_mixed_batch_gets_its_own_page_and_browser() {
 }
 
 #[tokio::test]
+async fn events_without_a_user_agent_take_the_requests() {
+    // The SDK sends its batches from the page's browser and no longer repeats the user agent in every event.
+    let (db, app) = app().await;
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let mut events = vec![
+        page_load("s", "https://shop.example.com/products/1", 100.0),
+        page_load("s", "https://shop.example.com/products/2", 200.0),
+    ];
+    events[0].as_object_mut().unwrap().remove("user_agent");
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .header("user-agent", firefox)
+        .body(json!({ "events": events }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    app.stop().await;
+    let conn = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
+    let browsers: Vec<String> = conn
+        .prepare("SELECT browser FROM events ORDER BY value")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // the first from the request header, the second by its own field
+    assert_eq!(browsers, ["Firefox", "Chrome"]);
+}
+
+#[tokio::test]
 async fn partial_acceptance_reports_bad_events_by_index() {
     let (_db, app) = app().await;
     let body = json!({"events": [

@@ -3,10 +3,9 @@
 // clicks, custom) -> one bounded queue -> batcher -> transport (fetch keepalive, sendBeacon on hide,
 // retry with backoff). Dependency-free; every entry point is wrapped so nothing ever throws into the page.
 (function () {
-  'use strict';
   var w = typeof window == 'object' ? window : 0;
   // Not a browser, or already loaded: a second copy must not wrap fetch/XHR/history again.
-  if (!w || !w.document || (w.VantageRUM && w.VantageRUM.version)) return;
+  if (!w || !w.document || w.VantageRUM) return;
 
   const d = w.document, nav = w.navigator || {}, perf = w.performance || {}, loc = w.location;
   const origFetch = w.fetch, script = d.currentScript;
@@ -28,15 +27,14 @@
     traceOrigins: [], // origins whose fetch/XHR get a W3C traceparent header
     gzip: false, // compress batches with CompressionStream (costs one cached CORS preflight)
     sessionTimeout: 18e5, // ms of inactivity after which a new session starts
-    beforeSend: null, // function(event) -> event | null to edit or drop
+    // beforeSend: function(event) -> event | null to edit or drop
   };
-  const TH = { LCP: [2500, 4000], INP: [200, 500], CLS: [0.1, 0.25], FCP: [1800, 3000], TTFB: [800, 1800] };
   const SKEY = 'vantage_rum_session';
 
-  let cfg, started, sess, userId, dropped = 0, endpointBase, pageUrl, referrer, vw, vh, idleId;
+  let cfg, started, sess, userId, report, dropped = {}, endpointBase, pageUrl, referrer, vw, vh, idleId;
   // queue[qh..] are the events waiting; dropping the oldest moves qh instead of shifting the array.
   let queue = [], qh = 0, outbox = [], sending, flushTimer, retryTimer, down;
-  let seen = {}, errCount = 0, resCount = 0, resAt = 0, taskCount = 0, urls = new Map(), rnd, ri = 256;
+  let seen = {}, errCount = 0, resCount = 0, resAt = 0, taskCount = 0, urls = new Map();
 
   const safe = (fn) => function () {
     try {
@@ -53,22 +51,17 @@
 
   // UUIDv7: the first 48 bits are Unix milliseconds, so ids arrive roughly in time order and the ingest's
   // id index grows at one end (random v4 ids made every insert touch a random index page).
-  // Random bytes are drawn 256 at a time (16 ids per getRandomValues call).
   function uuid(dashes = 680) {
-    let s = '', i, x, t = Date.now();
-    if (ri > 240) {
-      ri = 0;
-      try {
-        rnd = w.crypto.getRandomValues(new Uint8Array(256));
-      } catch (e) {}
-    }
+    let s = '', i, x, t = Date.now(), rnd;
+    try {
+      rnd = w.crypto.getRandomValues(new Uint8Array(16));
+    } catch (e) {}
     for (i = 0; i < 16; i++) {
       // `&` keeps the low 32 bits of the (truncated) quotient, which is the byte we want.
-      x = i < 6 ? (t / 2 ** (40 - 8 * i)) & 255 : rnd ? rnd[ri + i] : (Math.random() * 256) | 0;
+      x = i < 6 ? (t / 2 ** (40 - 8 * i)) & 255 : rnd ? rnd[i] : (Math.random() * 256) | 0;
       // version 7 in byte 6, variant in byte 8; a dash after bytes 3, 5, 7 and 9 (the bits of 680)
       s += ((i == 6 ? (x & 15) | 112 : i == 8 ? (x & 63) | 128 : x) + 256).toString(16).slice(1) + ((dashes >> i) & 1 ? '-' : '');
     }
-    ri += 16;
     return s;
   }
 
@@ -146,7 +139,6 @@
       type,
       session_id: s.id,
       timestamp: Date.now(),
-      user_agent: nav.userAgent,
       // read at start and on resize: innerWidth can force a layout when read in the middle of the page's work
       viewport: { width: vw, height: vh },
       page: { url: pageUrl, referrer },
@@ -169,7 +161,7 @@
       cut(1);
       if (queue.length >= cfg.maxQueue) {
         queue[qh++] = 0;
-        dropped++;
+        lose('queue', 1);
       }
     }
     queue.push(ev);
@@ -195,8 +187,18 @@
     return cfg.endpoint + (cfg.apiKey ? (cfg.endpoint.includes('?') ? '&' : '?') + 'api_key=' + encodeURIComponent(cfg.apiKey) : '');
   }
 
-  function drop(b) {
-    if (b) dropped += b.n + b.d;
+  // Events given up, by reason, sent with the next batch: `queue` (the queue was full), `outbox` (more than
+  // maxBatches batches waiting), `retry` (a batch given up after its retries). A batch that is dropped or refused
+  // hands on the counts it carried.
+  const lose = (k, x) => (dropped[k] = (dropped[k] || 0) + x);
+  const carry = (b) => {
+    for (const k in b.d) lose(k, b.d[k]);
+  };
+  function drop(b, k) {
+    if (b) {
+      lose(k, b.n);
+      carry(b);
+    }
   }
 
   // Move queued events into batches, each with an idempotency key and the count of events dropped so far,
@@ -208,12 +210,12 @@
     }
     while (queue.length - qh >= (full ? cfg.batchSize : 1)) {
       const events = queue.slice(qh, (qh += cfg.batchSize)), b = { events, batch_id: uuid() };
-      if (dropped) b.dropped = dropped;
+      for (const k in dropped) b.dropped = dropped; // only when something was lost
       outbox.push({ n: events.length, d: dropped, body: JSON.stringify(b) });
-      dropped = 0;
+      dropped = {};
       // the head batch is never the one dropped: it is in flight, waiting for its retry (its attempts count
       // against maxRetries) or next
-      if (outbox.length > cfg.maxBatches) drop(outbox.splice(1, 1)[0]);
+      if (outbox.length > cfg.maxBatches) drop(outbox.splice(1, 1)[0], 'outbox');
     }
     queue = queue.slice(qh);
     qh = 0;
@@ -284,7 +286,7 @@
       // Delivered, or refused for good (a 4xx caused by the batch itself): resending would not help. The
       // server counts what it refuses; `dropped` is only what the SDK gave up on, carried to the next batch.
       outbox.splice(i, 1);
-      if (res.status > 299) dropped += b.d;
+      if (res.status > 299) carry(b);
       return next();
     }
     b.tries = (b.tries || 0) + 1;
@@ -292,7 +294,7 @@
     if (b.tries > cfg.maxRetries) {
       // Given up: the endpoint is down. Stay quiet for a while (every failed request is a line in the
       // browser's console), keep collecting into the bounded queue.
-      drop(outbox.splice(i, 1)[0]);
+      drop(outbox.splice(i, 1)[0], 'retry');
       down = 1;
       t = cfg.retryAfterMax;
     } else t = backoff(b.tries, res && res.headers.get('Retry-After'));
@@ -354,23 +356,30 @@
     }
   }
 
-  function vital(name, value, extra) {
-    const t = TH[name];
-    emit('web_vital', { name, value: name == 'CLS' ? Math.round(value * 1e4) / 1e4 : r1(value), rating: value > t[1] ? 'poor' : value > t[0] ? 'needs-improvement' : 'good', ...extra });
-  }
+  // The rating is the ingest's: it rates each value by the web-vitals thresholds, whatever a sender says.
+  const vital = (name, value, extra) => emit('web_vital', { name, value: name == 'CLS' ? Math.round(value * 1e4) / 1e4 : r1(value), ...extra });
+
+  // Vitals are measured per view: the page load, then each back/forward-cache restore and each route change
+  // (a soft navigation), as web-vitals does with `reportSoftNavs`. The observers stay connected for the page's
+  // life; `view()` starts a view's CLS and INP afresh. The returned `report` ends the view: its CLS and INP (and
+  // a soft navigation's LCP) are reported once, when the page is hidden or the next view starts, tagged with
+  // the view's page (the route change reports before the page URL moves on).
+  let cls, win, first, last, list, byId, n, ic0, ended, sn, snLcp;
+  const view = () => {
+    cls = win = n = ended = sn = snLcp = 0;
+    list = [];
+    byId = {};
+    ic0 = perf.interactionCount;
+  };
 
   function vitals() {
     const navEntry = entries('navigation')[0] || {};
     const act = navEntry.activationStart || 0;
-    // Entries after the page was first hidden do not count (web-vitals semantics).
+    // Entries after the page was first hidden do not count for FCP and LCP (web-vitals semantics).
     let hiddenAt = d.visibilityState == 'hidden' && !d.prerendering ? 0 : 1 / 0;
     entries('visibility-state').forEach((e) => e.name == 'hidden' && (hiddenAt = Math.min(hiddenAt, e.startTime)));
-    const fin = (po) => {
-      if (po) {
-        po.takeRecords().forEach(po.cb);
-        po.disconnect();
-      }
-    };
+    const fin = (po) => po && po.takeRecords().forEach(po.cb);
+    view();
 
     const fcp = observe('paint', (e) => {
       if (e.name == 'first-contentful-paint' && e.startTime < hiddenAt) {
@@ -386,12 +395,12 @@
       if (lcpDone || !lcpPo) return;
       lcpDone = 1;
       fin(lcpPo);
+      lcpPo.disconnect();
       if (lcp) vital('LCP', Math.max(lcp.startTime - act, 0), { target: sel(lcp.element) });
     });
     ['keydown', 'click'].forEach((t) => on(w, t, (e) => e.isTrusted && setTimeout(lcpFinal), true));
 
     // CLS: largest session window (gap < 1 s, window < 5 s) of shifts without recent input.
-    let cls = 0, win = 0, first = 0, last = 0;
     const clsPo = observe('layout-shift', (e) => {
       if (e.hadRecentInput) return;
       if (win && e.startTime - last < 1000 && e.startTime - first < 5000) win += e.value;
@@ -404,7 +413,6 @@
     });
 
     // INP: the 10 longest interactions by id; the value is the one at index floor(count / 50) (~p98).
-    let list = [], byId = {}, n = 0;
     const inpCb = (e) => {
       const id = e.interactionId;
       if (!id) return;
@@ -424,18 +432,25 @@
     const inpPo = observe('event', inpCb, { durationThreshold: 40 });
     if (inpPo) observe('first-input', inpCb);
 
-    let reported;
+    // A soft navigation's LCP where the browser exposes it (Chromium): its largest paint caused by the
+    // interaction that navigated, from that interaction.
+    const icp = (e) => e && sn && e.interactionId == sn.interactionId && (snLcp = Math.max(e.largestContentfulPaint.renderTime - sn.startTime, 0));
+    observe('interaction-contentful-paint', icp);
+    observe('soft-navigation', (e) => icp((sn = e).getLargestInteractionContentfulPaint()));
+
     return () => {
-      if (reported) return;
-      reported = 1;
+      if (ended) return;
+      ended = 1;
       lcpFinal();
       if (clsPo) {
         fin(clsPo);
         vital('CLS', cls);
       }
       fin(inpPo);
-      const it = list[Math.min(list.length - 1, Math.floor((perf.interactionCount || n) / 50))];
+      // interactions of this view: the page's count since the view started, or the ones observed
+      const it = list[Math.min(list.length - 1, Math.floor((perf.interactionCount - ic0 || n) / 50))];
       if (it) vital('INP', it.d, { target: it.t });
+      if (snLcp) vital('LCP', snLcp);
     };
   }
 
@@ -548,12 +563,15 @@
     emit('error', { error: { message: msg, stack: unq(String((x && x.stack) || '').slice(0, 4000)), page: pageUrl, source: unq(src), kind } });
   }
 
-  // Soft page view: URL changed through the history API; per-page caps start again.
+  // Soft page view: URL changed through the history API; the view that ends reports its vitals under its own
+  // page, and per-page caps start again.
   const route = safe(() => {
     urls.clear();
     const u = info(loc.href).s;
     if (u == pageUrl) return;
     const from = pageUrl;
+    report();
+    view();
     referrer = pageUrl;
     pageUrl = u;
     seen = {};
@@ -588,7 +606,6 @@
     };
     size();
     on(w, 'resize', size);
-    let report;
     const hide = safe(() => {
       store();
       if (report) {
@@ -600,6 +617,16 @@
     on(w, 'pagehide', hide, true);
     if (!session().sampled) return;
     report = vitals();
+    // Back/forward-cache restore: a new page view, whose FCP and LCP are the time to the next frame and TTFB 0
+    // (web-vitals semantics); CLS and INP start again.
+    on(w, 'pageshow', safe((e) => {
+      if (e.persisted) {
+        view();
+        emit('page_load', { metrics: {}, navigation_type: 'back-forward-cache' });
+        vital('TTFB', 0);
+        requestAnimationFrame(() => requestAnimationFrame(safe(() => ['FCP', 'LCP'].forEach((m) => vital(m, now() - e.timeStamp)))));
+      }
+    }));
     const load = safe(() => idle(safe(() => pageLoad(0))));
     d.readyState == 'complete' ? load() : on(w, 'load', load);
     observe('longtask', (e) => taskCount++ < cfg.maxLongTasks && emit('long_task', { duration: r1(e.duration) }));

@@ -192,6 +192,7 @@ async fn accept(
     let batch = parse(&body, state, site)?;
     let now_ms = crate::clock::now_ms();
     let (mut valid, mut rejected) = validate(&batch, state, site, now_ms);
+    default_user_agent(&mut valid, req, state.settings.limits.max_string_len);
     let warnings = collect_warnings(&valid);
     let site_id: Text = state.settings.sites[site].id.as_str().into();
     crate::jserror::analyze(&mut valid, &site_id, &state.symbolicator).await;
@@ -338,6 +339,19 @@ fn validate<'a>(
         }
     }
     (valid, rejected)
+}
+
+/// Events without `user_agent` take the request's `User-Agent`: a browser sends its batches itself, so the
+/// header names the page's browser (the SDK does not repeat it in every event). A header longer than the field
+/// limit is cut rather than making the events invalid.
+fn default_user_agent(valid: &mut [(usize, ValidEvent<'_>)], req: &HttpRequest, max: usize) {
+    let Some(ua) = header_str(req.headers(), header::USER_AGENT) else {
+        return;
+    };
+    let ua = crate::truncate::truncate(ua, max);
+    for (_, ev) in valid.iter_mut().filter(|(_, ev)| ev.user_agent.is_empty()) {
+        ev.user_agent = ua.clone().into();
+    }
 }
 
 fn collect_warnings(valid: &[(usize, ValidEvent<'_>)]) -> Vec<Warning> {

@@ -80,8 +80,10 @@ export async function startStatic(vars = {}) {
     const u = new URL(req.url, 'http://x');
     const delay = +u.searchParams.get('delay') || 0;
     if (delay) await sleep(delay);
+    // no-cache rather than no-store for pages: the browser revalidates either way, and no-store would keep
+    // pages out of the back/forward cache (views.test.mjs restores one).
     const send = (status, type, body) => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.writeHead(status, { 'content-type': type, 'cache-control': type.startsWith('text/html') ? 'no-cache' : 'no-store' });
       res.end(body);
     };
     if (u.pathname === '/rum-sdk.js') return send(200, 'text/javascript', fs.readFileSync(path.join(SDK_ROOT, 'dist', 'rum-sdk.min.js')));
@@ -228,7 +230,7 @@ export async function startIngest(origins) {
     log,
     /** Rows of the events table (the store's own view of what was accepted). */
     events() {
-      const out = execFileSync('sqlite3', ['-readonly', '-cmd', '.timeout 5000', '-json', db, 'SELECT lower(hex(event_id)) AS event_id, event_type, name, value, rating, route, url, endpoint, status, raw FROM events ORDER BY client_ts_ms, rowid'], { encoding: 'utf8' });
+      const out = execFileSync('sqlite3', ['-readonly', '-cmd', '.timeout 5000', '-json', db, 'SELECT lower(hex(event_id)) AS event_id, event_type, name, value, rating, browser, route, url, endpoint, status, raw FROM events ORDER BY client_ts_ms, rowid'], { encoding: 'utf8' });
       // Ids are stored as 16-byte BLOBs; shown here in the uuid text form the SDK sent.
       const uuid = (h) => `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
       return (out.trim() ? JSON.parse(out) : []).map((r) => ({ ...r, event_id: uuid(r.event_id), raw: JSON.parse(r.raw) }));
@@ -307,13 +309,17 @@ export async function launchBrowser() {
   return chromium.launch({ executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
 }
 
-/** Headless Chromium from the system package, with a fresh profile. */
-export async function launch() {
+/**
+ * Headless Chromium from the system package, with a fresh profile. `bfcache`: keep the back/forward cache on
+ * (playwright turns it off by default).
+ */
+export async function launch({ bfcache = false } = {}) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'vantage-sdk-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
     headless: true,
     args: CHROMIUM_ARGS,
+    ignoreDefaultArgs: bfcache ? ['--disable-back-forward-cache'] : [],
   });
   return {
     context,
@@ -329,7 +335,7 @@ export async function launch() {
  * front of the ingest (`fail` first POSTs answered 503, or `fault` as in startProxy), the page variables pointing the SDK at the proxy,
  * and a browser; all stopped when the test ends.
  */
-export async function startStack(t, { fail = 0, fault } = {}) {
+export async function startStack(t, { fail = 0, fault, bfcache } = {}) {
   const site = await startStatic();
   t.after(site.close);
   const ingest = await startIngest([site.url]);
@@ -337,7 +343,7 @@ export async function startStack(t, { fail = 0, fault } = {}) {
   const proxy = await startProxy(ingest.url, { fail, fault });
   t.after(proxy.close);
   Object.assign(site.vars, { ENDPOINT: `${proxy.url}/v1/events`, API_KEY });
-  const browser = await launch();
+  const browser = await launch({ bfcache });
   t.after(browser.close);
   return { site, ingest, proxy, browser };
 }

@@ -4,14 +4,14 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { started } from './harness.mjs';
 
-test('a full queue drops the oldest events and reports the count as "dropped"', async () => {
+test('a full queue drops the oldest events and reports the count as "dropped" by reason', async () => {
   const b = started({}, { batchSize: 1000, maxQueue: 5 });
   for (let i = 0; i < 8; i++) b.rum.track('e' + i);
   b.rum.flush();
   await b.settle();
   assert.equal(b.requests.length, 1);
   assert.deepEqual(b.requests[0].body.events.map((e) => e.name), ['e3', 'e4', 'e5', 'e6', 'e7']);
-  assert.equal(b.requests[0].body.dropped, 3);
+  assert.deepEqual(b.requests[0].body.dropped, { queue: 3 });
   b.rum.track('next');
   b.rum.flush();
   await b.settle();
@@ -29,13 +29,17 @@ test('with a hanging endpoint memory stays bounded and every event is either del
   release();
   await b.advance(60_000);
   const delivered = b.requests.reduce((n, r) => n + r.body.events.length, 0);
-  const dropped = b.requests.reduce((n, r) => n + (r.body.dropped || 0), 0);
+  const lost = (r) => Object.values(r.body.dropped || {}).reduce((a, x) => a + x, 0);
+  const dropped = b.requests.reduce((n, r) => n + lost(r), 0);
   assert.ok(delivered <= 30 + 4 * 10, `held at most maxQueue + maxBatches*batchSize events, delivered ${delivered}`);
   b.rum.track('last');
   b.rum.flush();
   await b.advance(10_000);
   const delivered2 = b.requests.reduce((n, r) => n + r.body.events.length, 0);
-  const dropped2 = b.requests.reduce((n, r) => n + (r.body.dropped || 0), 0);
+  const dropped2 = b.requests.reduce((n, r) => n + lost(r), 0);
+  // a full queue hands its batches on to the outbox, whose bound drops the oldest batches: counted as such
+  const reasons = new Set(b.requests.flatMap((r) => Object.keys(r.body.dropped || {})));
+  assert.deepEqual([...reasons], ['outbox']);
   assert.ok(dropped >= 0);
   assert.equal(delivered2 + dropped2, total + 1, 'nothing vanishes uncounted');
   // the newest events survive, the oldest were dropped

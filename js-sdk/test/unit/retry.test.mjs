@@ -102,10 +102,10 @@ test('a refused batch passes on the count of events dropped before it', async ()
   const b = started({ respond: (_r, n) => (n === 1 ? { status: 400 } : { status: 202 }) }, { maxQueue: 2, batchSize: 5, flushInterval: 1000 });
   ['a', 'b', 'c'].forEach((n) => b.rum.track(n)); // 'a' dropped by the queue bound
   await b.advance(1000);
-  assert.equal(b.requests[0].body.dropped, 1);
+  assert.deepEqual(b.requests[0].body.dropped, { queue: 1 });
   b.rum.track('d');
   await b.advance(1000);
-  assert.equal(b.requests[1].body.dropped, 1, 'the count was not lost with the refused batch');
+  assert.deepEqual(b.requests[1].body.dropped, { queue: 1 }, 'the count was not lost with the refused batch');
 });
 
 test('after maxRetries the batch is given up, memory is freed and the loss is reported in the next batch', async () => {
@@ -121,7 +121,7 @@ test('after maxRetries the batch is given up, memory is freed and the loss is re
   assert.equal(b.requests.length, 4, 'quiet while the endpoint is considered down');
   await b.advance(300_000);
   assert.equal(b.requests.length, 5, 'sending resumes after the pause');
-  assert.equal(b.requests[4].body.dropped, 10);
+  assert.deepEqual(b.requests[4].body.dropped, { retry: 10 });
   assert.deepEqual(b.requests[4].body.events.map((e) => e.name), ['after']);
 });
 
