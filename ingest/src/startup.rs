@@ -117,6 +117,9 @@ impl Application {
                     "/v1/admin/sessions/{site}/{session_id}",
                     web::delete().to(http::admin::delete_session),
                 )
+                .route("/ui", web::get().to(http::ui::redirect))
+                .route("/ui/{file:.*}", web::get().to(http::ui::get))
+                .route("/ui/{file:.*}", web::head().to(http::ui::get))
                 .route("/metrics", web::get().to(http::health::metrics))
                 .route("/healthz", web::get().to(http::health::healthz))
                 .route("/readyz", web::get().to(http::health::readyz))

@@ -1,6 +1,7 @@
 //! The explorer's HTTP layer: the stats endpoints it reads besides the older ones (`/v1/stats/sites`,
 //! `/v1/stats/timeline`, `/v1/stats/sessions`, `/v1/stats/sessions/{id}`) on SQLite and PostgreSQL, with their
-//! refusals (401 without a token, 403 for a token without the `read` scope, 400 naming the bad parameter).
+//! refusals (401 without a token, 403 for a token without the `read` scope, 400 naming the bad parameter), and
+//! the page itself (`/ui/`: CSP, content types, ETags). The page in a browser: js-sdk/test/browser/explorer.test.mjs.
 
 #[macro_use]
 mod support;
@@ -172,5 +173,72 @@ async fn explorer_endpoints_answer_from_events_sent(backend: Backend) {
         let message = body["error"].as_str().unwrap();
         assert!(message.contains(names), "{path}: {message}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_a_strict_csp_and_etags() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(app.url("/ui")).send().await.unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "/ui/");
+
+    for (path, content_type, contains) in [
+        ("/ui/", "text/html; charset=utf-8", "<script src=\"app.js\""),
+        (
+            "/ui/app.js",
+            "text/javascript; charset=utf-8",
+            "sessionStorage",
+        ),
+        ("/ui/app.css", "text/css; charset=utf-8", "@media"),
+        ("/ui/favicon.svg", "image/svg+xml", "<svg"),
+    ] {
+        let r = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers().clone();
+        assert_eq!(h["content-type"], content_type, "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for part in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["cache-control"], "no-cache");
+        let etag = h["etag"].to_str().unwrap().to_string();
+        assert!(r.text().await.unwrap().contains(contains), "{path}");
+        // Revalidation: unchanged is a 304 without a body.
+        let again = client
+            .get(app.url(path))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+        assert!(again.bytes().await.unwrap().is_empty());
+        let stale = client
+            .get(app.url(path))
+            .header("if-none-match", "\"0000000000000000\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 200);
+    }
+    let r = client.head(app.url("/ui/app.js")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client.get(app.url("/ui/nope.js")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers().contains_key("content-security-policy"));
     app.stop().await;
 }
