@@ -4,7 +4,8 @@
 // page makes API calls, changes route, takes a click and throws from the bundle's addToCart; then it is hidden so
 // the vitals flush. The explorer, signed in with a read token, shows the route with its vitals, the error group
 // with `src/cart.js:42`, and the session's events; a wrong token brings back the login with the server's reason;
-// the token never appears in a URL. Screenshots at 1280x800 and 390x844 go to js-sdk/test-output/explorer/.
+// the token never appears in a URL. Screenshots at 1280x800 and 390x844 go to js-sdk/test-output/explorer/
+// (overview-1280x800.png is docs/explorer.png, shown in the README).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -122,6 +123,36 @@ test('the explorer shows what a real page sent: vitals per route, the symbolicat
   const browser = await launchBrowser();
   t.after(() => browser.close());
 
+  // The explorer, before anything was sent.
+  const token = adminToken('read');
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await desktop.newPage();
+  const problems = watch(page);
+  const requested = [];
+  page.on('request', (r) => requested.push(r.url()));
+  const first = await page.goto(`${ingest.url}/ui`);
+  assert.equal(new URL(page.url()).pathname, '/ui/', '/ui redirects to /ui/');
+  const csp = first.headers()['content-security-policy'];
+  assert.ok(csp && csp.includes("default-src 'self'") && csp.includes("frame-ancestors 'none'") && !csp.includes('unsafe'), csp);
+
+  // A wrong token: the login stays, with the server's reason.
+  await page.fill('#token', 'not-a-token');
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#login-error:not([hidden])');
+  assert.match(await page.locator('#login-error').innerText(), /refused this token/);
+  assert.ok(await page.locator('#login').isVisible());
+  await shot(page, 'login-error-1280x800');
+
+  // The right one: the overview.
+  await page.fill('#token', token);
+  await page.click('#login-form button[type=submit]');
+  // Nothing sent yet: the overview says so and what to do.
+  await page.waitForSelector('#view .empty');
+  const empty = await page.locator('#view .empty').innerText();
+  assert.match(empty, /No events for site shop in the last 24 h/);
+  assert.match(empty, /data-release=/);
+  await shot(page, 'overview-empty-1280x800');
+
   // A visitor: load, API calls, a route change, a click that throws; then the page is hidden (navigated away).
   const visitor = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   await visitor.goto(`${shop.url}/shop`);
@@ -145,29 +176,8 @@ test('the explorer shows what a real page sent: vitals per route, the symbolicat
   const sessionId = stored[0].raw.session_id;
   assert.equal(new Set(stored.map((e) => e.raw.session_id)).size, 1, 'one session');
 
-  // The explorer.
-  const token = adminToken('read');
-  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await desktop.newPage();
-  const problems = watch(page);
-  const requested = [];
-  page.on('request', (r) => requested.push(r.url()));
-  const first = await page.goto(`${ingest.url}/ui`);
-  assert.equal(new URL(page.url()).pathname, '/ui/', '/ui redirects to /ui/');
-  const csp = first.headers()['content-security-policy'];
-  assert.ok(csp && csp.includes("default-src 'self'") && csp.includes("frame-ancestors 'none'") && !csp.includes('unsafe'), csp);
-
-  // A wrong token: the login stays, with the server's reason.
-  await page.fill('#token', 'not-a-token');
-  await page.click('#login-form button[type=submit]');
-  await page.waitForSelector('#login-error:not([hidden])');
-  assert.match(await page.locator('#login-error').innerText(), /refused this token/);
-  assert.ok(await page.locator('#login').isVisible());
-  await shot(page, 'login-error-1280x800');
-
-  // The right one: the overview.
-  await page.fill('#token', token);
-  await page.click('#login-form button[type=submit]');
+  // A reload keeps the sign-in (the token is in this tab's session storage) and shows what arrived.
+  await page.reload();
   await page.waitForSelector('#vitals');
   assert.equal(await page.locator('#site-select').inputValue(), 'shop');
   // The page's route (page loads) and every vital the stats API has, per route, as it has them.

@@ -293,7 +293,7 @@
   }
 
   function tagSnippet() {
-    return `<script src="${location.origin}/rum-sdk.js"\n        data-endpoint="${location.origin}/v1/events"\n        data-api-key="YOUR_SITE_KEY" data-release="shop@1.4.2" defer></script>`;
+    return `<script src="${location.origin}/rum-sdk.js"\n        data-endpoint="${location.origin}/v1/events"\n        data-api-key="YOUR_SITE_KEY" data-release="YOUR_RELEASE" defer></script>`;
   }
 
   function table(columns, rows, opts) {
@@ -338,7 +338,7 @@
         head,
         emptyCard(
           `No events for site ${state.site} in the ${windowText(state.window)}`,
-          ['Add the script tag to your pages (with your site key and the release the page runs), load a page, and come back: events show up here within seconds.', 'Or pick a longer window above.'],
+          ['Add the script tag to your pages, with your site key and the release the page runs (a version or a git sha), load a page, and come back: events show up here within seconds.', 'Or pick a longer window above.'],
           tagSnippet()
         ),
       ];
