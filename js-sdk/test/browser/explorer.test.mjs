@@ -210,6 +210,8 @@ test('the explorer shows what a real page sent: vitals per route, the symbolicat
   await page.click('#tabs a[data-tab="sessions"]');
   const row = page.locator(`tr[data-key="${sessionId}"]`);
   await row.waitFor();
+  assert.match(await row.innerText(), /\/shop\/cart/, 'the last page');
+  await shot(page, 'sessions-1280x800');
   await row.click();
   await page.waitForSelector('#session-events');
   assert.equal(new URL(page.url()).hash, `#/sessions/${sessionId}`);

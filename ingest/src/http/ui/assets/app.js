@@ -116,6 +116,9 @@
 
   const pad = (n) => String(n).padStart(2, '0');
 
+  /** A session id short enough for a table: its end (the SDK's ids start with the time, alike within minutes). */
+  const shortId = (id) => (id.length > 10 ? `…${id.slice(-8)}` : id);
+
   function clock(t) {
     const d = new Date(t);
     return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
@@ -564,7 +567,7 @@
       { label: 'Route', cls: 'route', cell: (o) => o.route },
       { label: 'Release', cell: (o) => o.release || '–' },
       { label: 'Browser', cell: (o) => o.browser },
-      { label: 'Session', cell: (o) => h('a', { class: 'mono', href: `#/sessions/${encodeURIComponent(o.session_id)}`, title: o.session_id }, o.session_id.slice(0, 8)) },
+      { label: 'Session', cell: (o) => h('a', { class: 'mono', href: `#/sessions/${encodeURIComponent(o.session_id)}`, title: o.session_id }, shortId(o.session_id)) },
     ];
     return h('div', { class: 'card', id: 'occurrences' }, h('h2', null, 'Recent occurrences'), data.occurrences.length ? table(columns, data.occurrences) : h('p', { class: 'muted' }, 'None in this window.'));
   }
@@ -579,7 +582,7 @@
       return [head, emptyCard(`No sessions for site ${state.site} in the ${windowText(state.window)}`, ['A session is a visitor’s tab: its page views, API calls, clicks, vitals and errors. Add the script tag to your pages and sessions show up here.'], tagSnippet())];
     }
     const columns = [
-      { label: 'Session', cell: (s) => h('a', { class: 'mono', href: `#/sessions/${encodeURIComponent(s.id)}`, title: s.id }, s.id.slice(0, 8)) },
+      { label: 'Session', cell: (s) => h('a', { class: 'mono', href: `#/sessions/${encodeURIComponent(s.id)}`, title: s.id }, shortId(s.id)) },
       { label: 'Last seen', cell: (s) => ago(s.last_ms) },
       { label: 'Length', num: true, cell: (s) => ms(s.last_ms - s.start_ms) },
       { label: 'Page views', num: true, cell: (s) => count(s.page_views) },
