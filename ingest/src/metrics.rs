@@ -286,7 +286,7 @@ impl Metrics {
 
 /// Bounded route label for self-metrics: the matched pattern among ours, else `unmatched`.
 pub fn route_label(pattern: Option<&str>) -> &'static str {
-    const ROUTES: [&str; 13] = [
+    const ROUTES: [&str; 19] = [
         "/v1/events",
         "/v1/stats/{kind}",
         "/v1/stats/errors/{group}",
@@ -300,6 +300,12 @@ pub fn route_label(pattern: Option<&str>) -> &'static str {
         "/v1/stats/pages",
         "/v1/stats/api",
         "/v1/stats/errors",
+        "/v1/stats/sites",
+        "/v1/stats/timeline",
+        "/v1/stats/sessions",
+        "/v1/stats/sessions/{id}",
+        "/ui",
+        "/ui/{file:.*}",
     ];
     pattern
         .and_then(|p| ROUTES.iter().find(|r| **r == p).copied())

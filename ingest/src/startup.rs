@@ -94,6 +94,14 @@ impl Application {
                                 .to(http::events::preflight),
                         ),
                 )
+                // Before `/v1/stats/{kind}`, which would take these names as unknown kinds.
+                .route("/v1/stats/sites", web::get().to(http::stats::sites))
+                .route("/v1/stats/timeline", web::get().to(http::stats::timeline))
+                .route("/v1/stats/sessions", web::get().to(http::sessions::list))
+                .route(
+                    "/v1/stats/sessions/{id}",
+                    web::get().to(http::sessions::events),
+                )
                 .route("/v1/stats/{kind}", web::get().to(http::stats::get))
                 .route(
                     "/v1/stats/errors/{group}",
@@ -109,6 +117,9 @@ impl Application {
                     "/v1/admin/sessions/{site}/{session_id}",
                     web::delete().to(http::admin::delete_session),
                 )
+                .route("/ui", web::get().to(http::ui::redirect))
+                .route("/ui/{file:.*}", web::get().to(http::ui::get))
+                .route("/ui/{file:.*}", web::head().to(http::ui::get))
                 .route("/metrics", web::get().to(http::health::metrics))
                 .route("/healthz", web::get().to(http::health::healthz))
                 .route("/readyz", web::get().to(http::health::readyz))

@@ -9,15 +9,19 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry;
 use vantage_ingest::store::{
-    ApiStats, ErrorGroup, ErrorStats, EventRecord, Facet, MessageCount, Occurrence, PageStats,
-    Sample, Store, StoreConfig, StoreError, SubmitError, SubmitOutcome, VitalStats,
+    ApiStats, Bucket, ErrorGroup, ErrorStats, EventRecord, Facet, MessageCount, Occurrence,
+    PageStats, Sample, SessionEvent, SessionSummary, Store, StoreConfig, StoreError, SubmitError,
+    SubmitOutcome, VitalStats,
 };
 
 // ---------------------------------------------------------------------------------------------------------
 // Backends under test
 
+#[macro_use]
 mod support;
-use support::{event_record as event, pg_client as pg_admin, with_db, Backend as Kind, TestDb};
+use support::{
+    event_record as event, pg_client as pg_admin, with_db, Backend, Backend as Kind, TestDb,
+};
 
 /// Store-level helpers on the shared test database.
 impl TestDb {
@@ -116,29 +120,7 @@ impl Stall {
     }
 }
 
-/// Runs each listed case once per backend: `sqlite::case` and `postgres::case`.
-macro_rules! both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Kind::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Kind::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+both!(
     submit_commits_and_counts,
     duplicate_event_ids_are_stored_once,
     busy_when_queue_full_then_everything_commits,
@@ -151,6 +133,8 @@ both_backends!(
     stats_on_a_known_data_set,
     error_groups_on_a_known_data_set,
     sourcemaps_and_error_group_rows,
+    timeline_on_a_known_data_set,
+    sessions_on_a_known_data_set,
 );
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1199,5 +1183,212 @@ async fn sourcemaps_and_error_group_rows(kind: Kind) {
             .unwrap(),
         1
     );
+    store.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The explorer's queries
+
+/// Page loads and errors per bucket: the same answer on both engines, zero-filled, window on client time.
+async fn timeline_on_a_known_data_set(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    const MIN: i64 = 60_000;
+    // Buckets are aligned to the epoch: the window's first one starts before SINCE.
+    let first = SINCE - SINCE.rem_euclid(MIN);
+    let at = |site: &str, event_type: &str, ts: i64| event(site, "s", event_type, ts);
+    let mut events = vec![
+        at("shop", "page_load", SINCE),
+        at("shop", "page_load", first + MIN - 1),
+        at("shop", "error", first + 10),
+        at("shop", "page_load", first + 2 * MIN),
+        at("shop", "page_load", first + 2 * MIN + 59_999),
+        at("shop", "error", first + 2 * MIN + 1),
+        // Counted nowhere: other types, before the window, another site.
+        at("shop", "api_call", first + MIN + 5),
+        at("shop", "route_change", first + MIN + 5),
+        at("shop", "page_load", SINCE - 1),
+        at("blog", "page_load", first + MIN + 5),
+    ];
+    // A client 9 minutes ahead: received before the window, counted by its client time.
+    let mut ahead = at("shop", "error", first + MIN + 7);
+    ahead.received_ms = SINCE - 9 * MIN;
+    events.push(ahead);
+    events.sort_by_key(|e| e.received_ms);
+    store.submit(events).await.unwrap();
+
+    let b = |i: i64, page_loads, errors| Bucket {
+        start_ms: first + i * MIN,
+        page_loads,
+        errors,
+    };
+    assert_eq!(
+        store
+            .timeline("shop", SINCE, first + 3 * MIN + 1, MIN)
+            .await
+            .unwrap(),
+        vec![b(0, 2, 0), b(1, 0, 1), b(2, 2, 1), b(3, 0, 0)]
+    );
+    // Nothing in the window: every bucket is there, with zeros.
+    let empty = store
+        .timeline("shop", SINCE + 10 * MIN, SINCE + 12 * MIN, MIN)
+        .await
+        .unwrap();
+    assert_eq!(empty.len(), 3);
+    assert!(empty.iter().all(|b| b.page_loads == 0 && b.errors == 0));
+    // More buckets than an answer may hold is refused, not computed.
+    assert!(store.timeline("shop", 0, 1_000 * MIN, MIN).await.is_err());
+    store.shutdown().await;
+}
+
+/// The session list (latest first, page views and errors, last page) and one session's events in order.
+async fn sessions_on_a_known_data_set(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    let ev = |session: &str, event_type: &str, ts: i64, route: &str| {
+        let mut e = event("shop", session, event_type, ts);
+        e.route = route.into();
+        e.url = format!("https://shop.example.com{route}").into();
+        e
+    };
+    let mut load = ev("s1", "page_load", SINCE + 10, "/");
+    load.value = Some(512.0);
+    load.release = Some("shop@1.4.2".into());
+    let mut api = ev("s1", "api_call", SINCE + 15, "/");
+    api.endpoint = Some("GET api.shop.example.com/cart".into());
+    api.status = Some(500);
+    api.value = Some(85.5);
+    let mut click = ev("s1", "user_interaction", SINCE + 18, "/");
+    click.value = Some(120.0);
+    click.raw = r#"{"type":"user_interaction","interaction":{"action":"click","target":"buy-button","duration":120}}"#.into();
+    let mut route = ev("s1", "route_change", SINCE + 20, "/cart");
+    route.release = Some("shop@1.4.2".into());
+    let mut vital = ev("s1", "web_vital", SINCE + 25, "/cart");
+    vital.name = Some("LCP".into());
+    vital.value = Some(1830.0);
+    vital.rating = Some("good".into());
+    let mut err = ev("s1", "error", SINCE + 30, "/cart");
+    err.name = Some("TypeError: x".into());
+    err.fingerprint = Some(GROUP_A.into());
+    err.release = Some("shop@1.4.2".into());
+    err.browser = "Firefox".into();
+    let mut events = vec![
+        load,
+        api,
+        click,
+        route,
+        vital,
+        err,
+        ev("s2", "page_load", SINCE + 100, "/about"),
+        // s3 made API calls only: no page view, not listed.
+        ev("s3", "api_call", SINCE + 200, "/"),
+        // Before the window; another site with the same session id.
+        ev("s4", "page_load", SINCE - 1, "/old"),
+        ev("s1", "custom", SINCE - 1, "/"),
+    ];
+    let mut blog = ev("s1", "page_load", SINCE + 300, "/blog");
+    blog.site = "blog".into();
+    events.push(blog);
+    events.sort_by_key(|e| e.received_ms);
+    store.submit(events).await.unwrap();
+
+    let s2 = SessionSummary {
+        id: "s2".into(),
+        start_ms: SINCE + 100,
+        last_ms: SINCE + 100,
+        page_views: 1,
+        errors: 0,
+        last_route: "/about".into(),
+        browser: "Chrome".into(),
+        device: "desktop".into(),
+        release: None,
+    };
+    let s1 = SessionSummary {
+        id: "s1".into(),
+        start_ms: SINCE + 10,
+        last_ms: SINCE + 30,
+        page_views: 2,
+        errors: 1,
+        last_route: "/cart".into(),
+        browser: "Firefox".into(),
+        device: "desktop".into(),
+        release: Some("shop@1.4.2".into()),
+    };
+    assert_eq!(
+        store.sessions("shop", SINCE, 50).await.unwrap(),
+        vec![s2.clone(), s1]
+    );
+    assert_eq!(store.sessions("shop", SINCE, 1).await.unwrap(), vec![s2]);
+    assert!(store
+        .sessions("shop", SINCE + 1_000, 50)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let base = |event_type: &str, ts: i64, route: &str| SessionEvent {
+        event_type: event_type.into(),
+        time_ms: ts,
+        route: route.into(),
+        url: format!("https://shop.example.com{route}"),
+        value: None,
+        name: None,
+        endpoint: None,
+        status: None,
+        rating: None,
+        group: None,
+        target: None,
+        release: None,
+    };
+    let expected = vec![
+        SessionEvent {
+            value: Some(512.0),
+            release: Some("shop@1.4.2".into()),
+            ..base("page_load", SINCE + 10, "/")
+        },
+        SessionEvent {
+            value: Some(85.5),
+            endpoint: Some("GET api.shop.example.com/cart".into()),
+            status: Some(500),
+            ..base("api_call", SINCE + 15, "/")
+        },
+        SessionEvent {
+            value: Some(120.0),
+            target: Some("buy-button".into()),
+            ..base("user_interaction", SINCE + 18, "/")
+        },
+        SessionEvent {
+            release: Some("shop@1.4.2".into()),
+            ..base("route_change", SINCE + 20, "/cart")
+        },
+        SessionEvent {
+            value: Some(1830.0),
+            name: Some("LCP".into()),
+            rating: Some("good".into()),
+            ..base("web_vital", SINCE + 25, "/cart")
+        },
+        SessionEvent {
+            name: Some("TypeError: x".into()),
+            group: Some(GROUP_A.into()),
+            release: Some("shop@1.4.2".into()),
+            ..base("error", SINCE + 30, "/cart")
+        },
+    ];
+    let all = store
+        .session_events("shop", "s1", SINCE, 500)
+        .await
+        .unwrap();
+    assert_eq!((all.events, all.truncated), (expected.clone(), false));
+    let first_two = store.session_events("shop", "s1", SINCE, 2).await.unwrap();
+    assert_eq!(
+        (first_two.events, first_two.truncated),
+        (expected[..2].to_vec(), true)
+    );
+    let exact = store.session_events("shop", "s1", SINCE, 6).await.unwrap();
+    assert!(!exact.truncated);
+    let none = store
+        .session_events("shop", "nope", SINCE, 500)
+        .await
+        .unwrap();
+    assert!(none.events.is_empty() && !none.truncated);
     store.shutdown().await;
 }

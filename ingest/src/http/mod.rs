@@ -3,6 +3,10 @@
 //! - [`events`]: `POST /v1/events` and its CORS preflight.
 //! - [`stats`]: `GET /v1/stats/{pages,api,errors,vitals}` (admin token, `read`).
 //! - [`stats`] also: `GET /v1/stats/errors/{group}`, one error group's occurrences (admin token, `read`).
+//! - [`stats`] also: `GET /v1/stats/timeline` (page loads and errors per time bucket) and `GET /v1/stats/sites`.
+//! - [`sessions`]: `GET /v1/stats/sessions` (recent sessions) and `GET /v1/stats/sessions/{id}` (one session's
+//!   events), admin token, `read`.
+//! - [`ui`]: `GET /ui/`, the RUM explorer (static files embedded in the binary; it reads the stats API).
 //! - [`admin`]: `DELETE /v1/admin/sessions/{site}/{session_id}` (admin token, `admin`).
 //! - [`sourcemaps`]: `POST|GET|DELETE /v1/admin/sourcemaps` (admin token, `admin`).
 //! - [`sdk`]: `GET /rum-sdk.js`, the embedded browser SDK.
@@ -12,8 +16,10 @@ pub mod admin;
 pub mod events;
 pub mod health;
 pub mod sdk;
+pub mod sessions;
 pub mod sourcemaps;
 pub mod stats;
+pub mod ui;
 
 use crate::auth::{AdminClaims, Scope};
 use crate::state::AppState;

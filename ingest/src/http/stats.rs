@@ -1,7 +1,8 @@
 //! `GET /v1/stats/{pages,api,errors,vitals}?site=&window=24h`: the store's stats as JSON, for `read` tokens.
 //! `errors` answers both the errors per route (`errors`) and the error groups (`groups`);
-//! `GET /v1/stats/errors/{group}?site=&window=24h&limit=50` lists one group's latest occurrences.
-
+//! `GET /v1/stats/errors/{group}?site=&window=24h&limit=50` lists one group's latest occurrences;
+//! `GET /v1/stats/timeline?site=&window=24h` counts page loads and errors per time bucket (the explorer's
+//! chart); `GET /v1/stats/sites` names the configured sites (never their keys).
 use super::{admin_status, require_admin, AdminAuthError};
 use crate::auth::Scope;
 use crate::state::AppState;
@@ -45,44 +46,69 @@ pub struct StatsQuery {
     limit: Option<usize>,
 }
 
-/// A checked query: the site, the window as given, and where it starts (client time, ms).
-struct Window<'a> {
-    site: &'a str,
-    text: &'a str,
-    since_ms: i64,
+/// A checked query: the site, the window as given, its length, and where it starts (client time, ms).
+pub(crate) struct Window<'a> {
+    pub site: &'a str,
+    pub text: &'a str,
+    pub length: Duration,
+    pub since_ms: i64,
 }
 
 impl StatsQuery {
     fn window(&self, state: &AppState) -> Result<Window<'_>, StatsError> {
-        let site = self
-            .site
-            .as_deref()
-            .ok_or_else(|| StatsError::BadRequest("missing ?site=".into()))?;
-        if !state.settings.sites.iter().any(|s| s.id == site) {
-            return Err(StatsError::BadRequest(format!(
-                "unknown site `{}`",
-                crate::truncate::truncate(site, 64)
-            )));
-        }
-        let text = self.window.as_deref().unwrap_or("24h");
-        let window = humantime::parse_duration(text)
-            .ok()
-            .filter(|w| !w.is_zero() && *w <= MAX_WINDOW)
-            .ok_or_else(|| {
-                StatsError::BadRequest(format!(
-                    "window `{}` is not a duration like 24h or 7d (at most 400d)",
-                    crate::truncate::truncate(text, 32)
-                ))
-            })?;
-        Ok(Window {
-            site,
-            text,
-            since_ms: crate::clock::now_ms() - window.as_millis() as i64,
-        })
+        window(state, self.site.as_deref(), self.window.as_deref())
     }
 }
 
-fn internal(e: crate::store::StoreError) -> StatsError {
+/// Checks `?site=` (a configured site) and `?window=` (a duration up to 400 days, default 24h).
+pub(crate) fn window<'a>(
+    state: &AppState,
+    site: Option<&'a str>,
+    window: Option<&'a str>,
+) -> Result<Window<'a>, StatsError> {
+    let site = site.ok_or_else(|| StatsError::BadRequest("missing ?site=".into()))?;
+    if !state.settings.sites.iter().any(|s| s.id == site) {
+        return Err(StatsError::BadRequest(format!(
+            "unknown site `{}`",
+            crate::truncate::truncate(site, 64)
+        )));
+    }
+    let text = window.unwrap_or("24h");
+    let window = humantime::parse_duration(text)
+        .ok()
+        .filter(|w| !w.is_zero() && *w <= MAX_WINDOW)
+        .ok_or_else(|| {
+            StatsError::BadRequest(format!(
+                "window `{}` is not a duration like 24h or 7d (at most 400d)",
+                crate::truncate::truncate(text, 32)
+            ))
+        })?;
+    Ok(Window {
+        site,
+        text,
+        length: window,
+        since_ms: crate::clock::now_ms() - window.as_millis() as i64,
+    })
+}
+
+/// `?limit=`: absent is `default`, else a whole number from 1 to `max`; otherwise a 400 naming it.
+pub(crate) fn limit(given: Option<&str>, default: usize, max: usize) -> Result<usize, StatsError> {
+    let Some(given) = given else {
+        return Ok(default);
+    };
+    given
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            StatsError::BadRequest(format!(
+                "limit `{}` is not a whole number from 1 to {max}",
+                crate::truncate::truncate(given, 32)
+            ))
+        })
+}
+
+pub(crate) fn internal(e: crate::store::StoreError) -> StatsError {
     tracing::error!(error = %e, "stats query failed");
     StatsError::Store(e.to_string())
 }
@@ -101,6 +127,7 @@ pub async fn get(
         site,
         text: window_text,
         since_ms,
+        ..
     } = query.window(&state)?;
     let store = &state.store;
     let rows = match kind.as_str() {
@@ -172,4 +199,48 @@ pub async fn error_group(
         "group": group,
         "occurrences": occurrences,
     })))
+}
+
+/// `GET /v1/stats/timeline`: page loads and errors per bucket over the window, oldest first, empty buckets
+/// included (the bucket size follows the window: `store::bucket_for`).
+pub async fn timeline(
+    req: HttpRequest,
+    query: web::Query<StatsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, StatsError> {
+    require_admin(&req, &state, Scope::Read)?;
+    let w = query.window(&state)?;
+    let bucket_ms = crate::store::bucket_for(w.length).as_millis() as i64;
+    let until_ms = w.since_ms + w.length.as_millis() as i64;
+    let buckets = state
+        .store
+        .timeline(w.site, w.since_ms, until_ms, bucket_ms)
+        .await
+        .map_err(internal)?;
+    let total = |f: fn(&crate::store::Bucket) -> u64| buckets.iter().map(f).sum::<u64>();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "site": w.site,
+        "window": w.text,
+        "since_ms": w.since_ms,
+        "until_ms": until_ms,
+        "bucket_ms": bucket_ms,
+        "totals": {"page_loads": total(|b| b.page_loads), "errors": total(|b| b.errors)},
+        "buckets": buckets,
+    })))
+}
+
+/// `GET /v1/stats/sites`: the configured sites' ids, in config order, for a `read` token to choose from. Ids
+/// only: never keys, origins or limits.
+pub async fn sites(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, StatsError> {
+    require_admin(&req, &state, Scope::Read)?;
+    let sites: Vec<_> = state
+        .settings
+        .sites
+        .iter()
+        .map(|s| serde_json::json!({ "id": s.id }))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sites": sites })))
 }

@@ -25,6 +25,8 @@
 //! - [`drain`]: moves spooled events into PostgreSQL once it is back, oldest first, at a bounded rate.
 //! - [`stats`]: the stats queries (shared SQL, nearest-rank percentiles) and their result shapes.
 //! - [`error_groups`]: error groups and their occurrences (shared SQL) and their result shapes.
+//! - [`timeline`]: page loads and errors per time bucket of a window (shared SQL), zero-filled.
+//! - [`sessions`]: a site's recent sessions and one session's events in time order (shared SQL).
 //!
 //! Besides events, the store keeps uploaded source maps (`sourcemaps`: written and read on the query side,
 //! never by the writer) and the error groups that exist (`error_groups`, for the new-groups counter).
@@ -171,9 +173,11 @@ mod migrate;
 mod postgres;
 mod queue;
 mod schema;
+mod sessions;
 mod spool;
 mod sqlite;
 mod stats;
+mod timeline;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -182,8 +186,10 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 
 pub use error_groups::{ErrorGroup, Facet, Occurrence, Sample, MAX_OCCURRENCES};
+pub use sessions::{SessionEvent, SessionEvents, SessionSummary, MAX_SESSIONS, MAX_SESSION_EVENTS};
 pub use spool::SpoolConfig;
 pub use stats::{ApiStats, ErrorStats, MessageCount, PageStats, VitalStats};
+pub use timeline::{bucket_for, Bucket, MAX_BUCKETS};
 
 /// A source map to store: the map of the script at `url` in `release` of `site`.
 #[derive(Debug, Clone)]
@@ -615,6 +621,76 @@ impl Store {
             .query_with(error_groups::OCCURRENCES_SQL, site, since_ms, extra)
             .await?;
         error_groups::occurrences(rows)
+    }
+
+    /// Page loads and errors per `bucket_ms` bucket (aligned to the epoch) from the bucket holding `since_ms`
+    /// to the one holding `until_ms` (client time), empty buckets included. See [`timeline`].
+    pub async fn timeline(
+        &self,
+        site: &str,
+        since_ms: i64,
+        until_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        if bucket_ms <= 0 || until_ms < since_ms {
+            return Err(StoreError::Config(format!(
+                "timeline: bucket {bucket_ms} ms over {since_ms}..{until_ms}"
+            )));
+        }
+        let buckets = (until_ms - since_ms) / bucket_ms + 1;
+        if buckets > MAX_BUCKETS as i64 + 1 {
+            return Err(StoreError::Config(format!(
+                "timeline: {buckets} buckets of {bucket_ms} ms, at most {MAX_BUCKETS}"
+            )));
+        }
+        let rows = self
+            .query_with(
+                timeline::TIMELINE_SQL,
+                site,
+                since_ms,
+                vec![stats::Param::Int(bucket_ms)],
+            )
+            .await?;
+        timeline::timeline(rows, since_ms, until_ms, bucket_ms)
+    }
+
+    /// The sessions with a page view or an error since `since_ms` (client time), latest activity first, at
+    /// most `limit` (capped at [`MAX_SESSIONS`]).
+    pub async fn sessions(
+        &self,
+        site: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let extra = vec![stats::Param::Int(limit.min(MAX_SESSIONS) as i64)];
+        let rows = self
+            .query_with(sessions::SESSIONS_SQL, site, since_ms, extra)
+            .await?;
+        sessions::sessions(rows)
+    }
+
+    /// One session's events since `since_ms` (client time), oldest first: the first `limit` (capped at
+    /// [`MAX_SESSION_EVENTS`]), and whether there are more.
+    pub async fn session_events(
+        &self,
+        site: &str,
+        session_id: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<SessionEvents, StoreError> {
+        let limit = limit.min(MAX_SESSION_EVENTS);
+        let extra = vec![
+            stats::Param::Text(session_id.to_string()),
+            // One more than answered: whether the session has more.
+            stats::Param::Int(limit as i64 + 1),
+        ];
+        let rows = self
+            .query_with(sessions::SESSION_EVENTS_SQL, site, since_ms, extra)
+            .await?;
+        let mut events = sessions::session_events(rows)?;
+        let truncated = events.len() > limit;
+        events.truncate(limit);
+        Ok(SessionEvents { events, truncated })
     }
 
     /// Stores (or replaces) a source map, within the per-release limit.

@@ -350,16 +350,23 @@ mod tests {
             );
         }
         assert!(ERROR_MESSAGES_SQL.contains(&format!("rn <= {TOP_MESSAGES}")));
-        // The occurrences of one group take two more parameters, and the same bounds.
-        let occurrences = super::super::error_groups::OCCURRENCES_SQL;
-        assert_eq!(occurrences.matches('?').count(), 5);
-        assert_eq!(occurrences.matches(RECEIVED_BOUND).count(), 1);
-        assert_eq!(
-            sqlite_sql(occurrences)
-                .matches("FROM events NOT INDEXED\n")
-                .count(),
-            1
-        );
+        // Queries with more parameters keep the same bounds; one session's events are found through the
+        // session index on SQLite too (no forced rowid scan).
+        for (sql, params, rowid_scan) in [
+            (super::super::error_groups::OCCURRENCES_SQL, 5, 1),
+            (super::super::timeline::TIMELINE_SQL, 4, 1),
+            (super::super::sessions::SESSIONS_SQL, 4, 1),
+            (super::super::sessions::SESSION_EVENTS_SQL, 5, 0),
+        ] {
+            assert_eq!(sql.matches('?').count(), params, "{sql}");
+            assert_eq!(sql.matches(RECEIVED_BOUND).count(), 1, "{sql}");
+            assert!(!sqlite_sql(sql).contains("received_ms"), "{sql}");
+            assert_eq!(
+                sqlite_sql(sql).matches("FROM events NOT INDEXED\n").count(),
+                rowid_scan,
+                "{sql}"
+            );
+        }
     }
 
     #[test]

@@ -171,10 +171,10 @@ function b64url(x) {
   return Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
 }
 
-/** HS256 admin token with the `read` scope, for the stats API. */
-export function adminToken() {
+/** HS256 admin token with the `read` scope (the stats API), or another (`admin`: source map uploads). */
+export function adminToken(scope = 'read') {
   const head = b64url({ alg: 'HS256', typ: 'JWT' });
-  const body = b64url({ scope: 'read', exp: Math.floor(Date.now() / 1000) + 3600 });
+  const body = b64url({ scope, exp: Math.floor(Date.now() / 1000) + 3600 });
   const sig = crypto.createHmac('sha256', ADMIN_SECRET).update(`${head}.${body}`).digest('base64url');
   return `${head}.${body}.${sig}`;
 }

@@ -363,6 +363,45 @@ mod tests {
         }
     }
 
+    /// The query plan of `sql` (stats parameters and more) as SQLite gives it.
+    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params, |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        plan.join("\n")
+    }
+
+    #[test]
+    fn explorer_queries_use_the_rowid_range_or_the_session_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        // The chart and the session list read their window's rowid range, as the other stats do.
+        for sql in [
+            super::super::super::timeline::TIMELINE_SQL,
+            super::super::super::sessions::SESSIONS_SQL,
+        ] {
+            let sql = stats::sqlite_sql(sql);
+            let plan = plan(&conn, &sql, ("shop", 0, 0, 300_000));
+            assert!(
+                plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"),
+                "{sql}\n{plan}"
+            );
+            assert!(!plan.contains("SCAN events"), "{sql}\n{plan}");
+        }
+        // One session: the idempotency key's (site, session_id, ...) index, not the window.
+        let sql = stats::sqlite_sql(super::super::super::sessions::SESSION_EVENTS_SQL);
+        let plan = plan(&conn, &sql, ("shop", 0, 0, "s-1", 501));
+        assert!(
+            plan.contains(
+                "SEARCH events USING INDEX events_site_session_event (site=? AND session_id=?)"
+            ),
+            "{sql}\n{plan}"
+        );
+    }
+
     /// Rows with these receive times, in rowid order, with every third rowid deleted (gaps).
     fn table_with_gaps(received: &[i64]) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
