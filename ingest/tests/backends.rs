@@ -1,5 +1,6 @@
 //! The same HTTP cases against real SQLite and real PostgreSQL: stats on a known data set, restart durability,
-//! backpressure (503) while the writer is stalled, privacy deletion, the periodic retention pass.
+//! backpressure (503) while the writer is stalled, privacy deletion, the periodic retention pass, event ids
+//! unique per site.
 
 #[macro_use]
 mod support;
@@ -13,6 +14,7 @@ both!(
     stalled_writer_answers_503_then_recovers,
     admin_deletes_a_session,
     retention_loop_deletes_old_events_and_keeps_new_ones,
+    an_event_id_is_stored_once_per_site_whatever_its_session,
 );
 
 fn vital(session: &str, url: &str, name: &str, value: f64) -> Value {
@@ -401,4 +403,74 @@ async fn retention_loop_deletes_old_events_and_keeps_new_ones(backend: Backend) 
     assert_eq!(stored(&url, path.as_deref(), "old").await, 0);
     assert_eq!(stored(&url, path.as_deref(), "recent").await, 30);
     assert_eq!(stored(&url, path.as_deref(), "fresh").await, 1);
+}
+
+/// The value of the series `name{labels}` in a /metrics text (labels exactly as the server writes them).
+fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
+}
+
+fn with_id(mut ev: Value, id: &str) -> Value {
+    ev["event_id"] = json!(id);
+    ev
+}
+
+async fn an_event_id_is_stored_once_per_site_whatever_its_session(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4c01";
+    let ev = |session: &str, url: &str| with_id(page_load(session, url, 250.0), id);
+    let r: Value = app
+        .send(&json!({"events": [ev("renewed-1", "https://shop.example.com/x")]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    // Sent again after its session was renewed: the same event of the same site.
+    let r: Value = app
+        .send(&json!({"events": [ev("renewed-2", "https://shop.example.com/x")]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    // The same id from another site is that site's event.
+    let r: Value = app
+        .events()
+        .header("x-api-key", OTHER_KEY)
+        .body(json!({"events": [ev("renewed-2", "https://blog.example.org/x")]}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        stored(&db.url, db.sqlite_path.as_deref(), "renewed-1").await,
+        1
+    );
+    assert_eq!(
+        stored(&db.url, db.sqlite_path.as_deref(), "renewed-2").await,
+        1
+    );
+    app.stop().await;
 }
