@@ -1,6 +1,6 @@
 //! The same HTTP cases against real SQLite and real PostgreSQL: stats on a known data set, restart durability,
-//! backpressure (503) while the writer is stalled, privacy deletion, the periodic retention pass, event ids
-//! unique per site.
+//! backpressure (503) while the writer is stalled, privacy deletion, the periodic retention pass, retried
+//! batches recognised by `batch_id` and event ids unique per site.
 
 #[macro_use]
 mod support;
@@ -14,6 +14,8 @@ both!(
     stalled_writer_answers_503_then_recovers,
     admin_deletes_a_session,
     retention_loop_deletes_old_events_and_keeps_new_ones,
+    a_batch_sent_again_is_answered_once_and_counted_once,
+    a_batch_answered_503_is_processed_when_it_comes_again,
     an_event_id_is_stored_once_per_site_whatever_its_session,
 );
 
@@ -418,6 +420,168 @@ fn series(text: &str, name_and_labels: &str) -> Option<f64> {
 fn with_id(mut ev: Value, id: &str) -> Value {
     ev["event_id"] = json!(id);
     ev
+}
+
+async fn a_batch_sent_again_is_answered_once_and_counted_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    let events: Vec<Value> = (0..3)
+        .map(|i| {
+            with_id(
+                page_load("again", "https://shop.example.com/again", 400.0),
+                &format!("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4b0{i}"),
+            )
+        })
+        .collect();
+    let batch = json!({"events": events, "batch_id": "5f0c2d1a-1111-4000-8000-00000000beef",
+                       "dropped": {"queue": 2}});
+    let r = app.send(&batch).await;
+    assert_eq!(r.status(), 202);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(
+        (first["accepted"].as_u64(), first["duplicates"].as_u64()),
+        (Some(3), Some(0)),
+        "{first}"
+    );
+    // Its answer was lost: the SDK sends it again, twice.
+    for _ in 0..2 {
+        let r = app.send(&batch).await;
+        assert_eq!(r.status(), 200);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(
+            b,
+            json!({"accepted": 3, "duplicates": 3, "duplicate_batch": true})
+        );
+    }
+    // Another site's batch with the same id is its own.
+    let blog = json!({"events": [with_id(page_load("again", "https://blog.example.org/", 100.0),
+                                         "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4b09")],
+                      "batch_id": "5f0c2d1a-1111-4000-8000-00000000beef"});
+    let r = app
+        .events()
+        .header("x-api-key", OTHER_KEY)
+        .body(blog.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(stored(&db.url, db.sqlite_path.as_deref(), "again").await, 4);
+    let m = app.metrics().await;
+    assert_eq!(
+        series(
+            &m,
+            r#"rum_events_total{site="shop",event_type="page_load",page="/again"}"#
+        ),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        series(
+            &m,
+            r#"rum_sdk_dropped_events_total{site="shop",reason="queue"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        series(&m, r#"rum_batches_duplicate_total{site="shop"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        series(&m, r#"rum_batches_duplicate_total{site="blog"}"#),
+        None
+    );
+    app.stop().await;
+}
+
+async fn a_batch_answered_503_is_processed_when_it_comes_again(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(
+        &db,
+        &Opts {
+            queue_capacity: 100,
+            ..Opts::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        app.send(&json!({"events": [page_load("w", "/", 1.0)]}))
+            .await
+            .status(),
+        202
+    );
+    let lock = stall(&db).await;
+    let first = {
+        let client = app.client.clone();
+        let url = app.url("/v1/events");
+        let events: Vec<Value> = (0..80)
+            .map(|i| page_load(&format!("a{i}"), "/", 1.0))
+            .collect();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("x-api-key", KEY)
+                .body(json!({ "events": events }).to_string())
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let mut queued = false;
+    for _ in 0..200 {
+        if app
+            .metrics()
+            .await
+            .contains("vantage_ingest_store_queue_depth 80")
+        {
+            queued = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(queued, "first request's events reached the queue");
+    let events: Vec<Value> = (0..40)
+        .map(|i| page_load("late", "https://shop.example.com/late", 10.0 + i as f64))
+        .collect();
+    let batch = json!({"events": events, "batch_id": "late-batch-1", "dropped": 5});
+    let busy = app.send(&batch).await;
+    assert_eq!(busy.status(), 503);
+    match lock {
+        Stall::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
+        Stall::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
+    }
+    assert_eq!(first.await.unwrap().status(), 202);
+    // Nothing of the refused attempt was kept: the retry is processed whole, a later one recognised.
+    let r = app.send(&batch).await;
+    assert_eq!(r.status(), 202);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(
+        (b["accepted"].as_u64(), b["duplicates"].as_u64()),
+        (Some(40), Some(0)),
+        "{b}"
+    );
+    assert_eq!(app.send(&batch).await.status(), 200);
+    assert_eq!(stored(&db.url, db.sqlite_path.as_deref(), "late").await, 40);
+    let m = app.metrics().await;
+    assert_eq!(
+        series(
+            &m,
+            r#"rum_page_load_seconds_count{site="shop",page="/late"}"#
+        ),
+        Some(40.0),
+        "{m}"
+    );
+    assert_eq!(
+        series(
+            &m,
+            r#"rum_sdk_dropped_events_total{site="shop",reason="unspecified"}"#
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        series(&m, r#"rum_batches_duplicate_total{site="shop"}"#),
+        Some(1.0)
+    );
+    app.stop().await;
 }
 
 async fn an_event_id_is_stored_once_per_site_whatever_its_session(backend: Backend) {
