@@ -8,7 +8,9 @@
 //!
 //! `--ids v4` (the default): random ids, every event in one session. `--ids sdk`: as browsers send them, each
 //! submit a session of its own and its ids UUIDv7 stamped when each event happened, over the ~5 s rum-sdk.js
-//! buffers a batch (`bench/ingest/load.rs` does the same over HTTP).
+//! buffers a batch (`bench/ingest/load.rs` does the same over HTTP). `--ids batch`: sessions as with `sdk`, but
+//! a submit's ids stamped together when it is made, consecutive (as if the SDK gave a batch its ids when it
+//! cuts it), so they sit side by side in an index on the id.
 //!
 //! PostgreSQL: `VANTAGE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
 //! server (loopback only); the benchmark creates `vantage_bench_<uuid>` there and drops it.
@@ -31,7 +33,8 @@ struct Args {
     /// 20-event submits each task makes.
     #[arg(long, default_value_t = 100)]
     submits_per_task: usize,
-    /// Event ids and sessions: `v4` random ids in one session, `sdk` as rum-sdk.js makes them.
+    /// Event ids and sessions: `v4` random ids in one session, `sdk` as rum-sdk.js makes them, `batch` stamped
+    /// together per submit.
     #[arg(long, value_enum, default_value = "v4")]
     ids: Ids,
 }
@@ -40,6 +43,7 @@ struct Args {
 enum Ids {
     V4,
     Sdk,
+    Batch,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -140,6 +144,25 @@ fn submit_events(template: &EventRecord, ids: Ids) -> Vec<EventRecord> {
                     .into_uuid(),
                     session_id: session.clone(),
                     ..template.clone()
+                })
+                .collect()
+        }
+        Ids::Batch => {
+            let session: vantage_ingest::store::Text = uuid::Uuid::new_v4().to_string().into();
+            let random = *uuid::Uuid::new_v4().as_bytes();
+            let now = vantage_ingest::clock::now_ms() as u64;
+            let base = u64::from_be_bytes(random[8..16].try_into().expect("8 bytes"));
+            (0..EVENTS_PER_SUBMIT as u64)
+                .map(|k| {
+                    let mut counter = [0u8; 10];
+                    counter[..2].copy_from_slice(&random[..2]);
+                    counter[2..].copy_from_slice(&base.wrapping_add(k).to_be_bytes());
+                    EventRecord {
+                        event_id: uuid::Builder::from_unix_timestamp_millis(now, &counter)
+                            .into_uuid(),
+                        session_id: session.clone(),
+                        ..template.clone()
+                    }
                 })
                 .collect()
         }
