@@ -20,8 +20,9 @@ pub struct Accepted {
 
 /// Remembered batches, in two generations: lookups see both, inserts go to the current one, and when it is
 /// full (half the capacity) or [`RecentBatches::ttl`] old it becomes the previous one and the previous one is
-/// forgotten. An entry is a 128-bit keyed hash of (site, batch id), the accepted count and its age in
-/// seconds: about 30 bytes, so the default capacity costs at most ~13 MiB.
+/// forgotten. An entry is a 128-bit keyed hash of (site, batch id), the accepted count and its time in seconds:
+/// 24 bytes and a control byte per slot, so the default capacity costs at most ~13 MiB (two tables of 2^18
+/// slots).
 pub struct RecentBatches {
     inner: Mutex<Generations>,
     /// Two independent random SipHash keys: a 128-bit key that a sender cannot aim at another's batch.
@@ -33,10 +34,13 @@ pub struct RecentBatches {
 }
 
 struct Generations {
-    current: HashMap<u128, Entry>,
-    previous: HashMap<u128, Entry>,
+    current: HashMap<Key, Entry>,
+    previous: HashMap<Key, Entry>,
     current_since: Instant,
 }
+
+/// Two 64-bit halves rather than a `u128`, whose 16-byte alignment would pad every slot to 32 bytes.
+type Key = (u64, u64);
 
 #[derive(Clone, Copy)]
 struct Entry {
@@ -73,9 +77,9 @@ impl RecentBatches {
         self.ttl
     }
 
-    fn key(&self, site: usize, id: &BatchId) -> u128 {
+    fn key(&self, site: usize, id: &BatchId) -> Key {
         let v = (site, id.as_str());
-        (u128::from(self.hashers.0.hash_one(v)) << 64) | u128::from(self.hashers.1.hash_one(v))
+        (self.hashers.0.hash_one(v), self.hashers.1.hash_one(v))
     }
 
     fn secs(&self, now: Instant) -> u32 {
