@@ -431,16 +431,6 @@ async fn retries_with_the_same_event_id_are_stored_once() {
     app.stop().await;
 }
 
-/// The value of the series `name{labels}` in a /metrics text (labels exactly as the server writes them).
-fn series(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(name_and_labels)?
-            .strip_prefix(' ')?
-            .parse()
-            .ok()
-    })
-}
-
 #[tokio::test]
 async fn dropped_counts_by_reason_a_number_as_unspecified_and_garbage_with_a_warning() {
     let (_db, app) = app().await;
@@ -462,7 +452,7 @@ async fn dropped_counts_by_reason_a_number_as_unspecified_and_garbage_with_a_war
     send(json!({"events": [], "dropped": {"queue": 1}})).await;
     let m = app.metrics().await;
     let dropped = |reason: &str| {
-        series(
+        metric_value(
             &m,
             &format!(r#"rum_sdk_dropped_events_total{{site="shop",reason="{reason}"}}"#),
         )
@@ -505,7 +495,7 @@ async fn dropped_counts_by_reason_a_number_as_unspecified_and_garbage_with_a_war
     let m = app.metrics().await;
     assert_eq!(dropped_total(&m), 37.0, "garbage counted nothing:\n{m}");
     assert_eq!(
-        series(
+        metric_value(
             &m,
             r#"rum_events_total{site="shop",event_type="page_load",page="/"}"#
         ),

@@ -220,10 +220,13 @@ async fn stall(db: &TestDb) -> Stall {
     }
 }
 
-async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
-    let db = TestDb::new(backend).await;
+/// A server on `db` with a 100-event queue, its writer stalled and 80 events queued by a request that waits for
+/// their commit (`first`): a request of more than 20 events gets 503 until the lock is released.
+async fn stalled_with_80_queued(
+    db: &TestDb,
+) -> (TestApp, Stall, tokio::task::JoinHandle<reqwest::Response>) {
     let app = spawn_app(
-        &db,
+        db,
         &Opts {
             queue_capacity: 100,
             ..Opts::default()
@@ -237,7 +240,7 @@ async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
             .status(),
         202
     );
-    let lock = stall(&db).await;
+    let lock = stall(db).await;
     // 80 events fill most of the queue; their request waits for the commit.
     let first = {
         let client = app.client.clone();
@@ -255,7 +258,7 @@ async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
                 .unwrap()
         })
     };
-    // Wait until those 80 events are queued (depth gauge), then the next 40 do not fit: 503 + Retry-After.
+    // Wait until those 80 events are queued (depth gauge).
     let mut queued = false;
     for _ in 0..200 {
         if app
@@ -269,16 +272,30 @@ async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(queued, "first request's events reached the queue");
+    (app, lock, first)
+}
+
+impl Stall {
+    /// Lets the stalled writer go on.
+    async fn release(self) {
+        match self {
+            Stall::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
+            Stall::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
+        }
+    }
+}
+
+async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (app, lock, first) = stalled_with_80_queued(&db).await;
+    // The next 40 do not fit: 503 + Retry-After.
     let events: Vec<Value> = (0..40)
         .map(|i| page_load(&format!("b{i}"), "/", 1.0))
         .collect();
     let busy = app.send(&json!({ "events": events })).await;
     assert_eq!(busy.status(), 503);
     assert_eq!(busy.headers()["retry-after"], "2");
-    match lock {
-        Stall::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
-        Stall::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
-    }
+    lock.release().await;
     let r = first.await.unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 80);
@@ -407,16 +424,6 @@ async fn retention_loop_deletes_old_events_and_keeps_new_ones(backend: Backend) 
     assert_eq!(stored(&url, path.as_deref(), "fresh").await, 1);
 }
 
-/// The value of the series `name{labels}` in a /metrics text (labels exactly as the server writes them).
-fn series(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(name_and_labels)?
-            .strip_prefix(' ')?
-            .parse()
-            .ok()
-    })
-}
-
 fn with_id(mut ev: Value, id: &str) -> Value {
     ev["event_id"] = json!(id);
     ev
@@ -468,7 +475,7 @@ async fn a_batch_sent_again_is_answered_once_and_counted_once(backend: Backend) 
     assert_eq!(stored(&db.url, db.sqlite_path.as_deref(), "again").await, 4);
     let m = app.metrics().await;
     assert_eq!(
-        series(
+        metric_value(
             &m,
             r#"rum_events_total{site="shop",event_type="page_load",page="/again"}"#
         ),
@@ -476,18 +483,18 @@ async fn a_batch_sent_again_is_answered_once_and_counted_once(backend: Backend) 
         "{m}"
     );
     assert_eq!(
-        series(
+        metric_value(
             &m,
             r#"rum_sdk_dropped_events_total{site="shop",reason="queue"}"#
         ),
         Some(2.0)
     );
     assert_eq!(
-        series(&m, r#"rum_batches_duplicate_total{site="shop"}"#),
+        metric_value(&m, r#"rum_batches_duplicate_total{site="shop"}"#),
         Some(2.0)
     );
     assert_eq!(
-        series(&m, r#"rum_batches_duplicate_total{site="blog"}"#),
+        metric_value(&m, r#"rum_batches_duplicate_total{site="blog"}"#),
         None
     );
     app.stop().await;
@@ -495,60 +502,14 @@ async fn a_batch_sent_again_is_answered_once_and_counted_once(backend: Backend) 
 
 async fn a_batch_answered_503_is_processed_when_it_comes_again(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(
-        &db,
-        &Opts {
-            queue_capacity: 100,
-            ..Opts::default()
-        },
-    )
-    .await;
-    assert_eq!(
-        app.send(&json!({"events": [page_load("w", "/", 1.0)]}))
-            .await
-            .status(),
-        202
-    );
-    let lock = stall(&db).await;
-    let first = {
-        let client = app.client.clone();
-        let url = app.url("/v1/events");
-        let events: Vec<Value> = (0..80)
-            .map(|i| page_load(&format!("a{i}"), "/", 1.0))
-            .collect();
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .header("x-api-key", KEY)
-                .body(json!({ "events": events }).to_string())
-                .send()
-                .await
-                .unwrap()
-        })
-    };
-    let mut queued = false;
-    for _ in 0..200 {
-        if app
-            .metrics()
-            .await
-            .contains("vantage_ingest_store_queue_depth 80")
-        {
-            queued = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(queued, "first request's events reached the queue");
+    let (app, lock, first) = stalled_with_80_queued(&db).await;
     let events: Vec<Value> = (0..40)
         .map(|i| page_load("late", "https://shop.example.com/late", 10.0 + i as f64))
         .collect();
     let batch = json!({"events": events, "batch_id": "late-batch-1", "dropped": 5});
     let busy = app.send(&batch).await;
     assert_eq!(busy.status(), 503);
-    match lock {
-        Stall::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
-        Stall::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
-    }
+    lock.release().await;
     assert_eq!(first.await.unwrap().status(), 202);
     // Nothing of the refused attempt was kept: the retry is processed whole, a later one recognised.
     let r = app.send(&batch).await;
@@ -563,7 +524,7 @@ async fn a_batch_answered_503_is_processed_when_it_comes_again(backend: Backend)
     assert_eq!(stored(&db.url, db.sqlite_path.as_deref(), "late").await, 40);
     let m = app.metrics().await;
     assert_eq!(
-        series(
+        metric_value(
             &m,
             r#"rum_page_load_seconds_count{site="shop",page="/late"}"#
         ),
@@ -571,14 +532,14 @@ async fn a_batch_answered_503_is_processed_when_it_comes_again(backend: Backend)
         "{m}"
     );
     assert_eq!(
-        series(
+        metric_value(
             &m,
             r#"rum_sdk_dropped_events_total{site="shop",reason="unspecified"}"#
         ),
         Some(5.0)
     );
     assert_eq!(
-        series(&m, r#"rum_batches_duplicate_total{site="shop"}"#),
+        metric_value(&m, r#"rum_batches_duplicate_total{site="shop"}"#),
         Some(1.0)
     );
     app.stop().await;
