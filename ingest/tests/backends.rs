@@ -545,57 +545,39 @@ async fn a_batch_answered_503_is_processed_when_it_comes_again(backend: Backend)
     app.stop().await;
 }
 
+/// POSTs `body` with `key`; the answer's `accepted` and `duplicates`.
+async fn post_counts(app: &TestApp, key: &str, body: &Value) -> (Option<u64>, Option<u64>) {
+    let r = app
+        .events()
+        .header("x-api-key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let b: Value = r.json().await.unwrap();
+    (b["accepted"].as_u64(), b["duplicates"].as_u64())
+}
+
 async fn an_event_id_is_stored_once_per_site_whatever_its_session(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = spawn_app(&db, &Opts::default()).await;
     let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4c01";
-    let ev = |session: &str, url: &str| with_id(page_load(session, url, 250.0), id);
-    let r: Value = app
-        .send(&json!({"events": [ev("renewed-1", "https://shop.example.com/x")]}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
-        (Some(1), Some(0)),
-        "{r}"
-    );
+    let batch =
+        |session: &str, url: &str| json!({"events": [with_id(page_load(session, url, 250.0), id)]});
+    let shop = batch("renewed-1", "https://shop.example.com/x");
+    assert_eq!(post_counts(&app, KEY, &shop).await, (Some(1), Some(0)));
     // Sent again after its session was renewed: the same event of the same site.
-    let r: Value = app
-        .send(&json!({"events": [ev("renewed-2", "https://shop.example.com/x")]}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
-        (Some(1), Some(1)),
-        "{r}"
-    );
+    let again = batch("renewed-2", "https://shop.example.com/x");
+    assert_eq!(post_counts(&app, KEY, &again).await, (Some(1), Some(1)));
     // The same id from another site is that site's event.
-    let r: Value = app
-        .events()
-        .header("x-api-key", OTHER_KEY)
-        .body(json!({"events": [ev("renewed-2", "https://blog.example.org/x")]}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let blog = batch("renewed-2", "https://blog.example.org/x");
     assert_eq!(
-        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
-        (Some(1), Some(0)),
-        "{r}"
+        post_counts(&app, OTHER_KEY, &blog).await,
+        (Some(1), Some(0))
     );
-    assert_eq!(
-        stored(&db.url, db.sqlite_path.as_deref(), "renewed-1").await,
-        1
-    );
-    assert_eq!(
-        stored(&db.url, db.sqlite_path.as_deref(), "renewed-2").await,
-        1
-    );
+    for session in ["renewed-1", "renewed-2"] {
+        assert_eq!(stored(&db.url, db.sqlite_path.as_deref(), session).await, 1);
+    }
     app.stop().await;
 }
