@@ -4,7 +4,13 @@
 //! overlaps groups with the running fsync, so these add up to more than the wall time) and the `Busy` answers.
 //!
 //! `cargo run --release -p vantage-ingest --example bench-ingest-store -- [--backend sqlite|postgres|both]
-//!  [--tasks 256] [--submits-per-task 100]`
+//!  [--tasks 256] [--submits-per-task 100] [--ids v4|sdk]`
+//!
+//! `--ids v4` (the default): random ids, every event in one session. `--ids sdk`: as browsers send them, each
+//! submit a session of its own and its ids UUIDv7 stamped when each event happened, over the ~5 s rum-sdk.js
+//! buffers a batch (`bench/ingest/load.rs` does the same over HTTP). `--ids batch`: sessions as with `sdk`, but
+//! a submit's ids stamped together when it is made, consecutive (as if the SDK gave a batch its ids when it
+//! cuts it), so they sit side by side in an index on the id.
 //!
 //! PostgreSQL: `VANTAGE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
 //! server (loopback only); the benchmark creates `vantage_bench_<uuid>` there and drops it.
@@ -27,6 +33,17 @@ struct Args {
     /// 20-event submits each task makes.
     #[arg(long, default_value_t = 100)]
     submits_per_task: usize,
+    /// Event ids and sessions: `v4` random ids in one session, `sdk` as rum-sdk.js makes them, `batch` stamped
+    /// together per submit.
+    #[arg(long, value_enum, default_value = "v4")]
+    ids: Ids,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Ids {
+    V4,
+    Sdk,
+    Batch,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -103,6 +120,55 @@ fn page_load() -> EventRecord {
     }
 }
 
+/// One submit's events: random ids in the template's session (`v4`), or a session of its own with ids
+/// stamped over the 5 s before now, 250 ms apart with jitter, as rum-sdk.js stamps a batch's events (`sdk`).
+fn submit_events(template: &EventRecord, ids: Ids) -> Vec<EventRecord> {
+    match ids {
+        Ids::V4 => (0..EVENTS_PER_SUBMIT)
+            .map(|_| EventRecord {
+                event_id: uuid::Uuid::new_v4(),
+                ..template.clone()
+            })
+            .collect(),
+        Ids::Sdk => {
+            let session: vantage_ingest::store::Text = uuid::Uuid::new_v4().to_string().into();
+            let random = || *uuid::Uuid::new_v4().as_bytes();
+            let jitter = |n: u64| u64::from(random()[0]) * n / 256;
+            let base = vantage_ingest::clock::now_ms() as u64 - 5_000 + jitter(1_000);
+            (0..EVENTS_PER_SUBMIT as u64)
+                .map(|k| EventRecord {
+                    event_id: uuid::Builder::from_unix_timestamp_millis(
+                        base + k * 250 + jitter(250),
+                        &random()[..10].try_into().expect("10 bytes"),
+                    )
+                    .into_uuid(),
+                    session_id: session.clone(),
+                    ..template.clone()
+                })
+                .collect()
+        }
+        Ids::Batch => {
+            let session: vantage_ingest::store::Text = uuid::Uuid::new_v4().to_string().into();
+            let random = *uuid::Uuid::new_v4().as_bytes();
+            let now = vantage_ingest::clock::now_ms() as u64;
+            let base = u64::from_be_bytes(random[8..16].try_into().expect("8 bytes"));
+            (0..EVENTS_PER_SUBMIT as u64)
+                .map(|k| {
+                    let mut counter = [0u8; 10];
+                    counter[..2].copy_from_slice(&random[..2]);
+                    counter[2..].copy_from_slice(&base.wrapping_add(k).to_be_bytes());
+                    EventRecord {
+                        event_id: uuid::Builder::from_unix_timestamp_millis(now, &counter)
+                            .into_uuid(),
+                        session_id: session.clone(),
+                        ..template.clone()
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
 async fn run(backend: &str, url: &str, args: &Args) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let cfg = StoreConfig {
@@ -115,17 +181,17 @@ async fn run(backend: &str, url: &str, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..args.tasks {
-        let (s, t, submits) = (store.clone(), template.clone(), args.submits_per_task);
+        let (s, t, submits, ids) = (
+            store.clone(),
+            template.clone(),
+            args.submits_per_task,
+            args.ids,
+        );
         handles.push(tokio::spawn(async move {
             let mut busy = 0u64;
             let mut done = 0;
             while done < submits {
-                let batch: Vec<EventRecord> = (0..EVENTS_PER_SUBMIT)
-                    .map(|_| EventRecord {
-                        event_id: uuid::Uuid::new_v4(),
-                        ..(*t).clone()
-                    })
-                    .collect();
+                let batch = submit_events(&t, ids);
                 match s.submit(batch).await {
                     Ok(o) if o.inserted == EVENTS_PER_SUBMIT => done += 1,
                     Ok(o) => anyhow::bail!("{} of {EVENTS_PER_SUBMIT} inserted", o.inserted),
@@ -163,10 +229,11 @@ async fn run(backend: &str, url: &str, args: &Args) -> anyhow::Result<()> {
     let writing = sample("vantage_ingest_store_commit_seconds_sum");
     println!(
         "store bench {backend}: {events} events in {elapsed:.2}s = {:.0} events/s committed \
-         ({} tasks x {EVENTS_PER_SUBMIT}-event submits, {commits} commits, avg {:.0} events/commit, \
+         ({} tasks x {EVENTS_PER_SUBMIT}-event submits, ids {:?}, {commits} commits, avg {:.0} events/commit, \
          mean commit {:.1} ms from group start to durable, {busy} busy answers)",
         events / elapsed,
         args.tasks,
+        args.ids,
         events / commits.max(1.0),
         1000.0 * writing / commits.max(1.0)
     );

@@ -10,11 +10,16 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// The request body: `{"events":[...]}`. Events stay raw so each can fail on its own.
+/// The request body: `{"events":[...], "batch_id": "...", "dropped": ...}`. Events stay raw so each can fail
+/// on its own; so do the batch's own fields, read by [`crate::envelope`] (a bad one is ignored with a warning).
 #[derive(Debug, Deserialize)]
 pub struct Batch<'a> {
     #[serde(borrow)]
     pub events: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub batch_id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub dropped: Option<&'a RawValue>,
 }
 
 /// Every event type the server accepts.

@@ -11,6 +11,8 @@
 //! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
 //! - [`body_budget`]: the server-wide budget of memory that request bodies in flight may hold.
 //! - [`event`]: the wire format and per-event validation.
+//! - [`envelope`]: the batch's own fields, `batch_id` and `dropped` (events the sender lost).
+//! - [`recent_batches`]: the batches this node accepted lately (a retry of one is answered at once).
 //! - [`jserror`]: error stacks parsed, symbolicated with uploaded source maps, and grouped.
 //! - [`route_pattern`]: the route patterns a site configures (`/blog/:slug`, `/docs/*`).
 //! - [`shape`]: validated events into store records and metric observations (route templates, endpoint
@@ -33,12 +35,14 @@ pub mod clock;
 pub mod config;
 pub mod conn_watchdog;
 pub mod decode;
+pub mod envelope;
 pub mod event;
 pub mod http;
 pub mod jserror;
 pub mod metrics;
 pub mod protocol_errors;
 pub mod ratelimit;
+pub mod recent_batches;
 pub mod route_pattern;
 pub mod shape;
 pub mod startup;

@@ -1,5 +1,6 @@
 //! Prometheus metrics: RUM series derived from accepted events, and the server's own telemetry.
 
+use crate::envelope::Dropped;
 use crate::event::{EventType, RejectReason, Vital};
 use crate::store::Text;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -47,6 +48,12 @@ pub struct RouteLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabels {
     pub site: String,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DroppedLabels {
+    pub site: Text,
     pub reason: &'static str,
 }
 
@@ -98,6 +105,8 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Hist<RouteLabels>,
     rejected: Family<RejectLabels, Counter>,
+    sdk_dropped: Family<DroppedLabels, Counter>,
+    duplicate_batches: Family<SiteLabels, Counter>,
 }
 
 /// One accepted event reduced to what the metrics need; labels are already shaped and budgeted (shared
@@ -128,6 +137,8 @@ impl Metrics {
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(request_hist),
             rejected: Family::default(),
+            sdk_dropped: Family::default(),
+            duplicate_batches: Family::default(),
         };
         registry.register(
             "rum_events",
@@ -203,6 +214,19 @@ impl Metrics {
             "Events refused by validation, by site and reason",
             m.rejected.clone(),
         );
+        // Both labelled by site (from the config) and a closed set: bounded by construction.
+        registry.register(
+            "rum_sdk_dropped_events",
+            "Events the browser SDK lost before sending them, as its batches report, by site and reason \
+             (queue, outbox, retry, other, unspecified)",
+            m.sdk_dropped.clone(),
+        );
+        registry.register(
+            "rum_batches_duplicate",
+            "Batches recognised by their batch_id as retries of one this node accepted lately (answered without \
+             storing or counting them again), by site",
+            m.duplicate_batches.clone(),
+        );
         m
     }
 
@@ -263,6 +287,25 @@ impl Metrics {
                 .get_or_create(&SiteLabels { site: site.clone() })
                 .inc_by(n as u64);
         }
+    }
+
+    /// Counts the events a batch reports its sender lost.
+    pub fn sdk_dropped(&self, site: &Text, dropped: &Dropped) {
+        for (reason, n) in dropped.counts() {
+            self.sdk_dropped
+                .get_or_create(&DroppedLabels {
+                    site: site.clone(),
+                    reason: reason.as_str(),
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// Counts a batch recognised as a retry of one accepted before.
+    pub fn duplicate_batch(&self, site: &Text) {
+        self.duplicate_batches
+            .get_or_create(&SiteLabels { site: site.clone() })
+            .inc();
     }
 
     pub fn rejected(&self, site: &str, reason: RejectReason) {

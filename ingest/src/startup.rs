@@ -70,6 +70,7 @@ impl Application {
             store,
             symbolicator,
             known_groups: Default::default(),
+            recent_batches: Default::default(),
             metrics,
             registry,
             budgets: Budgets::default(),

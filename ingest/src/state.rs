@@ -9,6 +9,7 @@ use crate::jserror::groups::KnownGroups;
 use crate::jserror::symbolicate::Symbolicator;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::recent_batches::RecentBatches;
 use crate::shape::UaParser;
 use crate::store::Store;
 use prometheus_client::registry::Registry;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub symbolicator: Symbolicator,
     /// Error groups this node wrote lately (the new-groups counter).
     pub known_groups: KnownGroups,
+    /// Batches this node accepted lately, so that a retry of one is answered at once.
+    pub recent_batches: RecentBatches,
     /// Deadlines on kept-alive connections (heads of later requests, answers the client does not read).
     pub watchdog: Arc<Watchdog>,
     /// Fires when the server starts shutting down: requests still waiting for their body give up at once.

@@ -464,6 +464,109 @@ async fn retries_with_the_same_event_id_are_stored_once() {
 }
 
 #[tokio::test]
+async fn dropped_counts_by_reason_a_number_as_unspecified_and_garbage_with_a_warning() {
+    let (_db, app) = app().await;
+    let ev = |s: &str| page_load(s, "https://shop.example.com/", 500.0);
+    let a = &app;
+    let send = |body: Value| async move {
+        let r = a.send(&body).await;
+        assert_eq!(r.status(), 202);
+        r.json::<Value>().await.unwrap()
+    };
+    // As rum-sdk.js sends it now: an object by reason (unknown reasons are `other`).
+    let b = send(json!({"events": [ev("d1")], "batch_id": "b-1",
+                        "dropped": {"queue": 4, "outbox": 20, "retry": 3, "disk": 2}}))
+    .await;
+    assert_eq!(b["accepted"], 1, "{b}");
+    assert!(b.get("warnings").is_none(), "{b}");
+    // As older SDKs send it: a number. And a batch of no events that only reports losses.
+    send(json!({"events": [ev("d2")], "batch_id": "b-2", "dropped": 7})).await;
+    send(json!({"events": [], "dropped": {"queue": 1}})).await;
+    let m = app.metrics().await;
+    let dropped = |reason: &str| {
+        metric_value(
+            &m,
+            &format!(r#"rum_sdk_dropped_events_total{{site="shop",reason="{reason}"}}"#),
+        )
+    };
+    assert_eq!(dropped("queue"), Some(5.0), "{m}");
+    assert_eq!(dropped("outbox"), Some(20.0));
+    assert_eq!(dropped("retry"), Some(3.0));
+    assert_eq!(dropped("other"), Some(2.0));
+    assert_eq!(dropped("unspecified"), Some(7.0));
+    assert!(
+        m.contains("# TYPE rum_sdk_dropped_events_total counter"),
+        "{m}"
+    );
+
+    // Unusable values never fail the batch: the field is ignored, a warning without index names it.
+    for (garbage, says) in [
+        (json!(-3), "dropped: -3 is not a whole number"),
+        (json!(2.5), "dropped: 2.5 is not a whole number"),
+        (json!("12"), "dropped: a string is not"),
+        (json!([1, 2]), "dropped: an array is not"),
+        (json!({"queue": -1}), "dropped.queue: the value is not"),
+        (
+            json!({"retry": 5_000_000}),
+            "dropped.retry: more than 1000000 events",
+        ),
+    ] {
+        let b = send(json!({"events": [ev("g")], "dropped": garbage})).await;
+        assert_eq!(b["accepted"], 1, "{b}");
+        let w = &b["warnings"][0];
+        assert!(w.get("index").is_none(), "{b}");
+        assert!(w["warning"].as_str().unwrap().starts_with(says), "{b}");
+    }
+    let many: serde_json::Map<String, Value> =
+        (0..10_000).map(|i| (format!("r{i}"), json!(1))).collect();
+    let b = send(json!({"events": [ev("g")], "dropped": many})).await;
+    assert_eq!(
+        b["warnings"][0]["warning"],
+        "dropped: more than 16 reasons; dropped ignored"
+    );
+    let m = app.metrics().await;
+    assert_eq!(dropped_total(&m), 37.0, "garbage counted nothing:\n{m}");
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"rum_events_total{site="shop",event_type="page_load",page="/"}"#
+        ),
+        Some(9.0)
+    );
+
+    // An unusable batch_id: a warning, the batch processed (and not recognised when sent again).
+    for bad in [
+        json!(""),
+        json!("x".repeat(65)),
+        json!("has space"),
+        json!(17),
+    ] {
+        let body = json!({"events": [ev("i")], "batch_id": bad});
+        for _ in 0..2 {
+            let r = app.send(&body).await;
+            assert_eq!(r.status(), 202);
+            let b: Value = r.json().await.unwrap();
+            assert!(
+                b["warnings"][0]["warning"].as_str().unwrap().starts_with(
+                    "batch_id: must be a string of 1 to 64 printable ASCII characters"
+                ),
+                "{b}"
+            );
+        }
+    }
+    let m = app.metrics().await;
+    assert!(!m.contains("rum_batches_duplicate_total{"), "{m}");
+    app.stop().await;
+}
+
+fn dropped_total(m: &str) -> f64 {
+    m.lines()
+        .filter(|l| l.starts_with("rum_sdk_dropped_events_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
 async fn operational_endpoints() {
     let (_db, app) = app().await;
     let get = |p: &str| app.client.get(app.url(p)).send();

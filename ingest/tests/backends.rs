@@ -1,5 +1,6 @@
 //! The same HTTP cases against real SQLite and real PostgreSQL: stats on a known data set, restart durability,
-//! backpressure (503) while the writer is stalled, privacy deletion, the periodic retention pass.
+//! backpressure (503) while the writer is stalled, privacy deletion, the periodic retention pass, retried
+//! batches recognised by `batch_id` and event ids unique per site.
 
 #[macro_use]
 mod support;
@@ -13,6 +14,9 @@ both!(
     stalled_writer_answers_503_then_recovers,
     admin_deletes_a_session,
     retention_loop_deletes_old_events_and_keeps_new_ones,
+    a_batch_sent_again_is_answered_once_and_counted_once,
+    a_batch_answered_503_is_processed_when_it_comes_again,
+    an_event_id_is_stored_once_per_site_whatever_its_session,
 );
 
 fn vital(session: &str, url: &str, name: &str, value: f64) -> Value {
@@ -216,10 +220,13 @@ async fn stall(db: &TestDb) -> Stall {
     }
 }
 
-async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
-    let db = TestDb::new(backend).await;
+/// A server on `db` with a 100-event queue, its writer stalled and 80 events queued by a request that waits for
+/// their commit (`first`): a request of more than 20 events gets 503 until the lock is released.
+async fn stalled_with_80_queued(
+    db: &TestDb,
+) -> (TestApp, Stall, tokio::task::JoinHandle<reqwest::Response>) {
     let app = spawn_app(
-        &db,
+        db,
         &Opts {
             queue_capacity: 100,
             ..Opts::default()
@@ -233,7 +240,7 @@ async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
             .status(),
         202
     );
-    let lock = stall(&db).await;
+    let lock = stall(db).await;
     // 80 events fill most of the queue; their request waits for the commit.
     let first = {
         let client = app.client.clone();
@@ -251,7 +258,7 @@ async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
                 .unwrap()
         })
     };
-    // Wait until those 80 events are queued (depth gauge), then the next 40 do not fit: 503 + Retry-After.
+    // Wait until those 80 events are queued (depth gauge).
     let mut queued = false;
     for _ in 0..200 {
         if app
@@ -265,16 +272,30 @@ async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(queued, "first request's events reached the queue");
+    (app, lock, first)
+}
+
+impl Stall {
+    /// Lets the stalled writer go on.
+    async fn release(self) {
+        match self {
+            Stall::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
+            Stall::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
+        }
+    }
+}
+
+async fn stalled_writer_answers_503_then_recovers(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (app, lock, first) = stalled_with_80_queued(&db).await;
+    // The next 40 do not fit: 503 + Retry-After.
     let events: Vec<Value> = (0..40)
         .map(|i| page_load(&format!("b{i}"), "/", 1.0))
         .collect();
     let busy = app.send(&json!({ "events": events })).await;
     assert_eq!(busy.status(), 503);
     assert_eq!(busy.headers()["retry-after"], "2");
-    match lock {
-        Stall::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
-        Stall::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
-    }
+    lock.release().await;
     let r = first.await.unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 80);
@@ -401,4 +422,162 @@ async fn retention_loop_deletes_old_events_and_keeps_new_ones(backend: Backend) 
     assert_eq!(stored(&url, path.as_deref(), "old").await, 0);
     assert_eq!(stored(&url, path.as_deref(), "recent").await, 30);
     assert_eq!(stored(&url, path.as_deref(), "fresh").await, 1);
+}
+
+fn with_id(mut ev: Value, id: &str) -> Value {
+    ev["event_id"] = json!(id);
+    ev
+}
+
+async fn a_batch_sent_again_is_answered_once_and_counted_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    let events: Vec<Value> = (0..3)
+        .map(|i| {
+            with_id(
+                page_load("again", "https://shop.example.com/again", 400.0),
+                &format!("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4b0{i}"),
+            )
+        })
+        .collect();
+    let batch = json!({"events": events, "batch_id": "5f0c2d1a-1111-4000-8000-00000000beef",
+                       "dropped": {"queue": 2}});
+    let r = app.send(&batch).await;
+    assert_eq!(r.status(), 202);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(
+        (first["accepted"].as_u64(), first["duplicates"].as_u64()),
+        (Some(3), Some(0)),
+        "{first}"
+    );
+    // Its answer was lost: the SDK sends it again, twice.
+    for _ in 0..2 {
+        let r = app.send(&batch).await;
+        assert_eq!(r.status(), 200);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(
+            b,
+            json!({"accepted": 3, "duplicates": 3, "duplicate_batch": true})
+        );
+    }
+    // Another site's batch with the same id is its own.
+    let blog = json!({"events": [with_id(page_load("again", "https://blog.example.org/", 100.0),
+                                         "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4b09")],
+                      "batch_id": "5f0c2d1a-1111-4000-8000-00000000beef"});
+    let r = app
+        .events()
+        .header("x-api-key", OTHER_KEY)
+        .body(blog.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(stored(&db.url, db.sqlite_path.as_deref(), "again").await, 4);
+    let m = app.metrics().await;
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"rum_events_total{site="shop",event_type="page_load",page="/again"}"#
+        ),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"rum_sdk_dropped_events_total{site="shop",reason="queue"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric_value(&m, r#"rum_batches_duplicate_total{site="shop"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric_value(&m, r#"rum_batches_duplicate_total{site="blog"}"#),
+        None
+    );
+    app.stop().await;
+}
+
+async fn a_batch_answered_503_is_processed_when_it_comes_again(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (app, lock, first) = stalled_with_80_queued(&db).await;
+    let events: Vec<Value> = (0..40)
+        .map(|i| page_load("late", "https://shop.example.com/late", 10.0 + i as f64))
+        .collect();
+    let batch = json!({"events": events, "batch_id": "late-batch-1", "dropped": 5});
+    let busy = app.send(&batch).await;
+    assert_eq!(busy.status(), 503);
+    lock.release().await;
+    assert_eq!(first.await.unwrap().status(), 202);
+    // Nothing of the refused attempt was kept: the retry is processed whole, a later one recognised.
+    let r = app.send(&batch).await;
+    assert_eq!(r.status(), 202);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(
+        (b["accepted"].as_u64(), b["duplicates"].as_u64()),
+        (Some(40), Some(0)),
+        "{b}"
+    );
+    assert_eq!(app.send(&batch).await.status(), 200);
+    assert_eq!(stored(&db.url, db.sqlite_path.as_deref(), "late").await, 40);
+    let m = app.metrics().await;
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"rum_page_load_seconds_count{site="shop",page="/late"}"#
+        ),
+        Some(40.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"rum_sdk_dropped_events_total{site="shop",reason="unspecified"}"#
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        metric_value(&m, r#"rum_batches_duplicate_total{site="shop"}"#),
+        Some(1.0)
+    );
+    app.stop().await;
+}
+
+/// POSTs `body` with `key`; the answer's `accepted` and `duplicates`.
+async fn post_counts(app: &TestApp, key: &str, body: &Value) -> (Option<u64>, Option<u64>) {
+    let r = app
+        .events()
+        .header("x-api-key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let b: Value = r.json().await.unwrap();
+    (b["accepted"].as_u64(), b["duplicates"].as_u64())
+}
+
+async fn an_event_id_is_stored_once_per_site_whatever_its_session(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db, &Opts::default()).await;
+    let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4c01";
+    let batch =
+        |session: &str, url: &str| json!({"events": [with_id(page_load(session, url, 250.0), id)]});
+    let shop = batch("renewed-1", "https://shop.example.com/x");
+    assert_eq!(post_counts(&app, KEY, &shop).await, (Some(1), Some(0)));
+    // Sent again after its session was renewed: the same event of the same site.
+    let again = batch("renewed-2", "https://shop.example.com/x");
+    assert_eq!(post_counts(&app, KEY, &again).await, (Some(1), Some(1)));
+    // The same id from another site is that site's event.
+    let blog = batch("renewed-2", "https://blog.example.org/x");
+    assert_eq!(
+        post_counts(&app, OTHER_KEY, &blog).await,
+        (Some(1), Some(0))
+    );
+    for session in ["renewed-1", "renewed-2"] {
+        assert_eq!(stored(&db.url, db.sqlite_path.as_deref(), session).await, 1);
+    }
+    app.stop().await;
 }

@@ -126,6 +126,7 @@ both!(
     busy_when_queue_full_then_everything_commits,
     shutdown_drains_the_queue,
     reopen_keeps_events_and_migrations_run_once,
+    migration_8_keeps_the_earliest_of_an_id_in_several_sessions,
     failed_migration_rolls_back_and_newer_schema_refuses_to_open,
     commit_error_fails_every_waiter,
     delete_session_removes_only_that_session,
@@ -296,29 +297,32 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
     assert_eq!(inserted, 1);
     assert_eq!(store.count_events(Some("shop")).await.unwrap(), 5);
 
-    // The key is (site, session, id), as retries resend an event in its session: the same id in another
-    // session or another site is another event.
+    // The key is (site, id): the same id in another session of the site is the same event (stored once),
+    // in another site another event.
     let mut other_session = e.clone();
     other_session.session_id = "s2".into();
     let mut other_site = e.clone();
     other_site.site = "blog".into();
+    let mut other_site_session = other_site.clone();
+    other_site_session.session_id = "s3".into();
     let out = store
-        .submit(vec![other_session.clone(), other_site, other_session])
+        .submit(vec![other_session, other_site, other_site_session])
         .await
         .unwrap();
     assert_eq!(
         out,
         SubmitOutcome {
-            inserted: 2,
-            duplicates: 1,
+            inserted: 1,
+            duplicates: 2,
             spooled: 0
         }
     );
-    assert_eq!(store.count_events(Some("shop")).await.unwrap(), 6);
+    assert_eq!(store.count_events(Some("shop")).await.unwrap(), 5);
+    assert_eq!(store.count_events(Some("blog")).await.unwrap(), 1);
     let text = metrics_text(&registry);
     assert_eq!(
         sample(&text, "vantage_ingest_store_events_duplicate_total"),
-        Some(11.0),
+        Some(12.0),
         "{text}"
     );
     store.shutdown().await;
@@ -377,7 +381,7 @@ async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
     }
 
     let store = db.open().await;
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(store.count_events(None).await.unwrap(), 50);
     // The old rows are retries now; a new one is not.
     let mut retry = old[..5].to_vec();
@@ -561,7 +565,103 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
         );
         store.shutdown().await;
     }
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+}
+
+/// A database as version 7 left it (key `(site, session_id, event_id)`, no session index), holding one site's
+/// event id in three sessions and the same id in another site: migration 8 keeps the earliest received of the
+/// site's three (whatever the order they were written in), keeps the other site's, and from then on the id is
+/// a retry in any session of its site.
+async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    let e = event("shop", "s1", "custom", 1_000_000);
+    let mut blog = e.clone();
+    blog.site = "blog".into();
+    let kept = event("shop", "s1", "custom", 1_000_000);
+    store
+        .submit(vec![e.clone(), blog, kept.clone()])
+        .await
+        .unwrap();
+    store.shutdown().await;
+    drop(store);
+
+    // Back to version 7's indexes, then the rows the old key allowed: the same id in sessions s0 (received
+    // first, written last) and s2 (received last).
+    db.execute(
+        "DROP INDEX events_site_event; DROP INDEX events_site_session; \
+         CREATE UNIQUE INDEX events_site_session_event ON events (site, session_id, event_id); \
+         DELETE FROM schema_migrations WHERE version = 8;",
+    )
+    .await;
+    let copy = |session: &str, received_offset: i64| {
+        format!(
+            "INSERT INTO events ({cols}) SELECT event_id, site, '{session}', event_type, client_ts_ms, \
+             received_ms + {received_offset}, route, url, browser, os, device, value, name, endpoint, status, \
+             rating, raw, release, fingerprint, stack FROM events WHERE site = 'shop' AND session_id = 's1' \
+             AND received_ms = {received}",
+            cols = "event_id, site, session_id, event_type, client_ts_ms, received_ms, route, url, browser, \
+                    os, device, value, name, endpoint, status, rating, raw, release, fingerprint, stack",
+            received = e.received_ms,
+        )
+    };
+    // Both events of s1 have the same receive time: each copy doubles both ids.
+    db.execute(&copy("s2", 7)).await;
+    db.execute(&copy("s0", -7)).await;
+    let store = db.open().await;
+    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    // Two ids of shop (one row each: the s0 copies, received first) and blog's.
+    assert_eq!(store.count_events(Some("shop")).await.unwrap(), 2);
+    assert_eq!(store.count_events(Some("blog")).await.unwrap(), 1);
+    assert_eq!(store.delete_session("shop", "s1").await.unwrap(), 0);
+    assert_eq!(store.delete_session("shop", "s2").await.unwrap(), 0);
+    // The id is a retry in any session of shop now, new in a site that has not sent it.
+    let mut again = kept.clone();
+    again.session_id = "s9".into();
+    let mut news = kept.clone();
+    news.site = "news".into();
+    assert_eq!(
+        store.submit(vec![again, news]).await.unwrap(),
+        SubmitOutcome {
+            inserted: 1,
+            duplicates: 1,
+            spooled: 0
+        }
+    );
+    // The privacy delete by session has its index again.
+    let indexes = match kind {
+        Kind::Sqlite => {
+            let c = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
+            let mut stmt = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name")
+                .unwrap();
+            let names = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+            names.map(Result::unwrap).collect::<Vec<_>>()
+        }
+        Kind::Postgres => pg_admin(&db.url)
+            .await
+            .query(
+                "SELECT indexname::text FROM pg_indexes WHERE tablename = 'events' ORDER BY indexname",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect(),
+    };
+    let expected: &[&str] = match kind {
+        Kind::Sqlite => &["events_site_event", "events_site_session"],
+        Kind::Postgres => &[
+            "events_received",
+            "events_site_event",
+            "events_site_session",
+            "events_site_type_received",
+        ],
+    };
+    assert_eq!(indexes, expected);
+    assert_eq!(store.delete_session("shop", "s0").await.unwrap(), 2);
+    store.shutdown().await;
 }
 
 /// The migration runner: a migration that fails leaves the recorded versions as they were (one
@@ -569,8 +669,8 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
 async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind) {
     let db = TestDb::new(kind).await;
     db.open().await.shutdown().await;
-    // Version 7 unrecorded but its columns and tables kept: applying it again fails.
-    db.execute("DELETE FROM schema_migrations WHERE version = 7")
+    // Versions 7 and 8 unrecorded but their columns, tables and indexes kept: applying 7 again fails.
+    db.execute("DELETE FROM schema_migrations WHERE version >= 7")
         .await;
     let cfg = db.config(100, 10);
     let e = Store::open(&cfg, &mut Registry::default())
@@ -580,17 +680,22 @@ async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind
     assert!(e.contains("migration 7"), "{e}");
     assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
 
-    db.execute("INSERT INTO schema_migrations (version, applied_ms) VALUES (7, 0), (99, 0)")
-        .await;
+    db.execute(
+        "INSERT INTO schema_migrations (version, applied_ms) VALUES (7, 0), (8, 0), (99, 0)",
+    )
+    .await;
     let e = Store::open(&cfg, &mut Registry::default())
         .await
         .expect_err("a newer schema is refused")
         .to_string();
     assert!(
-        e.contains("database schema version 99 is newer than this build knows (7)"),
+        e.contains("database schema version 99 is newer than this build knows (8)"),
         "{e}"
     );
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7, 99]);
+    assert_eq!(
+        db.migration_versions().await,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 99]
+    );
 }
 
 async fn commit_error_fails_every_waiter(kind: Kind) {

@@ -1,11 +1,13 @@
-//! `POST /v1/events` (and its CORS preflight): auth -> decode -> validate -> errors (symbolicate, group) ->
-//! shape -> store -> metrics.
+//! `POST /v1/events` (and its CORS preflight): auth -> decode -> envelope (a retried batch answered at once) ->
+//! validate -> errors (symbolicate, group) -> shape -> store -> metrics.
 
 use crate::auth::{self, AuthError};
 use crate::body_budget::{Exhausted, Reservation};
 use crate::decode::{self, DecodeError};
+use crate::envelope::{BatchId, Dropped};
 use crate::event::{self, Batch, Rejection, ValidEvent};
 use crate::metrics::Observation;
+use crate::recent_batches::Accepted;
 use crate::shape::Shaper;
 use crate::state::AppState;
 use crate::store::{EventRecord, SubmitError, SubmitOutcome, Text};
@@ -16,6 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 /// Every way `POST /v1/events` can fail as a whole (single events fail inside a 202).
 #[derive(Debug, thiserror::Error)]
@@ -95,11 +98,20 @@ pub struct EventsResponse {
     /// Events stored (or already stored: retries with the same `event_id`).
     pub accepted: usize,
     pub rejected: Vec<RejectedEvent>,
-    /// Fields dropped from accepted events, by index.
+    /// Fields dropped from accepted events, by index; the batch's own fields ignored, without one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
     /// Of the accepted events, those already stored earlier (idempotent retries).
     pub duplicates: usize,
+}
+
+/// The 200 body for a batch recognised by its `batch_id` as a retry of one accepted lately: nothing was
+/// done now; `accepted` is what its first attempt accepted, all of them stored already.
+#[derive(Debug, Serialize)]
+pub struct DuplicateBatchResponse {
+    pub accepted: u32,
+    pub duplicates: u32,
+    pub duplicate_batch: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,7 +122,9 @@ pub struct RejectedEvent {
 
 #[derive(Debug, Serialize)]
 pub struct Warning {
-    pub index: usize,
+    /// The event's index; absent for the batch's own fields (`batch_id`, `dropped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
     pub warning: String,
 }
 
@@ -189,22 +203,45 @@ async fn accept(
         .reserve()
         .map_err(|Exhausted| DecodeError::OverBudget)?;
     let body = decode(req, body, &mut reservation, state).await?;
-    let batch = parse(&body, state, site)?;
+    let batch = parse(&body, state)?;
+    let site_id: Text = state.settings.sites[site].id.as_str().into();
+    let (envelope, mut warnings) = envelope(&batch);
+    if let Some(first) = envelope
+        .batch_id
+        .as_ref()
+        .and_then(|id| state.recent_batches.get(site, id, Instant::now()))
+    {
+        state.metrics.duplicate_batch(&site_id);
+        return Ok(HttpResponse::Ok().json(DuplicateBatchResponse {
+            accepted: first.events,
+            duplicates: first.events,
+            duplicate_batch: true,
+        }));
+    }
+    rate_limit(state, site, batch.events.len())?;
     let now_ms = crate::clock::now_ms();
     let (mut valid, mut rejected) = validate(&batch, state, site, now_ms);
     default_user_agent(&mut valid, req, state.settings.limits.max_string_len);
-    let warnings = collect_warnings(&valid);
-    let site_id: Text = state.settings.sites[site].id.as_str().into();
+    warnings.extend(collect_warnings(&valid));
     crate::jserror::analyze(&mut valid, &site_id, &state.symbolicator).await;
     let (records, observations) = shape(valid, &body, state, site, &site_id, now_ms);
     let groups = error_groups(&records);
     let outcome = store(state, records).await?;
     // A batch whose every event was already stored is a retry of one acknowledged before (its answer was lost,
-    // or a beacon and a fetch carried it): its events are counted in the metrics once, when first stored.
+    // or a beacon and a fetch carried it, or its first attempt went to another node): its events and losses
+    // are counted in the metrics once, when first stored.
     let retry = outcome.duplicates > 0 && outcome.inserted == 0 && outcome.spooled == 0;
     if !retry {
         observe(state, &site_id, &observations);
+        state.metrics.sdk_dropped(&site_id, &envelope.dropped);
         record_groups(state, &site_id, &groups, now_ms).await;
+    }
+    // Only now, accepted: a batch answered 503 (or refused) is processed whole when it comes again.
+    if let Some(id) = &envelope.batch_id {
+        let events = u32::try_from(outcome.accepted()).unwrap_or(u32::MAX);
+        state
+            .recent_batches
+            .insert(site, id, Accepted { events }, Instant::now());
     }
     rejected.sort_by_key(|r| r.index);
     Ok(HttpResponse::Accepted().json(EventsResponse {
@@ -291,8 +328,8 @@ fn text(bytes: &[u8]) -> Result<Text, EventsError> {
     })
 }
 
-/// The batch envelope; also applies the batch-size limit and the site's rate limit (counted in events).
-fn parse<'a>(body: &'a str, state: &AppState, site: usize) -> Result<Batch<'a>, EventsError> {
+/// The batch envelope, within the batch-size limit.
+fn parse<'a>(body: &'a str, state: &AppState) -> Result<Batch<'a>, EventsError> {
     let batch: Batch = serde_json::from_str(body).map_err(|e| EventsError::Json {
         line: e.line(),
         column: e.column(),
@@ -308,11 +345,40 @@ fn parse<'a>(body: &'a str, state: &AppState, site: usize) -> Result<Batch<'a>, 
             limit,
         });
     }
+    Ok(batch)
+}
+
+/// The batch's own fields as read: its idempotency key and the sender's losses (nothing when unusable).
+struct Envelope {
+    batch_id: Option<BatchId>,
+    dropped: Dropped,
+}
+
+/// Step 2b: `batch_id` and `dropped`; an unusable one is ignored and reported as a warning without index.
+fn envelope(batch: &Batch<'_>) -> (Envelope, Vec<Warning>) {
+    let mut warnings = Vec::new();
+    let mut warn = |warning| {
+        warnings.push(Warning {
+            index: None,
+            warning,
+        })
+    };
+    let batch_id = batch
+        .batch_id
+        .and_then(|raw| BatchId::parse(raw).map_err(&mut warn).ok());
+    let dropped = batch
+        .dropped
+        .and_then(|raw| Dropped::parse(raw).map_err(&mut warn).ok())
+        .unwrap_or_default();
+    (Envelope { batch_id, dropped }, warnings)
+}
+
+/// The site's rate limit, counted in events (a retry recognised by its batch id costs none).
+fn rate_limit(state: &AppState, site: usize, events: usize) -> Result<(), EventsError> {
     state
         .limiter
-        .take(site, batch.events.len())
-        .map_err(|retry_after| EventsError::RateLimited { retry_after })?;
-    Ok(batch)
+        .take(site, events)
+        .map_err(|retry_after| EventsError::RateLimited { retry_after })
 }
 
 /// Step 3: each event on its own; the bad ones are reported by index and counted by reason.
@@ -359,7 +425,7 @@ fn collect_warnings(valid: &[(usize, ValidEvent<'_>)]) -> Vec<Warning> {
         .iter()
         .flat_map(|(index, ev)| {
             ev.warnings.iter().map(|w| Warning {
-                index: *index,
+                index: Some(*index),
                 warning: w.clone(),
             })
         })

@@ -8,8 +8,8 @@
 //!   writes (`storage.spool`). A full queue returns [`SubmitError::Busy`] at once, a store that cannot write
 //!   now (unreachable, starting up, failover, timeout, locked, disk full, I/O error) and no spool to take the
 //!   events returns [`SubmitError::Unavailable`]: both are 503 with Retry-After, and nothing was stored. An
-//!   event whose `(site, session_id, event_id)` is already stored is ignored (idempotent retries) and not
-//!   counted as inserted.
+//!   event whose `(site, event_id)` is already stored is ignored (idempotent retries, in whatever session)
+//!   and not counted as inserted.
 //! - [`Store::readiness`] says whether a submit could be stored now (`/readyz`).
 //! - Stats queries return the same results on both backends.
 //!
@@ -285,8 +285,7 @@ impl StoreConfig {
 pub struct SubmitOutcome {
     /// Events newly stored.
     pub inserted: usize,
-    /// Events whose `(site, session_id, event_id)` was already stored (or appeared earlier in the same
-    /// group): ignored.
+    /// Events whose `(site, event_id)` was already stored (or appeared earlier in the same group): ignored.
     pub duplicates: usize,
     /// Events durable in the spool, to be drained into the store (whether they are new is known then).
     pub spooled: usize,

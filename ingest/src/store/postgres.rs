@@ -323,7 +323,7 @@ fn insert_sql() -> String {
          $1::text[]::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[], \
          $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::int4[], \
          $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING \
-         RETURNING site, session_id, event_id::text"
+         RETURNING site, event_id::text"
     )
 }
 
@@ -353,7 +353,7 @@ impl Session {
             .await
     }
 
-    /// Inserts `events` (`n` of them) in one statement; the keys (site, session, id) newly stored.
+    /// Inserts `events` (`n` of them) in one statement; the keys (site, id) newly stored.
     pub async fn insert<'a>(
         &self,
         events: impl Iterator<Item = &'a EventRecord>,
@@ -452,25 +452,23 @@ impl Session {
         };
         // The keys PostgreSQL reports as newly stored, by id; within the group, the first event with a key
         // gets it, a later one is the duplicate.
-        let mut fresh: HashMap<uuid::Uuid, Vec<(String, String)>> =
-            HashMap::with_capacity(rows.len());
+        let mut fresh: HashMap<uuid::Uuid, Vec<String>> = HashMap::with_capacity(rows.len());
         for row in rows {
-            let (site, session, id) = (|| {
+            let (site, id) = (|| {
                 Ok::<_, tokio_postgres::Error>((
                     row.try_get::<_, String>(0)?,
-                    row.try_get::<_, String>(1)?,
-                    row.try_get::<_, &str>(2)?.parse().unwrap_or_default(),
+                    row.try_get::<_, &str>(1)?.parse().unwrap_or_default(),
                 ))
             })()
             .map_err(|e| WriteError::fatal(c.describe(&e)))?;
-            fresh.entry(id).or_default().push((site, session));
+            fresh.entry(id).or_default().push(site);
         }
         let mut take = |e: &EventRecord| {
             let Some(keys) = fresh.get_mut(&e.event_id) else {
                 return false;
             };
-            let (site, session) = (text_safe(&e.site), text_safe(&e.session_id));
-            match keys.iter().position(|(a, b)| *a == site && *b == session) {
+            let site = text_safe(&e.site);
+            match keys.iter().position(|a| *a == site) {
                 Some(i) => {
                     keys.swap_remove(i);
                     true

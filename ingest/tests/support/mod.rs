@@ -446,7 +446,8 @@ impl Drop for Process {
     }
 }
 
-/// The value of an unlabelled series (or the first with `name` as its whole name) in a /metrics text.
+/// The value of the series `name` in a /metrics text: an unlabelled one, or `name{labels}` with the labels
+/// exactly as the server writes them.
 pub fn metric_value(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))

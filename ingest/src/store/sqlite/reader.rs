@@ -391,13 +391,11 @@ mod tests {
             );
             assert!(!plan.contains("SCAN events"), "{sql}\n{plan}");
         }
-        // One session: the idempotency key's (site, session_id, ...) index, not the window.
+        // One session: the (site, session_id) index (migration 8), not the window.
         let sql = stats::sqlite_sql(super::super::super::sessions::SESSION_EVENTS_SQL);
         let plan = plan(&conn, &sql, ("shop", 0, 0, "s-1", 501));
         assert!(
-            plan.contains(
-                "SEARCH events USING INDEX events_site_session_event (site=? AND session_id=?)"
-            ),
+            plan.contains("SEARCH events USING INDEX events_site_session (site=? AND session_id=?"),
             "{sql}\n{plan}"
         );
     }

@@ -219,7 +219,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
         if f.code == ErrorCode::DatabaseBusy || f.code == ErrorCode::DatabaseLocked)
 }
 
-/// `INSERT ... VALUES (?,..) ON CONFLICT (site, session_id, event_id) DO NOTHING` (one row).
+/// `INSERT ... VALUES (?,..) ON CONFLICT (site, event_id) DO NOTHING` (one row).
 fn insert_sql() -> String {
     format!(
         "INSERT INTO events ({INSERT_COLUMNS}) VALUES ({}) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING",
