@@ -432,6 +432,31 @@ async fn rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn empty_batches_carrying_losses_are_rate_limited_too() {
+    // Each batch costs at least one token, so a page holding the public key cannot add to
+    // rum_sdk_dropped_events_total without limit by sending batches with no events.
+    let (_db, app) = app_with(Opts {
+        rate: 1.0,
+        burst: 500.0,
+        ..Opts::default()
+    })
+    .await;
+    let batch = json!({"events": [], "dropped": {"queue": 1000}});
+    let mut accepted = 0;
+    loop {
+        match app.send(&batch).await.status().as_u16() {
+            202 => accepted += 1,
+            429 => break,
+            other => panic!("status {other} after {accepted} batches"),
+        }
+        assert!(accepted <= 520, "empty batches are not rate-limited");
+    }
+    // the burst, and what the bucket refilled (1/s) while they were sent
+    assert!((500..=520).contains(&accepted), "{accepted}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn retries_with_the_same_event_id_are_stored_once() {
     let (_db, app) = app().await;
     let mut ev = page_load("s", "https://shop.example.com/a", 700.0);

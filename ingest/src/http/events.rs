@@ -374,10 +374,12 @@ fn envelope(batch: &Batch<'_>) -> (Envelope, Vec<Warning>) {
 }
 
 /// The site's rate limit, counted in events (a retry recognised by its batch id costs none).
+/// A batch costs its events, and at least one: an empty batch still carries `dropped` counts, which a page
+/// holding the public key could otherwise send without limit.
 fn rate_limit(state: &AppState, site: usize, events: usize) -> Result<(), EventsError> {
     state
         .limiter
-        .take(site, events)
+        .take(site, events.max(1))
         .map_err(|retry_after| EventsError::RateLimited { retry_after })
 }
 
