@@ -27,8 +27,8 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-API-Key"] = "bench-key-0123456789"
 
--- IDS=sdk (default) gives every event a fresh time-ordered event_id stamped when the event happened, as
--- rum-sdk.js does; IDS=v7 stamps all of a request's ids at send time (the friendliest order for an index on
+-- IDS=sdk (default) gives every event a time-ordered event_id, a request's ids in the one millisecond its batch
+-- was cut, as rum-sdk.js does; IDS=event stamps each when its event happened (rum-sdk.js before 2026-12-04); IDS=v7 stamps all of a request's ids at send time (the friendliest order for an index on
 -- the id alone); IDS=v4 random ones (what other senders may use); IDS=none leaves the id to the server.
 local ids = os.getenv("IDS") or "sdk"
 math.randomseed(os.time())
@@ -47,10 +47,15 @@ local floor = math.floor
 -- "xxxxxxxx-xxxx": the 48-bit millisecond timestamp of a UUIDv7.
 local function v7_time(ms) return string.format("%08x-%04x", floor(ms / 65536), ms % 65536) end
 local seq = 0
-local function id_head(now, k, base)
+local function id_head(now, k, base, cut)
   if ids == "sdk" then
-    -- As rum-sdk.js makes them: stamped when each event happened, over the ~5 s a browser buffers a batch,
-    -- so a commit's ids interleave with other browsers' all over the last seconds of an index on the id.
+    -- As rum-sdk.js makes them since 2026-12-04: when the batch is cut, shortly before it is sent, a batch's
+    -- ids in one millisecond (`cut`).
+    return v7_time(cut)
+  end
+  if ids == "event" then
+    -- As rum-sdk.js made them before: stamped when each event happened, over the ~5 s a browser buffers a
+    -- batch, so a commit's ids interleave with other browsers' all over the last seconds of an index on the id.
     return v7_time(base + (k - 1) * 250 + random(0, 249))
   end
   if ids == "v4" then
@@ -73,6 +78,7 @@ request = function()
   local b, out, n = batches[i], {}, 0
   local now = os.time() * 1000
   local base = now - 5000 + random(0, 999)
+  local cut = now - random(0, 199)
   for k = 1, #b.parts do
     n = n + 1; out[n] = b.parts[k]
     if b.sessions[k] then
@@ -81,7 +87,7 @@ request = function()
     end
     if ids ~= "none" then
       n = n + 1; out[n] = '"event_id":"'
-      n = n + 1; out[n] = id_head(now, k, base)
+      n = n + 1; out[n] = id_head(now, k, base, cut)
       n = n + 1; out[n] = mid[random(1, POOL)]
       n = n + 1; out[n] = tail[random(1, POOL)]
       n = n + 1; out[n] = '",'

@@ -13,7 +13,7 @@
 //! process's own user+system time over the run.
 //!
 //! `cargo run --release -p vantage-ingest --example bench-ingest-load -- --corpus FILE --url URL
-//!  [--connections 32] [--duration 15s] [--ids sdk|v7|v4|none] [--api-key KEY] [--threads 1]`
+//!  [--connections 32] [--duration 15s] [--ids sdk|event|v7|v4|none] [--api-key KEY] [--threads 1]`
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,8 +53,11 @@ struct Args {
 /// How event ids are made (see `bench.lua`, which this mirrors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Ids {
-    /// Stamped when each event happened, over the ~5 s rum-sdk.js buffers a batch.
+    /// As rum-sdk.js stamps them (since 2026-12-04): when the batch is cut, shortly before it is sent, all of a
+    /// batch's ids in one millisecond.
     Sdk,
+    /// Stamped when each event happened, over the ~5 s a batch is buffered (rum-sdk.js before 2026-12-04).
+    Event,
     /// All of a request's ids stamped at send time, spread over the second by a counter.
     V7,
     /// Random.
@@ -150,13 +153,15 @@ fn build_body(t: &Template, ids: Ids, sent: u64, rng: &mut Rng, out: &mut Vec<u8
     out.clear();
     let now = now_ms();
     let base = now - 5000 + rng.below(1000) as i64;
+    let cut = now - rng.below(200) as i64;
     for (k, (head, offset)) in t.events.iter().enumerate() {
         out.extend_from_slice(head);
         // The corpus line's session plus this request's number: a session of its own per request.
         let _ = write!(out, "-{sent}\",");
         let id = match ids {
             Ids::None => None,
-            Ids::Sdk => Some(v7(base + k as i64 * 250 + rng.below(250) as i64, rng)),
+            Ids::Sdk => Some(v7(cut, rng)),
+            Ids::Event => Some(v7(base + k as i64 * 250 + rng.below(250) as i64, rng)),
             Ids::V7 => Some(v7(now + (sent as i64 * 20 + k as i64) % 1000, rng)),
             Ids::V4 => Some(uuid::Builder::from_random_bytes(rng.bytes()).into_uuid()),
         };
@@ -390,7 +395,7 @@ mod tests {
         let t = Template::parse(line).unwrap();
         assert_eq!(t.events.len(), 2);
         let mut rng = Rng(7);
-        for ids in [Ids::Sdk, Ids::V7, Ids::V4, Ids::None] {
+        for ids in [Ids::Sdk, Ids::Event, Ids::V7, Ids::V4, Ids::None] {
             let mut out = Vec::new();
             build_body(&t, ids, 42, &mut rng, &mut out);
             let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

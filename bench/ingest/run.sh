@@ -2,7 +2,7 @@
 # Ingest benchmark: drives the release server over loopback with realistic 20-event batches (a fixed corpus,
 # stamped per request), against SQLite, PostgreSQL and a plain actix hello-world handler; prints events/s,
 # p50/p99 latency, server CPU per 1M events, the load generator's CPU per 1M events and peak RSS.
-# Usage: bench/ingest/run.sh   (DUR=20 CONNS=32 IDS=sdk|v7|v4|none LOAD=rust|wrk TARGETS="sqlite pg hello")
+# Usage: bench/ingest/run.sh   (DUR=20 CONNS=32 IDS=sdk|event|v7|v4|none LOAD=rust|wrk TARGETS="sqlite pg hello")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
