@@ -33,8 +33,9 @@ struct Args {
     /// 20-event submits each task makes.
     #[arg(long, default_value_t = 100)]
     submits_per_task: usize,
-    /// Event ids and sessions: `v4` random ids in one session, `sdk` as rum-sdk.js makes them, `batch` stamped
-    /// together per submit.
+    /// Event ids and sessions: `v4` random ids in one session, `event` stamped when each event happened over the
+    /// ~5 s a batch is buffered (rum-sdk.js before 2026-12-04), `batch` stamped together per submit (as rum-sdk.js
+    /// stamps them now, when it cuts the batch).
     #[arg(long, value_enum, default_value = "v4")]
     ids: Ids,
 }
@@ -42,7 +43,7 @@ struct Args {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Ids {
     V4,
-    Sdk,
+    Event,
     Batch,
 }
 
@@ -130,7 +131,7 @@ fn submit_events(template: &EventRecord, ids: Ids) -> Vec<EventRecord> {
                 ..template.clone()
             })
             .collect(),
-        Ids::Sdk => {
+        Ids::Event => {
             let session: vantage_ingest::store::Text = uuid::Uuid::new_v4().to_string().into();
             let random = || *uuid::Uuid::new_v4().as_bytes();
             let jitter = |n: u64| u64::from(random()[0]) * n / 256;
