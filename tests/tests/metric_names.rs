@@ -187,7 +187,8 @@ fn every_event_type() -> serde_json::Value {
             serde_json::json!({"name": name, "value": value, "rating": "good"}),
         ));
     }
-    serde_json::json!({ "events": events })
+    // What the SDK lost before sending (rum_sdk_dropped_events_total), as it reports it with a batch.
+    serde_json::json!({ "events": events, "dropped": {"queue": 2, "retry": 1} })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
