@@ -71,6 +71,17 @@ ensure_postgres
 ensure_postgres_server
 export VANTAGE_TEST_POSTGRES_URL=${VANTAGE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
+# The build (~15 GB with release binaries) and the tests' temporary files (PostgreSQL clusters, promtool's TSDB
+# blocks with 512 MiB preallocated chunk files, SQLite stores) need room: a full disk fails tests far from here
+# with "no space left on device", so say it up front.
+for dir in "${CARGO_TARGET_DIR:-$ROOT/target}" "${TMPDIR:-/tmp}"; do
+    mkdir -p "$dir"
+    free_gib=$(( $(df -Pk "$dir" | awk 'NR==2 {print $4}') / 1048576 ))
+    if [ "$free_gib" -lt 8 ]; then
+        echo "warning: only ${free_gib} GiB free for $dir; the tests need about 8 GiB (build and temporary files)" >&2
+    fi
+done
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -354,11 +354,18 @@ impl Session {
     }
 
     /// Inserts `events` (`n` of them) in one statement; the keys (site, id) newly stored.
+    ///
+    /// The rows go in ordered by key. Nodes sharing the database insert the same keys when a browser's retry
+    /// reaches another node while the first attempt is being written; each statement takes the keys' index
+    /// locks in row order, so in different orders two such statements could wait on each other (a deadlock,
+    /// seen between two nodes in ingest/tests/nodes.rs) where in one order the second simply waits.
     pub async fn insert<'a>(
         &self,
         events: impl Iterator<Item = &'a EventRecord>,
         n: usize,
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let mut events: Vec<&EventRecord> = events.collect();
+        events.sort_unstable_by(|a, b| (&a.site, a.event_id).cmp(&(&b.site, b.event_id)));
         let mut ids = Vec::with_capacity(n);
         let (mut site, mut session, mut kind) = (
             Vec::with_capacity(n),
@@ -672,8 +679,9 @@ impl Reader {
         loop {
             let n = c
                 .execute(
-                    "DELETE FROM events WHERE event_id IN \
-                     (SELECT event_id FROM events WHERE received_ms < $1 LIMIT $2)",
+                    // By row, not by id: an id is unique only per site (migration 8).
+                    "DELETE FROM events WHERE ctid = ANY(ARRAY(\
+                     SELECT ctid FROM events WHERE received_ms < $1 LIMIT $2))",
                     &[&cutoff_ms, &DELETE_CHUNK_ROWS],
                 )
                 .await
@@ -807,6 +815,10 @@ impl Reader {
         fingerprints: &[String],
         now_ms: i64,
     ) -> Result<usize, StoreError> {
+        // In key order, for the reason `Session::insert` gives.
+        let mut fingerprints = fingerprints.to_vec();
+        fingerprints.sort_unstable();
+        fingerprints.dedup();
         let c = self.client().await?;
         let created = c
             .execute(
