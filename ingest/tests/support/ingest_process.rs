@@ -1,5 +1,5 @@
-//! The real `vantage-ingest` binary as a child process (its JSON log lines, SIGKILL, restarts), and a load of
-//! concurrent senders that records every answer, for the outage tests.
+//! The real `vantage-ingest` binary as a child process (its JSON log lines, SIGKILL, SIGTERM, restarts), and a
+//! load of concurrent senders that records every answer, for the outage and several-node tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -146,7 +146,7 @@ impl IngestProcess {
         }
     }
 
-    /// Starts the binary again on the same config and port (after [`Self::kill9`]).
+    /// Starts the binary again on the same config and port (after [`Self::kill9`] or [`Self::wait_exit`]).
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "still running");
         self.spawn().await;
@@ -157,6 +157,30 @@ impl IngestProcess {
         let mut child = self.child.take().expect("running");
         child.start_kill().unwrap();
         child.wait().await.unwrap();
+    }
+
+    /// Sends `signal` (`libc::SIGTERM`, ...) to the running process.
+    pub fn signal(&self, signal: i32) {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("running")
+            .id()
+            .expect("not reaped");
+        // SAFETY: kill(2) on our own child, not reaped yet (the `Child` reaps it), so the pid is still its.
+        assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+    }
+
+    /// Waits up to `limit` for the process to exit: its status, or `None` while it still runs (then it is
+    /// left running). After an exit, [`Self::restart`] starts it again.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut().expect("running");
+        let status = tokio::time::timeout(limit, child.wait())
+            .await
+            .ok()?
+            .unwrap();
+        self.child = None;
+        Some(status)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -224,6 +248,11 @@ impl IngestProcess {
         }
     }
 
+    /// Posts `body` to `/v1/events` with the shop key.
+    pub async fn send(&self, body: &Value) -> Answer {
+        send(&self.client, &self.base, body).await
+    }
+
     /// Posts one batch of `n` fresh events of `session`: the answer and the event ids sent.
     pub async fn post(&self, session: &str, n: usize) -> Sent {
         post(&self.client, &self.base, session, n).await
@@ -236,8 +265,10 @@ pub struct Answer {
     /// 0: no HTTP answer at all.
     pub status: u16,
     pub retry_after: Option<String>,
-    /// `accepted` of a 202.
+    /// `accepted` of a 202 (or of a 200 for a batch recognised by its `batch_id`).
     pub accepted: u64,
+    /// The JSON body (`Null` when there was none, or it was not JSON).
+    pub body: Value,
     pub at: Instant,
 }
 
@@ -261,6 +292,11 @@ pub fn batch(session: &str, n: usize) -> (Value, Vec<uuid::Uuid>) {
 
 pub async fn post(client: &reqwest::Client, base: &str, session: &str, n: usize) -> Sent {
     let (body, ids) = batch(session, n);
+    (send(client, base, &body).await, ids)
+}
+
+/// Posts `body` to `/v1/events` with the shop key; what came back (status 0: no HTTP answer).
+pub async fn send(client: &reqwest::Client, base: &str, body: &Value) -> Answer {
     let sent = client
         .post(format!("{base}/v1/events"))
         .header("x-api-key", KEY)
@@ -268,11 +304,12 @@ pub async fn post(client: &reqwest::Client, base: &str, session: &str, n: usize)
         .body(body.to_string())
         .send()
         .await;
-    let answer = match sent {
+    match sent {
         Err(_) => Answer {
             status: 0,
             retry_after: None,
             accepted: 0,
+            body: Value::Null,
             at: Instant::now(),
         },
         Ok(r) => {
@@ -287,11 +324,11 @@ pub async fn post(client: &reqwest::Client, base: &str, session: &str, n: usize)
                 status,
                 retry_after,
                 accepted: body["accepted"].as_u64().unwrap_or(0),
+                body,
                 at: Instant::now(),
             }
         }
-    };
-    (answer, ids)
+    }
 }
 
 /// One request's answer and the ids of the events it carried.
