@@ -298,6 +298,9 @@ fn expected_families(case: &Case, blackbox: &Exposition) -> BTreeSet<String> {
 }
 
 /// Everything that differs between the two answers for `case` (empty: they agree).
+/// How [`compare`] words a duration outside [`close_enough`].
+const NOT_CLOSE: &str = "not within 100 ms + 50%";
+
 fn compare(case: &Case, bb: &Exposition, va: &Exposition) -> Vec<String> {
     let mut problems = Vec::new();
     let bb_success = bb.value("probe_success");
@@ -352,7 +355,7 @@ fn compare(case: &Case, bb: &Exposition, va: &Exposition) -> Vec<String> {
             let vv = v[labels];
             if !close_enough(*bv, vv) {
                 problems.push(format!(
-                    "{family}{labels:?}: blackbox {bv}, vantage {vv}: not within 100 ms + 50%"
+                    "{family}{labels:?}: blackbox {bv}, vantage {vv}: {NOT_CLOSE}"
                 ));
             }
             // A phase that took time on blackbox's side must not be 0 on Vantage's when both succeeded (a phase
@@ -446,28 +449,46 @@ async fn every_case_answers_like_blackbox_exporter() {
             }
         }
         let path = probe_path(&case);
-        let (bb_status, bb_body) = get(&format!("{}{path}", setup.blackbox.base)).await;
-        let (va_status, va_body) = get(&format!("{}{path}", setup.vantage.base)).await;
-        let mut problems = Vec::new();
-        if (bb_status, va_status) != (200, 200) {
-            problems.push(format!(
-                "HTTP status: blackbox {bb_status}, vantage {va_status}"
-            ));
-        }
-        let parsed = (Exposition::parse(&bb_body), Exposition::parse(&va_body));
-        let (bb_success, va_success) = match &parsed {
-            (Ok(bb), Ok(va)) => {
-                problems.extend(compare(&case, bb, va));
-                (bb.value("probe_success"), va.value("probe_success"))
+        // A case whose only disagreement is a duration is probed again, twice at most: a stall of either
+        // process on this loaded machine (blackbox once took 385 ms for a loopback probe Vantage did in 3 ms)
+        // is not a difference in semantics, which would show in every attempt.
+        let mut attempt = 0;
+        let (bb_body, va_body, problems, bb_success, va_success) = loop {
+            attempt += 1;
+            let (bb_status, bb_body) = get(&format!("{}{path}", setup.blackbox.base)).await;
+            let (va_status, va_body) = get(&format!("{}{path}", setup.vantage.base)).await;
+            let mut problems = Vec::new();
+            if (bb_status, va_status) != (200, 200) {
+                problems.push(format!(
+                    "HTTP status: blackbox {bb_status}, vantage {va_status}"
+                ));
             }
-            (bb, va) => {
-                for (side, r) in [("blackbox", bb), ("vantage", va)] {
-                    if let Err(e) = r {
-                        problems.push(format!("{side}'s answer does not parse: {e}"));
-                    }
+            let parsed = (Exposition::parse(&bb_body), Exposition::parse(&va_body));
+            let (bb_success, va_success) = match &parsed {
+                (Ok(bb), Ok(va)) => {
+                    problems.extend(compare(&case, bb, va));
+                    (bb.value("probe_success"), va.value("probe_success"))
                 }
-                (None, None)
+                (bb, va) => {
+                    for (side, r) in [("blackbox", bb), ("vantage", va)] {
+                        if let Err(e) = r {
+                            problems.push(format!("{side}'s answer does not parse: {e}"));
+                        }
+                    }
+                    (None, None)
+                }
+            };
+            if attempt < 3
+                && !problems.is_empty()
+                && problems.iter().all(|p| p.ends_with(NOT_CLOSE))
+            {
+                println!(
+                    "case {}: durations only differ, probing again: {problems:?}",
+                    case.name
+                );
+                continue;
             }
+            break (bb_body, va_body, problems, bb_success, va_success);
         };
         let show = |v: Option<f64>| v.map_or("-".to_string(), |v| v.to_string());
         summary.push(format!(
