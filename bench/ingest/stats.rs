@@ -693,34 +693,6 @@ async fn measure(
 // ---------------------------------------------------------------------------------------------------------------
 // Explain
 
-/// The stats queries the four endpoints run, taken from the store's source so they never drift from it:
-/// `(file, constant name)`.
-const QUERIES: &[(&str, &str)] = &[
-    ("stats", "PAGE_SQL"),
-    ("stats", "API_SQL"),
-    ("stats", "ERROR_TOTALS_SQL"),
-    ("stats", "ERROR_MESSAGES_SQL"),
-    ("stats", "VITAL_SQL"),
-    ("error_groups", "GROUP_TOTALS_SQL"),
-    ("error_groups", "GROUP_FACETS_SQL"),
-    ("error_groups", "GROUP_SAMPLES_SQL"),
-];
-
-const STATS_RS: &str = include_str!("../../ingest/src/store/stats.rs");
-const GROUPS_RS: &str = include_str!("../../ingest/src/store/error_groups.rs");
-
-/// The text of `pub(crate) const NAME: &str = "...";` in `file`.
-fn query_text(file: &str, name: &str) -> anyhow::Result<String> {
-    let src = if file == "stats" { STATS_RS } else { GROUPS_RS };
-    let start = src
-        .find(&format!("const {name}: &str = \""))
-        .with_context(|| format!("{name} not found in {file}.rs"))?;
-    let rest = &src[start..];
-    let open = rest.find('"').expect("found above") + 1;
-    let close = rest[open..].find("\";").context("unterminated")? + open;
-    Ok(rest[open..close].to_string())
-}
-
 async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> {
     let now = vantage_ingest::clock::now_ms();
     let since = now - window.as_millis() as i64;
@@ -735,11 +707,8 @@ async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> 
             [received_bound],
             |r| r.get(0),
         )?;
-        for (file, name) in QUERIES {
-            // As stats.rs's `sqlite_sql` rewrites it.
-            let sql = query_text(file, name)?
-                .replace("received_ms >= ?3", "rowid >= ?3")
-                .replace("FROM events\n", "FROM events NOT INDEXED\n");
+        // The queries as the store runs them (ingest/src/store/stats.rs), never a copy of their text.
+        for (name, sql) in vantage_ingest::store::queries_as_run(true) {
             let t = Instant::now();
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt
@@ -747,7 +716,7 @@ async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> 
                 .count();
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             println!("QUERY {name} rows={rows} ms={ms:.1}");
-            timed.push((ms, *name, sql));
+            timed.push((ms, name, sql));
         }
         timed.sort_by(|a, b| b.0.total_cmp(&a.0));
         let (ms, name, sql) = &timed[0];
@@ -767,8 +736,7 @@ async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> 
     } else {
         let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
-        for (file, name) in QUERIES {
-            let sql = query_text(file, name)?.replace('?', "$");
+        for (name, sql) in vantage_ingest::store::queries_as_run(false) {
             let t = Instant::now();
             let rows = client
                 .query(&sql, &[&site, &since, &received_bound])
@@ -776,7 +744,7 @@ async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> 
                 .len();
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             println!("QUERY {name} rows={rows} ms={ms:.1}");
-            timed.push((ms, *name, sql));
+            timed.push((ms, name, sql));
         }
         timed.sort_by(|a, b| b.0.total_cmp(&a.0));
         let (ms, name, sql) = &timed[0];

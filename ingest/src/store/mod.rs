@@ -188,7 +188,7 @@ use prometheus_client::registry::Registry;
 pub use error_groups::{ErrorGroup, Facet, Occurrence, Sample, MAX_OCCURRENCES};
 pub use sessions::{SessionEvent, SessionEvents, SessionSummary, MAX_SESSIONS, MAX_SESSION_EVENTS};
 pub use spool::SpoolConfig;
-pub use stats::{ApiStats, ErrorStats, MessageCount, PageStats, VitalStats};
+pub use stats::{queries_as_run, ApiStats, ErrorStats, MessageCount, PageStats, VitalStats};
 pub use timeline::{bucket_for, Bucket, MAX_BUCKETS};
 
 /// A source map to store: the map of the script at `url` in `release` of `site`.

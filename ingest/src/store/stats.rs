@@ -155,18 +155,35 @@ SELECT route, name, MAX(n),
        SUM(CASE WHEN rating = 'poor' THEN 1 ELSE 0 END)
 FROM v GROUP BY route, name";
 
-/// Every stats query, for the tests that check them all.
-#[cfg(test)]
-pub(crate) const ALL_SQL: [&str; 8] = [
-    PAGE_SQL,
-    API_SQL,
-    ERROR_TOTALS_SQL,
-    ERROR_MESSAGES_SQL,
-    VITAL_SQL,
-    super::error_groups::GROUP_TOTALS_SQL,
-    super::error_groups::GROUP_FACETS_SQL,
-    super::error_groups::GROUP_SAMPLES_SQL,
+/// Every stats query by name, for the tests that check them all and [`queries_as_run`].
+pub(crate) const ALL_SQL: [(&str, &str); 8] = [
+    ("PAGE_SQL", PAGE_SQL),
+    ("API_SQL", API_SQL),
+    ("ERROR_TOTALS_SQL", ERROR_TOTALS_SQL),
+    ("ERROR_MESSAGES_SQL", ERROR_MESSAGES_SQL),
+    ("VITAL_SQL", VITAL_SQL),
+    ("GROUP_TOTALS_SQL", super::error_groups::GROUP_TOTALS_SQL),
+    ("GROUP_FACETS_SQL", super::error_groups::GROUP_FACETS_SQL),
+    ("GROUP_SAMPLES_SQL", super::error_groups::GROUP_SAMPLES_SQL),
 ];
+
+/// Every stats query by name, as the SQLite (`sqlite`) or the PostgreSQL store runs it: parameters site,
+/// since (ms), and the receive-time bound (PostgreSQL: ms; SQLite: the first rowid received at or after it).
+/// For `bench/ingest/stats.rs`, which times and explains them on large stores.
+#[doc(hidden)]
+pub fn queries_as_run(sqlite: bool) -> Vec<(&'static str, String)> {
+    ALL_SQL
+        .iter()
+        .map(|(name, sql)| {
+            let sql = if sqlite {
+                sqlite_sql(sql)
+            } else {
+                postgres_sql(sql)
+            };
+            (*name, sql)
+        })
+        .collect()
+}
 
 /// A query parameter after the three every stats query has (`?4`, `?5`, ...).
 #[derive(Debug, Clone, PartialEq)]
@@ -338,7 +355,7 @@ mod tests {
 
     #[test]
     fn placeholders_translate_and_no_stray_question_marks() {
-        for sql in ALL_SQL {
+        for (_, sql) in ALL_SQL {
             let pg = postgres_sql(sql);
             assert!(pg.contains("$1") && pg.contains("$2") && pg.contains("$3"));
             assert_eq!(sql.matches('?').count(), 3, "{sql}");

@@ -347,7 +347,7 @@ mod tests {
     fn stats_queries_scan_only_the_rowid_range_of_their_window() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        for sql in stats::ALL_SQL {
+        for (_, sql) in stats::ALL_SQL {
             let sql = stats::sqlite_sql(sql);
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let plan: Vec<String> = stmt
