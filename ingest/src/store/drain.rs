@@ -114,7 +114,7 @@ async fn drain_chunk(
     let started = Instant::now();
     let new = tokio::time::timeout(
         connector.timeout(),
-        s.insert(chunk.iter().map(|c| &c.event), chunk.len()),
+        s.insert(chunk.iter().map(|c| &c.event)),
     )
     .await
     .map_err(|_| format!("postgres did not answer within {:?}", connector.timeout()))?

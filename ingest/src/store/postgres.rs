@@ -353,7 +353,7 @@ impl Session {
             .await
     }
 
-    /// Inserts `events` (`n` of them) in one statement; the keys (site, id) newly stored.
+    /// Inserts `events` in one statement; the keys (site, id) newly stored.
     ///
     /// The rows go in ordered by key. Nodes sharing the database insert the same keys when a browser's retry
     /// reaches another node while the first attempt is being written; each statement takes the keys' index
@@ -362,10 +362,10 @@ impl Session {
     pub async fn insert<'a>(
         &self,
         events: impl Iterator<Item = &'a EventRecord>,
-        n: usize,
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let mut events: Vec<&EventRecord> = events.collect();
         events.sort_unstable_by(|a, b| (&a.site, a.event_id).cmp(&(&b.site, b.event_id)));
+        let n = events.len();
         let mut ids = Vec::with_capacity(n);
         let (mut site, mut session, mut kind) = (
             Vec::with_capacity(n),
@@ -452,7 +452,7 @@ impl Session {
             };
         }
         let events = batch.iter().flat_map(|p| p.events.iter());
-        let rows = match tokio::time::timeout(c.timeout, self.insert(events, n)).await {
+        let rows = match tokio::time::timeout(c.timeout, self.insert(events)).await {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) => return Err(c.write_error(&e)),
             Err(_) => return Err(c.no_answer()),
