@@ -693,6 +693,26 @@ async fn measure(
 // ---------------------------------------------------------------------------------------------------------------
 // Explain
 
+/// A query's time in ms since `started`, printed and kept for [`slowest`].
+fn query_timed(
+    name: &'static str,
+    sql: String,
+    rows: usize,
+    started: Instant,
+) -> (f64, &'static str, String) {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    println!("QUERY {name} rows={rows} ms={ms:.1}");
+    (ms, name, sql)
+}
+
+/// The slowest of the timed queries' text, announced with how its plan (`explain`) follows.
+fn slowest<'a>(timed: &'a mut [(f64, &'static str, String)], explain: &str) -> &'a str {
+    timed.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (ms, name, sql) = &timed[0];
+    println!("SLOWEST {name} ({ms:.1} ms), {explain}:");
+    sql
+}
+
 async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> {
     let now = vantage_ingest::clock::now_ms();
     let since = now - window.as_millis() as i64;
@@ -701,12 +721,8 @@ async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> 
     let mut timed = Vec::new();
     if let Some(path) = url.strip_prefix("sqlite://") {
         let conn = rusqlite::Connection::open(path)?;
-        // The same search as store/sqlite/reader.rs: the first rowid received at or after the bound.
-        let first_rowid: i64 = conn.query_row(
-            "SELECT COALESCE((SELECT rowid FROM events NOT INDEXED WHERE received_ms >= ?1 ORDER BY rowid LIMIT 1), 0)",
-            [received_bound],
-            |r| r.get(0),
-        )?;
+        // The store's own search for the first rowid received at or after the bound.
+        let first_rowid = vantage_ingest::store::stats_rowid_bound(&conn, received_bound)?;
         // The queries as the store runs them (ingest/src/store/stats.rs), never a copy of their text.
         for (name, sql) in vantage_ingest::store::queries_as_run(true) {
             let t = Instant::now();
@@ -714,13 +730,9 @@ async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> 
             let rows = stmt
                 .query_map(rusqlite::params![site, since, first_rowid], |_| Ok(()))?
                 .count();
-            let ms = t.elapsed().as_secs_f64() * 1000.0;
-            println!("QUERY {name} rows={rows} ms={ms:.1}");
-            timed.push((ms, name, sql));
+            timed.push(query_timed(name, sql, rows, t));
         }
-        timed.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (ms, name, sql) = &timed[0];
-        println!("SLOWEST {name} ({ms:.1} ms), EXPLAIN QUERY PLAN:");
+        let sql = slowest(&mut timed, "EXPLAIN QUERY PLAN");
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         let plan = stmt.query_map(rusqlite::params![site, since, first_rowid], |r| {
             Ok((
@@ -742,13 +754,9 @@ async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> 
                 .query(&sql, &[&site, &since, &received_bound])
                 .await?
                 .len();
-            let ms = t.elapsed().as_secs_f64() * 1000.0;
-            println!("QUERY {name} rows={rows} ms={ms:.1}");
-            timed.push((ms, name, sql));
+            timed.push(query_timed(name, sql, rows, t));
         }
-        timed.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (ms, name, sql) = &timed[0];
-        println!("SLOWEST {name} ({ms:.1} ms), EXPLAIN (ANALYZE, BUFFERS):");
+        let sql = slowest(&mut timed, "EXPLAIN (ANALYZE, BUFFERS)");
         for row in client
             .query(
                 &format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"),

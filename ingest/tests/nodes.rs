@@ -57,17 +57,7 @@ impl Nodes {
 
     /// Event id -> rows holding it, for the site `shop`.
     async fn stored(&self) -> HashMap<Uuid, i64> {
-        self.sql()
-            .await
-            .query(
-                "SELECT event_id::text, COUNT(*) FROM events WHERE site = 'shop' GROUP BY event_id",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get::<_, &str>(0).parse().unwrap(), r.get(1)))
-            .collect()
+        support::stored_ids(&self.db.url, Some("shop")).await
     }
 
     async fn count(&self) -> i64 {
@@ -386,16 +376,13 @@ async fn sigterm_under_load_loses_nothing_acknowledged() {
         );
         acked.extend(acked_a);
         acked.extend(acknowledged(&sent_b));
-        let rows = nodes.stored().await;
-        let missing = acked.iter().filter(|id| !rows.contains_key(id)).count();
-        let doubled = rows.values().filter(|n| **n > 1).count();
-        assert_eq!(
-            (missing, doubled),
-            (0, 0),
-            "round {round}: of {} acknowledged events, missing and stored twice\n{}",
-            acked.len(),
-            nodes.a.output()
-        );
+        support::assert_stored_once(
+            &nodes.db.url,
+            Some("shop"),
+            &acked,
+            &format!("round {round}, node A's log:\n{}\n", nodes.a.output()),
+        )
+        .await;
         assert_eq!(
             nodes
                 .a

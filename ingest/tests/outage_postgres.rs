@@ -10,14 +10,14 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::ingest_process::{IngestProcess, Load, Sent};
 use support::mounts::{fill, Tmpfs};
 use support::pg_cluster::PgCluster;
-use support::KEY;
+use support::{assert_stored_once, KEY};
 use uuid::Uuid;
 
 const UNAVAILABLE: &str =
@@ -36,34 +36,6 @@ fn config(url: &str, storage_extra: &str) -> String {
 
 fn spool(path: &Path, more: &str) -> String {
     format!("  spool:\n    path: {}\n{more}", path.display())
-}
-
-/// Event id -> rows holding it.
-async fn stored(url: &str) -> HashMap<Uuid, i64> {
-    support::pg_client(url)
-        .await
-        .query(
-            "SELECT event_id::text, COUNT(*) FROM events GROUP BY event_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get::<_, &str>(0).parse().unwrap(), r.get(1)))
-        .collect()
-}
-
-/// Every id in `acked` stored exactly once.
-async fn assert_stored_once(url: &str, acked: &HashSet<Uuid>) {
-    let rows = stored(url).await;
-    let missing = acked.iter().filter(|id| !rows.contains_key(id)).count();
-    let doubled = rows.values().filter(|n| **n > 1).count();
-    assert_eq!(
-        (missing, doubled),
-        (0, 0),
-        "of {} acknowledged events: missing, stored twice",
-        acked.len()
-    );
 }
 
 async fn blocking(f: impl FnOnce() + Send + 'static) {
@@ -149,7 +121,7 @@ async fn connection_refused_answers_503() {
     let pg = s.pg.clone();
     blocking(move || pg.start_again()).await;
     assert_recovers(&s.ingest, &mut s.acked).await;
-    assert_stored_once(&s.url, &s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +164,7 @@ async fn connection_lost_mid_write_answers_503() {
     wait_for_reason(&s.ingest, UNAVAILABLE, "57P01").await;
     lock.batch_execute("COMMIT").await.unwrap();
     assert_recovers(&s.ingest, &mut s.acked).await;
-    assert_stored_once(&s.url, &s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +195,7 @@ async fn standby_answers_503(hot: bool, session: &str, reason: &str) {
     })
     .await;
     assert_recovers(&s.ingest, &mut s.acked).await;
-    assert_stored_once(&s.url, &s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +223,7 @@ async fn no_answer_within_the_write_timeout_answers_503() {
     assert_ready(&s.ingest, 503).await;
     drop(frozen);
     assert_recovers(&s.ingest, &mut s.acked).await;
-    assert_stored_once(&s.url, &s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -324,7 +296,7 @@ async fn stopped_10s_under_load_with_the_spool_senders_see_nothing_and_nothing_i
             .await,
         Some(0.0)
     );
-    assert_stored_once(&s.url, &s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
     // The log: one line when it went, one when it came back (with the count), summaries in between.
     s.ingest
         .wait_for("the line that says postgres is back", || async {
@@ -362,7 +334,7 @@ async fn stopped_10s_under_load_without_the_spool_only_503_with_retry_after() {
         }
     }
     assert!(refused > 10, "the outage was met: {refused} refused");
-    assert_stored_once(&s.url, &s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
     s.ingest
         .wait_for("the line that says postgres is back", || async {
             !s.ingest.logged(BACK).is_empty()
@@ -431,7 +403,7 @@ async fn kill_9_mid_drain_and_a_replayed_spool_lose_and_double_nothing() {
         })
         .await;
     s.ingest.kill9().await;
-    let in_pg = stored(&s.url).await.len();
+    let in_pg = support::stored_ids(&s.url, None).await.len();
     assert!(
         in_pg < s.acked.len(),
         "killed in the middle of the drain: {in_pg} of {} in postgres",
@@ -456,7 +428,7 @@ async fn kill_9_mid_drain_and_a_replayed_spool_lose_and_double_nothing() {
             s.ingest.metric("vantage_ingest_spool_events").await == Some(0.0)
         })
         .await;
-    assert_stored_once(&s.url, &s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
 
     // As if PostgreSQL had committed every chunk and the spool's deletes were all lost: drained again,
     // nothing is stored twice.
@@ -474,7 +446,7 @@ async fn kill_9_mid_drain_and_a_replayed_spool_lose_and_double_nothing() {
             s.ingest.metric("vantage_ingest_spool_events").await == Some(0.0)
         })
         .await;
-    assert_stored_once(&s.url, &s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
     // One drain finished after the first restart, one after the replay.
     s.ingest
         .wait_for("the replay's drain line", || async {
@@ -590,7 +562,7 @@ async fn spool_full_too_old_or_its_disk_full_answers_503() {
         .await;
         assert_ready(node, 200).await;
     }
-    assert_stored_once(&url, &acked).await;
+    assert_stored_once(&url, None, &acked, "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -639,5 +611,5 @@ async fn the_postgres_example_config_spools_by_default() {
             ingest.metric("vantage_ingest_spool_events").await == Some(0.0)
         })
         .await;
-    assert_stored_once(&url, &ids.into_iter().collect()).await;
+    assert_stored_once(&url, None, &ids.into_iter().collect(), "").await;
 }

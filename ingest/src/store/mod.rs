@@ -188,6 +188,8 @@ use prometheus_client::registry::Registry;
 pub use error_groups::{ErrorGroup, Facet, Occurrence, Sample, MAX_OCCURRENCES};
 pub use sessions::{SessionEvent, SessionEvents, SessionSummary, MAX_SESSIONS, MAX_SESSION_EVENTS};
 pub use spool::SpoolConfig;
+#[doc(hidden)]
+pub use sqlite::stats_rowid_bound;
 pub use stats::{queries_as_run, ApiStats, ErrorStats, MessageCount, PageStats, VitalStats};
 pub use timeline::{bucket_for, Bucket, MAX_BUCKETS};
 

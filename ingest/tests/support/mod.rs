@@ -22,6 +22,7 @@ pub mod ingest_process;
 pub mod mounts;
 pub mod pg_cluster;
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use vantage_common::ShutdownTrigger;
 use vantage_ingest::config;
@@ -65,6 +66,41 @@ pub fn with_db(server: &str, db: &str) -> String {
         .find('/')
         .map_or(base.len(), |i| host_start + i);
     format!("{}/{db}{query}", &base[..end])
+}
+
+/// Event id -> rows holding it in the PostgreSQL store at `url`: one site's, or (`None`) every site's.
+pub async fn stored_ids(url: &str, site: Option<&str>) -> HashMap<uuid::Uuid, i64> {
+    pg_client(url)
+        .await
+        .query(
+            "SELECT event_id::text, COUNT(*) FROM events WHERE ($1::text IS NULL OR site = $1) \
+             GROUP BY event_id",
+            &[&site],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<_, &str>(0).parse().unwrap(), r.get(1)))
+        .collect()
+}
+
+/// Every id in `acked` stored exactly once in the PostgreSQL store at `url` (`site` as for [`stored_ids`]);
+/// `context` leads the failure message.
+pub async fn assert_stored_once(
+    url: &str,
+    site: Option<&str>,
+    acked: &HashSet<uuid::Uuid>,
+    context: &str,
+) {
+    let rows = stored_ids(url, site).await;
+    let missing = acked.iter().filter(|id| !rows.contains_key(id)).count();
+    let doubled = rows.values().filter(|n| **n > 1).count();
+    assert_eq!(
+        (missing, doubled),
+        (0, 0),
+        "{context}of {} acknowledged events: missing, stored twice",
+        acked.len()
+    );
 }
 
 pub async fn pg_client(url: &str) -> tokio_postgres::Client {

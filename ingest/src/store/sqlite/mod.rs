@@ -26,6 +26,7 @@
 
 mod checkpointer;
 mod reader;
+pub use reader::stats_rowid_bound;
 mod syncer;
 mod writer;
 

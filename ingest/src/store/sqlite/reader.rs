@@ -23,6 +23,14 @@ pub(crate) struct Reader {
 /// The first rowid received at or after `received_ms` (one past the last row when there is none), by
 /// binary search over rowids: rowid order is receive order ([`RECEIVE_ORDER_SLACK_MS`]), and each probe is
 /// one b-tree seek, where an index on receive time would cost every commit a rewritten page.
+/// A stats query's `?3` on SQLite: the first rowid that may hold an event received since
+/// `received_since_ms` (rows can be out of receive order by [`RECEIVE_ORDER_SLACK_MS`]). Public for
+/// bench/ingest/stats.rs, which explains the store's queries with the store's own bound.
+#[doc(hidden)]
+pub fn stats_rowid_bound(c: &Connection, received_since_ms: i64) -> rusqlite::Result<i64> {
+    first_rowid_received_since(c, received_since_ms.saturating_sub(RECEIVE_ORDER_SLACK_MS))
+}
+
 fn first_rowid_received_since(c: &Connection, received_ms: i64) -> rusqlite::Result<i64> {
     let mut probe = c.prepare_cached(
         "SELECT rowid, received_ms FROM events WHERE rowid >= ?1 ORDER BY rowid LIMIT 1",
@@ -300,10 +308,7 @@ impl Reader {
         use rusqlite::types::Value;
         let site = site.to_owned();
         self.with_conn(move |c| {
-            let first = first_rowid_received_since(
-                c,
-                received_since_ms.saturating_sub(RECEIVE_ORDER_SLACK_MS),
-            )?;
+            let first = stats_rowid_bound(c, received_since_ms)?;
             let mut stmt = c.prepare_cached(&stats::sqlite_sql(sql))?;
             let columns = stmt.column_count();
             let params = [
