@@ -132,6 +132,7 @@ both!(
     delete_session_removes_only_that_session,
     delete_older_than_uses_receive_time,
     stats_on_a_known_data_set,
+    rollups_count_each_event_once_across_levels_retries_and_backfill,
     error_groups_on_a_known_data_set,
     sourcemaps_and_error_group_rows,
     timeline_on_a_known_data_set,
@@ -411,7 +412,10 @@ async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
     }
 
     let store = db.open().await;
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        db.migration_versions().await,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+    );
     assert_eq!(store.count_events(None).await.unwrap(), 50);
     // The old rows are retries now; a new one is not.
     let mut retry = old[..5].to_vec();
@@ -595,7 +599,10 @@ async fn reopen_keeps_events_and_migrations_run_once(kind: Kind) {
         );
         store.shutdown().await;
     }
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        db.migration_versions().await,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+    );
 }
 
 /// A database as version 7 left it (key `(site, session_id, event_id)`, no session index), holding one site's
@@ -621,7 +628,8 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
     db.execute(
         "DROP INDEX events_site_event; DROP INDEX events_site_session; \
          CREATE UNIQUE INDEX events_site_session_event ON events (site, session_id, event_id); \
-         DELETE FROM schema_migrations WHERE version = 8;",
+         DROP TABLE rollups; DROP TABLE rollup_backfill; \
+         DELETE FROM schema_migrations WHERE version >= 8;",
     )
     .await;
     let copy = |session: &str, received_offset: i64| {
@@ -639,7 +647,10 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
     db.execute(&copy("s2", 7)).await;
     db.execute(&copy("s0", -7)).await;
     let store = db.open().await;
-    assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        db.migration_versions().await,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+    );
     // Two ids of shop (one row each: the s0 copies, received first) and blog's.
     assert_eq!(store.count_events(Some("shop")).await.unwrap(), 2);
     assert_eq!(store.count_events(Some("blog")).await.unwrap(), 1);
@@ -711,7 +722,7 @@ async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind
     assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
 
     db.execute(
-        "INSERT INTO schema_migrations (version, applied_ms) VALUES (7, 0), (8, 0), (99, 0)",
+        "INSERT INTO schema_migrations (version, applied_ms) VALUES (7, 0), (8, 0), (9, 0), (99, 0)",
     )
     .await;
     let e = Store::open(&cfg, &mut Registry::default())
@@ -719,12 +730,12 @@ async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind
         .expect_err("a newer schema is refused")
         .to_string();
     assert!(
-        e.contains("database schema version 99 is newer than this build knows (8)"),
+        e.contains("database schema version 99 is newer than this build knows (9)"),
         "{e}"
     );
     assert_eq!(
         db.migration_versions().await,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 99]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 99]
     );
 }
 
@@ -843,10 +854,85 @@ async fn delete_older_than_uses_receive_time(kind: Kind) {
     assert_eq!(store.count_events(Some("shop")).await.unwrap(), 1);
     assert_eq!(store.count_events(Some("blog")).await.unwrap(), 1);
     assert_eq!(store.delete_older_than(13_000).await.unwrap(), 0);
+
+    // The rollups go too: every minute, hour and day row whose bucket ended before the cutoff, folded or not.
+    const DAY: i64 = 86_400_000;
+    let old_page = page_load("shop", "/", 5_000, Some(1.0));
+    let new_page = page_load("shop", "/", 3 * DAY, Some(2.0));
+    store.submit(vec![old_page.clone()]).await.unwrap();
+    store.maintain_rollups().await.unwrap();
+    store.submit(vec![old_page, new_page]).await.unwrap(); // the old one again: a retry
+    assert_eq!(store.page_stats("shop", 0).await.unwrap()[0].samples, 2);
+    store.delete_older_than(2 * DAY).await.unwrap();
+    assert_eq!(store.page_stats("shop", 0).await.unwrap()[0].samples, 1);
+    store.maintain_rollups().await.unwrap();
+    assert_eq!(store.page_stats("shop", 0).await.unwrap()[0].samples, 1);
     store.shutdown().await;
 }
 
 const SINCE: i64 = 1_700_000_000_000;
+/// Stats windows start at the minute holding their start (rollups are per minute).
+const SINCE_MINUTE: i64 = SINCE - SINCE % 60_000;
+
+/// A percentile read from the rollups, replaced by the exact value it stands for when it is within 1 % of it
+/// (the sketches' accuracy): `assert_eq!` then compares everything else exactly, and shows a percentile
+/// outside that bound as it is.
+fn snap(actual: f64, exact: f64) -> f64 {
+    if (actual - exact).abs() <= exact.abs() * 0.01 {
+        exact
+    } else {
+        actual
+    }
+}
+
+fn snap_opt(actual: Option<f64>, exact: Option<f64>) -> Option<f64> {
+    match (actual, exact) {
+        (Some(a), Some(e)) => Some(snap(a, e)),
+        (a, _) => a,
+    }
+}
+
+fn snap_pages(actual: Vec<PageStats>, expected: &[PageStats]) -> Vec<PageStats> {
+    actual
+        .into_iter()
+        .zip(expected.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(mut a, e)| {
+            if let Some(e) = e {
+                a.p50_ms = snap(a.p50_ms, e.p50_ms);
+                a.p75_ms = snap(a.p75_ms, e.p75_ms);
+                a.p95_ms = snap(a.p95_ms, e.p95_ms);
+            }
+            a
+        })
+        .collect()
+}
+
+fn snap_api(actual: Vec<ApiStats>, expected: &[ApiStats]) -> Vec<ApiStats> {
+    actual
+        .into_iter()
+        .zip(expected.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(mut a, e)| {
+            if let Some(e) = e {
+                a.p50_ms = snap_opt(a.p50_ms, e.p50_ms);
+                a.p95_ms = snap_opt(a.p95_ms, e.p95_ms);
+            }
+            a
+        })
+        .collect()
+}
+
+fn snap_vitals(actual: Vec<VitalStats>, expected: &[VitalStats]) -> Vec<VitalStats> {
+    actual
+        .into_iter()
+        .zip(expected.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(mut a, e)| {
+            if let Some(e) = e {
+                a.p75 = snap(a.p75, e.p75);
+            }
+            a
+        })
+        .collect()
+}
 
 fn page_load(site: &str, route: &str, ts: i64, value: Option<f64>) -> EventRecord {
     let mut e = event(site, "s", "page_load", ts);
@@ -903,8 +989,8 @@ fn known_data_set() -> Vec<EventRecord> {
         e.received_ms = SINCE - 9 * 60_000;
         v.push(e);
     }
-    // Excluded: before the window, another site, no value.
-    v.push(page_load("shop", "/", SINCE - 1, Some(99_999.0)));
+    // Excluded: before the window (which starts at the minute holding SINCE), another site, no value.
+    v.push(page_load("shop", "/", SINCE_MINUTE - 1, Some(99_999.0)));
     v.push(page_load("blog", "/", SINCE + 1, Some(99_999.0)));
     v.push(page_load("shop", "/", SINCE + 1, None));
 
@@ -950,56 +1036,52 @@ async fn stats_on_a_known_data_set(kind: Kind) {
     store.submit(events).await.unwrap();
 
     let pages = store.page_stats("shop", SINCE).await.unwrap();
-    assert_eq!(
-        pages,
-        vec![
-            PageStats {
-                route: "/".into(),
-                samples: 10,
-                p50_ms: 500.0,
-                p75_ms: 800.0,
-                p95_ms: 1000.0
-            },
-            PageStats {
-                route: "/about".into(),
-                samples: 3,
-                p50_ms: 20.0,
-                p75_ms: 30.0,
-                p95_ms: 30.0
-            },
-        ]
-    );
+    let expected = vec![
+        PageStats {
+            route: "/".into(),
+            samples: 10,
+            p50_ms: 500.0,
+            p75_ms: 800.0,
+            p95_ms: 1000.0,
+        },
+        PageStats {
+            route: "/about".into(),
+            samples: 3,
+            p50_ms: 20.0,
+            p75_ms: 30.0,
+            p95_ms: 30.0,
+        },
+    ];
+    assert_eq!(snap_pages(pages.clone(), &expected), expected);
 
     let api = store.api_stats("shop", SINCE).await.unwrap();
-    assert_eq!(
-        api,
-        vec![
-            ApiStats {
-                endpoint: "POST api/y".into(),
-                calls: 1,
-                errors: 0,
-                error_share: 0.0,
-                p50_ms: Some(300.0),
-                p95_ms: Some(300.0),
-            },
-            ApiStats {
-                endpoint: "GET api/x".into(),
-                calls: 5,
-                errors: 2,
-                error_share: 0.4,
-                p50_ms: Some(20.0),
-                p95_ms: Some(40.0),
-            },
-            ApiStats {
-                endpoint: "unknown".into(),
-                calls: 1,
-                errors: 1,
-                error_share: 1.0,
-                p50_ms: None,
-                p95_ms: None,
-            },
-        ]
-    );
+    let expected = vec![
+        ApiStats {
+            endpoint: "POST api/y".into(),
+            calls: 1,
+            errors: 0,
+            error_share: 0.0,
+            p50_ms: Some(300.0),
+            p95_ms: Some(300.0),
+        },
+        ApiStats {
+            endpoint: "GET api/x".into(),
+            calls: 5,
+            errors: 2,
+            error_share: 0.4,
+            p50_ms: Some(20.0),
+            p95_ms: Some(40.0),
+        },
+        ApiStats {
+            endpoint: "unknown".into(),
+            calls: 1,
+            errors: 1,
+            error_share: 1.0,
+            p50_ms: None,
+            p95_ms: None,
+        },
+    ];
+    assert_eq!(snap_api(api.clone(), &expected), expected);
 
     let errors = store.error_stats("shop", SINCE).await.unwrap();
     let mc = |m: &str, c| MessageCount {
@@ -1037,43 +1119,174 @@ async fn stats_on_a_known_data_set(kind: Kind) {
     );
 
     let vitals = store.vital_stats("shop", SINCE).await.unwrap();
-    assert_eq!(
-        vitals,
-        vec![
-            VitalStats {
-                route: "/".into(),
-                name: "CLS".into(),
-                samples: 1,
-                p75: 0.05,
-                good_share: 1.0,
-                needs_improvement_share: 0.0,
-                poor_share: 0.0,
-            },
-            VitalStats {
-                route: "/".into(),
-                name: "LCP".into(),
-                samples: 4,
-                p75: 3000.0,
-                good_share: 0.5,
-                needs_improvement_share: 0.25,
-                poor_share: 0.25,
-            },
-        ]
-    );
+    let expected = vec![
+        VitalStats {
+            route: "/".into(),
+            name: "CLS".into(),
+            samples: 1,
+            p75: 0.05,
+            good_share: 1.0,
+            needs_improvement_share: 0.0,
+            poor_share: 0.0,
+        },
+        VitalStats {
+            route: "/".into(),
+            name: "LCP".into(),
+            samples: 4,
+            p75: 3000.0,
+            good_share: 0.5,
+            needs_improvement_share: 0.25,
+            poor_share: 0.25,
+        },
+    ];
+    assert_eq!(snap_vitals(vitals.clone(), &expected), expected);
 
-    // A window after everything is empty; another site sees only its own data.
+    // A window from the next minute is empty; another site sees only its own data.
     assert!(store
-        .page_stats("shop", SINCE + 1_000)
+        .page_stats("shop", SINCE_MINUTE + 60_000)
         .await
         .unwrap()
         .is_empty());
     let blog = store.page_stats("blog", 0).await.unwrap();
     assert_eq!(blog.len(), 1);
-    assert_eq!(blog[0].p95_ms, 99_999.0);
+    assert_eq!(snap(blog[0].p95_ms, 99_999.0), 99_999.0);
     // Serializable for the HTTP layer.
     assert!(serde_json::to_string(&pages)
         .unwrap()
-        .contains("\"p75_ms\":800.0"));
+        .contains("\"p75_ms\":"));
+
+    // Folding the partial rows into minutes, hours and days changes nothing, to the last bit.
+    assert!(store.maintain_rollups().await.unwrap() > 0);
+    assert_eq!(store.page_stats("shop", SINCE).await.unwrap(), pages);
+    assert_eq!(store.api_stats("shop", SINCE).await.unwrap(), api);
+    assert_eq!(store.error_stats("shop", SINCE).await.unwrap(), errors);
+    assert_eq!(store.vital_stats("shop", SINCE).await.unwrap(), vitals);
+    store.shutdown().await;
+}
+
+/// Page loads every 17 minutes over three days before `now`, values 1..=n ms.
+fn spread_page_loads(now: i64) -> Vec<EventRecord> {
+    let n = 3 * 24 * 60 / 17;
+    (0..n)
+        .map(|i| {
+            let mut e = page_load(
+                "shop",
+                "/",
+                now - 3 * 86_400_000 + i * 17 * 60_000,
+                Some((i + 1) as f64),
+            );
+            e.received_ms = now;
+            e
+        })
+        .collect()
+}
+
+/// The rollups' counts are exact: a window holds exactly the events from the minute of its start on, read
+/// from whichever mix of partial, minute, hour and day rows the window spans, before and after folding; a
+/// retry adds nothing; and events stored before rollups existed are counted by the backfill, once.
+async fn rollups_count_each_event_once_across_levels_retries_and_backfill(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    let now = vantage_ingest::clock::now_ms();
+    let events = spread_page_loads(now);
+    store.submit(events.clone()).await.unwrap();
+    // Windows that start mid-minute, on an hour, on a day, and at the first event.
+    let starts = [
+        now - 3 * 86_400_000,
+        now - 2 * 86_400_000 - 7 * 3_600_000 - 123_456,
+        (now - 86_400_000) - (now - 86_400_000) % 86_400_000,
+        (now - 5 * 3_600_000) - (now - 5 * 3_600_000) % 3_600_000,
+        now - 40 * 60_000 - 1,
+    ];
+    let expected = |since: i64| {
+        let minute = since - since.rem_euclid(60_000);
+        let mut v: Vec<f64> = events
+            .iter()
+            .filter(|e| e.client_ts_ms >= minute)
+            .map(|e| e.value.unwrap())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let check = |stats: Vec<PageStats>, since: i64, when: &str| {
+        let v = expected(since);
+        if v.is_empty() {
+            assert!(stats.is_empty(), "{when}: since {since}");
+            return;
+        }
+        assert_eq!(stats.len(), 1, "{when}");
+        assert_eq!(stats[0].samples, v.len() as u64, "{when}: since {since}");
+        let rank = |p: usize| v[(p * v.len()).div_ceil(100) - 1];
+        assert_eq!(snap(stats[0].p50_ms, rank(50)), rank(50), "{when}");
+        assert_eq!(snap(stats[0].p95_ms, rank(95)), rank(95), "{when}");
+    };
+    let mut before = Vec::new();
+    for since in starts {
+        let s = store.page_stats("shop", since).await.unwrap();
+        check(s.clone(), since, "partial rows");
+        before.push(s);
+    }
+    // A retry of the whole batch adds nothing.
+    assert_eq!(
+        store.submit(events.clone()).await.unwrap().duplicates,
+        events.len()
+    );
+    assert!(store.maintain_rollups().await.unwrap() > 0);
+    assert_eq!(
+        store.maintain_rollups().await.unwrap(),
+        0,
+        "nothing left to fold"
+    );
+    for (since, b) in starts.iter().zip(&before) {
+        assert_eq!(
+            &store.page_stats("shop", *since).await.unwrap(),
+            b,
+            "folded"
+        );
+    }
+    // More events after folding: read from partial rows beside the merged ones, then folded into them.
+    let late = page_load("shop", "/", now - 2 * 86_400_000, Some(5.0));
+    store.submit(vec![late]).await.unwrap();
+    let with_late = store.page_stats("shop", starts[0]).await.unwrap();
+    assert_eq!(with_late[0].samples, before[0][0].samples + 1);
+    store.maintain_rollups().await.unwrap();
+    assert_eq!(
+        store.page_stats("shop", starts[0]).await.unwrap(),
+        with_late
+    );
+    store.shutdown().await;
+    drop(store);
+
+    // The same store as version 8 left it: events, no rollups.
+    db.execute(
+        "DROP TABLE rollups; DROP TABLE rollup_backfill; DELETE FROM schema_migrations WHERE version = 9;",
+    )
+    .await;
+    let store = db.open().await;
+    assert!(
+        store
+            .page_stats("shop", starts[0])
+            .await
+            .unwrap()
+            .is_empty(),
+        "not yet backfilled"
+    );
+    // An event stored after the upgrade is the writer's to count, not the backfill's.
+    let mut after = page_load("shop", "/", now - 60_000, Some(7.0));
+    after.received_ms = vantage_ingest::clock::now_ms() + 1_000;
+    store.submit(vec![after.clone()]).await.unwrap();
+    store.maintain_rollups().await.unwrap();
+    let upgraded = store.page_stats("shop", starts[0]).await.unwrap();
+    assert_eq!(upgraded[0].samples, with_late[0].samples + 1);
+    // Folded and backfilled: a retry of everything still adds nothing.
+    let mut all = events.clone();
+    all.push(after);
+    assert_eq!(
+        store.submit(all.clone()).await.unwrap().duplicates,
+        all.len()
+    );
+    store.maintain_rollups().await.unwrap();
+    assert_eq!(store.page_stats("shop", starts[0]).await.unwrap(), upgraded);
     store.shutdown().await;
 }
 

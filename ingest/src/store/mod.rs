@@ -23,7 +23,10 @@
 //! - [`postgres`]: PostgreSQL backend: one `INSERT ... SELECT FROM UNNEST(...)` per group, reconnects.
 //! - [`spool`]: a PostgreSQL store's local spool (a SQLite file) for the events it cannot write now.
 //! - [`drain`]: moves spooled events into PostgreSQL once it is back, oldest first, at a bounded rate.
-//! - [`stats`]: the stats queries (shared SQL, nearest-rank percentiles) and their result shapes.
+//! - [`stats`]: the stats API's result shapes and what every query over events shares (cells, SQL dialects).
+//! - [`rollup`]: the `pages`/`api`/`errors`/`vitals` stats kept at write time per minute, folded into minute,
+//!   hour and day rows, read per window; and the backfill of events stored before them.
+//! - [`sketch`]: the rollups' mergeable summaries: a DDSketch (percentiles within 1 %), a HyperLogLog.
 //! - [`error_groups`]: error groups and their occurrences (shared SQL) and their result shapes.
 //! - [`timeline`]: page loads and errors per time bucket of a window (shared SQL), zero-filled.
 //! - [`sessions`]: a site's recent sessions and one session's events in time order (shared SQL).
@@ -172,8 +175,10 @@ mod health;
 mod migrate;
 mod postgres;
 mod queue;
+mod rollup;
 mod schema;
 mod sessions;
+mod sketch;
 mod spool;
 mod sqlite;
 mod stats;
@@ -364,6 +369,57 @@ impl Drop for Inner {
     }
 }
 
+/// How often the store folds partial rollup rows (and continues a backfill). Queries read partial rows too,
+/// so this bounds how many a window reads, not how fresh the stats are.
+pub const ROLLUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn maintain_rollups(backend: &Backend) -> Result<usize, StoreError> {
+    loop {
+        let done = match backend {
+            Backend::Sqlite(r) => r.backfill_rollups().await?,
+            Backend::Postgres(r) => r.backfill_rollups().await?,
+        };
+        if done {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let mut folded = 0;
+    loop {
+        let (n, chunk) = match backend {
+            Backend::Sqlite(r) => (r.compact_rollups().await?, rollup::SQLITE_COMPACT_CHUNK),
+            Backend::Postgres(r) => (r.compact_rollups().await?, rollup::COMPACT_CHUNK),
+        };
+        folded += n;
+        if (n as i64) < chunk {
+            return Ok(folded);
+        }
+        // Between chunks the writer gets the lock (SQLite) and queries their turn.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The store's rollup upkeep, every [`ROLLUP_INTERVAL`], for as long as the store lives.
+async fn rollup_loop(inner: std::sync::Weak<Inner>) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(ROLLUP_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else { return };
+        match maintain_rollups(&inner.backend).await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("rollup upkeep works again");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "rollup upkeep failed; stats stay correct, windows read more rows until it works");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Whether a submit could be stored now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
@@ -471,17 +527,21 @@ impl Store {
             s.register(registry);
         }
         tasks.push(tokio::spawn(health::probe_loop(queue.clone(), health.clone())).abort_handle());
-        Ok(Store {
-            inner: Arc::new(Inner {
+        let max_client_ahead_ms = cfg.max_client_ahead_ms.max(0);
+        let inner = Arc::new_cyclic(|weak| {
+            // Holds the store weakly: the loop ends when the store is dropped.
+            tasks.push(tokio::spawn(rollup_loop(weak.clone())).abort_handle());
+            Inner {
                 queue,
                 backend,
                 writer_done,
-                max_client_ahead_ms: cfg.max_client_ahead_ms.max(0),
+                max_client_ahead_ms,
                 health,
                 spool,
                 tasks,
-            }),
-        })
+            }
+        });
+        Ok(Store { inner })
     }
 
     /// Queues `events` and resolves once the transaction holding them has committed.
@@ -522,7 +582,8 @@ impl Store {
         }
     }
 
-    /// Deletes every event of one session of one site (privacy request). Returns the number deleted.
+    /// Deletes every event of one session of one site (privacy request). Returns the number deleted. The
+    /// rollups keep the events' share of the aggregates, which hold no session id ([`rollup`]).
     pub async fn delete_session(&self, site: &str, session_id: &str) -> Result<u64, StoreError> {
         match &self.inner.backend {
             Backend::Sqlite(r) => r.delete_session(site, session_id).await,
@@ -547,20 +608,19 @@ impl Store {
         }
     }
 
-    /// Page-load percentiles per route since `since_ms` (client time). See [`stats`] for definitions.
+    /// Page-load percentiles per route since `since_ms` (client time), from the rollups (see [`rollup`]:
+    /// the window starts at its minute, percentiles within 1 %).
     pub async fn page_stats(
         &self,
         site: &str,
         since_ms: i64,
     ) -> Result<Vec<PageStats>, StoreError> {
-        let rows = self.query(stats::PAGE_SQL, site, since_ms).await?;
-        stats::page_stats(rows)
+        rollup::page_stats(self.rollup_rows(site, rollup::Kind::Page, since_ms).await?)
     }
 
     /// API calls per endpoint since `since_ms`, slowest (p95) first.
     pub async fn api_stats(&self, site: &str, since_ms: i64) -> Result<Vec<ApiStats>, StoreError> {
-        let rows = self.query(stats::API_SQL, site, since_ms).await?;
-        stats::api_stats(rows)
+        rollup::api_stats(self.rollup_rows(site, rollup::Kind::Api, since_ms).await?)
     }
 
     /// Errors per route since `since_ms`, most errors first, with affected sessions and top messages.
@@ -569,11 +629,13 @@ impl Store {
         site: &str,
         since_ms: i64,
     ) -> Result<Vec<ErrorStats>, StoreError> {
-        let totals = self.query(stats::ERROR_TOTALS_SQL, site, since_ms).await?;
-        let messages = self
-            .query(stats::ERROR_MESSAGES_SQL, site, since_ms)
+        let totals = self
+            .rollup_rows(site, rollup::Kind::Error, since_ms)
             .await?;
-        stats::error_stats(totals, messages)
+        let messages = self
+            .rollup_rows(site, rollup::Kind::ErrorMessage, since_ms)
+            .await?;
+        rollup::error_stats(totals, messages)
     }
 
     /// Web vitals per route and vital name since `since_ms`: p75 and rating shares.
@@ -582,8 +644,30 @@ impl Store {
         site: &str,
         since_ms: i64,
     ) -> Result<Vec<VitalStats>, StoreError> {
-        let rows = self.query(stats::VITAL_SQL, site, since_ms).await?;
-        stats::vital_stats(rows)
+        rollup::vital_stats(
+            self.rollup_rows(site, rollup::Kind::Vital, since_ms)
+                .await?,
+        )
+    }
+
+    async fn rollup_rows(
+        &self,
+        site: &str,
+        kind: rollup::Kind,
+        since_ms: i64,
+    ) -> Result<Vec<Vec<stats::Cell>>, StoreError> {
+        let bounds = rollup::window_bounds(since_ms);
+        match &self.inner.backend {
+            Backend::Sqlite(r) => r.rollup_rows(site, kind.as_str(), bounds).await,
+            Backend::Postgres(r) => r.rollup_rows(site, kind.as_str(), bounds).await,
+        }
+    }
+
+    /// Rolls up the events stored before rollups existed, then folds every partial rollup row into the
+    /// minute, hour and day rows (the store does both in the background every [`ROLLUP_INTERVAL`]; tests
+    /// and benches call it to get there now). Returns the partial rows folded.
+    pub async fn maintain_rollups(&self) -> Result<usize, StoreError> {
+        maintain_rollups(&self.inner.backend).await
     }
 
     /// Error groups since `since_ms` (client time), most frequent first, at most

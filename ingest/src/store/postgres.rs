@@ -27,6 +27,7 @@ use vantage_common::Redactor;
 use super::health::Health;
 use super::migrate;
 use super::queue::{take_batch, Pending, Queue, WriteError, Written};
+use super::rollup::{self, Counted, Partials};
 use super::schema::{text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS};
 use super::spool::Spool;
 use super::stats::{postgres_sql, Cell, Param};
@@ -34,6 +35,8 @@ use super::{EventRecord, NewSourceMap, PutOutcome, SourceMapInfo, StoreError};
 
 /// Serialises migrations of several ingest nodes starting at once against one database.
 const MIGRATION_LOCK_KEY: i64 = 0x0076_616e_7461_6765; // "vantage"
+/// Serialises rollup compaction and backfill between the nodes sharing a database.
+const ROLLUP_LOCK_KEY: i64 = 0x0076_616e_7461_6766;
 /// Rows per retention delete statement, so inserts are never held up for long.
 const DELETE_CHUNK_ROWS: i64 = 5_000;
 /// While PostgreSQL is away, how often the writer tries to get a connection back (how soon it notices).
@@ -130,10 +133,15 @@ impl Connector {
                 }
                 let insert = client.prepare(&insert_sql()).await?;
                 let probe = client.prepare(WRITE_PROBE_SQL).await?;
-                Ok::<_, MigrateError>((insert, probe))
+                let rollups = client.prepare(&rollup_insert_sql()).await?;
+                let rollups_from_ms: i64 = client
+                    .query_one("SELECT until_ms FROM rollup_backfill WHERE id = 1", &[])
+                    .await?
+                    .try_get(0)?;
+                Ok::<_, MigrateError>((insert, probe, rollups, rollups_from_ms))
             }
             .await;
-            let (insert, probe) = match prepared {
+            let (insert, probe, rollups, rollups_from_ms) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
                     connection.abort();
@@ -144,6 +152,8 @@ impl Connector {
                 client,
                 insert,
                 probe,
+                rollups,
+                rollups_from_ms,
                 connection,
             };
             session.probe().await.map_err(|e| self.write_error(&e))?;
@@ -327,11 +337,120 @@ fn insert_sql() -> String {
     )
 }
 
+/// `INSERT INTO rollups (...) SELECT * FROM UNNEST(13 arrays)`: a group's partial rollup rows (the backfill
+/// and, with an upsert clause, the compaction share it).
+fn rollup_insert_sql() -> String {
+    format!(
+        "INSERT INTO rollups ({}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+         $5::int4[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], \
+         $12::bytea[], $13::bytea[])",
+        rollup::COLUMNS
+    )
+}
+
+/// Rollup rows as the 13 arrays of [`rollup_insert_sql`].
+struct RollupArrays {
+    site: Vec<String>,
+    kind: Vec<&'static str>,
+    key: Vec<String>,
+    name: Vec<String>,
+    level: Vec<i32>,
+    bucket_ms: Vec<i64>,
+    count: Vec<i64>,
+    errors: Vec<i64>,
+    good: Vec<i64>,
+    ni: Vec<i64>,
+    poor: Vec<i64>,
+    sketch: Vec<Vec<u8>>,
+    sessions: Vec<Vec<u8>>,
+}
+
+impl RollupArrays {
+    fn new(rows: Vec<rollup::Row>) -> Self {
+        let mut a = Self {
+            site: Vec::with_capacity(rows.len()),
+            kind: Vec::with_capacity(rows.len()),
+            key: Vec::with_capacity(rows.len()),
+            name: Vec::with_capacity(rows.len()),
+            level: Vec::with_capacity(rows.len()),
+            bucket_ms: Vec::with_capacity(rows.len()),
+            count: Vec::with_capacity(rows.len()),
+            errors: Vec::with_capacity(rows.len()),
+            good: Vec::with_capacity(rows.len()),
+            ni: Vec::with_capacity(rows.len()),
+            poor: Vec::with_capacity(rows.len()),
+            sketch: Vec::with_capacity(rows.len()),
+            sessions: Vec::with_capacity(rows.len()),
+        };
+        for r in rows {
+            a.site.push(text_safe(&r.site).into_owned());
+            a.kind.push(r.kind);
+            a.key.push(text_safe(&r.key).into_owned());
+            a.name.push(text_safe(&r.name).into_owned());
+            a.level.push(r.level as i32);
+            a.bucket_ms.push(r.bucket_ms);
+            a.count.push(r.count);
+            a.errors.push(r.errors);
+            a.good.push(r.good);
+            a.ni.push(r.ni);
+            a.poor.push(r.poor);
+            a.sketch.push(r.sketch);
+            a.sessions.push(r.sessions);
+        }
+        a
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
+        [
+            &self.site,
+            &self.kind,
+            &self.key,
+            &self.name,
+            &self.level,
+            &self.bucket_ms,
+            &self.count,
+            &self.errors,
+            &self.good,
+            &self.ni,
+            &self.poor,
+            &self.sketch,
+            &self.sessions,
+        ]
+    }
+}
+
+/// A rollup row as PostgreSQL returns [`rollup::COLUMNS`].
+fn rollup_row(r: &Row) -> Result<rollup::Row, StoreError> {
+    let get = || -> Result<rollup::Row, tokio_postgres::Error> {
+        Ok(rollup::Row {
+            site: r.try_get(0)?,
+            kind: "",
+            key: r.try_get(2)?,
+            name: r.try_get(3)?,
+            level: r.try_get::<_, i32>(4)?.into(),
+            bucket_ms: r.try_get(5)?,
+            count: r.try_get(6)?,
+            errors: r.try_get(7)?,
+            good: r.try_get(8)?,
+            ni: r.try_get(9)?,
+            poor: r.try_get(10)?,
+            sketch: r.try_get(11)?,
+            sessions: r.try_get(12)?,
+        })
+    };
+    let mut row = get().map_err(|e| StoreError::Database(format!("rollup row: {e}")))?;
+    row.kind = rollup::kind_str(r.try_get::<_, &str>(1).unwrap_or(""))?;
+    Ok(row)
+}
+
 /// A writing connection with its prepared statements; dropping it closes the connection.
 pub(super) struct Session {
     client: Client,
     insert: Statement,
     probe: Statement,
+    rollups: Statement,
+    /// Events received before this were stored before rollups existed: the backfill counts them.
+    rollups_from_ms: i64,
     connection: AbortHandle,
 }
 
@@ -353,7 +472,8 @@ impl Session {
             .await
     }
 
-    /// Inserts `events` in one statement; the keys (site, id) newly stored.
+    /// Inserts `events` in one statement, and the partial rollup rows of those newly stored, in one
+    /// transaction; the keys (site, id) newly stored.
     ///
     /// The rows go in ordered by key. Nodes sharing the database insert the same keys when a browser's retry
     /// reaches another node while the first attempt is being written; each statement takes the keys' index
@@ -365,6 +485,21 @@ impl Session {
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let mut events: Vec<&EventRecord> = events.collect();
         events.sort_unstable_by(|a, b| (&a.site, a.event_id).cmp(&(&b.site, b.event_id)));
+        self.client.batch_execute("BEGIN").await?;
+        match self.insert_in_transaction(&events).await {
+            Ok(rows) => Ok(rows),
+            Err(e) => {
+                // The session stays usable after an error that is not the connection's.
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn insert_in_transaction(
+        &self,
+        events: &[&EventRecord],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let n = events.len();
         let mut ids = Vec::with_capacity(n);
         let (mut site, mut session, mut kind) = (
@@ -394,7 +529,7 @@ impl Session {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        for e in events {
+        for e in events.iter() {
             ids.push(e.event_id.to_string());
             site.push(text_safe(&e.site));
             session.push(text_safe(&e.session_id));
@@ -438,7 +573,43 @@ impl Session {
             &fingerprint,
             &stack,
         ];
-        self.client.query(&self.insert, &params).await
+        let rows = self.client.query(&self.insert, &params).await?;
+        // The first event with a newly stored key is the one stored; events come sorted by key.
+        let mut fresh: HashMap<uuid::Uuid, Vec<&str>> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            if let (Ok(site), Ok(id)) = (r.try_get::<_, &str>(0), r.try_get::<_, &str>(1)) {
+                fresh
+                    .entry(id.parse().unwrap_or_default())
+                    .or_default()
+                    .push(site);
+            }
+        }
+        let mut partials = Partials::default();
+        for e in events {
+            let Some(sites) = fresh.get_mut(&e.event_id) else {
+                continue;
+            };
+            let site = text_safe(&e.site);
+            if let Some(i) = sites.iter().position(|s| *s == site) {
+                sites.swap_remove(i);
+                if e.received_ms >= self.rollups_from_ms {
+                    partials.add(e);
+                }
+            }
+        }
+        if partials.is_empty() {
+            self.client.batch_execute("COMMIT").await?;
+        } else {
+            let arrays = RollupArrays::new(partials.rows());
+            let params = arrays.params();
+            let (appended, committed) = tokio::join!(
+                self.client.execute(&self.rollups, &params),
+                self.client.batch_execute("COMMIT")
+            );
+            appended?;
+            committed?;
+        }
+        Ok(rows)
     }
 
     /// Writes a group (a group of probes writes the probe row); how many of each submit's events were new.
@@ -688,10 +859,17 @@ impl Reader {
                 .map_err(|e| self.db(e))?;
             total += n;
             if (n as i64) < DELETE_CHUNK_ROWS {
-                // Groups not seen since the cutoff go with their events.
+                // Groups not seen since the cutoff go with their events, and so do the rollups.
                 c.execute(
                     "DELETE FROM error_groups WHERE last_seen_ms < $1",
                     &[&cutoff_ms],
+                )
+                .await
+                .map_err(|e| self.db(e))?;
+                let [minute, hour, day] = rollup::retention_bounds(cutoff_ms);
+                c.execute(
+                    &postgres_sql(rollup::RETENTION_SQL),
+                    &[&minute, &hour, &day],
                 )
                 .await
                 .map_err(|e| self.db(e))?;
@@ -837,6 +1015,231 @@ impl Reader {
         .await
         .map_err(|e| self.db(e))?;
         Ok(created as usize)
+    }
+
+    /// The rollup rows of one kind in a window (`rollup::WINDOW_SQL`), one snapshot.
+    pub async fn rollup_rows(
+        &self,
+        site: &str,
+        kind: &'static str,
+        bounds: [i64; 3],
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &postgres_sql(rollup::WINDOW_SQL),
+                &[&site, &kind, &bounds[0], &bounds[1], &bounds[2]],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.into_iter()
+            .map(|r| {
+                let cells = (|| {
+                    Ok::<_, tokio_postgres::Error>(vec![
+                        Cell::Text(r.try_get(0)?),
+                        Cell::Text(r.try_get(1)?),
+                        Cell::Int(r.try_get(2)?),
+                        Cell::Int(r.try_get(3)?),
+                        Cell::Int(r.try_get(4)?),
+                        Cell::Int(r.try_get(5)?),
+                        Cell::Int(r.try_get(6)?),
+                        Cell::Blob(r.try_get(7)?),
+                        Cell::Blob(r.try_get(8)?),
+                    ])
+                })();
+                cells.map_err(|e| self.db(e))
+            })
+            .collect()
+    }
+
+    /// Runs `work` in a transaction on a connection of its own, holding the rollup lock (nodes take turns:
+    /// the second finds the work done).
+    async fn with_rollup_lock<T>(
+        &self,
+        work: impl for<'t> FnOnce(
+            &'t tokio_postgres::Transaction<'t>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 't>,
+        >,
+    ) -> Result<T, StoreError> {
+        let (mut client, task) = self
+            .connector
+            .connect()
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let result = async {
+            let tx = client.transaction().await.map_err(|e| self.db(e))?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ROLLUP_LOCK_KEY])
+                .await
+                .map_err(|e| self.db(e))?;
+            let out = work(&tx).await?;
+            tx.commit().await.map_err(|e| self.db(e))?;
+            Ok(out)
+        }
+        .await;
+        task.abort();
+        result
+    }
+
+    /// Folds up to [`rollup::COMPACT_CHUNK`] partial rollup rows into merged ones in one transaction; how
+    /// many were folded.
+    pub async fn compact_rollups(&self) -> Result<usize, StoreError> {
+        let connector = self.connector.clone();
+        let db = move |e: tokio_postgres::Error| StoreError::Database(connector.describe(&e));
+        self.with_rollup_lock(|tx| {
+                Box::pin(async move {
+                    let taken = tx
+                        .query(
+                            &format!(
+                                "DELETE FROM rollups WHERE ctid = ANY(ARRAY(\
+                                 SELECT ctid FROM rollups WHERE level = 0 LIMIT $1)) RETURNING {}",
+                                rollup::COLUMNS
+                            ),
+                            &[&rollup::COMPACT_CHUNK],
+                        )
+                        .await
+                        .map_err(&db)?;
+                    let n = taken.len();
+                    if n == 0 {
+                        return Ok(0);
+                    }
+                    let partials = taken.iter().map(rollup_row).collect::<Result<Vec<_>, _>>()?;
+                    let targets = rollup::fold(partials)?;
+                    let keys: Vec<&rollup::Key> = targets.keys().collect();
+                    let site: Vec<&str> = keys.iter().map(|k| &*k.site).collect();
+                    let kind: Vec<&str> = keys.iter().map(|k| k.kind.as_str()).collect();
+                    let level: Vec<i32> = keys.iter().map(|k| k.level as i32).collect();
+                    let bucket: Vec<i64> = keys.iter().map(|k| k.bucket_ms).collect();
+                    let key: Vec<&str> = keys.iter().map(|k| &*k.key).collect();
+                    let name: Vec<&str> = keys.iter().map(|k| &*k.name).collect();
+                    let existing = tx
+                        .query(
+                            &format!(
+                                "SELECT {} FROM rollups r JOIN UNNEST($1::text[], $2::text[], $3::int4[], \
+                                 $4::int8[], $5::text[], $6::text[]) AS t(site, kind, level, bucket_ms, key, name) \
+                                 ON r.site = t.site AND r.kind = t.kind AND r.level = t.level \
+                                 AND r.bucket_ms = t.bucket_ms AND r.key = t.key AND r.name = t.name \
+                                 WHERE r.level > 0",
+                                rollup::COLUMNS
+                                    .split(", ")
+                                    .map(|c| format!("r.{c}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            &[&site, &kind, &level, &bucket, &key, &name],
+                        )
+                        .await
+                        .map_err(&db)?;
+                    let existing = existing.iter().map(rollup_row).collect::<Result<Vec<_>, _>>()?;
+                    let merged = RollupArrays::new(rollup::merged_rows(targets, existing)?);
+                    tx.execute(
+                        &format!(
+                            "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET count = EXCLUDED.count, \
+                             errors = EXCLUDED.errors, good = EXCLUDED.good, ni = EXCLUDED.ni, \
+                             poor = EXCLUDED.poor, sketch = EXCLUDED.sketch, sessions = EXCLUDED.sessions",
+                            rollup_insert_sql(),
+                            rollup::MERGED_KEY
+                        ),
+                        &merged.params(),
+                    )
+                    .await
+                    .map_err(&db)?;
+                    Ok(n)
+                })
+            })
+        .await
+    }
+
+    /// Rolls up the next [`rollup::COMPACT_CHUNK`] events stored before rollups existed (schema migration 9),
+    /// in (site, event_id) order, in one transaction with the cursor; true once none is left.
+    pub async fn backfill_rollups(&self) -> Result<bool, StoreError> {
+        let connector = self.connector.clone();
+        let db = move |e: tokio_postgres::Error| StoreError::Database(connector.describe(&e));
+        self.with_rollup_lock(|tx| {
+                Box::pin(async move {
+                    let state = tx
+                        .query_one(
+                            "SELECT until_ms, cursor_site, cursor_id, done FROM rollup_backfill WHERE id = 1",
+                            &[],
+                        )
+                        .await
+                        .map_err(&db)?;
+                    let (until_ms, site, id, done): (i64, String, String, i32) = (|| {
+                        Ok::<_, tokio_postgres::Error>((
+                            state.try_get(0)?,
+                            state.try_get(1)?,
+                            state.try_get(2)?,
+                            state.try_get(3)?,
+                        ))
+                    })()
+                    .map_err(&db)?;
+                    if done != 0 {
+                        return Ok(true);
+                    }
+                    let rows = tx
+                        .query(
+                            "SELECT site, event_id::text, session_id, event_type, client_ts_ms, route, value, \
+                             name, endpoint, status, rating FROM events \
+                             WHERE (site, event_id) > ($1, $2::text::uuid) AND received_ms < $3 \
+                             ORDER BY site, event_id LIMIT $4",
+                            &[&site, &id, &until_ms, &rollup::COMPACT_CHUNK],
+                        )
+                        .await
+                        .map_err(&db)?;
+                    let mut partials = Partials::default();
+                    let mut last = (site, id);
+                    for r in &rows {
+                        let fields = (|| {
+                            Ok::<_, tokio_postgres::Error>((
+                                r.try_get::<_, String>(0)?,
+                                r.try_get::<_, String>(1)?,
+                                r.try_get::<_, &str>(2)?,
+                                r.try_get::<_, &str>(3)?,
+                                r.try_get::<_, i64>(4)?,
+                                r.try_get::<_, String>(5)?,
+                                r.try_get::<_, Option<f64>>(6)?,
+                                r.try_get::<_, Option<&str>>(7)?,
+                                r.try_get::<_, Option<&str>>(8)?,
+                                r.try_get::<_, Option<i32>>(9)?,
+                                r.try_get::<_, Option<&str>>(10)?,
+                            ))
+                        })()
+                        .map_err(&db)?;
+                        let (site, id, session, kind, ts, route, value, name, endpoint, status, rating) =
+                            fields;
+                        let (site_text, route_text): (super::Text, super::Text) =
+                            (site.as_str().into(), route.into());
+                        partials.add_fields(Counted {
+                            site: &site_text,
+                            session_id: session,
+                            event_type: kind,
+                            client_ts_ms: ts,
+                            route: &route_text,
+                            value,
+                            name,
+                            endpoint,
+                            status,
+                            rating,
+                        });
+                        last = (site, id);
+                    }
+                    if !partials.is_empty() {
+                        let arrays = RollupArrays::new(partials.rows());
+                        tx.execute(&rollup_insert_sql(), &arrays.params())
+                            .await
+                            .map_err(&db)?;
+                    }
+                    let done = (rows.len() as i64) < rollup::COMPACT_CHUNK;
+                    tx.execute(
+                        "UPDATE rollup_backfill SET cursor_site = $1, cursor_id = $2, done = $3 WHERE id = 1",
+                        &[&last.0, &last.1, &i32::from(done)],
+                    )
+                    .await
+                    .map_err(&db)?;
+                    Ok(done)
+                })
+            })
+        .await
     }
 
     pub async fn stats_query(

@@ -229,6 +229,83 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         CREATE INDEX events_site_session ON events (site, session_id);
     "#,
     },
+    Migration {
+        // Rollups (issue #18, rollup.rs): the stats API reads per-minute/hour/day aggregates kept at write
+        // time instead of every raw event of its window. Three indexes: the window's range scan, the merged
+        // rows' unique key (compaction upserts them; partial rows repeat it, so the index is partial), and
+        // the partial rows still to be folded. `rollup_backfill` rolls up the events stored before this
+        // migration: those received before `until_ms` (the writer counts the others), walked in chunks
+        // after `cursor_*` (SQLite: rowid; PostgreSQL: (site, event_id)). An empty store has nothing to
+        // walk and is done at once.
+        version: 9,
+        sqlite: r#"
+        CREATE TABLE rollups (
+            site      TEXT NOT NULL,
+            kind      TEXT NOT NULL,
+            key       TEXT NOT NULL,
+            name      TEXT NOT NULL,
+            level     INTEGER NOT NULL,
+            bucket_ms INTEGER NOT NULL,
+            count     INTEGER NOT NULL,
+            errors    INTEGER NOT NULL,
+            good      INTEGER NOT NULL,
+            ni        INTEGER NOT NULL,
+            poor      INTEGER NOT NULL,
+            sketch    BLOB NOT NULL,
+            sessions  BLOB NOT NULL
+        );
+        CREATE INDEX rollups_window ON rollups (site, kind, level, bucket_ms);
+        CREATE UNIQUE INDEX rollups_merged ON rollups (site, kind, level, bucket_ms, key, name) WHERE level > 0;
+        CREATE INDEX rollups_pending ON rollups (level) WHERE level = 0;
+        CREATE TABLE rollup_backfill (
+            id          INTEGER PRIMARY KEY,
+            until_ms    INTEGER NOT NULL,
+            cursor_site TEXT NOT NULL,
+            cursor_id   TEXT NOT NULL,
+            done        INTEGER NOT NULL
+        );
+        INSERT INTO rollup_backfill (id, until_ms, cursor_site, cursor_id, done)
+            SELECT 1,
+                   CASE WHEN EXISTS (SELECT 1 FROM events) THEN CAST(unixepoch('subsec') * 1000 AS INTEGER)
+                        ELSE -9223372036854775808 END,
+                   '', '0',
+                   CASE WHEN EXISTS (SELECT 1 FROM events) THEN 0 ELSE 1 END;
+    "#,
+        postgres: r#"
+        CREATE TABLE rollups (
+            site      TEXT COLLATE "C" NOT NULL,
+            kind      TEXT COLLATE "C" NOT NULL,
+            key       TEXT COLLATE "C" NOT NULL,
+            name      TEXT COLLATE "C" NOT NULL,
+            level     INTEGER NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            count     BIGINT NOT NULL,
+            errors    BIGINT NOT NULL,
+            good      BIGINT NOT NULL,
+            ni        BIGINT NOT NULL,
+            poor      BIGINT NOT NULL,
+            sketch    BYTEA NOT NULL,
+            sessions  BYTEA NOT NULL
+        );
+        CREATE INDEX rollups_window ON rollups (site, kind, level, bucket_ms);
+        CREATE UNIQUE INDEX rollups_merged ON rollups (site, kind, level, bucket_ms, key, name) WHERE level > 0;
+        CREATE INDEX rollups_pending ON rollups (level) WHERE level = 0;
+        CREATE TABLE rollup_backfill (
+            id          INTEGER PRIMARY KEY,
+            until_ms    BIGINT NOT NULL,
+            cursor_site TEXT COLLATE "C" NOT NULL,
+            cursor_id   TEXT NOT NULL,
+            done        INTEGER NOT NULL
+        );
+        INSERT INTO rollup_backfill (id, until_ms, cursor_site, cursor_id, done)
+            SELECT 1,
+                   CASE WHEN EXISTS (SELECT 1 FROM events)
+                        THEN (extract(epoch FROM clock_timestamp()) * 1000)::int8
+                        ELSE -9223372036854775808 END,
+                   '', '00000000-0000-0000-0000-000000000000',
+                   CASE WHEN EXISTS (SELECT 1 FROM events) THEN 0 ELSE 1 END;
+    "#,
+    },
 ];
 
 /// The idempotency key's columns, the conflict target of both inserts (and of the spool's drain): an event id

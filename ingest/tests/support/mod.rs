@@ -484,6 +484,20 @@ impl Drop for Process {
 
 /// The value of the series `name` in a /metrics text: an unlabelled one, or `name{labels}` with the labels
 /// exactly as the server writes them.
+/// A percentile the stats API read from the rollups' sketches: within 1 % of the exact nearest-rank value
+/// (ingest/src/store/sketch.rs, `RELATIVE_ACCURACY`).
+#[allow(dead_code)] // not every test binary reads percentiles
+#[track_caller]
+pub fn assert_percentile(actual: &serde_json::Value, exact: f64) {
+    let a = actual
+        .as_f64()
+        .unwrap_or_else(|| panic!("percentile {actual} is not a number"));
+    assert!(
+        (a - exact).abs() <= exact.abs() * 0.01 + 1e-9,
+        "percentile {a} is not within 1 % of the exact {exact}"
+    );
+}
+
 pub fn metric_value(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))

@@ -76,7 +76,7 @@ pub(crate) async fn open(
 ) -> Result<Reader, StoreError> {
     let path = file_path(path)?;
     let db_path = path.clone();
-    let (writer_conn, syncer, checkpointer, reader_conn) =
+    let (writer_conn, syncer, checkpointer, reader_conn, rollups_from_ms) =
         tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -88,6 +88,13 @@ pub(crate) async fn open(
             }
             let mut w = connect(&path, WRITER_BUSY_TIMEOUT.min(write_timeout))?;
             migrate(&mut w)?;
+            let rollups_from_ms: i64 = w
+                .query_row(
+                    "SELECT until_ms FROM rollup_backfill WHERE id = 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
             // 8 MiB: the hot pages (the right edge of each b-tree) fit; a bigger cache measured slower, as
             // SQLite walks the cache's hash table at the end of every transaction.
             w.pragma_update(None, "cache_size", -8_192).map_err(db)?;
@@ -107,12 +114,12 @@ pub(crate) async fn open(
             let syncer = Syncer::open(&path)?;
             let checkpointer = Checkpointer::open(&path)?;
             let r = connect(&path, READER_BUSY_TIMEOUT)?;
-            Ok((w, syncer, checkpointer, r))
+            Ok((w, syncer, checkpointer, r, rollups_from_ms))
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("open task failed: {e}")))??;
 
-    let mut writer = Writer::new(writer_conn, db_path, write_timeout, health);
+    let mut writer = Writer::new(writer_conn, db_path, write_timeout, health, rollups_from_ms);
     let (synced_tx, synced_rx) = std::sync::mpsc::channel();
     let progress = Arc::new(SyncerProgress::default());
     let syncer_progress = progress.clone();

@@ -4,9 +4,11 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::super::rollup::{self, Counted, Partials};
 use super::super::stats::{self, Cell, Param};
 use super::super::{NewSourceMap, PutOutcome, SourceMapInfo, StoreError};
 use super::db;
+use super::writer::{append_rollup, rollup_insert_sql};
 
 /// Rows are appended in receive order, so rowid order is receive order, up to the moments a submit spends
 /// between its handler and the writer, or a step back of the server's clock. Walks that use rowid order as
@@ -56,6 +58,32 @@ fn first_rowid_received_since(c: &Connection, received_ms: i64) -> rusqlite::Res
         }
     }
     Ok(lo)
+}
+
+/// A rollup row from `COLUMNS` starting at column `at`.
+fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<rollup::Row> {
+    let kind: String = r.get(at + 1)?;
+    Ok(rollup::Row {
+        site: r.get(at)?,
+        kind: rollup::kind_str(&kind).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                at + 1,
+                rusqlite::types::Type::Text,
+                e.to_string().into(),
+            )
+        })?,
+        key: r.get(at + 2)?,
+        name: r.get(at + 3)?,
+        level: r.get(at + 4)?,
+        bucket_ms: r.get(at + 5)?,
+        count: r.get(at + 6)?,
+        errors: r.get(at + 7)?,
+        good: r.get(at + 8)?,
+        ni: r.get(at + 9)?,
+        poor: r.get(at + 10)?,
+        sketch: r.get(at + 11)?,
+        sessions: r.get(at + 12)?,
+    })
 }
 
 /// Deletes these rows in one short write transaction (none when there is nothing to delete).
@@ -272,6 +300,7 @@ impl Reader {
                         "DELETE FROM error_groups WHERE last_seen_ms < ?1",
                         [cutoff_ms],
                     )?;
+                    c.execute(rollup::RETENTION_SQL, rollup::retention_bounds(cutoff_ms))?;
                     return Ok(total);
                 };
                 let old: Vec<i64> = rows
@@ -284,15 +313,190 @@ impl Reader {
                     .iter()
                     .any(|(_, at)| *at >= cutoff_ms.saturating_add(RECEIVE_ORDER_SLACK_MS));
                 if past_cutoff || (rows.len() as i64) < DELETE_CHUNK_ROWS {
-                    // Groups not seen since the cutoff go with their events.
+                    // Groups not seen since the cutoff go with their events, and so do the rollups.
                     c.execute(
                         "DELETE FROM error_groups WHERE last_seen_ms < ?1",
                         [cutoff_ms],
                     )?;
+                    c.execute(rollup::RETENTION_SQL, rollup::retention_bounds(cutoff_ms))?;
                     return Ok(total);
                 }
                 after = last;
             }
+        })
+        .await
+    }
+
+    /// The rollup rows of one kind in a window (`rollup::WINDOW_SQL`), one snapshot.
+    pub async fn rollup_rows(
+        &self,
+        site: &str,
+        kind: &'static str,
+        bounds: [i64; 3],
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let site = site.to_owned();
+        self.with_conn(move |c| {
+            let mut stmt = c.prepare_cached(rollup::WINDOW_SQL)?;
+            let mut rows = stmt.query(rusqlite::params![
+                site, kind, bounds[0], bounds[1], bounds[2]
+            ])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut cells = Vec::with_capacity(9);
+                for i in 0..9 {
+                    use rusqlite::types::ValueRef;
+                    cells.push(match row.get_ref(i)? {
+                        ValueRef::Null => Cell::Null,
+                        ValueRef::Integer(v) => Cell::Int(v),
+                        ValueRef::Real(v) => Cell::Real(v),
+                        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+                    });
+                }
+                out.push(cells);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Folds up to [`rollup::SQLITE_COMPACT_CHUNK`] partial rollup rows into merged ones; how many were
+    /// folded. The reading and merging happen before the write lock is taken, so the writer waits only for
+    /// the deletes and upserts: only this connection writes merged rows or deletes partial ones, and the
+    /// writer appends partial rows after the last one read (rowids grow while the largest is kept).
+    pub async fn compact_rollups(&self) -> Result<usize, StoreError> {
+        self.with_conn(move |c| {
+            let mut read = c.prepare_cached(&format!(
+                "SELECT rowid, {} FROM rollups WHERE level = 0 ORDER BY rowid LIMIT ?1",
+                rollup::COLUMNS
+            ))?;
+            let mut last = i64::MIN;
+            let partials = read
+                .query_map([rollup::SQLITE_COMPACT_CHUNK], |r| {
+                    Ok((r.get::<_, i64>(0)?, read_row(r, 1)?))
+                })?
+                .map(|r| {
+                    r.map(|(rowid, row)| {
+                        last = rowid;
+                        row
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let n = partials.len();
+            if n == 0 {
+                return Ok(Ok(0));
+            }
+            let targets = match rollup::fold(partials) {
+                Ok(t) => t,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut existing = Vec::new();
+            {
+                let mut get = c.prepare_cached(&format!(
+                    "SELECT 0, {} FROM rollups WHERE site = ?1 AND kind = ?2 AND level = ?3 \
+                     AND bucket_ms = ?4 AND key = ?5 AND name = ?6",
+                    rollup::COLUMNS
+                ))?;
+                for k in targets.keys() {
+                    let rows = get.query_map(
+                        rusqlite::params![
+                            &*k.site,
+                            k.kind.as_str(),
+                            k.level,
+                            k.bucket_ms,
+                            &*k.key,
+                            &*k.name
+                        ],
+                        |r| read_row(r, 1),
+                    )?;
+                    for r in rows {
+                        existing.push(r?);
+                    }
+                }
+            }
+            let merged = match rollup::merged_rows(targets, existing) {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut put = c.prepare_cached(&format!(
+                "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET count = excluded.count, \
+                 errors = excluded.errors, good = excluded.good, ni = excluded.ni, poor = excluded.poor, \
+                 sketch = excluded.sketch, sessions = excluded.sessions",
+                rollup_insert_sql(),
+                rollup::MERGED_KEY
+            ))?;
+            // Rolled back when dropped on an error.
+            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+            c.prepare_cached("DELETE FROM rollups WHERE level = 0 AND rowid <= ?1")?
+                .execute([last])?;
+            for r in &merged {
+                append_rollup(&mut put, r)?;
+            }
+            tx.commit()?;
+            Ok(Ok(n))
+        })
+        .await?
+    }
+
+    /// Rolls up the next [`rollup::SQLITE_BACKFILL_CHUNK`] events stored before rollups existed (schema migration 9),
+    /// in rowid order, in one write transaction with the cursor; true once none is left.
+    pub async fn backfill_rollups(&self) -> Result<bool, StoreError> {
+        self.with_conn(move |c| {
+            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+            let (until_ms, cursor, done): (i64, String, bool) = c.query_row(
+                "SELECT until_ms, cursor_id, done FROM rollup_backfill WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            if done {
+                return Ok(true);
+            }
+            let after: i64 = cursor.parse().unwrap_or(0);
+            let mut read = c.prepare_cached(
+                "SELECT rowid, received_ms, site, session_id, event_type, client_ts_ms, route, value, name, \
+                 endpoint, status, rating FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+            )?;
+            let mut rows = read.query(rusqlite::params![after, rollup::SQLITE_BACKFILL_CHUNK])?;
+            let (mut partials, mut last, mut seen, mut past) = (Partials::default(), after, 0i64, false);
+            while let Some(r) = rows.next()? {
+                seen += 1;
+                last = r.get(0)?;
+                let received_ms: i64 = r.get(1)?;
+                if received_ms >= until_ms {
+                    // Rowid order is receive order up to the slack: past it, every later row is newer.
+                    past = received_ms >= until_ms.saturating_add(RECEIVE_ORDER_SLACK_MS);
+                    if past {
+                        break;
+                    }
+                    continue;
+                }
+                let site: super::super::Text = r.get::<_, String>(2)?.into();
+                let route: super::super::Text = r.get::<_, String>(6)?.into();
+                partials.add_fields(Counted {
+                    site: &site,
+                    session_id: &r.get::<_, String>(3)?,
+                    event_type: &r.get::<_, String>(4)?,
+                    client_ts_ms: r.get(5)?,
+                    route: &route,
+                    value: r.get(7)?,
+                    name: r.get::<_, Option<String>>(8)?.as_deref(),
+                    endpoint: r.get::<_, Option<String>>(9)?.as_deref(),
+                    status: r.get(10)?,
+                    rating: r.get::<_, Option<String>>(11)?.as_deref(),
+                });
+            }
+            drop(rows);
+            let mut put = c.prepare_cached(&rollup_insert_sql())?;
+            for row in partials.rows() {
+                append_rollup(&mut put, &row)?;
+            }
+            let done = past || seen < rollup::SQLITE_BACKFILL_CHUNK;
+            c.execute(
+                "UPDATE rollup_backfill SET cursor_id = ?1, done = ?2 WHERE id = 1",
+                rusqlite::params![last.to_string(), done],
+            )?;
+            tx.commit()?;
+            Ok(done)
         })
         .await
     }
@@ -332,7 +536,7 @@ impl Reader {
                         ValueRef::Integer(v) => Cell::Int(v),
                         ValueRef::Real(v) => Cell::Real(v),
                         ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                        ValueRef::Blob(_) => Cell::Null,
+                        ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
                     });
                 }
                 out.push(cells);

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::super::health::Health;
 use super::super::queue::{Pending, WriteError, Written};
+use super::super::rollup::{self, Partials};
 use super::super::schema::{text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
 use super::super::EventRecord;
 use super::syncer::{Committed, SyncerProgress};
@@ -32,6 +33,8 @@ pub(super) struct Writer {
     row_sql: String,
     write_timeout: Duration,
     health: Arc<Health>,
+    /// Events received before this were stored before rollups existed: the backfill counts them.
+    rollups_from_ms: i64,
 }
 
 impl Writer {
@@ -40,6 +43,7 @@ impl Writer {
         path: PathBuf,
         write_timeout: Duration,
         health: Arc<Health>,
+        rollups_from_ms: i64,
     ) -> Self {
         Self {
             conn,
@@ -47,6 +51,7 @@ impl Writer {
             row_sql: insert_sql(),
             write_timeout,
             health,
+            rollups_from_ms,
         }
     }
 
@@ -90,6 +95,9 @@ impl Writer {
                     }
                 }
             }
+            if open.is_ok() && !group.rollups.is_empty() {
+                open = self.append_rollups(&group.rollups);
+            }
             let result = open
                 .and_then(|()| self.commit())
                 .map(|()| Written::Stored(group.inserted));
@@ -125,12 +133,29 @@ impl Writer {
             let mut stmt = self.conn.prepare_cached(&self.row_sql)?;
             let mut inserted = 0;
             for e in &p.events {
-                inserted += usize::from(insert_row(&mut stmt, e)?);
+                if insert_row(&mut stmt, e)? {
+                    inserted += 1;
+                    if e.received_ms >= self.rollups_from_ms {
+                        group.rollups.add(e);
+                    }
+                }
             }
             group.inserted.push(inserted);
             Ok::<_, rusqlite::Error>(())
         })();
         inserted.map_err(|e| self.rollback(write_error("insert", &e)))
+    }
+
+    /// Appends the group's partial rollup rows to its transaction (rollup.rs).
+    fn append_rollups(&mut self, rollups: &Partials) -> Result<(), WriteError> {
+        let appended = (|| {
+            let mut stmt = self.conn.prepare_cached(&rollup_insert_sql())?;
+            for r in rollups.rows() {
+                append_rollup(&mut stmt, &r)?;
+            }
+            Ok::<_, rusqlite::Error>(())
+        })();
+        appended.map_err(|e| self.rollback(write_error("rollups", &e)))
     }
 
     fn commit(&mut self) -> Result<(), WriteError> {
@@ -212,6 +237,8 @@ struct Group {
     batch: Vec<Pending>,
     events: usize,
     inserted: Vec<usize>,
+    /// What the new events add to the rollups.
+    rollups: Partials,
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -225,6 +252,38 @@ fn insert_sql() -> String {
         "INSERT INTO events ({INSERT_COLUMNS}) VALUES ({}) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING",
         vec!["?"; INSERT_COLUMN_COUNT].join(",")
     )
+}
+
+/// `INSERT INTO rollups (...) VALUES (?,..)` (one row; the backfill and compaction share it).
+pub(in crate::store) fn rollup_insert_sql() -> String {
+    format!(
+        "INSERT INTO rollups ({}) VALUES ({})",
+        rollup::COLUMNS,
+        vec!["?"; rollup::COLUMN_COUNT].join(",")
+    )
+}
+
+/// Binds one rollup row ([`rollup::COLUMNS`] in order) and runs the statement.
+pub(in crate::store) fn append_rollup(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    r: &rollup::Row,
+) -> rusqlite::Result<()> {
+    stmt.execute(rusqlite::params![
+        r.site,
+        r.kind,
+        r.key,
+        r.name,
+        r.level,
+        r.bucket_ms,
+        r.count,
+        r.errors,
+        r.good,
+        r.ni,
+        r.poor,
+        r.sketch,
+        r.sessions
+    ])?;
+    Ok(())
 }
 
 /// Binds parameters 1 to 20 ([`INSERT_COLUMNS`] in order) and runs the cached statement; true when it
