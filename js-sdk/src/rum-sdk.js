@@ -325,9 +325,12 @@
   // task so that the hide itself stays short (a beacon costs the page about as much as a fetch). Browsers hold
   // at most 64 KiB of beacons and keepalive requests in flight: once one is refused, the batches after it stay
   // in the outbox (sent on if the page lives on) instead of being refused one by one.
+  // A batch already cut goes first: the queue is cut (serialized) only when none is left, so with a full outbox
+  // the hide itself only hands a prepared string to the browser.
   function beaconAll() {
-    cut();
-    const b = !down && outbox.splice(sending ? 1 : 0, 1)[0];
+    const i = sending | 0; // (0 or 1)
+    outbox[i] || cut();
+    const b = !down && outbox.splice(i, 1)[0];
     if (b) {
       let ok;
       try {
