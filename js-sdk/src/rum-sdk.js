@@ -182,7 +182,6 @@
 
   // ---- batcher and transport ----
 
-
   // Events given up, by reason, sent with the next batch: `queue` (the queue was full), `outbox` (more than
   // maxBatches batches waiting), `retry` (a batch given up after its retries). A batch that is dropped or refused
   // hands on the counts it carried.
@@ -208,9 +207,9 @@
       const id = uuid(), events = queue.slice(qh, (qh += cfg.batchSize)), b = { events, batch_id: id };
       // Ids are stamped here, a batch's together, not when each event happened: the ingest's (site, event_id)
       // index then takes a batch's ids on one page instead of one page per event (bench/README.md). They are
-      // the batch id with its last six digits a decimal counter from 100000 (UUIDv7 allows counter bits in place of
-      // random ones; 50 random bits are left): one getRandomValues per batch instead of one per event, which
-      // cost the page 5-10 us each.
+      // the batch id with its last six digits a counter from 100000 (UUIDv7 allows counter bits in place of
+      // random ones; 50 random bits are left; batches up to 900,000 events): one getRandomValues per batch
+      // instead of one per event, which cost the page 2.5-9 us each.
       events.forEach((e, i) => (e.event_id = id.slice(0, 30) + (i + 1e5)));
       for (const k in dropped) b.dropped = dropped; // only when something was lost
       outbox.push({ n: events.length, d: dropped, body: JSON.stringify(b) });
