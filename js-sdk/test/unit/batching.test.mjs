@@ -1,6 +1,8 @@
 // Batching: size and time triggers, request shape (text/plain, key in query, keepalive), beacon on hide.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import vm from 'node:vm';
+import { webcrypto } from 'node:crypto';
 import { started, browser } from './harness.mjs';
 
 // Ids are UUIDv7: version 7, RFC 4122 variant, the first 48 bits are the Unix time in ms.
@@ -189,4 +191,36 @@ test('page hide sends one batch per task, the first at once; after a refused bea
   await r.advance(0);
   // the refused batch goes by fetch; the two after it wait in the outbox instead of being refused too
   assert.deepEqual(r.requests.map((x) => x.body.events.map((e) => e.name)), [['r0', 'r1'], ['r2', 'r3']]);
+});
+
+test('one getRandomValues per batch: event ids are the batch id with a counter; the hide task serializes nothing while a cut batch waits', async () => {
+  let draws = 0;
+  const crypto = { getRandomValues: (a) => (draws++, webcrypto.getRandomValues(a)) };
+  const hang = new Promise(() => {});
+  const b = started({ crypto, respond: () => hang }, { batchSize: 50 });
+  draws = 0;
+  for (let i = 0; i < 120; i++) b.rum.track('e' + i);
+  await b.advance(0); // two full batches cut (when the queue of 100 filled), the first in flight; 20 events queued
+  assert.equal(draws, 2, 'one draw per batch, none per event');
+  const [r] = b.requests;
+  const ids = r.body.events.map((e) => e.event_id);
+  assert.equal(new Set(ids).size, 50);
+  for (const id of ids) {
+    assert.match(id, UUID);
+    assert.equal(id.slice(0, 30), r.body.batch_id.slice(0, 30));
+  }
+  assert.deepEqual(ids.slice(0, 2).map((id) => id.slice(30)), ['100000', '100001']);
+
+  const json = vm.runInContext('JSON', b.env), stringify = json.stringify;
+  let serialized = 0;
+  json.stringify = function () {
+    serialized++;
+    return stringify.apply(this, arguments);
+  };
+  b.hide(); // the session is written (one stringify); the cut batch e50..e99 goes as it is
+  assert.deepEqual(b.beacons.map((x) => x.body.events.length), [50]);
+  assert.equal(serialized, 1, 'only the session record');
+  await b.advance(0); // the next task cuts what is queued (with the vitals of the hide) and sends it
+  assert.equal(b.beacons.length, 2);
+  assert.equal(b.beacons[1].body.events.find((e) => e.type == 'custom').name, 'e100');
 });

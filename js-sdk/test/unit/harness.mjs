@@ -75,7 +75,7 @@ export function browser(opts = {}) {
     Request,
     Response,
     CompressionStream: opts.noCompression ? undefined : CompressionStream,
-    crypto: opts.noCrypto ? undefined : webcrypto,
+    crypto: opts.noCrypto ? undefined : opts.crypto || webcrypto,
     __now: () => 1_700_000_000_000 + clock,
     __rand: () => rand(),
   };
