@@ -1,7 +1,8 @@
-//! PostgreSQL backend: each group is one `INSERT ... SELECT FROM UNNEST(arrays) ON CONFLICT DO NOTHING`.
+//! PostgreSQL backend: each group is one binary `COPY` into `events`, or, when one of its keys is already
+//! stored, one `INSERT ... SELECT FROM UNNEST(arrays) ON CONFLICT DO NOTHING RETURNING` ([`Session::insert`]).
 //!
-//! One statement per group is one transaction (autocommit), one round trip and one WAL flush, whatever the
-//! group size; the statement is prepared once per connection. The writer owns its own connection; queries
+//! One statement per group is one transaction (autocommit) and one WAL flush, whatever the group size; the
+//! statements are prepared once per connection. The writer owns its own connection; queries
 //! and deletes share a second one, re-established on the next use after it broke. Every error text passes
 //! through a [`Redactor`] holding the URL and password.
 //!
@@ -14,7 +15,7 @@
 //! when the connection died may have been committed anyway: its retry (or its drain) is stored once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -152,6 +153,7 @@ impl Connector {
                 insert,
                 copy,
                 conflict_backoff: AtomicU32::new(0),
+                desynced: AtomicBool::new(false),
                 probe,
                 connection,
             };
@@ -412,6 +414,8 @@ pub(super) struct Session {
     copy: Statement,
     /// Groups left to go in without trying `COPY` first, after a `COPY` met a stored key.
     conflict_backoff: AtomicU32,
+    /// A `COPY` was refused before it started: the connection cannot be used again (see [`Session::copy`]).
+    desynced: AtomicBool,
     probe: Statement,
     connection: AbortHandle,
 }
@@ -424,8 +428,9 @@ impl Drop for Session {
 }
 
 impl Session {
+    /// Whether the connection is gone or must not be used again.
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.client.is_closed() || self.desynced.load(Ordering::Relaxed)
     }
 
     async fn probe(&self) -> Result<u64, tokio_postgres::Error> {
@@ -487,7 +492,16 @@ impl Session {
     /// `events` (sorted, one per key) as one `COPY ... FROM STDIN (FORMAT binary)`.
     async fn copy(&self, events: &[&EventRecord]) -> Result<(), tokio_postgres::Error> {
         let data = copy_data(events);
-        let sink = self.client.copy_in::<_, bytes::Bytes>(&self.copy).await?;
+        let sink = match self.client.copy_in::<_, bytes::Bytes>(&self.copy).await {
+            Ok(sink) => sink,
+            Err(e) => {
+                // Refused before COPY mode (no table, no permission, a lock wait cancelled): tokio-postgres
+                // has then sent one Sync too many, and the connection's next answer would belong to no
+                // request (rust-postgres/rust-postgres#1337). The writer replaces it before the next group.
+                self.desynced.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         futures::pin_mut!(sink);
         sink.send(data.freeze()).await?;
         sink.as_mut().finish().await.map(|_| ())
@@ -697,6 +711,11 @@ impl Writer {
             match session.store(&batch, &self.connector).await {
                 Ok(inserted) => return (batch, Ok(Written::Stored(inserted))),
                 Err(e) if !e.transient && !session.is_closed() => return (batch, Err(e)),
+                Err(e) if !e.transient && !session.client.is_closed() => {
+                    // A statement error (500) that left the connection unusable: the next group gets a new one.
+                    self.session = None;
+                    return (batch, Err(e));
+                }
                 Err(e) => {
                     // The background reconnect takes over from here.
                     self.session = None;
