@@ -795,9 +795,10 @@ async fn delete_session_removes_only_that_session(kind: Kind) {
     store.shutdown().await;
 }
 
-/// The privacy delete by session finds its rows through the `(site, session_id)` index on PostgreSQL too (the
-/// SQLite plan is checked in the store's unit tests): on a table of 20,000 events in 2,000 sessions, analyzed,
-/// the planner picks the index for the store's statement without being pushed.
+/// The privacy delete by session finds its rows through the session index on PostgreSQL too (a hash index on
+/// `session_id` since migration 10; SQLite's `(site, session_id)` plan is checked in the store's unit tests): on a
+/// table of 20,000 events in 2,000 sessions, analyzed, the planner picks the index for the store's statement
+/// without being pushed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_delete_by_session_uses_the_session_index() {
     let db = TestDb::new(Kind::Postgres).await;
