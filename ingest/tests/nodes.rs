@@ -96,18 +96,20 @@ async fn started_together_migrate_once_and_both_become_ready() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let latest = versions.last().expect("migrations recorded").0;
-    assert_eq!(
-        versions,
-        (1..=latest).map(|v| (v, 1)).collect::<Vec<_>>(),
-        "every version recorded once"
+    // Versions need not be consecutive (9 is left to the rollups' migration); each is recorded once.
+    let recorded = versions.len();
+    assert!(recorded >= 8, "{versions:?}");
+    assert_eq!(versions[0].0, 1, "{versions:?}");
+    assert!(
+        versions.iter().all(|&(_, n)| n == 1),
+        "every version recorded once: {versions:?}"
     );
     // Each node migrates in one transaction under `pg_advisory_xact_lock`: the second to take the lock finds
     // every version recorded and applies nothing (it neither fails on the first's tables nor applies them again).
     let applied = [nodes.a.logged(APPLIED).len(), nodes.b.logged(APPLIED).len()];
     assert!(
-        applied == [latest as usize, 0] || applied == [0, latest as usize],
-        "migrations applied by node A, node B: {applied:?}; one node should apply all {latest}\n{}",
+        applied == [recorded, 0] || applied == [0, recorded],
+        "migrations applied by node A, node B: {applied:?}; one node should apply all {recorded}\n{}",
         nodes.logs()
     );
     // Both take writes.

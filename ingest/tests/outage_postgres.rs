@@ -141,8 +141,10 @@ async fn connection_lost_mid_write_answers_503() {
         .wait_for("the insert to wait for the lock", || async {
             admin
                 .query_one(
+                    // The group's COPY, or its INSERT after a COPY met a stored key.
                     "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'vantage-ingest' \
-                     AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'",
+                     AND wait_event_type = 'Lock' \
+                     AND (query LIKE 'COPY events%' OR query LIKE 'INSERT INTO events%')",
                     &[],
                 )
                 .await

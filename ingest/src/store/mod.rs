@@ -195,7 +195,10 @@ pub use sessions::{SessionEvent, SessionEvents, SessionSummary, MAX_SESSIONS, MA
 pub use spool::SpoolConfig;
 #[doc(hidden)]
 pub use sqlite::stats_rowid_bound;
-pub use stats::{queries_as_run, ApiStats, ErrorStats, MessageCount, PageStats, VitalStats};
+pub use stats::{
+    postgres_queries_by_event_type, queries_as_run, ApiStats, ErrorStats, MessageCount, PageStats,
+    VitalStats,
+};
 pub use timeline::{bucket_for, Bucket, MAX_BUCKETS};
 
 /// A source map to store: the map of the script at `url` in `release` of `site`.

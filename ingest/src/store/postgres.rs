@@ -1,7 +1,8 @@
-//! PostgreSQL backend: each group is one `INSERT ... SELECT FROM UNNEST(arrays) ON CONFLICT DO NOTHING`.
+//! PostgreSQL backend: each group is one binary `COPY` into `events`, or, when one of its keys is already
+//! stored, one `INSERT ... SELECT FROM UNNEST(arrays) ON CONFLICT DO NOTHING RETURNING` ([`Session::insert`]).
 //!
-//! One statement per group is one transaction (autocommit), one round trip and one WAL flush, whatever the
-//! group size; the statement is prepared once per connection. The writer owns its own connection; queries
+//! One statement per group is one transaction (autocommit) and one WAL flush, whatever the group size; the
+//! statements are prepared once per connection. The writer owns its own connection; queries
 //! and deletes share a second one, re-established on the next use after it broke. Every error text passes
 //! through a [`Redactor`] holding the URL and password.
 //!
@@ -14,9 +15,12 @@
 //! when the connection died may have been committed anyway: its retry (or its drain) is stored once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::{BufMut, BytesMut};
+use futures::SinkExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_postgres::error::SqlState;
@@ -28,7 +32,7 @@ use super::health::Health;
 use super::migrate;
 use super::queue::{take_batch, Pending, Queue, WriteError, Written};
 use super::rollup::{self, Counted, Partials};
-use super::schema::{text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS};
+use super::schema::{text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
 use super::spool::Spool;
 use super::stats::{postgres_sql, Cell, Param};
 use super::{EventRecord, NewSourceMap, PutOutcome, SourceMapInfo, StoreError};
@@ -41,6 +45,9 @@ const ROLLUP_LOCK_KEY: i64 = 0x0076_616e_7461_6766;
 const DELETE_CHUNK_ROWS: i64 = 5_000;
 /// While PostgreSQL is away, how often the writer tries to get a connection back (how soon it notices).
 const RECONNECT_INTERVAL: Duration = Duration::from_millis(500);
+/// After a `COPY` found a key already stored, how many groups go in with `INSERT ... ON CONFLICT` before the
+/// next `COPY` is tried (see [`Session::insert`]).
+const CONFLICT_BACKOFF_GROUPS: u32 = 64;
 /// The probe's one-row write (see `health.rs`).
 const WRITE_PROBE_SQL: &str = "INSERT INTO write_probe (id, at_ms) VALUES (1, $1) \
      ON CONFLICT (id) DO UPDATE SET at_ms = EXCLUDED.at_ms";
@@ -132,16 +139,17 @@ impl Connector {
                     self.migrate(&mut client).await?;
                 }
                 let insert = client.prepare(&insert_sql()).await?;
+                let copy = client.prepare(&copy_sql()).await?;
                 let probe = client.prepare(WRITE_PROBE_SQL).await?;
                 let rollups = client.prepare(&rollup_insert_sql()).await?;
                 let rollups_from_ms: i64 = client
                     .query_one("SELECT until_ms FROM rollup_backfill WHERE id = 1", &[])
                     .await?
                     .try_get(0)?;
-                Ok::<_, MigrateError>((insert, probe, rollups, rollups_from_ms))
+                Ok::<_, MigrateError>((insert, copy, probe, rollups, rollups_from_ms))
             }
             .await;
-            let (insert, probe, rollups, rollups_from_ms) = match prepared {
+            let (insert, copy, probe, rollups, rollups_from_ms) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
                     connection.abort();
@@ -151,6 +159,9 @@ impl Connector {
             let session = Session {
                 client,
                 insert,
+                copy,
+                conflict_backoff: AtomicU32::new(0),
+                desynced: AtomicBool::new(false),
                 probe,
                 rollups,
                 rollups_from_ms,
@@ -443,10 +454,84 @@ fn rollup_row(r: &Row) -> Result<rollup::Row, StoreError> {
     Ok(row)
 }
 
+fn copy_sql() -> String {
+    format!("COPY events ({INSERT_COLUMNS}) FROM STDIN (FORMAT binary)")
+}
+
+/// `events` in `COPY`'s binary format, columns in [`INSERT_COLUMNS`] order, text through [`text_safe`].
+fn copy_data(events: &[&EventRecord]) -> BytesMut {
+    fn text(buf: &mut BytesMut, t: &str) {
+        let t = text_safe(t);
+        buf.put_i32(t.len() as i32);
+        buf.put_slice(t.as_bytes());
+    }
+    fn opt_text(buf: &mut BytesMut, t: Option<&str>) {
+        match t {
+            Some(t) => text(buf, t),
+            None => buf.put_i32(-1),
+        }
+    }
+    let size: usize = events
+        .iter()
+        .map(|e| 256 + e.raw.len() + e.url.len() + e.stack.as_ref().map_or(0, |s| s.len()))
+        .sum();
+    let mut buf = BytesMut::with_capacity(19 + size + 2);
+    // Signature, flags, header extension length.
+    buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.put_i32(0);
+    buf.put_i32(0);
+    for e in events {
+        buf.put_i16(INSERT_COLUMN_COUNT as i16);
+        buf.put_i32(16);
+        buf.put_slice(e.event_id.as_bytes());
+        text(&mut buf, &e.site);
+        text(&mut buf, &e.session_id);
+        text(&mut buf, &e.event_type);
+        buf.put_i32(8);
+        buf.put_i64(e.client_ts_ms);
+        buf.put_i32(8);
+        buf.put_i64(e.received_ms);
+        text(&mut buf, &e.route);
+        text(&mut buf, &e.url);
+        text(&mut buf, &e.browser);
+        text(&mut buf, &e.os);
+        text(&mut buf, &e.device);
+        match e.value {
+            Some(v) => {
+                buf.put_i32(8);
+                buf.put_f64(v);
+            }
+            None => buf.put_i32(-1),
+        }
+        opt_text(&mut buf, e.name.as_deref());
+        opt_text(&mut buf, e.endpoint.as_deref());
+        match e.status {
+            Some(s) => {
+                buf.put_i32(4);
+                buf.put_i32(s);
+            }
+            None => buf.put_i32(-1),
+        }
+        opt_text(&mut buf, e.rating.as_deref());
+        text(&mut buf, &e.raw);
+        opt_text(&mut buf, e.release.as_deref());
+        opt_text(&mut buf, e.fingerprint.as_deref());
+        opt_text(&mut buf, e.stack.as_deref());
+    }
+    buf.put_i16(-1);
+    buf
+}
+
 /// A writing connection with its prepared statements; dropping it closes the connection.
 pub(super) struct Session {
     client: Client,
     insert: Statement,
+    /// [`copy_sql`]: the first try of each group.
+    copy: Statement,
+    /// Groups left to go in without trying `COPY` first, after a `COPY` met a stored key.
+    conflict_backoff: AtomicU32,
+    /// A `COPY` was refused before it started: the connection cannot be used again (see [`Session::copy`]).
+    desynced: AtomicBool,
     probe: Statement,
     rollups: Statement,
     /// Events received before this were stored before rollups existed: the backfill counts them.
@@ -462,8 +547,9 @@ impl Drop for Session {
 }
 
 impl Session {
+    /// Whether the connection is gone or must not be used again.
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.client.is_closed() || self.desynced.load(Ordering::Relaxed)
     }
 
     async fn probe(&self) -> Result<u64, tokio_postgres::Error> {
@@ -472,31 +558,133 @@ impl Session {
             .await
     }
 
-    /// Inserts `events` in one statement, and the partial rollup rows of those newly stored, in one
-    /// transaction; the keys (site, id) newly stored.
+    /// Stores `events`, and the partial rollup rows of those newly stored, in one transaction; the keys
+    /// (site, id) newly stored, each once (a key twice in `events` is stored from its first event).
     ///
     /// The rows go in ordered by key. Nodes sharing the database insert the same keys when a browser's retry
     /// reaches another node while the first attempt is being written; each statement takes the keys' index
     /// locks in row order, so in different orders two such statements could wait on each other (a deadlock,
     /// seen between two nodes in ingest/tests/nodes.rs) where in one order the second simply waits.
+    ///
+    /// First as one `COPY` (its own transaction): PostgreSQL writes a page's rows as one WAL record and skips
+    /// the speculative insertion `ON CONFLICT` needs (bench/README.md, "PostgreSQL's write path"). A key that
+    /// is already stored fails the whole `COPY` (unique violation, nothing written); the group then goes in
+    /// again as `INSERT ... ON CONFLICT DO NOTHING RETURNING`, which says which keys were new, and so do the
+    /// next [`CONFLICT_BACKOFF_GROUPS`] groups (retries come in bursts, after an outage).
     pub async fn insert<'a>(
         &self,
         events: impl Iterator<Item = &'a EventRecord>,
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+    ) -> Result<Vec<(String, uuid::Uuid)>, tokio_postgres::Error> {
         let mut events: Vec<&EventRecord> = events.collect();
-        events.sort_unstable_by(|a, b| (&a.site, a.event_id).cmp(&(&b.site, b.event_id)));
-        self.client.batch_execute("BEGIN").await?;
-        match self.insert_in_transaction(&events).await {
-            Ok(rows) => Ok(rows),
-            Err(e) => {
-                // The session stays usable after an error that is not the connection's.
-                let _ = self.client.batch_execute("ROLLBACK").await;
-                Err(e)
+        // Stable: of two events with one key, the first submitted stays first and is the one stored.
+        events.sort_by(|a, b| (&a.site, a.event_id).cmp(&(&b.site, b.event_id)));
+        events.dedup_by(|b, a| a.site == b.site && a.event_id == b.event_id);
+        let backoff = self.conflict_backoff.load(Ordering::Relaxed);
+        if backoff == 0 {
+            self.client.batch_execute("BEGIN").await?;
+            match self.copy(&events).await {
+                Ok(()) => {
+                    if let Err(e) = self.commit_with_rollups(events.iter().copied()).await {
+                        self.rollback().await;
+                        return Err(e);
+                    }
+                    return Ok(events
+                        .iter()
+                        .map(|e| (text_safe(&e.site).into_owned(), e.event_id))
+                        .collect());
+                }
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    self.client.batch_execute("ROLLBACK").await?;
+                    self.conflict_backoff
+                        .store(CONFLICT_BACKOFF_GROUPS, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.rollback().await;
+                    return Err(e);
+                }
             }
+        } else {
+            self.conflict_backoff.store(backoff - 1, Ordering::Relaxed);
+        }
+        self.client.batch_execute("BEGIN").await?;
+        let inserted = async {
+            let rows = self.insert_on_conflict(&events).await?;
+            let keys = rows
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get::<_, String>(0)?,
+                        row.try_get::<_, &str>(1)?.parse().unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<Vec<(String, uuid::Uuid)>, tokio_postgres::Error>>()?;
+            let fresh: std::collections::HashSet<(&str, uuid::Uuid)> =
+                keys.iter().map(|(s, id)| (s.as_str(), *id)).collect();
+            let stored = events
+                .iter()
+                .copied()
+                .filter(|e| fresh.contains(&(&*text_safe(&e.site), e.event_id)));
+            self.commit_with_rollups(stored).await?;
+            Ok(keys)
+        }
+        .await;
+        if inserted.is_err() {
+            self.rollback().await;
+        }
+        inserted
+    }
+
+    /// Ends the open transaction, after appending the partial rollup rows of `stored` (the events it newly
+    /// stored) to it. The two statements are sent together: one round trip.
+    async fn commit_with_rollups<'a>(
+        &self,
+        stored: impl Iterator<Item = &'a EventRecord>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut partials = Partials::default();
+        for e in stored.filter(|e| e.received_ms >= self.rollups_from_ms) {
+            partials.add(e);
+        }
+        if partials.is_empty() {
+            return self.client.batch_execute("COMMIT").await;
+        }
+        let arrays = RollupArrays::new(partials.rows());
+        let params = arrays.params();
+        let (appended, committed) = tokio::join!(
+            self.client.execute(&self.rollups, &params),
+            self.client.batch_execute("COMMIT")
+        );
+        appended?;
+        committed
+    }
+
+    /// Leaves a failed transaction, so the session stays usable after an error that is not the
+    /// connection's (a connection out of step after a refused `COPY` is replaced instead).
+    async fn rollback(&self) {
+        if !self.is_closed() {
+            let _ = self.client.batch_execute("ROLLBACK").await;
         }
     }
 
-    async fn insert_in_transaction(
+    /// `events` (sorted, one per key) as one `COPY ... FROM STDIN (FORMAT binary)`.
+    async fn copy(&self, events: &[&EventRecord]) -> Result<(), tokio_postgres::Error> {
+        let data = copy_data(events);
+        let sink = match self.client.copy_in::<_, bytes::Bytes>(&self.copy).await {
+            Ok(sink) => sink,
+            Err(e) => {
+                // Refused before COPY mode (no table, no permission, a lock wait cancelled): tokio-postgres
+                // has then sent one Sync too many, and the connection's next answer would belong to no
+                // request (rust-postgres/rust-postgres#1337). The writer replaces it before the next group.
+                self.desynced.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        futures::pin_mut!(sink);
+        sink.send(data.freeze()).await?;
+        sink.as_mut().finish().await.map(|_| ())
+    }
+
+    /// `events` (sorted, one per key) in one `INSERT ... ON CONFLICT DO NOTHING`; the rows newly stored.
+    async fn insert_on_conflict(
         &self,
         events: &[&EventRecord],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
@@ -573,43 +761,7 @@ impl Session {
             &fingerprint,
             &stack,
         ];
-        let rows = self.client.query(&self.insert, &params).await?;
-        // The first event with a newly stored key is the one stored; events come sorted by key.
-        let mut fresh: HashMap<uuid::Uuid, Vec<&str>> = HashMap::with_capacity(rows.len());
-        for r in &rows {
-            if let (Ok(site), Ok(id)) = (r.try_get::<_, &str>(0), r.try_get::<_, &str>(1)) {
-                fresh
-                    .entry(id.parse().unwrap_or_default())
-                    .or_default()
-                    .push(site);
-            }
-        }
-        let mut partials = Partials::default();
-        for e in events {
-            let Some(sites) = fresh.get_mut(&e.event_id) else {
-                continue;
-            };
-            let site = text_safe(&e.site);
-            if let Some(i) = sites.iter().position(|s| *s == site) {
-                sites.swap_remove(i);
-                if e.received_ms >= self.rollups_from_ms {
-                    partials.add(e);
-                }
-            }
-        }
-        if partials.is_empty() {
-            self.client.batch_execute("COMMIT").await?;
-        } else {
-            let arrays = RollupArrays::new(partials.rows());
-            let params = arrays.params();
-            let (appended, committed) = tokio::join!(
-                self.client.execute(&self.rollups, &params),
-                self.client.batch_execute("COMMIT")
-            );
-            appended?;
-            committed?;
-        }
-        Ok(rows)
+        self.client.query(&self.insert, &params).await
     }
 
     /// Writes a group (a group of probes writes the probe row); how many of each submit's events were new.
@@ -623,22 +775,15 @@ impl Session {
             };
         }
         let events = batch.iter().flat_map(|p| p.events.iter());
-        let rows = match tokio::time::timeout(c.timeout, self.insert(events)).await {
-            Ok(Ok(rows)) => rows,
+        let keys = match tokio::time::timeout(c.timeout, self.insert(events)).await {
+            Ok(Ok(keys)) => keys,
             Ok(Err(e)) => return Err(c.write_error(&e)),
             Err(_) => return Err(c.no_answer()),
         };
-        // The keys PostgreSQL reports as newly stored, by id; within the group, the first event with a key
-        // gets it, a later one is the duplicate.
-        let mut fresh: HashMap<uuid::Uuid, Vec<String>> = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let (site, id) = (|| {
-                Ok::<_, tokio_postgres::Error>((
-                    row.try_get::<_, String>(0)?,
-                    row.try_get::<_, &str>(1)?.parse().unwrap_or_default(),
-                ))
-            })()
-            .map_err(|e| WriteError::fatal(c.describe(&e)))?;
+        // The keys newly stored, by id; within the group, the first event with a key gets it, a later one is
+        // the duplicate.
+        let mut fresh: HashMap<uuid::Uuid, Vec<String>> = HashMap::with_capacity(keys.len());
+        for (site, id) in keys {
             fresh.entry(id).or_default().push(site);
         }
         let mut take = |e: &EventRecord| {
@@ -742,6 +887,11 @@ impl Writer {
             match session.store(&batch, &self.connector).await {
                 Ok(inserted) => return (batch, Ok(Written::Stored(inserted))),
                 Err(e) if !e.transient && !session.is_closed() => return (batch, Err(e)),
+                Err(e) if !e.transient && !session.client.is_closed() => {
+                    // A statement error (500) that left the connection unusable: the next group gets a new one.
+                    self.session = None;
+                    return (batch, Err(e));
+                }
                 Err(e) => {
                     // The background reconnect takes over from here.
                     self.session = None;

@@ -119,6 +119,24 @@ pub fn queries_as_run(sqlite: bool) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// Every query that reads events by site, event type and receive time, as the PostgreSQL store runs it: the
+/// stats queries and those of the timeline, the session list and an error group's occurrences. Each must be
+/// able to use the stats index, which holds only the event types they name (migration 10); a test checks
+/// the plans (`ingest/tests/store_backends.rs`).
+#[doc(hidden)]
+pub fn postgres_queries_by_event_type() -> Vec<(&'static str, String)> {
+    ALL_SQL
+        .iter()
+        .copied()
+        .chain([
+            ("TIMELINE_SQL", super::timeline::TIMELINE_SQL),
+            ("SESSIONS_SQL", super::sessions::SESSIONS_SQL),
+            ("OCCURRENCES_SQL", super::error_groups::OCCURRENCES_SQL),
+        ])
+        .map(|(name, sql)| (name, postgres_sql(sql)))
+        .collect()
+}
+
 /// A query parameter after the three every stats query has (`?4`, `?5`, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Param {
