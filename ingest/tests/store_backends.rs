@@ -975,46 +975,33 @@ fn snap_opt(actual: Option<f64>, exact: Option<f64>) -> Option<f64> {
     }
 }
 
-fn snap_pages(actual: Vec<PageStats>, expected: &[PageStats]) -> Vec<PageStats> {
+/// Each stats row of `actual` with its percentiles snapped (`snap`) to those of the row of `expected` at the
+/// same place.
+fn snapped<T>(actual: Vec<T>, expected: &[T], snap_row: impl Fn(&mut T, &T)) -> Vec<T> {
+    let mut actual = actual;
+    for (a, e) in actual.iter_mut().zip(expected) {
+        snap_row(a, e);
+    }
     actual
-        .into_iter()
-        .zip(expected.iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|(mut a, e)| {
-            if let Some(e) = e {
-                a.p50_ms = snap(a.p50_ms, e.p50_ms);
-                a.p75_ms = snap(a.p75_ms, e.p75_ms);
-                a.p95_ms = snap(a.p95_ms, e.p95_ms);
-            }
-            a
-        })
-        .collect()
+}
+
+fn snap_pages(actual: Vec<PageStats>, expected: &[PageStats]) -> Vec<PageStats> {
+    snapped(actual, expected, |a, e| {
+        a.p50_ms = snap(a.p50_ms, e.p50_ms);
+        a.p75_ms = snap(a.p75_ms, e.p75_ms);
+        a.p95_ms = snap(a.p95_ms, e.p95_ms);
+    })
 }
 
 fn snap_api(actual: Vec<ApiStats>, expected: &[ApiStats]) -> Vec<ApiStats> {
-    actual
-        .into_iter()
-        .zip(expected.iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|(mut a, e)| {
-            if let Some(e) = e {
-                a.p50_ms = snap_opt(a.p50_ms, e.p50_ms);
-                a.p95_ms = snap_opt(a.p95_ms, e.p95_ms);
-            }
-            a
-        })
-        .collect()
+    snapped(actual, expected, |a, e| {
+        a.p50_ms = snap_opt(a.p50_ms, e.p50_ms);
+        a.p95_ms = snap_opt(a.p95_ms, e.p95_ms);
+    })
 }
 
 fn snap_vitals(actual: Vec<VitalStats>, expected: &[VitalStats]) -> Vec<VitalStats> {
-    actual
-        .into_iter()
-        .zip(expected.iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|(mut a, e)| {
-            if let Some(e) = e {
-                a.p75 = snap(a.p75, e.p75);
-            }
-            a
-        })
-        .collect()
+    snapped(actual, expected, |a, e| a.p75 = snap(a.p75, e.p75))
 }
 
 fn page_load(site: &str, route: &str, ts: i64, value: Option<f64>) -> EventRecord {

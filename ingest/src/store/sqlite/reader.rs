@@ -60,6 +60,27 @@ fn first_rowid_received_since(c: &Connection, received_ms: i64) -> rusqlite::Res
     Ok(lo)
 }
 
+/// Every row of a query as cells, the first `columns` of each.
+fn all_cells(rows: &mut rusqlite::Rows<'_>, columns: usize) -> rusqlite::Result<Vec<Vec<Cell>>> {
+    use rusqlite::types::ValueRef;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let cells = (0..columns)
+            .map(|i| {
+                Ok(match row.get_ref(i)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(v) => Cell::Int(v),
+                    ValueRef::Real(v) => Cell::Real(v),
+                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+                })
+            })
+            .collect::<rusqlite::Result<Vec<Cell>>>()?;
+        out.push(cells);
+    }
+    Ok(out)
+}
+
 /// A rollup row from `COLUMNS` starting at column `at`.
 fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<rollup::Row> {
     let kind: String = r.get(at + 1)?;
@@ -340,22 +361,7 @@ impl Reader {
             let mut rows = stmt.query(rusqlite::params![
                 site, kind, bounds[0], bounds[1], bounds[2]
             ])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                let mut cells = Vec::with_capacity(9);
-                for i in 0..9 {
-                    use rusqlite::types::ValueRef;
-                    cells.push(match row.get_ref(i)? {
-                        ValueRef::Null => Cell::Null,
-                        ValueRef::Integer(v) => Cell::Int(v),
-                        ValueRef::Real(v) => Cell::Real(v),
-                        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                        ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
-                    });
-                }
-                out.push(cells);
-            }
-            Ok(out)
+            all_cells(&mut rows, 9)
         })
         .await
     }
@@ -526,22 +532,7 @@ impl Reader {
                 Param::Int(i) => Value::Integer(i),
             }));
             let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                let mut cells = Vec::with_capacity(columns);
-                for i in 0..columns {
-                    use rusqlite::types::ValueRef;
-                    cells.push(match row.get_ref(i)? {
-                        ValueRef::Null => Cell::Null,
-                        ValueRef::Integer(v) => Cell::Int(v),
-                        ValueRef::Real(v) => Cell::Real(v),
-                        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                        ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
-                    });
-                }
-                out.push(cells);
-            }
-            Ok(out)
+            all_cells(&mut rows, columns)
         })
         .await
     }
