@@ -362,6 +362,8 @@ struct Inner {
     spool: Option<Arc<Spool>>,
     /// Tasks that run as long as the store: the prober, the spool's drain (both safe to stop anywhere).
     tasks: Vec<tokio::task::AbortHandle>,
+    /// The backfill of events stored before rollups existed has finished ([`maintain_rollups`]).
+    backfilled: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -376,15 +378,18 @@ impl Drop for Inner {
 /// so this bounds how many a window reads, not how fresh the stats are.
 pub const ROLLUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn maintain_rollups(backend: &Backend) -> Result<usize, StoreError> {
-    loop {
+async fn maintain_rollups(inner: &Inner) -> Result<usize, StoreError> {
+    let backend = &inner.backend;
+    // A finished backfill stays finished: asking again would cost PostgreSQL a connection and a lock wait
+    // every interval.
+    while !inner.backfilled.load(std::sync::atomic::Ordering::Relaxed) {
         let done = match backend {
             Backend::Sqlite(r) => r.backfill_rollups().await?,
             Backend::Postgres(r) => r.backfill_rollups().await?,
         };
-        if done {
-            break;
-        }
+        inner
+            .backfilled
+            .store(done, std::sync::atomic::Ordering::Relaxed);
         tokio::task::yield_now().await;
     }
     let mut folded = 0;
@@ -408,7 +413,7 @@ async fn rollup_loop(inner: std::sync::Weak<Inner>) {
     loop {
         tokio::time::sleep(ROLLUP_INTERVAL).await;
         let Some(inner) = inner.upgrade() else { return };
-        match maintain_rollups(&inner.backend).await {
+        match maintain_rollups(&inner).await {
             Ok(_) if failing => {
                 failing = false;
                 tracing::info!("rollup upkeep works again");
@@ -542,6 +547,7 @@ impl Store {
                 health,
                 spool,
                 tasks,
+                backfilled: std::sync::atomic::AtomicBool::new(false),
             }
         });
         Ok(Store { inner })
@@ -670,7 +676,7 @@ impl Store {
     /// minute, hour and day rows (the store does both in the background every [`ROLLUP_INTERVAL`]; tests
     /// and benches call it to get there now). Returns the partial rows folded.
     pub async fn maintain_rollups(&self) -> Result<usize, StoreError> {
-        maintain_rollups(&self.inner.backend).await
+        maintain_rollups(&self.inner).await
     }
 
     /// Error groups since `since_ms` (client time), most frequent first, at most

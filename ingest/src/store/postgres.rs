@@ -640,10 +640,8 @@ impl Session {
         &self,
         stored: impl Iterator<Item = &'a EventRecord>,
     ) -> Result<(), tokio_postgres::Error> {
-        let mut partials = Partials::default();
-        for e in stored.filter(|e| e.received_ms >= self.rollups_from_ms) {
-            partials.add(e);
-        }
+        let mut partials = Partials::received_since(self.rollups_from_ms);
+        stored.for_each(|e| partials.add(e));
         if partials.is_empty() {
             return self.client.batch_execute("COMMIT").await;
         }

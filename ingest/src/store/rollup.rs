@@ -226,9 +226,17 @@ fn corrupt(c: Corrupt) -> StoreError {
 }
 
 /// A write group's partial rows, built from the events it newly stored.
-#[derive(Default)]
 pub(crate) struct Partials {
     rows: HashMap<Key, Agg>,
+    /// Events received before this were stored before rollups existed: the backfill counts them.
+    received_since_ms: i64,
+}
+
+impl Default for Partials {
+    /// Counts every event (the backfill's own partial rows).
+    fn default() -> Self {
+        Self::received_since(i64::MIN)
+    }
 }
 
 /// The fields of an event that rollups count.
@@ -252,8 +260,21 @@ fn empty() -> Text {
 }
 
 impl Partials {
-    /// Counts one newly stored event (events of other types are not rolled up).
+    /// A writer's partial rows: events received before `ms` (`rollup_backfill.until_ms`) are left to the
+    /// backfill.
+    pub fn received_since(ms: i64) -> Self {
+        Self {
+            rows: HashMap::new(),
+            received_since_ms: ms,
+        }
+    }
+
+    /// Counts one newly stored event (events of other types, and those left to the backfill, are not
+    /// rolled up).
     pub fn add(&mut self, e: &EventRecord) {
+        if e.received_ms < self.received_since_ms {
+            return;
+        }
         self.add_fields(Counted {
             site: &e.site,
             session_id: &e.session_id,

@@ -71,7 +71,10 @@ impl Writer {
         let mut sent = 0u64;
         while let Some(first) = rx.blocking_recv() {
             let started = Instant::now();
-            let mut group = Group::default();
+            let mut group = Group {
+                rollups: Partials::received_since(self.rollups_from_ms),
+                ..Group::default()
+            };
             let mut open = self.begin();
             let mut next = Some(first);
             loop {
@@ -135,9 +138,7 @@ impl Writer {
             for e in &p.events {
                 if insert_row(&mut stmt, e)? {
                     inserted += 1;
-                    if e.received_ms >= self.rollups_from_ms {
-                        group.rollups.add(e);
-                    }
+                    group.rollups.add(e);
                 }
             }
             group.inserted.push(inserted);
