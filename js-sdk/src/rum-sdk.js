@@ -42,7 +42,7 @@
     } catch (e) {}
   };
   const on = (t, ...a) => t.addEventListener && t.addEventListener(...a);
-  const now = () => (perf.now ? perf.now() : Date.now());
+  const now = () => perf.now(); // every browser that parses this file has it
   const r1 = (x) => Math.round(x * 10) / 10;
   const abs = (u) => new URL(u, loc.href);
   // Work that can wait runs when the page is idle (or at the latest 2 s later); setTimeout where there is no
@@ -258,8 +258,10 @@
 
   // keepalive requests share a 64 KiB budget per page; larger bodies go as a normal fetch. A string body is
   // not encoded to be measured: at most 3 UTF-8 bytes per UTF-16 unit, so under 20,000 units is under 60,000 bytes.
+  // A string body is sent as text/plain;charset=UTF-8 by the browser itself, as a beacon is: a simple request
+  // without a CORS preflight.
   const send = (body, headers) =>
-    origFetch.call(w, endpointUrl, { method: 'POST', body, headers: headers || { 'Content-Type': 'text/plain' }, keepalive: (body.byteLength || body.length * 3) < 6e4, credentials: 'omit' });
+    origFetch.call(w, endpointUrl, { method: 'POST', body, headers, keepalive: (body.byteLength || body.length * 3) < 6e4, credentials: 'omit' });
 
   // One request in flight; the head batch is retried until it succeeds or gives up, so order is kept.
   function pump() {
@@ -320,12 +322,12 @@
     return t;
   }
 
-  // Page is being hidden or unloaded: what is not already in flight goes out with sendBeacon, one batch per
-  // task so that the hide itself stays short (a beacon costs the page about as much as a fetch). Browsers hold
-  // at most 64 KiB of beacons and keepalive requests in flight: once one is refused, the batches after it stay
-  // in the outbox (sent on if the page lives on) instead of being refused one by one.
-  // A batch already cut goes first: the queue is cut (serialized) only when none is left, so with a full outbox
-  // the hide itself only hands a prepared string to the browser.
+  // Page is being hidden or unloaded: what is not already in flight goes out with sendBeacon, all of it in
+  // the hide task. Nothing later is sure to run: an unloading document runs no more timers, and a mobile page
+  // hidden in the background may be frozen or killed. The work is bounded by the browser, not by the queue:
+  // at most 64 KiB of beacons and keepalive requests are in flight per page, and once one beacon is refused
+  // the batches after it stay in the outbox (sent on if the page lives on) instead of being refused one by
+  // one. Batches already cut go first as they are; the queue is cut (serialized) only when none is left.
   function beaconAll() {
     const i = sending | 0; // (0 or 1)
     outbox[i] || cut();
@@ -335,8 +337,8 @@
       try {
         ok = nav.sendBeacon(endpointUrl, b.body);
       } catch (e) {}
-      if (ok) setTimeout(safe(beaconAll));
-      else if (origFetch) send(b.body).catch(() => {});
+      // (at most maxBatches + 1 deep; without fetch, send throws into the hide's safe())
+      ok ? beaconAll() : send(b.body).catch(() => {});
     }
   }
 
