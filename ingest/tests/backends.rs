@@ -578,8 +578,13 @@ async fn an_event_id_is_stored_once_per_site_whatever_its_session(backend: Backe
     let db = TestDb::new(backend).await;
     let app = spawn_app(&db, &Opts::default()).await;
     let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4c01";
-    let batch =
-        |session: &str, url: &str| json!({"events": [with_id(page_load(session, url, 250.0), id)]});
+    // A resent event carries its own timestamp (on PostgreSQL part of the key, schema migration 11).
+    let ts = now_ms();
+    let batch = |session: &str, url: &str| {
+        let mut e = with_id(page_load(session, url, 250.0), id);
+        e["timestamp"] = json!(ts);
+        json!({ "events": [e] })
+    };
     let shop = batch("renewed-1", "https://shop.example.com/x");
     assert_eq!(post_counts(&app, KEY, &shop).await, (Some(1), Some(0)));
     // Sent again after its session was renewed: the same event of the same site.

@@ -191,9 +191,7 @@ impl Connector {
         migrate::run(&mut Migrations(&tx)).await?;
         Ok(tx.commit().await?)
     }
-}
 
-impl Connector {
     /// Creates the day partitions from `limits.max_past` before `now_ms` (but not before `floor_ms`) to
     /// [`partitions::AHEAD_DAYS`] after it. A failure is logged, not returned: the default partition takes
     /// the events of a day without one, and the next upkeep tries again.
