@@ -96,6 +96,8 @@ pub struct StorageSection {
     #[serde(default = "default_retry_after")]
     pub busy_retry_after_secs: u64,
     /// Events older than this many days are deleted by a periodic task. 0 keeps everything. Default 30.
+    /// SQLite counts from each event's receipt; PostgreSQL drops whole days of client time once the day ended
+    /// this long ago (ingest/README.md, "Storage and retention").
     #[serde(default = "default_retention_days")]
     pub retention_days: u64,
     /// How often the retention task runs. Default 1h.

@@ -43,6 +43,7 @@ impl Application {
                 max_batch_events: s.max_batch_events,
                 busy_retry_after_secs: s.busy_retry_after_secs,
                 max_client_ahead_ms: settings.limits.max_future.as_millis() as i64,
+                max_client_behind_ms: settings.limits.max_past.as_millis() as i64,
                 write_timeout: s.write_timeout,
                 spool: s.spool.clone(),
             },
@@ -206,7 +207,12 @@ async fn retention_loop(state: web::Data<AppState>, mut shutdown: Shutdown) {
         }
         let cutoff = crate::clock::now_ms() - (days as i64) * 86_400_000;
         match state.store.delete_older_than(cutoff).await {
-            Ok(n) => tracing::info!(deleted = n, retention_days = days, "retention pass"),
+            Ok(n) => tracing::info!(
+                deleted = n.events,
+                dropped_partitions = n.partitions,
+                retention_days = days,
+                "retention pass"
+            ),
             Err(e) => tracing::warn!(error = %e, "retention pass failed"),
         }
     }

@@ -24,7 +24,7 @@ use support::{
 };
 
 /// Every schema version this build applies, in order (9 is left to the rollups' migration).
-const ALL_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const ALL_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 /// Store-level helpers on the shared test database.
 impl TestDb {
@@ -623,7 +623,10 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
     drop(store);
 
     // Back to version 7's indexes, then the rows the old key allowed: the same id in sessions s0 (received
-    // first, written last) and s2 (received last).
+    // first, written last) and s2 (received last). PostgreSQL's table is one table again first.
+    if kind == Kind::Postgres {
+        db.execute(PG_UNPARTITION).await;
+    }
     db.execute(
         "DROP INDEX events_site_event; DROP INDEX events_site_session; \
          CREATE UNIQUE INDEX events_site_session_event ON events (site, session_id, event_id); \
@@ -689,9 +692,9 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
     };
     let expected: &[&str] = match kind {
         Kind::Sqlite => &["events_site_event", "events_site_session"],
+        // The partitioned table's; the receive-time index stays with the legacy partition (migration 11).
         Kind::Postgres => &[
-            "events_received",
-            "events_site_event",
+            "events_site_event_ts",
             "events_site_session",
             "events_site_type_received",
         ],
@@ -700,6 +703,18 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
     assert_eq!(store.delete_session("shop", "s0").await.unwrap(), 2);
     store.shutdown().await;
 }
+
+/// PostgreSQL's `events` as one table, as before migration 11 (with its indexes of version 10), its rows
+/// copied; the store closed, and migration 11 unrecorded by the caller.
+const PG_UNPARTITION: &str = "CREATE TABLE events_flat (LIKE events); \
+     INSERT INTO events_flat SELECT * FROM events; DROP TABLE events; \
+     ALTER TABLE events_flat RENAME TO events; \
+     CREATE UNIQUE INDEX events_site_event ON events (site, event_id); \
+     CREATE INDEX events_received ON events (received_ms); \
+     CREATE INDEX events_site_type_received ON events (site, event_type, received_ms) \
+     WHERE event_type IN ('page_load', 'route_change', 'error'); \
+     CREATE INDEX events_site_session ON events USING hash (session_id); \
+     DELETE FROM schema_migrations WHERE version >= 11;";
 
 /// The migration runner: a migration that fails leaves the recorded versions as they were (one
 /// transaction), and a database recorded at a version this build does not know is not touched.
@@ -718,7 +733,8 @@ async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind
     assert_eq!(db.migration_versions().await, vec![1, 2, 3, 4, 5, 6]);
 
     db.execute(
-        "INSERT INTO schema_migrations (version, applied_ms) VALUES (7, 0), (8, 0), (9, 0), (10, 0), (99, 0)",
+        "INSERT INTO schema_migrations (version, applied_ms) VALUES (7, 0), (8, 0), (9, 0), (10, 0), (11, 0), \
+         (99, 0)",
     )
     .await;
     let e = Store::open(&cfg, &mut Registry::default())
@@ -726,7 +742,7 @@ async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind
         .expect_err("a newer schema is refused")
         .to_string();
     assert!(
-        e.contains("database schema version 99 is newer than this build knows (10)"),
+        e.contains("database schema version 99 is newer than this build knows (11)"),
         "{e}"
     );
     assert_eq!(
@@ -799,6 +815,53 @@ async fn delete_session_removes_only_that_session(kind: Kind) {
     store.shutdown().await;
 }
 
+/// The indexes a PostgreSQL plan reads, each named as the partitioned index of `events` it is a partition
+/// of (partitions' indexes get generated names), sorted, once each.
+async fn plan_indexes(c: &tokio_postgres::Client, plan: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in plan.lines() {
+        for marker in [
+            "Index Scan using ",
+            "Index Only Scan using ",
+            "Bitmap Index Scan on ",
+        ] {
+            if let Some(rest) = line.split(marker).nth(1) {
+                let index = rest.split_whitespace().next().unwrap();
+                let row = c
+                    .query_one(
+                        "SELECT COALESCE((SELECT p.relname::text FROM pg_inherits i \
+                         JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhrelid = x.oid), x.relname::text) \
+                         FROM pg_class x WHERE x.relname = $1",
+                        &[&index],
+                    )
+                    .await
+                    .unwrap();
+                names.push(row.get::<_, String>(0));
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Rows in the tables a PostgreSQL plan reads sequentially (empty partitions may be read so: nothing to
+/// read).
+async fn seq_scanned_rows(c: &tokio_postgres::Client, plan: &str) -> i64 {
+    let mut rows = 0;
+    for line in plan.lines() {
+        if let Some(rest) = line.split("Seq Scan on ").nth(1) {
+            let table = rest.split_whitespace().next().unwrap();
+            rows += c
+                .query_one(&format!("SELECT COUNT(*) FROM \"{table}\""), &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0);
+        }
+    }
+    rows
+}
+
 /// The privacy delete by session finds its rows through the session index on PostgreSQL too (a hash index on
 /// `session_id` since migration 10; SQLite's `(site, session_id)` plan is checked in the store's unit tests): on a
 /// table of 20,000 events in 2,000 sessions, analyzed, the planner picks the index for the store's statement
@@ -827,8 +890,12 @@ async fn postgres_delete_by_session_uses_the_session_index() {
         .map(|r| r.get(0))
         .collect();
     let plan = plan.join("\n");
-    assert!(plan.contains("events_site_session"), "{plan}");
-    assert!(!plan.contains("Seq Scan"), "{plan}");
+    assert_eq!(
+        plan_indexes(&c, &plan).await,
+        ["events_site_session"],
+        "{plan}"
+    );
+    assert_eq!(seq_scanned_rows(&c, &plan).await, 0, "{plan}");
     assert_eq!(store.delete_session("shop", "session-7").await.unwrap(), 10);
     store.shutdown().await;
 }
@@ -899,7 +966,12 @@ async fn postgres_queries_by_event_type_use_the_partial_stats_index() {
     assert_eq!(queries.len(), 6);
     for (name, sql) in queries {
         let p = plan(sql).await;
-        assert!(p.contains("events_site_type_received"), "{name}:\n{p}");
+        assert!(
+            plan_indexes(&c, &p)
+                .await
+                .contains(&"events_site_type_received".to_owned()),
+            "{name}:\n{p}"
+        );
     }
     let p = plan(
         "SELECT COUNT(*) FROM events WHERE site = $1 AND event_type = 'resource_load' \
@@ -907,7 +979,268 @@ async fn postgres_queries_by_event_type_use_the_partial_stats_index() {
             .to_owned(),
     )
     .await;
-    assert!(!p.contains("events_site_type_received"), "{p}");
+    assert!(
+        !plan_indexes(&c, &p)
+            .await
+            .contains(&"events_site_type_received".to_owned()),
+        "{p}"
+    );
+    store.shutdown().await;
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The partitions of PostgreSQL's `events`, sorted.
+async fn pg_partitions(c: &tokio_postgres::Client) -> Vec<String> {
+    c.query(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'events'::regclass ORDER BY 1",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// Whether a table of that name exists at all (a dropped partition does not; a detached one would).
+async fn pg_table_exists(c: &tokio_postgres::Client, name: &str) -> bool {
+    c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The partition holding the event's row(s), one name per row.
+async fn pg_partition_of(c: &tokio_postgres::Client, e: &EventRecord) -> Vec<String> {
+    c.query(
+        "SELECT tableoid::regclass::text FROM events WHERE site = $1 AND event_id = $2::text::uuid",
+        &[&&*e.site, &e.event_id.to_string()],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// Across a UTC midnight (2024-02-28 to the leap day), by the store's partition upkeep run at a given time:
+/// the next day's partition exists before midnight; events 0.1 s either side of it land in their two days;
+/// a retry of the earlier one after midnight is still a duplicate; retention keeps a day whose end is after
+/// the cutoff and drops it (the table, not only its rows) once its end is not; upkeep does not make a
+/// dropped day again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_partitions_across_midnight() {
+    const MIDNIGHT: i64 = 1_709_164_800_000; // 2024-02-29T00:00:00Z
+    let db = TestDb::new(Kind::Postgres).await;
+    let store = db.open().await;
+    let c = pg_admin(&db.url).await;
+    assert!(!pg_table_exists(&c, "events_p20240229").await);
+    // The upkeep at 23:59: max_past (7 days) back to two days ahead.
+    assert_eq!(
+        store.create_partitions(MIDNIGHT - 60_000).await.unwrap(),
+        10
+    );
+    let parts = pg_partitions(&c).await;
+    for day in [
+        "events_p20240221",
+        "events_p20240228",
+        "events_p20240229",
+        "events_p20240301",
+    ] {
+        assert!(parts.contains(&day.to_owned()), "{day}: {parts:?}");
+    }
+    assert_eq!(
+        store.create_partitions(MIDNIGHT - 1).await.unwrap(),
+        0,
+        "made once"
+    );
+
+    let mut before = event("shop", "s1", "custom", MIDNIGHT - 100);
+    before.received_ms = MIDNIGHT - 100;
+    let mut after = event("shop", "s1", "custom", MIDNIGHT + 100);
+    after.received_ms = MIDNIGHT + 100;
+    assert_eq!(
+        store
+            .submit(vec![before.clone(), after.clone()])
+            .await
+            .unwrap()
+            .inserted,
+        2
+    );
+    assert_eq!(pg_partition_of(&c, &before).await, ["events_p20240228"]);
+    assert_eq!(pg_partition_of(&c, &after).await, ["events_p20240229"]);
+    let mut retry = before.clone();
+    retry.received_ms = MIDNIGHT + 1_000;
+    assert_eq!(
+        store.submit(vec![retry]).await.unwrap(),
+        SubmitOutcome {
+            inserted: 0,
+            duplicates: 1,
+            spooled: 0
+        }
+    );
+    assert_eq!(pg_partition_of(&c, &before).await, ["events_p20240228"]);
+
+    // The cutoff a millisecond before the 28th ends: the days before it go, the 28th stays whole.
+    let removed = store.delete_older_than(MIDNIGHT - 1).await.unwrap();
+    assert_eq!((removed.events, removed.partitions), (0, 7));
+    assert!(pg_table_exists(&c, "events_p20240228").await);
+    assert!(!pg_table_exists(&c, "events_p20240227").await);
+    assert_eq!(store.count_events(None).await.unwrap(), 2);
+    // At midnight: the 28th is dropped, table and all; the 29th stays.
+    let removed = store.delete_older_than(MIDNIGHT).await.unwrap();
+    assert_eq!((removed.events, removed.partitions), (0, 1));
+    assert!(!pg_table_exists(&c, "events_p20240228").await);
+    assert!(!pg_partitions(&c)
+        .await
+        .contains(&"events_p20240228".to_owned()));
+    assert!(pg_partition_of(&c, &before).await.is_empty());
+    assert_eq!(pg_partition_of(&c, &after).await, ["events_p20240229"]);
+    // Upkeep does not make the dropped days again.
+    assert_eq!(store.create_partitions(MIDNIGHT - 60_000).await.unwrap(), 0);
+    assert!(!pg_table_exists(&c, "events_p20240228").await);
+    store.shutdown().await;
+}
+
+/// A PostgreSQL store as version 10 left it, built from that build's own migrations, with events in it:
+/// migration 11 makes its table the legacy partition without copying a row (same file), every event is
+/// there once, retries of old events are duplicates, events after the legacy range go to day partitions,
+/// retention deletes legacy rows by receive time and then drops it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrade_to_partitions_keeps_events_and_idempotency() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let c = pg_admin(&db.url).await;
+    c.batch_execute(
+        "BEGIN; CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+    )
+    .await
+    .unwrap();
+    for (version, sql) in vantage_ingest::store::postgres_migrations_up_to(10) {
+        c.batch_execute(sql).await.unwrap();
+        c.execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[&version])
+            .await
+            .unwrap();
+    }
+    c.batch_execute("COMMIT").await.unwrap();
+    let now = vantage_ingest::clock::now_ms();
+    // Three days of events up to now, and a few from 1970.
+    let mut old: Vec<EventRecord> = (0..600)
+        .map(|i| {
+            event(
+                "shop",
+                &format!("s{}", i % 40),
+                "page_load",
+                now - i * 432_000,
+            )
+        })
+        .collect();
+    old.extend((0..10).map(|i| event("blog", "s1", "custom", 1_000 + i)));
+    for e in &old {
+        c.execute(
+            "INSERT INTO events (event_id, site, session_id, event_type, client_ts_ms, received_ms, route, url, \
+             browser, os, device, raw) VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &[
+                &e.event_id.to_string(),
+                &&*e.site,
+                &&*e.session_id,
+                &&*e.event_type,
+                &e.client_ts_ms,
+                &e.received_ms,
+                &&*e.route,
+                &&*e.url,
+                &&*e.browser,
+                &&*e.os,
+                &&*e.device,
+                &e.raw.as_str(),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    let file = "SELECT relfilenode FROM pg_class WHERE relname = $1";
+    let before: u32 = c.query_one(file, &[&"events"]).await.unwrap().get(0);
+
+    let store = db.open().await;
+    let opened = vantage_ingest::clock::now_ms();
+    assert_eq!(db.migration_versions().await, ALL_VERSIONS);
+    assert_eq!(store.count_events(None).await.unwrap(), 610);
+    let doubled: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM events GROUP BY site, event_id HAVING COUNT(*) > 1) d",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(doubled, 0);
+    let after: u32 = c.query_one(file, &[&"events_legacy"]).await.unwrap().get(0);
+    assert_eq!(
+        after, before,
+        "the old table's file is the legacy partition's"
+    );
+    // The legacy range ends at the midnight after the newest event (now).
+    let bound: String = c
+        .query_one(
+            "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'events_legacy'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let upper = (now / DAY_MS + 1) * DAY_MS;
+    let upper_then = (opened / DAY_MS + 1) * DAY_MS; // the day may have turned meanwhile
+    assert!(
+        bound == format!("FOR VALUES FROM (MINVALUE) TO ('{upper}')")
+            || bound == format!("FOR VALUES FROM (MINVALUE) TO ('{upper_then}')"),
+        "{bound}"
+    );
+    let parts = pg_partitions(&c).await;
+    assert!(
+        parts.contains(&"events_default".to_owned()) && parts.contains(&"events_legacy".to_owned()),
+        "{parts:?}"
+    );
+
+    // Old events again: duplicates. New ones: in the legacy range to the legacy partition, after it to a day.
+    let retry = old[..100].to_vec();
+    assert_eq!(store.submit(retry).await.unwrap().duplicates, 100);
+    let today = event("shop", "s9", "custom", now);
+    let mut tomorrow = event("shop", "s9", "custom", upper_then + 100);
+    tomorrow.received_ms = now;
+    let out = store
+        .submit(vec![today.clone(), tomorrow.clone()])
+        .await
+        .unwrap();
+    assert_eq!(out.inserted, 2);
+    assert_eq!(pg_partition_of(&c, &today).await, ["events_legacy"]);
+    assert_eq!(
+        pg_partition_of(&c, &tomorrow).await,
+        [format!("events_p{}", {
+            let name: String = c
+                .query_one(
+                    "SELECT to_char(to_timestamp($1::float8 / 1000) AT TIME ZONE 'UTC', 'YYYYMMDD')",
+                    &[&(upper_then as f64)],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            name
+        })]
+    );
+
+    // Retention before the legacy range ends: its rows received before the cutoff go one by one.
+    let cutoff = now - DAY_MS;
+    let expected = old.iter().filter(|e| e.received_ms < cutoff).count() as u64;
+    let removed = store.delete_older_than(cutoff).await.unwrap();
+    assert_eq!((removed.events, removed.partitions), (expected, 0));
+    assert_eq!(store.count_events(None).await.unwrap(), 612 - expected);
+    // Once it ends before the cutoff, the legacy partition goes whole.
+    let removed = store.delete_older_than(upper_then).await.unwrap();
+    assert_eq!((removed.events, removed.partitions), (0, 1));
+    assert!(!pg_table_exists(&c, "events_legacy").await);
+    assert_eq!(store.count_events(None).await.unwrap(), 1);
+    assert_eq!(pg_partition_of(&c, &tomorrow).await.len(), 1);
     store.shutdown().await;
 }
 
@@ -933,10 +1266,13 @@ async fn delete_older_than_uses_receive_time(kind: Kind) {
     same_id.received_ms = 50_000;
     store.submit(vec![recent, same_id]).await.unwrap();
 
-    assert_eq!(store.delete_older_than(13_000).await.unwrap(), 12_000);
+    assert_eq!(
+        store.delete_older_than(13_000).await.unwrap().events,
+        12_000
+    );
     assert_eq!(store.count_events(Some("shop")).await.unwrap(), 1);
     assert_eq!(store.count_events(Some("blog")).await.unwrap(), 1);
-    assert_eq!(store.delete_older_than(13_000).await.unwrap(), 0);
+    assert_eq!(store.delete_older_than(13_000).await.unwrap().events, 0);
 
     // The rollups go too: every minute, hour and day row whose bucket ended before the cutoff, folded or not.
     const DAY: i64 = 86_400_000;

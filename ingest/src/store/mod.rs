@@ -20,7 +20,9 @@
 //! - [`migrate`]: the one runner that applies them (per-backend adapters), recorded in `schema_migrations`.
 //! - [`sqlite`]: SQLite backend: WAL; writer, syncer (fsync before answering) and checkpointer threads
 //!   (`sqlite/{writer,syncer,checkpointer}.rs`), queries in `sqlite/reader.rs`; single-row inserts.
-//! - [`postgres`]: PostgreSQL backend: one `INSERT ... SELECT FROM UNNEST(...)` per group, reconnects.
+//! - [`postgres`]: PostgreSQL backend: one binary `COPY` per group (`INSERT ... ON CONFLICT` after a
+//!   conflict), reconnects.
+//! - [`partitions`]: PostgreSQL's day partitions of `events`: created ahead, dropped by retention.
 //! - [`spool`]: a PostgreSQL store's local spool (a SQLite file) for the events it cannot write now.
 //! - [`drain`]: moves spooled events into PostgreSQL once it is back, oldest first, at a bounded rate.
 //! - [`stats`]: the stats API's result shapes and what every query over events shares (cells, SQL dialects).
@@ -46,7 +48,13 @@
 //! appended in receive order (`sqlite/reader.rs`). (Should
 //! `max_future` be lowered, events stored earlier under the larger value could fall out at the window's edge.)
 //! Retention ([`Store::delete_older_than`]) compares against the **server receive** time (`received_ms`): how
-//! long we hold data is our clock's business, not the sender's.
+//! long we hold data is our clock's business, not the sender's. Except on PostgreSQL's day partitions (by
+//! client day, schema migration 11), which it drops whole once the day has ended before the cutoff: an event
+//! goes `retention` after the end of its client day, so one received late (by at most `limits.max_past`)
+//! goes that much sooner than `retention` after receipt, and none stays longer than `retention` + 1 day +
+//! `limits.max_future` after receipt. (Deleting exactly by receive time there would delete every row one by
+//! one before its day could be dropped; dropping only days whose events were all surely received before
+//! the cutoff would keep events up to `max_past` + 1 day longer.)
 
 /// Text that the events of one request share (site, session, route, URL, browser, ...): a clone is a
 /// reference count, not a copy, and the store's threads free one allocation per request, not one per field
@@ -173,6 +181,7 @@ mod drain;
 mod error_groups;
 mod health;
 mod migrate;
+mod partitions;
 mod postgres;
 mod queue;
 mod rollup;
@@ -191,6 +200,8 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 
 pub use error_groups::{ErrorGroup, Facet, Occurrence, Sample, MAX_OCCURRENCES};
+#[doc(hidden)]
+pub use schema::postgres_migrations_up_to;
 pub use sessions::{SessionEvent, SessionEvents, SessionSummary, MAX_SESSIONS, MAX_SESSION_EVENTS};
 pub use spool::SpoolConfig;
 #[doc(hidden)]
@@ -256,6 +267,9 @@ pub struct StoreConfig {
     /// How far a stored event's client timestamp may be ahead of its receive time, ms (the HTTP layer's
     /// `limits.max_future`). Stats windows use it to range-scan the `(site, event_type, received_ms)` index.
     pub max_client_ahead_ms: i64,
+    /// How far a stored event's client timestamp may be behind its receive time, ms (the HTTP layer's
+    /// `limits.max_past`). PostgreSQL makes day partitions from this long ago on.
+    pub max_client_behind_ms: i64,
     /// How long a group may wait for the database (a lock held by another SQLite connection; connecting to
     /// PostgreSQL, or a statement there) before the store counts as unavailable for now.
     pub write_timeout: Duration,
@@ -273,6 +287,8 @@ impl StoreConfig {
     pub const DEFAULT_BUSY_RETRY_AFTER_SECS: u64 = 1;
     /// Default for [`Self::max_client_ahead_ms`]: the default `limits.max_future`, 10 minutes.
     pub const DEFAULT_MAX_CLIENT_AHEAD_MS: i64 = 10 * 60 * 1000;
+    /// Default for [`Self::max_client_behind_ms`]: the default `limits.max_past`, 7 days.
+    pub const DEFAULT_MAX_CLIENT_BEHIND_MS: i64 = 7 * 86_400_000;
     /// Default for [`Self::write_timeout`].
     pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -284,6 +300,7 @@ impl StoreConfig {
             max_batch_events: Self::DEFAULT_MAX_BATCH_EVENTS,
             busy_retry_after_secs: Self::DEFAULT_BUSY_RETRY_AFTER_SECS,
             max_client_ahead_ms: Self::DEFAULT_MAX_CLIENT_AHEAD_MS,
+            max_client_behind_ms: Self::DEFAULT_MAX_CLIENT_BEHIND_MS,
             write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
             spool: None,
         }
@@ -306,6 +323,15 @@ impl SubmitOutcome {
     pub fn accepted(&self) -> usize {
         self.inserted + self.duplicates + self.spooled
     }
+}
+
+/// What one retention pass removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Removed {
+    /// Events deleted one by one.
+    pub events: u64,
+    /// PostgreSQL partitions dropped whole (their events are not counted: that would mean reading them).
+    pub partitions: u64,
 }
 
 /// Why a submit was not acknowledged. None of these mean the events are stored.
@@ -428,6 +454,19 @@ async fn rollup_loop(inner: std::sync::Weak<Inner>) {
     }
 }
 
+/// Creates PostgreSQL's day partitions ahead every [`partitions::UPKEEP_INTERVAL`] (opening made the first
+/// ones), for as long as the store lives.
+async fn partition_loop(inner: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(partitions::UPKEEP_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Backend::Postgres(r) = &inner.backend {
+            // Failures are logged where they happen; the default partition takes the events meanwhile.
+            let _ = r.create_partitions(crate::clock::now_ms()).await;
+        }
+    }
+}
+
 /// Whether a submit could be stored now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
@@ -519,6 +558,7 @@ impl Store {
                     writer_done: writer_done_tx,
                     spool: spool.clone(),
                     health: health.clone(),
+                    max_past_ms: cfg.max_client_behind_ms.max(0),
                 },
             )
             .await?;
@@ -539,6 +579,9 @@ impl Store {
         let inner = Arc::new_cyclic(|weak| {
             // Holds the store weakly: the loop ends when the store is dropped.
             tasks.push(tokio::spawn(rollup_loop(weak.clone())).abort_handle());
+            if matches!(backend, Backend::Postgres(_)) {
+                tasks.push(tokio::spawn(partition_loop(weak.clone())).abort_handle());
+            }
             Inner {
                 queue,
                 backend,
@@ -601,11 +644,25 @@ impl Store {
     }
 
     /// Deletes every event received before `cutoff_ms` (server receive time, ms since the epoch), in
-    /// small transactions so the writer is never blocked for long. Returns the number deleted.
-    pub async fn delete_older_than(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+    /// small transactions so the writer is never blocked for long; on PostgreSQL, drops every day partition
+    /// whose client day ended by then instead (see "Time base" above).
+    pub async fn delete_older_than(&self, cutoff_ms: i64) -> Result<Removed, StoreError> {
         match &self.inner.backend {
-            Backend::Sqlite(r) => r.delete_older_than(cutoff_ms).await,
+            Backend::Sqlite(r) => Ok(Removed {
+                events: r.delete_older_than(cutoff_ms).await?,
+                partitions: 0,
+            }),
             Backend::Postgres(r) => r.delete_older_than(cutoff_ms).await,
+        }
+    }
+
+    /// PostgreSQL: creates the day partitions from `limits.max_past` before `now_ms` to two days after it
+    /// that do not exist yet (the store does this at open and every hour; `now_ms` is a parameter for
+    /// tests). How many it created; SQLite has none.
+    pub async fn create_partitions(&self, now_ms: i64) -> Result<usize, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(_) => Ok(0),
+            Backend::Postgres(r) => r.create_partitions(now_ms).await,
         }
     }
 

@@ -15,7 +15,7 @@
 //! when the connection died may have been committed anyway: its retry (or its drain) is stored once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,12 +30,14 @@ use vantage_common::Redactor;
 
 use super::health::Health;
 use super::migrate;
+use super::migrate::Dialect;
+use super::partitions;
 use super::queue::{take_batch, Pending, Queue, WriteError, Written};
 use super::rollup::{self, Counted, Partials};
-use super::schema::{text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
+use super::schema::{event_key_columns, text_safe, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
 use super::spool::Spool;
 use super::stats::{postgres_sql, Cell, Param};
-use super::{EventRecord, NewSourceMap, PutOutcome, SourceMapInfo, StoreError};
+use super::{EventRecord, NewSourceMap, PutOutcome, Removed, SourceMapInfo, StoreError};
 
 /// Serialises migrations of several ingest nodes starting at once against one database.
 const MIGRATION_LOCK_KEY: i64 = 0x0076_616e_7461_6765; // "vantage"
@@ -58,10 +60,12 @@ pub(super) struct Connector {
     redactor: Redactor,
     /// `storage.write_timeout`: for connecting and for each statement of a writer.
     timeout: Duration,
+    /// `limits.max_past`: day partitions are made from this long before now (see `partitions.rs`).
+    max_past_ms: i64,
 }
 
 impl Connector {
-    fn new(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+    fn new(url: &str, timeout: Duration, max_past_ms: i64) -> Result<Self, StoreError> {
         let redactor = Redactor::new([url.to_owned()]);
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::Config(format!(
@@ -80,6 +84,7 @@ impl Connector {
             config,
             redactor,
             timeout,
+            max_past_ms,
         })
     }
 
@@ -137,6 +142,8 @@ impl Connector {
             let prepared = async {
                 if migrate {
                     self.migrate(&mut client).await?;
+                    self.create_partitions(&mut client, i64::MIN, crate::clock::now_ms())
+                        .await;
                 }
                 let insert = client.prepare(&insert_sql()).await?;
                 let copy = client.prepare(&copy_sql()).await?;
@@ -183,6 +190,25 @@ impl Connector {
             .await?;
         migrate::run(&mut Migrations(&tx)).await?;
         Ok(tx.commit().await?)
+    }
+
+    /// Creates the day partitions from `limits.max_past` before `now_ms` (but not before `floor_ms`) to
+    /// [`partitions::AHEAD_DAYS`] after it. A failure is logged, not returned: the default partition takes
+    /// the events of a day without one, and the next upkeep tries again.
+    async fn create_partitions(&self, client: &mut Client, floor_ms: i64, now_ms: i64) -> usize {
+        let from = now_ms.saturating_sub(self.max_past_ms).max(floor_ms);
+        match partitions::create_ahead(client, from, now_ms).await {
+            Ok(created) => {
+                if !created.is_empty() {
+                    tracing::info!(partitions = ?created, "created event partitions");
+                }
+                created.len()
+            }
+            Err(e) => {
+                tracing::warn!(error = %self.describe(&e), "creating event partitions failed; retried at the next upkeep");
+                0
+            }
+        }
     }
 }
 
@@ -285,6 +311,8 @@ pub(super) struct WriterSetup {
     pub writer_done: watch::Sender<bool>,
     pub spool: Option<Arc<Spool>>,
     pub health: Arc<Health>,
+    /// `limits.max_past`, ms: how far back day partitions are made.
+    pub max_past_ms: i64,
 }
 
 /// Opens the connections, migrates, and starts the writer (and the spool's drain). With a spool, an
@@ -294,7 +322,7 @@ pub(crate) async fn open(
     url: &str,
     setup: WriterSetup,
 ) -> Result<(Reader, Option<AbortHandle>), StoreError> {
-    let connector = Arc::new(Connector::new(url, setup.write_timeout)?);
+    let connector = Arc::new(Connector::new(url, setup.write_timeout, setup.max_past_ms)?);
     let session = match connector.session(true).await {
         Ok(s) => Some(s),
         Err(e) if e.transient && setup.spool.is_some() => {
@@ -330,6 +358,7 @@ pub(crate) async fn open(
     let reader = Reader {
         connector,
         client: tokio::sync::Mutex::new(None),
+        retention_cutoff: AtomicI64::new(i64::MIN),
     };
     if started_up {
         // Fail at open, not at the first query, when a second connection is impossible.
@@ -343,8 +372,9 @@ fn insert_sql() -> String {
         "INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM UNNEST(\
          $1::text[]::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[], \
          $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::int4[], \
-         $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING \
-         RETURNING site, event_id::text"
+         $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) ON CONFLICT ({}) DO NOTHING \
+         RETURNING site, event_id::text",
+        event_key_columns(Dialect::Postgres)
     )
 }
 
@@ -576,9 +606,11 @@ impl Session {
         events: impl Iterator<Item = &'a EventRecord>,
     ) -> Result<Vec<(String, uuid::Uuid)>, tokio_postgres::Error> {
         let mut events: Vec<&EventRecord> = events.collect();
-        // Stable: of two events with one key, the first submitted stays first and is the one stored.
-        events.sort_by(|a, b| (&a.site, a.event_id).cmp(&(&b.site, b.event_id)));
-        events.dedup_by(|b, a| a.site == b.site && a.event_id == b.event_id);
+        // In the key's order ([`event_key_columns`]). Stable: of two events with one key, the first submitted
+        // stays first and is the one stored.
+        let key = |e: &EventRecord| (e.event_id, e.client_ts_ms);
+        events.sort_by(|a, b| (&a.site, key(a)).cmp(&(&b.site, key(b))));
+        events.dedup_by(|b, a| a.site == b.site && key(a) == key(b));
         let backoff = self.conflict_backoff.load(Ordering::Relaxed);
         if backoff == 0 {
             self.client.batch_execute("BEGIN").await?;
@@ -939,6 +971,8 @@ impl Writer {
 pub(crate) struct Reader {
     connector: Arc<Connector>,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    /// The latest retention cutoff: partitions are not made again for days retention has dropped.
+    retention_cutoff: AtomicI64,
 }
 
 impl Reader {
@@ -992,38 +1026,86 @@ impl Reader {
         .map_err(|e| self.db(e))
     }
 
-    pub async fn delete_older_than(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+    /// Creates the day partitions around `now_ms` that do not exist yet (not those retention has dropped);
+    /// how many.
+    pub async fn create_partitions(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let (mut client, task) = self
+            .connector
+            .connect()
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let floor = self.retention_cutoff.load(Ordering::Relaxed);
+        let n = self
+            .connector
+            .create_partitions(&mut client, floor, now_ms)
+            .await;
+        task.abort();
+        Ok(n)
+    }
+
+    /// Drops the partitions whose every event has a client timestamp before the cutoff, and deletes the
+    /// events received before it from the partitions that are not days (legacy, default), in chunks.
+    pub async fn delete_older_than(&self, cutoff_ms: i64) -> Result<Removed, StoreError> {
+        self.retention_cutoff
+            .fetch_max(cutoff_ms, Ordering::Relaxed);
+        // Schema changes on a connection of their own (transactions with a lock timeout).
+        let (mut ddl, task) = self
+            .connector
+            .connect()
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let existing = partitions::list(&ddl).await.map_err(|e| self.db(e));
+        let mut removed = Removed::default();
+        let dropped = async {
+            let existing = existing?;
+            let (drop, rows) = partitions::retention_plan(&existing, cutoff_ms);
+            for name in drop {
+                partitions::drop_partition(&mut ddl, name)
+                    .await
+                    .map_err(|e| self.db(e))?;
+                removed.partitions += 1;
+            }
+            Ok::<_, StoreError>(rows.into_iter().map(str::to_owned).collect::<Vec<_>>())
+        }
+        .await;
+        task.abort();
         let c = self.client().await?;
-        let mut total = 0;
-        loop {
-            let n = c
-                .execute(
-                    // By row, not by id: an id is unique only per site (migration 8).
-                    "DELETE FROM events WHERE ctid = ANY(ARRAY(\
-                     SELECT ctid FROM events WHERE received_ms < $1 LIMIT $2))",
-                    &[&cutoff_ms, &DELETE_CHUNK_ROWS],
-                )
-                .await
-                .map_err(|e| self.db(e))?;
-            total += n;
-            if (n as i64) < DELETE_CHUNK_ROWS {
-                // Groups not seen since the cutoff go with their events, and so do the rollups.
-                c.execute(
-                    "DELETE FROM error_groups WHERE last_seen_ms < $1",
-                    &[&cutoff_ms],
-                )
-                .await
-                .map_err(|e| self.db(e))?;
-                let [minute, hour, day] = rollup::retention_bounds(cutoff_ms);
-                c.execute(
-                    &postgres_sql(rollup::RETENTION_SQL),
-                    &[&minute, &hour, &day],
-                )
-                .await
-                .map_err(|e| self.db(e))?;
-                return Ok(total);
+        for name in dropped? {
+            let table = partitions::ident(&name);
+            loop {
+                // By row, not by id: an id is unique only per site (migration 8). A ctid is unique only in
+                // its partition: each statement names one.
+                let n = c
+                    .execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
+                             SELECT ctid FROM {table} WHERE received_ms < $1 LIMIT $2))"
+                        ),
+                        &[&cutoff_ms, &DELETE_CHUNK_ROWS],
+                    )
+                    .await
+                    .map_err(|e| self.db(e))?;
+                removed.events += n;
+                if (n as i64) < DELETE_CHUNK_ROWS {
+                    break;
+                }
             }
         }
+        // Groups not seen since the cutoff go with their events, and so do the rollups.
+        c.execute(
+            "DELETE FROM error_groups WHERE last_seen_ms < $1",
+            &[&cutoff_ms],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        let [minute, hour, day] = rollup::retention_bounds(cutoff_ms);
+        c.execute(
+            &postgres_sql(rollup::RETENTION_SQL),
+            &[&minute, &hour, &day],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(removed)
     }
 
     /// Stores a map in one transaction on a connection of its own (uploads are rare), under an advisory
@@ -1449,6 +1531,7 @@ mod tests {
         let err = Connector::new(
             "postgres://u:s3cretpw@host:notaport/db",
             Duration::from_secs(1),
+            0,
         )
         .err()
         .expect("invalid");
@@ -1475,6 +1558,7 @@ mod tests {
         let c = Connector::new(
             "postgres://u:s3cretpw@127.0.0.1:1/db",
             Duration::from_secs(5),
+            0,
         )
         .unwrap();
         let Err(err) = c.connect().await else {

@@ -325,11 +325,106 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
                    DROP INDEX IF EXISTS events_site_session; \
                    CREATE INDEX events_site_session ON events USING hash (session_id);",
     },
+    Migration {
+        // PostgreSQL: `events` becomes partitioned by client day (`PARTITION BY RANGE (client_ts_ms)`, one
+        // partition per UTC day, `events_pYYYYMMDD`, created ahead by the store: postgres/partitions.rs), so
+        // retention drops whole days instead of deleting rows. By client time and not receive time because a
+        // unique index of a partitioned table must hold the partition key: a retry reaches us at another
+        // receive time but with the same client timestamp, so keyed (site, event_id, client_ts_ms) it still
+        // meets its first copy, in the same partition. The ingest accepts client timestamps within
+        // [now - limits.max_past, now + limits.max_future] only (event.rs), so every event lands in a day
+        // near the one it was received in. The receive-time index goes (retention drops days, it no longer
+        // searches them; one index less per insert); the stats and session indexes become partitioned ones.
+        //
+        // An existing table is not rewritten: it is renamed `events_legacy`, keeps its rows and its indexes
+        // (those the new table has are adopted, not rebuilt; only the new key's index is built, and the old
+        // key's dropped), and is attached as the partition FROM (MINVALUE) TO (the UTC midnight after the later
+        // of now and its newest client timestamp): the attach scans it once to check that bound. Day
+        // partitions start there. Retention deletes its rows by receive time (its own `events_received`
+        // index) until that bound passes the cutoff, then drops it. An empty table is simply replaced.
+        // `events_default` takes anything no day partition covers (a day not created in time, max_past raised);
+        // retention deletes its rows by receive time. Idempotent (an `events` already partitioned is left as
+        // it is). SQLite keeps its one table.
+        version: 11,
+        sqlite: "SELECT 1;",
+        postgres: r#"
+        DO $$
+        DECLARE
+            upper_ms BIGINT;
+        BEGIN
+            IF (SELECT relkind FROM pg_class WHERE oid = 'events'::regclass) = 'p' THEN
+                RETURN;
+            END IF;
+            ALTER TABLE events RENAME TO events_legacy;
+            ALTER INDEX events_site_event RENAME TO events_legacy_site_event;
+            ALTER INDEX events_site_type_received RENAME TO events_legacy_site_type_received;
+            ALTER INDEX events_site_session RENAME TO events_legacy_site_session;
+            ALTER INDEX IF EXISTS events_received RENAME TO events_legacy_received;
+            CREATE TABLE events (
+                event_id     UUID NOT NULL,
+                site         TEXT COLLATE "C" NOT NULL,
+                session_id   TEXT COLLATE "C" NOT NULL,
+                event_type   TEXT COLLATE "C" NOT NULL,
+                client_ts_ms BIGINT NOT NULL,
+                received_ms  BIGINT NOT NULL,
+                route        TEXT COLLATE "C" NOT NULL,
+                url          TEXT COLLATE "C" NOT NULL,
+                browser      TEXT COLLATE "C" NOT NULL,
+                os           TEXT COLLATE "C" NOT NULL,
+                device       TEXT COLLATE "C" NOT NULL,
+                value        DOUBLE PRECISION,
+                name         TEXT COLLATE "C",
+                endpoint     TEXT COLLATE "C",
+                status       INTEGER,
+                rating       TEXT COLLATE "C",
+                raw          TEXT NOT NULL,
+                release      TEXT COLLATE "C",
+                fingerprint  TEXT COLLATE "C",
+                stack        TEXT
+            ) PARTITION BY RANGE (client_ts_ms);
+            CREATE UNIQUE INDEX events_site_event_ts ON events (site, event_id, client_ts_ms);
+            CREATE INDEX events_site_type_received ON events (site, event_type, received_ms)
+                WHERE event_type IN ('page_load', 'route_change', 'error');
+            CREATE INDEX events_site_session ON events USING hash (session_id);
+            IF EXISTS (SELECT 1 FROM events_legacy) THEN
+                SELECT (floor(greatest(max(client_ts_ms),
+                                       (extract(epoch FROM clock_timestamp()) * 1000)::int8) / 86400000.0)::int8
+                        + 1) * 86400000
+                    INTO upper_ms FROM events_legacy;
+                CREATE UNIQUE INDEX events_legacy_site_event_ts ON events_legacy (site, event_id, client_ts_ms);
+                DROP INDEX events_legacy_site_event;
+                EXECUTE format('ALTER TABLE events ATTACH PARTITION events_legacy FOR VALUES FROM (MINVALUE) TO (%s)',
+                               upper_ms);
+            ELSE
+                DROP TABLE events_legacy;
+            END IF;
+            CREATE TABLE events_default PARTITION OF events DEFAULT;
+            CREATE INDEX events_default_received ON events_default (received_ms);
+        END
+        $$;
+    "#,
+    },
 ];
 
-/// The idempotency key's columns, the conflict target of both inserts (and of the spool's drain): an event id
-/// is unique per site (migration 8).
-pub(crate) const EVENT_KEY_COLUMNS: &str = "site, event_id";
+/// The idempotency key's columns, the conflict target of the inserts (and of the spool's drain): an event id
+/// is unique per site (migration 8); on PostgreSQL with the client timestamp, the partition key, which a
+/// unique index of a partitioned table must hold (migration 11; a retry carries the same timestamp).
+pub(crate) fn event_key_columns(dialect: super::migrate::Dialect) -> &'static str {
+    match dialect {
+        super::migrate::Dialect::Sqlite => "site, event_id",
+        super::migrate::Dialect::Postgres => "site, event_id, client_ts_ms",
+    }
+}
+
+/// PostgreSQL's migration texts up to `version`, with their versions: tests build a store as an earlier
+/// build left it from them.
+pub fn postgres_migrations_up_to(version: i64) -> Vec<(i64, &'static str)> {
+    MIGRATIONS
+        .iter()
+        .filter(|m| m.version <= version)
+        .map(|m| (m.version, m.postgres))
+        .collect()
+}
 
 /// The newest schema version this build knows.
 pub(crate) fn latest_version() -> i64 {

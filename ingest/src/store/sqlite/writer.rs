@@ -8,9 +8,10 @@ use rusqlite::{Connection, ErrorCode};
 use tokio::sync::mpsc;
 
 use super::super::health::Health;
+use super::super::migrate::Dialect;
 use super::super::queue::{Pending, WriteError, Written};
 use super::super::rollup::{self, Partials};
-use super::super::schema::{text_safe, EVENT_KEY_COLUMNS, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
+use super::super::schema::{event_key_columns, text_safe, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
 use super::super::EventRecord;
 use super::syncer::{Committed, SyncerProgress};
 
@@ -250,8 +251,9 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// `INSERT ... VALUES (?,..) ON CONFLICT (site, event_id) DO NOTHING` (one row).
 fn insert_sql() -> String {
     format!(
-        "INSERT INTO events ({INSERT_COLUMNS}) VALUES ({}) ON CONFLICT ({EVENT_KEY_COLUMNS}) DO NOTHING",
-        vec!["?"; INSERT_COLUMN_COUNT].join(",")
+        "INSERT INTO events ({INSERT_COLUMNS}) VALUES ({}) ON CONFLICT ({}) DO NOTHING",
+        vec!["?"; INSERT_COLUMN_COUNT].join(","),
+        event_key_columns(Dialect::Sqlite)
     )
 }
 
