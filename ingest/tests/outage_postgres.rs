@@ -290,7 +290,9 @@ async fn stopped_10s_under_load_with_the_spool_senders_see_nothing_and_nothing_i
         s.ingest
             .metric("vantage_ingest_spool_drain_errors_total")
             .await,
-        Some(0.0)
+        Some(0.0),
+        "{}",
+        s.ingest.output()
     );
     assert_eq!(
         s.ingest

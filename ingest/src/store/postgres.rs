@@ -15,7 +15,7 @@
 //! when the connection died may have been committed anyway: its retry (or its drain) is stored once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -337,22 +337,40 @@ pub(crate) async fn open(
         let (connector, available) = (connector.clone(), setup.health.subscribe());
         tokio::spawn(super::drain::run(spool, connector, available)).abort_handle()
     });
-    let writer = Writer {
-        connector: connector.clone(),
-        migrated: session.is_some(),
-        session,
-        down_reason: String::new(),
-        spool: setup.spool,
-        health: setup.health,
-    };
-    let (rx, queue, max_batch_events, writer_done) = (
-        setup.rx,
-        setup.queue,
-        setup.max_batch_events,
-        setup.writer_done,
-    );
+    // The other writing connections; one that cannot be had now is taken in the background like after a
+    // lost connection.
+    let mut sessions = vec![session];
+    for _ in 1..WRITERS {
+        sessions.push(match started_up {
+            true => connector.session(false).await.ok(),
+            false => None,
+        });
+    }
+    let rx = Arc::new(tokio::sync::Mutex::new(setup.rx));
+    let connected = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(watch::channel(false).0);
+    let outage = Arc::new(Outage::default());
+    let mut writers = tokio::task::JoinSet::new();
+    for session in sessions {
+        if session.is_some() {
+            connected.fetch_add(1, Ordering::Relaxed);
+        }
+        let writer = Writer {
+            connector: connector.clone(),
+            migrated: started_up,
+            session,
+            connected: connected.clone(),
+            closed: closed.clone(),
+            outage: outage.clone(),
+            down_reason: String::new(),
+            spool: setup.spool.clone(),
+            health: setup.health.clone(),
+        };
+        writers.spawn(writer.run(rx.clone(), setup.queue.clone(), setup.max_batch_events));
+    }
+    let writer_done = setup.writer_done;
     tokio::spawn(async move {
-        writer.run(rx, &queue, max_batch_events).await;
+        while writers.join_next().await.is_some() {}
         let _ = writer_done.send(true);
     });
     let reader = Reader {
@@ -836,10 +854,35 @@ impl Session {
     }
 }
 
+/// Writing connections, each with its own group commit: while one group waits for its COMMIT (the WAL
+/// flush), the next is written on the other connection, instead of PostgreSQL and the node idling through
+/// the wait. Concurrent groups keep their rows in `(site, event_id)` order, so two that hold the same keys
+/// (retries) wait on each other instead of deadlocking, as two nodes do. bench/README.md, "PostgreSQL's write
+/// path".
+const WRITERS: usize = 2;
+
+/// Whether the last thing a writer learnt about the server was a failure (a write that timed out or lost its
+/// connection) rather than a connection made, and that failure's reason.
+#[derive(Default)]
+struct Outage {
+    down: AtomicBool,
+    reason: std::sync::Mutex<String>,
+}
+
 struct Writer {
     connector: Arc<Connector>,
     /// The writer's connection; `None` while PostgreSQL is away (a background attempt gets it back).
     session: Option<Session>,
+    /// Writers that have a connection. One without takes groups (to spool or refuse them) only when no
+    /// writer has one.
+    connected: Arc<AtomicUsize>,
+    /// Set by the writer that finds the queue closed and drained, for the others that are not taking
+    /// groups (they would not see it).
+    closed: Arc<watch::Sender<bool>>,
+    /// A connection that timed out or was lost says the server is away for the other writers too: they drop
+    /// theirs at their next group and answer at once, instead of each waiting out the write timeout in turn,
+    /// until a writer has connected again.
+    outage: Arc<Outage>,
     /// Whether this process has applied the migrations (a node that started during an outage has not).
     migrated: bool,
     /// Why the last write or reconnect failed.
@@ -851,14 +894,16 @@ struct Writer {
 impl Writer {
     async fn run(
         mut self,
-        mut rx: mpsc::UnboundedReceiver<Pending>,
-        queue: &Queue,
+        rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
+        queue: Arc<Queue>,
         max_batch_events: usize,
     ) {
         let mut reconnect: Option<JoinHandle<Result<Session, WriteError>>> = None;
         let mut retry_at = tokio::time::Instant::now();
+        let mut closed = self.closed.subscribe();
         loop {
             let due = self.session.is_none() && reconnect.is_none();
+            let takes = self.session.is_some() || self.connected.load(Ordering::Relaxed) == 0;
             // Biased: a finished reconnect, then a due one, then groups, so heavy traffic cannot starve
             // the way back.
             tokio::select! {
@@ -868,14 +913,9 @@ impl Writer {
                 {
                     reconnect = None;
                     match done.unwrap_or_else(|e| Err(WriteError::transient(format!("reconnect task: {e}")))) {
-                        Ok(s) => {
-                            self.session = Some(s);
-                            self.migrated = true;
-                            self.health.wrote();
-                        }
+                        Ok(s) => self.connect(s),
                         Err(e) => {
-                            self.health.failed(&e.message);
-                            self.down_reason = e.message;
+                            self.failed(e.message);
                             retry_at = tokio::time::Instant::now() + RECONNECT_INTERVAL;
                         }
                     }
@@ -884,13 +924,24 @@ impl Writer {
                     let (connector, migrate) = (self.connector.clone(), !self.migrated);
                     reconnect = Some(tokio::spawn(async move { connector.session(migrate).await }));
                 }
-                first = rx.recv() => {
-                    let Some(first) = first else { break };
-                    let batch = take_batch(first, &mut rx, max_batch_events);
+                // One writer at a time waits for the next submit and takes its group; the lock is released
+                // before the group is written. (recv is cancel-safe, and nothing awaits after it.)
+                batch = async {
+                    let mut rx = rx.lock().await;
+                    let first = rx.recv().await?;
+                    Some(take_batch(first, &mut rx, max_batch_events))
+                }, if takes => {
+                    let Some(batch) = batch else {
+                        self.closed.send_replace(true);
+                        break;
+                    };
                     let started = Instant::now();
                     let (batch, result) = self.write(batch).await;
                     queue.finish(batch, result, started.elapsed());
                 }
+                () = async {
+                    let _ = closed.wait_for(|c| *c).await;
+                }, if !takes => break,
             }
         }
         if let Some(r) = reconnect {
@@ -899,18 +950,59 @@ impl Writer {
         tracing::debug!("postgres writer drained and stopped");
     }
 
+    fn connect(&mut self, session: Session) {
+        self.outage.down.store(false, Ordering::Relaxed);
+        self.session = Some(session);
+        self.migrated = true;
+        self.connected.fetch_add(1, Ordering::Relaxed);
+        self.health.wrote();
+    }
+
+    /// The connection is gone (or was never had).
+    fn disconnect(&mut self) {
+        if self.session.take().is_some() {
+            self.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A write or a reconnect made to write failed: the server is deemed away for every writer (and the
+    /// group goes to the spool, which must not be drained meanwhile).
+    fn went_away(&mut self, reason: String) {
+        *self.outage.reason.lock().unwrap_or_else(|p| p.into_inner()) = reason.clone();
+        self.outage.down.store(true, Ordering::Relaxed);
+        self.failed(reason);
+    }
+
+    /// Reported to the health (which pauses the spool's drain and fails /readyz) once the server is deemed
+    /// away, not while another writer still holds a working connection (e.g. this one's reconnect was refused
+    /// for too many connections).
+    fn failed(&mut self, reason: String) {
+        if self.outage.down.load(Ordering::Relaxed) || self.connected.load(Ordering::Relaxed) == 0 {
+            self.health.failed(&reason);
+        }
+        self.down_reason = reason;
+    }
+
     /// Writes a group to PostgreSQL, or, while it is away, to the spool (or refuses it).
     async fn write(&mut self, batch: Vec<Pending>) -> (Vec<Pending>, Result<Written, WriteError>) {
-        if self.session.as_ref().is_some_and(Session::is_closed) {
+        if self.session.is_some() && self.outage.down.load(Ordering::Relaxed) {
+            // Another writer's connection failed (the background reconnect finds out whether the server
+            // is back).
+            self.disconnect();
+            let reason = self
+                .outage
+                .reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            self.failed(reason);
+        } else if self.session.as_ref().is_some_and(Session::is_closed) {
             // Closed while idle (the server restarted, an idle timeout): try a new one now rather than fail
             // this group; a server that is really away fails this at once (or after the write timeout).
-            self.session = None;
+            self.disconnect();
             match self.connector.session(!self.migrated).await {
-                Ok(s) => self.session = Some(s),
-                Err(e) => {
-                    self.health.failed(&e.message);
-                    self.down_reason = e.message;
-                }
+                Ok(s) => self.connect(s),
+                Err(e) => self.went_away(e.message),
             }
         }
         if let Some(session) = &self.session {
@@ -919,14 +1011,13 @@ impl Writer {
                 Err(e) if !e.transient && !session.is_closed() => return (batch, Err(e)),
                 Err(e) if !e.transient && !session.client.is_closed() => {
                     // A statement error (500) that left the connection unusable: the next group gets a new one.
-                    self.session = None;
+                    self.disconnect();
                     return (batch, Err(e));
                 }
                 Err(e) => {
                     // The background reconnect takes over from here.
-                    self.session = None;
-                    self.health.failed(&e.message);
-                    self.down_reason = e.message;
+                    self.disconnect();
+                    self.went_away(e.message);
                 }
             }
         }
