@@ -33,8 +33,8 @@ pub(super) struct Writer {
     row_sql: String,
     write_timeout: Duration,
     health: Arc<Health>,
-    /// Events received before this were stored before rollups existed: the backfill counts them.
-    rollups_from_ms: i64,
+    /// Per rollup backfill, events received before its cutoff are the backfill's to count.
+    rollups_from: rollup::Cutoffs,
 }
 
 impl Writer {
@@ -43,7 +43,7 @@ impl Writer {
         path: PathBuf,
         write_timeout: Duration,
         health: Arc<Health>,
-        rollups_from_ms: i64,
+        rollups_from: rollup::Cutoffs,
     ) -> Self {
         Self {
             conn,
@@ -51,7 +51,7 @@ impl Writer {
             row_sql: insert_sql(),
             write_timeout,
             health,
-            rollups_from_ms,
+            rollups_from,
         }
     }
 
@@ -72,7 +72,7 @@ impl Writer {
         while let Some(first) = rx.blocking_recv() {
             let started = Instant::now();
             let mut group = Group {
-                rollups: Partials::received_since(self.rollups_from_ms),
+                rollups: Partials::received_since(self.rollups_from),
                 ..Group::default()
             };
             let mut open = self.begin();
@@ -282,7 +282,9 @@ pub(in crate::store) fn append_rollup(
         r.ni,
         r.poor,
         r.sketch,
-        r.sessions
+        r.sessions,
+        r.first_ms,
+        r.last_ms
     ])?;
     Ok(())
 }
