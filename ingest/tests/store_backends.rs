@@ -1259,6 +1259,18 @@ fn spread_page_loads(now: i64) -> Vec<EventRecord> {
         .collect()
 }
 
+/// Windows over the three days before `now` that start at the first event, mid-minute, on a day, on an hour,
+/// and within the last hour: each reads its own mix of partial, minute, hour and day rows.
+fn window_starts(now: i64) -> [i64; 5] {
+    [
+        now - 3 * 86_400_000,
+        now - 2 * 86_400_000 - 7 * 3_600_000 - 123_456,
+        (now - 86_400_000) - (now - 86_400_000) % 86_400_000,
+        (now - 5 * 3_600_000) - (now - 5 * 3_600_000) % 3_600_000,
+        now - 40 * 60_000 - 1,
+    ]
+}
+
 /// The rollups' counts are exact: a window holds exactly the events from the minute of its start on, read
 /// from whichever mix of partial, minute, hour and day rows the window spans, before and after folding; a
 /// retry adds nothing; and events stored before rollups existed are counted by the backfill, once.
@@ -1268,14 +1280,7 @@ async fn rollups_count_each_event_once_across_levels_retries_and_backfill(kind: 
     let now = vantage_ingest::clock::now_ms();
     let events = spread_page_loads(now);
     store.submit(events.clone()).await.unwrap();
-    // Windows that start mid-minute, on an hour, on a day, and at the first event.
-    let starts = [
-        now - 3 * 86_400_000,
-        now - 2 * 86_400_000 - 7 * 3_600_000 - 123_456,
-        (now - 86_400_000) - (now - 86_400_000) % 86_400_000,
-        (now - 5 * 3_600_000) - (now - 5 * 3_600_000) % 3_600_000,
-        now - 40 * 60_000 - 1,
-    ];
+    let starts = window_starts(now);
     let expected = |since: i64| {
         let minute = since - since.rem_euclid(60_000);
         let mut v: Vec<f64> = events
@@ -1465,14 +1470,7 @@ async fn error_groups_from_rollups_across_levels_retries_and_upgrade(kind: Kind)
     let now = vantage_ingest::clock::now_ms();
     let mut events = spread_errors(now);
     store.submit(events.clone()).await.unwrap();
-    // Windows that start mid-minute, on an hour, on a day, at the first event, and within the last hour.
-    let starts = [
-        now - 3 * 86_400_000,
-        now - 2 * 86_400_000 - 7 * 3_600_000 - 123_456,
-        (now - 86_400_000) - (now - 86_400_000) % 86_400_000,
-        (now - 5 * 3_600_000) - (now - 5 * 3_600_000) % 3_600_000,
-        now - 40 * 60_000 - 1,
-    ];
+    let starts = window_starts(now);
     let check = |store: &Store, events: Vec<EventRecord>, when: &'static str| {
         let store = store.clone();
         async move {
