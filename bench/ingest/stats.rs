@@ -1,5 +1,5 @@
 //! Stats API benchmark helper (`bench/ingest/stats.sh` drives it): fills a store in bulk with SDK-shaped events,
-//! times the stats endpoints of a running server, and shows the plan of the slowest stats query.
+//! times the stats endpoints of a running server, and times the raw-event query they still make (a group's sample).
 //!
 //! ```text
 //! bench-ingest-stats fill    --url sqlite:///tmp/x/rum.db|postgres://... --events 1000000
@@ -66,8 +66,9 @@ enum Cmd {
         #[arg(long, default_value = "90s", value_parser = humantime::parse_duration)]
         budget: Duration,
     },
-    /// Runs every stats query of the errors, pages, api and vitals endpoints once directly on the database,
-    /// prints each one's time, and the plan of the slowest (`EXPLAIN ANALYZE` / `EXPLAIN QUERY PLAN`).
+    /// Runs the one raw-event query the stats endpoints still make (the errors endpoint's sample per group)
+    /// once per error group directly on the database, prints each one's time, and the plan of the slowest
+    /// (`EXPLAIN ANALYZE` / `EXPLAIN QUERY PLAN`).
     Explain {
         #[arg(long)]
         url: String,
@@ -418,10 +419,7 @@ impl Generator {
                         10 + g, 5 + g, 1000 + g * 7
                     );
                     e.name = Some(message.into());
-                    e.fingerprint = Some(format!(
-                        "{:016x}",
-                        (g as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    ));
+                    e.fingerprint = Some(fingerprint(g));
                     let json_stack = stack.replace('\n', "\\n");
                     e.stack = Some(stack);
                     format!(r#","error":{{"message":"{message}","stack":"{json_stack}"}}"#)
@@ -431,6 +429,14 @@ impl Generator {
             out.push(e);
         }
     }
+}
+
+/// Error group `g`'s fingerprint (16 hex digits, as the server makes them).
+fn fingerprint(g: usize) -> String {
+    format!(
+        "{:016x}",
+        (g as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    )
 }
 
 impl Rng {
@@ -477,7 +483,7 @@ async fn fill(url: &str, events: u64) -> anyhow::Result<()> {
 }
 
 /// The bulk fill bypassed the writer, so nothing is rolled up: the store's own upgrade path (schema
-/// migration 9's backfill, then the folding) rolls up every event, timed, as a store upgraded with this much
+/// migrations 9 and 11's backfills, then the folding) rolls up every event, timed, as a store upgraded with this much
 /// data would.
 async fn rollups(url: &str, events: u64) -> anyhow::Result<()> {
     let zero_id = if url.starts_with("sqlite://") {
@@ -486,7 +492,7 @@ async fn rollups(url: &str, events: u64) -> anyhow::Result<()> {
         "00000000-0000-0000-0000-000000000000"
     };
     let reset = format!(
-        "UPDATE rollup_backfill SET until_ms = {}, cursor_site = '', cursor_id = '{zero_id}', done = 0 WHERE id = 1",
+        "UPDATE rollup_backfill SET until_ms = {}, cursor_site = '', cursor_id = '{zero_id}', done = 0",
         vantage_ingest::clock::now_ms() + 86_400_000
     );
     if let Some(path) = url.strip_prefix("sqlite://") {
@@ -729,47 +735,54 @@ async fn measure(
 // Explain
 
 /// A query's time in ms since `started`, printed and kept for [`slowest`].
-fn query_timed(
-    name: &'static str,
-    sql: String,
-    rows: usize,
-    started: Instant,
-) -> (f64, &'static str, String) {
+fn query_timed(name: String, rows: usize, started: Instant) -> (f64, String) {
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     println!("QUERY {name} rows={rows} ms={ms:.1}");
-    (ms, name, sql)
+    (ms, name)
 }
 
-/// The slowest of the timed queries' text, announced with how its plan (`explain`) follows.
-fn slowest<'a>(timed: &'a mut [(f64, &'static str, String)], explain: &str) -> &'a str {
+/// The slowest of the timed queries, announced with how its plan (`explain`) follows; its fingerprint.
+fn slowest(timed: &mut [(f64, String)], fingerprints: &[String], explain: &str) -> String {
     timed.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (ms, name, sql) = &timed[0];
+    let (ms, name) = &timed[0];
     println!("SLOWEST {name} ({ms:.1} ms), {explain}:");
-    sql
+    let i = name
+        .rsplit('#')
+        .next()
+        .and_then(|i| i.parse::<usize>().ok());
+    fingerprints[i.unwrap_or(0)].clone()
 }
 
+/// What the errors endpoint still reads from raw events: each group's latest occurrence (its sample), one
+/// query per group, through the errors' index. Times it for every group of the fill (40), then explains the
+/// slowest. The other stats read rollups.
 async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> {
     let now = vantage_ingest::clock::now_ms();
     let since = now - window.as_millis() as i64;
     // As the store narrows the scan (store module docs, "Time base"): max_future's 10 minutes before it.
     let received_bound = since - StoreConfig::DEFAULT_MAX_CLIENT_AHEAD_MS;
+    let fingerprints: Vec<String> = (0..40).map(fingerprint).collect();
+    let name = |i: usize| format!("OCCURRENCES_SQL limit 1 group #{i}");
     let mut timed = Vec::new();
     if let Some(path) = url.strip_prefix("sqlite://") {
         let conn = rusqlite::Connection::open(path)?;
         // The store's own search for the first rowid received at or after the bound.
         let first_rowid = vantage_ingest::store::stats_rowid_bound(&conn, received_bound)?;
-        // The queries as the store runs them (ingest/src/store/stats.rs), never a copy of their text.
-        for (name, sql) in vantage_ingest::store::queries_as_run(true) {
+        // The query as the store runs it (ingest/src/store/error_groups.rs), never a copy of its text.
+        let sql = vantage_ingest::store::occurrences_sql_as_run(true);
+        for (i, fp) in fingerprints.iter().enumerate() {
             let t = Instant::now();
-            let mut stmt = conn.prepare(&sql)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt
-                .query_map(rusqlite::params![site, since, first_rowid], |_| Ok(()))?
+                .query_map(rusqlite::params![site, since, first_rowid, fp, 1], |_| {
+                    Ok(())
+                })?
                 .count();
-            timed.push(query_timed(name, sql, rows, t));
+            timed.push(query_timed(name(i), rows, t));
         }
-        let sql = slowest(&mut timed, "EXPLAIN QUERY PLAN");
+        let fp = slowest(&mut timed, &fingerprints, "EXPLAIN QUERY PLAN");
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-        let plan = stmt.query_map(rusqlite::params![site, since, first_rowid], |r| {
+        let plan = stmt.query_map(rusqlite::params![site, since, first_rowid, fp, 1], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
@@ -783,19 +796,20 @@ async fn explain(url: &str, site: &str, window: Duration) -> anyhow::Result<()> 
     } else {
         let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
-        for (name, sql) in vantage_ingest::store::queries_as_run(false) {
+        let sql = vantage_ingest::store::occurrences_sql_as_run(false);
+        for (i, fp) in fingerprints.iter().enumerate() {
             let t = Instant::now();
             let rows = client
-                .query(&sql, &[&site, &since, &received_bound])
+                .query(&sql, &[&site, &since, &received_bound, fp, &1i64])
                 .await?
                 .len();
-            timed.push(query_timed(name, sql, rows, t));
+            timed.push(query_timed(name(i), rows, t));
         }
-        let sql = slowest(&mut timed, "EXPLAIN (ANALYZE, BUFFERS)");
+        let fp = slowest(&mut timed, &fingerprints, "EXPLAIN (ANALYZE, BUFFERS)");
         for row in client
             .query(
                 &format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"),
-                &[&site, &since, &received_bound],
+                &[&site, &since, &received_bound, &fp, &1i64],
             )
             .await?
         {

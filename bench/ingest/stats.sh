@@ -2,7 +2,8 @@
 # Stats API latency against store size: for each size and backend, fills a fresh store in bulk with SDK-shaped
 # events spread over the last 7 days (bench/ingest/stats.rs), starts the release server on it, times
 # GET /v1/stats/{pages,api,errors,vitals} for the dominant site over 24h and 7d, and deletes the store.
-# It also times each stats query directly (7d window) and prints the slowest one's plan.
+# It also times the one raw-event query the stats still make (each error group's sample, 7d window) and prints
+# the slowest one's plan.
 # Usage: bench/ingest/stats.sh   (SIZES="1000000 10000000 50000000" BACKENDS="sqlite pg" REPS=7 BUDGET=90s
 #                                 BYTES_PER_EVENT=950 MIN_FREE_GB=15 SKIP_BUILD=1)
 set -euo pipefail

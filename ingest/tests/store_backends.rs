@@ -23,8 +23,8 @@ use support::{
     event_record as event, pg_client as pg_admin, with_db, Backend, Backend as Kind, TestDb,
 };
 
-/// Every schema version this build applies, in order (9 is left to the rollups' migration).
-const ALL_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+/// Every schema version this build applies, in order.
+const ALL_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /// Store-level helpers on the shared test database.
 impl TestDb {
@@ -136,6 +136,7 @@ both!(
     delete_older_than_uses_receive_time,
     stats_on_a_known_data_set,
     rollups_count_each_event_once_across_levels_retries_and_backfill,
+    error_groups_from_rollups_across_levels_retries_and_upgrade,
     error_groups_on_a_known_data_set,
     sourcemaps_and_error_group_rows,
     timeline_on_a_known_data_set,
@@ -630,7 +631,7 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
     db.execute(
         "DROP INDEX events_site_event; DROP INDEX events_site_session; \
          CREATE UNIQUE INDEX events_site_session_event ON events (site, session_id, event_id); \
-         DROP TABLE rollups; DROP TABLE rollup_backfill; \
+         DROP TABLE rollups; DROP TABLE rollup_backfill; DROP INDEX IF EXISTS events_errors; \
          DELETE FROM schema_migrations WHERE version >= 8;",
     )
     .await;
@@ -691,9 +692,10 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
             .collect(),
     };
     let expected: &[&str] = match kind {
-        Kind::Sqlite => &["events_site_event", "events_site_session"],
+        Kind::Sqlite => &["events_errors", "events_site_event", "events_site_session"],
         // The partitioned table's; the receive-time index stays with the legacy partition (migration 11).
         Kind::Postgres => &[
+            "events_errors",
             "events_site_event_ts",
             "events_site_session",
             "events_site_type_received",
@@ -705,7 +707,7 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
 }
 
 /// PostgreSQL's `events` as one table, as before migration 11 (with its indexes of version 10), its rows
-/// copied; the store closed, and migration 11 unrecorded by the caller.
+/// copied, and the rollups as before migration 12; the store closed, and both migrations unrecorded.
 const PG_UNPARTITION: &str = "CREATE TABLE events_flat (LIKE events); \
      INSERT INTO events_flat SELECT * FROM events; DROP TABLE events; \
      ALTER TABLE events_flat RENAME TO events; \
@@ -714,6 +716,8 @@ const PG_UNPARTITION: &str = "CREATE TABLE events_flat (LIKE events); \
      CREATE INDEX events_site_type_received ON events (site, event_type, received_ms) \
      WHERE event_type IN ('page_load', 'route_change', 'error'); \
      CREATE INDEX events_site_session ON events USING hash (session_id); \
+     ALTER TABLE rollups DROP COLUMN first_ms; ALTER TABLE rollups DROP COLUMN last_ms; \
+     DELETE FROM rollup_backfill WHERE id = 2; \
      DELETE FROM schema_migrations WHERE version >= 11;";
 
 /// The migration runner: a migration that fails leaves the recorded versions as they were (one
@@ -734,7 +738,7 @@ async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind
 
     db.execute(
         "INSERT INTO schema_migrations (version, applied_ms) VALUES (7, 0), (8, 0), (9, 0), (10, 0), (11, 0), \
-         (99, 0)",
+         (12, 0), (99, 0)",
     )
     .await;
     let e = Store::open(&cfg, &mut Registry::default())
@@ -742,7 +746,7 @@ async fn failed_migration_rolls_back_and_newer_schema_refuses_to_open(kind: Kind
         .expect_err("a newer schema is refused")
         .to_string();
     assert!(
-        e.contains("database schema version 99 is newer than this build knows (11)"),
+        e.contains("database schema version 99 is newer than this build knows (12)"),
         "{e}"
     );
     assert_eq!(
@@ -903,7 +907,8 @@ async fn postgres_delete_by_session_uses_the_session_index() {
 /// The stats index holds only the event types some query reads through it (migration 10), and every query
 /// that reads events by site, type and receive time can still use it: on 18,000 analyzed events of nine
 /// types, with sequential scans off (a small table would be scanned whole anyway), each plan reads
-/// `events_site_type_received`. A type left out of the index (resource loads) cannot be read through it.
+/// `events_site_type_received`. A type left out of the index (resource loads) cannot be read through it. A
+/// group's occurrences read the errors' index instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_queries_by_event_type_use_the_partial_stats_index() {
     let db = TestDb::new(Kind::Postgres).await;
@@ -963,7 +968,7 @@ async fn postgres_queries_by_event_type_use_the_partial_stats_index() {
         }
     };
     let queries = vantage_ingest::store::postgres_queries_by_event_type();
-    assert_eq!(queries.len(), 6);
+    assert_eq!(queries.len(), 2);
     for (name, sql) in queries {
         let p = plan(sql).await;
         assert!(
@@ -973,6 +978,16 @@ async fn postgres_queries_by_event_type_use_the_partial_stats_index() {
             "{name}:\n{p}"
         );
     }
+    // A group's occurrences (and its sample) read the errors' own index (migration 12), in its order.
+    // (Each day partition's copy of the index, merged in order: a Merge Append, no Sort node.)
+    let p = plan(vantage_ingest::store::occurrences_sql_as_run(false)).await;
+    assert!(
+        plan_indexes(&c, &p)
+            .await
+            .contains(&"events_errors".to_owned()),
+        "{p}"
+    );
+    assert!(!p.contains("Sort  ("), "{p}");
     let p = plan(
         "SELECT COUNT(*) FROM events WHERE site = $1 AND event_type = 'resource_load' \
          AND received_ms >= $2"
@@ -1587,6 +1602,18 @@ fn spread_page_loads(now: i64) -> Vec<EventRecord> {
         .collect()
 }
 
+/// Windows over the three days before `now` that start at the first event, mid-minute, on a day, on an hour,
+/// and within the last hour: each reads its own mix of partial, minute, hour and day rows.
+fn window_starts(now: i64) -> [i64; 5] {
+    [
+        now - 3 * 86_400_000,
+        now - 2 * 86_400_000 - 7 * 3_600_000 - 123_456,
+        (now - 86_400_000) - (now - 86_400_000) % 86_400_000,
+        (now - 5 * 3_600_000) - (now - 5 * 3_600_000) % 3_600_000,
+        now - 40 * 60_000 - 1,
+    ]
+}
+
 /// The rollups' counts are exact: a window holds exactly the events from the minute of its start on, read
 /// from whichever mix of partial, minute, hour and day rows the window spans, before and after folding; a
 /// retry adds nothing; and events stored before rollups existed are counted by the backfill, once.
@@ -1596,14 +1623,7 @@ async fn rollups_count_each_event_once_across_levels_retries_and_backfill(kind: 
     let now = vantage_ingest::clock::now_ms();
     let events = spread_page_loads(now);
     store.submit(events.clone()).await.unwrap();
-    // Windows that start mid-minute, on an hour, on a day, and at the first event.
-    let starts = [
-        now - 3 * 86_400_000,
-        now - 2 * 86_400_000 - 7 * 3_600_000 - 123_456,
-        (now - 86_400_000) - (now - 86_400_000) % 86_400_000,
-        (now - 5 * 3_600_000) - (now - 5 * 3_600_000) % 3_600_000,
-        now - 40 * 60_000 - 1,
-    ];
+    let starts = window_starts(now);
     let expected = |since: i64| {
         let minute = since - since.rem_euclid(60_000);
         let mut v: Vec<f64> = events
@@ -1665,7 +1685,8 @@ async fn rollups_count_each_event_once_across_levels_retries_and_backfill(kind: 
 
     // The same store as version 8 left it: events, no rollups (later migrations run again, as they would).
     db.execute(
-        "DROP TABLE rollups; DROP TABLE rollup_backfill; DELETE FROM schema_migrations WHERE version >= 9;",
+        "DROP TABLE rollups; DROP TABLE rollup_backfill; DROP INDEX events_errors; \
+         DELETE FROM schema_migrations WHERE version >= 9;",
     )
     .await;
     let store = db.open().await;
@@ -1693,6 +1714,185 @@ async fn rollups_count_each_event_once_across_levels_retries_and_backfill(kind: 
     );
     store.maintain_rollups().await.unwrap();
     assert_eq!(store.page_stats("shop", starts[0]).await.unwrap(), upgraded);
+    store.shutdown().await;
+}
+
+/// Errors of three groups every 13 minutes over three days before `now`, on four routes, three browsers,
+/// four releases (or none) and seven sessions, all received at `now`.
+fn spread_errors(now: i64) -> Vec<EventRecord> {
+    let n = 3 * 24 * 60 / 13;
+    (0..n)
+        .map(|i| {
+            let fp = [GROUP_A, GROUP_A, GROUP_B, GROUP_A, GROUP_C][i % 5];
+            let release = format!("r{}", i % 4);
+            let mut e = grouped(
+                fp,
+                &format!("s{}", i % 7),
+                now - 3 * 86_400_000 + i as i64 * 13 * 60_000,
+                (
+                    ["/", "/cart", "/checkout", "/p"][i % 4],
+                    ["Chrome", "Firefox", "Safari"][(i / 2) % 3],
+                    (i % 6 != 0).then_some(release.as_str()),
+                ),
+                ("TypeError: x is 42", Some(STACK_A)),
+            );
+            e.received_ms = now;
+            e
+        })
+        .collect()
+}
+
+/// The error groups of `events` from the minute holding `since` on, computed from the raw events.
+fn expected_groups(events: &[EventRecord], since: i64) -> Vec<ErrorGroup> {
+    let minute = since - since.rem_euclid(60_000);
+    let mut by_group: std::collections::BTreeMap<&str, Vec<&EventRecord>> = Default::default();
+    for e in events.iter().filter(|e| e.client_ts_ms >= minute) {
+        by_group
+            .entry(e.fingerprint.as_deref().unwrap())
+            .or_default()
+            .push(e);
+    }
+    let top = |values: Vec<&str>, n: usize| {
+        let mut counts: std::collections::BTreeMap<&str, u64> = Default::default();
+        for v in values {
+            *counts.entry(v).or_default() += 1;
+        }
+        let mut f: Vec<Facet> = counts
+            .into_iter()
+            .map(|(value, count)| Facet {
+                value: value.into(),
+                count,
+            })
+            .collect();
+        f.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
+        f.truncate(n);
+        f
+    };
+    let mut out: Vec<ErrorGroup> = by_group
+        .into_iter()
+        .map(|(id, es)| {
+            let latest = es
+                .iter()
+                .max_by_key(|e| (e.client_ts_ms, std::cmp::Reverse(e.event_id)))
+                .unwrap();
+            let sessions: std::collections::BTreeSet<&str> =
+                es.iter().map(|e| &*e.session_id).collect();
+            ErrorGroup {
+                id: id.into(),
+                error_type: "TypeError".into(),
+                message: "x is <n>".into(),
+                count: es.len() as u64,
+                sessions: sessions.len() as u64,
+                first_seen_ms: es.iter().map(|e| e.client_ts_ms).min().unwrap(),
+                last_seen_ms: es.iter().map(|e| e.client_ts_ms).max().unwrap(),
+                releases: top(es.iter().filter_map(|e| e.release.as_deref()).collect(), 10)
+                    .into_iter()
+                    .map(|f| f.value)
+                    .collect(),
+                top_pages: top(es.iter().map(|e| &*e.route).collect(), 5),
+                top_browsers: top(es.iter().map(|e| &*e.browser).collect(), 5),
+                sample: Sample {
+                    message: latest.name.as_deref().unwrap().into(),
+                    release: latest.release.as_deref().map(Into::into),
+                    stack: latest.stack.clone(),
+                },
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
+    out
+}
+
+/// Error groups from the rollups are exact (sessions too, for this handful) whichever mix of partial, minute,
+/// hour and day rows a window reads, before and after folding; a retry adds nothing; and a store that had
+/// rollups before the group kinds existed (schema 11) rolls up its stored errors for them once, without
+/// counting them again in the other kinds.
+async fn error_groups_from_rollups_across_levels_retries_and_upgrade(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let store = db.open().await;
+    let now = vantage_ingest::clock::now_ms();
+    let mut events = spread_errors(now);
+    store.submit(events.clone()).await.unwrap();
+    let starts = window_starts(now);
+    let check = |store: &Store, events: Vec<EventRecord>, when: &'static str| {
+        let store = store.clone();
+        async move {
+            for since in starts {
+                assert_eq!(
+                    store.error_groups("shop", since).await.unwrap(),
+                    expected_groups(&events, since),
+                    "{when}: since {since}"
+                );
+            }
+        }
+    };
+    check(&store, events.clone(), "partial rows").await;
+    assert_eq!(
+        store.submit(events.clone()).await.unwrap().duplicates,
+        events.len()
+    );
+    assert!(store.maintain_rollups().await.unwrap() > 0);
+    check(&store, events.clone(), "folded").await;
+    // A late error after folding: read from a partial row beside the merged ones, then folded into them.
+    let mut late = grouped(
+        GROUP_C,
+        "s-late",
+        now - 2 * 86_400_000 + 1,
+        ("/late", "Edge", Some("r9")),
+        ("TypeError: x is 1", Some(STACK_A)),
+    );
+    late.received_ms = now;
+    store.submit(vec![late.clone()]).await.unwrap();
+    events.push(late);
+    check(&store, events.clone(), "late, partial").await;
+    store.maintain_rollups().await.unwrap();
+    check(&store, events.clone(), "late, folded").await;
+    let per_route = store.error_stats("shop", starts[0]).await.unwrap();
+    store.shutdown().await;
+    drop(store);
+
+    // The same store as version 11 left it: rollups of the other kinds, none of the groups.
+    db.execute(
+        "DELETE FROM rollups WHERE kind LIKE 'group%'; ALTER TABLE rollups DROP COLUMN first_ms; \
+         ALTER TABLE rollups DROP COLUMN last_ms; DROP INDEX events_errors; \
+         DELETE FROM rollup_backfill WHERE id = 2; DELETE FROM schema_migrations WHERE version >= 12;",
+    )
+    .await;
+    let store = db.open().await;
+    assert!(
+        store
+            .error_groups("shop", starts[0])
+            .await
+            .unwrap()
+            .is_empty(),
+        "not yet backfilled"
+    );
+    // An error stored after the upgrade is the writer's to count, in every kind.
+    let mut after = grouped(
+        GROUP_B,
+        "s-after",
+        now - 60_000,
+        ("/", "Chrome", Some("r1")),
+        ("TypeError: x is 3", Some(STACK_A)),
+    );
+    after.received_ms = vantage_ingest::clock::now_ms() + 1_000;
+    store.submit(vec![after.clone()]).await.unwrap();
+    events.push(after);
+    store.maintain_rollups().await.unwrap();
+    check(&store, events.clone(), "upgraded").await;
+    // The errors per route were counted once: what they were, plus the new one.
+    let total = |s: &[ErrorStats]| s.iter().map(|r| r.errors).sum::<u64>();
+    assert_eq!(
+        total(&store.error_stats("shop", starts[0]).await.unwrap()),
+        total(&per_route) + 1
+    );
+    // Folded and backfilled: a retry of everything still adds nothing.
+    assert_eq!(
+        store.submit(events.clone()).await.unwrap().duplicates,
+        events.len()
+    );
+    store.maintain_rollups().await.unwrap();
+    check(&store, events.clone(), "upgraded, retried").await;
     store.shutdown().await;
 }
 
@@ -1755,9 +1955,11 @@ fn grouped(
 
 const GROUP_A: &str = "aaaaaaaaaaaaaaaa";
 const GROUP_B: &str = "bbbbbbbbbbbbbbbb";
+const GROUP_C: &str = "cccccccccccccccc";
 const STACK_A: &str = "TypeError: x is 42\n    at addToCart (src/cart.js:42:31)";
 
-/// Error groups: the same answer on both engines, computed by hand.
+/// Error groups: the same answer on both engines, computed by hand; the same after folding the rollups and
+/// after a retry of every event.
 async fn error_groups_on_a_known_data_set(kind: Kind) {
     let db = TestDb::new(kind).await;
     let store = db.open().await;
@@ -1788,10 +1990,11 @@ async fn error_groups_on_a_known_data_set(kind: Kind) {
             ("/", "Safari", None),
             ("boom", None),
         ),
-        // Excluded: before the window, another site, an error without a group.
+        // Excluded: before the window (which starts at the minute holding SINCE), another site, an error
+        // without a group.
         a(
             "s9",
-            SINCE - 1,
+            SINCE_MINUTE - 1,
             ("/old", "Chrome", Some("r0")),
             "TypeError: x is 1",
         ),
@@ -1801,7 +2004,7 @@ async fn error_groups_on_a_known_data_set(kind: Kind) {
     events.push(blog);
     events.push(error("/", "s9", "no group"));
     events.sort_by_key(|e| e.received_ms);
-    store.submit(events).await.unwrap();
+    store.submit(events.clone()).await.unwrap();
 
     let facet = |v: &str, count| Facet {
         value: v.into(),
@@ -1846,6 +2049,19 @@ async fn error_groups_on_a_known_data_set(kind: Kind) {
             },
         ]
     );
+    let groups = store.error_groups("shop", SINCE).await.unwrap();
+    assert_eq!(
+        store.submit(events.clone()).await.unwrap().duplicates,
+        events.len()
+    );
+    assert!(store.maintain_rollups().await.unwrap() > 0);
+    assert_eq!(store.error_groups("shop", SINCE).await.unwrap(), groups);
+    // The window from the next minute on holds none of them.
+    assert!(store
+        .error_groups("shop", SINCE_MINUTE + 60_000)
+        .await
+        .unwrap()
+        .is_empty());
     let occ =
         |session: &str, ts, route: &str, browser: &str, release: &str, msg: &str| Occurrence {
             time_ms: ts,

@@ -26,10 +26,11 @@
 //! - [`spool`]: a PostgreSQL store's local spool (a SQLite file) for the events it cannot write now.
 //! - [`drain`]: moves spooled events into PostgreSQL once it is back, oldest first, at a bounded rate.
 //! - [`stats`]: the stats API's result shapes and what every query over events shares (cells, SQL dialects).
-//! - [`rollup`]: the `pages`/`api`/`errors`/`vitals` stats kept at write time per minute, folded into minute,
-//!   hour and day rows, read per window; and the backfill of events stored before them.
+//! - [`rollup`]: the `pages`/`api`/`errors`/`vitals` stats and the error groups' numbers kept at write time
+//!   per minute, folded into minute, hour and day rows, read per window; and the backfills of events stored
+//!   before them.
 //! - [`sketch`]: the rollups' mergeable summaries: a DDSketch (percentiles within 1 %), a HyperLogLog.
-//! - [`error_groups`]: error groups and their occurrences (shared SQL) and their result shapes.
+//! - [`error_groups`]: error groups' result shapes, and a group's occurrences (shared SQL, its own index).
 //! - [`timeline`]: page loads and errors per time bucket of a window (shared SQL), zero-filled.
 //! - [`sessions`]: a site's recent sessions and one session's events in time order (shared SQL).
 //!
@@ -207,8 +208,8 @@ pub use spool::SpoolConfig;
 #[doc(hidden)]
 pub use sqlite::stats_rowid_bound;
 pub use stats::{
-    postgres_queries_by_event_type, queries_as_run, ApiStats, ErrorStats, MessageCount, PageStats,
-    VitalStats,
+    occurrences_sql_as_run, postgres_queries_by_event_type, ApiStats, ErrorStats, MessageCount,
+    PageStats, VitalStats,
 };
 pub use timeline::{bucket_for, Bucket, MAX_BUCKETS};
 
@@ -388,7 +389,7 @@ struct Inner {
     spool: Option<Arc<Spool>>,
     /// Tasks that run as long as the store: the prober, the spool's drain (both safe to stop anywhere).
     tasks: Vec<tokio::task::AbortHandle>,
-    /// The backfill of events stored before rollups existed has finished ([`maintain_rollups`]).
+    /// The backfills of events stored before their rollup kinds existed have finished ([`maintain_rollups`]).
     backfilled: std::sync::atomic::AtomicBool,
 }
 
@@ -408,15 +409,22 @@ async fn maintain_rollups(inner: &Inner) -> Result<usize, StoreError> {
     let backend = &inner.backend;
     // A finished backfill stays finished: asking again would cost PostgreSQL a connection and a lock wait
     // every interval.
-    while !inner.backfilled.load(std::sync::atomic::Ordering::Relaxed) {
-        let done = match backend {
-            Backend::Sqlite(r) => r.backfill_rollups().await?,
-            Backend::Postgres(r) => r.backfill_rollups().await?,
-        };
+    if !inner.backfilled.load(std::sync::atomic::Ordering::Relaxed) {
+        for b in rollup::Backfill::ALL {
+            loop {
+                let done = match backend {
+                    Backend::Sqlite(r) => r.backfill_rollups(b).await?,
+                    Backend::Postgres(r) => r.backfill_rollups(b).await?,
+                };
+                if done {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
         inner
             .backfilled
-            .store(done, std::sync::atomic::Ordering::Relaxed);
-        tokio::task::yield_now().await;
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let mut folded = 0;
     loop {
@@ -737,22 +745,37 @@ impl Store {
     }
 
     /// Error groups since `since_ms` (client time), most frequent first, at most
-    /// [`error_groups::MAX_GROUPS`].
+    /// [`error_groups::MAX_GROUPS`]: numbers and facets from the rollups (the window starts at its minute,
+    /// sessions are an estimate, see [`rollup`]), each group's sample its latest occurrence in that window.
     pub async fn error_groups(
         &self,
         site: &str,
         since_ms: i64,
     ) -> Result<Vec<ErrorGroup>, StoreError> {
-        let totals = self
-            .query(error_groups::GROUP_TOTALS_SQL, site, since_ms)
+        use futures::{StreamExt, TryStreamExt};
+        use rollup::Kind;
+        let (totals, pages, browsers, releases) = futures::try_join!(
+            self.rollup_rows(site, Kind::Group, since_ms),
+            self.rollup_rows(site, Kind::GroupPage, since_ms),
+            self.rollup_rows(site, Kind::GroupBrowser, since_ms),
+            self.rollup_rows(site, Kind::GroupRelease, since_ms),
+        )?;
+        let mut groups = rollup::error_groups(totals, pages, browsers, releases)?;
+        // The rollups' window: from the minute holding `since_ms`.
+        let [minute, ..] = rollup::window_bounds(since_ms);
+        // A few at a time: PostgreSQL pipelines them on one connection; SQLite's reader runs one at a time.
+        let latest: Vec<Vec<Occurrence>> = futures::stream::iter(&groups)
+            .map(|g| self.error_occurrences(site, &g.id, minute, 1))
+            .buffered(8)
+            .try_collect()
             .await?;
-        let facets = self
-            .query(error_groups::GROUP_FACETS_SQL, site, since_ms)
-            .await?;
-        let samples = self
-            .query(error_groups::GROUP_SAMPLES_SQL, site, since_ms)
-            .await?;
-        error_groups::error_groups(totals, facets, samples)
+        for (g, mut latest) in groups.iter_mut().zip(latest) {
+            // None only when the group's events were deleted since (a privacy delete).
+            if let Some(o) = latest.pop() {
+                g.set_sample(o);
+            }
+        }
+        Ok(groups)
     }
 
     /// The latest occurrences of one group since `since_ms`, newest first, at most `limit` (capped at
@@ -898,15 +921,6 @@ impl Store {
             Backend::Sqlite(r) => r.touch_error_groups(site, fingerprints, now_ms).await,
             Backend::Postgres(r) => r.touch_error_groups(site, fingerprints, now_ms).await,
         }
-    }
-
-    async fn query(
-        &self,
-        sql: &'static str,
-        site: &str,
-        since_ms: i64,
-    ) -> Result<Vec<Vec<stats::Cell>>, StoreError> {
-        self.query_with(sql, site, since_ms, Vec::new()).await
     }
 
     async fn query_with(

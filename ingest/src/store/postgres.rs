@@ -149,14 +149,18 @@ impl Connector {
                 let copy = client.prepare(&copy_sql()).await?;
                 let probe = client.prepare(WRITE_PROBE_SQL).await?;
                 let rollups = client.prepare(&rollup_insert_sql()).await?;
-                let rollups_from_ms: i64 = client
-                    .query_one("SELECT until_ms FROM rollup_backfill WHERE id = 1", &[])
-                    .await?
-                    .try_get(0)?;
-                Ok::<_, MigrateError>((insert, copy, probe, rollups, rollups_from_ms))
+                let rollups_from = rollup::Cutoffs::from_rows(
+                    client
+                        .query(rollup::CUTOFFS_SQL, &[])
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.try_get::<_, i32>(0)?.into(), r.try_get(1)?)))
+                        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?,
+                );
+                Ok::<_, MigrateError>((insert, copy, probe, rollups, rollups_from))
             }
             .await;
-            let (insert, copy, probe, rollups, rollups_from_ms) = match prepared {
+            let (insert, copy, probe, rollups, rollups_from) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
                     connection.abort();
@@ -171,7 +175,7 @@ impl Connector {
                 desynced: AtomicBool::new(false),
                 probe,
                 rollups,
-                rollups_from_ms,
+                rollups_from,
                 connection,
             };
             session.probe().await.map_err(|e| self.write_error(&e))?;
@@ -396,18 +400,18 @@ fn insert_sql() -> String {
     )
 }
 
-/// `INSERT INTO rollups (...) SELECT * FROM UNNEST(13 arrays)`: a group's partial rollup rows (the backfill
+/// `INSERT INTO rollups (...) SELECT * FROM UNNEST(15 arrays)`: a group's partial rollup rows (the backfill
 /// and, with an upsert clause, the compaction share it).
 fn rollup_insert_sql() -> String {
     format!(
         "INSERT INTO rollups ({}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
          $5::int4[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], \
-         $12::bytea[], $13::bytea[])",
+         $12::bytea[], $13::bytea[], $14::int8[], $15::int8[])",
         rollup::COLUMNS
     )
 }
 
-/// Rollup rows as the 13 arrays of [`rollup_insert_sql`].
+/// Rollup rows as the 15 arrays of [`rollup_insert_sql`].
 struct RollupArrays {
     site: Vec<String>,
     kind: Vec<&'static str>,
@@ -422,6 +426,8 @@ struct RollupArrays {
     poor: Vec<i64>,
     sketch: Vec<Vec<u8>>,
     sessions: Vec<Vec<u8>>,
+    first_ms: Vec<Option<i64>>,
+    last_ms: Vec<Option<i64>>,
 }
 
 impl RollupArrays {
@@ -440,6 +446,8 @@ impl RollupArrays {
             poor: Vec::with_capacity(rows.len()),
             sketch: Vec::with_capacity(rows.len()),
             sessions: Vec::with_capacity(rows.len()),
+            first_ms: Vec::with_capacity(rows.len()),
+            last_ms: Vec::with_capacity(rows.len()),
         };
         for r in rows {
             a.site.push(text_safe(&r.site).into_owned());
@@ -455,11 +463,13 @@ impl RollupArrays {
             a.poor.push(r.poor);
             a.sketch.push(r.sketch);
             a.sessions.push(r.sessions);
+            a.first_ms.push(r.first_ms);
+            a.last_ms.push(r.last_ms);
         }
         a
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 15] {
         [
             &self.site,
             &self.kind,
@@ -474,6 +484,8 @@ impl RollupArrays {
             &self.poor,
             &self.sketch,
             &self.sessions,
+            &self.first_ms,
+            &self.last_ms,
         ]
     }
 }
@@ -495,6 +507,8 @@ fn rollup_row(r: &Row) -> Result<rollup::Row, StoreError> {
             poor: r.try_get(10)?,
             sketch: r.try_get(11)?,
             sessions: r.try_get(12)?,
+            first_ms: r.try_get(13)?,
+            last_ms: r.try_get(14)?,
         })
     };
     let mut row = get().map_err(|e| StoreError::Database(format!("rollup row: {e}")))?;
@@ -582,8 +596,8 @@ pub(super) struct Session {
     desynced: AtomicBool,
     probe: Statement,
     rollups: Statement,
-    /// Events received before this were stored before rollups existed: the backfill counts them.
-    rollups_from_ms: i64,
+    /// Per rollup backfill, events received before its cutoff are the backfill's to count.
+    rollups_from: rollup::Cutoffs,
     connection: AbortHandle,
 }
 
@@ -690,7 +704,7 @@ impl Session {
         &self,
         stored: impl Iterator<Item = &'a EventRecord>,
     ) -> Result<(), tokio_postgres::Error> {
-        let mut partials = Partials::received_since(self.rollups_from_ms);
+        let mut partials = Partials::received_since(self.rollups_from);
         stored.for_each(|e| partials.add(e));
         if partials.is_empty() {
             return self.client.batch_execute("COMMIT").await;
@@ -1366,6 +1380,10 @@ impl Reader {
                         Cell::Int(r.try_get(6)?),
                         Cell::Blob(r.try_get(7)?),
                         Cell::Blob(r.try_get(8)?),
+                        r.try_get::<_, Option<i64>>(9)?
+                            .map_or(Cell::Null, Cell::Int),
+                        r.try_get::<_, Option<i64>>(10)?
+                            .map_or(Cell::Null, Cell::Int),
                     ])
                 })();
                 cells.map_err(|e| self.db(e))
@@ -1455,11 +1473,10 @@ impl Reader {
                     let merged = RollupArrays::new(rollup::merged_rows(targets, existing)?);
                     tx.execute(
                         &format!(
-                            "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET count = EXCLUDED.count, \
-                             errors = EXCLUDED.errors, good = EXCLUDED.good, ni = EXCLUDED.ni, \
-                             poor = EXCLUDED.poor, sketch = EXCLUDED.sketch, sessions = EXCLUDED.sessions",
+                            "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET {}",
                             rollup_insert_sql(),
-                            rollup::MERGED_KEY
+                            rollup::MERGED_KEY,
+                            rollup::MERGED_SET
                         ),
                         &merged.params(),
                     )
@@ -1471,17 +1488,18 @@ impl Reader {
         .await
     }
 
-    /// Rolls up the next [`rollup::COMPACT_CHUNK`] events stored before rollups existed (schema migration 9),
-    /// in (site, event_id) order, in one transaction with the cursor; true once none is left.
-    pub async fn backfill_rollups(&self) -> Result<bool, StoreError> {
+    /// Rolls up the next [`rollup::COMPACT_CHUNK`] events that backfill `b` walks (events stored before its
+    /// kinds existed, schema migrations 9 and 11), in (site, event_id) order, in one transaction with its
+    /// cursor; true once none is left.
+    pub async fn backfill_rollups(&self, b: rollup::Backfill) -> Result<bool, StoreError> {
         let connector = self.connector.clone();
         let db = move |e: tokio_postgres::Error| StoreError::Database(connector.describe(&e));
         self.with_rollup_lock(|tx| {
                 Box::pin(async move {
                     let state = tx
                         .query_one(
-                            "SELECT until_ms, cursor_site, cursor_id, done FROM rollup_backfill WHERE id = 1",
-                            &[],
+                            "SELECT until_ms, cursor_site, cursor_id, done FROM rollup_backfill WHERE id = $1",
+                            &[&(b.id() as i32)],
                         )
                         .await
                         .map_err(&db)?;
@@ -1499,19 +1517,22 @@ impl Reader {
                     }
                     let rows = tx
                         .query(
-                            "SELECT site, event_id::text, session_id, event_type, client_ts_ms, route, value, \
-                             name, endpoint, status, rating FROM events \
-                             WHERE (site, event_id) > ($1, $2::text::uuid) AND received_ms < $3 \
-                             ORDER BY site, event_id LIMIT $4",
+                            &format!(
+                                "SELECT site, event_id::text, session_id, event_type, client_ts_ms, route, value, \
+                                 name, endpoint, status, rating, received_ms, browser, release, fingerprint \
+                                 FROM events WHERE (site, event_id) > ($1, $2::text::uuid) AND received_ms < $3{} \
+                                 ORDER BY site, event_id LIMIT $4",
+                                b.events_filter()
+                            ),
                             &[&site, &id, &until_ms, &rollup::COMPACT_CHUNK],
                         )
                         .await
                         .map_err(&db)?;
-                    let mut partials = Partials::default();
+                    let mut partials = Partials::received_since(rollup::Cutoffs::only(b));
                     let mut last = (site, id);
                     for r in &rows {
                         let fields = (|| {
-                            Ok::<_, tokio_postgres::Error>((
+                            Ok::<_, tokio_postgres::Error>(((
                                 r.try_get::<_, String>(0)?,
                                 r.try_get::<_, String>(1)?,
                                 r.try_get::<_, &str>(2)?,
@@ -1523,11 +1544,17 @@ impl Reader {
                                 r.try_get::<_, Option<&str>>(8)?,
                                 r.try_get::<_, Option<i32>>(9)?,
                                 r.try_get::<_, Option<&str>>(10)?,
-                            ))
+                            ), (
+                                r.try_get::<_, i64>(11)?,
+                                r.try_get::<_, &str>(12)?,
+                                r.try_get::<_, Option<&str>>(13)?,
+                                r.try_get::<_, Option<&str>>(14)?,
+                            )))
                         })()
                         .map_err(&db)?;
                         let (site, id, session, kind, ts, route, value, name, endpoint, status, rating) =
-                            fields;
+                            fields.0;
+                        let (received_ms, browser, release, fingerprint) = fields.1;
                         let (site_text, route_text): (super::Text, super::Text) =
                             (site.as_str().into(), route.into());
                         partials.add_fields(Counted {
@@ -1541,6 +1568,10 @@ impl Reader {
                             endpoint,
                             status,
                             rating,
+                            received_ms,
+                            browser,
+                            release,
+                            fingerprint,
                         });
                         last = (site, id);
                     }
@@ -1552,8 +1583,8 @@ impl Reader {
                     }
                     let done = (rows.len() as i64) < rollup::COMPACT_CHUNK;
                     tx.execute(
-                        "UPDATE rollup_backfill SET cursor_site = $1, cursor_id = $2, done = $3 WHERE id = 1",
-                        &[&last.0, &last.1, &i32::from(done)],
+                        "UPDATE rollup_backfill SET cursor_site = $1, cursor_id = $2, done = $3 WHERE id = $4",
+                        &[&last.0, &last.1, &i32::from(done), &(b.id() as i32)],
                     )
                     .await
                     .map_err(&db)?;

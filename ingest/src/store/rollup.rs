@@ -1,16 +1,25 @@
-//! Rollups: the stats API's numbers kept at write time, per site, kind, route (or endpoint) and minute, so
-//! `pages`, `api`, `errors` and `vitals` read a few rows per route instead of every raw event of the window.
+//! Rollups: the stats API's numbers kept at write time, per site, kind, route (or endpoint, or error group)
+//! and minute, so `pages`, `api`, `errors` (per route and per group) and `vitals` read a few rows per key
+//! instead of every raw event of the window.
 //!
 //! # Rows
-//! One table, `rollups`, on both backends. A row is (site, kind, key, name, level, bucket_ms) with counts
-//! and two mergeable summaries (`sketch.rs`): a DDSketch of the values and a HyperLogLog of the sessions.
-//! | kind        | key                      | name        | count                 | extra                    |
-//! |-------------|--------------------------|-------------|-----------------------|--------------------------|
-//! | `page`      | route                    | ``          | page loads with value | sketch of load times     |
-//! | `api`       | endpoint (or `unknown`)  | ``          | calls                 | errors, sketch of durations |
-//! | `vital`     | route                    | vital name  | samples               | good/ni/poor, sketch     |
-//! | `error`     | route                    | ``          | errors                | sessions (distinct)      |
-//! | `error_msg` | route                    | message     | errors                |                          |
+//! One table, `rollups`, on both backends. A row is (site, kind, key, name, level, bucket_ms) with counts,
+//! two mergeable summaries (`sketch.rs`: a DDSketch of the values and a HyperLogLog of the sessions) and the
+//! earliest and latest client time it counts (`first_ms`, `last_ms`: min and max merge, so exact at every
+//! level; migration 12).
+//! | kind            | key                     | name        | count                 | extra                     |
+//! |-----------------|-------------------------|-------------|-----------------------|---------------------------|
+//! | `page`          | route                   | ``          | page loads with value | sketch of load times      |
+//! | `api`           | endpoint (or `unknown`) | ``          | calls                 | errors, sketch of durations |
+//! | `vital`         | route                   | vital name  | samples               | good/ni/poor, sketch      |
+//! | `error`         | route                   | ``          | errors                | sessions (distinct)       |
+//! | `error_msg`     | route                   | message     | errors                |                           |
+//! | `group`         | fingerprint             | ``          | errors of the group   | sessions, first/last seen |
+//! | `group_page`    | fingerprint             | route       | errors                |                           |
+//! | `group_browser` | fingerprint             | browser     | errors                |                           |
+//! | `group_release` | fingerprint             | release     | errors (with release) |                           |
+//!
+//! The `group*` kinds count errors with a fingerprint only (the error groups of `error_groups.rs`).
 //!
 //! # Levels
 //! The writer appends **partial** rows (level 0: one per key and client-time minute per write group), in the
@@ -22,16 +31,24 @@
 //! minutes, minute rows up to its first whole hour, hour rows up to its first whole day, day rows after
 //! ([`WINDOW_SQL`]). A 7-day window reads at most about 8 + 24 + 60 rows per key, whatever the traffic.
 //!
+//! # Backfills
+//! Events stored before a kind existed are counted by a **backfill** (a `rollup_backfill` row, [`Backfill`]):
+//! it walks the events received before its `until_ms` and counts its own kinds only; the writer counts each
+//! kind for events received from its backfill's `until_ms` on ([`Cutoffs`]). Row 1 (migration 9) holds the
+//! stats kinds, row 2 (migration 12) the error group kinds, so a store that had rollups before groups
+//! existed walks its errors once more for the group kinds alone, and each event is counted once per kind.
+//!
 //! # What changes for the reader
 //! - A window starts at the minute holding `since_ms` (up to 59.999 s earlier than asked).
-//! - Percentiles are within 1 % of the exact nearest-rank ones, affected sessions within a few percent
-//!   above a few hundred (`sketch.rs`).
+//! - Percentiles are within 1 % of the exact nearest-rank ones, affected sessions (per route and per group)
+//!   within a few percent above a few hundred (`sketch.rs`). Counts, facets and first/last seen are exact.
 //! - Rollups count what was stored: a privacy delete of a session removes its events, not their share of
 //!   the aggregates (which hold no session id: the HyperLogLog keeps only hash bits). Retention removes
 //!   rollup rows whose bucket ended before the cutoff.
 
 use std::collections::HashMap;
 
+use super::error_groups::{ErrorGroup, Facet, MAX_GROUPS, TOP_FACETS, TOP_RELEASES};
 use super::sketch::{Corrupt, Distinct, Sketch};
 use super::stats::{
     share, ApiStats, Cell, ErrorStats, MessageCount, PageStats, VitalStats, TOP_MESSAGES,
@@ -54,14 +71,24 @@ pub(crate) const SQLITE_BACKFILL_CHUNK: i64 = 5_000;
 
 /// Columns in bind order, both backends.
 pub(crate) const COLUMNS: &str =
-    "site, kind, key, name, level, bucket_ms, count, errors, good, ni, poor, sketch, sessions";
-pub(crate) const COLUMN_COUNT: usize = 13;
+    "site, kind, key, name, level, bucket_ms, count, errors, good, ni, poor, sketch, sessions, first_ms, last_ms";
+pub(crate) const COLUMN_COUNT: usize = 15;
 /// The merged rows' unique key (a partial index: level 0 rows repeat it).
 pub(crate) const MERGED_KEY: &str = "site, kind, level, bucket_ms, key, name";
+/// What an upsert of a merged row sets (its numbers, merged in Rust by [`merged_rows`]), both backends.
+pub(crate) const MERGED_SET: &str = "count = excluded.count, errors = excluded.errors, \
+     good = excluded.good, ni = excluded.ni, poor = excluded.poor, sketch = excluded.sketch, \
+     sessions = excluded.sessions, first_ms = excluded.first_ms, last_ms = excluded.last_ms";
+
+/// Where the backfills stand: (id, until_ms) per `rollup_backfill` row, for [`Cutoffs::from_rows`].
+pub(crate) const CUTOFFS_SQL: &str = "SELECT id, until_ms FROM rollup_backfill";
+
+/// Columns a window's rows are read as ([`WINDOW_SQL`]).
+pub(crate) const WINDOW_COLUMNS: usize = 11;
 
 /// The rows a window reads: parameters site, kind, first minute, first whole hour, first whole day.
 pub(crate) const WINDOW_SQL: &str =
-    "SELECT key, name, count, errors, good, ni, poor, sketch, sessions \
+    "SELECT key, name, count, errors, good, ni, poor, sketch, sessions, first_ms, last_ms \
      FROM rollups WHERE site = ?1 AND kind = ?2 AND ( \
         (level = 0 AND bucket_ms >= ?3) \
      OR (level = 1 AND bucket_ms >= ?3 AND bucket_ms < ?4) \
@@ -90,6 +117,10 @@ pub(crate) enum Kind {
     Vital,
     Error,
     ErrorMessage,
+    Group,
+    GroupPage,
+    GroupBrowser,
+    GroupRelease,
 }
 
 impl Kind {
@@ -100,6 +131,10 @@ impl Kind {
             Self::Vital => "vital",
             Self::Error => "error",
             Self::ErrorMessage => "error_msg",
+            Self::Group => "group",
+            Self::GroupPage => "group_page",
+            Self::GroupBrowser => "group_browser",
+            Self::GroupRelease => "group_release",
         }
     }
 
@@ -110,8 +145,79 @@ impl Kind {
             "vital" => Self::Vital,
             "error" => Self::Error,
             "error_msg" => Self::ErrorMessage,
+            "group" => Self::Group,
+            "group_page" => Self::GroupPage,
+            "group_browser" => Self::GroupBrowser,
+            "group_release" => Self::GroupRelease,
             _ => return None,
         })
+    }
+}
+
+/// A backfill: the `rollup_backfill` row that counts some kinds for the events stored before the writer
+/// counted them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backfill {
+    /// `page`, `api`, `vital`, `error`, `error_msg` (migration 9).
+    Stats,
+    /// The `group*` kinds (migration 12).
+    Groups,
+}
+
+impl Backfill {
+    pub(crate) const ALL: [Backfill; 2] = [Backfill::Stats, Backfill::Groups];
+
+    /// Its `rollup_backfill.id`.
+    pub(crate) fn id(self) -> i64 {
+        match self {
+            Self::Stats => 1,
+            Self::Groups => 2,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A condition on `events` (both dialects, after a `WHERE`) that keeps the events it can count: the
+    /// group kinds' walk reads errors only.
+    pub(crate) fn events_filter(self) -> &'static str {
+        match self {
+            Self::Stats => "",
+            Self::Groups => " AND event_type = 'error' AND fingerprint IS NOT NULL",
+        }
+    }
+}
+
+/// Per backfill, the receive time from which the writer counts its kinds: events received before are the
+/// backfill's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cutoffs([i64; 2]);
+
+impl Cutoffs {
+    /// Every kind of every event (tests; a store whose backfills had nothing to walk).
+    pub(crate) const ALL: Cutoffs = Cutoffs([i64::MIN; 2]);
+
+    /// A backfill's own: its kinds for every event it reads, no other kind.
+    pub(crate) fn only(b: Backfill) -> Self {
+        let mut c = [i64::MAX; 2];
+        c[b.index()] = i64::MIN;
+        Self(c)
+    }
+
+    /// From the rows of [`CUTOFFS_SQL`]; a backfill without a row has nothing to count.
+    pub(crate) fn from_rows(rows: impl IntoIterator<Item = (i64, i64)>) -> Self {
+        let mut c = Self::ALL;
+        for (id, until_ms) in rows {
+            if let Some(b) = Backfill::ALL.into_iter().find(|b| b.id() == id) {
+                c.0[b.index()] = until_ms;
+            }
+        }
+        c
+    }
+
+    fn counts(&self, b: Backfill, received_ms: i64) -> bool {
+        received_ms >= self.0[b.index()]
     }
 }
 
@@ -136,6 +242,9 @@ pub(crate) struct Agg {
     pub poor: u64,
     pub sketch: Sketch,
     pub sessions: Distinct,
+    /// The earliest and latest client time counted (`group` rows; `None` in the others).
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
 }
 
 impl Agg {
@@ -147,6 +256,15 @@ impl Agg {
         self.poor += o.poor;
         self.sketch.merge(&o.sketch);
         self.sessions.merge(&o.sessions);
+        self.seen(o.first_ms);
+        self.seen(o.last_ms);
+    }
+
+    /// Widens first/last seen to include `ms`.
+    fn seen(&mut self, ms: Option<i64>) {
+        let Some(ms) = ms else { return };
+        self.first_ms = Some(self.first_ms.map_or(ms, |f| f.min(ms)));
+        self.last_ms = Some(self.last_ms.map_or(ms, |l| l.max(ms)));
     }
 }
 
@@ -166,6 +284,8 @@ pub(crate) struct Row {
     pub poor: i64,
     pub sketch: Vec<u8>,
     pub sessions: Vec<u8>,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
 }
 
 impl Row {
@@ -185,6 +305,8 @@ impl Row {
             poor: n(a.poor),
             sketch: a.sketch.encode(),
             sessions: a.sessions.encode(),
+            first_ms: a.first_ms,
+            last_ms: a.last_ms,
         }
     }
 
@@ -209,6 +331,8 @@ impl Row {
                 poor: c(self.poor)?,
                 sketch: Sketch::decode(&self.sketch).map_err(corrupt)?,
                 sessions: Distinct::decode(&self.sessions).map_err(corrupt)?,
+                first_ms: self.first_ms,
+                last_ms: self.last_ms,
             },
         ))
     }
@@ -228,14 +352,14 @@ fn corrupt(c: Corrupt) -> StoreError {
 /// A write group's partial rows, built from the events it newly stored.
 pub(crate) struct Partials {
     rows: HashMap<Key, Agg>,
-    /// Events received before this were stored before rollups existed: the backfill counts them.
-    received_since_ms: i64,
+    /// Which kinds of which events to count (the rest are a backfill's, or another backfill's).
+    cutoffs: Cutoffs,
 }
 
 impl Default for Partials {
-    /// Counts every event (the backfill's own partial rows).
+    /// Counts every kind of every event.
     fn default() -> Self {
-        Self::received_since(i64::MIN)
+        Self::received_since(Cutoffs::ALL)
     }
 }
 
@@ -245,7 +369,11 @@ pub(crate) struct Counted<'a> {
     pub session_id: &'a str,
     pub event_type: &'a str,
     pub client_ts_ms: i64,
+    pub received_ms: i64,
     pub route: &'a Text,
+    pub browser: &'a str,
+    pub release: Option<&'a str>,
+    pub fingerprint: Option<&'a str>,
     pub value: Option<f64>,
     pub name: Option<&'a str>,
     pub endpoint: Option<&'a str>,
@@ -260,27 +388,28 @@ fn empty() -> Text {
 }
 
 impl Partials {
-    /// A writer's partial rows: events received before `ms` (`rollup_backfill.until_ms`) are left to the
-    /// backfill.
-    pub fn received_since(ms: i64) -> Self {
+    /// A writer's partial rows (`cutoffs` from `rollup_backfill`: the kinds of events received before are
+    /// left to their backfill), or a backfill's ([`Cutoffs::only`]).
+    pub fn received_since(cutoffs: Cutoffs) -> Self {
         Self {
             rows: HashMap::new(),
-            received_since_ms: ms,
+            cutoffs,
         }
     }
 
-    /// Counts one newly stored event (events of other types, and those left to the backfill, are not
-    /// rolled up).
+    /// Counts one newly stored event (events of other types, and kinds left to a backfill, are not rolled
+    /// up).
     pub fn add(&mut self, e: &EventRecord) {
-        if e.received_ms < self.received_since_ms {
-            return;
-        }
         self.add_fields(Counted {
             site: &e.site,
             session_id: &e.session_id,
             event_type: &e.event_type,
             client_ts_ms: e.client_ts_ms,
+            received_ms: e.received_ms,
             route: &e.route,
+            browser: &e.browser,
+            release: e.release.as_deref(),
+            fingerprint: e.fingerprint.as_deref(),
             value: e.value,
             name: e.name.as_deref(),
             endpoint: e.endpoint.as_deref(),
@@ -291,6 +420,12 @@ impl Partials {
 
     /// Counts one event given by its fields (the backfill reads them from stored rows).
     pub fn add_fields(&mut self, e: Counted<'_>) {
+        if self.cutoffs.counts(Backfill::Groups, e.received_ms) {
+            self.add_group(&e);
+        }
+        if !self.cutoffs.counts(Backfill::Stats, e.received_ms) {
+            return;
+        }
         let bucket_ms = e.client_ts_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
         let key = |kind, key: Text, name: Text| Key {
             site: e.site.clone(),
@@ -341,6 +476,32 @@ impl Partials {
                     .count += 1;
             }
             _ => {}
+        }
+    }
+
+    /// An error with a fingerprint: its group's totals and facets.
+    fn add_group(&mut self, e: &Counted<'_>) {
+        let (Some(fp), "error") = (e.fingerprint, e.event_type) else {
+            return;
+        };
+        let bucket_ms = e.client_ts_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let fp: Text = fp.into();
+        let key = |kind, name: Text| Key {
+            site: e.site.clone(),
+            kind,
+            key: fp.clone(),
+            name,
+            level: 0,
+            bucket_ms,
+        };
+        let a = self.entry(key(Kind::Group, empty()));
+        a.count += 1;
+        a.sessions.add(e.session_id);
+        a.seen(Some(e.client_ts_ms));
+        self.entry(key(Kind::GroupPage, e.route.clone())).count += 1;
+        self.entry(key(Kind::GroupBrowser, e.browser.into())).count += 1;
+        if let Some(release) = e.release {
+            self.entry(key(Kind::GroupRelease, release.into())).count += 1;
         }
     }
 
@@ -404,6 +565,15 @@ pub(crate) fn window_bounds(since_ms: i64) -> [i64; 3] {
     [minute, ceil(HOUR_MS), ceil(DAY_MS)]
 }
 
+/// An integer cell that may be NULL.
+fn opt_int(r: &[Cell], i: usize) -> Result<Option<i64>, StoreError> {
+    match r.get(i) {
+        Some(Cell::Int(v)) => Ok(Some(*v)),
+        Some(Cell::Null) => Ok(None),
+        _ => Err(super::stats::bad_row("rollup")),
+    }
+}
+
 /// A window's rows per (key, name), merged.
 fn by_key(rows: Vec<Vec<Cell>>) -> Result<Vec<(String, String, Agg)>, StoreError> {
     let mut out: HashMap<(String, String), Agg> = HashMap::new();
@@ -425,6 +595,8 @@ fn by_key(rows: Vec<Vec<Cell>>) -> Result<Vec<(String, String, Agg)>, StoreError
             poor: int(&r, 6)?,
             sketch: Sketch::decode(&blob(&mut r, 7)?).map_err(corrupt)?,
             sessions: Distinct::decode(&blob(&mut r, 8)?).map_err(corrupt)?,
+            first_ms: opt_int(&r, 9)?,
+            last_ms: opt_int(&r, 10)?,
         };
         let name = super::stats::text(&mut r, 1, what)?;
         let key = super::stats::text(&mut r, 0, what)?;
@@ -530,6 +702,64 @@ pub(crate) fn error_stats(
     Ok(out)
 }
 
+/// The error groups of a window from its `group`, `group_page`, `group_browser` and `group_release` rows:
+/// most frequent first (ties by id), at most [`MAX_GROUPS`], each with its top facets. Type, message and
+/// sample are the latest occurrence's, which the caller reads from the events ([`ErrorGroup::set_sample`]).
+pub(crate) fn error_groups(
+    totals: Vec<Vec<Cell>>,
+    pages: Vec<Vec<Cell>>,
+    browsers: Vec<Vec<Cell>>,
+    releases: Vec<Vec<Cell>>,
+) -> Result<Vec<ErrorGroup>, StoreError> {
+    let mut groups: Vec<ErrorGroup> = by_key(totals)?
+        .into_iter()
+        .filter(|(_, _, a)| a.count > 0)
+        .map(|(id, _, a)| {
+            ErrorGroup::new(
+                id,
+                a.count,
+                // An estimate: never more than the errors themselves.
+                a.sessions.estimate().clamp(1, a.count),
+                (a.first_ms.unwrap_or(0), a.last_ms.unwrap_or(0)),
+            )
+        })
+        .collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.id.cmp(&b.id)));
+    groups.truncate(MAX_GROUPS);
+    let facets = |rows, top: usize| -> Result<HashMap<String, Vec<Facet>>, StoreError> {
+        let mut out: HashMap<String, Vec<Facet>> = HashMap::new();
+        for (id, value, a) in by_key(rows)? {
+            if a.count > 0 {
+                out.entry(id).or_default().push(Facet {
+                    value,
+                    count: a.count,
+                });
+            }
+        }
+        for f in out.values_mut() {
+            f.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+            f.truncate(top);
+        }
+        Ok(out)
+    };
+    let (mut pages, mut browsers, mut releases) = (
+        facets(pages, TOP_FACETS)?,
+        facets(browsers, TOP_FACETS)?,
+        facets(releases, TOP_RELEASES)?,
+    );
+    for g in &mut groups {
+        g.top_pages = pages.remove(&g.id).unwrap_or_default();
+        g.top_browsers = browsers.remove(&g.id).unwrap_or_default();
+        g.releases = releases
+            .remove(&g.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.value)
+            .collect();
+    }
+    Ok(groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +779,107 @@ mod tests {
         );
         let on_hour = day + 5 * HOUR_MS;
         assert_eq!(window_bounds(on_hour), [on_hour, on_hour, day + DAY_MS]);
+    }
+
+    #[test]
+    fn cutoffs_leave_each_kind_to_its_backfill() {
+        let (site, route): (Text, Text) = ("s".into(), "/".into());
+        let kinds = |cutoffs, received_ms| {
+            let mut p = Partials::received_since(cutoffs);
+            p.add_fields(Counted {
+                site: &site,
+                session_id: "s1",
+                event_type: "error",
+                client_ts_ms: 0,
+                received_ms,
+                route: &route,
+                browser: "Chrome",
+                release: None,
+                fingerprint: Some("f"),
+                value: None,
+                name: Some("boom"),
+                endpoint: None,
+                status: None,
+                rating: None,
+            });
+            let mut k: Vec<&str> = p.rows().iter().map(|r| r.kind).collect();
+            k.dedup();
+            k
+        };
+        let all = ["error", "error_msg", "group", "group_page", "group_browser"];
+        assert_eq!(kinds(Cutoffs::ALL, 5), all);
+        // Stats kinds counted from 10 on, group kinds from 20 on (rows of `CUTOFFS_SQL`).
+        let writer = Cutoffs::from_rows([(1, 10), (2, 20)]);
+        assert_eq!(kinds(writer, 9), Vec::<&str>::new());
+        assert_eq!(kinds(writer, 15), ["error", "error_msg"]);
+        assert_eq!(kinds(writer, 20), all);
+        assert_eq!(
+            kinds(Cutoffs::only(Backfill::Groups), 5),
+            ["group", "group_page", "group_browser"]
+        );
+        assert_eq!(
+            kinds(Cutoffs::only(Backfill::Stats), 5),
+            ["error", "error_msg"]
+        );
+    }
+
+    #[test]
+    fn groups_merge_first_last_and_rank_facets() {
+        let text = |s: &str| Cell::Text(s.into());
+        // (key, name, count, first, last, sessions)
+        let row =
+            |key: &str, name: &str, count: i64, seen: Option<(i64, i64)>, sessions: &[&str]| {
+                let mut d = Distinct::default();
+                sessions.iter().for_each(|s| d.add(s));
+                let ms = |v: Option<i64>| v.map_or(Cell::Null, Cell::Int);
+                vec![
+                    text(key),
+                    text(name),
+                    Cell::Int(count),
+                    Cell::Int(0),
+                    Cell::Int(0),
+                    Cell::Int(0),
+                    Cell::Int(0),
+                    Cell::Blob(Sketch::default().encode()),
+                    Cell::Blob(d.encode()),
+                    ms(seen.map(|s| s.0)),
+                    ms(seen.map(|s| s.1)),
+                ]
+            };
+        // Group b over an hour row and a partial row; a with one row; c with a count of 0 is left out.
+        let totals = vec![
+            row("b", "", 2, Some((50, 90)), &["s1", "s2"]),
+            row("b", "", 1, Some((10, 20)), &["s2"]),
+            row("a", "", 3, Some((5, 6)), &["s1"]),
+            row("c", "", 0, None, &[]),
+        ];
+        let mut pages = Vec::new();
+        for (i, c) in [(1, 1), (2, 5), (3, 2), (4, 2), (5, 1), (6, 1)] {
+            pages.push(row("b", &format!("/p{i}"), c, None, &[]));
+        }
+        pages.push(row("b", "/p1", 1, None, &[]));
+        let releases = vec![row("b", "r1", 1, None, &[]), row("b", "r2", 2, None, &[])];
+        let g = error_groups(totals, pages, vec![], releases).unwrap();
+        let ids: Vec<&str> = g.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"], "ties by id");
+        let b = &g[1];
+        assert_eq!(
+            (b.count, b.sessions, b.first_seen_ms, b.last_seen_ms),
+            (3, 2, 10, 90)
+        );
+        assert_eq!(g[0].sessions, 1);
+        assert_eq!(b.releases, ["r2", "r1"]);
+        let pages: Vec<(&str, u64)> = b
+            .top_pages
+            .iter()
+            .map(|f| (f.value.as_str(), f.count))
+            .collect();
+        assert_eq!(
+            pages,
+            [("/p2", 5), ("/p1", 2), ("/p3", 2), ("/p4", 2), ("/p5", 1)]
+        );
+        assert!(b.top_browsers.is_empty());
+        assert!(error_groups(vec![vec![Cell::Int(1)]], vec![], vec![], vec![]).is_err());
     }
 
     #[test]

@@ -404,6 +404,42 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         $$;
     "#,
     },
+    Migration {
+        // Error groups from rollups (issue #18, rollup.rs): the `group*` kinds need each group's first and
+        // last client time, kept exact by min/max merges (NULL in the other kinds' rows; a nullable column
+        // without a default rewrites no row on either engine). A group's sample and occurrences still read
+        // events, through an index of errors alone by site, group and client time, newest first (errors are
+        // a small share of events, so few inserts touch it). Building it reads the whole table once, inside
+        // the migration's transaction. Backfill row 2 counts the group kinds of the errors stored before
+        // (those received before its `until_ms`; row 1 keeps counting the other kinds), and has nothing to
+        // do in a store without grouped errors.
+        version: 12,
+        sqlite: r#"
+        ALTER TABLE rollups ADD COLUMN first_ms INTEGER;
+        ALTER TABLE rollups ADD COLUMN last_ms INTEGER;
+        CREATE INDEX events_errors ON events (site, fingerprint, client_ts_ms DESC, event_id)
+            WHERE event_type = 'error';
+        INSERT INTO rollup_backfill (id, until_ms, cursor_site, cursor_id, done)
+            SELECT 2,
+                   CASE WHEN g THEN CAST(unixepoch('subsec') * 1000 AS INTEGER) ELSE -9223372036854775808 END,
+                   '', '0', CASE WHEN g THEN 0 ELSE 1 END
+            FROM (SELECT EXISTS (SELECT 1 FROM events
+                                 WHERE event_type = 'error' AND fingerprint IS NOT NULL) AS g);
+    "#,
+        postgres: r#"
+        ALTER TABLE rollups ADD COLUMN first_ms BIGINT;
+        ALTER TABLE rollups ADD COLUMN last_ms BIGINT;
+        CREATE INDEX events_errors ON events (site, fingerprint, client_ts_ms DESC, event_id)
+            WHERE event_type = 'error';
+        INSERT INTO rollup_backfill (id, until_ms, cursor_site, cursor_id, done)
+            SELECT 2,
+                   CASE WHEN g THEN (extract(epoch FROM clock_timestamp()) * 1000)::int8
+                        ELSE -9223372036854775808 END,
+                   '', '00000000-0000-0000-0000-000000000000', CASE WHEN g THEN 0 ELSE 1 END
+            FROM (SELECT EXISTS (SELECT 1 FROM events
+                                 WHERE event_type = 'error' AND fingerprint IS NOT NULL) AS g) e;
+    "#,
+    },
 ];
 
 /// The idempotency key's columns, the conflict target of the inserts (and of the spool's drain): an event id

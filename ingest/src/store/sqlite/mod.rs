@@ -40,6 +40,7 @@ use tokio::sync::{mpsc, watch};
 use super::health::Health;
 use super::migrate;
 use super::queue::{Pending, Queue};
+use super::rollup;
 use super::StoreError;
 use checkpointer::Checkpointer;
 use syncer::{Syncer, SyncerProgress};
@@ -76,7 +77,7 @@ pub(crate) async fn open(
 ) -> Result<Reader, StoreError> {
     let path = file_path(path)?;
     let db_path = path.clone();
-    let (writer_conn, syncer, checkpointer, reader_conn, rollups_from_ms) =
+    let (writer_conn, syncer, checkpointer, reader_conn, rollups_from) =
         tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -88,12 +89,13 @@ pub(crate) async fn open(
             }
             let mut w = connect(&path, WRITER_BUSY_TIMEOUT.min(write_timeout))?;
             migrate(&mut w)?;
-            let rollups_from_ms: i64 = w
-                .query_row(
-                    "SELECT until_ms FROM rollup_backfill WHERE id = 1",
-                    [],
-                    |r| r.get(0),
-                )
+            let rollups_from = w
+                .prepare(rollup::CUTOFFS_SQL)
+                .and_then(|mut q| {
+                    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<(i64, i64)>>>()
+                })
+                .map(rollup::Cutoffs::from_rows)
                 .map_err(db)?;
             // 8 MiB: the hot pages (the right edge of each b-tree) fit; a bigger cache measured slower, as
             // SQLite walks the cache's hash table at the end of every transaction.
@@ -114,12 +116,12 @@ pub(crate) async fn open(
             let syncer = Syncer::open(&path)?;
             let checkpointer = Checkpointer::open(&path)?;
             let r = connect(&path, READER_BUSY_TIMEOUT)?;
-            Ok((w, syncer, checkpointer, r, rollups_from_ms))
+            Ok((w, syncer, checkpointer, r, rollups_from))
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("open task failed: {e}")))??;
 
-    let mut writer = Writer::new(writer_conn, db_path, write_timeout, health, rollups_from_ms);
+    let mut writer = Writer::new(writer_conn, db_path, write_timeout, health, rollups_from);
     let (synced_tx, synced_rx) = std::sync::mpsc::channel();
     let progress = Arc::new(SyncerProgress::default());
     let syncer_progress = progress.clone();

@@ -104,6 +104,8 @@ fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<rollup::Row> {
         poor: r.get(at + 10)?,
         sketch: r.get(at + 11)?,
         sessions: r.get(at + 12)?,
+        first_ms: r.get(at + 13)?,
+        last_ms: r.get(at + 14)?,
     })
 }
 
@@ -361,7 +363,7 @@ impl Reader {
             let mut rows = stmt.query(rusqlite::params![
                 site, kind, bounds[0], bounds[1], bounds[2]
             ])?;
-            all_cells(&mut rows, 9)
+            all_cells(&mut rows, rollup::WINDOW_COLUMNS)
         })
         .await
     }
@@ -425,11 +427,10 @@ impl Reader {
                 Err(e) => return Ok(Err(e)),
             };
             let mut put = c.prepare_cached(&format!(
-                "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET count = excluded.count, \
-                 errors = excluded.errors, good = excluded.good, ni = excluded.ni, poor = excluded.poor, \
-                 sketch = excluded.sketch, sessions = excluded.sessions",
+                "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET {}",
                 rollup_insert_sql(),
-                rollup::MERGED_KEY
+                rollup::MERGED_KEY,
+                rollup::MERGED_SET
             ))?;
             // Rolled back when dropped on an error.
             let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
@@ -444,26 +445,31 @@ impl Reader {
         .await?
     }
 
-    /// Rolls up the next [`rollup::SQLITE_BACKFILL_CHUNK`] events stored before rollups existed (schema migration 9),
-    /// in rowid order, in one write transaction with the cursor; true once none is left.
-    pub async fn backfill_rollups(&self) -> Result<bool, StoreError> {
+    /// Rolls up the next [`rollup::SQLITE_BACKFILL_CHUNK`] events that backfill `b` walks (events stored
+    /// before its kinds existed, schema migrations 9 and 11), in rowid order, in one write transaction with
+    /// its cursor; true once none is left.
+    pub async fn backfill_rollups(&self, b: rollup::Backfill) -> Result<bool, StoreError> {
         self.with_conn(move |c| {
             let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
             let (until_ms, cursor, done): (i64, String, bool) = c.query_row(
-                "SELECT until_ms, cursor_id, done FROM rollup_backfill WHERE id = 1",
-                [],
+                "SELECT until_ms, cursor_id, done FROM rollup_backfill WHERE id = ?1",
+                [b.id()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             if done {
                 return Ok(true);
             }
             let after: i64 = cursor.parse().unwrap_or(0);
-            let mut read = c.prepare_cached(
+            // The rowid range, never the errors' index (its order is not rowid order).
+            let mut read = c.prepare_cached(&format!(
                 "SELECT rowid, received_ms, site, session_id, event_type, client_ts_ms, route, value, name, \
-                 endpoint, status, rating FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-            )?;
+                 endpoint, status, rating, browser, release, fingerprint FROM events NOT INDEXED \
+                 WHERE rowid > ?1{} ORDER BY rowid LIMIT ?2",
+                b.events_filter()
+            ))?;
             let mut rows = read.query(rusqlite::params![after, rollup::SQLITE_BACKFILL_CHUNK])?;
-            let (mut partials, mut last, mut seen, mut past) = (Partials::default(), after, 0i64, false);
+            let mut partials = Partials::received_since(rollup::Cutoffs::only(b));
+            let (mut last, mut seen, mut past) = (after, 0i64, false);
             while let Some(r) = rows.next()? {
                 seen += 1;
                 last = r.get(0)?;
@@ -483,12 +489,16 @@ impl Reader {
                     session_id: &r.get::<_, String>(3)?,
                     event_type: &r.get::<_, String>(4)?,
                     client_ts_ms: r.get(5)?,
+                    received_ms,
                     route: &route,
                     value: r.get(7)?,
                     name: r.get::<_, Option<String>>(8)?.as_deref(),
                     endpoint: r.get::<_, Option<String>>(9)?.as_deref(),
                     status: r.get(10)?,
                     rating: r.get::<_, Option<String>>(11)?.as_deref(),
+                    browser: &r.get::<_, String>(12)?,
+                    release: r.get::<_, Option<String>>(13)?.as_deref(),
+                    fingerprint: r.get::<_, Option<String>>(14)?.as_deref(),
                 });
             }
             drop(rows);
@@ -498,8 +508,8 @@ impl Reader {
             }
             let done = past || seen < rollup::SQLITE_BACKFILL_CHUNK;
             c.execute(
-                "UPDATE rollup_backfill SET cursor_id = ?1, done = ?2 WHERE id = 1",
-                rusqlite::params![last.to_string(), done],
+                "UPDATE rollup_backfill SET cursor_id = ?1, done = ?2 WHERE id = ?3",
+                rusqlite::params![last.to_string(), done, b.id()],
             )?;
             tx.commit()?;
             Ok(done)
@@ -543,26 +553,6 @@ mod tests {
     use super::super::migrate;
     use super::*;
 
-    #[test]
-    fn stats_queries_scan_only_the_rowid_range_of_their_window() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        for (_, sql) in stats::ALL_SQL {
-            let sql = stats::sqlite_sql(sql);
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let plan: Vec<String> = stmt
-                .query_map(("shop", 0, 0), |r| r.get(3))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            let plan = plan.join("\n");
-            assert!(
-                plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"),
-                "{sql}\n{plan}"
-            );
-        }
-    }
-
     /// The query plan of `sql` (stats parameters and more) as SQLite gives it.
     fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -598,6 +588,16 @@ mod tests {
             plan.contains("SEARCH events USING INDEX events_site_session (site=? AND session_id=?"),
             "{sql}\n{plan}"
         );
+        // One group's occurrences: the errors' index (migration 12), in its order (no sort).
+        let sql = stats::sqlite_sql(super::super::super::error_groups::OCCURRENCES_SQL);
+        let group = self::plan(&conn, &sql, ("shop", 0, 0, "f", 1));
+        assert!(
+            group.contains(
+                "SEARCH events USING INDEX events_errors (site=? AND fingerprint=? AND client_ts_ms>?)"
+            ),
+            "{sql}\n{group}"
+        );
+        assert!(!group.contains("TEMP B-TREE"), "{sql}\n{group}");
     }
 
     /// Rows with these receive times, in rowid order, with every third rowid deleted (gaps).

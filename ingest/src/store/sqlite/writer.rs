@@ -34,8 +34,8 @@ pub(super) struct Writer {
     row_sql: String,
     write_timeout: Duration,
     health: Arc<Health>,
-    /// Events received before this were stored before rollups existed: the backfill counts them.
-    rollups_from_ms: i64,
+    /// Per rollup backfill, events received before its cutoff are the backfill's to count.
+    rollups_from: rollup::Cutoffs,
 }
 
 impl Writer {
@@ -44,7 +44,7 @@ impl Writer {
         path: PathBuf,
         write_timeout: Duration,
         health: Arc<Health>,
-        rollups_from_ms: i64,
+        rollups_from: rollup::Cutoffs,
     ) -> Self {
         Self {
             conn,
@@ -52,7 +52,7 @@ impl Writer {
             row_sql: insert_sql(),
             write_timeout,
             health,
-            rollups_from_ms,
+            rollups_from,
         }
     }
 
@@ -73,7 +73,7 @@ impl Writer {
         while let Some(first) = rx.blocking_recv() {
             let started = Instant::now();
             let mut group = Group {
-                rollups: Partials::received_since(self.rollups_from_ms),
+                rollups: Partials::received_since(self.rollups_from),
                 ..Group::default()
             };
             let mut open = self.begin();
@@ -284,7 +284,9 @@ pub(in crate::store) fn append_rollup(
         r.ni,
         r.poor,
         r.sketch,
-        r.sessions
+        r.sessions,
+        r.first_ms,
+        r.last_ms
     ])?;
     Ok(())
 }
