@@ -870,7 +870,7 @@ impl Session {
 
 /// Writing connections, each with its own group commit: while one group waits for its COMMIT (the WAL
 /// flush), the next is written on the other connection, instead of PostgreSQL and the node idling through
-/// the wait. Concurrent groups keep their rows in `(site, event_id)` order, so two that hold the same keys
+/// the wait. Concurrent groups keep their rows in key order (`Session::insert`), so two that hold the same keys
 /// (retries) wait on each other instead of deadlocking, as two nodes do. bench/README.md, "PostgreSQL's write
 /// path".
 const WRITERS: usize = 2;
