@@ -483,8 +483,8 @@ async fn fill(url: &str, events: u64) -> anyhow::Result<()> {
 }
 
 /// The bulk fill bypassed the writer, so nothing is rolled up: the store's own upgrade path (schema
-/// migrations 9 and 11's backfills, then the folding) rolls up every event, timed, as a store upgraded with this much
-/// data would.
+/// migrations 9 and 12's backfills, straight into minute, hour and day rows) rolls up every event, timed, as
+/// a store upgraded with this much data would.
 async fn rollups(url: &str, events: u64) -> anyhow::Result<()> {
     let zero_id = if url.starts_with("sqlite://") {
         "0"
@@ -506,11 +506,19 @@ async fn rollups(url: &str, events: u64) -> anyhow::Result<()> {
         .await
         .context("Store::open")?;
     let started = Instant::now();
-    let folded = store.maintain_rollups().await?;
+    store.maintain_rollups().await?;
     let secs = started.elapsed().as_secs_f64();
     store.shutdown().await;
+    let count = "SELECT COUNT(*) FROM rollups";
+    let rows: i64 = if let Some(path) = url.strip_prefix("sqlite://") {
+        rusqlite::Connection::open(path)?.query_row(count, [], |r| r.get(0))?
+    } else {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client.query_one(count, &[]).await?.get(0)
+    };
     println!(
-        "ROLLUPS events={events} partial_rows={folded} secs={secs:.1} events_per_sec={:.0}",
+        "ROLLUPS events={events} rollup_rows={rows} secs={secs:.1} events_per_sec={:.0}",
         events as f64 / secs
     );
     Ok(())

@@ -516,6 +516,62 @@ fn rollup_row(r: &Row) -> Result<rollup::Row, StoreError> {
     Ok(row)
 }
 
+/// Adds `targets` to the merged rows stored for them (inside the caller's transaction, which holds the
+/// rollup lock: no one else writes merged rows meanwhile).
+async fn put_merged(
+    tx: &tokio_postgres::Transaction<'_>,
+    targets: std::collections::HashMap<rollup::Key, rollup::Agg>,
+    db: &(impl Fn(tokio_postgres::Error) -> StoreError + Sync),
+) -> Result<(), StoreError> {
+    // In the index's order, so that consecutive probes share its pages.
+    let mut keys: Vec<&rollup::Key> = targets.keys().collect();
+    keys.sort_unstable_by(|a, b| a.index_order().cmp(&b.index_order()));
+    let site: Vec<&str> = keys.iter().map(|k| &*k.site).collect();
+    let kind: Vec<&str> = keys.iter().map(|k| k.kind.as_str()).collect();
+    let level: Vec<i32> = keys.iter().map(|k| k.level as i32).collect();
+    let bucket: Vec<i64> = keys.iter().map(|k| k.bucket_ms).collect();
+    let key: Vec<&str> = keys.iter().map(|k| &*k.key).collect();
+    let name: Vec<&str> = keys.iter().map(|k| &*k.name).collect();
+    // One index probe per target (`LIMIT 1` keeps the subquery a per-row lookup): as a plain join of the
+    // arrays, the planner saw thousands of targets and chose a hash join over a scan of the whole table,
+    // so each fold and backfill chunk read every rollup row stored.
+    let existing = tx
+        .query(
+            &format!(
+                "SELECT {} FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[], $5::text[], \
+                 $6::text[]) AS t(site, kind, level, bucket_ms, key, name) CROSS JOIN LATERAL (\
+                 SELECT * FROM rollups r WHERE r.site = t.site AND r.kind = t.kind AND r.level = t.level \
+                 AND r.bucket_ms = t.bucket_ms AND r.key = t.key AND r.name = t.name AND r.level > 0 \
+                 LIMIT 1) r",
+                rollup::COLUMNS
+                    .split(", ")
+                    .map(|c| format!("r.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            &[&site, &kind, &level, &bucket, &key, &name],
+        )
+        .await
+        .map_err(db)?;
+    let existing = existing
+        .iter()
+        .map(rollup_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = RollupArrays::new(rollup::merged_rows(targets, existing)?);
+    tx.execute(
+        &format!(
+            "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET {}",
+            rollup_insert_sql(),
+            rollup::MERGED_KEY,
+            rollup::MERGED_SET
+        ),
+        &merged.params(),
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 fn copy_sql() -> String {
     format!("COPY events ({INSERT_COLUMNS}) FROM STDIN (FORMAT binary)")
 }
@@ -1426,70 +1482,37 @@ impl Reader {
         let connector = self.connector.clone();
         let db = move |e: tokio_postgres::Error| StoreError::Database(connector.describe(&e));
         self.with_rollup_lock(|tx| {
-                Box::pin(async move {
-                    let taken = tx
-                        .query(
-                            &format!(
-                                "DELETE FROM rollups WHERE ctid = ANY(ARRAY(\
-                                 SELECT ctid FROM rollups WHERE level = 0 LIMIT $1)) RETURNING {}",
-                                rollup::COLUMNS
-                            ),
-                            &[&rollup::COMPACT_CHUNK],
-                        )
-                        .await
-                        .map_err(&db)?;
-                    let n = taken.len();
-                    if n == 0 {
-                        return Ok(0);
-                    }
-                    let partials = taken.iter().map(rollup_row).collect::<Result<Vec<_>, _>>()?;
-                    let targets = rollup::fold(partials)?;
-                    let keys: Vec<&rollup::Key> = targets.keys().collect();
-                    let site: Vec<&str> = keys.iter().map(|k| &*k.site).collect();
-                    let kind: Vec<&str> = keys.iter().map(|k| k.kind.as_str()).collect();
-                    let level: Vec<i32> = keys.iter().map(|k| k.level as i32).collect();
-                    let bucket: Vec<i64> = keys.iter().map(|k| k.bucket_ms).collect();
-                    let key: Vec<&str> = keys.iter().map(|k| &*k.key).collect();
-                    let name: Vec<&str> = keys.iter().map(|k| &*k.name).collect();
-                    let existing = tx
-                        .query(
-                            &format!(
-                                "SELECT {} FROM rollups r JOIN UNNEST($1::text[], $2::text[], $3::int4[], \
-                                 $4::int8[], $5::text[], $6::text[]) AS t(site, kind, level, bucket_ms, key, name) \
-                                 ON r.site = t.site AND r.kind = t.kind AND r.level = t.level \
-                                 AND r.bucket_ms = t.bucket_ms AND r.key = t.key AND r.name = t.name \
-                                 WHERE r.level > 0",
-                                rollup::COLUMNS
-                                    .split(", ")
-                                    .map(|c| format!("r.{c}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                            &[&site, &kind, &level, &bucket, &key, &name],
-                        )
-                        .await
-                        .map_err(&db)?;
-                    let existing = existing.iter().map(rollup_row).collect::<Result<Vec<_>, _>>()?;
-                    let merged = RollupArrays::new(rollup::merged_rows(targets, existing)?);
-                    tx.execute(
+            Box::pin(async move {
+                let taken = tx
+                    .query(
                         &format!(
-                            "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET {}",
-                            rollup_insert_sql(),
-                            rollup::MERGED_KEY,
-                            rollup::MERGED_SET
+                            "DELETE FROM rollups WHERE ctid = ANY(ARRAY(\
+                                 SELECT ctid FROM rollups WHERE level = 0 LIMIT $1)) RETURNING {}",
+                            rollup::COLUMNS
                         ),
-                        &merged.params(),
+                        &[&rollup::COMPACT_CHUNK],
                     )
                     .await
                     .map_err(&db)?;
-                    Ok(n)
-                })
+                let n = taken.len();
+                if n == 0 {
+                    return Ok(0);
+                }
+                let partials = taken
+                    .iter()
+                    .map(rollup_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let targets = rollup::fold(partials)?;
+                put_merged(tx, targets, &db).await?;
+                Ok(n)
             })
+        })
         .await
     }
 
     /// Rolls up the next [`rollup::COMPACT_CHUNK`] events that backfill `b` walks (events stored before its
-    /// kinds existed, schema migrations 9 and 11), in (site, event_id) order, in one transaction with its
+    /// kinds existed, schema migrations 9 and 12), in (site, event_id) order, straight into merged minute,
+    /// hour and day rows (no partial rows to append, read back and fold), in one transaction with its
     /// cursor; true once none is left.
     pub async fn backfill_rollups(&self, b: rollup::Backfill) -> Result<bool, StoreError> {
         let connector = self.connector.clone();
@@ -1515,19 +1538,35 @@ impl Reader {
                     if done != 0 {
                         return Ok(true);
                     }
-                    let rows = tx
+                    // The rest of the cursor's site, then the sites after it: two queries, where one
+                    // `(site, event_id) > ($1, $2)` let PostgreSQL estimate the row comparison by its first
+                    // column alone, expect a handful of rows from the last site and sort all of its events
+                    // left at each chunk. Ordered by the table's columns (`events.`): a bare `event_id`
+                    // names the selected text, which no index holds in order.
+                    let select = |cond: &str, received: &str, limit: &str| {
+                        format!(
+                            "SELECT site, event_id::text, session_id, event_type, client_ts_ms, route, value, \
+                             name, endpoint, status, rating, received_ms, browser, release, fingerprint \
+                             FROM events WHERE {cond} AND received_ms < {received}{} \
+                             ORDER BY events.site, events.event_id LIMIT {limit}",
+                            b.events_filter()
+                        )
+                    };
+                    let mut rows = tx
                         .query(
-                            &format!(
-                                "SELECT site, event_id::text, session_id, event_type, client_ts_ms, route, value, \
-                                 name, endpoint, status, rating, received_ms, browser, release, fingerprint \
-                                 FROM events WHERE (site, event_id) > ($1, $2::text::uuid) AND received_ms < $3{} \
-                                 ORDER BY site, event_id LIMIT $4",
-                                b.events_filter()
-                            ),
+                            &select("site = $1 AND event_id > $2::text::uuid", "$3", "$4"),
                             &[&site, &id, &until_ms, &rollup::COMPACT_CHUNK],
                         )
                         .await
                         .map_err(&db)?;
+                    let rest = rollup::COMPACT_CHUNK - rows.len() as i64;
+                    if rest > 0 {
+                        rows.extend(
+                            tx.query(&select("site > $1", "$2", "$3"), &[&site, &until_ms, &rest])
+                                .await
+                                .map_err(&db)?,
+                        );
+                    }
                     let mut partials = Partials::received_since(rollup::Cutoffs::only(b));
                     let mut last = (site, id);
                     for r in &rows {
@@ -1576,10 +1615,7 @@ impl Reader {
                         last = (site, id);
                     }
                     if !partials.is_empty() {
-                        let arrays = RollupArrays::new(partials.rows());
-                        tx.execute(&rollup_insert_sql(), &arrays.params())
-                            .await
-                            .map_err(&db)?;
+                        put_merged(tx, partials.folded(), &db).await?;
                     }
                     let done = (rows.len() as i64) < rollup::COMPACT_CHUNK;
                     tx.execute(

@@ -232,6 +232,21 @@ pub(crate) struct Key {
     pub bucket_ms: i64,
 }
 
+impl Key {
+    /// The order of the merged rows' index ([`MERGED_KEY`]): lookups and upserts made in it touch the
+    /// index's pages one after another instead of at random.
+    pub(crate) fn index_order(&self) -> (&str, &'static str, i64, i64, &str, &str) {
+        (
+            &self.site,
+            self.kind.as_str(),
+            self.level,
+            self.bucket_ms,
+            &self.key,
+            &self.name,
+        )
+    }
+}
+
 /// The numbers of a row (or of several merged).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Agg {
@@ -509,6 +524,17 @@ impl Partials {
         self.rows.entry(k).or_default()
     }
 
+    /// The merged rows these partial rows add to (what [`fold`] makes of [`Self::rows`], without encoding
+    /// and decoding the summaries): a backfill writes these directly instead of partial rows, so each
+    /// event it walks is counted in one pass, not appended, read back and folded.
+    pub fn folded(&self) -> HashMap<Key, Agg> {
+        let mut out = HashMap::new();
+        for (k, a) in &self.rows {
+            fold_one(&mut out, k, a);
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -528,16 +554,21 @@ pub(crate) fn fold(partials: Vec<Row>) -> Result<HashMap<Key, Agg>, StoreError> 
     let mut out: HashMap<Key, Agg> = HashMap::new();
     for r in partials {
         let (k, a) = r.into_parts()?;
-        for (level, span) in LEVELS {
-            let target = Key {
-                level,
-                bucket_ms: k.bucket_ms.div_euclid(span) * span,
-                ..k.clone()
-            };
-            out.entry(target).or_default().merge(&a);
-        }
+        fold_one(&mut out, &k, &a);
     }
     Ok(out)
+}
+
+/// Adds one partial row's numbers to its minute, hour and day.
+fn fold_one(out: &mut HashMap<Key, Agg>, k: &Key, a: &Agg) {
+    for (level, span) in LEVELS {
+        let target = Key {
+            level,
+            bucket_ms: k.bucket_ms.div_euclid(span) * span,
+            ..k.clone()
+        };
+        out.entry(target).or_default().merge(a);
+    }
 }
 
 /// The merged rows to write: each target's new numbers plus what its stored row already held.
@@ -552,7 +583,7 @@ pub(crate) fn merged_rows(
         }
     }
     let mut keys: Vec<&Key> = targets.keys().collect();
-    keys.sort_unstable();
+    keys.sort_unstable_by(|a, b| a.index_order().cmp(&b.index_order()));
     Ok(keys.into_iter().map(|k| Row::new(k, &targets[k])).collect())
 }
 
