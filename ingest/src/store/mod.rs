@@ -732,8 +732,8 @@ impl Store {
     ) -> Result<Vec<Vec<stats::Cell>>, StoreError> {
         let bounds = rollup::window_bounds(since_ms);
         match &self.inner.backend {
-            Backend::Sqlite(r) => r.rollup_rows(site, kind.as_str(), bounds).await,
-            Backend::Postgres(r) => r.rollup_rows(site, kind.as_str(), bounds).await,
+            Backend::Sqlite(r) => r.rollup_rows(site, kind, bounds).await,
+            Backend::Postgres(r) => r.rollup_rows(site, kind, bounds).await,
         }
     }
 

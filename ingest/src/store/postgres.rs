@@ -1408,18 +1408,18 @@ impl Reader {
         Ok(created as usize)
     }
 
-    /// The rollup rows of one kind in a window (`rollup::WINDOW_SQL`), one snapshot.
+    /// The rollup rows of one kind in a window ([`rollup::window_sql`]), one snapshot.
     pub async fn rollup_rows(
         &self,
         site: &str,
-        kind: &'static str,
+        kind: rollup::Kind,
         bounds: [i64; 3],
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
         let c = self.client().await?;
         let rows = c
             .query(
-                &postgres_sql(rollup::WINDOW_SQL),
-                &[&site, &kind, &bounds[0], &bounds[1], &bounds[2]],
+                &postgres_sql(rollup::window_sql(kind)),
+                &[&site, &kind.as_str(), &bounds[0], &bounds[1], &bounds[2]],
             )
             .await
             .map_err(|e| self.db(e))?;
@@ -1434,8 +1434,11 @@ impl Reader {
                         Cell::Int(r.try_get(4)?),
                         Cell::Int(r.try_get(5)?),
                         Cell::Int(r.try_get(6)?),
-                        Cell::Blob(r.try_get(7)?),
-                        Cell::Blob(r.try_get(8)?),
+                        // (NULL where the kind only counts.)
+                        r.try_get::<_, Option<Vec<u8>>>(7)?
+                            .map_or(Cell::Null, Cell::Blob),
+                        r.try_get::<_, Option<Vec<u8>>>(8)?
+                            .map_or(Cell::Null, Cell::Blob),
                         r.try_get::<_, Option<i64>>(9)?
                             .map_or(Cell::Null, Cell::Int),
                         r.try_get::<_, Option<i64>>(10)?

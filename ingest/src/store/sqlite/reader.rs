@@ -351,18 +351,22 @@ impl Reader {
         .await
     }
 
-    /// The rollup rows of one kind in a window (`rollup::WINDOW_SQL`), one snapshot.
+    /// The rollup rows of one kind in a window ([`rollup::window_sql`]), one snapshot.
     pub async fn rollup_rows(
         &self,
         site: &str,
-        kind: &'static str,
+        kind: rollup::Kind,
         bounds: [i64; 3],
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
         let site = site.to_owned();
         self.with_conn(move |c| {
-            let mut stmt = c.prepare_cached(rollup::WINDOW_SQL)?;
+            let mut stmt = c.prepare_cached(rollup::window_sql(kind))?;
             let mut rows = stmt.query(rusqlite::params![
-                site, kind, bounds[0], bounds[1], bounds[2]
+                site,
+                kind.as_str(),
+                bounds[0],
+                bounds[1],
+                bounds[2]
             ])?;
             all_cells(&mut rows, rollup::WINDOW_COLUMNS)
         })
@@ -557,11 +561,15 @@ fn with_stored(
     // One read transaction for all the lookups, not a file lock taken and released for each.
     let read = Transaction::new_unchecked(c, TransactionBehavior::Deferred)?;
     for k in keys {
+        // Only merged levels are targets; any other would be upserted without its stored numbers.
         let Some(sql) = usize::try_from(k.level - 1)
             .ok()
             .and_then(|i| by_level.get(i))
         else {
-            continue; // (only merged levels are targets)
+            return Ok(Err(StoreError::Database(format!(
+                "rollup target at level {} (merged levels are 1-3)",
+                k.level
+            ))));
         };
         let mut get = c.prepare_cached(sql)?;
         let rows = get.query_map(
@@ -630,6 +638,26 @@ mod tests {
                 0,
                 "{sql}"
             );
+        }
+    }
+
+    #[test]
+    fn window_reads_each_level_through_its_own_index_range() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        // Rows with summaries, and rows that only count (summed by SQLite).
+        for kind in [rollup::Kind::Vital, rollup::Kind::GroupPage] {
+            let sql = rollup::window_sql(kind);
+            let plan = plan(
+                &conn,
+                sql,
+                ("shop", kind.as_str(), 0, 3_600_000, 86_400_000),
+            );
+            // Each level a range of (site, kind, level, bucket_ms), never all of the site's rows of the kind.
+            let ranged =
+                "USING INDEX rollups_window (site=? AND kind=? AND level=? AND bucket_ms>?";
+            assert_eq!(plan.matches(ranged).count(), 4, "{kind:?}\n{plan}");
+            assert!(!plan.contains("(site=? AND kind=?)"), "{kind:?}\n{plan}");
         }
     }
 
