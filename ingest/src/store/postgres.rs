@@ -524,8 +524,8 @@ async fn put_merged(
     db: &(impl Fn(tokio_postgres::Error) -> StoreError + Sync),
 ) -> Result<(), StoreError> {
     // In the index's order, so that consecutive probes share its pages.
-    let mut keys: Vec<&rollup::Key> = targets.keys().collect();
-    keys.sort_unstable_by(|a, b| a.index_order().cmp(&b.index_order()));
+    let targets = rollup::Targets::new(targets);
+    let keys: Vec<&rollup::Key> = targets.keys().collect();
     let site: Vec<&str> = keys.iter().map(|k| &*k.site).collect();
     let kind: Vec<&str> = keys.iter().map(|k| k.kind.as_str()).collect();
     let level: Vec<i32> = keys.iter().map(|k| k.level as i32).collect();
@@ -557,7 +557,7 @@ async fn put_merged(
         .iter()
         .map(rollup_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let merged = RollupArrays::new(rollup::merged_rows(targets, existing)?);
+    let merged = RollupArrays::new(targets.merged_rows(existing)?);
     tx.execute(
         &format!(
             "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET {}",

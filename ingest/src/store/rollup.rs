@@ -75,7 +75,7 @@ pub(crate) const COLUMNS: &str =
 pub(crate) const COLUMN_COUNT: usize = 15;
 /// The merged rows' unique key (a partial index: level 0 rows repeat it).
 pub(crate) const MERGED_KEY: &str = "site, kind, level, bucket_ms, key, name";
-/// What an upsert of a merged row sets (its numbers, merged in Rust by [`merged_rows`]), both backends.
+/// What an upsert of a merged row sets (its numbers, merged in Rust by [`Targets::merged_rows`]), both backends.
 pub(crate) const MERGED_SET: &str = "count = excluded.count, errors = excluded.errors, \
      good = excluded.good, ni = excluded.ni, poor = excluded.poor, sketch = excluded.sketch, \
      sessions = excluded.sessions, first_ms = excluded.first_ms, last_ms = excluded.last_ms";
@@ -612,20 +612,36 @@ fn fold_one(out: &mut HashMap<Key, Agg>, k: &Key, a: &Agg) {
     }
 }
 
-/// The merged rows to write: each target's new numbers plus what its stored row already held.
-pub(crate) fn merged_rows(
-    mut targets: HashMap<Key, Agg>,
-    existing: Vec<Row>,
-) -> Result<Vec<Row>, StoreError> {
-    for r in existing {
-        let (k, a) = r.into_parts()?;
-        if let Some(t) = targets.get_mut(&k) {
-            t.merge(&a);
-        }
+/// The merged rows a fold or backfill chunk adds to, sorted once into the merged index's order
+/// ([`Key::index_order`]): their stored rows are looked up, and the upserts made, in that order, so that
+/// consecutive lookups share index pages and concurrent writers take row locks in one order.
+pub(crate) struct Targets(Vec<(Key, Agg)>);
+
+impl Targets {
+    pub(crate) fn new(targets: HashMap<Key, Agg>) -> Self {
+        let mut sorted: Vec<(Key, Agg)> = targets.into_iter().collect();
+        sorted.sort_unstable_by(|(a, _), (b, _)| a.index_order().cmp(&b.index_order()));
+        Self(sorted)
     }
-    let mut keys: Vec<&Key> = targets.keys().collect();
-    keys.sort_unstable_by(|a, b| a.index_order().cmp(&b.index_order()));
-    Ok(keys.into_iter().map(|k| Row::new(k, &targets[k])).collect())
+
+    pub(crate) fn keys(&self) -> impl ExactSizeIterator<Item = &Key> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// The rows to write: each target's new numbers plus what its stored row already held (`existing`, the
+    /// stored rows of some of the targets, in any order), in index order.
+    pub(crate) fn merged_rows(mut self, existing: Vec<Row>) -> Result<Vec<Row>, StoreError> {
+        for r in existing {
+            let (k, a) = r.into_parts()?;
+            let at = self
+                .0
+                .binary_search_by(|(t, _)| t.index_order().cmp(&k.index_order()));
+            if let Ok(i) = at {
+                self.0[i].1.merge(&a);
+            }
+        }
+        Ok(self.0.iter().map(|(k, a)| Row::new(k, a)).collect())
+    }
 }
 
 /// The parameters of [`window_sql`] after site and kind: the window's first minute, first whole hour and

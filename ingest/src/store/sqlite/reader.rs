@@ -551,8 +551,7 @@ fn with_stored(
     let mut existing = Vec::new();
     // In the index's order, so that consecutive lookups share its pages (and the rows', written in the same
     // order) instead of each reading its own.
-    let mut keys: Vec<&rollup::Key> = targets.keys().collect();
-    keys.sort_unstable_by(|a, b| a.index_order().cmp(&b.index_order()));
+    let targets = rollup::Targets::new(targets);
     let by_level = [
         merged_lookup_sql(1),
         merged_lookup_sql(2),
@@ -560,7 +559,7 @@ fn with_stored(
     ];
     // One read transaction for all the lookups, not a file lock taken and released for each.
     let read = Transaction::new_unchecked(c, TransactionBehavior::Deferred)?;
-    for k in keys {
+    for k in targets.keys() {
         // Only merged levels are targets; any other would be upserted without its stored numbers.
         let Some(sql) = usize::try_from(k.level - 1)
             .ok()
@@ -581,7 +580,7 @@ fn with_stored(
         }
     }
     read.commit()?;
-    Ok(rollup::merged_rows(targets, existing))
+    Ok(targets.merged_rows(existing))
 }
 
 /// Writes merged rows over the stored ones (inside the caller's write transaction).
