@@ -559,12 +559,7 @@ async fn put_merged(
         .collect::<Result<Vec<_>, _>>()?;
     let merged = RollupArrays::new(targets.merged_rows(existing)?);
     tx.execute(
-        &format!(
-            "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET {}",
-            rollup_insert_sql(),
-            rollup::MERGED_KEY,
-            rollup::MERGED_SET
-        ),
+        &format!("{}{}", rollup_insert_sql(), rollup::MERGED_UPSERT),
         &merged.params(),
     )
     .await

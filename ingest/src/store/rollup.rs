@@ -73,10 +73,11 @@ pub(crate) const SQLITE_BACKFILL_CHUNK: i64 = 5_000;
 pub(crate) const COLUMNS: &str =
     "site, kind, key, name, level, bucket_ms, count, errors, good, ni, poor, sketch, sessions, first_ms, last_ms";
 pub(crate) const COLUMN_COUNT: usize = 15;
-/// The merged rows' unique key (a partial index: level 0 rows repeat it).
-pub(crate) const MERGED_KEY: &str = "site, kind, level, bucket_ms, key, name";
-/// What an upsert of a merged row sets (its numbers, merged in Rust by [`Targets::merged_rows`]), both backends.
-pub(crate) const MERGED_SET: &str = "count = excluded.count, errors = excluded.errors, \
+/// What turns an insert of rollup rows into an upsert of merged rows, both backends: their unique key (the
+/// partial index `rollups_merged`: level 0 rows repeat it), and the numbers it sets, merged in Rust by
+/// [`Targets::merged_rows`].
+pub(crate) const MERGED_UPSERT: &str = " ON CONFLICT (site, kind, level, bucket_ms, key, name) \
+     WHERE level > 0 DO UPDATE SET count = excluded.count, errors = excluded.errors, \
      good = excluded.good, ni = excluded.ni, poor = excluded.poor, sketch = excluded.sketch, \
      sessions = excluded.sessions, first_ms = excluded.first_ms, last_ms = excluded.last_ms";
 
@@ -274,7 +275,7 @@ pub(crate) struct Key {
 }
 
 impl Key {
-    /// The order of the merged rows' index ([`MERGED_KEY`]): lookups and upserts made in it touch the
+    /// The order of the merged rows' index (`rollups_merged`, [`MERGED_UPSERT`]'s key): lookups and upserts made in it touch the
     /// index's pages one after another instead of at random.
     pub(crate) fn index_order(&self) -> (&str, &'static str, i64, i64, &str, &str) {
         (

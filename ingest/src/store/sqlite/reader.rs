@@ -585,12 +585,7 @@ fn with_stored(
 
 /// Writes merged rows over the stored ones (inside the caller's write transaction).
 fn put_merged(c: &Connection, rows: &[rollup::Row]) -> rusqlite::Result<()> {
-    let mut put = c.prepare_cached(&format!(
-        "{} ON CONFLICT ({}) WHERE level > 0 DO UPDATE SET {}",
-        rollup_insert_sql(),
-        rollup::MERGED_KEY,
-        rollup::MERGED_SET
-    ))?;
+    let mut put = c.prepare_cached(&format!("{}{}", rollup_insert_sql(), rollup::MERGED_UPSERT))?;
     for r in rows {
         append_rollup(&mut put, r)?;
     }
