@@ -465,14 +465,15 @@ mod tests {
             (150.0, 160.0),
             (0.5, 20_000.0),
         ];
+        let in_range = |seed: usize, (lo, hi): (f64, f64)| {
+            values(seed as u64 + 3, 50, move |u| lo + u * (hi - lo))
+        };
         let mut parts: Vec<Sketch> = ranges
             .iter()
             .enumerate()
-            .map(|(seed, (lo, hi))| {
+            .map(|(seed, range)| {
                 let mut s = Sketch::default();
-                values(seed as u64 + 3, 50, |u| lo + u * (hi - lo))
-                    .iter()
-                    .for_each(|v| s.add(*v));
+                in_range(seed, *range).iter().for_each(|v| s.add(*v));
                 s
             })
             .collect();
@@ -491,8 +492,8 @@ mod tests {
         // The range is exactly the buckets used: a merged sketch re-encodes to what it would have been
         // had its values been added one by one.
         let mut one_by_one = Sketch::default();
-        for (seed, (lo, hi)) in ranges.iter().enumerate() {
-            values(seed as u64 + 3, 50, |u| lo + u * (hi - lo))
+        for (seed, range) in ranges.iter().enumerate() {
+            in_range(seed, *range)
                 .iter()
                 .for_each(|v| one_by_one.add(*v));
         }
