@@ -53,6 +53,9 @@ const KINDS = {
   'POST three batches': post('BODY + BODY + BODY', false),
   'XHR POST a batch': `new Promise((r) => { const x = new XMLHttpRequest(); x.open('POST', SINK); x.onloadend = r; x.send(BODY); })`,
   'sendBeacon a batch (+ 5 ms pause)': `(navigator.sendBeacon(SINK, BODY), new Promise((r) => setTimeout(r, 5)))`,
+  // what the page hide pays for its one beacon, by size (web-vitals' own beacon is the small one)
+  'sendBeacon 200 B (+ 5 ms pause)': `(navigator.sendBeacon(SINK, BODY.slice(0, 200)), new Promise((r) => setTimeout(r, 5)))`,
+  'sendBeacon three batches (+ 5 ms)': `(navigator.sendBeacon(SINK, BODY + BODY + BODY), new Promise((r) => setTimeout(r, 5)))`,
   'sleep5 (the pause alone)': `new Promise((r) => setTimeout(r, 5))`,
 };
 

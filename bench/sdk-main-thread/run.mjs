@@ -1,6 +1,7 @@
 // run.mjs: main-thread cost of rum-sdk.js in headless Chromium, beside Google's web-vitals (issue #21).
 //
-//   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--profile [--variant sdk+trace+gzip]]
+//   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--profile [--variant sdk+trace+gzip]
+//                                       [--hide-only] [--reps N]]
 //
 // Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
 // hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
@@ -35,6 +36,8 @@ const args = process.argv.slice(2);
 const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const ROUNDS = +opt('--rounds', 12);
 const PROFILE = args.includes('--profile');
+// --profile --hide-only: the burst's page-hide task alone, --reps N times (each a fresh page)
+const HIDE_ONLY = args.includes('--hide-only'), REPS = +opt('--reps', 1);
 const SRC = args.includes('--src') || PROFILE;
 const CALLS = 200;
 // paired per-call measurement: blocks per arm, calls per block (one full batch of the SDK's default batchSize)
@@ -199,11 +202,12 @@ async function job(variant, scenario, { trace, profile } = {}) {
   await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
   const errors = [];
   page.on('console', (m) => m.type() === 'error' && !/burst error|reported/.test(m.text()) && errors.push(m.text()));
-  if (profile) {
+  const startProfile = async () => {
     await cdp.send('Profiler.enable');
     await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
     await cdp.send('Profiler.start');
-  }
+  };
+  if (profile && !HIDE_ONLY) await startProfile();
   const out = {};
   const slow = scenario === 'burst' ? '&slow=1' : '';
   const start = await metrics(cdp);
@@ -248,6 +252,7 @@ async function job(variant, scenario, { trace, profile } = {}) {
     }
     await page.evaluate(() => window.bench.burst());
     await sleep(500);
+    if (profile && HIDE_ONLY) await startProfile();
     const h = await hide(page, cdp);
     Object.assign(out, { hide: h.cpu, hideWall: h.wall });
     await sleep(300);
@@ -306,8 +311,13 @@ const fmt = (x, d = 1) => (x >= 0 ? '+' : '') + x.toFixed(d);
 
 try {
   if (PROFILE) {
-    const names = opt('--only') ? [opt('--only')] : ['shop', 'fetch', 'xhr', 'burst'], profiles = [];
-    for (const s of names) profiles.push((await job(opt('--variant', 'sdk'), s, { profile: true })).profile);
+    const scenarios = HIDE_ONLY ? ['burst'] : opt('--only') ? [opt('--only')] : ['shop', 'fetch', 'xhr', 'burst'], profiles = [], names = [];
+    for (const s of scenarios) {
+      for (let k = 0; k < REPS; k++) {
+        profiles.push((await job(opt('--variant', 'sdk'), s, { profile: true })).profile);
+        names.push(REPS > 1 ? `${HIDE_ONLY ? 'hide' : s}#${k + 1}` : HIDE_ONLY ? 'hide' : s);
+      }
+    }
     printProfile(profiles, names);
   } else {
     const jobs = [];

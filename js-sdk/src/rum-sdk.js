@@ -7,7 +7,7 @@
   // Not a browser, or already loaded: a second copy must not wrap fetch/XHR/history again.
   if (!w || !w.document || w.VantageRUM) return;
 
-  const d = w.document, nav = w.navigator || {}, perf = w.performance || {}, loc = w.location;
+  const d = w.document, nav = w.navigator, perf = w.performance, loc = w.location;
   const origFetch = w.fetch, script = d.currentScript;
   const DEFAULTS = {
     batchSize: 50, // events per request (each request costs the page's main thread about as much as a fetch)
@@ -41,7 +41,7 @@
       return fn.apply(this, arguments);
     } catch (e) {}
   };
-  const on = (t, ...a) => t.addEventListener && t.addEventListener(...a);
+  const on = (t, ...a) => t.addEventListener(...a);
   const now = () => perf.now(); // every browser that parses this file has it
   const r1 = (x) => Math.round(x * 10) / 10;
   const abs = (u) => new URL(u, loc.href);
@@ -96,7 +96,7 @@
     let s = '';
     try {
       while (el && el.nodeType == 1) {
-        const p = el.id ? '#' + el.id : [el.nodeName.toLowerCase(), ...[...(el.classList || [])].sort()].join('.');
+        const p = el.id ? '#' + el.id : [el.nodeName.toLowerCase(), ...[...el.classList].sort()].join('.');
         if (s.length + p.length > 99) return s || p;
         s = s ? p + '>' + s : p;
         if (el.id) break;
@@ -143,9 +143,9 @@
       page: { url: pageUrl, referrer },
       // data-release / init({release}): the build the page runs, which picks the source maps for its stacks
       release: cfg.release,
+      user_id: userId,
       ...data,
     };
-    if (userId) ev.user_id = userId;
     if (cfg.beforeSend) {
       try {
         ev = cfg.beforeSend(ev);
@@ -189,12 +189,7 @@
   const carry = (b) => {
     for (const k in b.d) lose(k, b.d[k]);
   };
-  function drop(b, k) {
-    if (b) {
-      lose(k, b.n);
-      carry(b);
-    }
-  }
+  const drop = (b, k) => b && (lose(k, b.n), carry(b));
 
   // Move queued events into batches, each with an idempotency key and the count of events dropped so far,
   // serialized once here (n events, d dropped, body) for every attempt and for the beacon at hide.
@@ -212,6 +207,7 @@
       // instead of one per event, which cost the page 2.5-9 us each.
       events.forEach((e, i) => (e.event_id = id.slice(0, 30) + (i + 1e5)));
       for (const k in dropped) b.dropped = dropped; // only when something was lost
+      // (events first: the hide takes their JSON out of the body, up to its last "]", to send several as one)
       outbox.push({ n: events.length, d: dropped, body: JSON.stringify(b) });
       dropped = {};
       // the head batch is never the one dropped: it is in flight, waiting for its retry (its attempts count
@@ -265,7 +261,7 @@
 
   // One request in flight; the head batch is retried until it succeeds or gives up, so order is kept.
   function pump() {
-    if (sending || retryTimer || !outbox.length || !origFetch) return;
+    if (sending || retryTimer || !outbox[0] || !origFetch) return;
     const b = outbox[0];
     sending = 1;
     post(b).then(
@@ -282,14 +278,14 @@
   const next = () => idle(safe(pump));
 
   function done(b, res) {
+    // b is outbox[0]: nothing else takes the head off while it is in flight (cut drops the second batch, the
+    // hide beacons from the second)
     sending = 0;
-    const i = outbox.indexOf(b);
-    if (i < 0) return next();
     if (res && !RETRY.test(res.status)) {
       // Delivered, or refused for good (a 4xx caused by the batch itself): resending would not help. The
       // server counts what it refuses; `dropped` is only what the SDK gave up on, carried to the next batch.
-      outbox.splice(i, 1);
-      if (res.status > 299) carry(b);
+      outbox.shift();
+      res.ok || carry(b);
       return next();
     }
     b.tries = (b.tries || 0) + 1;
@@ -297,7 +293,7 @@
     if (b.tries > cfg.maxRetries) {
       // Given up: the endpoint is down. Stay quiet for a while (every failed request is a line in the
       // browser's console), keep collecting into the bounded queue.
-      drop(outbox.splice(i, 1)[0], 'retry');
+      drop(outbox.shift(), 'retry');
       down = 1;
       t = cfg.retryAfterMax;
     } else t = backoff(b.tries, res && res.headers.get('Retry-After'));
@@ -322,23 +318,28 @@
     return t;
   }
 
-  // Page is being hidden or unloaded: what is not already in flight goes out with sendBeacon, all of it in
-  // the hide task. Nothing later is sure to run: an unloading document runs no more timers, and a mobile page
-  // hidden in the background may be frozen or killed. The work is bounded by the browser, not by the queue:
-  // at most 64 KiB of beacons and keepalive requests are in flight per page, and once one beacon is refused
-  // the batches after it stay in the outbox (sent on if the page lives on) instead of being refused one by
-  // one. Batches already cut go first as they are; the queue is cut (serialized) only when none is left.
+  // Page is being hidden or unloaded: what is not already in flight goes out in the hide task, as one beacon.
+  // Nothing later is sure to run: an unloading document runs no more timers, and a mobile page hidden in the
+  // background may be frozen or killed. Beacons and keepalive requests share a budget of 64 KiB in flight per
+  // page, so the beacon takes the batches already cut, oldest first, then the queue (cut only when they all
+  // fit), as long as they fit beside the request in flight: one beacon costs the page's main thread about as
+  // much as a fetch, whatever its size. What does not fit, or a refused beacon's batches, stays in the outbox
+  // for the pump, should the page live on. A beacon has no answer, so no batch id: the ingest knows each event
+  // by its id.
   function beaconAll() {
-    const i = sending | 0; // (0 or 1)
-    outbox[i] || cut();
-    const b = !down && outbox.splice(i, 1)[0];
-    if (b) {
-      let ok;
+    const i = sending | 0, take = [];
+    let room = 6e4 - (i && outbox[0].body.length), b, ok;
+    while (!down && (outbox[i] || cut(), (b = outbox[i])) && (room -= b.body.length) > 0) take.push(outbox.splice(i, 1)[0]);
+    if (take[0]) {
+      // the counts of events lost that the batches carried, added up
+      const was = dropped;
+      dropped = {};
+      take.forEach(carry);
       try {
-        ok = nav.sendBeacon(endpointUrl, b.body);
+        ok = nav.sendBeacon(endpointUrl, JSON.stringify({ events: [], dropped }).replace('[]', () => '[' + take.map((b) => b.body.slice(11, b.body.lastIndexOf(']'))) + ']'));
       } catch (e) {}
-      // (at most maxBatches + 1 deep; without fetch, send throws into the hide's safe())
-      ok ? beaconAll() : send(b.body).catch(() => {});
+      dropped = was;
+      ok || (outbox.splice(i, 0, ...take), next());
     }
   }
 
@@ -354,13 +355,7 @@
     } catch (e) {}
   }
 
-  function entries(type) {
-    try {
-      return perf.getEntriesByType(type);
-    } catch (e) {
-      return [];
-    }
-  }
+  const entries = (type) => perf.getEntriesByType(type);
 
   // The rating is the ingest's: it rates each value by the web-vitals thresholds, whatever a sender says.
   const vital = (name, value, extra) => emit('web_vital', { name, value: name == 'CLS' ? Math.round(value * 1e4) / 1e4 : r1(value), ...extra });
@@ -465,18 +460,19 @@
     const n = entries('navigation')[0];
     if (!n) return;
     if (!n.loadEventEnd) return tries < 200 && setTimeout(safe(() => pageLoad(tries + 1)), 50);
-    const r = (a, b) => Math.max(0, r1(n[b] - n[a]));
+    // 0 where the phase did not happen (no TLS, a cached DNS answer on some browsers: its start is 0)
+    const r = (a, b) => (n[a] > 0 ? Math.max(0, r1(n[b] - n[a])) : 0);
     emit('page_load', {
       metrics: {
         dns_lookup: r('domainLookupStart', 'domainLookupEnd'),
         tcp_connection: r('connectStart', 'connectEnd'),
-        tls_negotiation: n.secureConnectionStart > 0 ? r('secureConnectionStart', 'connectEnd') : 0,
+        tls_negotiation: r('secureConnectionStart', 'connectEnd'),
         ttfb: r('requestStart', 'responseStart'),
         content_download: r('responseStart', 'responseEnd'),
         dom_processing: r('responseEnd', 'domInteractive'),
         dom_complete: r('domInteractive', 'domComplete'),
         onload: r('loadEventStart', 'loadEventEnd'),
-        total: r('startTime', 'loadEventEnd'),
+        total: r1(n.loadEventEnd),
       },
       navigation_type: n.type,
     });
@@ -528,25 +524,25 @@
   function wrapXhr() {
     const X = w.XMLHttpRequest && w.XMLHttpRequest.prototype;
     if (!X) return;
-    const open = X.open, send = X.send, meta = new WeakMap();
+    const open = X.open, send = X.send;
     function xhrDone() {
-      const c = meta.get(this);
+      const c = this._vrum;
       if (this.readyState == 4 && c.t) {
         api(c.m, c.u, this.status, c.t, c.tp);
         c.t = 0;
       }
     }
-    // Per request: method, URL, start; one listener per XHR object, however often it is reopened (the browser
-    // ignores adding the same listener twice). Recorded at readyState 4, which fires before load/loadend, so a
-    // page that reopens the XHR in onload does not confuse it.
+    // Per request: method, URL, start, kept on the XHR object as `_vrum`; one listener per XHR object, however
+    // often it is reopened (the browser ignores adding the same listener twice). Recorded at readyState 4, which
+    // fires before load/loadend, so a page that reopens the XHR in onload does not confuse it.
     X.open = function (m, u) {
       try {
-        meta.set(this, { m: String(m).toUpperCase(), u: String(u) });
+        this._vrum = { m: String(m).toUpperCase(), u: String(u) };
       } catch (e) {}
       return open.apply(this, arguments);
     };
     X.send = function () {
-      const x = this, r = meta.get(x);
+      const x = this, r = x._vrum;
       try {
         const i = r && info(r.u);
         if (i && !i.o) {
@@ -565,7 +561,7 @@
     if (seen[key] || errCount >= cfg.maxErrors) return;
     seen[key] = 1;
     errCount++;
-    emit('error', { error: { message: msg, stack: unq(String((x && x.stack) || '').slice(0, 4000)), page: pageUrl, source: unq(src), kind } });
+    emit('error', { error: { message: msg, stack: unq(String((x && x.stack) || '').slice(0, 4000)), source: unq(src), kind } });
   }
 
   // Soft page view: URL changed through the history API; the view that ends reports its vitals under its own
@@ -603,7 +599,9 @@
   function start() {
     const x = abs(cfg.endpoint);
     endpointBase = x.origin + x.pathname;
-    endpointUrl = cfg.endpoint + (cfg.apiKey ? (cfg.endpoint.includes('?') ? '&' : '?') + 'api_key=' + encodeURIComponent(cfg.apiKey) : '');
+    // the site key in the query string: a beacon cannot carry a header
+    cfg.apiKey && x.searchParams.set('api_key', cfg.apiKey);
+    endpointUrl = x.href;
     pageUrl = info(loc.href).s;
     referrer = d.referrer ? info(d.referrer).s : '';
     const size = () => {
@@ -671,7 +669,7 @@
     }),
     trackError: safe((e) => error(e, 0, '', 'manual')),
     setUser: safe((id) => {
-      userId = id == null ? 0 : String(id).slice(0, 128);
+      userId = id == null ? undefined : String(id).slice(0, 128);
     }),
     flush: safe(flush),
   };

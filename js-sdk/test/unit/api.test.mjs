@@ -90,8 +90,8 @@ test('the page gets the same promise, response and rejection from fetch', async 
   await b.settle();
   const calls = b.delivered().filter((e) => e.type === 'api_call');
   assert.deepEqual(calls.map((e) => e.api.status), [418, 0]);
-  // relative same-origin endpoint: key in the query string, own requests excluded
-  assert.equal(b.requests.at(-1).url, '/rum/v1/events?api_key=k');
+  // relative same-origin endpoint: resolved against the page, key in the query string, own requests excluded
+  assert.equal(b.requests.at(-1).url, 'https://shop.example.com/rum/v1/events?api_key=k');
 });
 
 test('traceparent is added only for allow-listed origins', async () => {

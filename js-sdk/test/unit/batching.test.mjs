@@ -84,14 +84,16 @@ test('page hide sends everything pending with sendBeacon, key in the query strin
   assert.equal(b.requests.length, 0);
 });
 
-test('when sendBeacon refuses, a keepalive fetch carries the batch', async () => {
+test('when sendBeacon refuses, the batch stays in the outbox and goes by fetch if the page lives on', async () => {
   const b = started({ beaconFails: true });
   b.rum.track('x');
   b.dispatch('pagehide');
-  await b.settle();
+  assert.equal(b.requests.length, 0, 'no request in the hide task: it would not outlive an unloading page');
+  await b.advance(0); // the pump, in idle time
   assert.equal(b.requests.length, 1);
   assert.equal(b.requests[0].init.keepalive, true);
   assert.deepEqual(b.requests[0].body.events.map((e) => e.name), ['x']);
+  assert.match(b.requests[0].body.batch_id, UUID);
 });
 
 test('keepalive only under 60,000 bytes', async () => {
@@ -174,8 +176,9 @@ test('by default a request carries up to 50 events (each request costs the page 
   assert.deepEqual(b.requests.map((r) => r.body.events.length), [50, 10]);
 });
 
-test('page hide sends every batch and the queue in the hide task; after a refused beacon the rest stay queued', async () => {
-  // Nothing after the hide task is sure to run (an unloading document runs no more timers).
+test('page hide sends every batch and the queue in the hide task as one beacon; a refused beacon leaves them queued', async () => {
+  // Nothing after the hide task is sure to run (an unloading document runs no more timers), and each beacon
+  // costs the page's main thread about as much as a fetch: one beacon carries them all.
   const hang = new Promise(() => {});
   const b = started({ respond: () => hang }, { batchSize: 2 });
   for (let i = 0; i < 7; i++) b.rum.track('h' + i);
@@ -183,17 +186,56 @@ test('page hide sends every batch and the queue in the hide task; after a refuse
   assert.equal(b.requests.length, 1);
   b.hide();
   const names = () => b.beacons.map((x) => x.body.events.filter((e) => e.type == 'custom').map((e) => e.name));
-  assert.deepEqual(names(), [['h2', 'h3'], ['h4', 'h5'], ['h6']], 'all within the hide task');
+  assert.deepEqual(names(), [['h2', 'h3', 'h4', 'h5', 'h6']], 'all within the hide task, in order, one beacon');
+  // a beacon has no answer to retry on, so no batch id; each event keeps its own id (the ingest's key)
+  assert.equal(b.beacons[0].body.batch_id, undefined);
+  assert.equal(new Set(b.beacons[0].body.events.map((e) => e.event_id)).size, 5);
   await b.advance(0);
-  assert.equal(b.beacons.length, 3, 'nothing left for later');
+  assert.equal(b.beacons.length, 1, 'nothing left for later');
 
   const r = started({ beaconFails: true, respond: () => hang }, { batchSize: 2 });
   for (let i = 0; i < 7; i++) r.rum.track('r' + i);
   await r.advance(0);
   r.hide();
   await r.advance(0);
-  // the refused batch goes by fetch; the two after it wait in the outbox instead of being refused too
-  assert.deepEqual(r.requests.map((x) => x.body.events.map((e) => e.name)), [['r0', 'r1'], ['r2', 'r3']]);
+  // refused: nothing is sent by fetch in the hide task; the batches wait behind the one in flight
+  assert.deepEqual(r.requests.map((x) => x.body.events.map((e) => e.name)), [['r0', 'r1']]);
+});
+
+test('the hide beacon takes what fits beside the request in flight (64 KiB per page); the rest stays queued', async () => {
+  let answer;
+  const b = started({ respond: () => new Promise((r) => (answer = r)) }, { batchSize: 15 });
+  const big = 'x'.repeat(200);
+  const track = (tag) => {
+    for (let i = 0; i < 15; i++) b.rum.track(tag + i, Object.fromEntries([...Array(4).keys()].map((k) => ['k' + k, big])));
+  };
+  ['a', 'b', 'c', 'd'].forEach(track); // four batches of about 16,000 characters each
+  await b.advance(0);
+  assert.equal(b.requests.length, 1, 'the first in flight');
+  const size = JSON.stringify(b.requests[0].body).length;
+  assert.ok(size > 15_000 && size < 19_000, `${size}`);
+  b.hide();
+  // 60,000 less the batch in flight leaves room for two more; the fourth waits
+  const first = (x) => x.body.events.find((e) => e.type == 'custom').name;
+  assert.deepEqual(b.beacons.map((x) => x.body.events.filter((e) => e.type == 'custom').length), [30]);
+  assert.equal(first(b.beacons[0]), 'b0');
+  answer({ status: 202 });
+  await b.advance(0);
+  await b.advance(0);
+  assert.deepEqual(b.requests.map(first), ['a0', 'd0'], 'the batch that did not fit goes once the page lives on');
+});
+
+test('the counts of events lost travel in the merged hide beacon', async () => {
+  const hang = new Promise(() => {});
+  const b = started({ respond: () => hang }, { batchSize: 2, maxQueue: 2, maxBatches: 2 });
+  for (let i = 0; i < 12; i++) b.rum.track('l' + i);
+  b.hide();
+  const lost = [...b.requests, ...b.beacons].map((x) => x.body.dropped || {});
+  const sum = (k) => lost.reduce((n, d) => n + (d[k] || 0), 0);
+  const sent = [...b.requests, ...b.beacons].reduce((n, x) => n + x.body.events.filter((e) => e.type == 'custom').length, 0);
+  assert.equal(b.beacons.length, 1);
+  assert.ok(sum('outbox') > 0, JSON.stringify(lost));
+  assert.equal(sent + sum('outbox') + sum('queue'), 12, 'every event sent or counted lost');
 });
 
 test('one getRandomValues per batch: event ids are the batch id with a counter; the hide task does not serialize a batch already cut', async () => {
@@ -216,12 +258,12 @@ test('one getRandomValues per batch: event ids are the batch id with a counter; 
 
   const json = vm.runInContext('JSON', b.env), stringify = json.stringify;
   let serialized = 0;
-  json.stringify = function () {
-    serialized++;
+  json.stringify = function (x) {
+    serialized += (x && x.events && x.events.length) || 0;
     return stringify.apply(this, arguments);
   };
-  b.hide(); // the session is written (one stringify); the cut batch e50..e99 goes as it is, then the queue
-  assert.deepEqual(b.beacons.map((x) => x.body.events.length), [50, 20]);
-  assert.equal(serialized, 2, 'the session record and the queue, not the batch already cut');
-  assert.equal(b.beacons[1].body.events.find((e) => e.type == 'custom').name, 'e100');
+  b.hide(); // the cut batch e50..e99 goes as it was serialized, with the queue's 20
+  assert.deepEqual(b.beacons.map((x) => x.body.events.length), [70]);
+  assert.equal(serialized, 20, 'the queue\'s events, not the batch already cut');
+  assert.equal(b.beacons[0].body.events.find((e) => e.type == 'custom').name, 'e50');
 });

@@ -66,7 +66,7 @@ export function browser(opts = {}) {
     innerWidth: 1280,
     innerHeight: 720,
     sessionStorage: opts.sessionStorage || fakeStorage(),
-    performance: { now: () => clock },
+    performance: { now: () => clock, getEntriesByType: () => [] },
     addEventListener: addListener,
     URL,
     URLSearchParams,

@@ -111,7 +111,7 @@ test('errors are deduplicated per page and capped', async () => {
   ]);
   assert.equal(errors[0].error.source, 'https://shop.example.com/app.js:1:2');
   assert.match(errors[0].error.stack, /Error: same/);
-  assert.equal(errors[0].error.page, 'https://shop.example.com/cart/42');
+  assert.equal(errors[0].page.url, 'https://shop.example.com/cart/42', 'the page is the event\'s (the ingest reads error.page only without it)');
   // a soft page view starts a new page: the cap and dedup reset
   b.env.history.pushState({}, '', '/next');
   b.dispatch('error', { error: err, message: 'same' });
