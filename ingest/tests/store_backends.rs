@@ -866,6 +866,49 @@ async fn seq_scanned_rows(c: &tokio_postgres::Client, plan: &str) -> i64 {
     rows
 }
 
+/// The rollup upkeep (every 5 s on every node) keeps one connection between rounds, where it opened one per
+/// round. Counted by PostgreSQL itself: `pg_stat_database.sessions` counts the sessions ever opened to the
+/// database (a backend reports its own when it flushes its statistics, at the latest when it exits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rollup_upkeep_keeps_one_connection() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let store = db.open().await;
+    store
+        .submit(vec![page_load("shop", "/", 1_000, Some(1.0))])
+        .await
+        .unwrap();
+    store.maintain_rollups().await.unwrap(); // the upkeep's connection opens here
+    let admin = pg_admin(&db.url).await;
+    let sessions = || async {
+        admin
+            .query_one(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let before = sessions().await;
+    for round in 0..8 {
+        store
+            .submit(vec![page_load("shop", "/", 2_000 + round, Some(1.0))])
+            .await
+            .unwrap();
+        assert!(store.maintain_rollups().await.unwrap() > 0, "round {round}");
+    }
+    store.shutdown().await;
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // (this test's own connection may be counted after `before`)
+    let opened = sessions().await - before;
+    assert!(
+        opened <= 2,
+        "{opened} sessions opened during 8 rounds of rollup upkeep"
+    );
+}
+
 /// The privacy delete by session finds its rows through the session index on PostgreSQL too (a hash index on
 /// `session_id` since migration 10; SQLite's `(site, session_id)` plan is checked in the store's unit tests): on a
 /// table of 20,000 events in 2,000 sessions, analyzed, the planner picks the index for the store's statement

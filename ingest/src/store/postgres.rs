@@ -93,7 +93,7 @@ impl Connector {
     }
 
     /// A connection and the task that drives it.
-    async fn connect(&self) -> Result<(Client, JoinHandle<()>), String> {
+    async fn connect(&self) -> Result<Connection, String> {
         let (client, connection) = self
             .config
             .connect(NoTls)
@@ -380,6 +380,7 @@ pub(crate) async fn open(
     let reader = Reader {
         connector,
         client: tokio::sync::Mutex::new(None),
+        rollup_conn: tokio::sync::Mutex::new(None),
         retention_cutoff: AtomicI64::new(i64::MIN),
     };
     if started_up {
@@ -1124,9 +1125,16 @@ impl Writer {
 }
 
 /// The query side: one shared connection (tokio-postgres pipelines concurrent queries on it).
+/// A connection and the task that drives it. (Boxed where it is kept: a client is large, and the store's
+/// backend enum holds the reader inline.)
+type Connection = (Client, JoinHandle<()>);
+
 pub(crate) struct Reader {
     connector: Arc<Connector>,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    /// The rollup upkeep's own connection (its transactions need the client to itself), kept between
+    /// rounds: one connection per node, not one every [`super::ROLLUP_INTERVAL`].
+    rollup_conn: tokio::sync::Mutex<Option<Box<Connection>>>,
     /// The latest retention cutoff: partitions are not made again for days retention has dropped.
     retention_cutoff: AtomicI64,
 }
@@ -1445,8 +1453,9 @@ impl Reader {
             .collect()
     }
 
-    /// Runs `work` in a transaction on a connection of its own, holding the rollup lock (nodes take turns:
-    /// the second finds the work done).
+    /// Runs `work` in a transaction on the rollup connection, holding the rollup lock (nodes take turns:
+    /// the second finds the work done). The connection is kept for the next round unless it closed or the
+    /// round failed (a connection in an unknown state is not reused).
     async fn with_rollup_lock<T>(
         &self,
         work: impl for<'t> FnOnce(
@@ -1455,11 +1464,19 @@ impl Reader {
             Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 't>,
         >,
     ) -> Result<T, StoreError> {
-        let (mut client, task) = self
-            .connector
-            .connect()
-            .await
-            .map_err(StoreError::Unavailable)?;
+        let mut slot = self.rollup_conn.lock().await;
+        let (mut client, task) = match slot.take().map(|b| *b) {
+            Some((client, task)) if !client.is_closed() => (client, task),
+            stale => {
+                if let Some((_, task)) = stale {
+                    task.abort();
+                }
+                self.connector
+                    .connect()
+                    .await
+                    .map_err(StoreError::Unavailable)?
+            }
+        };
         let result = async {
             let tx = client.transaction().await.map_err(|e| self.db(e))?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ROLLUP_LOCK_KEY])
@@ -1470,7 +1487,10 @@ impl Reader {
             Ok(out)
         }
         .await;
-        task.abort();
+        match result {
+            Ok(_) => *slot = Some(Box::new((client, task))),
+            Err(_) => task.abort(),
+        }
         result
     }
 
