@@ -324,8 +324,8 @@
   // page, so the beacon takes the batches already cut, oldest first, then the queue (cut only when they all
   // fit), as long as they fit beside the request in flight: one beacon costs the page's main thread about as
   // much as a fetch, whatever its size. What does not fit, or a refused beacon's batches, stays in the outbox
-  // for the pump, should the page live on. A beacon has no answer, so no batch id: the ingest knows each event
-  // by its id.
+  // for the pump, should the page live on. Several batches joined have no batch id (a beacon gets no answer, so
+  // is never retried): the ingest knows each event by its id.
   function beaconAll() {
     const i = sending | 0, take = [];
     let room = 6e4 - (i && outbox[0].body.length), b, ok;
@@ -336,7 +336,8 @@
       dropped = {};
       take.forEach(carry);
       try {
-        ok = nav.sendBeacon(endpointUrl, JSON.stringify({ events: [], dropped }).replace('[]', () => '[' + take.map((b) => b.body.slice(11, b.body.lastIndexOf(']'))) + ']'));
+        // one batch goes as it is, with its id (it may be a retry of one the ingest stored); several as one body
+        ok = nav.sendBeacon(endpointUrl, take[1] ? JSON.stringify({ events: [], dropped }).replace('[]', () => '[' + take.map((b) => b.body.slice(11, b.body.lastIndexOf(']'))) + ']') : take[0].body);
       } catch (e) {}
       dropped = was;
       ok || (outbox.splice(i, 0, ...take), next());

@@ -225,6 +225,19 @@ test('the hide beacon takes what fits beside the request in flight (64 KiB per p
   assert.deepEqual(b.requests.map(first), ['a0', 'd0'], 'the batch that did not fit goes once the page lives on');
 });
 
+test('a batch waiting for its retry goes in the hide beacon as it is, with its batch id', async () => {
+  // its first attempt may have been stored with the answer lost: the ingest recognizes the id
+  const b = started({ respond: () => ({ status: 503 }) });
+  b.rum.track('w');
+  b.rum.flush();
+  await b.settle(); // refused with 503: waiting for its retry
+  assert.equal(b.requests.length, 1);
+  b.hide();
+  assert.equal(b.beacons.length, 1);
+  assert.equal(b.beacons[0].body.batch_id, b.requests[0].body.batch_id);
+  assert.deepEqual(b.beacons[0].body.events.map((e) => e.name), ['w']);
+});
+
 test('the counts of events lost travel in the merged hide beacon', async () => {
   const hang = new Promise(() => {});
   const b = started({ respond: () => hang }, { batchSize: 2, maxQueue: 2, maxBatches: 2 });
