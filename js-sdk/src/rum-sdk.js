@@ -331,15 +331,19 @@
     let room = 6e4 - (i && outbox[0].body.length), b, ok;
     while (!down && (outbox[i] || cut(), (b = outbox[i])) && (room -= b.body.length) > 0) take.push(outbox.splice(i, 1)[0]);
     if (take[0]) {
-      // the counts of events lost that the batches carried, added up
-      const was = dropped;
-      dropped = {};
-      take.forEach(carry);
+      // One batch goes as it is, with its id (it may be a retry of one the ingest stored). Several go as one
+      // body: their events, and the counts of events lost that they carried added up (by `carry`, into a
+      // `dropped` of their own).
+      let body = take[0].body, was = dropped;
+      if (take[1]) {
+        dropped = {};
+        take.forEach(carry);
+        body = JSON.stringify({ events: [], dropped }).replace('[]', () => '[' + take.map((b) => b.body.slice(11, b.body.lastIndexOf(']'))) + ']');
+        dropped = was;
+      }
       try {
-        // one batch goes as it is, with its id (it may be a retry of one the ingest stored); several as one body
-        ok = nav.sendBeacon(endpointUrl, take[1] ? JSON.stringify({ events: [], dropped }).replace('[]', () => '[' + take.map((b) => b.body.slice(11, b.body.lastIndexOf(']'))) + ']') : take[0].body);
+        ok = nav.sendBeacon(endpointUrl, body);
       } catch (e) {}
-      dropped = was;
       ok || (outbox.splice(i, 0, ...take), next());
     }
   }

@@ -131,7 +131,8 @@ test('full page: every collector reaches the real ingest, vitals match web-vital
     assert.match(p.headers['content-type'], /^text\/plain/);
     assert.ok(p.url.startsWith(`/v1/events?api_key=${API_KEY}`), p.url);
     assert.equal(p.status, 202, p.response);
-    // a batch sent by fetch has an id for its retries; the hide beacon (no answer, so no retry) has none
+    // a batch sent by fetch has an id for its retries; several batches joined in the hide beacon (no answer,
+    // so no retry) have none
     if (p.batch.batch_id !== undefined) assert.match(p.batch.batch_id, /^[0-9a-f-]{36}$/);
     // the ingest accepted every event as sent: nothing rejected, no field dropped as impossible
     const answer = JSON.parse(p.response);

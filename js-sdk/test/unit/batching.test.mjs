@@ -187,7 +187,8 @@ test('page hide sends every batch and the queue in the hide task as one beacon; 
   b.hide();
   const names = () => b.beacons.map((x) => x.body.events.filter((e) => e.type == 'custom').map((e) => e.name));
   assert.deepEqual(names(), [['h2', 'h3', 'h4', 'h5', 'h6']], 'all within the hide task, in order, one beacon');
-  // a beacon has no answer to retry on, so no batch id; each event keeps its own id (the ingest's key)
+  // several batches joined have no batch id (a beacon has no answer to retry on); each event keeps its own id
+  // (the ingest's key)
   assert.equal(b.beacons[0].body.batch_id, undefined);
   assert.equal(new Set(b.beacons[0].body.events.map((e) => e.event_id)).size, 5);
   await b.advance(0);
@@ -247,6 +248,7 @@ test('the counts of events lost travel in the merged hide beacon', async () => {
   const sum = (k) => lost.reduce((n, d) => n + (d[k] || 0), 0);
   const sent = [...b.requests, ...b.beacons].reduce((n, x) => n + x.body.events.filter((e) => e.type == 'custom').length, 0);
   assert.equal(b.beacons.length, 1);
+  assert.equal(b.beacons[0].body.batch_id, undefined, 'several batches joined');
   assert.ok(sum('outbox') > 0, JSON.stringify(lost));
   assert.equal(sent + sum('outbox') + sum('queue'), 12, 'every event sent or counted lost');
 });
