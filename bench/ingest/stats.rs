@@ -9,7 +9,8 @@
 //!
 //! `fill` opens the store once through `Store::open` (schema and migrations as the server makes them), shuts it
 //! down, appends the events directly, and then has the store roll them up as it does after an upgrade
-//! (backfill, then folding; timed and printed as `ROLLUPS`; then `ANALYZE rollups` on PostgreSQL). The appends: rusqlite in 200,000-row transactions through one prepared statement, or
+//! (backfill, then folding; timed and printed as `ROLLUPS`; then `ANALYZE rollups` on PostgreSQL). The
+//! appends: rusqlite in 200,000-row transactions through one prepared statement, or
 //! PostgreSQL `COPY ... FROM STDIN` (text format), then `VACUUM ANALYZE` (what autovacuum would have done to a
 //! store this old). Events are spread evenly over the last 7 days and written in receive order, as the server
 //! appends them: SQLite's stats scan the rowid range of their window and count on that order

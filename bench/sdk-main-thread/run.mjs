@@ -313,9 +313,10 @@ try {
   if (PROFILE) {
     const scenarios = HIDE_ONLY ? ['burst'] : opt('--only') ? [opt('--only')] : ['shop', 'fetch', 'xhr', 'burst'], profiles = [], names = [];
     for (const s of scenarios) {
+      const label = HIDE_ONLY ? 'hide' : s;
       for (let k = 0; k < REPS; k++) {
         profiles.push((await job(opt('--variant', 'sdk'), s, { profile: true })).profile);
-        names.push(REPS > 1 ? `${HIDE_ONLY ? 'hide' : s}#${k + 1}` : HIDE_ONLY ? 'hide' : s);
+        names.push(REPS > 1 ? `${label}#${k + 1}` : label);
       }
     }
     printProfile(profiles, names);

@@ -1124,11 +1124,11 @@ impl Writer {
     }
 }
 
-/// The query side: one shared connection (tokio-postgres pipelines concurrent queries on it).
 /// A connection and the task that drives it. (Boxed where it is kept: a client is large, and the store's
 /// backend enum holds the reader inline.)
 type Connection = (Client, JoinHandle<()>);
 
+/// The query side: one shared connection (tokio-postgres pipelines concurrent queries on it).
 pub(crate) struct Reader {
     connector: Arc<Connector>,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,

@@ -275,8 +275,8 @@ pub(crate) struct Key {
 }
 
 impl Key {
-    /// The order of the merged rows' index (`rollups_merged`, [`MERGED_UPSERT`]'s key): lookups and upserts made in it touch the
-    /// index's pages one after another instead of at random.
+    /// The order of the merged rows' index (`rollups_merged`, [`MERGED_UPSERT`]'s key): lookups and upserts
+    /// made in it touch the index's pages one after another instead of at random.
     pub(crate) fn index_order(&self) -> (&str, &'static str, i64, i64, &str, &str) {
         (
             &self.site,
