@@ -1,7 +1,8 @@
 //! A PostgreSQL store whose server goes away, against the real binary and a PostgreSQL cluster of the test's
 //! own (stopped, restarted as a standby, frozen; never the machine's shared server):
 //! - each way PostgreSQL can be unable to take a write (refused, lost connection, starting up, failover,
-//!   no answer) is a 503 with Retry-After, `/readyz` 503 while it lasts, and 202 again by itself after;
+//!   no answer) is a 503 with Retry-After, `/readyz` 503 while it lasts, and 202 again by itself after,
+//!   for every batch once `/readyz` says so;
 //! - with the spool, a 10 s stop under load is not seen by senders at all, and every acknowledged event is
 //!   in PostgreSQL once after the drain; without it, senders get only 503 with Retry-After meanwhile;
 //! - kill -9 in the middle of a drain, or a spool that replays events PostgreSQL already has, loses and
@@ -225,6 +226,33 @@ async fn no_answer_within_the_write_timeout_answers_503() {
     assert_ready(&s.ingest, 503).await;
     drop(frozen);
     assert_recovers(&s.ingest, &mut s.acked).await;
+    assert_stored_once(&s.url, None, &s.acked, "").await;
+}
+
+/// Once `/readyz` says the store is back, every batch is stored, whichever writer takes it: the two writers'
+/// background reconnects do not finish together, and one still waiting to retry must not refuse a group.
+/// Frozen for different lengths, so the thaw lands in different phases of their reconnect attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_after_a_freeze_every_batch_is_stored() {
+    let mut s = setup(|_| "  write_timeout: 2s\n".into()).await;
+    for (round, hold_ms) in [4_300, 4_700, 5_100, 5_500, 5_900].into_iter().enumerate() {
+        let frozen = s.pg.freeze();
+        let started = Instant::now();
+        assert_refused(&s.ingest, &format!("hung-{round}")).await;
+        tokio::time::sleep(Duration::from_millis(hold_ms).saturating_sub(started.elapsed())).await;
+        drop(frozen);
+        assert_ready(&s.ingest, 200).await;
+        for n in 0..6 {
+            let (a, ids) = s.ingest.post(&format!("after-{round}-{n}"), 20).await;
+            assert_eq!(
+                (a.status, a.accepted),
+                (202, 20),
+                "round {round}, batch {n} after /readyz 200: {a:?}\n{}",
+                s.ingest.output()
+            );
+            s.acked.extend(ids);
+        }
+    }
     assert_stored_once(&s.url, None, &s.acked, "").await;
 }
 

@@ -1018,9 +1018,12 @@ impl Writer {
 
     fn connect(&mut self, session: Session) {
         self.outage.down.store(false, Ordering::Relaxed);
-        self.session = Some(session);
+        // A background reconnect can finish after `write` connected inline: that session is kept.
+        if self.session.is_none() {
+            self.session = Some(session);
+            self.connected.fetch_add(1, Ordering::Relaxed);
+        }
         self.migrated = true;
-        self.connected.fetch_add(1, Ordering::Relaxed);
         self.health.wrote();
     }
 
@@ -1049,6 +1052,21 @@ impl Writer {
         self.down_reason = reason;
     }
 
+    /// Whether `write` tries a new connection before the group rather than fail it: the session closed while
+    /// idle (the server restarted, an idle timeout), or there is none while another writer has connected
+    /// since this one took the group (`takes` was decided while no writer was connected), so `/readyz` already
+    /// says the store is back. A server that is really away fails the attempt at once (or after the write
+    /// timeout).
+    fn connects_first(&self) -> bool {
+        match &self.session {
+            Some(s) => s.is_closed(),
+            None => {
+                self.connected.load(Ordering::Relaxed) > 0
+                    && !self.outage.down.load(Ordering::Relaxed)
+            }
+        }
+    }
+
     /// Writes a group to PostgreSQL, or, while it is away, to the spool (or refuses it).
     async fn write(&mut self, batch: Vec<Pending>) -> (Vec<Pending>, Result<Written, WriteError>) {
         if self.session.is_some() && self.outage.down.load(Ordering::Relaxed) {
@@ -1062,9 +1080,7 @@ impl Writer {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
             self.failed(reason);
-        } else if self.session.as_ref().is_some_and(Session::is_closed) {
-            // Closed while idle (the server restarted, an idle timeout): try a new one now rather than fail
-            // this group; a server that is really away fails this at once (or after the write timeout).
+        } else if self.connects_first() {
             self.disconnect();
             match self.connector.session(!self.migrated).await {
                 Ok(s) => self.connect(s),
