@@ -55,13 +55,18 @@ test('per event, nothing grows with the queue: no serialization, no URL parsing,
     const out = { early: one(0) };
     for (let i = 1; i < 95; i++) VantageRUM.track('q' + i, { i });
     out.late = one(95);
-    // an API call: its URL was parsed when first seen, not again
-    const before = counts.url;
+    // an API call: its URL was parsed when first seen, not again, and (no parameter allow-listed) neither
+    // when only its query changes from call to call
+    let before = counts.url;
     for (let i = 0; i < 20; i++) await fetch('/api/items?token=t').then((r) => r.json());
     out.urlsFor20Calls = counts.url - before;
+    before = counts.url;
+    for (let i = 0; i < 20; i++) await fetch('/api/items?token=u' + i + '#' + i).then((r) => r.json());
+    out.urlsFor20Queries = counts.url - before;
     return out;
   });
   assert.deepEqual(work.early, work.late, `the 96th event costs what the 1st did: ${JSON.stringify(work)}`);
   assert.deepEqual(work.late, { setItem: 0, blob: 0, url: 0, json: 0, idle: 0, posts: 0, beacons: 0 });
   assert.ok(work.urlsFor20Calls <= 1, `20 calls to one URL parsed it at most once: ${work.urlsFor20Calls}`);
+  assert.equal(work.urlsFor20Queries, 0, `20 calls to that path with 20 queries parsed nothing more: ${work.urlsFor20Queries}`);
 });

@@ -40,6 +40,18 @@ test('api_call endpoints are scrubbed; method, status and duration recorded', as
   assert.ok(!JSON.stringify(b.requests.at(-1).body).includes('token'));
 });
 
+test('calls that differ only in allow-listed parameters keep them apart; in other parameters they are one URL', async () => {
+  const b = started({}, { allowParams: ['page'] });
+  for (const q of ['page=1&token=a', 'page=2&token=b', 'token=c&page=1', 'token=d']) await b.env.fetch('/api/list?' + q);
+  const events = (await sent(b)).filter((e) => e.type === 'api_call');
+  assert.deepEqual(events.map((e) => e.api.endpoint), [
+    'https://shop.example.com/api/list?page=1',
+    'https://shop.example.com/api/list?page=2',
+    'https://shop.example.com/api/list?page=1',
+    'https://shop.example.com/api/list',
+  ]);
+});
+
 test('the SDK does not record its own beacons as api calls', async () => {
   const b = started();
   await b.env.fetch('https://rum.example.com/v1/events?api_key=other', { method: 'POST', body: '{}' });

@@ -1,0 +1,98 @@
+// js-cost.mjs: the SDK's own work per fetch call the page makes, with the network taken out (issue #21).
+//
+//   node bench/sdk-main-thread/js-cost.mjs [--rounds 7] [--calls 2000] [--before OTHER_BUILD.js]
+//
+// run.mjs measures what a call costs the page in full: the browser's own fetch is most of it and varies by a few
+// points from page to page, more than a change to the SDK's JavaScript moves. Here the page's fetch is a stub that
+// answers at once with one shared Response (the SDK's POSTs too), so what is left is the SDK's own work per call:
+// its wrapper, the event, the batch and its JSON, its idle callbacks and timers, and the garbage they make. Each
+// page makes the calls one per task (a 0 ms timer between them, so the SDK's idle work interleaves as in a real
+// page; requestIdleCallback is a 0 ms timer too, since a page that is never idle would run it only at its 2 s
+// timeout), and the page's main-thread task time (CDP, thread CPU) is read around them. Two URL mixes: seven URLs
+// (as the shop page's) and a query that differs on every call (ids, cache busters), against a page without the SDK.
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SDK = path.resolve(HERE, '../../js-sdk');
+const require = createRequire(path.join(SDK, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const args = process.argv.slice(2);
+const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
+const ROUNDS = +opt('--rounds', 7), CALLS = +opt('--calls', 2000);
+const BUILDS = { sdk: path.join(SDK, 'dist', 'rum-sdk.min.js') };
+if (opt('--before')) BUILDS.before = path.resolve(opt('--before'));
+const MIXES = { seven: '(i % 7) + "?token=t" + (i % 7)', unique: '(i % 7) + "?token=t" + i' };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const page = (build) => `<!doctype html><html><head><script>
+  const answer = new Response('{}', { status: 202 });
+  window.fetch = () => Promise.resolve(answer);
+  window.requestIdleCallback = (f) => setTimeout(f, 0);
+</script>${build ? `<script src="/${build}.js" data-endpoint="http://127.0.0.1:9/v1/events" data-api-key="bench-key"></script>` : ''}
+</head><body><p>js-cost</p></body></html>`;
+const server = http.createServer((req, res) => {
+  const u = new URL(req.url, 'http://x');
+  const build = u.pathname.slice(1, -3);
+  if (BUILDS[build]) return res.writeHead(200, { 'content-type': 'text/javascript' }).end(fs.readFileSync(BUILDS[build]));
+  res.writeHead(200, { 'content-type': 'text/html' }).end(page(u.searchParams.get('b')));
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const ORIGIN = `http://127.0.0.1:${server.address().port}`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+async function job(build, mix) {
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  const cdp = await context.newCDPSession(p);
+  await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+  const task = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
+  await p.goto(`${ORIGIN}/?b=${build}`);
+  await p.waitForTimeout(500);
+  const t0 = await task();
+  await p.evaluate(`(async () => {
+    const tick = () => scheduler.yield();
+    for (let i = 0; i < ${CALLS}; i++) {
+      await fetch('/api/item/' + ${MIXES[mix]}).then((r) => r.status);
+      await tick();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  })()`);
+  const us = ((await task()) - t0) * 1e6 / CALLS;
+  await context.close();
+  return us;
+}
+
+try {
+  const names = ['', ...Object.keys(BUILDS)];
+  console.log(`rum-sdk JavaScript per fetch call, network stubbed: Chromium ${browser.version()}, ${CALLS} calls per page, ${ROUNDS} rounds; ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
+  const res = {};
+  for (let r = 0; r < ROUNDS; r++) {
+    const jobs = names.flatMap((b) => Object.keys(MIXES).map((m) => [b, m])).map((j) => [Math.random(), j]).sort((a, b) => a[0] - b[0]);
+    for (const [, [b, m]] of jobs) (res[`${b}/${m}`] ||= []).push(await job(b, m));
+    process.stdout.write(`  round ${r + 1}/${ROUNDS} done\r`);
+  }
+  console.log(`\nmain-thread task time per call, medians (the page without the SDK: ${Object.keys(MIXES).map((m) => `${m} ${median(res[`/${m}`]).toFixed(2)} us`).join(', ')})`);
+  for (const b of Object.keys(BUILDS)) {
+    const row = Object.keys(MIXES).map((m) => {
+      const over = res[`${b}/${m}`].map((x, i) => x - res[`/${m}`][i]);
+      return `${m} URLs +${median(over).toFixed(2)} us (${Math.min(...over).toFixed(2)} to ${Math.max(...over).toFixed(2)})`;
+    });
+    console.log(`  ${b.padEnd(8)} ${row.join('; ')}`);
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
