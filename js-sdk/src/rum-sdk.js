@@ -72,7 +72,7 @@
   function info(u) {
     // With no parameter allow-listed (the default) the query and fragment change nothing here, so they are cut
     // before the lookup: a page whose calls carry ids or cache busters in the query parses each path once, not
-    // each call (a parse cost the page 9 us per call, bench/README.md).
+    // each call (the parse cost the page 8-10 us per call, bench/README.md).
     u = cfg.allowParams[0] ? u : u.split(/[?#]/)[0];
     let i = urls.get(u);
     if (!i) {
