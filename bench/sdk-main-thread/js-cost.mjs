@@ -6,32 +6,20 @@
 // points from page to page, more than a change to the SDK's JavaScript moves. Here the page's fetch is a stub that
 // answers at once with one shared Response (the SDK's POSTs too), so what is left is the SDK's own work per call:
 // its wrapper, the event, the batch and its JSON, its idle callbacks and timers, and the garbage they make. Each
-// page makes the calls one per task (a 0 ms timer between them, so the SDK's idle work interleaves as in a real
-// page; requestIdleCallback is a 0 ms timer too, since a page that is never idle would run it only at its 2 s
+// page makes the calls one per task (`scheduler.yield()` between them, so the SDK's idle work interleaves as in a
+// real page; requestIdleCallback is a 0 ms timer, since a page that is never idle would run it only at its 2 s
 // timeout), and the page's main-thread task time (CDP, thread CPU) is read around them. Two URL mixes: seven URLs
 // (as the shop page's) and a query that differs on every call (ids, cache busters), against a page without the SDK.
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { SDK, launchChromium, opt, median } from './common.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SDK = path.resolve(HERE, '../../js-sdk');
-const require = createRequire(path.join(SDK, 'package.json'));
-const { chromium } = require('playwright-core');
-
-const args = process.argv.slice(2);
-const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const ROUNDS = +opt('--rounds', 7), CALLS = +opt('--calls', 2000);
 const BUILDS = { sdk: path.join(SDK, 'dist', 'rum-sdk.min.js') };
 if (opt('--before')) BUILDS.before = path.resolve(opt('--before'));
 const MIXES = { seven: '(i % 7) + "?token=t" + (i % 7)', unique: '(i % 7) + "?token=t" + i' };
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const page = (build) => `<!doctype html><html><head><script>
   const answer = new Response('{}', { status: 202 });
@@ -47,11 +35,7 @@ const server = http.createServer((req, res) => {
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const ORIGIN = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
 async function job(build, mix) {
   const context = await browser.newContext();

@@ -22,18 +22,8 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { HERE, SDK, launchChromium, args, opt, median } from './common.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SDK = path.resolve(HERE, '../../js-sdk');
-if (!fs.existsSync(path.join(SDK, 'node_modules', 'playwright-core'))) execFileSync('npm', ['ci'], { cwd: SDK, stdio: 'inherit' });
-const require = createRequire(path.join(SDK, 'package.json'));
-const { chromium } = require('playwright-core');
-
-const args = process.argv.slice(2);
-const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const ROUNDS = +opt('--rounds', 12);
 const PROFILE = args.includes('--profile');
 // --profile --hide-only: the burst's page-hide task alone, --reps N times (each a fresh page)
@@ -44,10 +34,6 @@ const CALLS = 200;
 const PAIRED_BLOCKS = 4, PAIRED_CALLS = 50;
 let flip = 0;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 function listen(server) {
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}`)));
@@ -123,11 +109,7 @@ const site = http.createServer((req, res) => {
 ORIGIN = await listen(site);
 
 const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vantage-sdk-bench-'));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 const chromiumVersion = browser.version();
 
 async function metrics(cdp) {
