@@ -32,8 +32,9 @@
   const SKEY = 'vantage_rum_session';
 
   let cfg, started, sess, userId, report, dropped = {}, endpointBase, endpointUrl, pageUrl, referrer, vw, vh, idleId;
-  // queue[qh..] are the events waiting; dropping the oldest moves qh instead of shifting the array.
-  let queue = [], qh = 0, outbox = [], sending, flushTimer, retryTimer, down;
+  // queue[qh..] are the events waiting; dropping the oldest moves qh instead of shifting the array. `sending`:
+  // 0, or the share of the keepalive budget the request in flight takes (1 when it is a normal fetch, see send).
+  let queue = [], qh = 0, outbox = [], sending = 0, flushTimer, retryTimer, down;
   let seen = {}, errCount = 0, resCount = 0, resAt = 0, taskCount = 0, urls = new Map();
 
   const safe = (fn) => function () {
@@ -260,13 +261,13 @@
   // keepalive requests share a 64 KiB budget per page; larger bodies go as a normal fetch. A string body is
   // not encoded to be measured: at most 3 UTF-8 bytes per UTF-16 unit, so under 20,000 units is under 60,000 bytes.
   // A string body is sent as text/plain;charset=UTF-8 by the browser itself, as a beacon is: a simple request
-  // without a CORS preflight.
+  // without a CORS preflight. A keepalive request sets `sending` to its size, which the hide's beacon leaves free.
   const send = (body, headers) =>
-    origFetch.call(w, endpointUrl, { method: 'POST', body, headers, keepalive: (body.byteLength || body.length * 3) < 6e4, credentials: 'omit' });
+    origFetch.call(w, endpointUrl, { method: 'POST', body, headers, keepalive: (body.byteLength || body.length * 3) < 6e4 && !!(sending = body.byteLength || body.length), credentials: 'omit' });
 
   // One request in flight; the head batch is retried until it succeeds or gives up, so order is kept.
   function pump() {
-    if (sending || retryTimer || !outbox[0] || !origFetch) return;
+    if (sending || retryTimer || !outbox[0]) return; // (every browser that parses this file has fetch)
     const b = outbox[0];
     sending = 1;
     post(b).then(
@@ -327,13 +328,14 @@
   // Nothing later is sure to run: an unloading document runs no more timers, and a mobile page hidden in the
   // background may be frozen or killed. Beacons and keepalive requests share a budget of 64 KiB in flight per
   // page, so the beacon takes the batches already cut, oldest first, then the queue (cut only when they all
-  // fit), as long as they fit beside the request in flight: one beacon costs the page's main thread about as
-  // much as a fetch, whatever its size. What does not fit, or a refused beacon's batches, stays in the outbox
-  // for the pump, should the page live on. Several batches joined have no batch id (a beacon gets no answer, so
-  // is never retried): the ingest knows each event by its id.
+  // fit), as long as they fit beside a keepalive request in flight (a larger one, sent as a normal fetch, takes
+  // none of the budget): one beacon costs the page's main thread about as much as a fetch, whatever its size.
+  // What does not fit, or a refused beacon's batches, stays in the outbox for the pump, should the page live on.
+  // Several batches joined have no batch id (a beacon gets no answer, so is never retried): the ingest knows each
+  // event by its id.
   function beaconAll() {
-    const i = sending | 0, take = [];
-    let room = 6e4 - (i && outbox[0].body.length), b, ok;
+    const i = sending && 1, take = [];
+    let room = 6e4 - sending, b, ok;
     while (!down && (outbox[i] || cut(), (b = outbox[i])) && (room -= b.body.length) > 0) take.push(outbox.splice(i, 1)[0]);
     if (take[0]) {
       // One batch goes as it is, with its id (it may be a retry of one the ingest stored). Several go as one

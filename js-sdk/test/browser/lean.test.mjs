@@ -70,3 +70,40 @@ test('per event, nothing grows with the queue: no serialization, no URL parsing,
   assert.ok(work.urlsFor20Calls <= 1, `20 calls to one URL parsed it at most once: ${work.urlsFor20Calls}`);
   assert.equal(work.urlsFor20Queries, 0, `20 calls to that path with 20 queries parsed nothing more: ${work.urlsFor20Queries}`);
 });
+
+test('XHR: the call is recorded before the page\'s onload, which is not in its duration; an XHR reopened there keeps each request', async (t) => {
+  const { site, ingest, browser } = await startStack(t);
+  const page = await browser.context.newPage();
+  await page.goto(`${site.url}/lean.html?batch=1`);
+  // One XHR object polling: reopened and sent again from its own onload, which also does 400 ms of work.
+  await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const x = new XMLHttpRequest();
+        const reqs = [['GET', '/api/items'], ['post', '/api/nope'], ['GET', '/api/items'], ['post', '/api/gone']];
+        let i = 0;
+        const next = () => {
+          x.open(...reqs[i]);
+          x.send();
+        };
+        x.onload = () => {
+          const t = performance.now();
+          while (performance.now() - t < 400);
+          ++i < reqs.length ? next() : setTimeout(resolve, 100);
+        };
+        next();
+      })
+  );
+  const polled = () => ingest.events().filter((e) => e.event_type === 'api_call' && /\/api\/(items|nope|gone)$/.test(e.raw.api.endpoint));
+  await waitFor('the polling requests stored', () => polled().length >= 4);
+  await new Promise((r) => setTimeout(r, 500)); // (and nothing more)
+  const got = polled().map((e) => [e.raw.api.method, e.raw.api.endpoint.replace(/^https?:\/\/[^/]+/, ''), e.raw.api.status]);
+  assert.deepEqual(got, [
+    ['GET', '/api/items', 200],
+    ['POST', '/api/nope', 404],
+    ['GET', '/api/items', 200],
+    ['POST', '/api/gone', 404],
+  ]);
+  const slow = polled().filter((e) => e.raw.api.duration >= 300).map((e) => e.raw.api.duration);
+  assert.deepEqual(slow, [], 'the page\'s 400 ms onload is in no call\'s duration');
+});

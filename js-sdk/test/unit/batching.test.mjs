@@ -226,6 +226,26 @@ test('the hide beacon takes what fits beside the request in flight (64 KiB per p
   assert.deepEqual(b.requests.map(first), ['a0', 'd0'], 'the batch that did not fit goes once the page lives on');
 });
 
+test('a request in flight sent as a normal fetch (too large for keepalive) leaves the whole budget to the hide beacon', async () => {
+  // it takes none of the 64 KiB: counting it would have left no room, and what was queued would be lost at unload
+  let answer;
+  const b = started({ respond: () => new Promise((r) => (answer = r)) }, { batchSize: 15 });
+  const track = (tag, size) => {
+    for (let i = 0; i < 15; i++) b.rum.track(tag + i, Object.fromEntries([...Array(4).keys()].map((k) => ['k' + k, 'x'.repeat(size)])));
+  };
+  track('big', 400); // about 25,000 characters: over 60,000 bytes at 3 bytes per character, so not keepalive
+  await b.advance(0);
+  assert.equal(b.requests.length, 1, 'the first in flight');
+  assert.equal(b.requests[0].init.keepalive, false);
+  ['a', 'b', 'c'].forEach((t) => track(t, 200)); // three batches of about 16,000 characters
+  b.hide();
+  // all three: 60,000 less the request in flight would have left room for two
+  assert.deepEqual(b.beacons.map((x) => x.body.events.map((e) => e.name[0]).join('')), ['a'.repeat(15) + 'b'.repeat(15) + 'c'.repeat(15)]);
+  answer({ status: 202 });
+  await b.advance(0);
+  assert.equal(b.requests.length, 1, 'nothing left for later');
+});
+
 test('a batch waiting for its retry goes in the hide beacon as it is, with its batch id', async () => {
   // its first attempt may have been stored with the answer lost: the ingest recognizes the id
   const b = started({ respond: () => ({ status: 503 }) });
