@@ -1,7 +1,7 @@
 // run.mjs: main-thread cost of rum-sdk.js in headless Chromium, beside Google's web-vitals (issue #21).
 //
-//   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--profile [--variant sdk+trace+gzip]
-//                                       [--hide-only] [--reps N]]
+//   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--before FILE] [--attribute]
+//                                       [--profile [--variant sdk+trace+gzip] [--hide-only] [--reps N]]
 //
 // Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
 // hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
@@ -18,6 +18,8 @@
 // --src serves the unminified js-sdk/src/rum-sdk.js instead of dist/rum-sdk.min.js (--sdk another build, e.g.
 // main's, for a before/after); --profile takes a CDP CPU profile of the unminified SDK through all scenarios and
 // prints where its time goes.
+// --attribute runs the paired scenarios alone under a Chromium trace and splits the wrapped blocks' extra
+// main-thread time by the kind of task it was spent in (the SDK's own callbacks, network answers, the rest).
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,6 +31,7 @@ const PROFILE = args.includes('--profile');
 // --profile --hide-only: the burst's page-hide task alone, --reps N times (each a fresh page)
 const HIDE_ONLY = args.includes('--hide-only'), REPS = +opt('--reps', 1);
 const SRC = args.includes('--src') || PROFILE;
+const ATTRIBUTE = args.includes('--attribute');
 const CALLS = 200;
 // paired per-call measurement: blocks per arm, calls per block (one full batch of the SDK's default batchSize)
 const PAIRED_BLOCKS = 4, PAIRED_CALLS = 50;
@@ -40,14 +43,19 @@ function listen(server) {
 }
 
 // The collector the SDK and web-vitals report to (another origin, as in production): answers at once, or after
-// 10 s for the burst's `?slow=1` endpoint. It only counts what it receives.
-let received = 0;
+// 10 s for the burst's `?slow=1` endpoint. It only counts what it receives: requests, and the events in them.
+let received = 0, eventsReceived = 0;
 const sink = http.createServer((req, res) => {
   const cors = { 'access-control-allow-origin': req.headers.origin || '*', 'access-control-allow-headers': 'content-type, content-encoding', 'access-control-max-age': '600' };
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
-    if (req.method === 'POST') received++;
+    if (req.method === 'POST') {
+      received++;
+      try {
+        eventsReceived += JSON.parse(Buffer.concat(chunks)).events.length;
+      } catch (e) {} // (gzip, or web-vitals' own array)
+    }
     const answer = () => {
       res.writeHead(req.method === 'OPTIONS' ? 204 : 202, cors);
       res.end();
@@ -177,6 +185,40 @@ function longestSdkTask(events) {
   return { longest, tasks: n, over5, what };
 }
 
+// --attribute: the main-thread task time of the paired blocks by arm and by kind of task, from a trace with a
+// console.timeStamp at each end of each block's window. Kinds, by a task's outermost events: `sdk` runs nothing but
+// the SDK's callbacks (its idle callbacks cutting and sending batches, its timers), `network` handles a network
+// answer or message (the page's responses and the continuations it runs, the wrapper's `then` among them; the
+// SDK's POST answers), `other` is the rest (garbage collection, the bench's own calls).
+const KINDS = ['sdk', 'network', 'other'];
+function taskKinds(events) {
+  const marks = events.filter((e) => e.name === 'TimeStamp').sort((a, b) => a.ts - b.ts);
+  const thread = events.filter((e) => e.pid === marks[0].pid && e.tid === marks[0].tid && e.ph === 'X');
+  const isTask = (e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask';
+  const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-before)?\.js/.test((e.args.data && e.args.data.url) || '');
+  const tasks = thread.filter(isTask).sort((a, b) => a.ts - b.ts);
+  const inner = thread.filter((e) => !isTask(e)).sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+  const out = Object.fromEntries(['bare', 'page'].flatMap((a) => KINDS.map((k) => [`${a}:${k}`, 0])));
+  for (let i = 0; i + 1 < marks.length; i += 2) {
+    const arm = marks[i].args.data.message, t0 = marks[i].ts, t1 = marks[i + 1].ts;
+    for (const t of tasks) {
+      if (t.ts < t0 || t.ts >= t1) continue;
+      let end = -1, sdk = 0, net = 0, rest = 0;
+      for (const c of inner) {
+        if (c.ts < t.ts || c.ts < end) continue;
+        if (c.ts > t.ts + t.dur) break;
+        end = c.ts + c.dur;
+        if (isSdk(c) || (c.name === 'FireIdleCallback' || c.name === 'TimerFire') && inner.some((f) => isSdk(f) && f.ts >= c.ts && f.ts <= end)) sdk++;
+        else if (/SimpleWatcher|mojo|Resource/i.test(c.name)) net++;
+        else rest++;
+      }
+      const k = sdk && !net && !rest ? 'sdk' : net ? 'network' : 'other';
+      out[`${arm}:${k}`] += (t.tdur || t.dur) / 1000;
+    }
+  }
+  return out;
+}
+
 async function job(variant, scenario, { trace, profile } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -215,16 +257,29 @@ async function job(variant, scenario, { trace, profile } = {}) {
     // are the same for both arms. A block is one full batch (batchSize 50), and the time after it lets the SDK's
     // idle work (cutting and sending that batch, reading its answer) land in the block's window.
     await sleep(1000);
-    const kind = scenario.slice(7), per = { bare: 0, page: 0 };
+    const kind = scenario.slice(7), per = { bare: 0, page: 0 }, events = [];
+    if (trace) {
+      cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+      await cdp.send('Tracing.start', { categories: 'devtools.timeline,toplevel', transferMode: 'ReportEvents' });
+    }
     for (let b = 0; b < PAIRED_BLOCKS * 2; b++) {
       const bare = (b + flip) % 2 === 0;
+      // (a trace marker at each end of the block's window, for --attribute)
+      if (trace) await page.evaluate((x) => console.timeStamp(x), bare ? 'bare' : 'page');
       const before = await metrics(cdp);
       await page.evaluate(([k, n, x]) => window.bench.calls(k, n, x), [kind, PAIRED_CALLS, bare]);
       await sleep(300);
       per[bare ? 'bare' : 'page'] += diff(before, await metrics(cdp)).task;
+      if (trace) await page.evaluate(() => console.timeStamp('end'));
     }
     out.overBare = per.page / per.bare - 1;
     out.perCallBare = per.bare / (PAIRED_BLOCKS * PAIRED_CALLS);
+    if (trace) {
+      const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
+      await cdp.send('Tracing.end');
+      await done;
+      Object.assign(out, taskKinds(events));
+    }
   } else if (scenario === 'burst') {
     await sleep(1000);
     const events = [];
@@ -235,9 +290,11 @@ async function job(variant, scenario, { trace, profile } = {}) {
     await page.evaluate(() => window.bench.burst());
     await sleep(500);
     if (profile && HIDE_ONLY) await startProfile();
+    const sent = eventsReceived;
     const h = await hide(page, cdp);
     Object.assign(out, { hide: h.cpu, hideWall: h.wall });
     await sleep(300);
+    out.hideEvents = eventsReceived - sent; // what the hide's beacon carried (a beacon is never compressed)
     if (trace) {
       const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
       await cdp.send('Tracing.end');
@@ -302,6 +359,32 @@ try {
       }
     }
     printProfile(profiles, names);
+  } else if (ATTRIBUTE) {
+    const res = {};
+    console.log(`rum-sdk main-thread benchmark, --attribute: Chromium ${chromiumVersion}, SDK ${path.relative(process.cwd(), sdkFile)}${BEFORE ? `, before: ${path.relative(process.cwd(), BEFORE)}` : ''}; ${ROUNDS} pages per variant and kind, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = ['web-vitals', ...SDKS].flatMap((v) => ['paired-fetch', 'paired-xhr'].map((s) => [Math.random(), v, s])).sort((a, b) => a[0] - b[0]);
+      for (const [, v, s] of order) {
+        flip = r % 2;
+        const o = await job(v, s, { trace: true });
+        for (const [k, x] of Object.entries(o)) ((res[`${v}/${s}/${k}`] ||= [])).push(x);
+      }
+      process.stdout.write(`  round ${r + 1}/${ROUNDS} done\r`);
+    }
+    const calls = PAIRED_BLOCKS * PAIRED_CALLS;
+    console.log(`\npaired blocks under a trace: the wrapped arm's extra main-thread task time per call over the bare arm's, by kind of task (medians over ${ROUNDS} pages; the trace itself slows both arms)`);
+    console.log(`  ${''.padEnd(34)} ${'bare'.padStart(8)} ${'extra'.padStart(14)} ${KINDS.map((k) => k.padStart(16)).join('')}`);
+    for (const s of ['fetch', 'xhr']) {
+      for (const v of ['web-vitals', ...SDKS]) {
+        const pages = res[`${v}/paired-${s}/overBare`] || [];
+        const arm = (a, k) => res[`${v}/paired-${s}/${a}:${k}`];
+        const bare = median(pages.map((_, i) => KINDS.reduce((t, k) => t + arm('bare', k)[i], 0))) / calls;
+        const by = KINDS.map((k) => median(pages.map((_, i) => arm('page', k)[i] - arm('bare', k)[i])) / calls);
+        const extra = median(pages.map((_, i) => KINDS.reduce((t, k) => t + arm('page', k)[i] - arm('bare', k)[i], 0))) / calls;
+        const cell = (x) => `${fmt(x * 1000, 0)} us ${fmt((x / bare) * 100)}%`.padStart(16);
+        console.log(`  ${(s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse').padEnd(17)} ${v.padEnd(16)} ${(bare * 1000).toFixed(0).padStart(5)} us ${cell(extra).padStart(14)}${by.map(cell).join('')}`);
+      }
+    }
   } else {
     const jobs = [];
     for (const v of Object.keys(VARIANTS)) for (const s of ['shop', 'fetch', 'xhr']) jobs.push([v, s]);
@@ -353,7 +436,7 @@ try {
       const worst = Math.max(...(res[`${v}/burst/longest`] || [NaN]));
       const worstWhat = (res[`${v}/burst/what`] || [])[(res[`${v}/burst/longest`] || []).indexOf(worst)];
       console.log(`  ${v.padEnd(20)} page-hide task ${fmt(hd, 2)} ms over bare (listeners ${m(v, 'burst', 'hideWall').toFixed(2)} ms wall); longest SDK task ${m(v, 'burst', 'longest').toFixed(2)} ms median, ${worst.toFixed(2)} ms worst of ${ROUNDS}; SDK tasks per run ${m(v, 'burst', 'tasks')}, over 5 ms: ${Math.max(...(res[`${v}/burst/over5`] || [0]))}`);
-      console.log(`  ${''.padEnd(20)} the worst: ${worstWhat}`);
+      console.log(`  ${''.padEnd(20)} the worst: ${worstWhat}; events in the hide's beacon ${m(v, 'burst', 'hideEvents')} (median)`);
     }
     console.log(`\n(${received} requests and beacons reached the collector)`);
   }
