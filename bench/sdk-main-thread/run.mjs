@@ -150,15 +150,18 @@ async function hide(page, cdp) {
   return { cpu: diff(before, await metrics(cdp)).task, wall };
 }
 
+// Trace events: a main-thread task, and a call into the SDK's script (this build's or --before's).
+const isTask = (e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask';
+const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-before)?\.js/.test((e.args.data && e.args.data.url) || '');
+
 // The longest task the SDK adds, from a Chromium trace: per main-thread task, the time of the SDK's own
 // callbacks (outermost FunctionCall events in the SDK's script); a task that runs nothing but SDK callbacks
 // (its timers, idle callbacks, observers, listeners) counts whole.
 function longestSdkTask(events) {
-  const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-before)?\.js/.test((e.args.data && e.args.data.url) || '');
   const first = events.find(isSdk);
   if (!first) return { longest: 0, tasks: 0, over5: 0, what: '' };
   const thread = events.filter((e) => e.pid === first.pid && e.tid === first.tid && e.ph === 'X');
-  const tasks = thread.filter((e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask').sort((a, b) => a.ts - b.ts);
+  const tasks = thread.filter(isTask).sort((a, b) => a.ts - b.ts);
   const calls = thread.filter((e) => e.name === 'FunctionCall').sort((a, b) => a.ts - b.ts || b.dur - a.dur);
   let ci = 0, longest = 0, n = 0, over5 = 0, what = '';
   for (const t of tasks) {
@@ -194,21 +197,25 @@ const KINDS = ['sdk', 'network', 'other'];
 function taskKinds(events) {
   const marks = events.filter((e) => e.name === 'TimeStamp').sort((a, b) => a.ts - b.ts);
   const thread = events.filter((e) => e.pid === marks[0].pid && e.tid === marks[0].tid && e.ph === 'X');
-  const isTask = (e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask';
-  const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-before)?\.js/.test((e.args.data && e.args.data.url) || '');
   const tasks = thread.filter(isTask).sort((a, b) => a.ts - b.ts);
   const inner = thread.filter((e) => !isTask(e)).sort((a, b) => a.ts - b.ts || b.dur - a.dur);
   const out = Object.fromEntries(['bare', 'page'].flatMap((a) => KINDS.map((k) => [`${a}:${k}`, 0])));
+  // (tasks and their events in time order, so each task's events are found from where the last task's began)
+  let ci = 0;
   for (let i = 0; i + 1 < marks.length; i += 2) {
     const arm = marks[i].args.data.message, t0 = marks[i].ts, t1 = marks[i + 1].ts;
     for (const t of tasks) {
       if (t.ts < t0 || t.ts >= t1) continue;
+      while (ci < inner.length && inner[ci].ts < t.ts) ci++;
       let end = -1, sdk = 0, net = 0, rest = 0;
-      for (const c of inner) {
-        if (c.ts < t.ts || c.ts < end) continue;
-        if (c.ts > t.ts + t.dur) break;
+      for (let j = ci; j < inner.length && inner[j].ts <= t.ts + t.dur; j++) {
+        const c = inner[j];
+        if (c.ts < end) continue; // nested in an outer event already counted
         end = c.ts + c.dur;
-        if (isSdk(c) || (c.name === 'FireIdleCallback' || c.name === 'TimerFire') && inner.some((f) => isSdk(f) && f.ts >= c.ts && f.ts <= end)) sdk++;
+        // an idle callback or timer is the SDK's when a call into its script runs inside it
+        let own = isSdk(c);
+        for (let k = j + 1; !own && (c.name === 'FireIdleCallback' || c.name === 'TimerFire') && k < inner.length && inner[k].ts <= end; k++) own = isSdk(inner[k]);
+        if (own) sdk++;
         else if (/SimpleWatcher|mojo|Resource/i.test(c.name)) net++;
         else rest++;
       }
@@ -318,11 +325,11 @@ function printProfile(profiles, names) {
     const byId = new Map(p.nodes.map((n) => [n.id, n]));
     const parent = new Map();
     for (const n of p.nodes) for (const c of n.children || []) parent.set(c, n.id);
-    const isSdk = (id) => byId.get(id).callFrame.url.endsWith('/rum-sdk.js');
+    const isSdkNode = (id) => byId.get(id).callFrame.url.endsWith('/rum-sdk.js');
     // 1 when the deepest SDK frame on the stack is not one of the wrappers (whose self time is the native
     // fetch/XHR/pushState the page asked for)
     const owner = (id) => {
-      for (let x = id; x !== undefined; x = parent.get(x)) if (isSdk(x)) return WRAPPERS.has(byId.get(x).callFrame.functionName) ? 0 : 1;
+      for (let x = id; x !== undefined; x = parent.get(x)) if (isSdkNode(x)) return WRAPPERS.has(byId.get(x).callFrame.functionName) ? 0 : 1;
       return 0;
     };
     const memo = new Map(), mine = new Map();
@@ -333,7 +340,7 @@ function printProfile(profiles, names) {
       if (!memo.get(id)) return;
       total += dt;
       const f = byId.get(id).callFrame;
-      const k = `${f.functionName || '(anonymous)'} ${isSdk(id) ? 'rum-sdk.js:' + (f.lineNumber + 1) : f.url ? path.basename(f.url) : '(native)'}`;
+      const k = `${f.functionName || '(anonymous)'} ${isSdkNode(id) ? 'rum-sdk.js:' + (f.lineNumber + 1) : f.url ? path.basename(f.url) : '(native)'}`;
       self.set(k, (self.get(k) || 0) + dt);
       mine.set(k, (mine.get(k) || 0) + dt);
     });
