@@ -1,24 +1,26 @@
 // common.mjs: what the SDK's main-thread benchmarks share: js-sdk's devDependencies (installed when missing),
-// Debian's Chromium launched with the project's flags through playwright-core, command-line options, medians.
+// Debian's Chromium launched with the project's flags (driven by cdp.mjs, or by playwright-core with
+// --playwright), command-line options, medians.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { launchPipe } from './cdp.mjs';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SDK = path.resolve(HERE, '../../js-sdk');
 if (!fs.existsSync(path.join(SDK, 'node_modules', 'playwright-core'))) execFileSync('npm', ['ci'], { cwd: SDK, stdio: 'inherit' });
 const { chromium } = createRequire(path.join(SDK, 'package.json'))('playwright-core');
 
-export const launchChromium = () =>
-  chromium.launch({
-    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-
 export const args = process.argv.slice(2);
+
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+// --playwright: pages opened by playwright-core, whose Network domain instruments every request the page makes
+// (how the benchmarks measured before session 17; see cdp.mjs)
+export const PLAYWRIGHT = args.includes('--playwright');
+export const launchChromium = () => (PLAYWRIGHT ? chromium.launch({ executablePath: BIN, headless: true, args: FLAGS }) : launchPipe(BIN, FLAGS));
 // `--name value` from the command line, or the default
 export const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 

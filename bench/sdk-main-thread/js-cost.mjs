@@ -44,7 +44,7 @@ async function job(build, mix) {
   await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
   const task = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
   await p.goto(`${ORIGIN}/?b=${build}`);
-  await p.waitForTimeout(500);
+  await new Promise((r) => setTimeout(r, 500));
   const t0 = await task();
   await p.evaluate(`(async () => {
     const tick = () => scheduler.yield();

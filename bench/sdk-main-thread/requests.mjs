@@ -2,21 +2,16 @@
 // often the SDK may send: the page's own GET + json() beside the SDK's batch POST (text/plain, keepalive or not,
 // a batch of 50 api_call events, 1 KB and three batches), the same POST by XHR, and sendBeacon.
 //
-//   node bench/sdk-main-thread/requests.mjs [--rounds 7]
+//   node bench/sdk-main-thread/requests.mjs [--rounds 7] [--playwright]
 //
 // Each kind runs in a fresh browser context: 40 in a row, each after the previous one answered (a beacon has no
 // answer: 5 ms apart, and `sleep5` is that pause alone), main-thread task time (CDP Performance.getMetrics on
 // thread CPU time) over the 40, medians over the rounds. The collector is on another origin (CORS), as in
 // production.
 import http from 'node:http';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { launchChromium, opt, median } from './common.mjs';
 
-const SDK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../js-sdk');
-const { chromium } = createRequire(path.join(SDK, 'package.json'))('playwright-core');
-const args = process.argv.slice(2);
-const ROUNDS = +(args.includes('--rounds') ? args[args.indexOf('--rounds') + 1] : 7);
+const ROUNDS = +opt('--rounds', 7);
 const N = 40;
 
 const listen = (s) => new Promise((r) => s.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${s.address().port}`)));
@@ -59,7 +54,7 @@ const KINDS = {
   'sleep5 (the pause alone)': `new Promise((r) => setTimeout(r, 5))`,
 };
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+const browser = await launchChromium();
 const version = browser.version(), res = {};
 try {
   for (let round = 0; round < ROUNDS; round++) {
@@ -84,6 +79,5 @@ try {
   sink.close();
   site.close();
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(`main-thread task time per request, Chromium ${version}, median of ${ROUNDS} rounds of ${N} (batch body ${BODY.length} bytes)`);
 for (const k of Object.keys(KINDS)) console.log(`  ${k.padEnd(34)} ${(median(res[k]) / N).toFixed(0).padStart(6)} us`);
