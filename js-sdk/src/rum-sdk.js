@@ -619,14 +619,20 @@
     };
     size();
     on(w, 'resize', size);
+    // Once per hiding. Leaving a page fires pagehide while it is still visible, then visibilitychange to hidden
+    // (HTML's unload; a tab switch fires the second alone): that one does the work. pagehide does it only for a
+    // page already hidden (a background tab closed), which gets no visibilitychange. A second pass in the same
+    // unload would find the keepalive budget taken by the first beacon, and its beacon refused.
     const hide = safe(() => {
-      store();
-      if (report) {
-        report();
-        beaconAll();
+      if (d.visibilityState == 'hidden') {
+        store();
+        if (report) {
+          report();
+          beaconAll();
+        }
       }
     });
-    on(w, 'visibilitychange', () => d.visibilityState == 'hidden' && hide(), true);
+    on(w, 'visibilitychange', hide, true);
     on(w, 'pagehide', hide, true);
     if (!session().sampled) return;
     report = vitals();

@@ -1,5 +1,5 @@
 // Page hide: events held by the SDK (long flush interval) reach the real ingest through navigator.sendBeacon
-// when the page is hidden; a second copy of the script changes nothing.
+// when the page is hidden, with one beacon sent in visibilitychange; a second copy of the script changes nothing.
 import test from 'node:test';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +24,9 @@ test('events held at page hide reach the ingest via sendBeacon; loading the SDK 
   });
   const posts = proxy.log.filter((r) => r.method === 'POST');
   assert.equal(posts.length, 1, 'one beacon carried the whole queue');
+  // Leaving the page fired pagehide while it was visible, then visibilitychange: the SDK beaconed once, in the
+  // second (a pass in each would have tried a second beacon, over the keepalive budget the first one took).
+  assert.deepEqual(JSON.parse(await page.evaluate(() => sessionStorage.getItem('beacons'))), ['hidden']);
   // sendBeacon's signature: a string body is sent as text/plain;charset=UTF-8 (the SDK's fetch says text/plain)
   assert.equal(posts[0].headers['content-type'], 'text/plain;charset=UTF-8');
   assert.ok(posts[0].url.startsWith(`/v1/events?api_key=${API_KEY}`));

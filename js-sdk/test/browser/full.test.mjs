@@ -19,7 +19,7 @@ test('full page: every collector reaches the real ingest, vitals match web-vital
   await page.click('#next');
   await page.waitForFunction(() => window.pageLog.includes('routed'));
   await page.waitForTimeout(300);
-  // Page hide: navigating away fires visibilitychange(hidden) and pagehide; both libraries report.
+  // Page hide: navigating away fires pagehide, then visibilitychange(hidden); both libraries report.
   await page.goto(`${site.url}/blank.html`);
 
   const wv = await waitFor('web-vitals reports', () => VITALS.every((n) => site.webVitals.some((m) => m.name === n)) && site.webVitals);

@@ -87,7 +87,7 @@ test('page hide sends everything pending with sendBeacon, key in the query strin
 test('when sendBeacon refuses, the batch stays in the outbox and goes by fetch if the page lives on', async () => {
   const b = started({ beaconFails: true });
   b.rum.track('x');
-  b.dispatch('pagehide');
+  b.leave();
   assert.equal(b.requests.length, 0, 'no request in the hide task: it would not outlive an unloading page');
   await b.advance(0); // the pump, in idle time
   assert.equal(b.requests.length, 1);
@@ -224,6 +224,33 @@ test('the hide beacon takes what fits beside the request in flight (64 KiB per p
   await b.advance(0);
   await b.advance(0);
   assert.deepEqual(b.requests.map(first), ['a0', 'd0'], 'the batch that did not fit goes once the page lives on');
+});
+
+test('leaving a page sends one beacon: pagehide while visible leaves the work to visibilitychange; what did not fit waits for the pump', async () => {
+  // A second pass in the same unload would find the 64 KiB taken by the first beacon: its beacon would be refused.
+  const b = started({}, { batchSize: 15 });
+  const big = 'x'.repeat(200);
+  ['a', 'b', 'c', 'd', 'e'].forEach((tag) => {
+    for (let i = 0; i < 15; i++) b.rum.track(tag + i, Object.fromEntries([...Array(4).keys()].map((k) => ['k' + k, big])));
+  }); // five batches of about 16,000 characters, none sent yet
+  b.dispatch('pagehide', { persisted: false });
+  assert.equal(b.beacons.length, 0, 'the page is still visible at pagehide');
+  b.hide();
+  const tags = (x) => [...new Set(x.body.events.map((e) => e.name[0]))].join('');
+  assert.deepEqual(b.beacons.map(tags), ['abc'], 'one beacon, the oldest batches that fit in 60,000 characters');
+  await b.advance(0);
+  await b.advance(0);
+  assert.equal(b.beacons.length, 1);
+  assert.deepEqual(b.requests.map(tags), ['d', 'e'], 'the rest goes by fetch if the page lives on');
+});
+
+test('a page already hidden (a background tab closed) sends at pagehide what came since it was hidden', async () => {
+  const b = started();
+  b.rum.track('before');
+  b.hide();
+  b.rum.track('while-hidden');
+  b.dispatch('pagehide', { persisted: false }); // no visibilitychange: the page was hidden already
+  assert.deepEqual(b.beacons.map((x) => x.body.events.map((e) => e.name)), [['before'], ['while-hidden']]);
 });
 
 test('a request in flight sent as a normal fetch (too large for keepalive) leaves the whole budget to the hide beacon', async () => {

@@ -144,6 +144,11 @@ export function browser(opts = {}) {
       env.document.visibilityState = 'hidden';
       b.dispatch('visibilitychange');
     },
+    /** What leaving a visible page fires (HTML's unload): pagehide while still visible, then the hide. */
+    leave() {
+      b.dispatch('pagehide', { persisted: false });
+      b.hide();
+    },
     /** All events delivered by fetch or beacon, in order. */
     delivered() {
       return [...requests.filter((r) => r.body && r.body.events).map((r) => r.body), ...beacons.map((x) => x.body)].flatMap((x) => x.events);

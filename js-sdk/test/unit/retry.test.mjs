@@ -138,8 +138,7 @@ test('after giving up, page hide sends no beacon to the dead endpoint; the numbe
   for (let i = 0; i < 35; i++) b.rum.track('e' + i);
   await b.advance(100_000);
   assert.equal(b.requests.length, 3);
-  b.hide();
-  b.dispatch('pagehide');
+  b.leave();
   await b.settle();
   assert.equal(b.beacons.length, 0);
   assert.equal(b.requests.length, 3);
