@@ -1,6 +1,6 @@
 // js-cost.mjs: the SDK's own work per fetch call the page makes, with the network taken out (issue #21).
 //
-//   node bench/sdk-main-thread/js-cost.mjs [--rounds 7] [--calls 2000] [--before OTHER_BUILD.js]
+//   node bench/sdk-main-thread/js-cost.mjs [--rounds 7] [--calls 2000] [--before OTHER_BUILD.js] [--playwright]
 //
 // run.mjs measures what a call costs the page in full: the browser's own fetch is most of it and varies by a few
 // points from page to page, more than a change to the SDK's JavaScript moves. Here the page's fetch is a stub that

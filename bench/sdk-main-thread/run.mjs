@@ -1,7 +1,7 @@
 // run.mjs: main-thread cost of rum-sdk.js in headless Chromium, beside Google's web-vitals (issue #21).
 //
 //   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--before FILE] [--attribute]
-//                                       [--profile [--variant sdk+trace+gzip] [--hide-only] [--reps N]]
+//                                       [--profile [--variant sdk+trace+gzip] [--hide-only] [--reps N]] [--playwright]
 //
 // Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
 // hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
