@@ -8,8 +8,9 @@
 // its wrapper, the event, the batch and its JSON, its idle callbacks and timers, and the garbage they make. Each
 // page makes the calls one per task (`scheduler.yield()` between them, so the SDK's idle work interleaves as in a
 // real page; requestIdleCallback is a 0 ms timer, since a page that is never idle would run it only at its 2 s
-// timeout), and the page's main-thread task time (CDP, thread CPU) is read around them. Two URL mixes: seven URLs
-// (as the shop page's) and a query that differs on every call (ids, cache busters), against a page without the SDK.
+// timeout), and the page's main-thread task time (CDP, thread CPU) is read around them. Three URL mixes: seven URLs
+// (as the shop page's), a query that differs on every call (ids, cache busters), and the seven URLs with a
+// `pushState` route change every 10 calls, against a page without the SDK (which makes the same route changes).
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +20,8 @@ import { SDK, launchChromium, opt, median } from './common.mjs';
 const ROUNDS = +opt('--rounds', 7), CALLS = +opt('--calls', 2000);
 const BUILDS = { sdk: path.join(SDK, 'dist', 'rum-sdk.min.js') };
 if (opt('--before')) BUILDS.before = path.resolve(opt('--before'));
-const MIXES = { seven: '(i % 7) + "?token=t" + (i % 7)', unique: '(i % 7) + "?token=t" + i' };
+// (`routed`: the seven URLs, and a route change every 10 calls, as an SPA moving between five views)
+const MIXES = { seven: '(i % 7) + "?token=t" + (i % 7)', unique: '(i % 7) + "?token=t" + i', routed: '(i % 7) + "?token=t" + (i % 7)' };
 
 const page = (build) => `<!doctype html><html><head><script>
   const answer = new Response('{}', { status: 202 });
@@ -49,6 +51,7 @@ async function job(build, mix) {
   await p.evaluate(`(async () => {
     const tick = () => scheduler.yield();
     for (let i = 0; i < ${CALLS}; i++) {
+      ${mix === 'routed' ? 'if (i % 10 == 0) history.pushState({}, "", "/view/" + ((i / 10) % 5));' : ''}
       await fetch('/api/item/' + ${MIXES[mix]}).then((r) => r.status);
       await tick();
     }

@@ -67,28 +67,32 @@
   }
 
   // What the SDK needs to know about a URL, parsed once per URL string (up to 100 kept; the cache is emptied
-  // when full and on route changes, which move the base of relative URLs): `s` scrubbed (query and fragment
-  // removed unless the parameter is allow-listed; non-http URLs keep only the scheme), `o` the SDK's own
-  // endpoint, `t` gets a traceparent.
+  // when full): `s` scrubbed (query and fragment removed unless the parameter is allow-listed; non-http URLs keep
+  // only the scheme), `o` the SDK's own endpoint, `t` gets a traceparent.
   function info(u) {
     // With no parameter allow-listed (the default) the query and fragment change nothing here, so they are cut
     // before the lookup: a page whose calls carry ids or cache busters in the query parses each path once, not
     // each call (the parse cost the page 8-10 us per call, bench/README.md).
     u = cfg.allowParams[0] ? u : u.split(/[?#]/)[0];
-    let i = urls.get(u);
+    // A URL with a scheme or from the root means the same on every route; a path-relative one ("items") is
+    // resolved against the page's URL, which route changes move, so its key is it, a space and the page's URL
+    // (which has no space; a key of the first kind starts with "/" or a scheme, this one does not). Route changes
+    // then keep what the page's calls had parsed.
+    const k = /^(\/|\w+:)/.test(u) ? u : u + ' ' + loc.href;
+    let i = urls.get(k);
     if (!i) {
       try {
-        const x = abs(u), q = new URLSearchParams(), p = x.origin + x.pathname;
-        // only allow-listed parameters are looked up (none by default), so most URLs never have their query parsed
-        cfg.allowParams.forEach((k) => x.searchParams.getAll(k).forEach((v) => q.append(k, v)));
+        const x = abs(u), q = x.searchParams, p = x.origin + x.pathname;
+        // the parameters not allow-listed are deleted, the rest sorted (no query left: `search` is empty); by default
+        // the query was cut above, so there is none to parse
+        [...q.keys()].forEach((n) => cfg.allowParams.includes(n) || q.delete(n));
         q.sort();
-        const s = '' + q;
-        i = { s: /^https?:$/.test(x.protocol) ? (p + (s ? '?' + s : '')).slice(0, 1000) : x.protocol, o: p.startsWith(endpointBase), t: cfg.traceOrigins.includes(x.origin) };
+        i = { s: /^https?:$/.test(x.protocol) ? (p + x.search).slice(0, 1000) : x.protocol, o: p.startsWith(endpointBase), t: cfg.traceOrigins.includes(x.origin) };
       } catch (e) {
         i = { s: '' };
       }
       if (urls.size > 99) urls.clear();
-      urls.set(u, i);
+      urls.set(k, i);
     }
     return i;
   }
@@ -500,7 +504,7 @@
 
   // fetch: the page gets the very promise the browser returned; we only observe it.
   function wrapFetch() {
-    if (!origFetch) return;
+    // (every browser that parses this file has fetch)
     w.fetch = function (input, init) {
       let args = arguments, m, u, tp;
       const t0 = now();
@@ -579,7 +583,6 @@
   // Soft page view: URL changed through the history API; the view that ends reports its vitals under its own
   // page, and per-page caps start again.
   const route = safe(() => {
-    urls.clear();
     const u = info(loc.href).s;
     if (u == pageUrl) return;
     const from = pageUrl;

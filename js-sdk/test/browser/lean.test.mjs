@@ -63,12 +63,18 @@ test('per event, nothing grows with the queue: no serialization, no URL parsing,
     before = counts.url;
     for (let i = 0; i < 20; i++) await fetch('/api/items?token=u' + i + '#' + i).then((r) => r.json());
     out.urlsFor20Queries = counts.url - before;
+    // a route change parses the new page's URL, and keeps the API's (a root-relative URL means the same on every route)
+    before = counts.url;
+    history.pushState({}, '', '/lean/next');
+    for (let i = 0; i < 20; i++) await fetch('/api/items?token=t').then((r) => r.json());
+    out.urlsAfterRoute = counts.url - before;
     return out;
   });
   assert.deepEqual(work.early, work.late, `the 96th event costs what the 1st did: ${JSON.stringify(work)}`);
   assert.deepEqual(work.late, { setItem: 0, blob: 0, url: 0, json: 0, idle: 0, posts: 0, beacons: 0 });
   assert.ok(work.urlsFor20Calls <= 1, `20 calls to one URL parsed it at most once: ${work.urlsFor20Calls}`);
   assert.equal(work.urlsFor20Queries, 0, `20 calls to that path with 20 queries parsed nothing more: ${work.urlsFor20Queries}`);
+  assert.equal(work.urlsAfterRoute, 1, `after a route change, only the new page's URL was parsed: ${work.urlsAfterRoute}`);
 });
 
 test('XHR: the call is recorded before the page\'s onload, which is not in its duration; an XHR reopened there keeps each request', async (t) => {

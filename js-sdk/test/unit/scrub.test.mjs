@@ -84,6 +84,35 @@ test('route changes through the history API become route_change events with scru
   assert.deepEqual(after.page, { url: 'https://shop.example.com/checkout', referrer: 'https://shop.example.com/product/9' });
 });
 
+test('a route change keeps the URLs already parsed; a path-relative one resolves against the new page', async () => {
+  const b = started({ href: 'https://shop.example.com/shop/cart' });
+  let parsed = 0;
+  const U = b.env.URL;
+  b.env.URL = class extends U {
+    constructor(...a) {
+      parsed++;
+      super(...a);
+    }
+  };
+  await b.env.fetch('/api/items');
+  await b.env.fetch('items');
+  b.env.history.pushState({}, '', '/account/orders');
+  const before = parsed;
+  await b.env.fetch('/api/items');
+  await b.env.fetch('https://shop.example.com/api/items');
+  assert.equal(parsed - before, 1, 'the absolute URL is new; the root-relative one was kept through the route change');
+  await b.env.fetch('items');
+  assert.equal(parsed - before, 2, 'the path-relative URL is parsed again against the new page');
+  const calls = (await sent(b)).filter((e) => e.type === 'api_call').map((e) => e.api.endpoint);
+  assert.deepEqual(calls, [
+    'https://shop.example.com/api/items',
+    'https://shop.example.com/shop/items',
+    'https://shop.example.com/api/items',
+    'https://shop.example.com/api/items',
+    'https://shop.example.com/account/items',
+  ]);
+});
+
 test('beforeSend can edit, drop, and a throwing hook drops the event', async () => {
   const b = started({}, {
     beforeSend(e) {
