@@ -19,7 +19,8 @@
 // main's, for a before/after); --profile takes a CDP CPU profile of the unminified SDK through all scenarios and
 // prints where its time goes.
 // --attribute runs the paired scenarios alone under a Chromium trace and splits the wrapped blocks' extra
-// main-thread time by the kind of task it was spent in (the SDK's own callbacks, network answers, the rest).
+// main-thread time by the kind of task it was spent in (the SDK's own callbacks, network answers, the rest), and
+// by the tasks' outermost trace events.
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -202,6 +203,10 @@ function taskKinds(events) {
   const tasks = thread.filter(isTask).sort((a, b) => a.ts - b.ts);
   const inner = thread.filter((e) => !isTask(e)).sort((a, b) => a.ts - b.ts || b.dur - a.dur);
   const out = Object.fromEntries(['bare', 'page'].flatMap((a) => KINDS.map((k) => [`${a}:${k}`, 0])));
+  // the same time by the task's outermost events' names (an SDK idle callback or timer prefixed "sdk "), and what
+  // the tasks spent outside any of them, per arm: `byName['page\tFireIdleCallback']` in ms
+  const byName = {};
+  const add = (arm, name, ms) => (byName[`${arm}\t${name}`] = (byName[`${arm}\t${name}`] || 0) + ms);
   // (tasks and their events in time order, so each task's events are found from where the last task's began)
   let ci = 0;
   for (let i = 0; i + 1 < marks.length; i += 2) {
@@ -209,7 +214,7 @@ function taskKinds(events) {
     for (const t of tasks) {
       if (t.ts < t0 || t.ts >= t1) continue;
       while (ci < inner.length && inner[ci].ts < t.ts) ci++;
-      let end = -1, sdk = 0, net = 0, rest = 0;
+      let end = -1, sdk = 0, net = 0, rest = 0, covered = 0;
       for (let j = ci; j < inner.length && inner[j].ts <= t.ts + t.dur; j++) {
         const c = inner[j];
         if (c.ts < end) continue; // nested in an outer event already counted
@@ -220,12 +225,16 @@ function taskKinds(events) {
         if (own) sdk++;
         else if (/SimpleWatcher|mojo|Resource/i.test(c.name)) net++;
         else rest++;
+        const ms = (c.tdur ?? c.dur) / 1000;
+        add(arm, (own ? 'sdk ' : '') + c.name, ms);
+        covered += ms;
       }
       const k = sdk && !net && !rest ? 'sdk' : net ? 'network' : 'other';
       out[`${arm}:${k}`] += (t.tdur || t.dur) / 1000;
+      add(arm, '(the task itself)', (t.tdur || t.dur) / 1000 - covered);
     }
   }
-  return out;
+  return { ...out, byName };
 }
 
 async function job(variant, scenario, { trace, profile } = {}) {
@@ -392,6 +401,18 @@ try {
         const extra = median(pages.map((_, i) => KINDS.reduce((t, k) => t + arm('page', k)[i] - arm('bare', k)[i], 0))) / calls;
         const cell = (x) => `${fmt(x * 1000, 0)} us ${fmt((x / bare) * 100)}%`.padStart(16);
         console.log(`  ${(s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse').padEnd(17)} ${v.padEnd(16)} ${(bare * 1000).toFixed(0).padStart(5)} us ${cell(extra).padStart(14)}${by.map(cell).join('')}`);
+      }
+    }
+    // The same extra by the tasks' outermost events: medians over the pages of the wrapped arm's time less the bare
+    // arm's, per call (a name missing from a page's arm counts 0 there); the six largest either way.
+    console.log(`\nthe extra per call by the tasks' outermost events ("sdk ": the SDK's idle callbacks and timers; "(the task itself)": time in no traced event)`);
+    for (const s of ['fetch', 'xhr']) {
+      for (const v of SDKS) {
+        const pages = res[`${v}/paired-${s}/byName`] || [];
+        const names = new Set(pages.flatMap((p) => Object.keys(p).map((k) => k.split('\t')[1])));
+        const rows = [...names].map((n) => [n, median(pages.map((p) => ((p[`page\t${n}`] || 0) - (p[`bare\t${n}`] || 0)) / calls))]);
+        rows.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+        console.log(`  ${(s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse').padEnd(17)} ${v.padEnd(16)} ${rows.slice(0, 6).map(([n, x]) => `${n} ${fmt(x * 1000, 1)} us`).join(', ')}`);
       }
     }
   } else {
