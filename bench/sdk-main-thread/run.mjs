@@ -229,12 +229,26 @@ function taskKinds(events) {
         add(arm, (own ? 'sdk ' : '') + c.name, ms);
         covered += ms;
       }
-      const k = sdk && !net && !rest ? 'sdk' : net ? 'network' : 'other';
-      out[`${arm}:${k}`] += (t.tdur || t.dur) / 1000;
-      add(arm, '(the task itself)', (t.tdur || t.dur) / 1000 - covered);
+      const k = sdk && !net && !rest ? 'sdk' : net ? 'network' : 'other', ms = (t.tdur ?? t.dur) / 1000;
+      out[`${arm}:${k}`] += ms;
+      add(arm, '(the task itself)', ms - covered);
     }
   }
   return { ...out, byName };
+}
+
+// A Chromium trace of the page's session: `startTrace` starts it with these categories and returns a function that
+// ends it and resolves to its events.
+async function startTrace(cdp, categories) {
+  const events = [];
+  cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+  await cdp.send('Tracing.start', { categories, transferMode: 'ReportEvents' });
+  return async () => {
+    const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
+    await cdp.send('Tracing.end');
+    await done;
+    return events;
+  };
 }
 
 async function job(variant, scenario, { trace, profile } = {}) {
@@ -275,11 +289,8 @@ async function job(variant, scenario, { trace, profile } = {}) {
     // are the same for both arms. A block is one full batch (batchSize 50), and the time after it lets the SDK's
     // idle work (cutting and sending that batch, reading its answer) land in the block's window.
     await sleep(1000);
-    const kind = scenario.slice(7), per = { bare: 0, page: 0 }, events = [];
-    if (trace) {
-      cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
-      await cdp.send('Tracing.start', { categories: 'devtools.timeline,toplevel', transferMode: 'ReportEvents' });
-    }
+    const kind = scenario.slice(7), per = { bare: 0, page: 0 };
+    const stopTrace = trace && (await startTrace(cdp, 'devtools.timeline,toplevel'));
     for (let b = 0; b < PAIRED_BLOCKS * 2; b++) {
       const bare = (b + flip) % 2 === 0;
       // (a trace marker at each end of the block's window, for --attribute)
@@ -292,19 +303,10 @@ async function job(variant, scenario, { trace, profile } = {}) {
     }
     out.overBare = per.page / per.bare - 1;
     out.perCallBare = per.bare / (PAIRED_BLOCKS * PAIRED_CALLS);
-    if (trace) {
-      const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
-      await cdp.send('Tracing.end');
-      await done;
-      Object.assign(out, taskKinds(events));
-    }
+    if (stopTrace) Object.assign(out, taskKinds(await stopTrace()));
   } else if (scenario === 'burst') {
     await sleep(1000);
-    const events = [];
-    if (trace) {
-      cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
-      await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel', transferMode: 'ReportEvents' });
-    }
+    const stopTrace = trace && (await startTrace(cdp, 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel'));
     await page.evaluate(() => window.bench.burst());
     await sleep(500);
     if (profile && HIDE_ONLY) await startProfile();
@@ -313,12 +315,7 @@ async function job(variant, scenario, { trace, profile } = {}) {
     Object.assign(out, { hide: h.cpu, hideWall: h.wall });
     await sleep(300);
     out.hideEvents = eventsReceived - sent; // what the hide's beacon carried (a beacon is never compressed)
-    if (trace) {
-      const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
-      await cdp.send('Tracing.end');
-      await done;
-      Object.assign(out, longestSdkTask(events));
-    }
+    if (stopTrace) Object.assign(out, longestSdkTask(await stopTrace()));
   }
   if (profile) out.profile = (await cdp.send('Profiler.stop')).profile;
   if (errors.length) out.errors = errors;
@@ -365,6 +362,8 @@ function printProfile(profiles, names) {
 }
 
 const fmt = (x, d = 1) => (x >= 0 ? '+' : '') + x.toFixed(d);
+// what a per-call scenario ('fetch' or 'xhr') makes, in the tables
+const callName = (s) => (s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse');
 
 try {
   if (PROFILE) {
@@ -400,7 +399,7 @@ try {
         const by = KINDS.map((k) => median(pages.map((_, i) => arm('page', k)[i] - arm('bare', k)[i])) / calls);
         const extra = median(pages.map((_, i) => KINDS.reduce((t, k) => t + arm('page', k)[i] - arm('bare', k)[i], 0))) / calls;
         const cell = (x) => `${fmt(x * 1000, 0)} us ${fmt((x / bare) * 100)}%`.padStart(16);
-        console.log(`  ${(s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse').padEnd(17)} ${v.padEnd(16)} ${(bare * 1000).toFixed(0).padStart(5)} us ${cell(extra).padStart(14)}${by.map(cell).join('')}`);
+        console.log(`  ${callName(s).padEnd(17)} ${v.padEnd(16)} ${(bare * 1000).toFixed(0).padStart(5)} us ${cell(extra).padStart(14)}${by.map(cell).join('')}`);
       }
     }
     // The same extra by the tasks' outermost events: medians over the pages of the wrapped arm's time less the bare
@@ -412,7 +411,7 @@ try {
         const names = new Set(pages.flatMap((p) => Object.keys(p).map((k) => k.split('\t')[1])));
         const rows = [...names].map((n) => [n, median(pages.map((p) => ((p[`page\t${n}`] || 0) - (p[`bare\t${n}`] || 0)) / calls))]);
         rows.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-        console.log(`  ${(s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse').padEnd(17)} ${v.padEnd(16)} ${rows.slice(0, 6).map(([n, x]) => `${n} ${fmt(x * 1000, 1)} us`).join(', ')}`);
+        console.log(`  ${callName(s).padEnd(17)} ${v.padEnd(16)} ${rows.slice(0, 6).map(([n, x]) => `${n} ${fmt(x * 1000, 1)} us`).join(', ')}`);
       }
     }
   } else {
@@ -447,7 +446,7 @@ try {
     }
     for (const s of ['fetch', 'xhr']) {
       const b = m('bare', s, 'perCall');
-      console.log(`\nper ${s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse'} (${CALLS} in a row, then hide), main-thread task time per call; bare page ${(b * 1000).toFixed(0)} us`);
+      console.log(`\nper ${callName(s)} (${CALLS} in a row, then hide), main-thread task time per call; bare page ${(b * 1000).toFixed(0)} us`);
       for (const v of ['web-vitals', ...SDKS]) {
         const x = m(v, s, 'perCall');
         console.log(`  ${v.padEnd(20)} ${(x * 1000).toFixed(0).padStart(6)} us  ${fmt(((x - b) / b) * 100)}% over bare (${fmt((x - b) * 1000, 0)} us)`);
@@ -457,7 +456,7 @@ try {
     for (const s of ['fetch', 'xhr']) {
       for (const v of ['web-vitals', ...SDKS]) {
         const o = res[`${v}/paired-${s}/overBare`] || [NaN], b = m(v, `paired-${s}`, 'perCallBare');
-        console.log(`  ${(s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse').padEnd(17)} ${v.padEnd(16)} ${fmt(median(o) * 100)}% over bare (${fmt(median(o) * b * 1000, 0)} us of ${(b * 1000).toFixed(0)} us per call; pages from ${fmt(Math.min(...o) * 100)}% to ${fmt(Math.max(...o) * 100)}%)`);
+        console.log(`  ${callName(s).padEnd(17)} ${v.padEnd(16)} ${fmt(median(o) * 100)}% over bare (${fmt(median(o) * b * 1000, 0)} us of ${(b * 1000).toFixed(0)} us per call; pages from ${fmt(Math.min(...o) * 100)}% to ${fmt(Math.max(...o) * 100)}%)`);
       }
     }
     console.log(`\nburst: 500 events against an endpoint that answers after 10 s (queue and outbox full), then hide`);
