@@ -2,6 +2,7 @@
 //
 //   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--before FILE] [--attribute]
 //                                       [--profile [--variant sdk+trace+gzip] [--hide-only] [--reps N]] [--playwright]
+//                                       [--paired-blocks 4] [--paired-calls 50]
 //
 // Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
 // hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
@@ -35,7 +36,9 @@ const SRC = args.includes('--src') || PROFILE;
 const ATTRIBUTE = args.includes('--attribute');
 const CALLS = 200;
 // paired per-call measurement: blocks per arm, calls per block (one full batch of the SDK's default batchSize)
-const PAIRED_BLOCKS = 4, PAIRED_CALLS = 50;
+// (--paired-calls: a build with a larger batchSize needs blocks of that many calls for its batch to be cut inside
+// the block's window)
+const PAIRED_BLOCKS = +opt('--paired-blocks', 4), PAIRED_CALLS = +opt('--paired-calls', 50);
 let flip = 0;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,12 +3,12 @@
 // clicks, custom) -> one bounded queue -> batcher -> transport (fetch keepalive, sendBeacon on hide,
 // retry with backoff). Dependency-free; every entry point is wrapped so nothing ever throws into the page.
 (function () {
-  var w = typeof window == 'object' ? window : 0;
-  // Not a browser, or already loaded: a second copy must not wrap fetch/XHR/history again.
-  if (!w || !w.document || w.VantageRUM) return;
+  // Not a browser (a worker, a server rendering), or already loaded: a second copy must not wrap fetch/XHR/history again.
+  if (typeof document != 'object' || window.VantageRUM) return;
+  const w = window;
 
-  const d = w.document, nav = w.navigator, perf = w.performance, loc = w.location;
-  const origFetch = w.fetch, script = d.currentScript;
+  const d = document, nav = navigator, perf = performance, loc = location;
+  const origFetch = fetch, script = d.currentScript;
   const DEFAULTS = {
     batchSize: 50, // events per request (each request costs the page's main thread about as much as a fetch)
     flushInterval: 5000, // ms before a partial batch is sent
@@ -52,14 +52,12 @@
 
   // UUIDv7: the first 48 bits are Unix milliseconds, so ids arrive roughly in time order and the ingest's
   // id index grows at one end (random v4 ids made every insert touch a random index page).
+  // (every browser that parses this file has crypto.getRandomValues, in insecure contexts too)
   function uuid(dashes = 680) {
-    let s = '', i, x, t = Date.now(), rnd;
-    try {
-      rnd = w.crypto.getRandomValues(new Uint8Array(16));
-    } catch (e) {}
+    let s = '', i, x, t = Date.now(), rnd = crypto.getRandomValues(new Uint8Array(16));
     for (i = 0; i < 16; i++) {
       // `&` keeps the low 32 bits of the (truncated) quotient, which is the byte we want.
-      x = i < 6 ? (t / 2 ** (40 - 8 * i)) & 255 : rnd ? rnd[i] : (Math.random() * 256) | 0;
+      x = i < 6 ? (t / 2 ** (40 - 8 * i)) & 255 : rnd[i];
       // version 7 in byte 6, variant in byte 8; a dash after bytes 3, 5, 7 and 9 (the bits of 680)
       s += ((i == 6 ? (x & 15) | 112 : i == 8 ? (x & 63) | 128 : x) + 256).toString(16).slice(1) + ((dashes >> i) & 1 ? '-' : '');
     }
@@ -122,7 +120,7 @@
     let s = sess;
     if (!s) {
       try {
-        s = JSON.parse(w.sessionStorage.getItem(SKEY));
+        s = JSON.parse(sessionStorage.getItem(SKEY));
       } catch (e) {}
     }
     if (!s || !s.id || !(t - s.last < cfg.sessionTimeout)) {
@@ -135,7 +133,7 @@
 
   function store() {
     try {
-      w.sessionStorage.setItem(SKEY, JSON.stringify(sess));
+      sessionStorage.setItem(SKEY, JSON.stringify(sess));
     } catch (e) {}
   }
 
@@ -207,17 +205,29 @@
       clearTimeout(flushTimer);
       flushTimer = 0;
     }
-    while (queue.length - qh >= (full ? cfg.batchSize : 1)) {
-      const id = uuid(), events = queue.slice(qh, (qh += cfg.batchSize)), b = { events, batch_id: id };
-      // Ids are stamped here, a batch's together, not when each event happened: the ingest's (site, event_id)
-      // index then takes a batch's ids on one page instead of one page per event (bench/README.md). They are
-      // the batch id with its last six digits a counter from 100000 (UUIDv7 allows counter bits in place of
-      // random ones; 50 random bits are left; batches up to 900,000 events): one getRandomValues per batch
-      // instead of one per event, which cost the page 2.5-9 us each.
-      events.forEach((e, i) => (e.event_id = id.slice(0, 30) + (i + 1e5)));
-      for (const k in dropped) b.dropped = dropped; // only when something was lost
-      // (events first: the hide takes their JSON out of the body, up to its last "]", to send several as one)
-      outbox.push({ n: events.length, d: dropped, body: JSON.stringify(b) });
+    // A batch is at most 20,000 characters (60,000 bytes in UTF-8 at most), halved until it is, and the batches
+    // after it in this cut no larger: it goes keepalive, and the hide's beacon has room for it beside any request
+    // in flight. A batch too large for the beacon blocked the batches behind it too, and all were lost when the
+    // page unloaded (50 errors with their stacks are over 60,000). Only a single event over it, which beforeSend
+    // can make, goes larger.
+    // (a whole number, at least 1: batchSize 0 or "abc" cut empty batches for ever)
+    let n = Math.max(cfg.batchSize | 0, 1), events, body;
+    while (queue.length - qh >= (full ? n : 1)) {
+      const id = uuid();
+      do {
+        events = queue.slice(qh, qh + n);
+        // (events first: the hide takes their JSON out of the body, up to its last "]", to send several as one)
+        body = { events, batch_id: id };
+        // Ids are stamped here, a batch's together, not when each event happened: the ingest's (site, event_id)
+        // index then takes a batch's ids on one page instead of one page per event (bench/README.md). They are
+        // the batch id with its last six digits a counter from 100000 (UUIDv7 allows counter bits in place of
+        // random ones; 50 random bits are left; batches up to 900,000 events): one getRandomValues per batch
+        // instead of one per event, which cost the page 2.5-9 us each.
+        events.forEach((e, i) => (e.event_id = id.slice(0, 30) + (i + 1e5)));
+        for (const k in dropped) body.dropped = dropped; // only when something was lost
+      } while ((body = JSON.stringify(body)).length > 2e4 && events[1] && (n = events.length >> 1));
+      qh += events.length;
+      outbox.push({ n: events.length, d: dropped, body });
       dropped = {};
       // the head batch is never the one dropped: it is in flight, waiting for its retry (its attempts count
       // against maxRetries) or next
@@ -263,11 +273,11 @@
   }
 
   // keepalive requests share a 64 KiB budget per page; larger bodies go as a normal fetch. A string body is
-  // not encoded to be measured: at most 3 UTF-8 bytes per UTF-16 unit, so under 20,000 units is under 60,000 bytes.
+  // not encoded to be measured: at most 3 UTF-8 bytes per UTF-16 unit, so at most 20,000 units is at most 60,000 bytes.
   // A string body is sent as text/plain;charset=UTF-8 by the browser itself, as a beacon is: a simple request
   // without a CORS preflight. A keepalive request sets `sending` to its size, which the hide's beacon leaves free.
   const send = (body, headers) =>
-    origFetch.call(w, endpointUrl, { method: 'POST', body, headers, keepalive: (body.byteLength || body.length * 3) < 6e4 && !!(sending = body.byteLength || body.length), credentials: 'omit' });
+    origFetch.call(w, endpointUrl, { method: 'POST', body, headers, keepalive: (body.byteLength || body.length * 3) <= 6e4 && !!(sending = body.byteLength || body.length), credentials: 'omit' });
 
   // One request in flight; the head batch is retried until it succeeds or gives up, so order is kept.
   function pump() {
@@ -321,8 +331,8 @@
     let t = Math.min(cfg.retryMax, cfg.retryBase * 2 ** (tries - 1));
     t = t / 2 + (Math.random() * t) / 2;
     if (ra) {
-      let s = +ra * 1000;
-      if (isNaN(s)) s = Date.parse(ra) - Date.now();
+      // seconds, or an HTTP date (a "0" read as a date is in the past too)
+      const s = +ra * 1000 || Date.parse(ra) - Date.now();
       if (s > 0) t = Math.max(t, Math.min(s, cfg.retryAfterMax));
     }
     return t;
@@ -373,8 +383,9 @@
 
   const entries = (type) => perf.getEntriesByType(type);
 
-  // The rating is the ingest's: it rates each value by the web-vitals thresholds, whatever a sender says.
-  const vital = (name, value, extra) => emit('web_vital', { name, value: name == 'CLS' ? Math.round(value * 1e4) / 1e4 : r1(value), ...extra });
+  // The rating is the ingest's: it rates each value by the web-vitals thresholds, whatever a sender says. A time
+  // measured from the activation of a prerendered page can fall before it: 0, as web-vitals reports it.
+  const vital = (name, value, extra) => emit('web_vital', { name, value: name == 'CLS' ? Math.round(value * 1e4) / 1e4 : r1(value > 0 ? value : 0), ...extra });
 
   // Vitals are measured per view: the page load, then each back/forward-cache restore and each route change
   // (a soft navigation), as web-vitals does with `reportSoftNavs`. The observers stay connected for the page's
@@ -401,7 +412,7 @@
     const fcp = observe('paint', (e) => {
       if (e.name == 'first-contentful-paint' && e.startTime < hiddenAt) {
         fcp.disconnect();
-        vital('FCP', Math.max(e.startTime - act, 0));
+        vital('FCP', e.startTime - act);
       }
     });
 
@@ -413,7 +424,7 @@
       lcpDone = 1;
       fin(lcpPo);
       lcpPo.disconnect();
-      if (lcp) vital('LCP', Math.max(lcp.startTime - act, 0), { target: sel(lcp.element) });
+      if (lcp) vital('LCP', lcp.startTime - act, { target: sel(lcp.element) });
     });
     ['keydown', 'click'].forEach((t) => on(w, t, (e) => e.isTrusted && setTimeout(lcpFinal), true));
 
@@ -492,14 +503,14 @@
       },
       navigation_type: n.type,
     });
-    if (n.responseStart > 0) vital('TTFB', Math.max(n.responseStart - (n.activationStart || 0), 0));
+    if (n.responseStart > 0) vital('TTFB', n.responseStart - (n.activationStart || 0));
     resources();
   }
 
   const traceparent = () => '00-' + uuid(0) + '-' + uuid(0).slice(16) + '-01';
 
   const api = safe((m, u, status, t0, tp) =>
-    emit('api_call', { api: { method: m, endpoint: info(u).s, duration: r1(now() - t0), status }, ...(tp && { trace_id: tp.slice(3, 35) }) })
+    emit('api_call', { api: { method: m, endpoint: info(u).s, duration: r1(now() - t0), status }, trace_id: tp && tp.slice(3, 35) })
   );
 
   // fetch: the page gets the very promise the browser returned; we only observe it.
@@ -538,8 +549,7 @@
   }
 
   function wrapXhr() {
-    const X = w.XMLHttpRequest && w.XMLHttpRequest.prototype;
-    if (!X) return;
+    const X = XMLHttpRequest.prototype; // (every browser that parses this file has it)
     const open = X.open, send = X.send;
     function xhrDone() {
       const c = this._vrum;
@@ -596,7 +606,7 @@
   });
 
   function wrapHistory() {
-    const h = w.history;
+    const h = history;
     ['pushState', 'replaceState'].forEach((k) => {
       const o = h[k];
       h[k] = function () {
@@ -617,8 +627,8 @@
     pageUrl = info(loc.href).s;
     referrer = d.referrer ? info(d.referrer).s : '';
     const size = () => {
-      vw = w.innerWidth;
-      vh = w.innerHeight;
+      vw = innerWidth;
+      vh = innerHeight;
     };
     size();
     on(w, 'resize', size);

@@ -44,3 +44,26 @@ test('events held at page hide reach the ingest via sendBeacon; loading the SDK 
   assert.match(served.headers.get('content-type'), /javascript/);
   assert.equal(await served.text(), fs.readFileSync(path.join(SDK_ROOT, 'dist', 'rum-sdk.min.js'), 'utf8'));
 });
+
+test('events too many for one beacon: leaving the page beacons the oldest that fit, not nothing', async (t) => {
+  // One batch of 77,000 characters did not fit the beacon's 64 KiB; the SDK sent nothing and lost all 50.
+  const { site, ingest, proxy, browser } = await startStack(t);
+  const page = await browser.context.newPage();
+  const log = watchConsole(page);
+  await page.goto(`${site.url}/beacon.html?large`);
+  await page.waitForFunction(() => window.fetched);
+  await sleep(500);
+  assert.equal(proxy.log.length, 0, 'nothing sent before the page is hidden');
+  await page.goto(`${site.url}/blank.html`);
+  const rows = await waitFor('held events stored', () => {
+    const r = ingest.events().filter((e) => e.event_type === 'custom');
+    return r.length >= 30 && r;
+  });
+  await sleep(500);
+  const posts = proxy.log.filter((r) => r.method === 'POST');
+  assert.equal(posts.length, 1, 'one beacon');
+  const names = ingest.events().filter((e) => e.event_type === 'custom').map((e) => +e.raw.name.slice(5)).sort((a, b) => a - b);
+  assert.ok(names.length >= rows.length && names.length < 50, `${names.length} events`);
+  assert.deepEqual(names, [...names.keys()], 'the oldest');
+  assert.deepEqual(log, []);
+});

@@ -96,17 +96,40 @@ test('when sendBeacon refuses, the batch stays in the outbox and goes by fetch i
   assert.match(b.requests[0].body.batch_id, UUID);
 });
 
-test('keepalive only under 60,000 bytes', async () => {
-  const b = started({}, { batchSize: 15 });
+test('keepalive only under 60,000 bytes: a batch over 20,000 characters is halved until it fits; a single larger event goes as a normal fetch', async () => {
+  // a single event that large is one beforeSend made
+  const huge = 'z'.repeat(25_000);
+  const b = started({}, { batchSize: 15, beforeSend: (e) => (e.name == 'huge' && (e.props.blob = huge), e) });
   const big = 'x'.repeat(250);
   for (let i = 0; i < 15; i++) b.rum.track('small', { s: 'y' });
   await b.advance(0);
-  for (let i = 0; i < 15; i++) b.rum.track('big', Object.fromEntries([...Array(20).keys()].map((k) => ['k' + k, big])));
+  for (let i = 0; i < 15; i++) b.rum.track('big' + i, Object.fromEntries([...Array(20).keys()].map((k) => ['k' + k, big])));
+  for (let i = 0; i < 6; i++) await b.advance(0);
+  // about 5,300 characters each: 15 would be 80,000; 7 are 37,000; 3 fit, and the rest of the cut goes by 3 too
+  assert.deepEqual(b.requests.map((r) => r.body.events.length), [15, 3, 3, 3, 3, 3]);
+  assert.deepEqual(b.requests.flatMap((r) => r.body.events.map((e) => e.name)).slice(15), [...Array(15).keys()].map((i) => 'big' + i), 'in order');
+  for (const r of b.requests) {
+    assert.ok(JSON.stringify(r.body).length <= 19_000);
+    assert.equal(r.init.keepalive, true);
+  }
+  b.rum.track('huge');
+  b.rum.flush();
   await b.advance(0);
-  assert.equal(b.requests.length, 2);
-  assert.equal(b.requests[0].init.keepalive, true);
-  assert.ok(JSON.stringify(b.requests[1].body).length > 60_000);
-  assert.equal(b.requests[1].init.keepalive, false);
+  const last = b.requests.at(-1);
+  assert.ok(JSON.stringify(last.body).length > 20_000);
+  assert.equal(last.init.keepalive, false);
+});
+
+test('a batchSize that is not a whole number of at least 1 cuts batches of one (0 and "abc" cut empty batches for ever)', async () => {
+  for (const batchSize of [0, NaN, -5, 0.5]) {
+    const b = started({}, { batchSize });
+    b.rum.track('a');
+    b.rum.track('b');
+    // (a timeout: an endless loop in the cut would otherwise hang the test run)
+    vm.runInContext('VantageRUM.flush()', b.env, { timeout: 2000 });
+    for (let i = 0; i < 3; i++) await b.advance(0);
+    assert.deepEqual(b.requests.map((r) => r.body.events.map((e) => e.name)), [['a'], ['b']], `batchSize ${batchSize}`);
+  }
 });
 
 test('gzip option compresses the body with CompressionStream', async () => {
@@ -127,17 +150,6 @@ test('without CompressionStream the gzip option falls back to plain JSON', async
   await b.settle();
   assert.equal(b.requests[0].headers['Content-Encoding'], undefined);
   assert.equal(b.requests[0].body.events.length, 1);
-});
-
-test('uuid falls back when crypto is unavailable', async () => {
-  const b = started({ noCrypto: true });
-  b.rum.track('a');
-  b.rum.flush();
-  await b.settle();
-  const e = b.requests[0].body.events[0];
-  assert.match(e.event_id, UUID);
-  assert.match(e.session_id, UUID);
-  assert.equal(idMs(e.event_id), e.timestamp);
 });
 
 test('the script tag starts the SDK from data attributes', async () => {
@@ -244,6 +256,23 @@ test('leaving a page sends one beacon: pagehide while visible leaves the work to
   assert.deepEqual(b.requests.map(tags), ['d', 'e'], 'the rest goes by fetch if the page lives on');
 });
 
+test('a batch of large events is halved to 20,000 characters: leaving the page beacons the oldest that fit instead of nothing', async () => {
+  // 50 events of about 1,500 characters (errors with their stacks are that size) were one batch of 77,000, over
+  // the beacon's 60,000: it was not sent, and neither was anything behind it
+  const b = started({}, { batchSize: 50 });
+  const big = 'x'.repeat(250);
+  for (let i = 0; i < 50; i++) b.rum.track('big' + i, Object.fromEntries([...Array(5).keys()].map((k) => ['k' + k, big])));
+  b.leave();
+  assert.equal(b.beacons.length, 1);
+  const names = b.beacons[0].body.events.map((e) => e.name);
+  assert.ok(names.length >= 30 && JSON.stringify(b.beacons[0].body).length <= 60_000, `${names.length} events`);
+  assert.deepEqual(names, [...names.keys()].map((i) => 'big' + i), 'the oldest, in order');
+  for (let i = 0; i < 5; i++) await b.advance(0);
+  const all = b.requests.flatMap((r) => r.body.events.map((e) => e.name));
+  assert.deepEqual([...names, ...all], [...Array(50).keys()].map((i) => 'big' + i), 'the rest by fetch, should the page live on');
+  for (const r of b.requests) assert.ok(JSON.stringify(r.body).length <= 20_000);
+});
+
 test('a page already hidden (a background tab closed) sends at pagehide what came since it was hidden', async () => {
   const b = started();
   b.rum.track('before');
@@ -256,11 +285,15 @@ test('a page already hidden (a background tab closed) sends at pagehide what cam
 test('a request in flight sent as a normal fetch (too large for keepalive) leaves the whole budget to the hide beacon', async () => {
   // it takes none of the 64 KiB: counting it would have left no room, and what was queued would be lost at unload
   let answer;
-  const b = started({ respond: () => new Promise((r) => (answer = r)) }, { batchSize: 15 });
+  // a single event of 25,000 characters (beforeSend made it): over 60,000 bytes at 3 bytes per character, so not
+  // keepalive
+  const huge = 'z'.repeat(25_000);
+  const b = started({ respond: () => new Promise((r) => (answer = r)) }, { batchSize: 15, beforeSend: (e) => (e.name == 'huge' && (e.props.blob = huge), e) });
   const track = (tag, size) => {
     for (let i = 0; i < 15; i++) b.rum.track(tag + i, Object.fromEntries([...Array(4).keys()].map((k) => ['k' + k, 'x'.repeat(size)])));
   };
-  track('big', 400); // about 25,000 characters: over 60,000 bytes at 3 bytes per character, so not keepalive
+  b.rum.track('huge');
+  b.rum.flush();
   await b.advance(0);
   assert.equal(b.requests.length, 1, 'the first in flight');
   assert.equal(b.requests[0].init.keepalive, false);

@@ -74,8 +74,9 @@ export function browser(opts = {}) {
     Headers,
     Request,
     Response,
+    XMLHttpRequest: class {}, // (the browser tests make real ones)
     CompressionStream: opts.noCompression ? undefined : CompressionStream,
-    crypto: opts.noCrypto ? undefined : opts.crypto || webcrypto,
+    crypto: opts.crypto || webcrypto,
     __now: () => 1_700_000_000_000 + clock,
     __rand: () => rand(),
   };
