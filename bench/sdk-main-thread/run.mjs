@@ -1,8 +1,8 @@
 // run.mjs: main-thread cost of rum-sdk.js in headless Chromium, beside Google's web-vitals (issue #21).
 //
-//   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--before FILE] [--attribute]
+//   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--before FILE[,FILE...]] [--attribute]
 //                                       [--profile [--variant sdk+trace+gzip] [--hide-only] [--reps N]] [--playwright]
-//                                       [--paired-blocks 4] [--paired-calls 50]
+//                                       [--only SCENARIO] [--variants sdk,before,...] [--paired-blocks 4] [--paired-calls 50]
 //
 // Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
 // hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
@@ -72,8 +72,11 @@ const SINK = await listen(sink);
 const PNG = fs.readFileSync(path.join(HERE, 'photo.png'));
 const SHOP = fs.readFileSync(path.join(HERE, 'shop.html'), 'utf8');
 const sdkFile = path.resolve(opt('--sdk', SRC ? path.join(SDK, 'src', 'rum-sdk.js') : path.join(SDK, 'dist', 'rum-sdk.min.js')));
-// --before FILE: another build of the SDK (e.g. main's dist) measured as one more variant, default options.
-const BEFORE = opt('--before') && path.resolve(opt('--before'));
+// --before FILE[,FILE...]: other builds of the SDK (e.g. main's dist, or experiments) measured as more variants,
+// default options: 'before', 'before2', ...
+const BEFORES = opt('--before') ? opt('--before').split(',').map((f) => path.resolve(f)) : [];
+const beforeName = (i) => 'before' + (i ? i + 1 : '');
+const beforeList = BEFORES.length ? `, before: ${BEFORES.map((f, i) => `${BEFORES.length > 1 ? beforeName(i) + ' ' : ''}${path.relative(process.cwd(), f)}`).join(', ')}` : '';
 const wvFile = path.join(SDK, 'node_modules', 'web-vitals', 'dist', 'web-vitals.iife.js');
 const wvVersion = JSON.parse(fs.readFileSync(path.join(SDK, 'node_modules', 'web-vitals', 'package.json'), 'utf8')).version;
 
@@ -99,8 +102,11 @@ const VARIANTS = {
   'sdk+trace+gzip': (slow) =>
     `<script src="/rum-sdk.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" data-trace-origins="${ORIGIN}" data-gzip="true" defer></script>`,
 };
-if (BEFORE) VARIANTS.before = (slow) => `<script src="/rum-sdk-before.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" defer></script>`;
+BEFORES.forEach((f, i) => (VARIANTS[beforeName(i)] = (slow) => `<script src="/rum-sdk-${beforeName(i)}.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" defer></script>`));
 const SDKS = Object.keys(VARIANTS).filter((v) => v !== 'bare' && v !== 'web-vitals');
+// --only SCENARIO: one scenario's jobs (a quicker look; the summary lines of the others print NaN); --variants a,b:
+// only those variants' jobs, and the bare page's
+const picked = (v, s) => (!opt('--only') || s === opt('--only')) && (!opt('--variants') || v === 'bare' || opt('--variants').split(',').includes(v));
 
 const site = http.createServer((req, res) => {
   const u = new URL(req.url, 'http://x');
@@ -109,7 +115,8 @@ const site = http.createServer((req, res) => {
     res.end(body);
   };
   if (u.pathname === '/rum-sdk.js') return send('text/javascript', fs.readFileSync(sdkFile));
-  if (u.pathname === '/rum-sdk-before.js' && BEFORE) return send('text/javascript', fs.readFileSync(BEFORE));
+  const before = BEFORES.findIndex((f, i) => u.pathname === `/rum-sdk-${beforeName(i)}.js`);
+  if (before >= 0) return send('text/javascript', fs.readFileSync(BEFORES[before]));
   if (u.pathname === '/web-vitals.js') return send('text/javascript', fs.readFileSync(wvFile));
   if (u.pathname === '/img/photo.png') return send('image/png', PNG);
   if (u.pathname.startsWith('/api/item/')) return send('application/json', JSON.stringify({ id: u.pathname.slice(10), name: 'Item ' + u.pathname.slice(10), price: 9.99, tags: ['a', 'b'] }));
@@ -158,7 +165,7 @@ async function hide(page, cdp) {
 
 // Trace events: a main-thread task, and a call into the SDK's script (this build's or --before's).
 const isTask = (e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask';
-const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-before)?\.js/.test((e.args.data && e.args.data.url) || '');
+const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-before\d*)?\.js/.test((e.args.data && e.args.data.url) || '');
 
 // The longest task the SDK adds, from a Chromium trace: per main-thread task, the time of the SDK's own
 // callbacks (outermost FunctionCall events in the SDK's script); a task that runs nothing but SDK callbacks
@@ -381,9 +388,9 @@ try {
     printProfile(profiles, names);
   } else if (ATTRIBUTE) {
     const res = {};
-    console.log(`rum-sdk main-thread benchmark, --attribute: Chromium ${chromiumVersion}, SDK ${path.relative(process.cwd(), sdkFile)}${BEFORE ? `, before: ${path.relative(process.cwd(), BEFORE)}` : ''}; ${ROUNDS} pages per variant and kind, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
+    console.log(`rum-sdk main-thread benchmark, --attribute: Chromium ${chromiumVersion}, SDK ${path.relative(process.cwd(), sdkFile)}${beforeList}; ${ROUNDS} pages per variant and kind, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
     for (let r = 0; r < ROUNDS; r++) {
-      const order = ['web-vitals', ...SDKS].flatMap((v) => ['paired-fetch', 'paired-xhr'].map((s) => [Math.random(), v, s])).sort((a, b) => a[0] - b[0]);
+      const order = ['web-vitals', ...SDKS].flatMap((v) => ['paired-fetch', 'paired-xhr'].filter((s) => picked(v, s)).map((s) => [Math.random(), v, s])).sort((a, b) => a[0] - b[0]);
       for (const [, v, s] of order) {
         flip = r % 2;
         const o = await job(v, s, { trace: true });
@@ -423,10 +430,9 @@ try {
     for (const v of ['bare', ...SDKS]) jobs.push([v, 'burst']);
     // web-vitals wraps nothing, so its paired figure is the method's own zero
     for (const v of ['web-vitals', ...SDKS]) for (const s of ['paired-fetch', 'paired-xhr']) jobs.push([v, s]);
-    // --only SCENARIO: one scenario's jobs (a quicker look; the summary lines of the others print NaN)
-    if (opt('--only')) jobs.splice(0, jobs.length, ...jobs.filter(([, s]) => s === opt('--only')));
+    jobs.splice(0, jobs.length, ...jobs.filter(([v, s]) => picked(v, s)));
     const res = {};
-    console.log(`rum-sdk main-thread benchmark: Chromium ${chromiumVersion}, web-vitals ${wvVersion}, SDK ${path.relative(process.cwd(), sdkFile)}${BEFORE ? `, before: ${path.relative(process.cwd(), BEFORE)}` : ''}`);
+    console.log(`rum-sdk main-thread benchmark: Chromium ${chromiumVersion}, web-vitals ${wvVersion}, SDK ${path.relative(process.cwd(), sdkFile)}${beforeList}`);
     console.log(`${ROUNDS} rounds of ${jobs.length} jobs in shuffled order, fresh browser context each; ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
     for (let r = 0; r < ROUNDS; r++) {
       const order = jobs.map((j) => [Math.random(), j]).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
