@@ -3,7 +3,8 @@
 // clicks, custom) -> one bounded queue -> batcher -> transport (fetch keepalive, sendBeacon on hide,
 // retry with backoff). Dependency-free; every entry point is wrapped so nothing ever throws into the page.
 (function () {
-  // Not a browser (a worker, a server rendering), or already loaded: a second copy must not wrap fetch/XHR/history again.
+  // Not a browser (a worker, a server rendering), or already loaded: a second copy must not wrap fetch/XHR/history
+  // again.
   if (typeof document != 'object' || window.VantageRUM) return;
   const w = window;
 
@@ -273,7 +274,8 @@
   }
 
   // keepalive requests share a 64 KiB budget per page; larger bodies go as a normal fetch. A string body is
-  // not encoded to be measured: at most 3 UTF-8 bytes per UTF-16 unit, so at most 20,000 units is at most 60,000 bytes.
+  // not encoded to be measured: at most 3 UTF-8 bytes per UTF-16 unit, so at most 20,000 units is at most 60,000
+  // bytes.
   // A string body is sent as text/plain;charset=UTF-8 by the browser itself, as a beacon is: a simple request
   // without a CORS preflight. A keepalive request sets `sending` to its size, which the hide's beacon leaves free.
   const send = (body, headers) =>
