@@ -2,7 +2,7 @@
 //
 //   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--before FILE[,FILE...]] [--attribute]
 //                                       [--profile [--variant sdk+trace+gzip] [--hide-only] [--reps N]] [--playwright]
-//                                       [--only SCENARIO] [--variants sdk,before,...] [--paired-blocks 4] [--paired-calls 50]
+//                                       [--only SCENARIO[,...]] [--variants sdk,before,...] [--paired-blocks 4] [--paired-calls 50]
 //
 // Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
 // hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
@@ -104,9 +104,9 @@ const VARIANTS = {
 };
 BEFORES.forEach((f, i) => (VARIANTS[beforeName(i)] = (slow) => `<script src="/rum-sdk-${beforeName(i)}.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" defer></script>`));
 const SDKS = Object.keys(VARIANTS).filter((v) => v !== 'bare' && v !== 'web-vitals');
-// --only SCENARIO: one scenario's jobs (a quicker look; the summary lines of the others print NaN); --variants a,b:
-// only those variants' jobs, and the bare page's
-const picked = (v, s) => (!opt('--only') || s === opt('--only')) && (!opt('--variants') || v === 'bare' || opt('--variants').split(',').includes(v));
+// --only SCENARIO[,SCENARIO]: those scenarios' jobs (a quicker look; the summary lines of the others print NaN);
+// --variants a,b: only those variants' jobs, and the bare page's
+const picked = (v, s) => (!opt('--only') || opt('--only').split(',').includes(s)) && (!opt('--variants') || v === 'bare' || opt('--variants').split(',').includes(v));
 
 const site = http.createServer((req, res) => {
   const u = new URL(req.url, 'http://x');
@@ -377,7 +377,7 @@ const callName = (s) => (s === 'fetch' ? 'fetch + json()' : 'XHR + JSON.parse');
 
 try {
   if (PROFILE) {
-    const scenarios = HIDE_ONLY ? ['burst'] : opt('--only') ? [opt('--only')] : ['shop', 'fetch', 'xhr', 'burst'], profiles = [], names = [];
+    const scenarios = HIDE_ONLY ? ['burst'] : opt('--only') ? opt('--only').split(',') : ['shop', 'fetch', 'xhr', 'burst'], profiles = [], names = [];
     for (const s of scenarios) {
       const label = HIDE_ONLY ? 'hide' : s;
       for (let k = 0; k < REPS; k++) {
