@@ -8,6 +8,10 @@ import { started, browser } from './harness.mjs';
 // Ids are UUIDv7: version 7, RFC 4122 variant, the first 48 bits are the Unix time in ms.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const idMs = (id) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+// track() props of n values of `size` characters each (track keeps values up to 256): large events, to fill batches
+const props = (n, size) => Object.fromEntries([...Array(n).keys()].map((k) => ['k' + k, 'x'.repeat(size)]));
+// a beforeSend that makes the event named 'huge' one of 25,000 characters, over what any batch may hold
+const inflate = (e) => (e.name == 'huge' && (e.props.blob = 'z'.repeat(25_000)), e);
 
 test('ten events go out in the next idle time as one text/plain POST with the key in the query string', async () => {
   const b = started();
@@ -98,12 +102,10 @@ test('when sendBeacon refuses, the batch stays in the outbox and goes by fetch i
 
 test('keepalive only under 60,000 bytes: a batch over 20,000 characters is halved until it fits; a single larger event goes as a normal fetch', async () => {
   // a single event that large is one beforeSend made
-  const huge = 'z'.repeat(25_000);
-  const b = started({}, { batchSize: 15, beforeSend: (e) => (e.name == 'huge' && (e.props.blob = huge), e) });
-  const big = 'x'.repeat(250);
+  const b = started({}, { batchSize: 15, beforeSend: inflate });
   for (let i = 0; i < 15; i++) b.rum.track('small', { s: 'y' });
   await b.advance(0);
-  for (let i = 0; i < 15; i++) b.rum.track('big' + i, Object.fromEntries([...Array(20).keys()].map((k) => ['k' + k, big])));
+  for (let i = 0; i < 15; i++) b.rum.track('big' + i, props(20, 250));
   for (let i = 0; i < 6; i++) await b.advance(0);
   // about 5,300 characters each: 15 would be 80,000; 7 are 37,000; 3 fit, and the rest of the cut goes by 3 too
   assert.deepEqual(b.requests.map((r) => r.body.events.length), [15, 3, 3, 3, 3, 3]);
@@ -218,9 +220,8 @@ test('page hide sends every batch and the queue in the hide task as one beacon; 
 test('the hide beacon takes what fits beside the request in flight (64 KiB per page); the rest stays queued', async () => {
   let answer;
   const b = started({ respond: () => new Promise((r) => (answer = r)) }, { batchSize: 15 });
-  const big = 'x'.repeat(200);
   const track = (tag) => {
-    for (let i = 0; i < 15; i++) b.rum.track(tag + i, Object.fromEntries([...Array(4).keys()].map((k) => ['k' + k, big])));
+    for (let i = 0; i < 15; i++) b.rum.track(tag + i, props(4, 200));
   };
   ['a', 'b', 'c', 'd'].forEach(track); // four batches of about 16,000 characters each
   await b.advance(0);
@@ -241,9 +242,8 @@ test('the hide beacon takes what fits beside the request in flight (64 KiB per p
 test('leaving a page sends one beacon: pagehide while visible leaves the work to visibilitychange; what did not fit waits for the pump', async () => {
   // A second pass in the same unload would find the 64 KiB taken by the first beacon: its beacon would be refused.
   const b = started({}, { batchSize: 15 });
-  const big = 'x'.repeat(200);
   ['a', 'b', 'c', 'd', 'e'].forEach((tag) => {
-    for (let i = 0; i < 15; i++) b.rum.track(tag + i, Object.fromEntries([...Array(4).keys()].map((k) => ['k' + k, big])));
+    for (let i = 0; i < 15; i++) b.rum.track(tag + i, props(4, 200));
   }); // five batches of about 16,000 characters, none sent yet
   b.dispatch('pagehide', { persisted: false });
   assert.equal(b.beacons.length, 0, 'the page is still visible at pagehide');
@@ -260,8 +260,7 @@ test('a batch of large events is halved to 20,000 characters: leaving the page b
   // 50 events of about 1,500 characters (errors with their stacks are that size) were one batch of 77,000, over
   // the beacon's 60,000: it was not sent, and neither was anything behind it
   const b = started({}, { batchSize: 50 });
-  const big = 'x'.repeat(250);
-  for (let i = 0; i < 50; i++) b.rum.track('big' + i, Object.fromEntries([...Array(5).keys()].map((k) => ['k' + k, big])));
+  for (let i = 0; i < 50; i++) b.rum.track('big' + i, props(5, 250));
   b.leave();
   assert.equal(b.beacons.length, 1);
   const names = b.beacons[0].body.events.map((e) => e.name);
@@ -287,10 +286,9 @@ test('a request in flight sent as a normal fetch (too large for keepalive) leave
   let answer;
   // a single event of 25,000 characters (beforeSend made it): over 60,000 bytes at 3 bytes per character, so not
   // keepalive
-  const huge = 'z'.repeat(25_000);
-  const b = started({ respond: () => new Promise((r) => (answer = r)) }, { batchSize: 15, beforeSend: (e) => (e.name == 'huge' && (e.props.blob = huge), e) });
+  const b = started({ respond: () => new Promise((r) => (answer = r)) }, { batchSize: 15, beforeSend: inflate });
   const track = (tag, size) => {
-    for (let i = 0; i < 15; i++) b.rum.track(tag + i, Object.fromEntries([...Array(4).keys()].map((k) => ['k' + k, 'x'.repeat(size)])));
+    for (let i = 0; i < 15; i++) b.rum.track(tag + i, props(4, size));
   };
   b.rum.track('huge');
   b.rum.flush();
