@@ -234,7 +234,9 @@ impl Queue {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    self.metrics.queue_depth.set((cur + n) as i64);
+                    // (by how much, not to what: two submits' sets of the values they computed could land in
+                    // the other order and leave the gauge at a depth the queue no longer had)
+                    self.metrics.queue_depth.inc_by(n as i64);
                     return Ok(());
                 }
                 Err(actual) => cur = actual,
@@ -243,8 +245,8 @@ impl Queue {
     }
 
     fn release(&self, n: usize) {
-        let before = self.depth.fetch_sub(n, Ordering::AcqRel);
-        self.metrics.queue_depth.set((before - n) as i64);
+        self.depth.fetch_sub(n, Ordering::AcqRel);
+        self.metrics.queue_depth.dec_by(n as i64);
     }
 
     pub fn close(&self) {
