@@ -46,7 +46,6 @@
   const on = (t, ...a) => t.addEventListener(...a);
   const now = () => perf.now(); // every browser that parses this file has it
   const r1 = (x) => Math.round(x * 10) / 10;
-  const abs = (u) => new URL(u, loc.href);
   // Work that can wait runs when the page is idle (or at the latest 2 s later); setTimeout where there is no
   // requestIdleCallback (Safari), for which the options object is a delay of 0.
   const idle = (fn) => (w.requestIdleCallback || setTimeout)(fn, { timeout: 2000 });
@@ -76,17 +75,19 @@
     // A URL with a scheme or from the root means the same on every route; a path-relative one ("items") is
     // resolved against the page's URL, which route changes move, so its key is it, a space and the page's URL
     // (which has no space; a key of the first kind starts with "/" or a scheme, this one does not). Route changes
-    // then keep what the page's calls had parsed.
-    const k = /^(\/|\w+:)/.test(u) ? u : u + ' ' + loc.href;
+    // then keep what the page's calls had parsed. The page's URL is the SDK's (scrubbed, which changes no
+    // path-relative URL's path), not location's: calls answered before a route change are made into events
+    // after location has moved, but before the SDK's page does (route).
+    const k = /^(\/|\w+:)/.test(u) ? u : u + ' ' + pageUrl;
     let i = urls.get(k);
     if (!i) {
       try {
-        const x = abs(u), q = x.searchParams, p = x.origin + x.pathname;
+        const x = new URL(u, pageUrl), q = x.searchParams, p = x.origin + x.pathname;
         // the parameters not allow-listed are deleted, the rest sorted (no query left: `search` is empty); by default
         // the query was cut above, so there is none to parse
         [...q.keys()].forEach((n) => cfg.allowParams.includes(n) || q.delete(n));
         q.sort();
-        i = { s: /^https?:$/.test(x.protocol) ? (p + x.search).slice(0, 1000) : x.protocol, o: p.startsWith(endpointBase), t: cfg.traceOrigins.includes(x.origin) };
+        i = { s: /^https?:$/.test(x.protocol) ? (p + x.search).slice(0, 1000) : x.protocol, t: cfg.traceOrigins.includes(x.origin) };
       } catch (e) {
         i = { s: '' };
       }
@@ -171,10 +172,13 @@
         lose('queue', 1);
       }
     }
-    queue.push(ev);
-    if (queue.length - qh >= cfg.batchSize) soon();
-    else if (!flushTimer) flushTimer = setTimeout(() => idle(safe(flush)), cfg.flushInterval);
+    later(queue.push(ev) - qh);
   }
+
+  // n events (or call records) waiting: a full batch is cut in idle time; a partial one waits for the flush
+  // interval. More than maxQueue are only call records (emit keeps the queue at most that): they are made into
+  // events and cut at once, so they are bounded as the queue is.
+  const later = (n) => (n > cfg.maxQueue ? cut(1) : n < cfg.batchSize ? flushTimer || (flushTimer = setTimeout(() => idle(safe(flush)), cfg.flushInterval)) : soon());
 
   // Full batches are sent in idle time, not in the middle of the page's task; a partial one waits for the
   // flush interval.
@@ -202,6 +206,7 @@
   // Move queued events into batches, each with an idempotency key and the count of events dropped so far,
   // serialized once here (n events, d dropped, body) for every attempt and for the beacon at hide.
   function cut(full) {
+    drain();
     if (!full) {
       clearTimeout(flushTimer);
       flushTimer = 0;
@@ -310,15 +315,19 @@
       res.ok || carry(b);
       return next();
     }
-    b.tries = (b.tries || 0) + 1;
-    let t;
-    if (b.tries > cfg.maxRetries) {
+    // Exponential backoff with jitter (half fixed, half random); a Retry-After answer is a lower bound (seconds,
+    // or an HTTP date: a "0" read as a date is in the past too).
+    const tries = (b.tries = -~b.tries), ra = res && res.headers.get('Retry-After');
+    let t = Math.min(cfg.retryMax, cfg.retryBase * 2 ** (tries - 1)), s = ra && (+ra * 1000 || Date.parse(ra) - Date.now());
+    t = t / 2 + (Math.random() * t) / 2;
+    if (s > 0) t = Math.max(t, Math.min(s, cfg.retryAfterMax));
+    if (tries > cfg.maxRetries) {
       // Given up: the endpoint is down. Stay quiet for a while (every failed request is a line in the
       // browser's console), keep collecting into the bounded queue.
       drop(outbox.shift(), 'retry');
       down = 1;
       t = cfg.retryAfterMax;
-    } else t = backoff(b.tries, res && res.headers.get('Retry-After'));
+    }
     retryTimer = setTimeout(
       safe(() => {
         retryTimer = down = 0;
@@ -326,18 +335,6 @@
       }),
       t
     );
-  }
-
-  // Exponential backoff with jitter (half fixed, half random); a Retry-After answer is a lower bound.
-  function backoff(tries, ra) {
-    let t = Math.min(cfg.retryMax, cfg.retryBase * 2 ** (tries - 1));
-    t = t / 2 + (Math.random() * t) / 2;
-    if (ra) {
-      // seconds, or an HTTP date (a "0" read as a date is in the past too)
-      const s = +ra * 1000 || Date.parse(ra) - Date.now();
-      if (s > 0) t = Math.max(t, Math.min(s, cfg.retryAfterMax));
-    }
-    return t;
   }
 
   // Page is being hidden or unloaded: what is not already in flight goes out in the hide task, as one beacon.
@@ -511,9 +508,18 @@
 
   const traceparent = () => '00-' + uuid(0) + '-' + uuid(0).slice(16) + '-01';
 
-  const api = safe((m, u, status, t0, tp) =>
-    emit('api_call', { api: { method: m, endpoint: info(u).s, duration: r1(now() - t0), status }, trace_id: tp && tp.slice(3, 35) })
-  );
+  // A fetch or XHR answered is recorded (method, URL, status, start, traceparent, end, time) and made into an
+  // api_call event with the others when a batch is cut (in idle time at 50 records, at the flush, at hide) or
+  // before a route change moves the page: that work done 50 at a time cost the page much less per call than
+  // done at each answer (bench/README.md).
+  let calls = [];
+  const api = safe((m, u, status, t0, tp) => later(calls.push([m, u, status, t0, tp, now(), Date.now()])));
+  // The SDK's own requests do not go through the wrappers; the page's own calls to the endpoint (as configured,
+  // without the site key) are left out here.
+  const drain = () =>
+    calls.splice(0).forEach(([method, u, status, t0, tp, t1, timestamp]) =>
+      (u = info(u).s) == endpointBase || emit('api_call', { timestamp, api: { method, endpoint: u, duration: r1(t1 - t0), status }, trace_id: tp && tp.slice(3, 35) })
+    );
 
   // fetch: the page gets the very promise the browser returned; we only observe it.
   function wrapFetch() {
@@ -522,13 +528,11 @@
       let args = arguments, m, u, tp;
       const t0 = now();
       try {
-        const req = input instanceof Request && input; // (where there is no Request, not monitored: caught below)
-        u = String(req ? req.url : input);
-        m = String((init && init.method) || (req && req.method) || 'GET').toUpperCase();
-        const i = info(u);
-        if (i.o) u = 0;
-        else if (i.t) {
-          const h = new Headers((init && init.headers) || (req && req.headers) || {});
+        u = String(input.url || input);
+        m = String((init && init.method) || input.method || 'GET').toUpperCase();
+        // (URLs are parsed when the calls are made into events; only for a traceparent here)
+        if (cfg.traceOrigins[0] && info(u).t) {
+          const h = new Headers((init && init.headers) || input.headers || {});
           if (!h.has('traceparent')) {
             h.set('traceparent', (tp = traceparent()));
             args = [input, { ...init, headers: h }];
@@ -555,27 +559,28 @@
     const open = X.open, send = X.send;
     function xhrDone() {
       const c = this._vrum;
-      if (this.readyState == 4 && c.t) {
-        api(c.m, c.u, this.status, c.t, c.tp);
-        c.t = 0;
+      if (this.readyState == 4 && c[3]) {
+        c[2] = this.status;
+        api(...c);
+        c[3] = 0;
       }
     }
-    // Per request: method, URL, start, kept on the XHR object as `_vrum`; one listener per XHR object, however
-    // often it is reopened (the browser ignores adding the same listener twice). Recorded at readyState 4, which
-    // fires before load/loadend, so a page that reopens the XHR in onload does not confuse it.
+    // Per request: [method, URL, status, start, traceparent], kept on the XHR object as `_vrum` (its start is 0
+    // once recorded); one listener per XHR object, however often it is reopened (the browser ignores adding the
+    // same listener twice). Recorded at readyState 4, which fires before load/loadend, so a page that reopens the
+    // XHR in onload does not confuse it.
     X.open = function (m, u) {
       try {
-        this._vrum = { m: String(m).toUpperCase(), u: String(u) };
+        this._vrum = [String(m).toUpperCase(), String(u)];
       } catch (e) {}
       return open.apply(this, arguments);
     };
     X.send = function () {
       const x = this, r = x._vrum;
       try {
-        const i = r && info(r.u);
-        if (i && !i.o) {
-          if (i.t) x.setRequestHeader('traceparent', (r.tp = traceparent()));
-          r.t = now();
+        if (r) {
+          cfg.traceOrigins[0] && info(r[1]).t && x.setRequestHeader('traceparent', (r[4] = traceparent()));
+          r[3] = now();
           x.addEventListener('readystatechange', xhrDone);
         }
       } catch (e) {}
@@ -598,6 +603,7 @@
     const u = info(loc.href).s;
     if (u == pageUrl) return;
     const from = pageUrl;
+    drain();
     report();
     view();
     referrer = pageUrl;
@@ -621,8 +627,8 @@
   }
 
   function start() {
-    const x = abs(cfg.endpoint);
-    endpointBase = x.origin + x.pathname;
+    const x = new URL(cfg.endpoint, loc.href);
+    endpointBase = x.href;
     // the site key in the query string: a beacon cannot carry a header
     cfg.apiKey && x.searchParams.set('api_key', cfg.apiKey);
     endpointUrl = x.href;

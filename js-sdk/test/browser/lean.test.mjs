@@ -55,18 +55,21 @@ test('per event, nothing grows with the queue: no serialization, no URL parsing,
     const out = { early: one(0) };
     for (let i = 1; i < 95; i++) VantageRUM.track('q' + i, { i });
     out.late = one(95);
-    // an API call: its URL was parsed when first seen, not again, and (no parameter allow-listed) neither
-    // when only its query changes from call to call
+    // an API call: its URL is parsed when the call is made into an event (at a flush here) and first seen, not
+    // again, and (no parameter allow-listed) neither when only its query changes from call to call
     let before = counts.url;
     for (let i = 0; i < 20; i++) await fetch('/api/items?token=t').then((r) => r.json());
+    VantageRUM.flush();
     out.urlsFor20Calls = counts.url - before;
     before = counts.url;
     for (let i = 0; i < 20; i++) await fetch('/api/items?token=u' + i + '#' + i).then((r) => r.json());
+    VantageRUM.flush();
     out.urlsFor20Queries = counts.url - before;
     // a route change parses the new page's URL, and keeps the API's (a root-relative URL means the same on every route)
     before = counts.url;
     history.pushState({}, '', '/lean/next');
     for (let i = 0; i < 20; i++) await fetch('/api/items?token=t').then((r) => r.json());
+    VantageRUM.flush();
     out.urlsAfterRoute = counts.url - before;
     return out;
   });

@@ -124,3 +124,60 @@ test('nothing is sent before init and the API never throws', () => {
   });
   assert.equal(b.requests.length, 0);
 });
+
+// Calls are recorded at their answer and made into api_call events 50 at a time (when a batch is cut), which
+// cost the page much less per call (bench/README.md). What the event says must not change with it.
+test('an API call is made into its event later, with the time, duration and status of its answer', async () => {
+  let b, made = 0;
+  const later = (status) => new Promise((res) => b.env.setTimeout(() => res({ status }), 120));
+  b = started({ respond: (r) => (r.url.includes('/api/') ? later(201) : { status: 202 }) }, { beforeSend: (e) => (e.type == 'api_call' && made++, e) });
+  await b.advance(1000);
+  const p = b.env.fetch('/api/orders', { method: 'post' });
+  await b.advance(120);
+  assert.equal((await p).status, 201);
+  await b.advance(3000);
+  assert.equal(made, 0, 'not made into an event at the answer, nor before the flush');
+  b.rum.track('after');
+  await b.advance(5000);
+  assert.equal(made, 1);
+  // (in the batch after the event tracked since: events are in the order they were made, each with its time)
+  const [after, call] = b.delivered();
+  assert.equal(after.name, 'after');
+  assert.equal(call.type, 'api_call');
+  assert.equal(call.timestamp, 1_700_000_000_000 + 1120, 'the answer time, not the time it was made into an event');
+  assert.deepEqual(call.api, { method: 'POST', endpoint: 'https://shop.example.com/api/orders', duration: 120, status: 201 });
+});
+
+test('calls answered before a back/forward route change keep their page; the hide makes the rest into events', async () => {
+  const b = started({ href: 'https://shop.example.com/shop/cart' });
+  await b.env.fetch('items');
+  b.env.location.href = 'https://shop.example.com/account/orders';
+  b.dispatch('popstate');
+  await b.env.fetch('items');
+  b.leave();
+  const events = b.delivered().filter((e) => e.type != 'web_vital');
+  assert.deepEqual(
+    events.map((e) => [e.type, e.page.url, e.api ? e.api.endpoint : e.route.to]),
+    [
+      ['api_call', 'https://shop.example.com/shop/cart', 'https://shop.example.com/shop/items'],
+      ['route_change', 'https://shop.example.com/account/orders', 'https://shop.example.com/account/orders'],
+      ['api_call', 'https://shop.example.com/account/orders', 'https://shop.example.com/account/items'],
+    ]
+  );
+  assert.equal(b.beacons.length, 1, 'the last call went in the hide beacon');
+});
+
+test('calls waiting to be made into events are bounded: past maxQueue they are made at once', async () => {
+  let made = 0;
+  const hang = new Promise(() => {});
+  const b = started({ respond: (r) => (r.url.includes('rum.example.com') ? hang : { status: 200 }) }, {
+    maxQueue: 20,
+    beforeSend: (e) => (made++, e),
+  });
+  for (let i = 0; i < 20; i++) await b.env.fetch('/api/x');
+  assert.equal(made, 0, 'no idle time has passed: 20 calls wait');
+  await b.env.fetch('/api/x');
+  assert.equal(made, 21, 'the 21st made them all into events, in its task');
+  for (let i = 0; i < 200; i++) await b.env.fetch('/api/x');
+  assert.ok(made >= 200, `made ${made}`);
+});

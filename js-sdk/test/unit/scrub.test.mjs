@@ -31,10 +31,14 @@ test('api_call endpoints are scrubbed; method, status and duration recorded', as
   const res = await b.env.fetch('/api/orders/7?token=abc#x', { method: 'post' });
   assert.equal(res.status, 201);
   await b.env.fetch(new Request('https://api.example.com/v2/items?id=3'));
+  await b.env.fetch(new Request('https://api.example.com/v2/items/3', { method: 'DELETE' }));
+  await b.env.fetch(new URL('https://api.example.com/v3/cart?token=abc'));
   const events = (await sent(b)).filter((e) => e.type === 'api_call');
   assert.deepEqual(events.map((e) => [e.api.method, e.api.endpoint, e.api.status]), [
     ['POST', 'https://shop.example.com/api/orders/7', 201],
     ['GET', 'https://api.example.com/v2/items', 201],
+    ['DELETE', 'https://api.example.com/v2/items/3', 201],
+    ['GET', 'https://api.example.com/v3/cart', 201],
   ]);
   assert.equal(typeof events[0].api.duration, 'number');
   assert.ok(!JSON.stringify(b.requests.at(-1).body).includes('token'));
@@ -100,9 +104,12 @@ test('a route change keeps the URLs already parsed; a path-relative one resolves
   const before = parsed;
   await b.env.fetch('/api/items');
   await b.env.fetch('https://shop.example.com/api/items');
+  b.rum.flush(); // (calls' URLs are parsed when they are made into events)
   assert.equal(parsed - before, 1, 'the absolute URL is new; the root-relative one was kept through the route change');
   await b.env.fetch('items');
+  b.rum.flush();
   assert.equal(parsed - before, 2, 'the path-relative URL is parsed again against the new page');
+  await b.advance(100); // (the batches flushed above go one after another)
   const calls = (await sent(b)).filter((e) => e.type === 'api_call').map((e) => e.api.endpoint);
   assert.deepEqual(calls, [
     'https://shop.example.com/api/items',
