@@ -204,7 +204,8 @@
   const drop = (b, k) => b && (lose(k, b.n), carry(b));
 
   // Move queued events into batches, each with an idempotency key and the count of events dropped so far,
-  // serialized once here (n events, d dropped, body) for every attempt and for the beacon at hide.
+  // serialized once here (n events, d dropped, body) for every attempt and for the beacon at hide. The calls
+  // waiting are made into events first.
   function cut(full) {
     drain();
     if (!full) {
