@@ -32,7 +32,7 @@
   };
   const SKEY = 'vantage_rum_session';
 
-  let cfg, started, sess, userId, report, dropped = {}, endpointBase, endpointUrl, pageUrl, referrer, vw, vh, idleId;
+  let cfg, started, sess, userId, report, dropped = {}, endpointKeyless, endpointUrl, pageUrl, referrer, vw, vh, idleId;
   // queue[qh..] are the events waiting; dropping the oldest moves qh instead of shifting the array. `sending`:
   // 0, or the share of the keepalive budget the request in flight takes (1 when it is a normal fetch, see send).
   let queue = [], qh = 0, outbox = [], sending = 0, flushTimer, retryTimer, down;
@@ -519,7 +519,7 @@
   // without the site key) are left out here.
   const drain = () =>
     calls.splice(0).forEach(([method, u, status, t0, tp, t1, timestamp]) =>
-      (u = info(u).s) == endpointBase || emit('api_call', { timestamp, api: { method, endpoint: u, duration: r1(t1 - t0), status }, trace_id: tp && tp.slice(3, 35) })
+      (u = info(u).s) == endpointKeyless || emit('api_call', { timestamp, api: { method, endpoint: u, duration: r1(t1 - t0), status }, trace_id: tp && tp.slice(3, 35) })
     );
 
   // fetch: the page gets the very promise the browser returned; we only observe it.
@@ -629,7 +629,7 @@
 
   function start() {
     const x = new URL(cfg.endpoint, loc.href);
-    endpointBase = x.href;
+    endpointKeyless = x.href;
     // the site key in the query string: a beacon cannot carry a header
     cfg.apiKey && x.searchParams.set('api_key', cfg.apiKey);
     endpointUrl = x.href;

@@ -236,14 +236,19 @@ impl PgCluster {
     }
 }
 
-/// Signals one process; false when it had already exited (a failure for a process still there panics).
-fn signal_if_alive(sig: &str, pid: &str) -> bool {
-    let ok = Command::new("kill")
+/// Signals one process; false when it failed (as it does for a process that has exited). Never panics: the
+/// guard's drop calls it.
+fn kill(sig: &str, pid: &str) -> bool {
+    Command::new("kill")
         .args([sig, pid])
         .stderr(std::process::Stdio::null())
         .status()
-        .unwrap()
-        .success();
+        .is_ok_and(|s| s.success())
+}
+
+/// Signals one process; false when it had already exited (a failure for a process still there panics).
+fn signal_if_alive(sig: &str, pid: &str) -> bool {
+    let ok = kill(sig, pid);
     assert!(
         ok || !Path::new("/proc").join(pid).exists(),
         "kill {sig} {pid}"
@@ -258,10 +263,7 @@ impl Drop for Frozen {
     fn drop(&mut self) {
         // (a stopped process cannot exit, but the cluster may have been killed meanwhile: not a panic in drop)
         for pid in &self.0 {
-            let _ = Command::new("kill")
-                .args(["-CONT", pid])
-                .stderr(std::process::Stdio::null())
-                .status();
+            kill("-CONT", pid);
         }
     }
 }
