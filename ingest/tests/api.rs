@@ -479,12 +479,31 @@ async fn retries_with_the_same_event_id_are_stored_once() {
         let r: Value = app.send(&batch).await.json().await.unwrap();
         assert_eq!(r["accepted"], 2, "{r}");
     }
+    // The hide's beacon joins a batch whose answer was lost with new events, without a batch id: only the new
+    // event is counted.
+    let mut c = page_load("s", "https://shop.example.com/b", 500.0);
+    c["event_id"] = json!("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a62");
+    let joined = json!({"events": [batch["events"][0].clone(), c, batch["events"][1].clone()]});
+    let r: Value = app.send(&joined).await.json().await.unwrap();
+    assert_eq!(
+        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
+        (Some(3), Some(2)),
+        "{r}"
+    );
     let metrics = app.metrics().await;
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with("rum_page_load_seconds_count{") && l.contains("page=\"/b\""))
-        .unwrap_or_else(|| panic!("no page load count for /b in\n{metrics}"));
-    assert!(line.ends_with(" 2"), "{line}");
+    let count = |page: &str| {
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("rum_page_load_seconds_count{")
+                    && l.contains(&format!("page=\"{page}\""))
+            })
+            .unwrap_or_else(|| panic!("no page load count for {page} in\n{metrics}"));
+        line.rsplit(' ').next().unwrap().to_string()
+    };
+    assert_eq!(count("/b"), "3");
+    // The same event twice in one batch is counted once, too.
+    assert_eq!(count("/a"), "1");
     app.stop().await;
 }
 

@@ -195,7 +195,7 @@ async fn submit_commits_and_counts(kind: Kind) {
         out,
         SubmitOutcome {
             inserted: 3,
-            duplicates: 0,
+            duplicates: vec![],
             spooled: 0
         }
     );
@@ -259,15 +259,15 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
     let first = customs("shop", 2);
     store.submit(first.clone()).await.unwrap();
 
-    // A retried batch with one new event.
+    // A retried batch with one new event between its old ones: the old ones are named by index.
     let mut retry = first.clone();
-    retry.push(event("shop", "s9", "custom", 1_000));
+    retry.insert(1, event("shop", "s9", "custom", 1_000));
     let out = store.submit(retry).await.unwrap();
     assert_eq!(
         out,
         SubmitOutcome {
             inserted: 1,
-            duplicates: 2,
+            duplicates: vec![0, 2],
             spooled: 0
         }
     );
@@ -279,7 +279,7 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
         out,
         SubmitOutcome {
             inserted: 1,
-            duplicates: 1,
+            duplicates: vec![1],
             spooled: 0
         }
     );
@@ -296,7 +296,7 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
     let mut inserted = 0;
     for t in tasks {
         let out = t.await.unwrap();
-        assert_eq!(out.inserted + out.duplicates, 1);
+        assert_eq!(out.inserted + out.duplicates.len(), 1);
         inserted += out.inserted;
     }
     assert_eq!(inserted, 1);
@@ -318,7 +318,7 @@ async fn duplicate_event_ids_are_stored_once(kind: Kind) {
         out,
         SubmitOutcome {
             inserted: 1,
-            duplicates: 2,
+            duplicates: vec![0, 2],
             spooled: 0
         }
     );
@@ -353,7 +353,7 @@ async fn postgres_nodes_writing_the_same_events_at_once_do_not_deadlock() {
         );
         assert_eq!(x.inserted + y.inserted, 400, "round {round}: {x:?} {y:?}");
         assert_eq!(
-            x.duplicates + y.duplicates,
+            x.duplicates.len() + y.duplicates.len(),
             400,
             "round {round}: {x:?} {y:?}"
         );
@@ -425,7 +425,7 @@ async fn sqlite_upgrade_from_version_4_keeps_rows_rowids_and_idempotency() {
         store.submit(retry).await.unwrap(),
         SubmitOutcome {
             inserted: 1,
-            duplicates: 5,
+            duplicates: vec![0, 1, 2, 3, 4],
             spooled: 0
         }
     );
@@ -526,7 +526,7 @@ async fn busy_when_queue_full_then_everything_commits(kind: Kind) {
             t.await.unwrap(),
             Ok(SubmitOutcome {
                 inserted: 20,
-                duplicates: 0,
+                duplicates: vec![],
                 spooled: 0
             })
         );
@@ -665,7 +665,7 @@ async fn migration_8_keeps_the_earliest_of_an_id_in_several_sessions(kind: Kind)
         store.submit(vec![again, news]).await.unwrap(),
         SubmitOutcome {
             inserted: 1,
-            duplicates: 1,
+            duplicates: vec![0],
             spooled: 0
         }
     );
@@ -1135,7 +1135,7 @@ async fn postgres_partitions_across_midnight() {
         store.submit(vec![retry]).await.unwrap(),
         SubmitOutcome {
             inserted: 0,
-            duplicates: 1,
+            duplicates: vec![0],
             spooled: 0
         }
     );
@@ -1262,7 +1262,7 @@ async fn postgres_upgrade_to_partitions_keeps_events_and_idempotency() {
 
     // Old events again: duplicates. New ones: in the legacy range to the legacy partition, after it to a day.
     let retry = old[..100].to_vec();
-    assert_eq!(store.submit(retry).await.unwrap().duplicates, 100);
+    assert_eq!(store.submit(retry).await.unwrap().duplicates.len(), 100);
     let today = event("shop", "s9", "custom", now);
     let mut tomorrow = event("shop", "s9", "custom", upper_then + 100);
     tomorrow.received_ms = now;
@@ -1697,7 +1697,7 @@ async fn rollups_count_each_event_once_across_levels_retries_and_backfill(kind: 
     }
     // A retry of the whole batch adds nothing.
     assert_eq!(
-        store.submit(events.clone()).await.unwrap().duplicates,
+        store.submit(events.clone()).await.unwrap().duplicates.len(),
         events.len()
     );
     assert!(store.maintain_rollups().await.unwrap() > 0);
@@ -1752,7 +1752,7 @@ async fn rollups_count_each_event_once_across_levels_retries_and_backfill(kind: 
     let mut all = events.clone();
     all.push(after);
     assert_eq!(
-        store.submit(all.clone()).await.unwrap().duplicates,
+        store.submit(all.clone()).await.unwrap().duplicates.len(),
         all.len()
     );
     store.maintain_rollups().await.unwrap();
@@ -1871,7 +1871,7 @@ async fn error_groups_from_rollups_across_levels_retries_and_upgrade(kind: Kind)
     };
     check(&store, events.clone(), "partial rows").await;
     assert_eq!(
-        store.submit(events.clone()).await.unwrap().duplicates,
+        store.submit(events.clone()).await.unwrap().duplicates.len(),
         events.len()
     );
     assert!(store.maintain_rollups().await.unwrap() > 0);
@@ -1931,7 +1931,7 @@ async fn error_groups_from_rollups_across_levels_retries_and_upgrade(kind: Kind)
     );
     // Folded and backfilled: a retry of everything still adds nothing.
     assert_eq!(
-        store.submit(events.clone()).await.unwrap().duplicates,
+        store.submit(events.clone()).await.unwrap().duplicates.len(),
         events.len()
     );
     store.maintain_rollups().await.unwrap();
@@ -2094,7 +2094,7 @@ async fn error_groups_on_a_known_data_set(kind: Kind) {
     );
     let groups = store.error_groups("shop", SINCE).await.unwrap();
     assert_eq!(
-        store.submit(events.clone()).await.unwrap().duplicates,
+        store.submit(events.clone()).await.unwrap().duplicates.len(),
         events.len()
     );
     assert!(store.maintain_rollups().await.unwrap() > 0);

@@ -227,12 +227,12 @@ async fn accept(
     let (records, observations) = shape(valid, &body, state, site, &site_id, now_ms);
     let groups = error_groups(&records);
     let outcome = store(state, records).await?;
-    // A batch whose every event was already stored is a retry of one acknowledged before (its answer was lost,
-    // or a beacon and a fetch carried it, or its first attempt went to another node): its events and losses
-    // are counted in the metrics once, when first stored.
-    let retry = outcome.duplicates > 0 && outcome.inserted == 0 && outcome.spooled == 0;
+    // An event already stored came again: in a retry of a batch acknowledged before (its answer was lost, or its
+    // first attempt went to another node), or in a hide beacon that joined such a batch with new ones. Each
+    // event is counted in the metrics once, when first stored. A batch of nothing new carries no new losses.
+    observe(state, &site_id, &observations, &outcome.duplicates);
+    let retry = !outcome.duplicates.is_empty() && outcome.inserted == 0 && outcome.spooled == 0;
     if !retry {
-        observe(state, &site_id, &observations);
         state.metrics.sdk_dropped(&site_id, &envelope.dropped);
         record_groups(state, &site_id, &groups, now_ms).await;
     }
@@ -248,7 +248,7 @@ async fn accept(
         accepted: outcome.accepted(),
         rejected,
         warnings,
-        duplicates: outcome.duplicates,
+        duplicates: outcome.duplicates.len(),
     }))
 }
 
@@ -507,10 +507,14 @@ async fn record_groups(state: &AppState, site: &Text, groups: &[String], now_ms:
     }
 }
 
-/// Step 6: metrics, for committed events only.
-fn observe(state: &AppState, site: &Text, observations: &[Observation]) {
-    for o in observations {
-        state.metrics.observe(site, o);
+/// Step 6: metrics, for committed events only, and only those not stored before (`duplicates`: their indices
+/// in `observations`, ascending).
+fn observe(state: &AppState, site: &Text, observations: &[Observation], duplicates: &[u32]) {
+    let mut duplicates = duplicates.iter().copied().peekable();
+    for (i, o) in (0..).zip(observations) {
+        if duplicates.next_if_eq(&i).is_none() {
+            state.metrics.observe(site, o);
+        }
     }
 }
 

@@ -309,12 +309,14 @@ impl StoreConfig {
 }
 
 /// What one committed submit did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct SubmitOutcome {
     /// Events newly stored.
     pub inserted: usize,
-    /// Events whose `(site, event_id)` was already stored (or appeared earlier in the same group): ignored.
-    pub duplicates: usize,
+    /// The submit's events, by index in ascending order, whose `(site, event_id)` was already stored (or appeared
+    /// earlier in the same group): ignored. By index, because a batch can be partly a retry (a hide beacon joins
+    /// a batch whose answer was lost with new ones), and only its new events are counted in the metrics.
+    pub duplicates: Vec<u32>,
     /// Events durable in the spool, to be drained into the store (whether they are new is known then).
     pub spooled: usize,
 }
@@ -322,7 +324,7 @@ pub struct SubmitOutcome {
 impl SubmitOutcome {
     /// Events the sender may consider stored.
     pub fn accepted(&self) -> usize {
-        self.inserted + self.duplicates + self.spooled
+        self.inserted + self.duplicates.len() + self.spooled
     }
 }
 

@@ -878,12 +878,12 @@ impl Session {
         self.client.query(&self.insert, &params).await
     }
 
-    /// Writes a group (a group of probes writes the probe row); how many of each submit's events were new.
-    async fn store(&self, batch: &[Pending], c: &Connector) -> Result<Vec<usize>, WriteError> {
+    /// Writes a group (a group of probes writes the probe row); which of each submit's events were not new.
+    async fn store(&self, batch: &[Pending], c: &Connector) -> Result<Vec<Vec<u32>>, WriteError> {
         let n: usize = batch.iter().map(|p| p.events.len()).sum();
         if n == 0 {
             return match tokio::time::timeout(c.timeout, self.probe()).await {
-                Ok(Ok(_)) => Ok(vec![0; batch.len()]),
+                Ok(Ok(_)) => Ok(vec![Vec::new(); batch.len()]),
                 Ok(Err(e)) => Err(c.write_error(&e)),
                 Err(_) => Err(c.no_answer()),
             };
@@ -915,7 +915,13 @@ impl Session {
         };
         Ok(batch
             .iter()
-            .map(|p| p.events.iter().filter(|e| take(e)).count())
+            .map(|p| {
+                (0..)
+                    .zip(&p.events)
+                    .filter(|(_, e)| !take(e))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
             .collect())
     }
 }

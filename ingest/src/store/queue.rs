@@ -33,8 +33,9 @@ impl Pending {
 /// What a writer did with a group.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Written {
-    /// Committed to the store: for each submit of the group in order, how many of its events were new.
-    Stored(Vec<usize>),
+    /// Committed to the store: for each submit of the group in order, the indices (ascending) of its events
+    /// that were not new.
+    Stored(Vec<Vec<u32>>),
     /// The store could not take them; they are durable in the local spool, to be drained later.
     Spooled,
 }
@@ -272,17 +273,21 @@ impl Queue {
         // Metrics and queue room are settled before anyone is woken, so a submitter that looks right
         // after its answer sees them.
         let answers: Vec<Result<SubmitOutcome, SubmitError>> = match result {
-            Ok(Written::Stored(inserted)) => {
+            Ok(Written::Stored(duplicates)) => {
                 self.metrics.commits.inc();
                 self.health.wrote();
+                debug_assert_eq!(duplicates.len(), batch.len(), "one answer per submit");
                 let answers: Vec<_> = batch
                     .iter()
-                    .zip(inserted.into_iter().chain(std::iter::repeat(0)))
-                    .map(|(p, inserted)| {
-                        let inserted = inserted.min(p.events.len());
+                    .zip(
+                        duplicates
+                            .into_iter()
+                            .chain(std::iter::repeat_with(Vec::new)),
+                    )
+                    .map(|(p, duplicates)| {
                         Ok(SubmitOutcome {
-                            inserted,
-                            duplicates: p.events.len() - inserted,
+                            inserted: p.events.len().saturating_sub(duplicates.len()),
+                            duplicates,
                             spooled: 0,
                         })
                     })
@@ -395,17 +400,17 @@ mod tests {
                 retry_after_secs: 7
             })
         );
-        // One of the two events was already stored.
+        // The second of the two events was already stored.
         q.finish(
             vec![p],
-            Ok(Written::Stored(vec![1])),
+            Ok(Written::Stored(vec![vec![1]])),
             Duration::from_millis(1),
         );
         assert_eq!(
             first.await.unwrap(),
             Ok(SubmitOutcome {
                 inserted: 1,
-                duplicates: 1,
+                duplicates: vec![1],
                 spooled: 0
             })
         );
@@ -458,7 +463,7 @@ mod tests {
         let probe = tokio::spawn(async move { q1.probe().await });
         let p = rx.recv().await.unwrap();
         assert!(p.is_probe());
-        q.finish(vec![p], Ok(Written::Stored(vec![0])), Duration::ZERO);
+        q.finish(vec![p], Ok(Written::Stored(vec![vec![]])), Duration::ZERO);
         assert_eq!(probe.await.unwrap(), Ok(SubmitOutcome::default()));
         assert!(health.is_available());
     }
@@ -475,7 +480,7 @@ mod tests {
             a.await.unwrap(),
             Ok(SubmitOutcome {
                 inserted: 0,
-                duplicates: 0,
+                duplicates: vec![],
                 spooled: 2
             })
         );

@@ -104,7 +104,7 @@ impl Writer {
             }
             let result = open
                 .and_then(|()| self.commit())
-                .map(|()| Written::Stored(group.inserted));
+                .map(|()| Written::Stored(group.duplicates));
             sent += 1;
             if synced
                 .send(Committed {
@@ -135,14 +135,15 @@ impl Writer {
                     .execute([crate::clock::now_ms()])?;
             }
             let mut stmt = self.conn.prepare_cached(&self.row_sql)?;
-            let mut inserted = 0;
-            for e in &p.events {
+            let mut duplicates = Vec::new();
+            for (i, e) in (0..).zip(&p.events) {
                 if insert_row(&mut stmt, e)? {
-                    inserted += 1;
                     group.rollups.add(e);
+                } else {
+                    duplicates.push(i);
                 }
             }
-            group.inserted.push(inserted);
+            group.duplicates.push(duplicates);
             Ok::<_, rusqlite::Error>(())
         })();
         inserted.map_err(|e| self.rollback(write_error("insert", &e)))
@@ -233,12 +234,12 @@ fn write_error(step: &str, e: &rusqlite::Error) -> WriteError {
     }
 }
 
-/// The submits of one transaction and how many of each one's events were new (not retries).
+/// The submits of one transaction and which of each one's events were not new (retries).
 #[derive(Default)]
 struct Group {
     batch: Vec<Pending>,
     events: usize,
-    inserted: Vec<usize>,
+    duplicates: Vec<Vec<u32>>,
     /// What the new events add to the rollups.
     rollups: Partials,
 }
