@@ -1,9 +1,9 @@
 // batch-cost.mjs: where the SDK's cost per API call goes, and what its start costs the page in wall time, timed
 // inside the page with cross-origin-isolated clocks (5 us steps; 100 us without isolation) (issue #21).
 //
-//   node bench/sdk-main-thread/batch-cost.mjs [--rounds 15] [--sdk FILE]
+//   node bench/sdk-main-thread/batch-cost.mjs [--rounds 15] [--sdk FILE] [--calls 50]
 //
-// flush: the page makes 50 fetch + json() calls through the SDK's wrapper (batchSize raised, so that no batch is cut
+// flush: the page makes 50 (--calls) fetch + json() calls through the SDK's wrapper (batchSize raised, so that no batch is cut
 //   before), then VantageRUM.flush() is timed: the calls made into events, the batch cut and serialized, its POST
 //   started. Ten flushes a page, their median. Once with the browser's fetch, once with a stub the SDK takes for
 //   it (answers 202 at once, no request): the difference is what starting the POST costs. The POST's answer is
@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SDK, launchChromium, opt, median } from './common.mjs';
 
-const ROUNDS = +opt('--rounds', 15);
+const ROUNDS = +opt('--rounds', 15), CALLS = +opt('--calls', 50);
 const sdkFile = path.resolve(opt('--sdk', path.join(SDK, 'dist', 'rum-sdk.min.js')));
 const sdkCode = fs.readFileSync(sdkFile, 'utf8');
 const wvCode = fs.readFileSync(path.join(SDK, 'node_modules', 'web-vitals', 'dist', 'web-vitals.iife.js'), 'utf8');
@@ -66,12 +66,12 @@ const site = http.createServer((req, res) => {
 });
 const ORIGIN = await listen(site);
 
-// In the page: ten rounds of 50 calls and a timed flush; the median flush in microseconds.
+// In the page: ten rounds of CALLS calls and a timed flush; the median flush in microseconds.
 const FLUSHES = `(async () => {
   if (!crossOriginIsolated) throw new Error('not isolated: the clock steps 100 us');
   const times = [];
   for (let r = 0; r < 10; r++) {
-    await Promise.all(Array.from({ length: 50 }, (_, i) => fetch('/api/item/' + (i % 5) + '?n=' + i).then((x) => x.json())));
+    await Promise.all(Array.from({ length: ${CALLS} }, (_, i) => fetch('/api/item/' + (i % 5) + '?n=' + i).then((x) => x.json())));
     await new Promise((ok) => setTimeout(ok, 20));
     const t = performance.now();
     VantageRUM.flush();
@@ -112,10 +112,10 @@ try {
 const us = (k) => median(res[k]);
 console.log(`\nbatch-cost: Chromium ${version}, SDK ${path.relative(process.cwd(), sdkFile)}; ${ROUNDS} rounds, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}; medians, wall time`);
 const real = us('flush, with its POST'), stub = us('flush, POST stubbed');
-console.log(`flush of 50 recorded fetch calls (events, batch, JSON, POST started)`);
-console.log(`  with its POST          ${real.toFixed(0).padStart(6)} us  (${(real / 50).toFixed(1)} us per call)`);
-console.log(`  POST stubbed           ${stub.toFixed(0).padStart(6)} us  (${(stub / 50).toFixed(1)} us per call)`);
-console.log(`  starting the POST      ${(real - stub).toFixed(0).padStart(6)} us  (${((real - stub) / 50).toFixed(1)} us per call)`);
+console.log(`flush of ${CALLS} recorded fetch calls (events, batches, JSON, POSTs started)`);
+console.log(`  with the POSTs         ${real.toFixed(0).padStart(6)} us  (${(real / CALLS).toFixed(1)} us per call)`);
+console.log(`  the POSTs stubbed      ${stub.toFixed(0).padStart(6)} us  (${(stub / CALLS).toFixed(1)} us per call)`);
+console.log(`  starting the POSTs     ${(real - stub).toFixed(0).padStart(6)} us  (${((real - stub) / CALLS).toFixed(1)} us per call)`);
 console.log(`evaluation and start, inline in the head (less the empty pair of marks)`);
 for (const when of ['first page', 'next page']) {
   const bare = us(`start: nothing, ${when}`);
