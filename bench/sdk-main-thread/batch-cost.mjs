@@ -7,7 +7,7 @@
 //   before), then VantageRUM.flush() is timed: the calls made into events, the batch cut and serialized, its POST
 //   started. Ten flushes a page, their median. Once with the browser's fetch, once with a stub the SDK takes for
 //   it (answers 202 at once, no request): the difference is what starting the POST costs. The POST's answer is
-//   handled in a later task, in neither.
+//   handled in a later task, in neither, as is a second batch's POST (one request is in flight at a time).
 // start: the SDK inline in the page's head, its evaluation and start timed around it (wall time), beside
 //   web-vitals with its five on* calls, on a tab's first page and on the next page in the same tab. Wall time
 //   counts the main thread's waits for the browser process (the first sessionStorage access in a page is a
