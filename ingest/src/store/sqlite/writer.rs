@@ -128,7 +128,7 @@ impl Writer {
         if p.is_probe() && self.health.in_outage() {
             has_room(&self.path).map_err(|e| self.rollback(WriteError::transient(e)))?;
         }
-        let inserted = (|| {
+        let written = (|| {
             if p.is_probe() {
                 self.conn
                     .prepare_cached(WRITE_PROBE_SQL)?
@@ -146,7 +146,7 @@ impl Writer {
             group.duplicates.push(duplicates);
             Ok::<_, rusqlite::Error>(())
         })();
-        inserted.map_err(|e| self.rollback(write_error("insert", &e)))
+        written.map_err(|e| self.rollback(write_error("insert", &e)))
     }
 
     /// Appends the group's partial rollup rows to its transaction (rollup.rs).
