@@ -220,6 +220,12 @@
     // (a whole number, at least 1: batchSize 0 or "abc" cut empty batches for ever)
     let n = Math.max(cfg.batchSize | 0, 1), events, body;
     while (queue.length - qh >= (full ? n : 1)) {
+      // Room first: with the outbox full, the oldest batch after the head is dropped, and the batch cut now
+      // carries its count (dropped after the push, the last batch's count waited for a batch that a page being
+      // unloaded never cuts). The head is never the one dropped: it is in flight, waiting for its retry (its
+      // attempts count against maxRetries) or next. (With maxBatches 0 or 1 the outbox holds 2: the head and
+      // the batch cut.)
+      if (outbox.length >= cfg.maxBatches) drop(outbox.splice(1, 1)[0], 'outbox');
       const id = uuid();
       do {
         events = queue.slice(qh, qh + n);
@@ -236,9 +242,6 @@
       qh += events.length;
       outbox.push({ n: events.length, d: dropped, body });
       dropped = {};
-      // the head batch is never the one dropped: it is in flight, waiting for its retry (its attempts count
-      // against maxRetries) or next
-      if (outbox.length > cfg.maxBatches) drop(outbox.splice(1, 1)[0], 'outbox');
     }
     queue = queue.slice(qh);
     qh = 0;

@@ -331,6 +331,21 @@ test('the counts of events lost travel in the merged hide beacon', async () => {
   assert.equal(sent + sum('outbox') + sum('queue'), 12, 'every event sent or counted lost');
 });
 
+test('a batch dropped from a full outbox is counted in the batch cut after it, so the hide sends the count too', async () => {
+  // The last batch cut is the one that overflows the outbox: the count of the batch it pushes out must not wait for
+  // a later batch that an unloading page never cuts.
+  const hang = new Promise(() => {});
+  const b = started({ respond: () => hang }, { batchSize: 2, maxQueue: 100, maxBatches: 2 });
+  for (let i = 0; i < 6; i++) b.rum.track('o' + i);
+  b.rum.flush(); // three batches cut at once; the second pushed out by the third; the first in flight
+  await b.advance(0);
+  b.hide();
+  const all = [...b.requests, ...b.beacons];
+  const sent = all.reduce((n, x) => n + x.body.events.length, 0);
+  const lost = all.reduce((n, x) => n + ((x.body.dropped || {}).outbox || 0), 0);
+  assert.deepEqual([sent, lost], [4, 2], JSON.stringify(all.map((x) => x.body)));
+});
+
 test('one getRandomValues per batch: event ids are the batch id with a counter; the hide task does not serialize a batch already cut', async () => {
   let draws = 0;
   const crypto = { getRandomValues: (a) => (draws++, webcrypto.getRandomValues(a)) };
