@@ -17,14 +17,13 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SDK, launchChromium, opt, median } from './common.mjs';
+import { SDK, WEB_VITALS, launchChromium, listen, opt, median } from './common.mjs';
 
 const ROUNDS = +opt('--rounds', 15), CALLS = +opt('--calls', 50);
 const sdkFile = path.resolve(opt('--sdk', path.join(SDK, 'dist', 'rum-sdk.min.js')));
 const sdkCode = fs.readFileSync(sdkFile, 'utf8');
-const wvCode = fs.readFileSync(path.join(SDK, 'node_modules', 'web-vitals', 'dist', 'web-vitals.iife.js'), 'utf8');
+const wvCode = fs.readFileSync(WEB_VITALS, 'utf8');
 const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-const listen = (s) => new Promise((r) => s.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${s.address().port}`)));
 
 // The collector, on another origin as in production.
 const sink = http.createServer((req, res) => {

@@ -24,6 +24,11 @@ export const launchChromium = () => (PLAYWRIGHT ? chromium.launch({ executablePa
 // `--name value` from the command line, or the default
 export const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 
+// Starts a node http server on a free port of 127.0.0.1; its origin.
+export const listen = (server) => new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}`)));
+// Google's web-vitals as a page loads it (the IIFE bundle from js-sdk's devDependencies).
+export const WEB_VITALS = path.join(SDK, 'node_modules', 'web-vitals', 'dist', 'web-vitals.iife.js');
+
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;

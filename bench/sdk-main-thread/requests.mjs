@@ -9,12 +9,11 @@
 // thread CPU time) over the 40, medians over the rounds. The collector is on another origin (CORS), as in
 // production.
 import http from 'node:http';
-import { launchChromium, opt, median } from './common.mjs';
+import { launchChromium, listen, opt, median } from './common.mjs';
 
 const ROUNDS = +opt('--rounds', 7);
 const N = 40;
 
-const listen = (s) => new Promise((r) => s.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${s.address().port}`)));
 const sink = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {

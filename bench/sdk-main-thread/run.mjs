@@ -26,7 +26,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HERE, SDK, launchChromium, args, opt, median } from './common.mjs';
+import { HERE, SDK, WEB_VITALS, launchChromium, listen, args, opt, median } from './common.mjs';
 
 const ROUNDS = +opt('--rounds', 12);
 const PROFILE = args.includes('--profile');
@@ -41,10 +41,6 @@ const CALLS = 200;
 const PAIRED_BLOCKS = +opt('--paired-blocks', 4), PAIRED_CALLS = +opt('--paired-calls', 50);
 let flip = 0;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function listen(server) {
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}`)));
-}
 
 // The collector the SDK and web-vitals report to (another origin, as in production): answers at once, or after
 // 10 s for the burst's `?slow=1` endpoint. It only counts what it receives: requests, and the events in them.
@@ -77,7 +73,6 @@ const sdkFile = path.resolve(opt('--sdk', SRC ? path.join(SDK, 'src', 'rum-sdk.j
 const BEFORES = opt('--before') ? opt('--before').split(',').map((f) => path.resolve(f)) : [];
 const beforeName = (i) => 'before' + (i ? i + 1 : '');
 const beforeList = BEFORES.length ? `, before: ${BEFORES.map((f, i) => `${BEFORES.length > 1 ? beforeName(i) + ' ' : ''}${path.relative(process.cwd(), f)}`).join(', ')}` : '';
-const wvFile = path.join(SDK, 'node_modules', 'web-vitals', 'dist', 'web-vitals.iife.js');
 const wvVersion = JSON.parse(fs.readFileSync(path.join(SDK, 'node_modules', 'web-vitals', 'package.json'), 'utf8')).version;
 
 let ORIGIN;
@@ -117,7 +112,7 @@ const site = http.createServer((req, res) => {
   if (u.pathname === '/rum-sdk.js') return send('text/javascript', fs.readFileSync(sdkFile));
   const before = BEFORES.findIndex((f, i) => u.pathname === `/rum-sdk-${beforeName(i)}.js`);
   if (before >= 0) return send('text/javascript', fs.readFileSync(BEFORES[before]));
-  if (u.pathname === '/web-vitals.js') return send('text/javascript', fs.readFileSync(wvFile));
+  if (u.pathname === '/web-vitals.js') return send('text/javascript', fs.readFileSync(WEB_VITALS));
   if (u.pathname === '/img/photo.png') return send('image/png', PNG);
   if (u.pathname.startsWith('/api/item/')) return send('application/json', JSON.stringify({ id: u.pathname.slice(10), name: 'Item ' + u.pathname.slice(10), price: 9.99, tags: ['a', 'b'] }));
   if (u.pathname === '/favicon.ico') return send('image/x-icon', '');
