@@ -180,8 +180,7 @@
   // events and cut at once, so they are bounded as the queue is.
   const later = (n) => (n > cfg.maxQueue ? cut(1) : n < cfg.batchSize ? flushTimer || (flushTimer = setTimeout(() => idle(safe(flush)), cfg.flushInterval)) : soon());
 
-  // Full batches are sent in idle time, not in the middle of the page's task; a partial one waits for the
-  // flush interval.
+  // Full batches are cut and sent in idle time, not in the middle of the page's task (once scheduled, once run).
   const soon = () =>
     idleId ||
     (idleId = idle(
