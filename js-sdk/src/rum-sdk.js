@@ -216,7 +216,7 @@
     // in flight. A batch too large for the beacon blocked the batches behind it too, and all were lost when the
     // page unloaded (50 errors with their stacks are over 60,000). Only a single event over it, which beforeSend
     // can make, goes larger.
-    // (a whole number, at least 1: batchSize 0 or "abc" cut empty batches for ever)
+    // (a whole number, at least 1: batchSize 0 or 0.5 cut empty batches for ever)
     let n = Math.max(cfg.batchSize | 0, 1), events, body;
     while (queue.length - qh >= (full ? n : 1)) {
       // Room first: with the outbox full, the oldest batch after the head is dropped, and the batch cut now
@@ -690,6 +690,13 @@
   const init = safe((o) => {
     if (started || !o || !o.endpoint) return false;
     cfg = { ...DEFAULTS, ...o };
+    // Options as the script tag gives them (strings) or as code may: a number that is not one (or negative, or
+    // undefined) is its default, as a NaN bound was no bound (a queue that never dropped, retries without pause);
+    // a list may be a comma-separated string; "false" is false.
+    for (const k in DEFAULTS) {
+      const v = cfg[k], d0 = DEFAULTS[k];
+      cfg[k] = d0 > 0 ? (v >= 0 ? +v : d0) : d0 ? String(v || '').split(',').filter(String) : typeof v == 'string' ? v != 'false' : v;
+    }
     started = 1;
     start();
     return true;
@@ -713,13 +720,6 @@
     flush: safe(flush),
   };
 
-  try {
-    // data-endpoint, data-api-key and any other option as data-kebab-case (lists comma-separated).
-    const ds = (script && script.dataset) || {}, o = {};
-    Object.keys(ds).forEach((k) => {
-      const v = ds[k], d0 = DEFAULTS[k];
-      o[k] = typeof d0 == 'number' ? +v : d0 === false ? v != 'false' : Array.isArray(d0) ? v.split(',').filter(String) : v;
-    });
-    if (o.endpoint) init(o);
-  } catch (e) {}
+  // data-endpoint, data-api-key and any other option as data-kebab-case (lists comma-separated)
+  script && init({ ...script.dataset });
 })();

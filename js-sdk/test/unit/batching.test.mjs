@@ -122,15 +122,15 @@ test('keepalive only under 60,000 bytes: a batch over 20,000 characters is halve
   assert.equal(last.init.keepalive, false);
 });
 
-test('a batchSize that is not a whole number of at least 1 cuts batches of one (0 and "abc" cut empty batches for ever)', async () => {
-  for (const batchSize of [0, NaN, -5, 0.5]) {
+test('a batchSize under 1 cuts batches of one, one that is not a number is the default (0 and "abc" cut empty batches for ever)', async () => {
+  for (const [batchSize, want] of [[0, [['a'], ['b']]], [0.5, [['a'], ['b']]], [NaN, [['a', 'b']]], [-5, [['a', 'b']]], ['abc', [['a', 'b']]]]) {
     const b = started({}, { batchSize });
     b.rum.track('a');
     b.rum.track('b');
     // (a timeout: an endless loop in the cut would otherwise hang the test run)
     vm.runInContext('VantageRUM.flush()', b.env, { timeout: 2000 });
     for (let i = 0; i < 3; i++) await b.advance(0);
-    assert.deepEqual(b.requests.map((r) => r.body.events.map((e) => e.name)), [['a'], ['b']], `batchSize ${batchSize}`);
+    assert.deepEqual(b.requests.map((r) => r.body.events.map((e) => e.name)), want, `batchSize ${batchSize}`);
   }
 });
 

@@ -2,7 +2,7 @@
 // for sending are bounded too, so a hanging or dead endpoint cannot grow memory.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { started } from './harness.mjs';
+import { browser, started } from './harness.mjs';
 
 test('a full queue drops the oldest events and reports the count as "dropped" by reason', async () => {
   const b = started({}, { batchSize: 1000, maxQueue: 5 });
@@ -55,4 +55,46 @@ test('a dead endpoint gives up and holds no more than the bounds', async () => {
   const tried = new Set(b.requests.map((r) => r.body.batch_id));
   assert.ok(tried.size <= 500 / 10, `batches tried: ${tried.size}`);
   assert.ok(b.requests.length <= tried.size * 3);
+});
+
+// An option that is not a number ("1k" in a data attribute, undefined spread in from code) made its bound NaN,
+// and no comparison with NaN is true: the queue never dropped and a failed batch was retried without a pause.
+test('a bound that is not a number is its default, so the queue and the outbox stay bounded', async () => {
+  let release;
+  const hang = new Promise((r) => (release = r));
+  const b = browser({
+    respond: (_r, n) => (n === 1 ? hang.then(() => ({ status: 202 })) : { status: 202 }),
+    currentScript: { dataset: { endpoint: 'https://rum.example.com/v1/events', maxQueue: '1k', maxBatches: 'ten', batchSize: '' } },
+  });
+  b.load();
+  const total = 2000;
+  for (let i = 0; i < total; i++) b.rum.track('e' + i);
+  await b.advance(0);
+  assert.equal(b.requests.length, 1);
+  release();
+  await b.advance(60_000);
+  const events = b.requests.map((r) => r.body.events.length);
+  const lost = b.requests.reduce((n, r) => n + Object.values(r.body.dropped || {}).reduce((a, x) => a + x, 0), 0);
+  // the defaults: maxQueue 100, 10 batches of 50 ("" is 0, cut as batches of 1)
+  assert.ok(events.reduce((a, x) => a + x, 0) <= 100 + 10 * 50, `delivered ${events}`);
+  assert.equal(events.reduce((a, x) => a + x, 0) + lost, total, 'every event delivered or counted');
+});
+
+test('options given as undefined or garbage from code are their defaults; lists may be comma-separated strings', async () => {
+  const b = started({ respond: () => ({ status: 503 }) }, { maxQueue: undefined, maxBatches: NaN, retryBase: 'soon', maxRetries: -1, traceOrigins: 'https://api.example.com,https://x.example.com', allowParams: undefined });
+  b.rum.track('a');
+  b.rum.flush();
+  await b.advance(0);
+  assert.equal(b.requests.length, 1);
+  // retryBase 1000 with jitter: the retry waits 500-1000 ms (NaN was no wait at all)
+  await b.advance(400);
+  assert.equal(b.requests.length, 1, 'no retry before the default backoff');
+  await b.advance(700);
+  assert.equal(b.requests.length, 2);
+  // a list as a string is split at its commas, not searched as a string ("https://api.example.co" is in it)
+  await b.env.fetch('https://api.example.co/v1/cart');
+  await b.env.fetch('https://x.example.com/v1/cart');
+  const [other, traced] = b.requests.slice(-2);
+  assert.equal(other.headers.get, undefined, 'no traceparent for an origin only a prefix of a listed one');
+  assert.match(traced.headers.get('traceparent'), /^00-/);
 });
