@@ -34,7 +34,9 @@
 
   let cfg, started, sess, userId, report, dropped = {}, endpointKeyless, endpointUrl, pageUrl, referrer, vw, vh, idleId;
   // queue[qh..] are the events waiting; dropping the oldest moves qh instead of shifting the array. `sending`:
-  // 0, or the share of the keepalive budget the request in flight takes (1 when it is a normal fetch, see send).
+  // 0, or the share of the keepalive budget the request in flight takes (1 when it is a normal fetch, see send;
+  // -1 while it is compressed, and after for a compressed body too large for keepalive: it has not left, or will
+  // not outlive an unloading page, and the hide's beacon takes it).
   let queue = [], qh = 0, outbox = [], sending = 0, flushTimer, retryTimer, down;
   let seen = {}, errCount = 0, resCount = 0, resAt = 0, taskCount = 0, urls = new Map();
 
@@ -43,7 +45,7 @@
       return fn.apply(this, arguments);
     } catch (e) {}
   };
-  const on = (t, ...a) => t.addEventListener(...a);
+  const on = (t, a, b, c) => t.addEventListener(a, b, c);
   const now = () => perf.now(); // every browser that parses this file has it
   const r1 = (x) => Math.round(x * 10) / 10;
   // Work that can wait runs when the page is idle (or at the latest 2 s later); setTimeout where there is no
@@ -273,10 +275,14 @@
     let body = b.body;
     let headers;
     if (cfg.gzip && w.CompressionStream) {
+      // (a hide in the meantime takes the batch into its beacon, as an unloading page would run no more of this;
+      // then it is not sent here)
+      sending = -1;
       try {
         body = await new Response(new Response(body).body.pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
         headers = { 'Content-Type': 'text/plain', 'Content-Encoding': 'gzip' };
       } catch (e) {}
+      if (b != outbox[0]) throw 0;
     }
     return send(body, headers);
   }
@@ -308,9 +314,10 @@
   const next = () => idle(safe(pump));
 
   function done(b, res) {
-    // b is outbox[0]: nothing else takes the head off while it is in flight (cut drops the second batch, the
-    // hide beacons from the second)
+    // b is outbox[0] unless the hide's beacon took it while it was compressed: nothing else takes the head off
+    // while it is in flight (cut drops the second batch, the hide beacons from the second)
     sending = 0;
+    if (b != outbox[0]) return next();
     if (res && !RETRY.test(res.status)) {
       // Delivered, or refused for good (a 4xx caused by the batch itself): resending would not help. The
       // server counts what it refuses; `dropped` is only what the SDK gave up on, carried to the next batch.
@@ -350,7 +357,7 @@
   // Several batches joined have no batch id (a beacon gets no answer, so is never retried): the ingest knows each
   // event by its id.
   function beaconAll() {
-    const i = sending && 1, take = [];
+    const i = +(sending > 0), take = [];
     let room = 6e4 - sending, b, ok;
     while (!down && (outbox[i] || cut(), (b = outbox[i])) && (room -= b.body.length) > 0) take.push(outbox.splice(i, 1)[0]);
     if (take[0]) {

@@ -145,6 +145,28 @@ test('gzip option compresses the body with CompressionStream', async () => {
   assert.equal(JSON.parse(text).events.length, 10);
 });
 
+// Compression takes the batch out of the hide task's reach until its request leaves: a page closed meanwhile
+// ran no more of it, and the batch was lost.
+test('a batch still being compressed at page hide goes in the beacon, and is not sent again after', async () => {
+  const b = started({}, { gzip: true });
+  for (let i = 0; i < 10; i++) b.rum.track('z' + i);
+  b.rum.flush(); // the batch is cut and its compression started (its request leaves when it ends)
+  b.rum.track('after');
+  b.leave();
+  assert.equal(b.beacons.length, 1);
+  assert.deepEqual(b.beacons[0].body.events.map((e) => e.name), ['z0', 'z1', 'z2', 'z3', 'z4', 'z5', 'z6', 'z7', 'z8', 'z9', 'after']);
+  await new Promise((r) => setTimeout(r, 200)); // the compression ends
+  await b.advance(60_000);
+  assert.equal(b.requests.length, 0, 'the beaconed batch is not sent again');
+  // the page lives on (a tab switched away and back): the next batch is sent as usual
+  b.env.document.visibilityState = 'visible';
+  b.rum.track('next');
+  b.rum.flush();
+  await b.until(() => b.requests.length === 1);
+  const text = await new Response(new Blob([b.requests[0].raw]).stream().pipeThrough(new DecompressionStream('gzip'))).text();
+  assert.deepEqual(JSON.parse(text).events.map((e) => e.name), ['next']);
+});
+
 test('without CompressionStream the gzip option falls back to plain JSON', async () => {
   const b = started({ noCompression: true }, { gzip: true });
   b.rum.track('a');
