@@ -710,13 +710,14 @@
   });
 
   w.VantageRUM = {
-    version: '0.1.0',
     init,
     track: safe((name, props) => {
       const p = {};
       Object.keys(props || {}).slice(0, 20).forEach((k) => {
         const v = props[k];
-        if (v == null || typeof v != 'object') p[k.slice(0, 64)] = typeof v == 'string' ? v.slice(0, 256) : v;
+        // (a BigInt as a string: JSON cannot write one, and its batch would throw in every cut after it, so that
+        // nothing was sent again)
+        if (v == null || typeof v != 'object') p[k.slice(0, 64)] = typeof v == 'string' ? v.slice(0, 256) : typeof v == 'bigint' ? '' + v : v;
       });
       emit('custom', { name: String(name).slice(0, 128), props: p });
     }),

@@ -35,7 +35,7 @@ test('endpoint down: the page sees identical network behaviour and a clean conso
       }
     });
     await sleep(2500);
-    const sdk = await page.evaluate(() => !!(window.VantageRUM && window.VantageRUM.version));
+    const sdk = await page.evaluate(() => !!(window.VantageRUM && window.VantageRUM.init));
     await page.goto(`${site.url}/blank.html`);
     await sleep(300);
     await page.close();
