@@ -159,7 +159,9 @@
     };
     if (cfg.beforeSend) {
       try {
-        ev = cfg.beforeSend(ev);
+        // (serialized here too: a BigInt or a cycle it returned threw in every cut after it, and nothing more
+        // was sent)
+        JSON.stringify((ev = cfg.beforeSend(ev)));
       } catch (e) {
         ev = 0; // a broken hook must not leak what it was meant to remove
       }
@@ -723,7 +725,7 @@
     }),
     trackError: safe((e) => error(e, 0, '', 'manual')),
     setUser: safe((id) => {
-      userId = id == null ? undefined : String(id).slice(0, 128);
+      userId = id != null ? String(id).slice(0, 128) : undefined;
     }),
     flush: safe(flush),
   };

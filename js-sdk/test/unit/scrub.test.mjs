@@ -154,6 +154,19 @@ test('a BigInt prop is sent as a string, and the events after it are sent too', 
   assert.equal(events[1].props.total, '12345678901234567890');
 });
 
+test('an event beforeSend makes unwritable (a BigInt, a cycle) is dropped as a throwing hook\'s is, and the rest are sent', async () => {
+  const b = started({}, {
+    beforeSend(e) {
+      if (e.name === 'big') e.props.total = 10n;
+      if (e.name === 'cycle') e.self = e;
+      return e;
+    },
+  });
+  ['before', 'big', 'cycle', 'after'].forEach((n) => b.rum.track(n));
+  const events = await sent(b);
+  assert.deepEqual(events.map((e) => e.name), ['before', 'after']);
+});
+
 test('errors are deduplicated per page and capped', async () => {
   const b = started({}, { maxErrors: 3 });
   const err = new Error('same');
