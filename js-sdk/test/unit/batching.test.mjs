@@ -122,7 +122,7 @@ test('keepalive only under 60,000 bytes: a batch over 20,000 characters is halve
   assert.equal(last.init.keepalive, false);
 });
 
-test('a batchSize under 1 cuts batches of one, one that is not a number is the default (0 and "abc" cut empty batches for ever)', async () => {
+test('a batchSize under 1 cuts batches of one, one that is not a number is the default (0 and 0.5 cut empty batches for ever)', async () => {
   for (const [batchSize, want] of [[0, [['a'], ['b']]], [0.5, [['a'], ['b']]], [NaN, [['a', 'b']]], [-5, [['a', 'b']]], ['abc', [['a', 'b']]]]) {
     const b = started({}, { batchSize });
     b.rum.track('a');

@@ -4,6 +4,11 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { browser, started } from './harness.mjs';
 
+// events a request carried, and events it reported lost (its `dropped` counts, all reasons)
+const carried = (r) => r.body.events.length;
+const lost = (r) => Object.values(r.body.dropped || {}).reduce((a, x) => a + x, 0);
+const sum = (rs, f) => rs.reduce((n, r) => n + f(r), 0);
+
 test('a full queue drops the oldest events and reports the count as "dropped" by reason', async () => {
   const b = started({}, { batchSize: 1000, maxQueue: 5 });
   for (let i = 0; i < 8; i++) b.rum.track('e' + i);
@@ -28,15 +33,14 @@ test('with a hanging endpoint memory stays bounded and every event is either del
   assert.equal(b.requests.length, 1, 'one request in flight');
   release();
   await b.advance(60_000);
-  const delivered = b.requests.reduce((n, r) => n + r.body.events.length, 0);
-  const lost = (r) => Object.values(r.body.dropped || {}).reduce((a, x) => a + x, 0);
-  const dropped = b.requests.reduce((n, r) => n + lost(r), 0);
+  const delivered = sum(b.requests, carried);
+  const dropped = sum(b.requests, lost);
   assert.ok(delivered <= 30 + 4 * 10, `held at most maxQueue + maxBatches*batchSize events, delivered ${delivered}`);
   b.rum.track('last');
   b.rum.flush();
   await b.advance(10_000);
-  const delivered2 = b.requests.reduce((n, r) => n + r.body.events.length, 0);
-  const dropped2 = b.requests.reduce((n, r) => n + lost(r), 0);
+  const delivered2 = sum(b.requests, carried);
+  const dropped2 = sum(b.requests, lost);
   // a full queue hands its batches on to the outbox, whose bound drops the oldest batches: counted as such
   const reasons = new Set(b.requests.flatMap((r) => Object.keys(r.body.dropped || {})));
   assert.deepEqual([...reasons], ['outbox']);
@@ -73,11 +77,10 @@ test('a bound that is not a number is its default, so the queue and the outbox s
   assert.equal(b.requests.length, 1);
   release();
   await b.advance(60_000);
-  const events = b.requests.map((r) => r.body.events.length);
-  const lost = b.requests.reduce((n, r) => n + Object.values(r.body.dropped || {}).reduce((a, x) => a + x, 0), 0);
+  const delivered = sum(b.requests, carried);
   // the defaults: maxQueue 100, 10 batches of 50 ("" is 0, cut as batches of 1)
-  assert.ok(events.reduce((a, x) => a + x, 0) <= 100 + 10 * 50, `delivered ${events}`);
-  assert.equal(events.reduce((a, x) => a + x, 0) + lost, total, 'every event delivered or counted');
+  assert.ok(delivered <= 100 + 10 * 50, `delivered ${b.requests.map(carried)}`);
+  assert.equal(delivered + sum(b.requests, lost), total, 'every event delivered or counted');
 });
 
 test('options given as undefined or garbage from code are their defaults; lists may be comma-separated strings', async () => {
