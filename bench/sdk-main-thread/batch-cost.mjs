@@ -17,7 +17,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SDK, WEB_VITALS, launchChromium, listen, opt, median } from './common.mjs';
+import { SDK, WEB_VITALS, launchChromium, listen, sinkServer, opt, median } from './common.mjs';
 
 const ROUNDS = +opt('--rounds', 15), CALLS = +opt('--calls', 50);
 const sdkFile = path.resolve(opt('--sdk', path.join(SDK, 'dist', 'rum-sdk.min.js')));
@@ -25,14 +25,7 @@ const sdkCode = fs.readFileSync(sdkFile, 'utf8');
 const wvCode = fs.readFileSync(WEB_VITALS, 'utf8');
 const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
-// The collector, on another origin as in production.
-const sink = http.createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    res.writeHead(202, { 'access-control-allow-origin': req.headers.origin || '*', 'content-type': 'application/json' });
-    res.end('{}');
-  });
-});
+const sink = sinkServer();
 const SINK = (await listen(sink)) + '/v1/events';
 
 const mark = (k) => `<script>(window.marks ||= {})[${JSON.stringify(k)}] = performance.now()</script>`;

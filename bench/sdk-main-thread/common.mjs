@@ -2,6 +2,7 @@
 // Debian's Chromium launched with the project's flags (driven by cdp.mjs, or by playwright-core with
 // --playwright), command-line options, medians.
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -26,6 +27,16 @@ export const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 
 // Starts a node http server on a free port of 127.0.0.1; its origin.
 export const listen = (server) => new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}`)));
+// A collector on another origin, as in production: reads each request whole and answers 202 (204 to a CORS
+// preflight), allowing the page's origin. run.mjs has its own, which also counts what it receives.
+export const sinkServer = () =>
+  http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(req.method === 'OPTIONS' ? 204 : 202, { 'access-control-allow-origin': req.headers.origin || '*', 'access-control-allow-headers': 'content-type' });
+      res.end();
+    });
+  });
 // Google's web-vitals as a page loads it (the IIFE bundle from js-sdk's devDependencies).
 export const WEB_VITALS = path.join(SDK, 'node_modules', 'web-vitals', 'dist', 'web-vitals.iife.js');
 

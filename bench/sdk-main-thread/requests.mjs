@@ -9,18 +9,12 @@
 // thread CPU time) over the 40, medians over the rounds. The collector is on another origin (CORS), as in
 // production.
 import http from 'node:http';
-import { launchChromium, listen, opt, median } from './common.mjs';
+import { launchChromium, listen, sinkServer, opt, median } from './common.mjs';
 
 const ROUNDS = +opt('--rounds', 7);
 const N = 40;
 
-const sink = http.createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    res.writeHead(req.method === 'OPTIONS' ? 204 : 202, { 'access-control-allow-origin': req.headers.origin || '*', 'access-control-allow-headers': 'content-type' });
-    res.end();
-  });
-});
+const sink = sinkServer();
 const site = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
