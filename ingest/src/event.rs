@@ -193,6 +193,9 @@ struct WireEvent<'a> {
     page: Option<WirePage<'a>>,
     #[serde(default)]
     metrics: Option<WireMetrics>,
+    /// `page_load` from rum-sdk.js: the navigation timing marks of [`TIMING_MARKS`], made into `metrics` here.
+    #[serde(default)]
+    timing: Option<Value>,
     #[serde(default, borrow)]
     api: Option<WireApi<'a>>,
     #[serde(default)]
@@ -309,6 +312,35 @@ pub const PAGE_LOAD_FIELDS: [&str; 9] = [
     "dom_complete",
     "onload",
     "total",
+];
+
+/// `page_load.timing`: the navigation timing marks (ms from the page's time origin) rum-sdk.js sends, in this
+/// order, instead of the breakdown: the arithmetic is done here, not on the page (or in the SDK's bytes).
+pub const TIMING_MARKS: [&str; 12] = [
+    "domainLookupStart",
+    "domainLookupEnd",
+    "connectStart",
+    "secureConnectionStart",
+    "connectEnd",
+    "requestStart",
+    "responseStart",
+    "responseEnd",
+    "domInteractive",
+    "domComplete",
+    "loadEventStart",
+    "loadEventEnd",
+];
+
+/// Each of [`PAGE_LOAD_FIELDS`] but `total` as (start, end) indexes into [`TIMING_MARKS`].
+const TIMING_PHASES: [(usize, usize); 8] = [
+    (0, 1),   // dns_lookup
+    (2, 4),   // tcp_connection
+    (3, 4),   // tls_negotiation
+    (5, 6),   // ttfb
+    (6, 7),   // content_download
+    (7, 8),   // dom_processing
+    (8, 9),   // dom_complete
+    (10, 11), // onload
 ];
 
 /// Durations above this (1 hour, in ms) are treated as impossible.
@@ -444,10 +476,26 @@ pub fn validate<'a>(
         },
         dropped: Vec::new(),
         max,
+        metrics: None,
     };
     d.out.release = d.release(w.release);
     match kind {
-        EventType::PageLoad => required(w.metrics, "metrics")?.validate(&mut d)?,
+        EventType::PageLoad => match (w.metrics, w.timing) {
+            (Some(metrics), _) => metrics.validate(&mut d)?,
+            (None, Some(timing)) => {
+                let metrics = metrics_from_timing(&timing)?;
+                serde_json::from_value::<WireMetrics>(metrics.clone())
+                    .map_err(|e| reject(RejectReason::Malformed, format!("timing: {e}")))?
+                    .validate(&mut d)?;
+                d.metrics = Some(metrics);
+            }
+            (None, None) => {
+                return Err(reject(
+                    RejectReason::MissingField,
+                    "missing field `metrics` or `timing`",
+                ))
+            }
+        },
         EventType::ApiCall => required(w.api, "api")?.validate(&mut d)?,
         EventType::ResourceLoad => required(w.resource, "resource")?.validate(&mut d),
         EventType::LongTask => validate_long_task(w.duration.as_ref(), &mut d)?,
@@ -458,12 +506,15 @@ pub fn validate<'a>(
         EventType::Custom => validate_custom(w.name, w.value, w.props.as_ref(), &mut d)?,
     }
     let Draft {
-        mut out, dropped, ..
+        mut out,
+        dropped,
+        metrics,
+        ..
     } = d;
-    out.raw = if dropped.is_empty() {
+    out.raw = if dropped.is_empty() && metrics.is_none() {
         Cow::Borrowed(raw.get())
     } else {
-        Cow::Owned(strip_fields(raw.get(), &dropped))
+        Cow::Owned(rewrite(raw.get(), metrics, &dropped))
     };
     Ok(out)
 }
@@ -475,6 +526,8 @@ struct Draft<'a> {
     dropped: Vec<Vec<&'static str>>,
     /// `limits.max_string_len`.
     max: usize,
+    /// `page_load`: the breakdown made of `timing`, stored in its place.
+    metrics: Option<Value>,
 }
 
 impl Draft<'_> {
@@ -543,6 +596,42 @@ impl WireMetrics {
         d.out.value = total.or(onload).or(dom_complete);
         Ok(())
     }
+}
+
+/// `page_load.timing` made into the `metrics` object the SDK used to send and older ones still do, with the same
+/// arithmetic: a phase whose start was not recorded (0) is 0, one without a usable end is left out (the
+/// validator then drops what cannot be true), each rounded to 0.1 ms. Extra marks after the 12 are ignored, so an
+/// SDK can add some.
+fn metrics_from_timing(timing: &Value) -> Result<Value, Rejection> {
+    let marks = match timing.as_array() {
+        Some(a) if a.len() >= TIMING_MARKS.len() => a,
+        _ => {
+            return Err(reject(
+                RejectReason::InvalidValue,
+                format!(
+                    "timing: {} is not an array of the {} navigation timing marks ({})",
+                    truncate(&timing.to_string(), 32),
+                    TIMING_MARKS.len(),
+                    TIMING_MARKS.join(", ")
+                ),
+            ))
+        }
+    };
+    let mark = |i: usize| marks[i].as_f64().filter(|x| x.is_finite());
+    let round = |ms: f64| Value::from((ms * 10.0).round() / 10.0);
+    let mut metrics = Map::new();
+    for (field, (start, end)) in PAGE_LOAD_FIELDS.iter().zip(TIMING_PHASES) {
+        let v = match (mark(start), mark(end)) {
+            (Some(s), Some(e)) if s > 0.0 => round((e - s).max(0.0)),
+            (Some(s), _) if s > 0.0 => continue,
+            _ => Value::from(0),
+        };
+        metrics.insert(field.to_string(), v);
+    }
+    if let Some(end) = mark(TIMING_MARKS.len() - 1) {
+        metrics.insert("total".to_string(), round(end));
+    }
+    Ok(Value::Object(metrics))
 }
 
 /// `api_call`: method, endpoint (unknown when it is not a URL), duration and status.
@@ -707,11 +796,16 @@ fn plausible_duration(v: &Value) -> Option<f64> {
         .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms <= MAX_DURATION_MS)
 }
 
-/// Re-serialises the event without the dropped fields (rare path: only messy events pay for it).
-fn strip_fields(raw: &str, dropped: &[Vec<&'static str>]) -> String {
+/// Re-serialises the event with `metrics` in place of the `timing` it was made of, and without the dropped
+/// fields (only messy events and rum-sdk.js's `page_load`, one per page view, pay for it).
+fn rewrite(raw: &str, metrics: Option<Value>, dropped: &[Vec<&'static str>]) -> String {
     let Ok(mut v) = serde_json::from_str::<Value>(raw) else {
         return raw.to_string();
     };
+    if let (Some(metrics), Some(event)) = (metrics, v.as_object_mut()) {
+        event.remove("timing");
+        event.insert("metrics".to_string(), metrics);
+    }
     for path in dropped {
         let (last, parents) = path.split_last().expect("non-empty path");
         let pointer: String = parents.iter().map(|p| format!("/{p}")).collect();
@@ -744,6 +838,52 @@ mod tests {
             e.raw
         );
         assert!(e.raw.contains("dom_complete"));
+    }
+
+    /// rum-sdk.js sends the navigation timing marks; the breakdown is made here and stored in their place, as
+    /// the SDK sent it before: a phase not recorded (TLS on http) is 0, each value rounded to 0.1 ms.
+    #[test]
+    fn page_load_timing_becomes_metrics() {
+        let e = check(r#"{"type":"page_load","session_id":"s","timestamp":1732350000000,"timing":[3.1,5.2,5.2,0,9.9,10,130.04,160,360,810,812.3,815.45],"navigation_type":"navigate"}"#).unwrap();
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+        assert_eq!(e.value, Some(815.5));
+        let stored: Value = serde_json::from_str(&e.raw).unwrap();
+        assert_eq!(stored.get("timing"), None, "{stored}");
+        assert_eq!(stored["navigation_type"], "navigate");
+        assert_eq!(
+            stored["metrics"],
+            serde_json::json!({"dns_lookup": 2.1, "tcp_connection": 4.7, "tls_negotiation": 0, "ttfb": 120.0,
+                "content_download": 30.0, "dom_processing": 200.0, "dom_complete": 450.0, "onload": 3.2,
+                "total": 815.5})
+        );
+
+        // a mark the browser lacks (null) leaves its phase out; an impossible one is dropped with a warning
+        let e = check(r#"{"type":"page_load","session_id":"s","timestamp":1732350000000,"timing":[3,null,4,0,5,6,7,8,9,10,11,7200000,"extra"]}"#).unwrap();
+        let stored: Value = serde_json::from_str(&e.raw).unwrap();
+        assert_eq!(stored["metrics"].get("dns_lookup"), None, "{stored}");
+        assert_eq!(stored["metrics"].get("total"), None, "{stored}");
+        assert_eq!(stored["metrics"]["ttfb"], 1.0);
+        assert_eq!(
+            e.value,
+            Some(1.0),
+            "dom_complete, as total and onload are impossible"
+        );
+        assert_eq!(e.warnings.len(), 2, "{:?}", e.warnings);
+
+        for bad in [r#"{"a":1}"#, "[1,2,3]", r#""0,1""#] {
+            let json = format!(
+                r#"{{"type":"page_load","session_id":"s","timestamp":1732350000000,"timing":{bad}}}"#
+            );
+            let e = check(&json).unwrap_err();
+            assert_eq!(e.reason, RejectReason::InvalidValue, "{bad}");
+            assert!(
+                e.message.starts_with("timing: ")
+                    && e.message
+                        .contains("12 navigation timing marks (domainLookupStart, "),
+                "{}",
+                e.message
+            );
+        }
     }
 
     #[test]
@@ -814,7 +954,7 @@ mod tests {
     fn each_type_names_its_fields() {
         let base = r#""session_id":"s","timestamp":1732350000000"#;
         for (kind, field) in [
-            ("page_load", "metrics"),
+            ("page_load", "metrics` or `timing"),
             ("api_call", "api"),
             ("resource_load", "resource"),
             ("user_interaction", "interaction"),
