@@ -515,7 +515,7 @@
   // before a route change moves the page: that work done 50 at a time cost the page much less per call than
   // done at each answer (bench/README.md).
   let calls = [];
-  const api = safe((m, u, status, t0, tp) => later(calls.push([m, u, status, t0, tp, now(), Date.now()])));
+  const api = safe((m, u, status, t0, tp, t1 = now()) => later(calls.push([m, u, status, t0, tp, t1, Date.now()])));
   // The SDK's own requests do not go through the wrappers; the page's own calls to the endpoint (as configured,
   // without the site key) are left out here.
   const drain = () =>
@@ -559,20 +559,24 @@
   function wrapXhr() {
     const X = XMLHttpRequest.prototype; // (every browser that parses this file has it)
     const open = X.open, send = X.send;
-    function xhrDone() {
+    // (ended when the event was fired: a page's own onreadystatechange, which runs first, is not in the duration)
+    function xhrDone(e) {
       const c = this._vrum;
       if (this.readyState == 4 && c[3]) {
         c[2] = this.status;
+        c[5] = e.timeStamp;
         api(...c);
         c[3] = 0;
       }
     }
-    // Per request: [method, URL, status, start, traceparent], kept on the XHR object as `_vrum` (its start is 0
-    // once recorded); one listener per XHR object, however often it is reopened (the browser ignores adding the
-    // same listener twice). Recorded at readyState 4, which fires before load/loadend, so a page that reopens the
-    // XHR in onload does not confuse it.
+    // Per request: [method, URL, status, start, traceparent, end], kept on the XHR object as `_vrum` (its start
+    // is 0 once recorded); one listener per XHR object, however often it is reopened (the browser ignores adding
+    // the same listener twice). Recorded at readyState 4, which fires before load/loadend, so a page that reopens
+    // the XHR in onload does not confuse it. One reopened in an onreadystatechange set before the first send
+    // runs before that listener, at the same event: its finished request is recorded here first.
     X.open = function (m, u) {
       try {
+        this._vrum && xhrDone.call(this, w.event || 0); // (no event: ends now)
         this._vrum = [String(m).toUpperCase(), String(u)];
       } catch (e) {}
       return open.apply(this, arguments);
