@@ -4,6 +4,7 @@
 //! becomes unknown, unknown fields are ignored), strict where data would be wrong (type, session, timestamp).
 
 use crate::config::Limits;
+use crate::shared_fields::{self, Shared};
 use crate::truncate::truncate;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -191,6 +192,11 @@ struct WireEvent<'a> {
     user_agent: Option<Str<'a>>,
     #[serde(default, borrow)]
     page: Option<WirePage<'a>>,
+    /// (read only to know whether the event has its own, see [`crate::shared_fields`])
+    #[serde(default, borrow)]
+    viewport: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    user_id: Option<&'a RawValue>,
     #[serde(default)]
     metrics: Option<WireMetrics>,
     /// `page_load` from rum-sdk.js: the navigation timing marks of [`TIMING_MARKS`], made into `metrics` here.
@@ -383,12 +389,15 @@ pub struct ValidEvent<'a> {
 
 /// Validates one raw event: the fields every event has here, then the type's own fields by the validator of
 /// that type (one per type, dispatched below). `now_ms` bounds the timestamp by the configured skew limits.
+/// `shared` carries the fields an event without `session_id` takes from the events before it in its body
+/// ([`crate::shared_fields`]); the events of one body go through it in order.
 pub fn validate<'a>(
     raw: &'a RawValue,
     limits: &Limits,
     now_ms: i64,
+    shared: &mut Shared<'a>,
 ) -> Result<ValidEvent<'a>, Rejection> {
-    let w: WireEvent = serde_json::from_str(raw.get()).map_err(|e| {
+    let mut w: WireEvent = serde_json::from_str(raw.get()).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg);
         let reason = if msg.starts_with("missing field") {
@@ -398,6 +407,7 @@ pub fn validate<'a>(
         };
         reject(reason, msg)
     })?;
+    let text = inherit(&mut w, raw, shared)?;
     let kind = EventType::parse(&w.kind.0).ok_or_else(|| {
         reject(
             RejectReason::UnknownType,
@@ -512,11 +522,54 @@ pub fn validate<'a>(
         ..
     } = d;
     out.raw = if dropped.is_empty() && metrics.is_none() {
-        Cow::Borrowed(raw.get())
+        text
     } else {
-        Cow::Owned(rewrite(raw.get(), metrics, &dropped))
+        Cow::Owned(rewrite(&text, metrics, &dropped))
     };
     Ok(out)
+}
+
+/// An event with a `session_id` is whole: the next ones may take its shared fields. One without takes those it
+/// lacks from the last whole one ([`crate::shared_fields`]): into `w` for validation, and into its JSON, which
+/// is returned (the body's own text otherwise).
+fn inherit<'a>(
+    w: &mut WireEvent<'a>,
+    raw: &'a RawValue,
+    shared: &mut Shared<'a>,
+) -> Result<Cow<'a, str>, Rejection> {
+    if w.session_id.is_some() {
+        shared.whole(raw);
+        return Ok(Cow::Borrowed(raw.get()));
+    }
+    let taken = shared.taken(|name| match name {
+        "viewport" => w.viewport.is_some(),
+        "page" => w.page.is_some(),
+        "release" => w.release.is_some(),
+        "user_id" => w.user_id.is_some(),
+        _ => false,
+    });
+    if taken.is_empty() {
+        return Ok(Cow::Borrowed(raw.get()));
+    }
+    let bad = |name: &str, e: serde_json::Error| {
+        reject(
+            RejectReason::Malformed,
+            format!("{name} taken from an earlier event: {e}"),
+        )
+    };
+    for (name, value) in &taken {
+        match *name {
+            "session_id" => {
+                w.session_id = Some(serde_json::from_str(value.get()).map_err(|e| bad(name, e))?)
+            }
+            "page" => w.page = Some(serde_json::from_str(value.get()).map_err(|e| bad(name, e))?),
+            "release" => {
+                w.release = Some(serde_json::from_str(value.get()).map_err(|e| bad(name, e))?)
+            }
+            _ => {}
+        }
+    }
+    Ok(Cow::Owned(shared_fields::splice(raw.get(), &taken)))
 }
 
 /// An event whose common fields passed, while its type's validator adds the type's own.
@@ -824,7 +877,7 @@ mod tests {
 
     fn check(json: &str) -> Result<ValidEvent<'_>, Rejection> {
         let raw: &RawValue = serde_json::from_str(json).unwrap();
-        validate(raw, &Limits::default(), NOW)
+        validate(raw, &Limits::default(), NOW, &mut Shared::default())
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub mod ratelimit;
 pub mod recent_batches;
 pub mod route_pattern;
 pub mod shape;
+pub mod shared_fields;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -177,6 +177,88 @@ async fn events_without_a_user_agent_take_the_requests() {
 }
 
 #[tokio::test]
+async fn events_without_a_session_take_the_shared_fields_of_the_whole_event_before_them() {
+    // rum-sdk.js writes session, viewport, page, release and user only in an event whose differ from the event's
+    // before it: the others are stored whole all the same. One with no whole event before it has no session.
+    let (db, app) = app().await;
+    let t = now_ms();
+    let lean = |ts: i64, path: &str| {
+        json!({"type": "api_call", "timestamp": ts, "event_id": uuid::Uuid::now_v7().to_string(),
+               "api": {"method": "GET", "endpoint": format!("https://shop.example.com{path}"), "duration": 12, "status": 200}})
+    };
+    let body = json!({"events": [
+        lean(t, "/api/orphan"),
+        {"type": "custom", "name": "start", "session_id": "s1", "timestamp": t,
+         "viewport": {"width": 800, "height": 600}, "page": {"url": "https://shop.example.com/products/1", "referrer": ""},
+         "release": "shop@1.4.2", "user_id": "u1"},
+        lean(t + 1, "/api/items"),
+        {"type": "error", "timestamp": t + 2, "page": {"url": "https://shop.example.com/cart"},
+         "error": {"message": "boom", "kind": "manual"}},
+        {"type": "custom", "name": "next", "session_id": "s2", "timestamp": t + 3,
+         "page": {"url": "https://shop.example.com/account"}},
+        lean(t + 4, "/api/me"),
+    ]});
+    let r = app.send(&body).await;
+    assert_eq!(r.status(), 202);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["accepted"], 5, "{b}");
+    assert_eq!(b["rejected"][0]["index"], 0, "{b}");
+    assert_eq!(
+        b["rejected"][0]["reason"], "missing field `session_id`",
+        "{b}"
+    );
+    let m = app.metrics().await;
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("rum_api_call_duration_seconds_count{")
+                && l.contains("/api/items")
+                && l.ends_with(" 1")),
+        "{m}"
+    );
+    app.stop().await;
+    let conn = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
+    let rows: Vec<(String, String, String)> = conn
+        .prepare("SELECT session_id, url, raw FROM events ORDER BY client_ts_ms")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(s, u, _)| (s.as_str(), u.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("s1", "https://shop.example.com/products/1"),
+            ("s1", "https://shop.example.com/products/1"),
+            ("s1", "https://shop.example.com/cart"),
+            ("s2", "https://shop.example.com/account"),
+            ("s2", "https://shop.example.com/account"),
+        ]
+    );
+    // stored whole: the explorer reads each event on its own
+    let items: Value = serde_json::from_str(&rows[1].2).unwrap();
+    assert_eq!(items["viewport"], json!({"width": 800, "height": 600}));
+    assert_eq!(items["release"], "shop@1.4.2");
+    assert_eq!(items["user_id"], "u1");
+    assert_eq!(
+        items["api"]["endpoint"],
+        "https://shop.example.com/api/items"
+    );
+    let error: Value = serde_json::from_str(&rows[2].2).unwrap();
+    assert_eq!(
+        error["page"]["url"], "https://shop.example.com/cart",
+        "its own page kept"
+    );
+    assert_eq!(error["user_id"], "u1");
+    let me: Value = serde_json::from_str(&rows[4].2).unwrap();
+    assert_eq!(me.get("user_id"), None, "from the nearest whole event only");
+    assert_eq!(me.get("viewport"), None);
+}
+
+#[tokio::test]
 async fn partial_acceptance_reports_bad_events_by_index() {
     let (_db, app) = app().await;
     let body = json!({"events": [

@@ -9,6 +9,7 @@ use crate::event::{self, Batch, Rejection, ValidEvent};
 use crate::metrics::Observation;
 use crate::recent_batches::Accepted;
 use crate::shape::Shaper;
+use crate::shared_fields::Shared;
 use crate::state::AppState;
 use crate::store::{EventRecord, SubmitError, SubmitOutcome, Text};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
@@ -392,8 +393,9 @@ fn validate<'a>(
 ) -> (Vec<(usize, ValidEvent<'a>)>, Vec<RejectedEvent>) {
     let mut valid = Vec::with_capacity(batch.events.len());
     let mut rejected = Vec::new();
+    let mut shared = Shared::default();
     for (index, raw) in batch.events.iter().enumerate() {
-        match event::validate(raw, &state.settings.limits, now_ms) {
+        match event::validate(raw, &state.settings.limits, now_ms, &mut shared) {
             Ok(ev) => valid.push((index, ev)),
             Err(Rejection { reason, message }) => {
                 state
