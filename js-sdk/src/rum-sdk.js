@@ -9,11 +9,11 @@
   const w = window;
 
   const d = document, nav = navigator, perf = performance, loc = location;
-  const origFetch = fetch, script = d.currentScript;
+  const origFetch = fetch, script = d.currentScript, COMMON = Symbol(); // (COMMON: the event's shared fields)
   const DEFAULTS = {
-    batchSize: 50, // events per request (each request costs the page's main thread about as much as a fetch)
+    batchSize: 100, // events per request (each request costs the page's main thread about as much as a fetch)
     flushInterval: 5000, // ms before a partial batch is sent
-    maxQueue: 100, // events waiting to be batched; oldest dropped beyond this
+    maxQueue: 200, // events waiting to be batched; oldest dropped beyond this
     maxBatches: 10, // batches held for sending/retry; oldest dropped beyond this
     maxRetries: 6, // attempts after the first before a batch is given up
     retryBase: 1000, // ms, doubled per attempt, with jitter
@@ -32,7 +32,12 @@
   };
   const SKEY = 'vantage_rum_session';
 
-  let cfg, started, sess, userId, report, dropped = {}, endpointKeyless, endpointUrl, pageUrl, referrer, vw, vh, idleId;
+  let cfg, started, sess, userId, report, dropped = {}, endpointKeyless, endpointUrl, pageUrl, referrer, viewport, idleId;
+  // The fields the events of a page view share (session, viewport, page, release, user), one object until one
+  // of them changes (then 0, made again at the next event). In a batch an event leaves them out when its are
+  // the event's before it; the ingest takes them from there (js-sdk/README.md): about 140 of an api_call's 330
+  // characters, so a batch of 100 calls is one POST, not two.
+  let common;
   // queue[qh..] are the events waiting; dropping the oldest moves qh instead of shifting the array. `sending`:
   // 0, or the share of the keepalive budget the request in flight takes (1 when it is a normal fetch, see send;
   // -1 while it is compressed, and after for a compressed body too large for keepalive: it has not left, or will
@@ -129,6 +134,7 @@
     }
     if (!s || !s.id || !(t - s.last < cfg.sessionTimeout)) {
       sess = s = { id: uuid(), sampled: Math.random() < cfg.sampleRate, last: t };
+      common = 0;
       store();
     }
     s.last = t;
@@ -145,23 +151,20 @@
     if (!started) return;
     const s = session();
     if (!s.sampled) return;
-    let ev = {
-      type,
+    common = common || {
       session_id: s.id,
-      timestamp: Date.now(),
-      // read at start and on resize: innerWidth can force a layout when read in the middle of the page's work
-      viewport: { width: vw, height: vh },
+      viewport,
       page: { url: pageUrl, referrer },
       // data-release / init({release}): the build the page runs, which picks the source maps for its stacks
       release: cfg.release,
       user_id: userId,
-      ...data,
     };
+    let ev = { type, timestamp: Date.now(), ...data, [COMMON]: common };
     if (cfg.beforeSend) {
       try {
-        // (serialized here too: a BigInt or a cycle it returned threw in every cut after it, and nothing more
-        // was sent)
-        JSON.stringify((ev = cfg.beforeSend(ev)));
+        // The hook sees (and may change) the whole event, so with a hook every event is sent whole. (Serialized
+        // here too: a BigInt or a cycle it returned threw in every cut after it, and nothing more was sent.)
+        JSON.stringify((ev = cfg.beforeSend({ ...common, ...ev })));
       } catch (e) {
         ev = 0; // a broken hook must not leak what it was meant to remove
       }
@@ -239,7 +242,10 @@
         // the batch id with its last six digits a counter from 100000 (UUIDv7 allows counter bits in place of
         // random ones; 50 random bits are left; batches up to 900,000 events): one getRandomValues per batch
         // instead of one per event, which cost the page 2.5-9 us each.
-        events.forEach((e, i) => (e.event_id = id.slice(0, 30) + (i + 1e5)));
+        // The shared fields are put in the batch's first event and in each whose differ from the one's before it
+        // (an event after one with the same gets `true`, which Object.assign ignores). Events halved out of a batch
+        // and so first in the next one get theirs in its cut.
+        events.forEach((e, i) => Object.assign(e, (i && e[COMMON] == events[i - 1][COMMON]) || e[COMMON], { event_id: id.slice(0, 30) + (i + 1e5) }));
         for (const k in dropped) body.dropped = dropped; // only when something was lost
       } while ((body = JSON.stringify(body)).length > 2e4 && events[1] && (n = events.length >> 1));
       qh += events.length;
@@ -614,6 +620,7 @@
     view();
     referrer = pageUrl;
     pageUrl = u;
+    common = 0;
     seen = {};
     errCount = resCount = taskCount = 0;
     emit('route_change', { route: { from, to: u } });
@@ -640,9 +647,10 @@
     endpointUrl = x.href;
     pageUrl = info(loc.href).s;
     referrer = d.referrer ? info(d.referrer).s : '';
+    // read at start and on resize: innerWidth can force a layout when read in the middle of the page's work
     const size = () => {
-      vw = innerWidth;
-      vh = innerHeight;
+      common = 0;
+      viewport = { width: innerWidth, height: innerHeight };
     };
     size();
     on(w, 'resize', size);
@@ -720,6 +728,7 @@
     trackError: safe((e) => error(e, 0, '', 'manual')),
     setUser: safe((id) => {
       userId = id != null ? String(id).slice(0, 128) : undefined;
+      common = 0;
     }),
     flush: safe(flush),
   };

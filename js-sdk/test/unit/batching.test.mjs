@@ -111,14 +111,14 @@ test('keepalive only under 60,000 bytes: a batch over 20,000 characters is halve
   assert.deepEqual(b.requests.map((r) => r.body.events.length), [15, 3, 3, 3, 3, 3]);
   assert.deepEqual(b.requests.flatMap((r) => r.body.events.map((e) => e.name)).slice(15), [...Array(15).keys()].map((i) => 'big' + i), 'in order');
   for (const r of b.requests) {
-    assert.ok(JSON.stringify(r.body).length <= 19_000);
+    assert.ok(r.text.length <= 19_000);
     assert.equal(r.init.keepalive, true);
   }
   b.rum.track('huge');
   b.rum.flush();
   await b.advance(0);
   const last = b.requests.at(-1);
-  assert.ok(JSON.stringify(last.body).length > 20_000);
+  assert.ok(last.text.length > 20_000);
   assert.equal(last.init.keepalive, false);
 });
 
@@ -198,18 +198,18 @@ test('other options can be given as data attributes', async () => {
   assert.equal(b.requests[0].body.events[0].page.url, 'https://shop.example.com/cart/42?utm_source=news');
 });
 
-test('by default a request carries up to 50 events (each request costs the page about as much as a fetch)', async () => {
+test('by default a request carries up to 100 events (each request costs the page about as much as a fetch)', async () => {
   const b = browser();
   b.load().init({ endpoint: 'https://rum.example.com/v1/events', apiKey: 'k' });
-  for (let i = 0; i < 49; i++) b.rum.track('e' + i);
+  for (let i = 0; i < 99; i++) b.rum.track('e' + i);
   await b.advance(0);
   assert.equal(b.requests.length, 0, 'a partial batch waits for the flush interval');
-  b.rum.track('e49');
-  for (let i = 50; i < 60; i++) b.rum.track('e' + i);
+  b.rum.track('e99');
+  for (let i = 100; i < 110; i++) b.rum.track('e' + i);
   await b.advance(0);
-  assert.deepEqual(b.requests.map((r) => r.body.events.length), [50]);
+  assert.deepEqual(b.requests.map((r) => r.body.events.length), [100]);
   await b.advance(5000);
-  assert.deepEqual(b.requests.map((r) => r.body.events.length), [50, 10]);
+  assert.deepEqual(b.requests.map((r) => r.body.events.length), [100, 10]);
 });
 
 test('page hide sends every batch and the queue in the hide task as one beacon; a refused beacon leaves them queued', async () => {
@@ -243,12 +243,12 @@ test('the hide beacon takes what fits beside the request in flight (64 KiB per p
   let answer;
   const b = started({ respond: () => new Promise((r) => (answer = r)) }, { batchSize: 15 });
   const track = (tag) => {
-    for (let i = 0; i < 15; i++) b.rum.track(tag + i, props(4, 200));
+    for (let i = 0; i < 15; i++) b.rum.track(tag + i, props(4, 250));
   };
   ['a', 'b', 'c', 'd'].forEach(track); // four batches of about 16,000 characters each
   await b.advance(0);
   assert.equal(b.requests.length, 1, 'the first in flight');
-  const size = JSON.stringify(b.requests[0].body).length;
+  const size = b.requests[0].text.length;
   assert.ok(size > 15_000 && size < 19_000, `${size}`);
   b.hide();
   // 60,000 less the batch in flight leaves room for two more; the fourth waits
@@ -265,7 +265,7 @@ test('leaving a page sends one beacon: pagehide while visible leaves the work to
   // A second pass in the same unload would find the 64 KiB taken by the first beacon: its beacon would be refused.
   const b = started({}, { batchSize: 15 });
   ['a', 'b', 'c', 'd', 'e'].forEach((tag) => {
-    for (let i = 0; i < 15; i++) b.rum.track(tag + i, props(4, 200));
+    for (let i = 0; i < 15; i++) b.rum.track(tag + i, props(4, 250));
   }); // five batches of about 16,000 characters, none sent yet
   b.dispatch('pagehide', { persisted: false });
   assert.equal(b.beacons.length, 0, 'the page is still visible at pagehide');
@@ -286,12 +286,12 @@ test('a batch of large events is halved to 20,000 characters: leaving the page b
   b.leave();
   assert.equal(b.beacons.length, 1);
   const names = b.beacons[0].body.events.map((e) => e.name);
-  assert.ok(names.length >= 30 && JSON.stringify(b.beacons[0].body).length <= 60_000, `${names.length} events`);
+  assert.ok(names.length >= 30 && b.beacons[0].text.length <= 60_000, `${names.length} events`);
   assert.deepEqual(names, [...names.keys()].map((i) => 'big' + i), 'the oldest, in order');
   for (let i = 0; i < 5; i++) await b.advance(0);
   const all = b.requests.flatMap((r) => r.body.events.map((e) => e.name));
   assert.deepEqual([...names, ...all], [...Array(50).keys()].map((i) => 'big' + i), 'the rest by fetch, should the page live on');
-  for (const r of b.requests) assert.ok(JSON.stringify(r.body).length <= 20_000);
+  for (const r of b.requests) assert.ok(r.text.length <= 20_000);
 });
 
 test('a page already hidden (a background tab closed) sends at pagehide what came since it was hidden', async () => {
@@ -396,4 +396,73 @@ test('one getRandomValues per batch: event ids are the batch id with a counter; 
   assert.deepEqual(b.beacons.map((x) => x.body.events.length), [70]);
   assert.equal(serialized, 20, 'the queue\'s events, not the batch already cut');
   assert.equal(b.beacons[0].body.events.find((e) => e.type == 'custom').name, 'e50');
+});
+
+test('an event leaves out the fields it shares with the event before it in its batch (session, viewport, page, release, user); each change, and each batch, starts with them all', async () => {
+  const b = started({}, { batchSize: 50, release: 'shop@1.4.2', sessionTimeout: 1000 });
+  const wire = (r) => JSON.parse(r.text).events;
+  const whole = (e) => ['session_id', 'viewport', 'page', 'release', 'user_id'].filter((k) => k in e).join(' ');
+  b.rum.track('a0');
+  b.rum.track('a1');
+  b.env.innerWidth = 800;
+  b.dispatch('resize');
+  b.rum.track('b0');
+  b.rum.track('b1');
+  b.rum.setUser('u1');
+  b.rum.track('c0');
+  b.rum.track('c1');
+  b.env.history.pushState(null, '', '/checkout');
+  b.rum.track('d0');
+  await b.advance(1500); // the session rolls over (before the flush interval)
+  b.rum.track('e0');
+  b.rum.track('e1');
+  b.rum.flush();
+  await b.advance(0);
+  assert.equal(b.requests.length, 1);
+  const sent = wire(b.requests[0]);
+  assert.deepEqual(
+    sent.map((e) => [e.name || e.type, whole(e)]),
+    [
+      ['a0', 'session_id viewport page release'],
+      ['a1', ''],
+      ['b0', 'session_id viewport page release'],
+      ['b1', ''],
+      ['c0', 'session_id viewport page release user_id'],
+      ['c1', ''],
+      ['route_change', 'session_id viewport page release user_id'],
+      ['d0', ''],
+      ['e0', 'session_id viewport page release user_id'],
+      ['e1', ''],
+    ]
+  );
+  // as the ingest reads them: each with the fields of the nearest whole event before it
+  const events = b.requests[0].body.events;
+  assert.deepEqual(events.map((e) => e.viewport.width), [1280, 1280, 800, 800, 800, 800, 800, 800, 800, 800]);
+  assert.deepEqual(events.map((e) => e.user_id || '-').join(''), '----u1u1u1u1u1u1');
+  assert.deepEqual(events.map((e) => e.page.url.split('/').pop()), ['42', '42', '42', '42', '42', '42', 'checkout', 'checkout', 'checkout', 'checkout']);
+  assert.equal(new Set(events.map((e) => e.session_id)).size, 2);
+  assert.ok(events.every((e) => e.release == 'shop@1.4.2'));
+  // an api_call event is about 200 characters on the wire, not 330
+  await b.env.fetch('/api/items?id=1');
+  await b.env.fetch('/api/items?id=2');
+  b.rum.flush();
+  await b.advance(0);
+  const [c0, c1] = wire(b.requests.filter((r) => r.text).at(-1));
+  assert.ok(JSON.stringify(c1).length < 200 && JSON.stringify(c0).length > JSON.stringify(c1).length + 100, JSON.stringify(c1));
+
+  // A batch halved: the events moved to the next batch start it whole. Joined in a beacon, each batch's first is.
+  const h = started({ respond: () => new Promise(() => {}) }, { batchSize: 45 });
+  for (let i = 0; i < 45; i++) h.rum.track('big' + i, props(4, 1000)); // 54,000 characters: halved to 11 a batch
+  await h.advance(0);
+  h.hide();
+  const starts = (r) => wire(r).flatMap((e, i) => (e.session_id ? [i] : []));
+  assert.deepEqual(starts(h.requests[0]), [0], 'the first of 11, in flight');
+  assert.deepEqual(starts(h.beacons[0]), [0, 11, 22, 33], 'three more batches of 11 and the one left, joined');
+  assert.equal(wire(h.beacons[0]).length, 34);
+
+  // With beforeSend the hook sees whole events and each is sent whole.
+  const s = started({}, { batchSize: 3, beforeSend: (e) => (assert.ok(e.session_id && e.page && e.viewport), e) });
+  for (let i = 0; i < 3; i++) s.rum.track('s' + i);
+  await s.advance(0);
+  assert.deepEqual(wire(s.requests[0]).map((e) => !!e.session_id), [true, true, true]);
 });

@@ -8,6 +8,20 @@ export const SRC = fs.readFileSync(new URL('../../src/rum-sdk.js', import.meta.u
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** The fields a batch's events share, which an event leaves out when they are the event's before it. */
+export const SHARED = ['session_id', 'viewport', 'page', 'release', 'user_id'];
+
+/** A batch body's events as the ingest reads them: an event without `session_id` takes the shared fields of the
+ * nearest event before it in the body that has one. (The raw text is kept beside, as `text`.) */
+export function expand(body) {
+  let full;
+  for (const e of body.events || []) {
+    if ('session_id' in e) full = e;
+    else if (full) for (const k of SHARED) if (!(k in e) && k in full) e[k] = full[k];
+  }
+  return body;
+}
+
 export function fakeStorage() {
   const m = new Map();
   return {
@@ -40,7 +54,7 @@ export function browser(opts = {}) {
     },
     async fetch(url, init = {}) {
       const req = { url: String(url), init, at: clock, headers: init.headers || {} };
-      if (typeof init.body === 'string') req.body = JSON.parse(init.body);
+      if (typeof init.body === 'string') req.body = expand(JSON.parse((req.text = init.body)));
       else if (init.body) req.raw = init.body;
       requests.push(req);
       const r = await respond(req, requests.length);
@@ -51,7 +65,7 @@ export function browser(opts = {}) {
       userAgent: 'Mozilla/5.0 (unit test)',
       sendBeacon(url, body) {
         if (opts.beaconFails) return false;
-        beacons.push({ url: String(url), body: JSON.parse(body), at: clock });
+        beacons.push({ url: String(url), body: expand(JSON.parse(body)), text: body, at: clock });
         return true;
       },
     },

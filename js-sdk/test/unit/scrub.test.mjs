@@ -16,7 +16,7 @@ test('page URL and referrer lose query and fragment by default', async () => {
   const [e] = await sent(b);
   assert.equal(e.page.url, 'https://shop.example.com/cart/42');
   assert.equal(e.page.referrer, 'https://search.example.org/');
-  assert.ok(!JSON.stringify(b.requests[0].body).includes('SECRET'));
+  assert.ok(!b.requests[0].text.includes('SECRET'));
 });
 
 test('allow-listed parameters are kept, others removed', async () => {
@@ -41,7 +41,7 @@ test('api_call endpoints are scrubbed; method, status and duration recorded', as
     ['GET', 'https://api.example.com/v3/cart', 201],
   ]);
   assert.equal(typeof events[0].api.duration, 'number');
-  assert.ok(!JSON.stringify(b.requests.at(-1).body).includes('token'));
+  assert.ok(!b.requests.at(-1).text.includes('token'));
 });
 
 test('calls that differ only in allow-listed parameters keep them apart; in other parameters they are one URL', async () => {
