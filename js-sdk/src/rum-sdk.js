@@ -517,8 +517,8 @@
   const traceparent = () => '00-' + uuid(0) + '-' + uuid(0).slice(16) + '-01';
 
   // A fetch or XHR answered is recorded (method, URL, status, start, traceparent, end, time) and made into an
-  // api_call event with the others when a batch is cut (in idle time at 50 records, at the flush, at hide) or
-  // before a route change moves the page: that work done 50 at a time cost the page much less per call than
+  // api_call event with the others when a batch is cut (in idle time at batchSize records, at the flush, at hide) or
+  // before a route change moves the page: that work done a batch at a time cost the page much less per call than
   // done at each answer (bench/README.md).
   let calls = [];
   const api = safe((m, u, status, t0, tp, t1 = now()) => later(calls.push([m, u, status, t0, tp, t1, Date.now()])));
