@@ -87,7 +87,7 @@ impl DropReason {
 }
 
 /// Most events one batch may report lost per reason. A page holds at most a few hundred events in memory
-/// (rum-sdk.js: `maxQueue + maxBatches × batchSize`, 600 by default) and reports its losses with its next
+/// (rum-sdk.js: `maxQueue + maxBatches × batchSize`, 1,200 by default) and reports its losses with its next
 /// batch, so a larger count is not believed: the whole field is ignored with a warning.
 pub const MAX_DROPPED_PER_REASON: u64 = 1_000_000;
 
