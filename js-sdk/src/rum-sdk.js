@@ -52,7 +52,7 @@
   };
   const on = (t, a, b, c) => t.addEventListener(a, b, c);
   const now = () => perf.now(); // every browser that parses this file has it
-  const r1 = (x) => Math.round(x * 10) / 10;
+  const r1 = (x, p = 10) => Math.round(x * p) / p; // (to 0.1, or 1/p)
   // Work that can wait runs when the page is idle (or at the latest 2 s later); setTimeout where there is no
   // requestIdleCallback (Safari), for which the options object is a delay of 0.
   const idle = (fn) => (w.requestIdleCallback || setTimeout)(fn, { timeout: 2000 });
@@ -162,9 +162,10 @@
     let ev = { type, timestamp: Date.now(), ...data, [COMMON]: common };
     if (cfg.beforeSend) {
       try {
-        // The hook sees (and may change) the whole event, so with a hook every event is sent whole. (Serialized
-        // here too: a BigInt or a cycle it returned threw in every cut after it, and nothing more was sent.)
-        JSON.stringify((ev = cfg.beforeSend({ ...common, ...ev })));
+        // The hook sees (and may change) the whole event, a copy of its own (the shared fields are one object for
+        // many events, which the copy leaves out), so with a hook every event is sent whole. (What it returns is
+        // serialized here too: a BigInt or a cycle threw in every cut after it, and nothing more was sent.)
+        JSON.stringify((ev = cfg.beforeSend(JSON.parse(JSON.stringify({ ...common, ...ev })))));
       } catch (e) {
         ev = 0; // a broken hook must not leak what it was meant to remove
       }
@@ -402,7 +403,7 @@
 
   // The rating is the ingest's: it rates each value by the web-vitals thresholds, whatever a sender says. A time
   // measured from the activation of a prerendered page can fall before it: 0, as web-vitals reports it.
-  const vital = (name, value, extra) => emit('web_vital', { name, value: name == 'CLS' ? Math.round(value * 1e4) / 1e4 : r1(value > 0 ? value : 0), ...extra });
+  const vital = (name, value, extra) => emit('web_vital', { name, value: r1(value > 0 ? value : 0, name == 'CLS' ? 1e4 : 10), ...extra });
 
   // Vitals are measured per view: the page load, then each back/forward-cache restore and each route change
   // (a soft navigation), as web-vitals does with `reportSoftNavs`. The observers stay connected for the page's
@@ -505,9 +506,10 @@
     if (!n) return;
     if (!n.loadEventEnd) return tries < 200 && setTimeout(safe(() => pageLoad(tries + 1)), 50);
     // The marks the ingest makes the breakdown of (metrics{dns_lookup, ...}, js-sdk/README.md), in this order (0:
-    // not recorded): the arithmetic is done there, where it costs no page anything and no bytes of this file.
+    // not recorded; as the browser gives them, unrounded): the arithmetic and the rounding are done there, where they
+    // cost no page anything and no bytes of this file.
     emit('page_load', {
-      timing: 'domainLookupStart domainLookupEnd connectStart secureConnectionStart connectEnd requestStart responseStart responseEnd domInteractive domComplete loadEventStart loadEventEnd'.split(' ').map((k) => r1(n[k])),
+      timing: 'domainLookupStart domainLookupEnd connectStart secureConnectionStart connectEnd requestStart responseStart responseEnd domInteractive domComplete loadEventStart loadEventEnd'.split(' ').map((k) => n[k]),
       navigation_type: n.type,
     });
     if (n.responseStart > 0) vital('TTFB', n.responseStart - (n.activationStart || 0));

@@ -135,6 +135,33 @@ test('beforeSend can edit, drop, and a throwing hook drops the event', async () 
   assert.equal(events[0].page.url, 'https://shop.example.com/cart/:id');
 });
 
+test('what beforeSend changes in the shared fields is sent, for each event on its own', async () => {
+  // The fields events share (page, viewport, user...) are one object in the SDK: a hook that replaced one had its
+  // change undone when the batch was cut, and one that edited one in place edited it for every later event.
+  const b = started({}, {
+    beforeSend(e) {
+      if (e.name == 'anon') delete e.user_id;
+      if (e.name == 'other') e.page = { url: 'https://shop.example.com/other' };
+      e.page.url += '!';
+      e.viewport.width = 1;
+      return e;
+    },
+  });
+  b.rum.setUser('u1');
+  ['anon', 'other', 'a', 'b'].forEach((n) => b.rum.track(n));
+  await sent(b);
+  const events = JSON.parse(b.requests[0].text).events; // (as sent: with a hook every event is whole)
+  assert.deepEqual(
+    events.map((e) => [e.name, e.page.url, e.user_id, e.viewport.width]),
+    [
+      ['anon', 'https://shop.example.com/cart/42!', undefined, 1],
+      ['other', 'https://shop.example.com/other!', 'u1', 1],
+      ['a', 'https://shop.example.com/cart/42!', 'u1', 1],
+      ['b', 'https://shop.example.com/cart/42!', 'u1', 1],
+    ]
+  );
+});
+
 test('track props keep only small primitive values', async () => {
   const b = started();
   b.rum.track('checkout', { step: 2, ok: true, note: 'n'.repeat(1000), nested: { a: 1 }, list: [1], nil: null });
