@@ -551,6 +551,16 @@ fn inherit<'a>(
     if taken.is_empty() {
         return Ok(Cow::Borrowed(raw.get()));
     }
+    let size = shared_fields::size(&taken);
+    if size > shared_fields::MAX_TAKEN_BYTES {
+        return Err(reject(
+            RejectReason::TooLong,
+            format!(
+                "the shared fields it would take from an earlier event are {size} bytes, over {}: send them in the event",
+                shared_fields::MAX_TAKEN_BYTES
+            ),
+        ));
+    }
     let bad = |name: &str, e: serde_json::Error| {
         reject(
             RejectReason::Malformed,
@@ -937,6 +947,32 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    /// An event takes at most MAX_TAKEN_BYTES of shared fields (a body could otherwise make many tiny events
+    /// each cost a large copy); one that would take more is refused and says why.
+    #[test]
+    fn shared_fields_taken_are_bounded() {
+        let mut shared = Shared::default();
+        let raw = |s: String| -> Box<RawValue> { RawValue::from_string(s).unwrap() };
+        let whole = raw(format!(
+            r#"{{"type":"custom","name":"w","session_id":"s","timestamp":{NOW},"page":{{"url":"https://a/","referrer":"{}"}}}}"#,
+            "r".repeat(5000)
+        ));
+        let lean = raw(format!(
+            r#"{{"type":"custom","name":"x","timestamp":{NOW}}}"#
+        ));
+        let own = raw(format!(
+            r#"{{"type":"custom","name":"y","timestamp":{NOW},"page":{{"url":"https://a/b"}}}}"#
+        ));
+        assert!(validate(&whole, &Limits::default(), NOW, &mut shared).is_ok());
+        let e = validate(&lean, &Limits::default(), NOW, &mut shared).unwrap_err();
+        assert_eq!(e.reason, RejectReason::TooLong);
+        assert!(e.message.contains("over 4096"), "{}", e.message);
+        // with its own page it takes only the session: well under
+        let e = validate(&own, &Limits::default(), NOW, &mut shared).unwrap();
+        assert_eq!(e.session_id, "s");
+        assert!(e.raw.len() < 200, "{}", e.raw);
     }
 
     #[test]

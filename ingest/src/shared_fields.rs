@@ -6,9 +6,17 @@
 //! `session_id`, and is stored whole, as if it had been sent so. An event with `session_id` takes nothing.
 //! Senders that write every field (older SDKs, other clients) pay nothing for this: the whole event's fields are
 //! read only when a later event needs them.
+//!
+//! A body holding the public site key could make one event's shared fields large and every event after it take
+//! them: what an event takes is at most [`MAX_TAKEN_BYTES`], and the request's copies count against the body
+//! memory budget (`http::events`), so the memory a body costs stays bounded.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+/// Most bytes of shared fields one event may take (rum-sdk.js's are at most about 2,500: two URLs of at most
+/// 1,000 characters, a session id, a viewport, a release and a user id).
+pub const MAX_TAKEN_BYTES: usize = 4096;
 
 /// The shared fields, in the order an event taking them gets them.
 pub const SHARED_FIELDS: [&str; 5] = ["session_id", "viewport", "page", "release", "user_id"];
@@ -69,16 +77,15 @@ fn read(whole: &RawValue) -> Vec<(&'static str, &RawValue)> {
         .collect()
 }
 
+/// The bytes `taken` adds to an event's JSON.
+pub fn size(taken: &[(&str, &RawValue)]) -> usize {
+    taken.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum()
+}
+
 /// `event` (a JSON object's text) with `taken` written in front of its own fields.
 pub fn splice(event: &str, taken: &[(&str, &RawValue)]) -> String {
     let own = event.strip_prefix('{').unwrap_or(event).trim_start();
-    let mut out = String::with_capacity(
-        event.len()
-            + taken
-                .iter()
-                .map(|(k, v)| k.len() + v.get().len() + 4)
-                .sum::<usize>(),
-    );
+    let mut out = String::with_capacity(event.len() + size(taken));
     out.push('{');
     for (i, (name, value)) in taken.iter().enumerate() {
         if i > 0 {

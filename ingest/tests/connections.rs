@@ -171,6 +171,63 @@ async fn body_memory_budget_refuses_with_503_and_recovers() {
     app.stop().await;
 }
 
+/// Events that take the shared fields of an earlier one (rum-sdk.js's lean events) are stored whole: a body that
+/// makes one event's shared fields large and many tiny events take them would cost far more memory than its
+/// bytes. The copies count against the body memory budget: past it the request gets 503, nothing is stored, and
+/// the budget is whole again after.
+#[tokio::test]
+async fn events_taking_large_shared_fields_count_against_the_body_memory_budget() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = spawn_app(
+        &db,
+        &limits("  max_body_bytes: 16384\n  body_memory_bytes: 65536\n"),
+    )
+    .await;
+    let body = |lean: usize| {
+        let mut events = vec![
+            json!({"type": "custom", "name": "whole", "session_id": "s-amp",
+            "timestamp": now_ms(), "page": {"url": "https://shop.example.com/", "referrer": "r".repeat(3900)}}),
+        ];
+        events.extend(
+            (0..lean).map(|_| json!({"type": "custom", "name": "x", "timestamp": now_ms()})),
+        );
+        json!({ "events": events }).to_string()
+    };
+    let hostile = body(200);
+    assert!(hostile.len() < 16384, "{}", hostile.len());
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .body(hostile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "about 800 KB of copies from a 14 KB body");
+    assert!(r.text().await.unwrap().contains("too many request bodies"));
+    wait_for_metric(
+        &app.addr,
+        "vantage_ingest_body_memory_bytes",
+        |v| v == 0.0,
+        secs(30),
+    )
+    .await;
+    let r = app
+        .events()
+        .header("x-api-key", KEY)
+        .body(body(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "10 copies fit");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["accepted"], 11);
+    app.stop().await;
+    let conn = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 11, "nothing of the refused body");
+}
+
 /// A stalled body and a trickling one are both cut off once past the grace period (408, connection
 /// closed), and a body slower than `body_timeout` in total is too.
 #[tokio::test]

@@ -17,6 +17,7 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -221,7 +222,7 @@ async fn accept(
     }
     rate_limit(state, site, batch.events.len())?;
     let now_ms = crate::clock::now_ms();
-    let (mut valid, mut rejected) = validate(&batch, state, site, now_ms);
+    let (mut valid, mut rejected) = validate(&batch, state, site, now_ms, &mut reservation)?;
     default_user_agent(&mut valid, req, state.settings.limits.max_string_len);
     warnings.extend(collect_warnings(&valid));
     crate::jserror::analyze(&mut valid, &site_id, &state.symbolicator).await;
@@ -384,19 +385,32 @@ fn rate_limit(state: &AppState, site: usize, events: usize) -> Result<(), Events
         .map_err(|retry_after| EventsError::RateLimited { retry_after })
 }
 
-/// Step 3: each event on its own; the bad ones are reported by index and counted by reason.
+/// The valid events of a body (by their index in it) and the refused ones.
+type Validated<'a> = (Vec<(usize, ValidEvent<'a>)>, Vec<RejectedEvent>);
+
+/// Step 3: each event on its own; the bad ones are reported by index and counted by reason. An event stored as
+/// other text than the body's (one that took the shared fields of an earlier one, a `page_load` made whole)
+/// holds its own copy until the request is answered: the copies count against the body memory budget.
 fn validate<'a>(
     batch: &Batch<'a>,
     state: &AppState,
     site: usize,
     now_ms: i64,
-) -> (Vec<(usize, ValidEvent<'a>)>, Vec<RejectedEvent>) {
+    reservation: &mut Reservation<'_>,
+) -> Result<Validated<'a>, EventsError> {
     let mut valid = Vec::with_capacity(batch.events.len());
     let mut rejected = Vec::new();
     let mut shared = Shared::default();
     for (index, raw) in batch.events.iter().enumerate() {
         match event::validate(raw, &state.settings.limits, now_ms, &mut shared) {
-            Ok(ev) => valid.push((index, ev)),
+            Ok(ev) => {
+                if let Cow::Owned(copy) = &ev.raw {
+                    reservation
+                        .grow(copy.len())
+                        .map_err(|Exhausted| DecodeError::OverBudget)?;
+                }
+                valid.push((index, ev))
+            }
             Err(Rejection { reason, message }) => {
                 state
                     .metrics
@@ -408,7 +422,7 @@ fn validate<'a>(
             }
         }
     }
-    (valid, rejected)
+    Ok((valid, rejected))
 }
 
 /// Events without `user_agent` take the request's `User-Agent`: a browser sends its batches itself, so the
