@@ -254,17 +254,17 @@ struct WireMetrics {
 
 impl WireMetrics {
     /// In the order of [`PAGE_LOAD_FIELDS`].
-    fn values(&self) -> [&Option<Value>; 9] {
+    fn values(&self) -> [Option<&Value>; 9] {
         [
-            &self.dns_lookup,
-            &self.tcp_connection,
-            &self.tls_negotiation,
-            &self.ttfb,
-            &self.content_download,
-            &self.dom_processing,
-            &self.dom_complete,
-            &self.onload,
-            &self.total,
+            self.dns_lookup.as_ref(),
+            self.tcp_connection.as_ref(),
+            self.tls_negotiation.as_ref(),
+            self.ttfb.as_ref(),
+            self.content_download.as_ref(),
+            self.dom_processing.as_ref(),
+            self.dom_complete.as_ref(),
+            self.onload.as_ref(),
+            self.total.as_ref(),
         ]
     }
 }
@@ -491,12 +491,10 @@ pub fn validate<'a>(
     d.out.release = d.release(w.release);
     match kind {
         EventType::PageLoad => match (w.metrics, w.timing) {
-            (Some(metrics), _) => metrics.validate(&mut d)?,
+            (Some(metrics), _) => validate_page_load(metrics.values(), &mut d),
             (None, Some(timing)) => {
                 let metrics = metrics_from_timing(&timing)?;
-                serde_json::from_value::<WireMetrics>(metrics.clone())
-                    .map_err(|e| reject(RejectReason::Malformed, format!("timing: {e}")))?
-                    .validate(&mut d)?;
+                validate_page_load(PAGE_LOAD_FIELDS.map(|f| metrics.get(f)), &mut d);
                 d.metrics = Some(metrics);
             }
             (None, None) => {
@@ -647,18 +645,16 @@ fn required<T>(v: Option<T>, field: &str) -> Result<T, Rejection> {
 }
 
 /// `page_load`: the timing fields that can be true are kept; the page load time is the best of them.
-impl WireMetrics {
-    fn validate(self, d: &mut Draft<'_>) -> Result<(), Rejection> {
-        let mut kept = [None; PAGE_LOAD_FIELDS.len()];
-        for ((f, v), kept) in PAGE_LOAD_FIELDS.iter().zip(self.values()).zip(&mut kept) {
-            *kept = d.optional_duration(v.as_ref(), &["metrics", f]);
-        }
-        // The seed SDK measures inside the load handler, so onload/total are often missing; dom_complete
-        // is the best remaining measure of page load.
-        let [.., dom_complete, onload, total] = kept;
-        d.out.value = total.or(onload).or(dom_complete);
-        Ok(())
+/// (`values`: the fields of [`PAGE_LOAD_FIELDS`], as sent in `metrics` or made of `timing`)
+fn validate_page_load(values: [Option<&Value>; 9], d: &mut Draft<'_>) {
+    let mut kept = [None; PAGE_LOAD_FIELDS.len()];
+    for ((f, v), kept) in PAGE_LOAD_FIELDS.iter().zip(values).zip(&mut kept) {
+        *kept = d.optional_duration(v, &["metrics", f]);
     }
+    // The seed SDK measures inside the load handler, so onload/total are often missing; dom_complete
+    // is the best remaining measure of page load.
+    let [.., dom_complete, onload, total] = kept;
+    d.out.value = total.or(onload).or(dom_complete);
 }
 
 /// `page_load.timing` made into the `metrics` object the SDK used to send and older ones still do, with the same
