@@ -191,17 +191,12 @@ async fn events_taking_large_shared_fields_count_against_the_body_memory_budget(
         events.extend(
             (0..lean).map(|_| json!({"type": "custom", "name": "x", "timestamp": now_ms()})),
         );
-        json!({ "events": events }).to_string()
+        json!({ "events": events })
     };
     let hostile = body(200);
-    assert!(hostile.len() < 16384, "{}", hostile.len());
-    let r = app
-        .events()
-        .header("x-api-key", KEY)
-        .body(hostile)
-        .send()
-        .await
-        .unwrap();
+    let size = hostile.to_string().len();
+    assert!(size < 16384, "{size}");
+    let r = app.send(&hostile).await;
     assert_eq!(r.status(), 503, "about 800 KB of copies from a 14 KB body");
     assert!(r.text().await.unwrap().contains("too many request bodies"));
     wait_for_metric(
@@ -211,13 +206,7 @@ async fn events_taking_large_shared_fields_count_against_the_body_memory_budget(
         secs(30),
     )
     .await;
-    let r = app
-        .events()
-        .header("x-api-key", KEY)
-        .body(body(10))
-        .send()
-        .await
-        .unwrap();
+    let r = app.send(&body(10)).await;
     assert_eq!(r.status(), 202, "10 copies fit");
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["accepted"], 11);
     app.stop().await;

@@ -3,7 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { webcrypto } from 'node:crypto';
-import { started, browser } from './harness.mjs';
+import { started, browser, SHARED } from './harness.mjs';
 
 // Ids are UUIDv7: version 7, RFC 4122 variant, the first 48 bits are the Unix time in ms.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -401,7 +401,7 @@ test('one getRandomValues per batch: event ids are the batch id with a counter; 
 test('an event leaves out the fields it shares with the event before it in its batch (session, viewport, page, release, user); each change, and each batch, starts with them all', async () => {
   const b = started({}, { batchSize: 50, release: 'shop@1.4.2', sessionTimeout: 1000 });
   const wire = (r) => JSON.parse(r.text).events;
-  const whole = (e) => ['session_id', 'viewport', 'page', 'release', 'user_id'].filter((k) => k in e).join(' ');
+  const whole = (e) => SHARED.filter((k) => k in e).join(' ');
   b.rum.track('a0');
   b.rum.track('a1');
   b.env.innerWidth = 800;
