@@ -99,7 +99,7 @@ const VARIANTS = {
 };
 BEFORES.forEach((f, i) => (VARIANTS[beforeName(i)] = (slow) => `<script src="/rum-sdk-${beforeName(i)}.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" defer></script>`));
 const SDKS = Object.keys(VARIANTS).filter((v) => v !== 'bare' && v !== 'web-vitals');
-// --only SCENARIO[,SCENARIO]: those scenarios' jobs (a quicker look; the summary lines of the others print NaN);
+// --only SCENARIO[,SCENARIO]: those scenarios' jobs (a quicker look; only their summaries are printed);
 // --variants a,b: only those variants' jobs, and the bare page's
 const picked = (v, s) => (!opt('--only') || opt('--only').split(',').includes(s)) && (!opt('--variants') || v === 'bare' || opt('--variants').split(',').includes(v));
 
@@ -446,31 +446,34 @@ try {
       process.stdout.write(`  round ${r + 1}/${ROUNDS} done\r`);
     }
     const m = (v, s, k) => median(res[`${v}/${s}/${k}`] || [NaN]);
+    // the variants of a scenario that ran (the summary of a scenario that did not is left out)
+    const ran = (s, vs) => vs.filter((v) => jobs.some(([jv, js]) => jv === v && js === s));
     const bare = { script: m('bare', 'shop', 'script'), task: m('bare', 'shop', 'task') };
     const wv = { script: m('web-vitals', 'shop', 'script') - bare.script, task: m('web-vitals', 'shop', 'task') - bare.task };
-    console.log(`\nload to hide (shop page), medians of thread CPU time; the bare page: script ${bare.script.toFixed(1)} ms, task ${bare.task.toFixed(1)} ms`);
-    console.log(`  ${'on top of the bare page'.padEnd(20)} ${'script'.padStart(9)} ${'vs wv'.padStart(6)} ${'task'.padStart(9)} ${'vs wv'.padStart(6)} ${'hide'.padStart(8)} ${'(wall)'.padStart(8)}`);
-    for (const v of ['web-vitals', ...SDKS]) {
+    if (ran('shop', ['bare']).length) console.log(`\nload to hide (shop page), medians of thread CPU time; the bare page: script ${bare.script.toFixed(1)} ms, task ${bare.task.toFixed(1)} ms`);
+    if (ran('shop', ['bare']).length) console.log(`  ${'on top of the bare page'.padEnd(20)} ${'script'.padStart(9)} ${'vs wv'.padStart(6)} ${'task'.padStart(9)} ${'vs wv'.padStart(6)} ${'hide'.padStart(8)} ${'(wall)'.padStart(8)}`);
+    for (const v of ran('shop', ['web-vitals', ...SDKS])) {
       const sc = m(v, 'shop', 'script') - bare.script, tk = m(v, 'shop', 'task') - bare.task, hd = m(v, 'shop', 'hide') - m('bare', 'shop', 'hide');
       console.log(`  ${v.padEnd(20)} ${fmt(sc).padStart(6)} ms ${(sc / wv.script).toFixed(2).padStart(5)}x ${fmt(tk).padStart(6)} ms ${(tk / wv.task).toFixed(2).padStart(5)}x ${fmt(hd, 2).padStart(5)} ms ${m(v, 'shop', 'hideWall').toFixed(2).padStart(5)} ms`);
     }
-    for (const s of ['fetch', 'xhr']) {
+    for (const s of ['fetch', 'xhr'].filter((s) => ran(s, ['bare']).length)) {
       const b = m('bare', s, 'perCall');
       console.log(`\nper ${callName(s)} (${CALLS} in a row, then hide), main-thread task time per call; bare page ${(b * 1000).toFixed(0)} us`);
-      for (const v of ['web-vitals', ...SDKS]) {
+      for (const v of ran(s, ['web-vitals', ...SDKS])) {
         const x = m(v, s, 'perCall');
         console.log(`  ${v.padEnd(20)} ${(x * 1000).toFixed(0).padStart(6)} us  ${fmt(((x - b) / b) * 100)}% over bare (${fmt((x - b) * 1000, 0)} us)`);
       }
     }
-    console.log(`\npaired, in one page: ${PAIRED_BLOCKS} blocks of ${PAIRED_CALLS} calls through the page's fetch/XHR (wrapped by the SDK) against as many through the browser's own, alternating; task time, median over ${ROUNDS} pages`);
+    if (ran('paired-fetch', ['web-vitals', ...SDKS]).length + ran('paired-xhr', ['web-vitals', ...SDKS]).length)
+      console.log(`\npaired, in one page: ${PAIRED_BLOCKS} blocks of ${PAIRED_CALLS} calls through the page's fetch/XHR (wrapped by the SDK) against as many through the browser's own, alternating; task time, median over ${ROUNDS} pages`);
     for (const s of ['fetch', 'xhr']) {
-      for (const v of ['web-vitals', ...SDKS]) {
+      for (const v of ran(`paired-${s}`, ['web-vitals', ...SDKS])) {
         const o = res[`${v}/paired-${s}/overBare`] || [NaN], b = m(v, `paired-${s}`, 'perCallBare');
         console.log(`  ${callName(s).padEnd(17)} ${v.padEnd(16)} ${fmt(median(o) * 100)}% over bare (${fmt(median(o) * b * 1000, 0)} us of ${(b * 1000).toFixed(0)} us per call; pages from ${fmt(Math.min(...o) * 100)}% to ${fmt(Math.max(...o) * 100)}%)`);
       }
     }
-    console.log(`\nburst: 500 events against an endpoint that answers after 10 s (queue and outbox full), then hide`);
-    for (const v of SDKS) {
+    if (ran('burst', SDKS).length) console.log(`\nburst: 500 events against an endpoint that answers after 10 s (queue and outbox full), then hide`);
+    for (const v of ran('burst', SDKS)) {
       const hd = m(v, 'burst', 'hide') - m('bare', 'burst', 'hide');
       const worst = Math.max(...(res[`${v}/burst/longest`] || [NaN]));
       const worstWhat = (res[`${v}/burst/what`] || [])[(res[`${v}/burst/longest`] || []).indexOf(worst)];
