@@ -659,35 +659,41 @@ fn validate_page_load(values: [Option<&Value>; 9], d: &mut Draft<'_>) {
 
 /// `page_load.timing` made into the `metrics` object the SDK used to send and older ones still do, with the same
 /// arithmetic: a phase whose start was not recorded (0) is 0, one without a usable end is left out (the
-/// validator then drops what cannot be true), each rounded to 0.1 ms. Extra marks after the 12 are ignored, so an
-/// SDK can add some.
+/// validator then drops what cannot be true), each rounded to 0.1 ms. `timing` is the marks by name (rum-sdk.js
+/// sends the numbers of `PerformanceNavigationTiming.toJSON()`; other names are ignored, a mark left out is one
+/// not recorded) or, as session 22's SDK sent them, an array in the order of [`TIMING_MARKS`] (later elements
+/// ignored).
 fn metrics_from_timing(timing: &Value) -> Result<Value, Rejection> {
-    let marks = match timing.as_array() {
-        Some(a) if a.len() >= TIMING_MARKS.len() => a,
-        _ => {
-            return Err(reject(
-                RejectReason::InvalidValue,
-                format!(
-                    "timing: {} is not an array of the {} navigation timing marks ({})",
-                    truncate(&timing.to_string(), 32),
-                    TIMING_MARKS.len(),
-                    TIMING_MARKS.join(", ")
-                ),
-            ))
+    let number = |v: Option<&Value>| v.and_then(Value::as_f64).filter(|x| x.is_finite());
+    let marks: Option<[Option<f64>; 12]> = match timing {
+        Value::Object(o) => Some(TIMING_MARKS.map(|k| number(o.get(k)))),
+        Value::Array(a) if a.len() >= TIMING_MARKS.len() => {
+            Some(std::array::from_fn(|i| number(a.get(i))))
         }
+        _ => None,
     };
-    let mark = |i: usize| marks[i].as_f64().filter(|x| x.is_finite());
+    let Some(marks) = marks.filter(|m| m.iter().any(Option::is_some)) else {
+        return Err(reject(
+            RejectReason::InvalidValue,
+            format!(
+                "timing: {} holds none of the {} navigation timing marks ({}): an object of them by name, or an array in that order",
+                truncate(&timing.to_string(), 32),
+                TIMING_MARKS.len(),
+                TIMING_MARKS.join(", ")
+            ),
+        ));
+    };
     let round = |ms: f64| Value::from((ms * 10.0).round() / 10.0);
     let mut metrics = Map::new();
     for (field, (start, end)) in PAGE_LOAD_FIELDS.iter().zip(TIMING_PHASES) {
-        let v = match (mark(start), mark(end)) {
+        let v = match (marks[start], marks[end]) {
             (Some(s), Some(e)) if s > 0.0 => round((e - s).max(0.0)),
             (Some(s), _) if s > 0.0 => continue,
             _ => Value::from(0),
         };
         metrics.insert(field.to_string(), v);
     }
-    if let Some(end) = mark(TIMING_MARKS.len() - 1) {
+    if let Some(end) = marks[TIMING_MARKS.len() - 1] {
         metrics.insert("total".to_string(), round(end));
     }
     Ok(Value::Object(metrics))
@@ -909,6 +915,7 @@ mod tests {
         let stored: Value = serde_json::from_str(&e.raw).unwrap();
         assert_eq!(stored.get("timing"), None, "{stored}");
         assert_eq!(stored["navigation_type"], "navigate");
+        let stored_first = stored.clone();
         assert_eq!(
             stored["metrics"],
             serde_json::json!({"dns_lookup": 2.1, "tcp_connection": 4.7, "tls_negotiation": 0, "ttfb": 120.0,
@@ -929,7 +936,21 @@ mod tests {
         );
         assert_eq!(e.warnings.len(), 2, "{:?}", e.warnings);
 
-        for bad in [r#"{"a":1}"#, "[1,2,3]", r#""0,1""#] {
+        // as rum-sdk.js sends them since session 23: PerformanceNavigationTiming.toJSON()'s numbers, by name (a
+        // mark left out is one not recorded; other names are ignored)
+        let e = check(r#"{"type":"page_load","session_id":"s","timestamp":1732350000000,"timing":{"startTime":0,"fetchStart":1,"domainLookupStart":3.1,"domainLookupEnd":5.2,"connectStart":5.2,"connectEnd":9.9,"requestStart":10,"responseStart":130.04,"responseEnd":160,"transferSize":300,"domInteractive":360,"domComplete":810,"loadEventStart":812.3,"loadEventEnd":815.45,"redirectCount":0},"navigation_type":"navigate"}"#).unwrap();
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+        let by_name: Value = serde_json::from_str(&e.raw).unwrap();
+        assert_eq!(by_name.get("timing"), None, "{by_name}");
+        assert_eq!(by_name["metrics"], stored_first["metrics"], "{by_name}");
+
+        for bad in [
+            r#"{"a":1}"#,
+            r#"{"loadEventEnd":"5"}"#,
+            "[1,2,3]",
+            r#""0,1""#,
+            "[null,null,null,null,null,null,null,null,null,null,null,null]",
+        ] {
             let json = format!(
                 r#"{{"type":"page_load","session_id":"s","timestamp":1732350000000,"timing":{bad}}}"#
             );
@@ -938,7 +959,7 @@ mod tests {
             assert!(
                 e.message.starts_with("timing: ")
                     && e.message
-                        .contains("12 navigation timing marks (domainLookupStart, "),
+                        .contains("none of the 12 navigation timing marks (domainLookupStart, "),
                 "{}",
                 e.message
             );
