@@ -505,11 +505,12 @@
     const n = entries('navigation')[0];
     if (!n) return;
     if (!n.loadEventEnd) return tries < 200 && setTimeout(safe(() => pageLoad(tries + 1)), 50);
-    // The marks the ingest makes the breakdown of (metrics{dns_lookup, ...}, js-sdk/README.md), in this order (0:
-    // not recorded; as the browser gives them, unrounded): the arithmetic and the rounding are done there, where they
-    // cost no page anything and no bytes of this file.
+    // The marks the ingest makes the breakdown of (metrics{dns_lookup, ...}, js-sdk/README.md): the entry's numbers
+    // by name, as the browser gives them (0: not recorded; unrounded). The arithmetic and the rounding are done
+    // there, where they cost no page anything and no bytes of this file. Numbers only: the entry's strings and
+    // objects include the page's URL unscrubbed (`name`) and, in `notRestoredReasons`, the URLs of its frames.
     emit('page_load', {
-      timing: 'domainLookupStart domainLookupEnd connectStart secureConnectionStart connectEnd requestStart responseStart responseEnd domInteractive domComplete loadEventStart loadEventEnd'.split(' ').map((k) => n[k]),
+      timing: Object.fromEntries(Object.entries(n.toJSON()).filter((e) => e[1] === +e[1])),
       navigation_type: n.type,
     });
     if (n.responseStart > 0) vital('TTFB', n.responseStart - (n.activationStart || 0));
