@@ -369,21 +369,24 @@
     const i = +(sending > 0), take = [];
     let room = 6e4 - sending, b, ok;
     while (!down && (outbox[i] || cut(), (b = outbox[i])) && (room -= b.body.length) > 0) take.push(outbox.splice(i, 1)[0]);
-    if (take[0]) {
-      // One batch goes as it is, with its id (it may be a retry of one the ingest stored). Several go as one
-      // body: their events, and the counts of events lost that they carried added up (by `carry`, into a
-      // `dropped` of their own).
-      let body = take[0].body, was = dropped;
-      if (take[1]) {
-        dropped = {};
-        take.forEach(carry);
-        body = JSON.stringify({ events: [], dropped }).replace('[]', () => '[' + take.map((b) => b.body.slice(11, b.body.lastIndexOf(']'))) + ']');
-        dropped = was;
-      }
+    // One batch goes as it is, with its id (it may be a retry of one the ingest stored). Several go as one body:
+    // their events, and the counts of events lost that they carried added up (by `carry`, into a `dropped` of
+    // their own) with those no batch carries yet (a refused batch's, or one given up, wait for the next cut: a
+    // page left with nothing more to cut sent them never). Such counts go alone, in a body with no events, too.
+    const was = dropped;
+    let body = take[0] && take[0].body, join = take[1];
+    for (const k in was) join = !down; // (with the endpoint down, nothing is sent)
+    if (join) {
+      dropped = { ...was };
+      take.forEach(carry);
+      body = JSON.stringify({ events: [], dropped }).replace('[]', () => '[' + take.map((b) => b.body.slice(11, b.body.lastIndexOf(']'))) + ']');
+      dropped = was;
+    }
+    if (body) {
       try {
         ok = nav.sendBeacon(endpointUrl, body);
       } catch (e) {}
-      ok || (outbox.splice(i, 0, ...take), next());
+      ok ? (dropped = {}) : (outbox.splice(i, 0, ...take), next());
     }
   }
 

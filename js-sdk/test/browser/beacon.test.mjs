@@ -67,3 +67,26 @@ test('events too many for one beacon: leaving the page beacons the oldest that f
   assert.deepEqual(names, [...names.keys()], 'the oldest');
   assert.deepEqual(log, []);
 });
+
+test('the count of events lost that a refused batch carried reaches the ingest in the hide beacon, with no events', async (t) => {
+  // The count waited for the next batch; a page left with nothing more to send sent it never.
+  const { site, ingest, proxy, browser } = await startStack(t, { fault: (e) => e.batch && e.batch.events.length && 400 });
+  const page = await browser.context.newPage();
+  const log = watchConsole(page);
+  await page.goto(`${site.url}/beacon.html?lost`);
+  const refused = await waitFor('the batch refused', () => proxy.log.find((r) => r.status === 400));
+  assert.deepEqual(refused.batch.dropped, { queue: 1 });
+  assert.deepEqual(refused.batch.events.map((e) => e.name), ['held_1', 'held_2']);
+  await page.goto(`${site.url}/blank.html`);
+  const m = await waitFor('the count counted', async () => {
+    const text = await ingest.metrics();
+    return text.includes('rum_sdk_dropped_events_total{site="shop",reason="queue"} 1') && text;
+  });
+  assert.ok(m);
+  const posts = proxy.log.filter((r) => r.method === 'POST');
+  assert.equal(posts.length, 2);
+  assert.deepEqual(posts[1].batch, { events: [], dropped: { queue: 1 } });
+  assert.equal(posts[1].status, 202);
+  // (the refused POST is the one line Chromium logs)
+  assert.deepEqual(log.filter((l) => !/status of 400/.test(l)), []);
+});

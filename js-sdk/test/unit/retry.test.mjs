@@ -108,6 +108,43 @@ test('a refused batch passes on the count of events dropped before it', async ()
   assert.deepEqual(b.requests[1].body.dropped, { queue: 1 }, 'the count was not lost with the refused batch');
 });
 
+test('a count no batch carries goes in the hide beacon: alone, or with the batches it joins', async () => {
+  // A refused batch's count waits for the next batch; a page left with nothing more to send sent it never.
+  const b = started({ respond: (_r, n) => (n === 1 ? { status: 400 } : { status: 202 }) }, { maxQueue: 2, batchSize: 5, flushInterval: 1000 });
+  ['a', 'b', 'c'].forEach((n) => b.rum.track(n)); // 'a' dropped by the queue bound
+  await b.advance(1000);
+  b.hide();
+  assert.equal(b.beacons.length, 1);
+  assert.deepEqual(b.beacons[0].body, { events: [], dropped: { queue: 1 } }, 'alone, in a body with no events');
+  b.env.document.visibilityState = 'visible';
+  b.rum.track('d');
+  await b.advance(1000);
+  assert.deepEqual(b.requests.at(-1).body.events.map((e) => e.name), ['d']);
+  assert.equal(b.requests.at(-1).body.dropped, undefined, 'sent once: the beacon was accepted');
+
+  // batches cut before the refusal, waiting at the hide: the count joins them (and they lose their batch id)
+  let answer;
+  const hang = new Promise(() => {});
+  const j = started({ respond: (_r, n) => (n === 1 ? new Promise((r) => (answer = r)) : n === 2 ? { status: 400 } : hang) }, { maxQueue: 2, batchSize: 3, flushInterval: 1000 });
+  j.rum.track('a');
+  await j.advance(1000); // a in flight, not answered yet
+  ['b', 'c', 'd'].forEach((n) => j.rum.track(n));
+  await j.advance(1000); // b dropped by the queue bound: the batch of c and d carries the count
+  j.rum.track('e');
+  await j.advance(1000);
+  j.rum.track('f');
+  await j.advance(1000);
+  answer({ status: 202 });
+  await j.advance(0);
+  await j.advance(0); // c and d refused (400), their count waiting; e in flight for ever; f waiting
+  assert.equal(j.requests.length, 3);
+  j.hide();
+  assert.equal(j.beacons.length, 1);
+  assert.deepEqual(j.beacons[0].body.events.map((e) => e.name), ['f']);
+  assert.deepEqual(j.beacons[0].body.dropped, { queue: 1 });
+  assert.equal(j.beacons[0].body.batch_id, undefined);
+});
+
 test('after maxRetries the batch is given up, memory is freed and the loss is reported in the next batch', async () => {
   let down = true;
   const b = started({ respond: () => (down ? Promise.reject(new TypeError('Failed to fetch')) : { status: 202 }) }, { maxRetries: 3 });
