@@ -660,9 +660,9 @@ fn validate_page_load(values: [Option<&Value>; 9], d: &mut Draft<'_>) {
 /// `page_load.timing` made into the `metrics` object the SDK used to send and older ones still do, with the same
 /// arithmetic: a phase whose start was not recorded (0) is 0, one without a usable end is left out (the
 /// validator then drops what cannot be true), each rounded to 0.1 ms. `timing` is the marks by name (rum-sdk.js
-/// sends the numbers of `PerformanceNavigationTiming.toJSON()`; other names are ignored, a mark left out is one
-/// not recorded) or, as session 22's SDK sent them, an array in the order of [`TIMING_MARKS`] (later elements
-/// ignored).
+/// sends the numbers above 0 of `PerformanceNavigationTiming.toJSON()`; other names are ignored, a mark left out
+/// is one not recorded) or, as session 22's SDK sent them, an array in the order of [`TIMING_MARKS`] (later
+/// elements ignored).
 fn metrics_from_timing(timing: &Value) -> Result<Value, Rejection> {
     let number = |v: Option<&Value>| v.and_then(Value::as_f64).filter(|x| x.is_finite());
     let marks: Option<[Option<f64>; 12]> = match timing {

@@ -509,11 +509,12 @@
     if (!n) return;
     if (!n.loadEventEnd) return tries < 200 && setTimeout(safe(() => pageLoad(tries + 1)), 50);
     // The marks the ingest makes the breakdown of (metrics{dns_lookup, ...}, js-sdk/README.md): the entry's numbers
-    // by name, as the browser gives them (0: not recorded; unrounded). The arithmetic and the rounding are done
-    // there, where they cost no page anything and no bytes of this file. Numbers only: the entry's strings and
-    // objects include the page's URL unscrubbed (`name`) and, in `notRestoredReasons`, the URLs of its frames.
+    // above 0 by name, as the browser gives them (unrounded; a mark left out is one not recorded). The arithmetic
+    // and the rounding are done there, where they cost no page anything and no bytes of this file. Numbers only
+    // (`> 0` is false for any string but a number's, and for objects): the entry's strings and objects include
+    // the page's URL unscrubbed (`name`) and, in `notRestoredReasons`, the URLs of its frames.
     emit('page_load', {
-      timing: Object.fromEntries(Object.entries(n.toJSON()).filter((e) => e[1] === +e[1])),
+      timing: Object.fromEntries(Object.entries(n.toJSON()).filter((e) => e[1] > 0)),
       navigation_type: n.type,
     });
     if (n.responseStart > 0) vital('TTFB', n.responseStart - (n.activationStart || 0));

@@ -47,12 +47,12 @@ test('full page: every collector reaches the real ingest, vitals match web-vital
     assert.ok(!e.page.url.includes('session=') && !e.page.url.includes('#'), e.page.url);
   }
 
-  // Nothing secret on the wire either: page_load sends the navigation entry's numbers only (its `name` is the
+  // Nothing secret on the wire either: page_load sends the navigation entry's numbers above 0 only (its `name` is the
   // page's URL as loaded, with ?session=secret-abc).
   const sent = proxy.log.filter((r) => r.method === 'POST');
   for (const r of sent) assert.ok(!r.raw.toString().includes('secret'), `nothing secret sent: ${r.raw.toString().slice(0, 300)}`);
   const timing = sent.flatMap((r) => (r.batch ? r.batch.events : [])).find((e) => e.type === 'page_load').timing;
-  assert.ok(Object.values(timing).every((v) => typeof v === 'number') && timing.loadEventEnd > 0, JSON.stringify(timing));
+  assert.ok(Object.values(timing).every((v) => typeof v === 'number' && v > 0) && timing.loadEventEnd > 0, JSON.stringify(timing));
 
   // page_load: a breakdown measured after load finished, so nothing is negative and total covers onload.
   const [load] = of('page_load');
