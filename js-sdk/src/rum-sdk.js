@@ -219,9 +219,11 @@
       clearTimeout(flushTimer);
       flushTimer = 0;
     }
-    // A batch is at most 20,000 characters (60,000 bytes in UTF-8 at most), halved until it is, and the batches
-    // after it in this cut no larger: it goes keepalive, and the hide's beacon has room for it beside any request
-    // in flight. A batch too large for the beacon blocked the batches behind it too, and all were lost when the
+    // A batch is at most 20,000 characters (60,000 bytes in UTF-8 at most), cut again to as many events as should
+    // fit (its share of 20,000) until it is, and the batches after it in this cut no larger: it goes keepalive, and
+    // the hide's beacon has room for it beside any request in flight. (Halved, as before, batches of events a little
+    // over 200 characters were half full: twice the POSTs, and a hide beside one in flight beaconed 150 of them where
+    // 200 fit.) A batch too large for the beacon blocked the batches behind it too, and all were lost when the
     // page unloaded (50 errors with their stacks are over 60,000). Only a single event over it, which beforeSend
     // can make, goes larger.
     // (a whole number, at least 1: batchSize 0 or 0.5 cut empty batches for ever)
@@ -248,7 +250,7 @@
         // and so first in the next one get theirs in its cut.
         events.forEach((e, i) => Object.assign(e, (i && e[COMMON] == events[i - 1][COMMON]) || e[COMMON], { event_id: id.slice(0, 30) + (i + 1e5) }));
         for (const k in dropped) body.dropped = dropped; // only when something was lost
-      } while ((body = JSON.stringify(body)).length > 2e4 && events[1] && (n = events.length >> 1));
+      } while ((body = JSON.stringify(body)).length > 2e4 && events[1] && (n = ((events.length * 2e4) / body.length) | 0 || 1));
       qh += events.length;
       outbox.push({ n: events.length, d: dropped, body });
       dropped = {};

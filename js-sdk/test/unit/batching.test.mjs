@@ -100,14 +100,14 @@ test('when sendBeacon refuses, the batch stays in the outbox and goes by fetch i
   assert.match(b.requests[0].body.batch_id, UUID);
 });
 
-test('keepalive only under 60,000 bytes: a batch over 20,000 characters is halved until it fits; a single larger event goes as a normal fetch', async () => {
+test('keepalive only under 60,000 bytes: a batch over 20,000 characters is cut until it fits; a single larger event goes as a normal fetch', async () => {
   // a single event that large is one beforeSend made
   const b = started({}, { batchSize: 15, beforeSend: inflate });
   for (let i = 0; i < 15; i++) b.rum.track('small', { s: 'y' });
   await b.advance(0);
   for (let i = 0; i < 15; i++) b.rum.track('big' + i, props(20, 250));
   for (let i = 0; i < 6; i++) await b.advance(0);
-  // about 5,300 characters each: 15 would be 80,000; 7 are 37,000; 3 fit, and the rest of the cut goes by 3 too
+  // about 5,300 characters each: 15 would be 80,000, so 15 × 20,000 / 80,000: 3 fit, and the rest of the cut goes by 3 too
   assert.deepEqual(b.requests.map((r) => r.body.events.length), [15, 3, 3, 3, 3, 3]);
   assert.deepEqual(b.requests.flatMap((r) => r.body.events.map((e) => e.name)).slice(15), [...Array(15).keys()].map((i) => 'big' + i), 'in order');
   for (const r of b.requests) {
@@ -120,6 +120,21 @@ test('keepalive only under 60,000 bytes: a batch over 20,000 characters is halve
   const last = b.requests.at(-1);
   assert.ok(last.text.length > 20_000);
   assert.equal(last.init.keepalive, false);
+});
+
+test('a batch over 20,000 characters is cut to its share of them, not halved: fuller batches, fewer POSTs, more in the hide beacon', async () => {
+  // Events of about 260 characters (an error with a short stack): 100 are 26,000. Halved, batches of 50 were
+  // half full: a full outbox sent 50 in flight and 150 in the hide's beacon.
+  const hang = new Promise(() => {});
+  const b = started({ respond: () => hang }, { batchSize: 100 });
+  for (let i = 0; i < 1000; i++) b.rum.track('e' + i, { s: 'x'.repeat(130) });
+  await b.advance(0);
+  const [flight] = b.requests;
+  assert.ok(flight.body.events.length >= 75 && flight.text.length <= 20_000, `${flight.body.events.length} events, ${flight.text.length} characters`);
+  b.hide();
+  const beaconed = b.beacons[0].body.events.length;
+  assert.ok(beaconed >= 150 && b.beacons[0].text.length <= 60_000 - flight.text.length, `${beaconed}`);
+  assert.ok(flight.body.events.length + beaconed >= 225, `${flight.body.events.length} + ${beaconed}`);
 });
 
 test('a batchSize under 1 cuts batches of one, one that is not a number is the default (0 and 0.5 cut empty batches for ever)', async () => {
@@ -278,7 +293,7 @@ test('leaving a page sends one beacon: pagehide while visible leaves the work to
   assert.deepEqual(b.requests.map(tags), ['d', 'e'], 'the rest goes by fetch if the page lives on');
 });
 
-test('a batch of large events is halved to 20,000 characters: leaving the page beacons the oldest that fit instead of nothing', async () => {
+test('a batch of large events is cut to 20,000 characters: leaving the page beacons the oldest that fit instead of nothing', async () => {
   // 50 events of about 1,500 characters (errors with their stacks are that size) were one batch of 77,000, over
   // the beacon's 60,000: it was not sent, and neither was anything behind it
   const b = started({}, { batchSize: 50 });
@@ -450,15 +465,15 @@ test('an event leaves out the fields it shares with the event before it in its b
   const [c0, c1] = wire(b.requests.filter((r) => r.text).at(-1));
   assert.ok(JSON.stringify(c1).length < 200 && JSON.stringify(c0).length > JSON.stringify(c1).length + 100, JSON.stringify(c1));
 
-  // A batch halved: the events moved to the next batch start it whole. Joined in a beacon, each batch's first is.
+  // A batch cut again: the events moved to the next batch start it whole. Joined in a beacon, each batch's first is.
   const h = started({ respond: () => new Promise(() => {}) }, { batchSize: 45 });
-  for (let i = 0; i < 45; i++) h.rum.track('big' + i, props(4, 1000)); // 54,000 characters: halved to 11 a batch
+  for (let i = 0; i < 45; i++) h.rum.track('big' + i, props(4, 1000)); // 54,000 characters: cut to 16 a batch
   await h.advance(0);
   h.hide();
   const starts = (r) => wire(r).flatMap((e, i) => (e.session_id ? [i] : []));
-  assert.deepEqual(starts(h.requests[0]), [0], 'the first of 11, in flight');
-  assert.deepEqual(starts(h.beacons[0]), [0, 11, 22, 33], 'three more batches of 11 and the one left, joined');
-  assert.equal(wire(h.beacons[0]).length, 34);
+  assert.deepEqual(starts(h.requests[0]), [0], 'the first of 16, in flight');
+  assert.deepEqual(starts(h.beacons[0]), [0, 16], 'the next 16 and the 13 left, joined');
+  assert.equal(wire(h.beacons[0]).length, 29);
 
   // With beforeSend the hook sees whole events and each is sent whole.
   const s = started({}, { batchSize: 3, beforeSend: (e) => (assert.ok(e.session_id && e.page && e.viewport), e) });
