@@ -559,25 +559,25 @@ fn inherit<'a>(
             ),
         ));
     }
-    let bad = |name: &str, e: serde_json::Error| {
-        reject(
-            RejectReason::Malformed,
-            format!("{name} taken from an earlier event: {e}"),
-        )
-    };
-    for (name, value) in &taken {
-        match *name {
-            "session_id" => {
-                w.session_id = Some(serde_json::from_str(value.get()).map_err(|e| bad(name, e))?)
-            }
-            "page" => w.page = Some(serde_json::from_str(value.get()).map_err(|e| bad(name, e))?),
-            "release" => {
-                w.release = Some(serde_json::from_str(value.get()).map_err(|e| bad(name, e))?)
-            }
+    for &(name, value) in &taken {
+        match name {
+            "session_id" => w.session_id = Some(parse_taken(name, value)?),
+            "page" => w.page = Some(parse_taken(name, value)?),
+            "release" => w.release = Some(parse_taken(name, value)?),
             _ => {}
         }
     }
     Ok(Cow::Owned(shared_fields::splice(raw.get(), &taken)))
+}
+
+/// One field taken from an earlier event, read as the event's own would be.
+fn parse_taken<'a, T: Deserialize<'a>>(name: &str, value: &'a RawValue) -> Result<T, Rejection> {
+    serde_json::from_str(value.get()).map_err(|e| {
+        reject(
+            RejectReason::Malformed,
+            format!("{name} taken from an earlier event: {e}"),
+        )
+    })
 }
 
 /// An event whose common fields passed, while its type's validator adds the type's own.
