@@ -17,6 +17,18 @@ async fn app_with(o: Opts) -> (TestDb, TestApp) {
     (db, app)
 }
 
+/// The rows of a query of three text columns in the test's SQLite file (read once the app has stopped).
+fn text_rows(db: &TestDb, sql: &str) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows
+}
+
 fn gz(data: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
@@ -114,14 +126,7 @@ async fn each_event_of_a_mixed_batch_gets_its_own_page_and_browser() {
         "{m}"
     );
     app.stop().await;
-    let conn = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
-    let rows: Vec<(String, String, String)> = conn
-        .prepare("SELECT route, url, browser FROM events ORDER BY value")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows = text_rows(&db, "SELECT route, url, browser FROM events ORDER BY value");
     let expected = [
         (
             "/products/:id",
@@ -216,14 +221,10 @@ async fn events_without_a_session_take_the_shared_fields_of_the_whole_event_befo
         "{m}"
     );
     app.stop().await;
-    let conn = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
-    let rows: Vec<(String, String, String)> = conn
-        .prepare("SELECT session_id, url, raw FROM events ORDER BY client_ts_ms")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows = text_rows(
+        &db,
+        "SELECT session_id, url, raw FROM events ORDER BY client_ts_ms",
+    );
     let got: Vec<(&str, &str)> = rows
         .iter()
         .map(|(s, u, _)| (s.as_str(), u.as_str()))
