@@ -246,8 +246,8 @@
         // random ones; 50 random bits are left; batches up to 900,000 events): one getRandomValues per batch
         // instead of one per event, which cost the page 2.5-9 us each.
         // The shared fields are put in the batch's first event and in each whose differ from the one's before it
-        // (an event after one with the same gets `true`, which Object.assign ignores). Events halved out of a batch
-        // and so first in the next one get theirs in its cut.
+        // (an event after one with the same gets `true`, which Object.assign ignores). Events cut out of a batch too
+        // large, and so first in the next one, get theirs in its cut.
         events.forEach((e, i) => Object.assign(e, (i && e[COMMON] == events[i - 1][COMMON]) || e[COMMON], { event_id: id.slice(0, 30) + (i + 1e5) }));
         for (const k in dropped) body.dropped = dropped; // only when something was lost
       } while ((body = JSON.stringify(body)).length > 2e4 && events[1] && (n = ((events.length * 2e4) / body.length) | 0 || 1));
