@@ -3,6 +3,7 @@
 //   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--before FILE[,FILE...]] [--attribute]
 //                                       [--profile [--variant sdk+trace+gzip] [--hide-only] [--reps N]] [--playwright]
 //                                       [--only SCENARIO[,...]] [--variants sdk,before,...] [--paired-blocks 4] [--paired-calls 50]
+//   (--before NAME=FILE names a build's variant)
 //
 // Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
 // hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
@@ -69,9 +70,10 @@ const PNG = fs.readFileSync(path.join(HERE, 'photo.png'));
 const SHOP = fs.readFileSync(path.join(HERE, 'shop.html'), 'utf8');
 const sdkFile = path.resolve(opt('--sdk', SRC ? path.join(SDK, 'src', 'rum-sdk.js') : path.join(SDK, 'dist', 'rum-sdk.min.js')));
 // --before FILE[,FILE...]: other builds of the SDK (e.g. main's dist, or experiments) measured as more variants,
-// default options: 'before', 'before2', ...
-const BEFORES = opt('--before') ? opt('--before').split(',').map((f) => path.resolve(f)) : [];
-const beforeName = (i) => 'before' + (i ? i + 1 : '');
+// default options: 'before', 'before2', ..., or the name given as NAME=FILE (decompose.mjs names its builds)
+const BUILDS = opt('--before') ? opt('--before').split(',').map((f, i) => f.match(/^([\w-]+)=(.*)$/) || [, 'before' + (i ? i + 1 : ''), f]) : [];
+const BEFORES = BUILDS.map((b) => path.resolve(b[2]));
+const beforeName = (i) => BUILDS[i][1];
 const beforeList = BEFORES.length ? `, before: ${BEFORES.map((f, i) => `${BEFORES.length > 1 ? beforeName(i) + ' ' : ''}${path.relative(process.cwd(), f)}`).join(', ')}` : '';
 const wvVersion = JSON.parse(fs.readFileSync(path.join(SDK, 'node_modules', 'web-vitals', 'package.json'), 'utf8')).version;
 
