@@ -56,6 +56,8 @@ struct Outage {
     last_line: Instant,
     /// Since when writes work again (the outage ends [`RECOVERY_SETTLE`] later unless one fails).
     back_since: Option<Instant>,
+    /// The latest failure: a write started before it says nothing about the store since.
+    failed_at: Instant,
 }
 
 impl Health {
@@ -91,14 +93,16 @@ impl Health {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A group or a probe was written: the store is available; an outage ends once that holds for
-    /// [`RECOVERY_SETTLE`].
-    pub fn wrote(&self) {
+    /// A group or a probe started at `started` was written: the store is available; an outage ends once that
+    /// holds for [`RECOVERY_SETTLE`]. A write started before the latest failure does not end it (with two
+    /// PostgreSQL writers, the other's group can commit just after the server began shutting down: taken for
+    /// "back", it let the spool's drain try a server that was going away).
+    pub fn wrote(&self, started: Instant) {
         let mut s = self.state();
         let now = Instant::now();
         s.last_write = now;
         if let Some(o) = &mut s.outage {
-            if o.back_since.is_none() {
+            if o.back_since.is_none() && started >= o.failed_at {
                 o.back_since = Some(now);
                 self.set_available(true);
             }
@@ -131,6 +135,7 @@ impl Health {
         let mut s = self.state();
         match &mut s.outage {
             Some(o) => {
+                o.failed_at = Instant::now();
                 if o.reason != reason {
                     o.reason = reason.to_owned();
                 }
@@ -148,6 +153,7 @@ impl Health {
                     refused: 0,
                     last_line: now,
                     back_since: None,
+                    failed_at: now,
                 });
                 self.set_available(false);
             }
@@ -246,6 +252,7 @@ mod tests {
         h.settle = Duration::from_millis(50);
         let mut rx = h.subscribe();
         assert!(h.is_available());
+        let before = Instant::now();
         h.failed("disk full");
         assert!(!h.is_available());
         assert!(rx.has_changed().unwrap());
@@ -262,8 +269,13 @@ mod tests {
             );
         }
         assert_eq!(h.gauge.get(), 0);
-        // A write works: ready at once, but the outage is not over until it settles.
-        h.wrote();
+        // A write started before the failure (another writer's, committed as the store went away) tells
+        // nothing: still unavailable.
+        h.wrote(before);
+        assert!(!h.is_available());
+        assert!(!rx.has_changed().unwrap());
+        // A write started since works: ready at once, but the outage is not over until it settles.
+        h.wrote(Instant::now());
         assert!(h.is_available());
         assert!(*rx.borrow_and_update());
         assert_eq!(h.gauge.get(), 1);
@@ -273,7 +285,7 @@ mod tests {
         assert!(!h.is_available());
         h.answered(0, 1);
         assert_eq!(h.state().outage.as_ref().unwrap().refused, 4);
-        h.wrote();
+        h.wrote(Instant::now());
         std::thread::sleep(Duration::from_millis(60));
         h.tick();
         assert!(!h.in_outage());

@@ -1030,7 +1030,7 @@ impl Writer {
             self.connected.fetch_add(1, Ordering::Relaxed);
         }
         self.migrated = true;
-        self.health.wrote();
+        self.health.wrote(Instant::now());
     }
 
     /// The connection is gone (or was never had).

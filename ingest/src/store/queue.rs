@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -275,7 +275,12 @@ impl Queue {
         let answers: Vec<Result<SubmitOutcome, SubmitError>> = match result {
             Ok(Written::Stored(duplicates)) => {
                 self.metrics.commits.inc();
-                self.health.wrote();
+                // (when the group was started: a write begun before a failure does not end the outage)
+                self.health.wrote(
+                    Instant::now()
+                        .checked_sub(elapsed)
+                        .unwrap_or_else(Instant::now),
+                );
                 debug_assert_eq!(duplicates.len(), batch.len(), "one answer per submit");
                 let answers: Vec<_> = batch
                     .iter()
