@@ -1009,7 +1009,7 @@ impl Writer {
                     };
                     let started = Instant::now();
                     let (batch, result) = self.write(batch).await;
-                    queue.finish(batch, result, started.elapsed());
+                    queue.finish(batch, result, started);
                 }
                 () = async {
                     let _ = closed.wait_for(|c| *c).await;

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -258,29 +258,27 @@ impl Queue {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).is_none()
     }
 
-    /// Reports a finished group: wakes each submitter with its own counts (or the failure), records
-    /// metrics, tells [`Health`] and frees the queue room.
+    /// Reports a finished group, started at `started`: wakes each submitter with its own counts (or the
+    /// failure), records metrics, tells [`Health`] (which needs the start: a write begun before a failure
+    /// does not end the outage) and frees the queue room.
     pub fn finish(
         &self,
         batch: Vec<Pending>,
         result: Result<Written, WriteError>,
-        elapsed: Duration,
+        started: Instant,
     ) {
         let events: usize = batch.iter().map(|p| p.events.len()).sum();
         let requests = batch.iter().filter(|p| !p.is_probe()).count() as u64;
-        self.metrics.commit_seconds.observe(elapsed.as_secs_f64());
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.metrics.batch_events.observe(events as f64);
         // Metrics and queue room are settled before anyone is woken, so a submitter that looks right
         // after its answer sees them.
         let answers: Vec<Result<SubmitOutcome, SubmitError>> = match result {
             Ok(Written::Stored(duplicates)) => {
                 self.metrics.commits.inc();
-                // (when the group was started: a write begun before a failure does not end the outage)
-                self.health.wrote(
-                    Instant::now()
-                        .checked_sub(elapsed)
-                        .unwrap_or_else(Instant::now),
-                );
+                self.health.wrote(started);
                 debug_assert_eq!(duplicates.len(), batch.len(), "one answer per submit");
                 let answers: Vec<_> = batch
                     .iter()
@@ -406,11 +404,7 @@ mod tests {
             })
         );
         // The second of the two events was already stored.
-        q.finish(
-            vec![p],
-            Ok(Written::Stored(vec![vec![1]])),
-            Duration::from_millis(1),
-        );
+        q.finish(vec![p], Ok(Written::Stored(vec![vec![1]])), Instant::now());
         assert_eq!(
             first.await.unwrap(),
             Ok(SubmitOutcome {
@@ -457,7 +451,7 @@ mod tests {
             let first = rx.recv().await.unwrap();
             let mut batch = vec![first];
             batch.push(rx.recv().await.unwrap());
-            q.finish(batch, Err(error), Duration::ZERO);
+            q.finish(batch, Err(error), Instant::now());
             for h in [a, b] {
                 assert_eq!(h.await.unwrap(), Err(want.clone()));
             }
@@ -468,7 +462,7 @@ mod tests {
         let probe = tokio::spawn(async move { q1.probe().await });
         let p = rx.recv().await.unwrap();
         assert!(p.is_probe());
-        q.finish(vec![p], Ok(Written::Stored(vec![vec![]])), Duration::ZERO);
+        q.finish(vec![p], Ok(Written::Stored(vec![vec![]])), Instant::now());
         assert_eq!(probe.await.unwrap(), Ok(SubmitOutcome::default()));
         assert!(health.is_available());
     }
@@ -480,7 +474,7 @@ mod tests {
         let q1 = q.clone();
         let a = tokio::spawn(async move { q1.submit(vec![event(1), event(2)]).await });
         let p = rx.recv().await.unwrap();
-        q.finish(vec![p], Ok(Written::Spooled), Duration::ZERO);
+        q.finish(vec![p], Ok(Written::Spooled), Instant::now());
         assert_eq!(
             a.await.unwrap(),
             Ok(SubmitOutcome {

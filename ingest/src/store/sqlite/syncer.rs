@@ -87,7 +87,7 @@ impl Syncer {
                     Ok(()) => g.result,
                     Err(e) => g.result.and(Err(e.clone())),
                 };
-                queue.finish(g.batch, result, g.started.elapsed());
+                queue.finish(g.batch, result, g.started);
             }
         }
         tracing::debug!("sqlite syncer stopped");
