@@ -452,8 +452,10 @@ try {
     const ran = (s, vs) => vs.filter((v) => jobs.some(([jv, js]) => jv === v && js === s));
     const bare = { script: m('bare', 'shop', 'script'), task: m('bare', 'shop', 'task') };
     const wv = { script: m('web-vitals', 'shop', 'script') - bare.script, task: m('web-vitals', 'shop', 'task') - bare.task };
-    if (ran('shop', ['bare']).length) console.log(`\nload to hide (shop page), medians of thread CPU time; the bare page: script ${bare.script.toFixed(1)} ms, task ${bare.task.toFixed(1)} ms`);
-    if (ran('shop', ['bare']).length) console.log(`  ${'on top of the bare page'.padEnd(20)} ${'script'.padStart(9)} ${'vs wv'.padStart(6)} ${'task'.padStart(9)} ${'vs wv'.padStart(6)} ${'hide'.padStart(8)} ${'(wall)'.padStart(8)}`);
+    if (ran('shop', ['bare']).length) {
+      console.log(`\nload to hide (shop page), medians of thread CPU time; the bare page: script ${bare.script.toFixed(1)} ms, task ${bare.task.toFixed(1)} ms`);
+      console.log(`  ${'on top of the bare page'.padEnd(20)} ${'script'.padStart(9)} ${'vs wv'.padStart(6)} ${'task'.padStart(9)} ${'vs wv'.padStart(6)} ${'hide'.padStart(8)} ${'(wall)'.padStart(8)}`);
+    }
     for (const v of ran('shop', ['web-vitals', ...SDKS])) {
       const sc = m(v, 'shop', 'script') - bare.script, tk = m(v, 'shop', 'task') - bare.task, hd = m(v, 'shop', 'hide') - m('bare', 'shop', 'hide');
       console.log(`  ${v.padEnd(20)} ${fmt(sc).padStart(6)} ms ${(sc / wv.script).toFixed(2).padStart(5)}x ${fmt(tk).padStart(6)} ms ${(tk / wv.task).toFixed(2).padStart(5)}x ${fmt(hd, 2).padStart(5)} ms ${m(v, 'shop', 'hideWall').toFixed(2).padStart(5)} ms`);
