@@ -1,6 +1,6 @@
 // js-cost.mjs: the SDK's own work per fetch call the page makes, with the network taken out (issue #21).
 //
-//   node bench/sdk-main-thread/js-cost.mjs [--rounds 7] [--calls 2000] [--before OTHER_BUILD.js] [--playwright]
+//   node bench/sdk-main-thread/js-cost.mjs [--rounds 7] [--calls 2000] [--before OTHER_BUILD.js] [--trace] [--playwright]
 //
 // run.mjs measures what a call costs the page in full: the browser's own fetch is most of it and varies by a few
 // points from page to page, more than a change to the SDK's JavaScript moves. Here the page's fetch is a stub that
@@ -11,6 +11,7 @@
 // timeout), and the page's main-thread task time (CDP, thread CPU) is read around them. Three URL mixes: seven URLs
 // (as the shop page's), a query that differs on every call (ids, cache busters), and the seven URLs with a
 // `pushState` route change every 10 calls, against a page without the SDK (which makes the same route changes).
+// --trace: the SDK with traceOrigins (the page's own origin), so every call gets a traceparent.
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import path from 'node:path';
 import { SDK, launchChromium, opt, median } from './common.mjs';
 
 const ROUNDS = +opt('--rounds', 7), CALLS = +opt('--calls', 2000);
+const TRACE = process.argv.includes('--trace');
 const BUILDS = { sdk: path.join(SDK, 'dist', 'rum-sdk.min.js') };
 if (opt('--before')) BUILDS.before = path.resolve(opt('--before'));
 // (`routed`: the seven URLs, and a route change every 10 calls, as an SPA moving between five views)
@@ -27,7 +29,7 @@ const page = (build) => `<!doctype html><html><head><script>
   const answer = new Response('{}', { status: 202 });
   window.fetch = () => Promise.resolve(answer);
   window.requestIdleCallback = (f) => setTimeout(f, 0);
-</script>${build ? `<script src="/${build}.js" data-endpoint="http://127.0.0.1:9/v1/events" data-api-key="bench-key"></script>` : ''}
+</script>${build ? `<script src="/${build}.js" data-endpoint="http://127.0.0.1:9/v1/events" data-api-key="bench-key"${TRACE ? ` data-trace-origins="${ORIGIN}"` : ''}></script>` : ''}
 </head><body><p>js-cost</p></body></html>`;
 const server = http.createServer((req, res) => {
   const u = new URL(req.url, 'http://x');
@@ -64,7 +66,7 @@ async function job(build, mix) {
 
 try {
   const names = ['', ...Object.keys(BUILDS)];
-  console.log(`rum-sdk JavaScript per fetch call, network stubbed: Chromium ${browser.version()}, ${CALLS} calls per page, ${ROUNDS} rounds; ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
+  console.log(`rum-sdk JavaScript per fetch call, network stubbed: Chromium ${browser.version()}, ${CALLS} calls per page, ${ROUNDS} rounds${TRACE ? ', traceOrigins on' : ''}; ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
   const res = {};
   for (let r = 0; r < ROUNDS; r++) {
     const jobs = names.flatMap((b) => Object.keys(MIXES).map((m) => [b, m])).map((j) => [Math.random(), j]).sort((a, b) => a[0] - b[0]);

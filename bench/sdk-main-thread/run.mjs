@@ -3,10 +3,11 @@
 //   node bench/sdk-main-thread/run.mjs [--rounds 12] [--src] [--sdk FILE] [--before FILE[,FILE...]] [--attribute]
 //                                       [--profile [--variant sdk+trace+gzip] [--hide-only] [--reps N]] [--playwright]
 //                                       [--only SCENARIO[,...]] [--variants sdk,before,...] [--paired-blocks 4] [--paired-calls 50]
-//   (--before NAME=FILE names a build's variant)
+//   (--before NAME=FILE names a build's variant; a NAME with "+trace" or "+gzip" gets those options)
 //
 // Variants of one small shop page (shop.html): bare, web-vitals (onLCP/CLS/INP/FCP/TTFB, one sendBeacon on
-// hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip. Each job runs in a fresh
+// hide), rum-sdk.js with default options, and rum-sdk.js with traceOrigins + gzip (each of the two alone as well,
+// variants sdk+trace and sdk+gzip, when --variants names them). Each job runs in a fresh
 // browser context; the jobs of a round run in shuffled order. Main-thread time is CDP Performance.getMetrics
 // (ScriptDuration, TaskDuration) on thread CPU time (Performance.enable {timeDomain: 'threadTicks'}).
 // Scenarios:
@@ -71,13 +72,19 @@ const SHOP = fs.readFileSync(path.join(HERE, 'shop.html'), 'utf8');
 const sdkFile = path.resolve(opt('--sdk', SRC ? path.join(SDK, 'src', 'rum-sdk.js') : path.join(SDK, 'dist', 'rum-sdk.min.js')));
 // --before FILE[,FILE...]: other builds of the SDK (e.g. main's dist, or experiments) measured as more variants,
 // default options: 'before', 'before2', ..., or the name given as NAME=FILE (decompose.mjs names its builds)
-const BUILDS = opt('--before') ? opt('--before').split(',').map((f, i) => f.match(/^([\w-]+)=(.*)$/) || [, 'before' + (i ? i + 1 : ''), f]) : [];
+const BUILDS = opt('--before') ? opt('--before').split(',').map((f, i) => f.match(/^([\w+-]+)=(.*)$/) || [, 'before' + (i ? i + 1 : ''), f]) : [];
 const BEFORES = BUILDS.map((b) => path.resolve(b[2]));
 const beforeName = (i) => BUILDS[i][1];
 const beforeList = BEFORES.length ? `, before: ${BEFORES.map((f, i) => `${BEFORES.length > 1 ? beforeName(i) + ' ' : ''}${path.relative(process.cwd(), f)}`).join(', ')}` : '';
 const wvVersion = JSON.parse(fs.readFileSync(path.join(SDK, 'node_modules', 'web-vitals', 'package.json'), 'utf8')).version;
 
 let ORIGIN;
+// An SDK variant's script tag: default options, with traceOrigins (the page's own origin) when its name has
+// "+trace" and gzip when it has "+gzip" (a --before build named NAME+trace=FILE gets them too).
+const sdkTag = (src, name, slow) =>
+  `<script src="${src}" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key"${name.includes('+trace') ? ` data-trace-origins="${ORIGIN}"` : ''}${
+    name.includes('+gzip') ? ' data-gzip="true"' : ''
+  } defer></script>`;
 const VARIANTS = {
   bare: () => '',
   // web-vitals as its README shows it: metrics queued, one sendBeacon when the page is hidden.
@@ -95,15 +102,19 @@ const VARIANTS = {
     });
   })();
 </script>`,
-  sdk: (slow) => `<script src="/rum-sdk.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" defer></script>`,
-  'sdk+trace+gzip': (slow) =>
-    `<script src="/rum-sdk.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" data-trace-origins="${ORIGIN}" data-gzip="true" defer></script>`,
+  sdk: (slow) => sdkTag('/rum-sdk.js', 'sdk', slow),
+  'sdk+trace+gzip': (slow) => sdkTag('/rum-sdk.js', 'sdk+trace+gzip', slow),
+  // each of the two options alone, to split what they cost (only when named with --variants)
+  'sdk+trace': (slow) => sdkTag('/rum-sdk.js', 'sdk+trace', slow),
+  'sdk+gzip': (slow) => sdkTag('/rum-sdk.js', 'sdk+gzip', slow),
 };
-BEFORES.forEach((f, i) => (VARIANTS[beforeName(i)] = (slow) => `<script src="/rum-sdk-${beforeName(i)}.js" data-endpoint="${SINK}/v1/events${slow ? '?slow=1' : ''}" data-api-key="bench-key" defer></script>`));
+const OPT_IN = ['sdk+trace', 'sdk+gzip'];
+BEFORES.forEach((f, i) => (VARIANTS[beforeName(i)] = (slow) => sdkTag(`/rum-sdk-${beforeName(i)}.js`, beforeName(i), slow)));
 const SDKS = Object.keys(VARIANTS).filter((v) => v !== 'bare' && v !== 'web-vitals');
 // --only SCENARIO[,SCENARIO]: those scenarios' jobs (a quicker look; only their summaries are printed);
 // --variants a,b: only those variants' jobs, and the bare page's
-const picked = (v, s) => (!opt('--only') || opt('--only').split(',').includes(s)) && (!opt('--variants') || v === 'bare' || opt('--variants').split(',').includes(v));
+const picked = (v, s) =>
+  (!opt('--only') || opt('--only').split(',').includes(s)) && (opt('--variants') ? v === 'bare' || opt('--variants').split(',').includes(v) : !OPT_IN.includes(v));
 
 const site = http.createServer((req, res) => {
   const u = new URL(req.url, 'http://x');
@@ -407,6 +418,7 @@ try {
     for (const s of ['fetch', 'xhr']) {
       for (const v of ['web-vitals', ...SDKS]) {
         const pages = res[`${v}/paired-${s}/overBare`] || [];
+        if (!pages.length) continue; // (not picked)
         const arm = (a, k) => res[`${v}/paired-${s}/${a}:${k}`];
         const bare = median(pages.map((_, i) => KINDS.reduce((t, k) => t + arm('bare', k)[i], 0))) / calls;
         const by = KINDS.map((k) => median(pages.map((_, i) => arm('page', k)[i] - arm('bare', k)[i])) / calls);
@@ -421,6 +433,7 @@ try {
     for (const s of ['fetch', 'xhr']) {
       for (const v of SDKS) {
         const pages = res[`${v}/paired-${s}/byName`] || [];
+        if (!pages.length) continue;
         const names = new Set(pages.flatMap((p) => Object.keys(p).map((k) => k.split('\t')[1])));
         const rows = [...names].map((n) => [n, median(pages.map((p) => ((p[`page\t${n}`] || 0) - (p[`bare\t${n}`] || 0)) / calls))]);
         rows.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));

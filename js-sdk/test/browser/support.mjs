@@ -95,7 +95,7 @@ export async function startStatic(vars = {}) {
       return send(204, 'text/plain', '');
     }
     if (u.pathname === '/api/items') return send(200, 'application/json', JSON.stringify({ items: [1, 2, 3] }));
-    if (u.pathname === '/api/echo') return send(200, 'application/json', JSON.stringify({ method: req.method, traceparent: req.headers.traceparent || null }));
+    if (u.pathname === '/api/echo') return send(200, 'application/json', JSON.stringify({ method: req.method, traceparent: req.headers.traceparent || null, page: req.headers['x-page'] || null }));
     if (u.pathname.startsWith('/api/')) return send(404, 'application/json', '{"error":"not found"}');
     // Pages (also for SPA routes below /app/, which serve the page they were pushed from).
     const name = u.pathname === '/' ? 'full' : u.pathname.replace(/^\/(pages\/)?/, '').replace(/\.html$/, '');

@@ -110,6 +110,24 @@ test('traceparent is added only for allow-listed origins', async () => {
   assert.equal(calls[1].trace_id, undefined);
 });
 
+test('a traced call with no headers gets them as a plain object; a traceparent the page set is its own', async () => {
+  const b = started({}, { traceOrigins: ['https://api.example.com'] });
+  const own = '00-' + 'a'.repeat(32) + '-' + 'b'.repeat(16) + '-01';
+  await b.env.fetch('https://api.example.com/v1/cart');
+  await b.env.fetch('https://api.example.com/v1/cart');
+  await b.env.fetch('https://api.example.com/v1/cart', { headers: new Headers({ traceparent: own }) });
+  const [one, two, mine] = b.requests;
+  assert.deepEqual(Object.keys(one.headers), ['traceparent']);
+  assert.match(one.headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  assert.notEqual(one.headers.traceparent.slice(3, 35), two.headers.traceparent.slice(3, 35), 'a trace id per call');
+  assert.notEqual(one.headers.traceparent.slice(36, 52), two.headers.traceparent.slice(36, 52), 'a parent id per call');
+  assert.equal(new Headers(mine.headers).get('traceparent'), own);
+  b.rum.flush();
+  await b.settle();
+  const calls = b.delivered().filter((e) => e.type === 'api_call');
+  assert.deepEqual(calls.map((e) => e.trace_id), [one.headers.traceparent.slice(3, 35), two.headers.traceparent.slice(3, 35), undefined]);
+});
+
 test('nothing is sent before init and the API never throws', () => {
   const b = browser();
   const rum = b.load();
