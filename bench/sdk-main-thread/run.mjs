@@ -173,7 +173,7 @@ async function hide(page, cdp) {
 
 // Trace events: a main-thread task, and a call into the SDK's script (this build's or --before's).
 const isTask = (e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask';
-const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-before\d*)?\.js/.test((e.args.data && e.args.data.url) || '');
+const isSdk = (e) => e.name === 'FunctionCall' && /\/rum-sdk(-[\w+-]+)?\.js/.test((e.args.data && e.args.data.url) || '');
 
 // The longest task the SDK adds, from a Chromium trace: per main-thread task, the time of the SDK's own
 // callbacks (outermost FunctionCall events in the SDK's script); a task that runs nothing but SDK callbacks
