@@ -550,9 +550,10 @@
         // (URLs are parsed when the calls are made into events; only for a traceparent here)
         if (cfg.traceOrigins[0] && info(u).t) {
           // A call with no headers of its own gets them as a plain object: a Headers cost the page 16 us more per
-          // call (bench/README.md).
+          // call (bench/README.md). One whose headers hold a traceparent (the page's own tracing) keeps it, and its
+          // api_call takes that trace id.
           let h = (init && init.headers) || input.headers;
-          if (!h || !(h = new Headers(h)).has('traceparent')) {
+          if (!h || !(tp = (h = new Headers(h)).get('traceparent'))) {
             tp = traceparent();
             h ? h.set('traceparent', tp) : (h = { traceparent: tp });
             args = [input, { ...init, headers: h }];

@@ -110,7 +110,7 @@ test('traceparent is added only for allow-listed origins', async () => {
   assert.equal(calls[1].trace_id, undefined);
 });
 
-test('a traced call with no headers gets them as a plain object; a traceparent the page set is its own', async () => {
+test('a traced call with no headers gets them as a plain object; a traceparent the page set is kept, and its trace id taken', async () => {
   const b = started({}, { traceOrigins: ['https://api.example.com'] });
   const own = '00-' + 'a'.repeat(32) + '-' + 'b'.repeat(16) + '-01';
   await b.env.fetch('https://api.example.com/v1/cart');
@@ -125,7 +125,7 @@ test('a traced call with no headers gets them as a plain object; a traceparent t
   b.rum.flush();
   await b.settle();
   const calls = b.delivered().filter((e) => e.type === 'api_call');
-  assert.deepEqual(calls.map((e) => e.trace_id), [one.headers.traceparent.slice(3, 35), two.headers.traceparent.slice(3, 35), undefined]);
+  assert.deepEqual(calls.map((e) => e.trace_id), [one.headers.traceparent.slice(3, 35), two.headers.traceparent.slice(3, 35), 'a'.repeat(32)]);
 });
 
 test('nothing is sent before init and the API never throws', () => {
