@@ -223,6 +223,16 @@ test('the explorer shows what a real page sent: vitals per route, the symbolicat
   assert.match(list, /503/);
   assert.match(list, /Cannot read properties of undefined/);
   assert.ok((await page.locator('svg.lanes circle.t-error').count()) >= 1);
+  // The time axis: round, evenly spaced labels from +0 (a 669 ms session read "+0.2 s, +0.3 s, +0.5 s" at quarters)
+  const ticks = await page.locator('svg.lanes text.axis').evaluateAll((ts) => ts.map((t) => [+t.dataset.ms, t.textContent, +t.getAttribute('x')]));
+  assert.ok(ticks.length >= 2 && ticks.length <= 5, JSON.stringify(ticks));
+  const step = ticks[1][0];
+  assert.ok([1, 2, 5].includes(step / 10 ** Math.floor(Math.log10(step))), `a 1-2-5 step: ${JSON.stringify(ticks)}`);
+  ticks.forEach(([ms, label, x], i) => {
+    assert.equal(ms, i * step, JSON.stringify(ticks));
+    assert.equal(Math.round(parseFloat(label.slice(1)) * 1000), ms, `label ${label} at ${ms} ms`);
+    if (i > 1) assert.ok(Math.abs(x - ticks[i - 1][2] - (ticks[1][2] - ticks[0][2])) < 0.5, `evenly spaced: ${JSON.stringify(ticks)}`);
+  });
   await shot(page, 'session-1280x800');
 
   // Phone width: the same three views.

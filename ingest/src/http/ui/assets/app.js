@@ -673,10 +673,29 @@
         root.append(svg('circle', { class: `mark t-${known(e.type)}`, cx: x(e.time_ms).toFixed(1), cy: y + laneH / 2, r: e.type === 'error' ? 6 : 5 }, svg('title', null, `${since(e.time_ms - t0)} ${TYPE_TEXT[e.type] || e.type}: ${e.name || e.endpoint || e.route}`)));
       }
     });
-    for (const f of W < 600 ? [0, 0.5, 1] : [0, 0.25, 0.5, 0.75, 1]) {
-      root.append(svg('text', { class: 'axis', x: left + f * (W - left - right), y: H - 6, 'text-anchor': f === 0 ? 'start' : f === 1 ? 'end' : 'middle' }, since(f * span)));
+    for (const [t, label] of axisTicks(span, W < 600 ? 2 : 4)) {
+      // (a label at the lane's right end is drawn to its left, not past the chart)
+      const at = x(t0 + t);
+      root.append(svg('text', { class: 'axis', 'data-ms': t, x: at, y: H - 6, 'text-anchor': t === 0 ? 'start' : at > W - right - 24 ? 'end' : 'middle' }, label));
     }
     return root;
+  }
+
+  // Steps a time axis may take, in ms: 1-2-5 below a second, then seconds, minutes and hours a reader counts in.
+  const AXIS_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5, 108e5, 216e5];
+
+  /**
+   * Ticks for a time axis from 0 to `span` ms: the multiples of the smallest step that needs at most `most`
+   * intervals, so that the labels are round and evenly spaced ("+0.0 s, +0.2 s, +0.4 s, +0.6 s" for a 669 ms
+   * session, where fractions of the span read "+0.2 s, +0.3 s, +0.5 s"), as [ms, label] pairs; a label has as many
+   * decimals of a second as the step needs.
+   */
+  function axisTicks(span, most) {
+    const step = AXIS_STEPS.find((s) => span / s <= most) || AXIS_STEPS[AXIS_STEPS.length - 1];
+    const decimals = Math.max(0, 3 - Math.floor(Math.log10(step)));
+    const ticks = [];
+    for (let t = 0; t <= span; t += step) ticks.push([t, t < 60000 ? `+${(t / 1000).toFixed(decimals)} s` : since(t)]);
+    return ticks;
   }
 
   // ---------------------------------------------------------------------------------------------------------
