@@ -16,10 +16,10 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SDK, launchChromium, opt, median } from './common.mjs';
+import { SDK, launchChromium, args, opt, median } from './common.mjs';
 
 const ROUNDS = +opt('--rounds', 7), CALLS = +opt('--calls', 2000);
-const TRACE = process.argv.includes('--trace');
+const TRACE = args.includes('--trace');
 const BUILDS = { sdk: path.join(SDK, 'dist', 'rum-sdk.min.js') };
 if (opt('--before')) BUILDS.before = path.resolve(opt('--before'));
 // (`routed`: the seven URLs, and a route change every 10 calls, as an SPA moving between five views)

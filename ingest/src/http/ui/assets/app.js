@@ -681,7 +681,8 @@
     return root;
   }
 
-  // Steps a time axis may take, in ms: 1-2-5 below a second, then seconds, minutes and hours a reader counts in.
+  // Steps a time axis may take, in ms: 1-2-5 below a second, then seconds, minutes and hours a reader counts in
+  // (beyond a day at `most` intervals, whole multiples of the last).
   const AXIS_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5, 108e5, 216e5];
 
   /**
@@ -691,7 +692,8 @@
    * decimals of a second as the step needs.
    */
   function axisTicks(span, most) {
-    const step = AXIS_STEPS.find((s) => span / s <= most) || AXIS_STEPS[AXIS_STEPS.length - 1];
+    const last = AXIS_STEPS[AXIS_STEPS.length - 1];
+    const step = AXIS_STEPS.find((s) => span / s <= most) || Math.ceil(span / most / last) * last;
     const decimals = Math.max(0, 3 - Math.floor(Math.log10(step)));
     const ticks = [];
     for (let t = 0; t <= span; t += step) ticks.push([t, t < 60000 ? `+${(t / 1000).toFixed(decimals)} s` : since(t)]);
