@@ -18,8 +18,9 @@ trap stop EXIT INT TERM
 
 cat <<MSG
 Vantage is running:
-  agent   http://127.0.0.1:9470/metrics   http://127.0.0.1:9470/api/v1/checks
-  ingest  http://127.0.0.1:9480/metrics   http://127.0.0.1:9480/rum-sdk.js   (events: POST /v1/events)
+  agent   http://127.0.0.1:9470/          (every check's state)   /metrics   /api/v1/checks
+  ingest  http://127.0.0.1:9480/ui/       (the RUM explorer)      /metrics   /rum-sdk.js   (events: POST /v1/events)
+          sign in with: $bin/vantage-ingest token -c config/ingest.yaml
   demo    http://127.0.0.1:9490           (the demo API for the workflow example at the end of config/agent.yaml)
 Press Ctrl-C to stop.
 MSG

@@ -359,6 +359,15 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     validate(vantage_common::load_config::<Config>(path)?)
 }
 
+/// Loads and validates a config file (as [`load`], with the same errors) and gives its `admin` key as written,
+/// `${ENV}` expanded: what `vantage-ingest token` signs with.
+pub fn load_admin_key(path: &Path) -> Result<Option<KeyConfig>, ConfigError> {
+    let loaded = vantage_common::load_config::<Config>(path)?;
+    let admin = loaded.value.admin.clone();
+    validate(loaded)?;
+    Ok(admin)
+}
+
 /// Parses and validates config text with a given environment (for tests).
 pub fn parse(
     path: &Path,

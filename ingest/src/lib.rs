@@ -8,6 +8,7 @@
 //!   [`vantage_common::Shutdown`].
 //! - [`state`]: [`state::AppState`], what every handler shares.
 //! - [`auth`]: API keys, site tokens and admin tokens (JWT), allowed origins.
+//! - [`admin_token`]: `vantage-ingest token`, an admin token signed with the config's HS256 secret.
 //! - [`decode`]: content type, body size and time limits, bounded gzip inflation.
 //! - [`body_budget`]: the server-wide budget of memory that request bodies in flight may hold.
 //! - [`event`]: the wire format and per-event validation.
@@ -28,6 +29,7 @@
 //!   is away, and a PostgreSQL store's local spool; uploaded source maps and error groups.
 //! - [`upload`]: `vantage-ingest sourcemaps upload`, the client CI runs to upload a release's maps.
 
+pub mod admin_token;
 pub mod auth;
 pub mod body_budget;
 pub mod cardinality;

@@ -1,8 +1,10 @@
-//! `vantage-ingest` command line: `run` the server, `check-config`, or `sourcemaps upload` (the CI client).
+//! `vantage-ingest` command line: `run` the server, `check-config`, mint an admin `token`, or `sourcemaps upload`
+//! (the CI client).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use vantage_ingest::admin_token::TokenScope;
 use vantage_ingest::{config, startup::Application};
 
 #[global_allocator]
@@ -32,6 +34,19 @@ enum Command {
     CheckConfig {
         #[arg(short, long, default_value = "config/ingest.yaml")]
         config: PathBuf,
+    },
+    /// Print an admin token signed with the config's `admin.secret` (HS256), for the explorer (/ui/), the stats
+    /// API and source map uploads. Only the token goes to standard output.
+    Token {
+        #[arg(short, long, default_value = "config/ingest.yaml")]
+        config: PathBuf,
+        /// `read`: the stats API and the explorer; `admin`: also source maps and session deletion.
+        #[arg(long, value_enum, default_value = "read")]
+        scope: TokenScope,
+        /// How long the token is valid, e.g. 30m, 8h, 7d (at most 90 days: it cannot be revoked short of
+        /// changing admin.secret).
+        #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
     },
     /// Source maps of a release (for symbolicated error stacks).
     Sourcemaps {
@@ -82,6 +97,34 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Token { config, scope, ttl } => {
+            let key = match config::load_admin_key(&config) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let now = jsonwebtoken::get_current_timestamp();
+            match vantage_ingest::admin_token::mint(key.as_ref(), scope, ttl, now) {
+                Ok(token) => {
+                    println!("{token}");
+                    eprintln!(
+                        "scope {}, valid for {} (until {})",
+                        scope.claim(),
+                        humantime::format_duration(ttl),
+                        humantime::format_rfc3339_seconds(
+                            std::time::UNIX_EPOCH + std::time::Duration::from_secs(now) + ttl
+                        )
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vantage-ingest token: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Sourcemaps {
             command:
                 SourcemapsCommand::Upload {

@@ -1,5 +1,5 @@
-//! The `vantage-ingest` binary: check-config messages, SIGTERM draining the store before exit, and SIGKILL
-//! under load keeping every acknowledged event.
+//! The `vantage-ingest` binary: check-config messages, `token` minting admin tokens the server takes, SIGTERM
+//! draining the store before exit, and SIGKILL under load keeping every acknowledged event.
 
 mod support;
 
@@ -79,7 +79,7 @@ fn check_config_errors_name_file_line_column_and_field() {
 /// A running `vantage-ingest run` on a fresh SQLite store (killed when dropped).
 struct Server {
     db: TestDb,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: tokio::process::Child,
     base: String,
     client: reqwest::Client,
@@ -113,7 +113,7 @@ impl Server {
             {
                 return Self {
                     db,
-                    _dir: dir,
+                    dir,
                     child,
                     base,
                     client,
@@ -139,6 +139,11 @@ impl Server {
             return None;
         }
         r.json::<serde_json::Value>().await.ok()?["accepted"].as_u64()
+    }
+
+    /// The config file the server runs with.
+    fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("ingest.yaml")
     }
 
     fn signal(&self, signal: &str) {
@@ -217,4 +222,112 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
             "acknowledged batch {session}"
         );
     }
+}
+
+/// `vantage-ingest token [-c FILE] [--scope S] [--ttl D]`: exit code, standard output, standard error.
+fn token(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .args(["token", "-c"])
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// An operator mints tokens with the binary from the config the server runs with: a `read` one opens the stats
+/// API (what the explorer reads) but not the admin endpoints, an `admin` one opens both, and one whose life is
+/// over is refused. Only the token is printed on standard output; no message holds the secret.
+#[tokio::test]
+async fn token_mints_admin_tokens_the_running_server_takes() {
+    let server = Server::start().await;
+    let cfg = server.config();
+    let get = |path: &str, token: &str| {
+        let req = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(token);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let (code, read, err) = token(&cfg, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let read = read.strip_suffix('\n').expect("one line");
+    assert_eq!(read.split('.').count(), 3, "a JWT alone on stdout: {read}");
+    assert!(err.starts_with("scope read, valid for 8h (until "), "{err}");
+    let stats = "/v1/stats/timeline?site=shop&window=1h";
+    let maps = "/v1/admin/sourcemaps?site=shop";
+    assert_eq!(get(stats, read).await, 200);
+    assert_eq!(get(maps, read).await, 403);
+
+    let (code, admin, err) = token(&cfg, &["--scope", "admin", "--ttl", "10m"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.starts_with("scope admin, valid for 10m"), "{err}");
+    assert_eq!(get(maps, admin.trim()).await, 200);
+    assert_eq!(get(stats, admin.trim()).await, 200);
+
+    // A token for one second is refused once the second (and the server's 30 s of clock leeway) has passed:
+    // checked by its claims here rather than by waiting.
+    let (_, short, _) = token(&cfg, &["--ttl", "1s"]);
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            short.trim().split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["scope"], "read");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        1
+    );
+
+    // What cannot be minted: a clear reason, exit 1 (2 for a config that does not load), nothing on stdout.
+    for (args, code, want) in [
+        (
+            &["--ttl", "91d"][..],
+            1,
+            "--ttl must be more than 0 and at most 90 days",
+        ),
+        (&["--ttl", "0s"][..], 1, "--ttl must be more than 0"),
+        (
+            &["--ttl", "soon"][..],
+            2,
+            "invalid value 'soon' for '--ttl <TTL>'",
+        ),
+        (
+            &["--scope", "write"][..],
+            2,
+            "invalid value 'write' for '--scope <SCOPE>'",
+        ),
+    ] {
+        let (c, out, err) = token(&cfg, args);
+        assert_eq!((c, out.as_str()), (Some(code), ""), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains(ADMIN_SECRET), "{err}");
+    }
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("ingest.yaml");
+    let without_admin: String = text
+        .split_inclusive('\n')
+        .filter(|l| {
+            !l.starts_with("admin:")
+                && !l.starts_with("  algorithm: HS256")
+                && !l.starts_with("  secret:")
+        })
+        .collect();
+    std::fs::write(&other, &without_admin).unwrap();
+    let (c, out, err) = token(&other, &[]);
+    assert_eq!((c, out.as_str()), (Some(1), ""), "{err}");
+    assert!(err.contains("the config has no `admin` section"), "{err}");
+    std::fs::write(&other, text.replace(ADMIN_SECRET, "too-short")).unwrap();
+    let (c, out, err) = token(&other, &[]);
+    assert_eq!((c, out.as_str()), (Some(2), ""), "{err}");
+    assert!(
+        err.ends_with("admin: HS256 secret must be at least 32 bytes\n"),
+        "{err}"
+    );
+    assert!(!err.contains("too-short"), "{err}");
 }

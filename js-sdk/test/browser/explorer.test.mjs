@@ -115,7 +115,7 @@ test('the explorer shows what a real page sent: vitals per route, the symbolicat
 
   // Step 2 of the README: the release's map uploaded in CI, before the release goes live.
   const upload = execFileSync(ingestBinary(), ['sourcemaps', 'upload', '--url', ingest.url, '--site', 'shop', '--release', RELEASE, '--url-prefix', `${shop.url}/assets/`, path.join(bundle, 'app.min.js.map')], {
-    env: { ...process.env, VANTAGE_TOKEN: adminToken('admin') },
+    env: { ...process.env, VANTAGE_TOKEN: ingest.token('admin') },
     encoding: 'utf8',
   });
   assert.match(upload, /app\.min\.js/);
@@ -123,8 +123,8 @@ test('the explorer shows what a real page sent: vitals per route, the symbolicat
   const browser = await launchBrowser();
   t.after(() => browser.close());
 
-  // The explorer, before anything was sent.
-  const token = adminToken('read');
+  // The explorer, before anything was sent; signed in with a token minted as README's step 3 says.
+  const token = ingest.token('read');
   const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await desktop.newPage();
   const problems = watch(page);

@@ -243,6 +243,10 @@ export async function startIngest(origins) {
     async metrics() {
       return (await fetch(`${url}/metrics`)).text();
     },
+    /** An admin token minted as an operator does: `vantage-ingest token -c <this config> --scope <scope>`. */
+    token(scope = 'read') {
+      return execFileSync(bin, ['token', '-c', path.join(dir, 'ingest.yaml'), '--scope', scope], { encoding: 'utf8' }).trim();
+    },
     async stop() {
       if (exited === null) {
         child.kill('SIGTERM');
