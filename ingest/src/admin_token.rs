@@ -72,6 +72,16 @@ pub fn mint(
     .map_err(|e| format!("cannot sign the token: {e}"))
 }
 
+/// What a minted token is, for the operator (on standard error): "scope read, valid for 8h (until ...Z)".
+pub fn summary(scope: TokenScope, ttl: Duration, now: u64) -> String {
+    format!(
+        "scope {}, valid for {} (until {})",
+        scope.claim(),
+        humantime::format_duration(ttl),
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(now) + ttl)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,14 +109,7 @@ async fn main() -> ExitCode {
             match vantage_ingest::admin_token::mint(key.as_ref(), scope, ttl, now) {
                 Ok(token) => {
                     println!("{token}");
-                    eprintln!(
-                        "scope {}, valid for {} (until {})",
-                        scope.claim(),
-                        humantime::format_duration(ttl),
-                        humantime::format_rfc3339_seconds(
-                            std::time::UNIX_EPOCH + std::time::Duration::from_secs(now) + ttl
-                        )
-                    );
+                    eprintln!("{}", vantage_ingest::admin_token::summary(scope, ttl, now));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
