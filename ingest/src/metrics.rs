@@ -329,7 +329,7 @@ impl Metrics {
 
 /// Bounded route label for self-metrics: the matched pattern among ours, else `unmatched`.
 pub fn route_label(pattern: Option<&str>) -> &'static str {
-    const ROUTES: [&str; 19] = [
+    const ROUTES: [&str; 20] = [
         "/v1/events",
         "/v1/stats/{kind}",
         "/v1/stats/errors/{group}",
@@ -347,6 +347,7 @@ pub fn route_label(pattern: Option<&str>) -> &'static str {
         "/v1/stats/timeline",
         "/v1/stats/sessions",
         "/v1/stats/sessions/{id}",
+        "/",
         "/ui",
         "/ui/{file:.*}",
     ];

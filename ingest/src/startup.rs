@@ -119,6 +119,7 @@ impl Application {
                     "/v1/admin/sessions/{site}/{session_id}",
                     web::delete().to(http::admin::delete_session),
                 )
+                .route("/", web::get().to(http::ui::root))
                 .route("/ui", web::get().to(http::ui::redirect))
                 .route("/ui/{file:.*}", web::get().to(http::ui::get))
                 .route("/ui/{file:.*}", web::head().to(http::ui::get))

@@ -187,6 +187,10 @@ async fn the_page_is_served_with_a_strict_csp_and_etags() {
     let r = client.get(app.url("/ui")).send().await.unwrap();
     assert_eq!(r.status(), 308);
     assert_eq!(r.headers()["location"], "/ui/");
+    // The server's own address leads to the explorer, for now (307: not cached for good).
+    let r = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/ui/");
 
     for (path, content_type, contains) in [
         ("/ui/", "text/html; charset=utf-8", "<script src=\"app.js\""),

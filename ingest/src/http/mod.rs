@@ -6,7 +6,8 @@
 //! - [`stats`] also: `GET /v1/stats/timeline` (page loads and errors per time bucket) and `GET /v1/stats/sites`.
 //! - [`sessions`]: `GET /v1/stats/sessions` (recent sessions) and `GET /v1/stats/sessions/{id}` (one session's
 //!   events), admin token, `read`.
-//! - [`ui`]: `GET /ui/`, the RUM explorer (static files embedded in the binary; it reads the stats API).
+//! - [`ui`]: `GET /ui/` (`/` and `/ui` redirect to it), the RUM explorer (static files embedded in the binary;
+//!   it reads the stats API).
 //! - [`admin`]: `DELETE /v1/admin/sessions/{site}/{session_id}` (admin token, `admin`).
 //! - [`sourcemaps`]: `POST|GET|DELETE /v1/admin/sourcemaps` (admin token, `admin`).
 //! - [`sdk`]: `GET /rum-sdk.js`, the embedded browser SDK.

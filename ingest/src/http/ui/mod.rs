@@ -59,6 +59,14 @@ fn etags() -> &'static [String] {
     })
 }
 
+/// `GET /`: to the explorer, for an operator who opens the server's address. Temporary (307), so that browsers
+/// do not keep it should `/` ever serve something of its own.
+pub async fn root() -> HttpResponse {
+    HttpResponse::TemporaryRedirect()
+        .insert_header((header::LOCATION, "/ui/"))
+        .finish()
+}
+
 /// `GET /ui`: to `/ui/`, where the page's relative URLs resolve.
 pub async fn redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
