@@ -13,7 +13,8 @@
 #          resolves to /var/lib/vantage/data/rum.db). Use PostgreSQL (postgres://...) for more than one ingest node.
 # Config:  /etc/vantage/agent.yaml, /etc/vantage/ingest.yaml, /etc/vantage/blackbox.yml (the examples from config/;
 #          mount your own over them; `vantage-agent blackbox --config.file /etc/vantage/blackbox.yml`).
-#          Secrets come from the environment: ${VAR} in the config files is expanded at load.
+#          Secrets come from the environment: ${VAR} in the config files is expanded at load. The default command
+#          (the ingest on 0.0.0.0) needs RUM_ADMIN_SECRET: the example's published fallback is refused off loopback.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src

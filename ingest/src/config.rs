@@ -341,10 +341,16 @@ impl crate::auth::SiteCredentials for Site {
     }
 }
 
+/// The admin secret the example configs fall back to (`${RUM_ADMIN_SECRET:-...}`), published with the source:
+/// a server that others can reach must not take tokens signed with it ([`Settings::check_exposure`]).
+pub const EXAMPLE_ADMIN_SECRET: &str = "dev-admin-secret-change-me-32-bytes!!";
+
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: String,
+    /// Admin tokens are verified with [`EXAMPLE_ADMIN_SECRET`].
+    pub admin_secret_is_example: bool,
     pub storage: StorageSection,
     pub sites: Vec<Site>,
     pub site_tokens: Option<crate::auth::Verifier>,
@@ -352,6 +358,28 @@ pub struct Settings {
     pub limits: Limits,
     pub sourcemaps: SourceMaps,
     pub redactor: vantage_common::Redactor,
+}
+
+impl Settings {
+    /// Refuses to serve where others can reach the server while admin tokens are verified with the example
+    /// configs' published secret: anyone could sign a token that reads every session and deletes data. A
+    /// loopback address (`scripts/start.sh`, a try on one's own machine) is fine.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        use std::net::ToSocketAddrs;
+        let loopback = self
+            .listen
+            .to_socket_addrs()
+            .is_ok_and(|mut a| a.all(|a| a.ip().is_loopback()));
+        if !self.admin_secret_is_example || loopback {
+            return Ok(());
+        }
+        Err(format!(
+            "admin.secret is the example config's published default (is RUM_ADMIN_SECRET set?), and {} is not a \
+             loopback address: anyone could sign admin tokens that read every session. Set a secret of your own of \
+             at least 32 bytes (e.g. RUM_ADMIN_SECRET=$(openssl rand -base64 32)), or listen on 127.0.0.1",
+            self.listen
+        ))
+    }
 }
 
 /// Loads and validates a config file.
@@ -573,6 +601,10 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
     let admin = key("admin", &c.admin)?;
     Ok(Settings {
         listen: c.listen.clone(),
+        admin_secret_is_example: c
+            .admin
+            .as_ref()
+            .is_some_and(|k| k.secret.as_deref() == Some(EXAMPLE_ADMIN_SECRET)),
         storage: c.storage.clone(),
         sites,
         site_tokens,
@@ -586,6 +618,43 @@ fn validate(loaded: Loaded<Config>) -> Result<Settings, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both example configs fall back to EXAMPLE_ADMIN_SECRET without RUM_ADMIN_SECRET (so the check below
+    /// knows their secret), and they listen on loopback, where it is allowed.
+    #[test]
+    fn the_examples_published_admin_secret_is_refused_off_loopback() {
+        for file in ["ingest.yaml", "ingest-postgres.yaml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../config")
+                .join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut s = parse(&path, &text, |_| None).unwrap();
+            assert!(s.admin_secret_is_example, "{file}");
+            assert_eq!(s.check_exposure(), Ok(()), "{file}: {}", s.listen);
+            for listen in ["0.0.0.0:9480", "[::]:9480", "192.0.2.7:9480"] {
+                s.listen = listen.into();
+                let e = s.check_exposure().unwrap_err();
+                assert!(
+                    e.starts_with("admin.secret is the example config's published default"),
+                    "{e}"
+                );
+                assert!(
+                    e.contains(listen) && !e.contains(EXAMPLE_ADMIN_SECRET),
+                    "{e}"
+                );
+            }
+            for listen in ["127.0.0.1:9480", "[::1]:9480", "localhost:9480"] {
+                s.listen = listen.into();
+                assert_eq!(s.check_exposure(), Ok(()), "{listen}");
+            }
+            // With a secret of one's own, any address.
+            let own = |v: &str| (v == "RUM_ADMIN_SECRET").then(|| "x".repeat(40));
+            let mut s = parse(&path, &text, own).unwrap();
+            assert!(!s.admin_secret_is_example);
+            s.listen = "0.0.0.0:9480".into();
+            assert_eq!(s.check_exposure(), Ok(()));
+        }
+    }
 
     fn parse_str(text: &str) -> Result<Settings, String> {
         parse(Path::new("ingest.yaml"), text, |_| None).map_err(|e| e.to_string())

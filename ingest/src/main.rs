@@ -87,16 +87,25 @@ enum SourcemapsCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::CheckConfig { config } => match config::load(&config) {
-            Ok(s) => {
-                println!("{}: ok ({} sites)", config.display(), s.sites.len());
-                ExitCode::SUCCESS
+        Command::CheckConfig { config } => {
+            let checked = config::load(&config)
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    s.check_exposure()
+                        .map_err(|e| format!("{}: {e}", config.display()))?;
+                    Ok(s)
+                });
+            match checked {
+                Ok(s) => {
+                    println!("{}: ok ({} sites)", config.display(), s.sites.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(2)
-            }
-        },
+        }
         Command::Token { config, scope, ttl } => {
             let key = match config::load_admin_key(&config) {
                 Ok(k) => k,
@@ -178,6 +187,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(settings: config::Settings) -> anyhow::Result<()> {
+    settings.check_exposure().map_err(anyhow::Error::msg)?;
     let listener = std::net::TcpListener::bind(&settings.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
     // The bound address, so that `listen: 127.0.0.1:0` tells which port it got.

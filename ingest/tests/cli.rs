@@ -331,3 +331,52 @@ async fn token_mints_admin_tokens_the_running_server_takes() {
     );
     assert!(!err.contains("too-short"), "{err}");
 }
+
+/// The shipped example on an address others can reach, without a secret of one's own (as `docker run` with the
+/// image's default command and no RUM_ADMIN_SECRET): refused before it listens, by `run` and by `check-config`.
+#[test]
+fn the_examples_published_admin_secret_is_refused_off_loopback() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/ingest.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "-c", example, "--listen", "0.0.0.0:0"])
+        .current_dir(dir.path())
+        .env_remove("RUM_ADMIN_SECRET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("vantage-ingest: admin.secret is the example config's published default"),
+        "{err}"
+    );
+    assert!(err.contains("0.0.0.0:0 is not a loopback address"), "{err}");
+    assert!(!err.contains("dev-admin-secret"), "{err}");
+    // Refused before the store was opened: nothing written where it runs.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("listen: 127.0.0.1:9480", "listen: 0.0.0.0:9480");
+    let path = dir.path().join("ingest.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let check = |secret: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["check-config", "-c"]).arg(&path);
+        match secret {
+            Some(s) => cmd.env("RUM_ADMIN_SECRET", s),
+            None => cmd.env_remove("RUM_ADMIN_SECRET"),
+        };
+        cmd.output().unwrap()
+    };
+    let out = check(None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("published default"), "{err}");
+    let out = check(Some("a-secret-of-our-own-at-least-32-bytes-long"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -77,24 +77,63 @@ pub fn strs(v: Option<&Yaml>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A service's `environment` mapping.
-pub fn environment(svc: &Yaml) -> BTreeMap<String, String> {
-    svc.get("environment")
-        .and_then(Yaml::as_mapping)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| {
-                    let v = match v {
-                        Yaml::String(s) => s.clone(),
-                        Yaml::Number(n) => n.to_string(),
-                        Yaml::Bool(b) => b.to_string(),
-                        _ => String::new(),
-                    };
-                    Some((k.as_str()?.to_string(), v))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// A service's `environment` mapping, interpolated as compose does it from the shell's variables (`host`):
+/// `${VAR}`, `${VAR:-default}` (when unset or empty), `${VAR:?message}` (an error when unset or empty: compose
+/// refuses to start) and `$$` for a `$`.
+pub fn environment(
+    svc: &Yaml,
+    host: impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>> {
+    let Some(m) = svc.get("environment").and_then(Yaml::as_mapping) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in m {
+        let k = k
+            .as_str()
+            .context("an environment key that is not a string")?;
+        let v = match v {
+            Yaml::String(s) => interpolate(s, &host).with_context(|| format!("environment {k}"))?,
+            Yaml::Number(n) => n.to_string(),
+            Yaml::Bool(b) => b.to_string(),
+            _ => String::new(),
+        };
+        out.insert(k.to_string(), v);
+    }
+    Ok(out)
+}
+
+/// Compose's interpolation of one value (see [`environment`]).
+fn interpolate(s: &str, host: &impl Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+            continue;
+        }
+        let inner = rest
+            .strip_prefix('{')
+            .and_then(|r| r.find('}').map(|j| &r[..j]))
+            .with_context(|| format!("only ${{VAR}} forms are interpolated here: {s}"))?;
+        rest = &rest[inner.len() + 2..];
+        let set = |name: &str| host(name).filter(|v| !v.is_empty());
+        let value = if let Some((name, default)) = inner.split_once(":-") {
+            set(name).unwrap_or_else(|| default.to_string())
+        } else if let Some((name, message)) = inner.split_once(":?") {
+            set(name).with_context(|| {
+                format!("required variable {name} is missing a value: {message}")
+            })?
+        } else {
+            host(inner).unwrap_or_default()
+        };
+        out.push_str(&value);
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The host file mounted at `container_path` (or inside a mounted directory).
@@ -126,4 +165,30 @@ pub fn published(svc: &Yaml) -> Vec<(u16, u16)> {
             Some((h.rsplit(':').next()?.parse().ok()?, c.parse().ok()?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_as_compose_does() {
+        let host = |k: &str| match k {
+            "SET" => Some("value".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let ok = |s: &str| interpolate(s, &host).unwrap();
+        assert_eq!(ok("plain"), "plain");
+        assert_eq!(ok("a ${SET} b"), "a value b");
+        assert_eq!(ok("${UNSET}"), "");
+        assert_eq!(ok("${UNSET:-x y}|${EMPTY:-d}|${SET:-d}"), "x y|d|value");
+        assert_eq!(ok("$${SET} costs $$5"), "${SET} costs $5");
+        assert_eq!(ok("${SET:?needed}"), "value");
+        for missing in ["${UNSET:?set it}", "${EMPTY:?set it}"] {
+            let e = interpolate(missing, &host).unwrap_err().to_string();
+            assert!(e.ends_with("is missing a value: set it"), "{e}");
+        }
+        assert!(interpolate("$SET", &host).is_err());
+    }
 }

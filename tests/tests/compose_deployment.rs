@@ -85,6 +85,9 @@ async fn the_compose_stack_runs_as_documented() -> Result<()> {
     }
     std::fs::write(&hosts, text)?;
 
+    // The operator's own admin secret, as `RUM_ADMIN_SECRET=... docker compose up` passes it (compose requires it).
+    let secret = format!("compose-admin-secret-{}", std::process::id()).repeat(2);
+    let mut ingest_config = None;
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     let mut regions: BTreeMap<String, String> = BTreeMap::new();
     // The ingest and Prometheus first: the agents probe them.
@@ -93,7 +96,7 @@ async fn the_compose_stack_runs_as_documented() -> Result<()> {
     for name in order {
         let svc = compose.service(name)?;
         let mounts = compose.bind_mounts(svc)?;
-        let env = environment(svc);
+        let env = environment(svc, |k| (k == "RUM_ADMIN_SECRET").then(|| secret.clone()))?;
         let ip = &addr[name.as_str()];
         let work = dir.path().join(name);
         std::fs::create_dir_all(&work)?;
@@ -133,6 +136,9 @@ async fn the_compose_stack_runs_as_documented() -> Result<()> {
                         let host = host_path(&mounts, c)
                             .with_context(|| format!("{name}: {c} is not mounted"))?;
                         args.push(host.display().to_string());
+                        if name == "ingest" {
+                            ingest_config = Some(host);
+                        }
                     }
                     "--listen" => {
                         let l = it.next().context("--listen without an address")?;
@@ -195,6 +201,42 @@ async fn the_compose_stack_runs_as_documented() -> Result<()> {
             api["region"] == region.as_str(),
             "{name}: {}",
             api["region"]
+        );
+    }
+
+    // The ingest takes admin tokens signed with the operator's secret, and not those signed with the example
+    // config's published default.
+    let config = ingest_config.context("the ingest's config")?;
+    let sites = format!("{}/v1/stats/sites", running["ingest"].base);
+    for (env, status) in [(Some(secret.as_str()), 200), (None, 401)] {
+        let mut mint = std::process::Command::new(workspace_binary("vantage-ingest")?);
+        mint.args(["token", "-c"]).arg(&config);
+        match env {
+            Some(s) => mint.env("RUM_ADMIN_SECRET", s),
+            None => mint.env_remove("RUM_ADMIN_SECRET"),
+        };
+        let out = mint.output()?;
+        ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8(out.stdout)?;
+        let answer = reqwest::Client::new()
+            .get(&sites)
+            .bearer_auth(token.trim())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?;
+        ensure!(
+            answer.status() == status,
+            "a token signed with {}: {}",
+            if env.is_some() {
+                "the operator's secret"
+            } else {
+                "the published default"
+            },
+            answer.status()
         );
     }
 

@@ -8,7 +8,7 @@ use serde_norway::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use vantage_e2e::compose::{arg_after, host_path, published, strs, Compose};
+use vantage_e2e::compose::{arg_after, environment, host_path, published, strs, Compose};
 use vantage_e2e::process::{workspace_binary, workspace_root};
 
 /// One Dockerfile instruction: keyword (upper case) and its arguments (continuations joined).
@@ -425,13 +425,10 @@ fn compose_references_exist() -> Result<()> {
         let config = arg_after(&cmd, "-c").context("no -c")?;
         let host_config = host_path(&bind_mounts(&root, s)?, &config)
             .with_context(|| format!("{name}: {config} is not mounted"))?;
-        let mut envs: Vec<(String, String)> = Vec::new();
-        for (k, v) in env {
-            envs.push((
-                k.as_str().unwrap().to_string(),
-                v.as_str().unwrap_or_default().to_string(),
-            ));
-        }
+        // As `RUM_ADMIN_SECRET=... docker compose up` runs it (the compose file requires the variable).
+        let envs = environment(s, |k| {
+            (k == "RUM_ADMIN_SECRET").then(|| "a-secret-of-the-operators-own-32-bytes".to_string())
+        })?;
         if let Some(r) = env.get("VANTAGE_REGION").and_then(Yaml::as_str) {
             regions.insert(r.to_string());
         }
@@ -458,6 +455,15 @@ fn compose_references_exist() -> Result<()> {
         "agents must be in different regions: {regions:?}"
     );
     let ingest = svc("ingest")?;
+    // Without a secret of the operator's own, compose refuses to start rather than run the ingest on 0.0.0.0
+    // with the example config's published one (which the ingest refuses too).
+    let unset = environment(ingest, |_| None)
+        .err()
+        .context("the ingest must require RUM_ADMIN_SECRET")?;
+    ensure!(
+        format!("{unset:#}").contains("required variable RUM_ADMIN_SECRET is missing a value"),
+        "the ingest must require RUM_ADMIN_SECRET: {unset:#}"
+    );
     ensure!(
         strs(ingest.get("volumes"))
             .iter()
