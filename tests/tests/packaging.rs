@@ -454,6 +454,15 @@ fn compose_references_exist() -> Result<()> {
         regions.len() >= 2,
         "agents must be in different regions: {regions:?}"
     );
+    // The operators' tools answer on this machine only: Prometheus's lifecycle API stops it, Alertmanager takes
+    // silences from anyone, Grafana's password falls back to "admin".
+    for name in ["prometheus", "alertmanager", "grafana"] {
+        let ports = strs(svc(name)?.get("ports"));
+        ensure!(
+            !ports.is_empty() && ports.iter().all(|p| p.starts_with("127.0.0.1:")),
+            "{name} publishes {ports:?} beyond 127.0.0.1"
+        );
+    }
     let ingest = svc("ingest")?;
     // Without a secret of the operator's own, compose refuses to start rather than run the ingest on 0.0.0.0
     // with the example config's published one (which the ingest refuses too).
