@@ -62,7 +62,7 @@ pub fn mint(
     let claims = Claims {
         scope: scope.claim(),
         iat: now,
-        exp: now + ttl.as_secs().max(1),
+        exp: expiry(ttl, now),
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -72,13 +72,21 @@ pub fn mint(
     .map_err(|e| format!("cannot sign the token: {e}"))
 }
 
-/// What a minted token is, for the operator (on standard error): "scope read, valid for 8h (until ...Z)".
+/// The token's `exp` (Unix seconds): whole seconds, at least one after `now`.
+fn expiry(ttl: Duration, now: u64) -> u64 {
+    now + ttl.as_secs().max(1)
+}
+
+/// What a minted token is, for the operator (on standard error): "scope read, valid for 8h (until ...Z)", the
+/// time its `exp` says.
 pub fn summary(scope: TokenScope, ttl: Duration, now: u64) -> String {
     format!(
         "scope {}, valid for {} (until {})",
         scope.claim(),
         humantime::format_duration(ttl),
-        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(now) + ttl)
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_secs(expiry(ttl, now))
+        )
     )
 }
 

@@ -410,14 +410,13 @@ fn compose_references_exist() -> Result<()> {
             published(s).iter().any(|(_, c)| *c == port),
             "{name} does not publish its port {port}"
         );
-        let env = s
-            .get("environment")
-            .and_then(Yaml::as_mapping)
-            .context("no environment")?;
+        // As `RUM_ADMIN_SECRET=... docker compose up` runs it (the compose file requires the variable).
+        let env = environment(s, |k| {
+            (k == "RUM_ADMIN_SECRET").then(|| "a-secret-of-the-operators-own-32-bytes".to_string())
+        })?;
         let health = env
             .get("VANTAGE_HEALTH_URL")
-            .and_then(Yaml::as_str)
-            .context("no VANTAGE_HEALTH_URL")?;
+            .context("no VANTAGE_HEALTH_URL in its environment")?;
         ensure!(
             health.ends_with(&format!(":{port}/healthz")),
             "{name}: health URL {health} vs port {port}"
@@ -425,17 +424,13 @@ fn compose_references_exist() -> Result<()> {
         let config = arg_after(&cmd, "-c").context("no -c")?;
         let host_config = host_path(&bind_mounts(&root, s)?, &config)
             .with_context(|| format!("{name}: {config} is not mounted"))?;
-        // As `RUM_ADMIN_SECRET=... docker compose up` runs it (the compose file requires the variable).
-        let envs = environment(s, |k| {
-            (k == "RUM_ADMIN_SECRET").then(|| "a-secret-of-the-operators-own-32-bytes".to_string())
-        })?;
-        if let Some(r) = env.get("VANTAGE_REGION").and_then(Yaml::as_str) {
-            regions.insert(r.to_string());
+        if let Some(r) = env.get("VANTAGE_REGION") {
+            regions.insert(r.clone());
         }
         let out = Command::new(workspace_binary(&bin)?)
             .args(["check-config", "-c"])
             .arg(&host_config)
-            .envs(envs)
+            .envs(&env)
             .current_dir(&root)
             .output()?;
         ensure!(
